@@ -1,0 +1,64 @@
+/*
+ * ref.h - the reference backend: plain C float32 kernels, OpenBLAS sgemm for
+ * Conv (im2col), Gemm and MatMul, OpenMP over batch and channels. It
+ * implements every op and is the oracle for other backends.
+ *
+ * Kernels share one signature. `in[i]` is the tensor bound to input slot i
+ * (data NULL when the optional input is absent); `out[i]` has dtype, shape
+ * and a buffer already allocated to the size shape inference gave. A kernel
+ * may assume the shape rule accepted the node; it still returns a status
+ * (naming the node) for anything it cannot do (an unsupported dtype, mode).
+ */
+#ifndef KN_REF_H
+#define KN_REF_H
+
+#include "backend.h"
+
+typedef kn_status (*kn_ref_kernel)(const kn_node *node, const kn_tensor *in, kn_tensor *out,
+                                   kn_error *err);
+
+/** The reference kernel of `op` (never NULL for op < KN_OP_COUNT). */
+kn_ref_kernel kn_ref_kernel_for(kn_op op);
+
+/**
+ * Evaluate one node of `g` whose inputs all have data (used by constant
+ * folding): allocates each output's data (malloc, caller owns) into outputs[].
+ */
+kn_status kn_ref_eval_node(const kn_graph *g, const kn_node *node, void **outputs, kn_error *err);
+
+/** Apply a fused post-op (residual add, then activation) in place on `t`. */
+kn_status kn_ref_apply_fused(const kn_node *node, const kn_tensor *in, kn_tensor *t, kn_error *err);
+
+/** The reference backend's vtable. */
+extern const kn_backend kn_ref_backend;
+
+/* Kernels, one per op, grouped by file (ref_conv.c, ref_eltwise.c, ...). */
+#define KN_REF_KERNEL(fn) kn_status fn(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err);
+KN_REF_KERNEL(kn_ref_conv)
+KN_REF_KERNEL(kn_ref_conv_transpose)
+KN_REF_KERNEL(kn_ref_gemm)
+KN_REF_KERNEL(kn_ref_matmul)
+KN_REF_KERNEL(kn_ref_binary)          /* Add Sub Mul Div Pow, by node->op */
+KN_REF_KERNEL(kn_ref_unary)           /* Relu ... Erf, by node->op */
+KN_REF_KERNEL(kn_ref_softmax)         /* Softmax, LogSoftmax */
+KN_REF_KERNEL(kn_ref_pool)            /* MaxPool, AveragePool */
+KN_REF_KERNEL(kn_ref_global_pool)     /* GlobalAveragePool, GlobalMaxPool */
+KN_REF_KERNEL(kn_ref_batch_norm)
+KN_REF_KERNEL(kn_ref_lrn)
+KN_REF_KERNEL(kn_ref_reduce_mean)
+KN_REF_KERNEL(kn_ref_copy)            /* Flatten Reshape Squeeze Unsqueeze Identity Dropout */
+KN_REF_KERNEL(kn_ref_transpose)
+KN_REF_KERNEL(kn_ref_concat)
+KN_REF_KERNEL(kn_ref_split)
+KN_REF_KERNEL(kn_ref_slice)
+KN_REF_KERNEL(kn_ref_pad)
+KN_REF_KERNEL(kn_ref_gather)
+KN_REF_KERNEL(kn_ref_shape)
+KN_REF_KERNEL(kn_ref_constant_of_shape)
+KN_REF_KERNEL(kn_ref_cast)
+#undef KN_REF_KERNEL
+
+/** Apply an element-wise activation `op` with parameters `p` to n floats in place. */
+void kn_ref_activation(kn_op op, const kn_scalar_attrs *p, float *x, size_t n);
+
+#endif /* KN_REF_H */

@@ -1,0 +1,179 @@
+/*
+ * kiln.h - the public API of libkiln.
+ *
+ * A model (ONNX file today, .kiln spec later) is loaded into a kn_model_t,
+ * compiled for one backend and one batch size into a kn_session_t, and run
+ * with named inputs. Every function that can fail returns a kn_status and,
+ * when given a kn_error, fills it with a one-line message that says where the
+ * problem is (file, node name and op). Library code never exits or aborts on
+ * bad user input.
+ */
+#ifndef KILN_H
+#define KILN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Status codes, each named for its cause. KN_OK is zero. */
+typedef enum kn_status {
+    KN_OK = 0,
+    KN_ERR_IO,            /**< a file could not be opened, read or written */
+    KN_ERR_PARSE,         /**< a file is malformed or truncated */
+    KN_ERR_UNSUPPORTED,   /**< an op, attribute, dtype or feature kiln does not implement */
+    KN_ERR_SHAPE,         /**< shapes do not fit together */
+    KN_ERR_DTYPE,         /**< element types do not fit together */
+    KN_ERR_INVALID_ARG,   /**< a caller passed a bad argument (unknown name, bad option) */
+    KN_ERR_NOT_FOUND,     /**< a named input, output, value or backend does not exist */
+    KN_ERR_NOMEM,         /**< an allocation failed */
+    KN_ERR_OVERFLOW,      /**< a size computation overflowed (absurd dimensions) */
+    KN_ERR_GRAPH,         /**< the graph is malformed (cycle, dangling value, bad arity) */
+    KN_ERR_BACKEND        /**< a backend library reported a failure */
+} kn_status;
+
+/** A status plus a human-readable, single-line message. */
+typedef struct kn_error {
+    kn_status status;
+    char message[1024];
+} kn_error;
+
+/** Short name of a status ("shape error", ...). Never NULL. */
+const char *kn_status_name(kn_status status);
+
+/** Element types. The numbering follows ONNX's TensorProto.DataType. */
+typedef enum kn_dtype {
+    KN_DTYPE_UNDEFINED = 0,
+    KN_F32 = 1,
+    KN_U8 = 2,
+    KN_I8 = 3,
+    KN_I32 = 6,
+    KN_I64 = 7,
+    KN_BOOL = 9,
+    KN_F64 = 11
+} kn_dtype;
+
+/** Name of a dtype ("float32", "int64", ...). */
+const char *kn_dtype_name(kn_dtype dtype);
+/** Bytes per element, 0 for KN_DTYPE_UNDEFINED or an unknown value. */
+size_t kn_dtype_size(kn_dtype dtype);
+
+/** Maximum tensor rank kiln handles. */
+#define KN_MAX_RANK 8
+/** A dimension that stands for the (symbolic) batch size until compile binds it. */
+#define KN_DIM_BATCH (-1)
+
+/** A tensor shape. Dimensions are >= 0, or KN_DIM_BATCH in an unbound model. */
+typedef struct kn_shape {
+    int rank;
+    int64_t dims[KN_MAX_RANK];
+} kn_shape;
+
+/** A dense, C-order tensor view. `data` is not owned by the view. */
+typedef struct kn_tensor {
+    kn_dtype dtype;
+    kn_shape shape;
+    void *data;
+} kn_tensor;
+
+/** Number of elements of `shape` into *count; KN_ERR_OVERFLOW if it does not fit. */
+kn_status kn_shape_numel(const kn_shape *shape, size_t *count);
+/** Bytes of a dense tensor of `dtype` and `shape`; KN_ERR_OVERFLOW if it does not fit. */
+kn_status kn_tensor_nbytes(kn_dtype dtype, const kn_shape *shape, size_t *bytes);
+
+/* ---------------------------------------------------------------- models */
+
+/** An imported model: a graph with its weights; the batch dimension may be symbolic. */
+typedef struct kn_model kn_model_t;
+
+/** Load a model from a file. The format is chosen by extension (.onnx). */
+kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err);
+/** Load an ONNX model from memory; `name` is used in messages. */
+kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name,
+                                    kn_model_t **model, kn_error *err);
+/** Free a model. Sessions compiled from it stay valid. NULL is allowed. */
+void kn_model_free(kn_model_t *model);
+
+/** Description of a graph input or output. */
+typedef struct kn_io_info {
+    const char *name;   /**< owned by the model or session */
+    kn_dtype dtype;
+    kn_shape shape;     /**< may contain KN_DIM_BATCH for a model */
+} kn_io_info;
+
+int kn_model_num_inputs(const kn_model_t *model);
+int kn_model_num_outputs(const kn_model_t *model);
+/** Fill *info for input `index` (0-based); KN_ERR_NOT_FOUND if out of range. */
+kn_status kn_model_input(const kn_model_t *model, int index, kn_io_info *info);
+kn_status kn_model_output(const kn_model_t *model, int index, kn_io_info *info);
+
+/** Summary statistics of a model, computed at batch size 1. */
+typedef struct kn_model_stats {
+    int64_t num_nodes;
+    int64_t num_parameters;     /**< elements of all float weights */
+    int64_t flops;              /**< floating-point operations per image (multiply-add = 2) */
+} kn_model_stats;
+kn_status kn_model_get_stats(const kn_model_t *model, kn_model_stats *stats, kn_error *err);
+
+/** Call `fn` once per distinct op type with its count, in op-table order. */
+kn_status kn_model_op_counts(const kn_model_t *model,
+                             void (*fn)(const char *op_name, int count, void *user),
+                             void *user, kn_error *err);
+
+/* -------------------------------------------------------------- sessions */
+
+/** A model compiled for one backend and one batch size, ready to run. */
+typedef struct kn_session kn_session_t;
+
+/** Options for kn_session_create. Zero-initialise, then set what you need. */
+typedef struct kn_options {
+    const char *backend;   /**< "ref" (default when NULL) */
+    int64_t batch;         /**< binds the symbolic batch dimension; 0 means 1 */
+    int threads;           /**< 0 means the number of cores */
+} kn_options;
+
+/** Compile `model` for a backend and batch size. The session owns copies of what it needs. */
+kn_status kn_session_create(const kn_model_t *model, const kn_options *options,
+                            kn_session_t **session, kn_error *err);
+void kn_session_free(kn_session_t *session);
+
+int kn_session_num_inputs(const kn_session_t *session);
+int kn_session_num_outputs(const kn_session_t *session);
+/** Bound (concrete) shapes of the session's inputs and outputs. */
+kn_status kn_session_input(const kn_session_t *session, int index, kn_io_info *info);
+kn_status kn_session_output(const kn_session_t *session, int index, kn_io_info *info);
+
+/**
+ * Run the session. `inputs[i]` is bound to the graph input named `names[i]`;
+ * every graph input must be given exactly once, with the session's dtype and
+ * bound shape. Outputs are read afterwards with kn_session_get_output.
+ */
+kn_status kn_session_run(kn_session_t *session, int count, const char *const *names,
+                         const kn_tensor *inputs, kn_error *err);
+
+/**
+ * View of output `index` after a run. The data belongs to the session and is
+ * valid until the next run or kn_session_free.
+ */
+kn_status kn_session_get_output(const kn_session_t *session, int index, kn_tensor *out,
+                                kn_error *err);
+
+/* ------------------------------------------------------------------ .npy */
+
+/**
+ * Read a NumPy .npy file (version 1.0-3.0, little-endian float32/float64/
+ * int64/int32/uint8/int8/bool, C order) into a newly allocated tensor;
+ * release it with kn_tensor_free_data.
+ */
+kn_status kn_npy_read(const char *path, kn_tensor *out, kn_error *err);
+/** Write a dense tensor as a version 1.0 .npy file (atomically: temp + rename). */
+kn_status kn_npy_write(const char *path, const kn_tensor *tensor, kn_error *err);
+/** Free the data of a tensor allocated by kiln (kn_npy_read). */
+void kn_tensor_free_data(kn_tensor *tensor);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KILN_H */

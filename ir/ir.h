@@ -1,0 +1,312 @@
+/*
+ * ir.h - kiln's intermediate representation: values, nodes, graphs and the
+ * op table.
+ *
+ * A graph owns flat arrays of values and nodes, both addressed by int ids.
+ * A value is a tensor: dtype, shape (the batch dimension may be the symbolic
+ * KN_DIM_BATCH until a compile binds it), kind, producer node and, for
+ * parameters and constants, its data. A node has an op from ir/ops.def,
+ * fixed-size input/output id arrays (-1 marks an absent optional input), and
+ * a typed attribute union chosen by the op.
+ *
+ * Nodes are kept in topological order once kn_graph_verify (or
+ * kn_graph_sort) has succeeded; passes that add nodes call kn_graph_sort.
+ */
+#ifndef KN_IR_H
+#define KN_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+/** Set *err (when non-NULL) to `status` and a printf-style message; returns `status`. */
+kn_status kn_error_set(kn_error *err, kn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/** Prepend "prefix: " to err's message (for adding context on the way up). */
+void kn_error_prefix(kn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Checked size arithmetic: false on overflow. */
+bool kn_size_mul(size_t a, size_t b, size_t *out);
+bool kn_size_add(size_t a, size_t b, size_t *out);
+
+/** malloc/calloc/realloc wrappers that return NULL on a zero-size or overflowing request's failure only. */
+void *kn_xcalloc(size_t count, size_t size);
+char *kn_strdup(const char *s);
+
+/* ----------------------------------------------------------------- ops */
+
+/** Fusion classes used by the fusion passes. */
+typedef enum kn_fuse_class {
+    KN_FUSE_NONE = 0,
+    KN_FUSE_PRODUCER,    /**< conv/gemm-like: may carry a post-activation */
+    KN_FUSE_ACTIVATION,  /**< element-wise unary activation */
+    KN_FUSE_BINARY       /**< element-wise binary op (residual add) */
+} kn_fuse_class;
+
+struct kn_graph;
+struct kn_node;
+
+/** Shape rule: set dtype and shape of every output of `node` from its inputs. */
+typedef kn_status (*kn_shape_fn)(struct kn_graph *graph, struct kn_node *node, kn_error *err);
+
+typedef enum kn_op {
+#define KN_OP(e, name, imin, imax, omin, omax, fuse, shape) KN_OP_##e,
+#include "ops.def"
+#undef KN_OP
+    KN_OP_COUNT
+} kn_op;
+
+/** One row of the op table. */
+typedef struct kn_op_info {
+    const char *name;
+    int min_inputs, max_inputs;    /**< max -1: unbounded (up to KN_MAX_INPUTS) */
+    int min_outputs, max_outputs;  /**< max -1: unbounded (up to KN_MAX_OUTPUTS) */
+    kn_fuse_class fuse;
+    kn_shape_fn shape;
+} kn_op_info;
+
+/** Table row of `op`; op must be < KN_OP_COUNT. */
+const kn_op_info *kn_op_get(kn_op op);
+/** Look an op up by its ONNX name; returns KN_OP_COUNT when unknown. */
+kn_op kn_op_from_name(const char *name);
+
+/* ------------------------------------------------------------ attributes */
+
+#define KN_MAX_SPATIAL 3
+#define KN_MAX_INPUTS 64
+#define KN_MAX_OUTPUTS 16
+
+typedef enum kn_auto_pad {
+    KN_AUTO_PAD_NOTSET = 0,
+    KN_AUTO_PAD_SAME_UPPER,
+    KN_AUTO_PAD_SAME_LOWER,
+    KN_AUTO_PAD_VALID
+} kn_auto_pad;
+
+/** Conv, ConvTranspose, MaxPool, AveragePool. Zeros mean "not given". */
+typedef struct kn_window_attrs {
+    int nspatial;                               /**< spatial rank (input rank - 2) */
+    int64_t kernel[KN_MAX_SPATIAL];             /**< 0: infer from the weight shape (conv) */
+    int64_t stride[KN_MAX_SPATIAL];             /**< default 1 */
+    int64_t dilation[KN_MAX_SPATIAL];           /**< default 1 */
+    int64_t pad_begin[KN_MAX_SPATIAL];
+    int64_t pad_end[KN_MAX_SPATIAL];
+    int64_t output_padding[KN_MAX_SPATIAL];     /**< ConvTranspose */
+    int64_t output_shape[KN_MAX_SPATIAL];       /**< ConvTranspose, when has_output_shape */
+    bool has_output_shape;
+    int64_t group;                              /**< default 1 */
+    kn_auto_pad auto_pad;
+    bool ceil_mode;                             /**< pools */
+    bool count_include_pad;                     /**< AveragePool */
+} kn_window_attrs;
+
+/** Gemm. */
+typedef struct kn_gemm_attrs {
+    float alpha, beta;   /**< defaults 1, 1 */
+    bool trans_a, trans_b;
+} kn_gemm_attrs;
+
+/**
+ * Scalar parameters of element-wise ops: LeakyRelu (alpha 0.01), Elu (alpha
+ * 1), HardSigmoid (alpha 0.2, beta 0.5), Clip (min, max when not inputs:
+ * -inf/+inf), Dropout (ratio).
+ */
+typedef struct kn_scalar_attrs {
+    float alpha, beta;
+    float min, max;
+    float ratio;
+} kn_scalar_attrs;
+
+/**
+ * Ops with an axis: Softmax/LogSoftmax (`legacy_2d` for opset < 13, where the
+ * input is coerced to 2-D at `axis`), Concat, Flatten, Gather, Split.
+ */
+typedef struct kn_axis_attrs {
+    int64_t axis;
+    bool legacy_2d;
+} kn_axis_attrs;
+
+typedef struct kn_transpose_attrs {
+    int nperm;                   /**< 0: reverse the dimensions */
+    int64_t perm[KN_MAX_RANK];
+} kn_transpose_attrs;
+
+typedef struct kn_batch_norm_attrs {
+    float epsilon;               /**< default 1e-5 */
+    float momentum;              /**< default 0.9 */
+} kn_batch_norm_attrs;
+
+typedef struct kn_lrn_attrs {
+    int64_t size;
+    float alpha, beta, bias;     /**< defaults 1e-4, 0.75, 1 */
+} kn_lrn_attrs;
+
+typedef struct kn_reduce_attrs {
+    int naxes;                   /**< 0: all axes */
+    int64_t axes[KN_MAX_RANK];
+    bool keepdims;               /**< default true */
+} kn_reduce_attrs;
+
+typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
+
+typedef struct kn_pad_attrs {
+    kn_pad_mode mode;
+} kn_pad_attrs;
+
+/** Cast (to), ConstantOfShape (dtype and value; default float32 0). */
+typedef struct kn_dtype_attrs {
+    kn_dtype to;
+    double value;
+} kn_dtype_attrs;
+
+/** Shape (opset 15 start/end; has_end false means "to the end"). */
+typedef struct kn_shape_attrs {
+    int64_t start, end;
+    bool has_end;
+} kn_shape_attrs;
+
+/** Typed attributes; which member is live follows from the node's op. */
+typedef union kn_attrs {
+    kn_window_attrs window;
+    kn_gemm_attrs gemm;
+    kn_scalar_attrs scalar;
+    kn_axis_attrs axis;
+    kn_transpose_attrs transpose;
+    kn_batch_norm_attrs batch_norm;
+    kn_lrn_attrs lrn;
+    kn_reduce_attrs reduce;
+    kn_pad_attrs pad;
+    kn_dtype_attrs dtype;
+    kn_shape_attrs shape;
+} kn_attrs;
+
+/** Set the defaults of `op`'s attributes (what ONNX says when an attribute is absent). */
+void kn_attrs_init(kn_op op, kn_attrs *attrs);
+
+/**
+ * A post-operation fused into a producer node (set by fusion passes; the
+ * reference backend applies it after the main computation).
+ */
+typedef struct kn_fused {
+    kn_op activation;        /**< KN_OP_COUNT: none */
+    kn_scalar_attrs act;     /**< the activation's parameters */
+    int residual;            /**< input slot holding a tensor added before the activation, or -1 */
+} kn_fused;
+
+/* --------------------------------------------------------- values, nodes */
+
+typedef enum kn_value_kind {
+    KN_VALUE_INTERMEDIATE = 0,  /**< produced by a node */
+    KN_VALUE_INPUT,             /**< a graph input, fed at run time */
+    KN_VALUE_PARAM,             /**< a trainable weight (has data) */
+    KN_VALUE_CONST              /**< a constant (has data) */
+} kn_value_kind;
+
+typedef struct kn_value {
+    char *name;
+    kn_dtype dtype;
+    kn_shape shape;
+    bool shape_known;           /**< false until shape inference has set it */
+    kn_value_kind kind;
+    int producer;               /**< node id, or -1 */
+    bool is_output;             /**< a graph output */
+    void *data;                 /**< PARAM/CONST: dense C-order data, owned by the graph */
+} kn_value;
+
+typedef struct kn_node {
+    char *name;
+    kn_op op;
+    int num_inputs, num_outputs;
+    int inputs[KN_MAX_INPUTS];   /**< value ids; -1: optional input absent */
+    int outputs[KN_MAX_OUTPUTS];
+    kn_attrs attrs;
+    kn_fused fused;
+    bool dead;                   /**< removed by a pass; dropped by kn_graph_compact */
+} kn_node;
+
+typedef struct kn_graph {
+    char *name;
+    kn_value *values;
+    int num_values, cap_values;
+    kn_node *nodes;
+    int num_nodes, cap_nodes;
+    int *inputs;                 /**< graph input value ids, in order */
+    int num_inputs;
+    int *outputs;                /**< graph output value ids, in order */
+    int num_outputs;
+} kn_graph;
+
+/* ---------------------------------------------------------------- graph */
+
+void kn_graph_init(kn_graph *g);
+void kn_graph_free(kn_graph *g);
+/** Deep copy (names, data, nodes). */
+kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err);
+
+/**
+ * Add a value named `name` (copied; must be unique). *id receives its id.
+ * `data`, when non-NULL, is taken over by the graph (it must come from malloc).
+ */
+kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, const kn_shape *shape,
+                             kn_value_kind kind, void *data, int *id, kn_error *err);
+/** Add a node; inputs/outputs are value ids; sets each output's producer. */
+kn_status kn_graph_add_node(kn_graph *g, const char *name, kn_op op, const int *inputs, int num_inputs,
+                            const int *outputs, int num_outputs, const kn_attrs *attrs, int *id,
+                            kn_error *err);
+/** Mark value ids as graph inputs / outputs (appends). */
+kn_status kn_graph_add_input(kn_graph *g, int value, kn_error *err);
+kn_status kn_graph_add_output(kn_graph *g, int value, kn_error *err);
+/** Find a value by name; -1 when absent. Linear unless an index was built. */
+int kn_graph_find_value(const kn_graph *g, const char *name);
+
+/** Sort nodes topologically (stable); KN_ERR_GRAPH naming a node on a cycle. */
+kn_status kn_graph_sort(kn_graph *g, kn_error *err);
+/** Drop dead nodes and values no node or graph output refers to; renumbers ids. */
+kn_status kn_graph_compact(kn_graph *g, kn_error *err);
+
+/**
+ * Verify: arities against the op table, every input defined (a graph input,
+ * weight, constant, or produced earlier), a single producer per value,
+ * topological order, outputs produced. With `check_shapes`, also that every
+ * value has a known shape and dtype.
+ */
+kn_status kn_graph_verify(const kn_graph *g, bool check_shapes, kn_error *err);
+
+/** Write a readable text dump of the graph to `f` (a FILE *). */
+void kn_graph_dump(const kn_graph *g, void *f);
+
+/** Number of nodes that read value `id` (plus 1 if it is a graph output). */
+int kn_graph_value_readers(const kn_graph *g, int id);
+
+/* --------------------------------------------------------------- shapes */
+
+/** Format a shape as "[N,3,224,224]" into buf (always terminated). */
+const char *kn_shape_str(const kn_shape *s, char *buf, size_t len);
+bool kn_shape_equal(const kn_shape *a, const kn_shape *b);
+
+/**
+ * Run `node`'s shape rule (from the op table), after checking that every
+ * present input has a known shape. Sets shape_known on the outputs.
+ */
+kn_status kn_node_infer_shape(kn_graph *g, kn_node *node, kn_error *err);
+
+/**
+ * Read a constant integer tensor (int64 or int32) of value `id` into out[],
+ * at most `cap` elements; *count receives the number. KN_ERR_UNSUPPORTED if
+ * the value is not a constant (its content is only known at run time).
+ */
+kn_status kn_value_read_ints(const kn_graph *g, int id, int64_t *out, int cap, int *count,
+                             kn_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KN_IR_H */

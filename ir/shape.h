@@ -1,0 +1,63 @@
+/*
+ * shape.h - the shape rules named in ir/ops.def. Each sets the dtype and
+ * shape of every output of a node from its inputs' dtypes, shapes and (for
+ * data-dependent rules such as Reshape) constant input contents, and returns
+ * a KN_ERR_SHAPE/KN_ERR_DTYPE/KN_ERR_UNSUPPORTED message naming the node.
+ * Inputs may be assumed to have known shapes (kn_node_infer_shape checks).
+ */
+#ifndef KN_IR_SHAPE_H
+#define KN_IR_SHAPE_H
+
+#include "ir.h"
+
+#define KN_SHAPE_RULE(fn) kn_status fn(kn_graph *g, kn_node *n, kn_error *err);
+KN_SHAPE_RULE(kn_shape_conv)
+KN_SHAPE_RULE(kn_shape_conv_transpose)
+KN_SHAPE_RULE(kn_shape_gemm)
+KN_SHAPE_RULE(kn_shape_matmul)
+KN_SHAPE_RULE(kn_shape_broadcast)
+KN_SHAPE_RULE(kn_shape_same)
+KN_SHAPE_RULE(kn_shape_pool)
+KN_SHAPE_RULE(kn_shape_global_pool)
+KN_SHAPE_RULE(kn_shape_batch_norm)
+KN_SHAPE_RULE(kn_shape_reduce)
+KN_SHAPE_RULE(kn_shape_flatten)
+KN_SHAPE_RULE(kn_shape_reshape)
+KN_SHAPE_RULE(kn_shape_transpose)
+KN_SHAPE_RULE(kn_shape_concat)
+KN_SHAPE_RULE(kn_shape_split)
+KN_SHAPE_RULE(kn_shape_slice)
+KN_SHAPE_RULE(kn_shape_pad)
+KN_SHAPE_RULE(kn_shape_squeeze)
+KN_SHAPE_RULE(kn_shape_unsqueeze)
+KN_SHAPE_RULE(kn_shape_gather)
+KN_SHAPE_RULE(kn_shape_shape)
+KN_SHAPE_RULE(kn_shape_constant_of_shape)
+KN_SHAPE_RULE(kn_shape_dropout)
+KN_SHAPE_RULE(kn_shape_cast)
+#undef KN_SHAPE_RULE
+
+/* Helpers shared by the rules. */
+
+/** The value behind input slot i (NULL when absent). */
+kn_value *kn_node_input(kn_graph *g, const kn_node *n, int i);
+/** The value behind output slot i. */
+kn_value *kn_node_output(kn_graph *g, const kn_node *n, int i);
+/** Set output slot i's dtype and shape, checking the element count fits size_t. */
+kn_status kn_node_set_output(kn_graph *g, kn_node *n, int i, kn_dtype dtype, const kn_shape *shape,
+                             kn_error *err);
+/** NumPy broadcast of a and b into out; KN_ERR_SHAPE message naming node n on mismatch. */
+kn_status kn_shape_broadcast2(const kn_node *n, const kn_shape *a, const kn_shape *b, kn_shape *out,
+                              kn_error *err);
+/** Normalise axis (negative counts from the end) for `rank`; KN_ERR_SHAPE if out of range. */
+kn_status kn_axis_normalize(const kn_node *n, int64_t axis, int rank, int64_t *out, kn_error *err);
+/**
+ * Resolve a window op's explicit padding for input spatial dims `in` and
+ * kernel `k` (auto_pad, ceil_mode): fills pad_begin/pad_end and output dims.
+ * Used by shape rules and kernels so both agree.
+ */
+kn_status kn_window_resolve(const kn_node *n, const kn_window_attrs *a, const int64_t *in,
+                            const int64_t *kernel, bool transpose, int64_t *pad_begin,
+                            int64_t *pad_end, int64_t *out, kn_error *err);
+
+#endif /* KN_IR_SHAPE_H */
