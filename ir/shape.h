@@ -60,4 +60,16 @@ kn_status kn_window_resolve(const kn_node *n, const kn_window_attrs *a, const in
                             const int64_t *kernel, bool transpose, int64_t *pad_begin,
                             int64_t *pad_end, int64_t *out, kn_error *err);
 
+/**
+ * Resolve Slice parameters with ONNX semantics for input shape `in`:
+ * `count` entries of starts/ends (negative counts from the end; clamped),
+ * axes (NULL: 0..count-1; negative allowed; no repeats) and steps (NULL: all
+ * 1; non-zero, may be negative). Fills start[d]/step[d] for every dimension d
+ * of `in` (0 and 1 where not sliced) and the output shape. Shared by the
+ * shape rule and the reference kernel (ir/shape_tensor.c).
+ */
+kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *starts,
+                           const int64_t *ends, const int64_t *axes, const int64_t *steps, int count,
+                           int64_t *start, int64_t *step, kn_shape *out, kn_error *err);
+
 #endif /* KN_IR_SHAPE_H */

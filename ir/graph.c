@@ -1,0 +1,362 @@
+/* graph.c - building, copying, sorting and compacting graphs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+void kn_graph_init(kn_graph *g)
+{
+    memset(g, 0, sizeof *g);
+}
+
+void kn_graph_free(kn_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->num_values; i++) {
+        free(g->values[i].name);
+        free(g->values[i].data);
+    }
+    for (int i = 0; i < g->num_nodes; i++)
+        free(g->nodes[i].name);
+    free(g->values);
+    free(g->nodes);
+    free(g->inputs);
+    free(g->outputs);
+    free(g->name);
+    memset(g, 0, sizeof *g);
+}
+
+static kn_status kn_grow(void **array, int *cap, int need, size_t elem, kn_error *err)
+{
+    if (need <= *cap)
+        return KN_OK;
+    int ncap = *cap ? *cap : 16;
+    while (ncap < need) {
+        if (ncap > (1 << 28))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "graph too large (%d entries)", need);
+        ncap *= 2;
+    }
+    size_t bytes;
+    if (!kn_size_mul((size_t)ncap, elem, &bytes))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "graph too large");
+    void *p = realloc(*array, bytes);
+    if (!p)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory growing a graph to %d entries", ncap);
+    *array = p;
+    *cap = ncap;
+    return KN_OK;
+}
+
+kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, const kn_shape *shape,
+                             kn_value_kind kind, void *data, int *id, kn_error *err)
+{
+    if (!name || !name[0])
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "a value needs a non-empty name");
+    if (kn_graph_find_value(g, name) >= 0)
+        return kn_error_set(err, KN_ERR_GRAPH, "value '%s' is defined twice", name);
+    if (shape && (shape->rank < 0 || shape->rank > KN_MAX_RANK))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "value '%s' has rank %d; kiln supports up to %d",
+                            name, shape ? shape->rank : 0, KN_MAX_RANK);
+    kn_status st = kn_grow((void **)&g->values, &g->cap_values, g->num_values + 1, sizeof(kn_value), err);
+    if (st != KN_OK)
+        return st;
+    kn_value *v = &g->values[g->num_values];
+    memset(v, 0, sizeof *v);
+    v->name = kn_strdup(name);
+    if (!v->name)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    v->dtype = dtype;
+    if (shape) {
+        v->shape = *shape;
+        v->shape_known = true;
+    }
+    v->kind = kind;
+    v->producer = -1;
+    v->data = data;
+    if (id)
+        *id = g->num_values;
+    g->num_values++;
+    return KN_OK;
+}
+
+kn_status kn_graph_add_node(kn_graph *g, const char *name, kn_op op, const int *inputs, int num_inputs,
+                            const int *outputs, int num_outputs, const kn_attrs *attrs, int *id,
+                            kn_error *err)
+{
+    if (op >= KN_OP_COUNT)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "node '%s': unknown op %d", name, (int)op);
+    if (num_inputs < 0 || num_inputs > KN_MAX_INPUTS || num_outputs < 0 || num_outputs > KN_MAX_OUTPUTS)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED,
+                            "node '%s' (%s) has %d inputs and %d outputs; kiln allows %d and %d", name,
+                            kn_op_get(op)->name, num_inputs, num_outputs, KN_MAX_INPUTS, KN_MAX_OUTPUTS);
+    for (int i = 0; i < num_inputs; i++)
+        if (inputs[i] < -1 || inputs[i] >= g->num_values)
+            return kn_error_set(err, KN_ERR_GRAPH, "node '%s': input %d is not a value", name, i);
+    for (int i = 0; i < num_outputs; i++) {
+        if (outputs[i] < 0 || outputs[i] >= g->num_values)
+            return kn_error_set(err, KN_ERR_GRAPH, "node '%s': output %d is not a value", name, i);
+        if (g->values[outputs[i]].producer >= 0)
+            return kn_error_set(err, KN_ERR_GRAPH, "value '%s' is produced by two nodes ('%s' and '%s')",
+                                g->values[outputs[i]].name,
+                                g->nodes[g->values[outputs[i]].producer].name, name);
+    }
+    kn_status st = kn_grow((void **)&g->nodes, &g->cap_nodes, g->num_nodes + 1, sizeof(kn_node), err);
+    if (st != KN_OK)
+        return st;
+    kn_node *n = &g->nodes[g->num_nodes];
+    memset(n, 0, sizeof *n);
+    n->name = kn_strdup(name);
+    if (!n->name)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    n->op = op;
+    n->num_inputs = num_inputs;
+    n->num_outputs = num_outputs;
+    for (int i = 0; i < num_inputs; i++)
+        n->inputs[i] = inputs[i];
+    for (int i = 0; i < num_outputs; i++) {
+        n->outputs[i] = outputs[i];
+        g->values[outputs[i]].producer = g->num_nodes;
+    }
+    if (attrs)
+        n->attrs = *attrs;
+    else
+        kn_attrs_init(op, &n->attrs);
+    n->fused.activation = KN_OP_COUNT;
+    n->fused.residual = -1;
+    if (id)
+        *id = g->num_nodes;
+    g->num_nodes++;
+    return KN_OK;
+}
+
+static kn_status kn_append_id(int **array, int *count, int value, kn_error *err)
+{
+    int *p = realloc(*array, sizeof(int) * (size_t)(*count + 1));
+    if (!p)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    p[(*count)++] = value;
+    *array = p;
+    return KN_OK;
+}
+
+kn_status kn_graph_add_input(kn_graph *g, int value, kn_error *err)
+{
+    if (value < 0 || value >= g->num_values)
+        return kn_error_set(err, KN_ERR_GRAPH, "graph input %d is not a value", value);
+    g->values[value].kind = KN_VALUE_INPUT;
+    return kn_append_id(&g->inputs, &g->num_inputs, value, err);
+}
+
+kn_status kn_graph_add_output(kn_graph *g, int value, kn_error *err)
+{
+    if (value < 0 || value >= g->num_values)
+        return kn_error_set(err, KN_ERR_GRAPH, "graph output %d is not a value", value);
+    g->values[value].is_output = true;
+    return kn_append_id(&g->outputs, &g->num_outputs, value, err);
+}
+
+int kn_graph_find_value(const kn_graph *g, const char *name)
+{
+    for (int i = 0; i < g->num_values; i++)
+        if (strcmp(g->values[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+int kn_graph_value_readers(const kn_graph *g, int id)
+{
+    int count = g->values[id].is_output ? 1 : 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->num_inputs; k++)
+            if (n->inputs[k] == id)
+                count++;
+    }
+    return count;
+}
+
+kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
+{
+    kn_graph_init(dst);
+    kn_status st = KN_ERR_NOMEM;
+    dst->name = kn_strdup(src->name ? src->name : "graph");
+    dst->values = kn_xcalloc((size_t)src->num_values, sizeof(kn_value));
+    dst->nodes = kn_xcalloc((size_t)src->num_nodes, sizeof(kn_node));
+    dst->inputs = kn_xcalloc((size_t)src->num_inputs, sizeof(int));
+    dst->outputs = kn_xcalloc((size_t)src->num_outputs, sizeof(int));
+    if (!dst->name || !dst->values || !dst->nodes || !dst->inputs || !dst->outputs)
+        goto fail;
+    dst->cap_values = src->num_values;
+    dst->cap_nodes = src->num_nodes;
+    for (int i = 0; i < src->num_values; i++) {
+        const kn_value *s = &src->values[i];
+        kn_value *d = &dst->values[i];
+        *d = *s;
+        d->name = NULL;
+        d->data = NULL;
+        dst->num_values = i + 1;
+        d->name = kn_strdup(s->name);
+        if (!d->name)
+            goto fail;
+        if (s->data) {
+            size_t bytes;
+            if (kn_tensor_nbytes(s->dtype, &s->shape, &bytes) != KN_OK) {
+                st = KN_ERR_OVERFLOW;
+                goto fail;
+            }
+            d->data = malloc(bytes ? bytes : 1);
+            if (!d->data)
+                goto fail;
+            memcpy(d->data, s->data, bytes);
+        }
+    }
+    for (int i = 0; i < src->num_nodes; i++) {
+        dst->nodes[i] = src->nodes[i];
+        dst->nodes[i].name = NULL;
+        dst->num_nodes = i + 1;
+        dst->nodes[i].name = kn_strdup(src->nodes[i].name);
+        if (!dst->nodes[i].name)
+            goto fail;
+    }
+    memcpy(dst->inputs, src->inputs, sizeof(int) * (size_t)src->num_inputs);
+    memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->num_outputs);
+    dst->num_inputs = src->num_inputs;
+    dst->num_outputs = src->num_outputs;
+    return KN_OK;
+fail:
+    kn_graph_free(dst);
+    return kn_error_set(err, st, "out of memory copying graph '%s'", src->name ? src->name : "graph");
+}
+
+/* Kahn's algorithm, taking ready nodes in their current order (stable). */
+kn_status kn_graph_sort(kn_graph *g, kn_error *err)
+{
+    int n = g->num_nodes;
+    int *pending = kn_xcalloc((size_t)n, sizeof(int));
+    int *order = kn_xcalloc((size_t)n, sizeof(int));
+    bool *ready_value = kn_xcalloc((size_t)g->num_values, sizeof(bool));
+    bool *placed = kn_xcalloc((size_t)n, sizeof(bool));
+    kn_node *sorted = kn_xcalloc((size_t)n, sizeof(kn_node));
+    kn_status st = KN_OK;
+    if (!pending || !order || !ready_value || !placed || !sorted) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory sorting the graph");
+        goto done;
+    }
+    for (int v = 0; v < g->num_values; v++)
+        ready_value[v] = g->values[v].producer < 0;
+    int count = 0;
+    bool progress = true;
+    while (count < n && progress) {
+        progress = false;
+        for (int i = 0; i < n; i++) {
+            if (placed[i])
+                continue;
+            const kn_node *nd = &g->nodes[i];
+            bool ok = true;
+            for (int k = 0; k < nd->num_inputs && ok; k++)
+                if (nd->inputs[k] >= 0 && !ready_value[nd->inputs[k]])
+                    ok = false;
+            if (!ok)
+                continue;
+            placed[i] = true;
+            order[count++] = i;
+            for (int k = 0; k < nd->num_outputs; k++)
+                ready_value[nd->outputs[k]] = true;
+            progress = true;
+        }
+    }
+    if (count < n) {
+        for (int i = 0; i < n; i++)
+            if (!placed[i]) {
+                st = kn_error_set(err, KN_ERR_GRAPH,
+                                  "node '%s' (%s) is on a cycle or reads a value produced only on one",
+                                  g->nodes[i].name, kn_op_get(g->nodes[i].op)->name);
+                break;
+            }
+        goto done;
+    }
+    int *new_id = pending; /* reuse: old index -> new index */
+    for (int i = 0; i < n; i++) {
+        sorted[i] = g->nodes[order[i]];
+        new_id[order[i]] = i;
+    }
+    memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
+    for (int v = 0; v < g->num_values; v++)
+        if (g->values[v].producer >= 0)
+            g->values[v].producer = new_id[g->values[v].producer];
+done:
+    free(pending);
+    free(order);
+    free(ready_value);
+    free(placed);
+    free(sorted);
+    return st;
+}
+
+kn_status kn_graph_compact(kn_graph *g, kn_error *err)
+{
+    int nv = g->num_values;
+    int *used = kn_xcalloc((size_t)nv, sizeof(int));
+    int *remap = kn_xcalloc((size_t)nv, sizeof(int));
+    if (!used || !remap) {
+        free(used);
+        free(remap);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory compacting the graph");
+    }
+    /* drop dead nodes, freeing their names */
+    int kept = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        if (g->nodes[i].dead) {
+            free(g->nodes[i].name);
+            continue;
+        }
+        g->nodes[kept++] = g->nodes[i];
+    }
+    g->num_nodes = kept;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        for (int k = 0; k < n->num_inputs; k++)
+            if (n->inputs[k] >= 0)
+                used[n->inputs[k]] = 1;
+        for (int k = 0; k < n->num_outputs; k++)
+            used[n->outputs[k]] = 1;
+    }
+    for (int i = 0; i < g->num_inputs; i++)
+        used[g->inputs[i]] = 1;
+    for (int i = 0; i < g->num_outputs; i++)
+        used[g->outputs[i]] = 1;
+    int nkept = 0;
+    for (int v = 0; v < nv; v++) {
+        if (!used[v]) {
+            free(g->values[v].name);
+            free(g->values[v].data);
+            remap[v] = -1;
+            continue;
+        }
+        remap[v] = nkept;
+        g->values[nkept++] = g->values[v];
+    }
+    g->num_values = nkept;
+    for (int v = 0; v < nkept; v++)
+        g->values[v].producer = -1;
+    for (int i = 0; i < g->num_nodes; i++) {
+        kn_node *n = &g->nodes[i];
+        for (int k = 0; k < n->num_inputs; k++)
+            if (n->inputs[k] >= 0)
+                n->inputs[k] = remap[n->inputs[k]];
+        for (int k = 0; k < n->num_outputs; k++) {
+            n->outputs[k] = remap[n->outputs[k]];
+            g->values[n->outputs[k]].producer = i;
+        }
+    }
+    for (int i = 0; i < g->num_inputs; i++)
+        g->inputs[i] = remap[g->inputs[i]];
+    for (int i = 0; i < g->num_outputs; i++)
+        g->outputs[i] = remap[g->outputs[i]];
+    free(used);
+    free(remap);
+    return KN_OK;
+}

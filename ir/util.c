@@ -1,0 +1,176 @@
+/* util.c - errors, checked size arithmetic, dtype and shape helpers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ir.h"
+
+const char *kn_status_name(kn_status status)
+{
+    switch (status) {
+    case KN_OK: return "ok";
+    case KN_ERR_IO: return "I/O error";
+    case KN_ERR_PARSE: return "parse error";
+    case KN_ERR_UNSUPPORTED: return "unsupported";
+    case KN_ERR_SHAPE: return "shape error";
+    case KN_ERR_DTYPE: return "dtype error";
+    case KN_ERR_INVALID_ARG: return "invalid argument";
+    case KN_ERR_NOT_FOUND: return "not found";
+    case KN_ERR_NOMEM: return "out of memory";
+    case KN_ERR_OVERFLOW: return "size overflow";
+    case KN_ERR_GRAPH: return "malformed graph";
+    case KN_ERR_BACKEND: return "backend error";
+    }
+    return "unknown error";
+}
+
+kn_status kn_error_set(kn_error *err, kn_status status, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->status = status;
+        vsnprintf(err->message, sizeof err->message, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+void kn_error_prefix(kn_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    char prefix[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    char old[sizeof err->message];
+    memcpy(old, err->message, sizeof old);
+    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+}
+
+bool kn_size_mul(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+bool kn_size_add(size_t a, size_t b, size_t *out)
+{
+    if (b > SIZE_MAX - a)
+        return false;
+    *out = a + b;
+    return true;
+}
+
+void *kn_xcalloc(size_t count, size_t size)
+{
+    if (count == 0 || size == 0)
+        return calloc(1, 1);
+    return calloc(count, size);
+}
+
+char *kn_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+const char *kn_dtype_name(kn_dtype dtype)
+{
+    switch (dtype) {
+    case KN_F32: return "float32";
+    case KN_U8: return "uint8";
+    case KN_I8: return "int8";
+    case KN_I32: return "int32";
+    case KN_I64: return "int64";
+    case KN_BOOL: return "bool";
+    case KN_F64: return "float64";
+    case KN_DTYPE_UNDEFINED: break;
+    }
+    return "undefined";
+}
+
+size_t kn_dtype_size(kn_dtype dtype)
+{
+    switch (dtype) {
+    case KN_F32: return 4;
+    case KN_U8: return 1;
+    case KN_I8: return 1;
+    case KN_I32: return 4;
+    case KN_I64: return 8;
+    case KN_BOOL: return 1;
+    case KN_F64: return 8;
+    case KN_DTYPE_UNDEFINED: break;
+    }
+    return 0;
+}
+
+/* Element counts are kept below 2^62 so that int64 index arithmetic in
+ * kernels never overflows either. */
+#define KN_MAX_ELEMENTS ((size_t)1 << 62)
+
+kn_status kn_shape_numel(const kn_shape *shape, size_t *count)
+{
+    size_t n = 1;
+    if (shape->rank < 0 || shape->rank > KN_MAX_RANK)
+        return KN_ERR_SHAPE;
+    for (int i = 0; i < shape->rank; i++) {
+        if (shape->dims[i] < 0)
+            return KN_ERR_SHAPE;
+        if (!kn_size_mul(n, (size_t)shape->dims[i], &n) || n > KN_MAX_ELEMENTS)
+            return KN_ERR_OVERFLOW;
+    }
+    *count = n;
+    return KN_OK;
+}
+
+kn_status kn_tensor_nbytes(kn_dtype dtype, const kn_shape *shape, size_t *bytes)
+{
+    size_t n;
+    kn_status st = kn_shape_numel(shape, &n);
+    if (st != KN_OK)
+        return st;
+    size_t es = kn_dtype_size(dtype);
+    if (es == 0)
+        return KN_ERR_DTYPE;
+    if (!kn_size_mul(n, es, bytes))
+        return KN_ERR_OVERFLOW;
+    return KN_OK;
+}
+
+const char *kn_shape_str(const kn_shape *s, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    used += (size_t)snprintf(buf + used, len - used, "[");
+    for (int i = 0; i < s->rank && used < len; i++) {
+        if (s->dims[i] == KN_DIM_BATCH)
+            used += (size_t)snprintf(buf + used, len - used, "%sN", i ? "," : "");
+        else
+            used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
+                                     (long long)s->dims[i]);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+bool kn_shape_equal(const kn_shape *a, const kn_shape *b)
+{
+    if (a->rank != b->rank)
+        return false;
+    for (int i = 0; i < a->rank; i++)
+        if (a->dims[i] != b->dims[i])
+            return false;
+    return true;
+}

@@ -1,0 +1,63 @@
+/*
+ * cli.h - internals of the `kiln` command line (runtime/cli/).
+ *
+ * The command line is a thin client of the public API in kiln.h: each
+ * command lives in its own file and is a function taking the arguments after
+ * the command name. Exit codes: 0 success, 1 a runtime failure (printed as
+ * "kiln: error: <message>"), 2 a usage error (printed with the usage text).
+ */
+#ifndef KN_CLI_H
+#define KN_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kiln.h"
+
+#define KN_CLI_VERSION "0.1.0"
+
+enum { KN_CLI_OK = 0, KN_CLI_FAIL = 1, KN_CLI_USAGE = 2 };
+
+/** `kiln run`: argv[0] is "run". Returns the exit code. */
+int kn_cli_run(int argc, char **argv);
+/** `kiln info`: argv[0] is "info". Returns the exit code. */
+int kn_cli_info(int argc, char **argv);
+
+/** Print "kiln: error: <message>" to stderr; returns KN_CLI_FAIL. */
+int kn_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/**
+ * Print "kiln <command>: <message>", a blank line and `usage` to stderr;
+ * returns KN_CLI_USAGE.
+ */
+int kn_cli_usage_error(const char *command, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/** True when `arg` is "--help" or "-h". */
+bool kn_cli_is_help(const char *arg);
+
+/**
+ * Match option `name` (e.g. "--output") at argv[*i], in the forms
+ * "--output VALUE" and "--output=VALUE". Returns 1 and sets *value (advancing
+ * *i past a separate value) on a match, 0 when argv[*i] is another option,
+ * -1 when the value is missing.
+ */
+int kn_cli_option(int argc, char **argv, int *i, const char *name, const char **value);
+
+/** Parse a decimal integer in [min, max]; false when `s` is not one. */
+bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/** Format a shape as "[N,1,28,28]" (KN_DIM_BATCH as N). */
+const char *kn_cli_shape_str(const kn_shape *shape, char *buf, size_t len);
+
+/** Format `v` with an SI prefix and `unit`: "1.82 GFLOPs", "512 FLOPs". */
+const char *kn_cli_human(double v, const char *unit, char *buf, size_t len);
+
+/** Format `v` with thousands separators: "1,234,567". */
+const char *kn_cli_grouped(int64_t v, char *buf, size_t len);
+
+/** Create directory `path` and its parents (like mkdir -p); false with errno set on failure. */
+bool kn_cli_mkdirs(const char *path);
+
+#endif /* KN_CLI_H */

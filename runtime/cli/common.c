@@ -1,0 +1,163 @@
+/*
+ * common.c - helpers shared by the `kiln` commands: messages, option
+ * matching, number parsing and formatting, directory creation.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "cli.h"
+
+int kn_cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("kiln: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return KN_CLI_FAIL;
+}
+
+int kn_cli_usage_error(const char *command, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "kiln%s%s: ", command ? " " : "", command ? command : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n\n%s", usage);
+    return KN_CLI_USAGE;
+}
+
+bool kn_cli_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+int kn_cli_option(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0)
+        return 0;
+    if (arg[n] == '=') {
+        *value = arg + n + 1;
+        return 1;
+    }
+    if (arg[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *value = argv[++*i];
+    return 1;
+}
+
+bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return false;
+    *out = (int64_t)v;
+    return true;
+}
+
+const char *kn_cli_shape_str(const kn_shape *shape, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    used += (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < shape->rank && used < len; i++) {
+        if (shape->dims[i] == KN_DIM_BATCH)
+            used += (size_t)snprintf(buf + used, len - used, "%sN", i ? "," : "");
+        else
+            used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
+                                     (long long)shape->dims[i]);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+const char *kn_cli_human(double v, const char *unit, char *buf, size_t len)
+{
+    static const char *const prefixes[] = {"", "K", "M", "G", "T", "P", "E"};
+    int p = 0;
+    while (v >= 1000.0 && p < 6) {
+        v /= 1000.0;
+        p++;
+    }
+    if (p == 0)
+        snprintf(buf, len, "%.0f %s", v, unit);
+    else
+        snprintf(buf, len, "%.2f %s%s", v, prefixes[p], unit);
+    return buf;
+}
+
+const char *kn_cli_grouped(int64_t v, char *buf, size_t len)
+{
+    char digits[32];
+    bool neg = v < 0;
+    unsigned long long u = neg ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    int n = snprintf(digits, sizeof digits, "%llu", u);
+    char tmp[48];
+    size_t k = 0;
+    if (neg)
+        tmp[k++] = '-';
+    for (int i = 0; i < n; i++) {
+        if (i > 0 && (n - i) % 3 == 0)
+            tmp[k++] = ',';
+        tmp[k++] = digits[i];
+    }
+    tmp[k] = '\0';
+    snprintf(buf, len, "%s", tmp);
+    return buf;
+}
+
+bool kn_cli_mkdirs(const char *path)
+{
+    size_t n = strlen(path);
+    if (n == 0) {
+        errno = ENOENT;
+        return false;
+    }
+    char *p = malloc(n + 1);
+    if (!p) {
+        errno = ENOMEM;
+        return false;
+    }
+    memcpy(p, path, n + 1);
+    bool ok = true;
+    for (size_t i = 1; i <= n && ok; i++) {
+        if (p[i] != '/' && p[i] != '\0')
+            continue;
+        char saved = p[i];
+        p[i] = '\0';
+        if (mkdir(p, 0777) != 0 && errno != EEXIST)
+            ok = false;
+        p[i] = saved;
+    }
+    if (ok) {
+        struct stat sb;
+        if (stat(path, &sb) != 0)
+            ok = false;
+        else if (!S_ISDIR(sb.st_mode)) {
+            errno = ENOTDIR;
+            ok = false;
+        }
+    }
+    int saved_errno = errno;
+    free(p);
+    errno = saved_errno;
+    return ok;
+}

@@ -1,0 +1,115 @@
+/*
+ * info.c - `kiln info MODEL`: a model's inputs and outputs, op counts,
+ * parameter count and FLOPs per image.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char kn_info_usage[] =
+    "usage: kiln info [--help] MODEL\n"
+    "\n"
+    "Print a model's inputs and outputs (name, dtype, shape; N is the batch\n"
+    "dimension), the number of nodes of each op type, the number of\n"
+    "parameters and the floating-point operations per image.\n"
+    "\n"
+    "options:\n"
+    "  -h, --help   show this help and exit\n";
+
+typedef struct kn_info_ops {
+    int distinct;
+} kn_info_ops;
+
+static void kn_info_print_op(const char *op_name, int count, void *user)
+{
+    kn_info_ops *ops = user;
+    ops->distinct++;
+    printf("  %-20s %d\n", op_name, count);
+}
+
+/* Print the inputs or outputs of `model`. */
+static int kn_info_print_io(const kn_model_t *model, bool outputs)
+{
+    int n = outputs ? kn_model_num_outputs(model) : kn_model_num_inputs(model);
+    size_t width = 4;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            printf("%s (%d):\n", outputs ? "outputs" : "inputs", n);
+        for (int i = 0; i < n; i++) {
+            kn_io_info io;
+            kn_status st = outputs ? kn_model_output(model, i, &io) : kn_model_input(model, i, &io);
+            if (st != KN_OK)
+                return kn_cli_fail("cannot describe %s %d: %s", outputs ? "output" : "input", i,
+                                   kn_status_name(st));
+            const char *name = io.name ? io.name : "?";
+            if (pass == 0) {
+                size_t len = strlen(name);
+                if (len > width && len <= 40)
+                    width = len;
+                continue;
+            }
+            char shape[160];
+            printf("  %-*s  %-8s %s\n", (int)width, name, kn_dtype_name(io.dtype),
+                   kn_cli_shape_str(&io.shape, shape, sizeof shape));
+        }
+    }
+    return KN_CLI_OK;
+}
+
+int kn_cli_info(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (!options_done && kn_cli_is_help(arg)) {
+            fputs(kn_info_usage, stdout);
+            return KN_CLI_OK;
+        }
+        if (!options_done && strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (!options_done && arg[0] == '-' && arg[1] != '\0')
+            return kn_cli_usage_error("info", kn_info_usage, "unknown option '%s'", arg);
+        if (path)
+            return kn_cli_usage_error("info", kn_info_usage, "unexpected argument '%s'", arg);
+        path = arg;
+    }
+    if (!path)
+        return kn_cli_usage_error("info", kn_info_usage, "missing MODEL");
+
+    kn_error err = {0};
+    kn_model_t *model = NULL;
+    if (kn_model_load(path, &model, &err) != KN_OK)
+        return kn_cli_fail("%s", err.message);
+
+    int rc = KN_CLI_OK;
+    kn_model_stats stats = {0};
+    if (kn_model_get_stats(model, &stats, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    printf("model: %s\n", path);
+    if ((rc = kn_info_print_io(model, false)) != KN_CLI_OK)
+        goto done;
+    if ((rc = kn_info_print_io(model, true)) != KN_CLI_OK)
+        goto done;
+    printf("ops (%lld nodes):\n", (long long)stats.num_nodes);
+    kn_info_ops ops = {0};
+    if (kn_model_op_counts(model, kn_info_print_op, &ops, &err) != KN_OK) {
+        fflush(stdout);
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    char grouped[48], human[48];
+    printf("parameters: %s", kn_cli_grouped(stats.num_parameters, grouped, sizeof grouped));
+    if (stats.num_parameters >= 1000)
+        printf(" (%s)", kn_cli_human((double)stats.num_parameters, "", human, sizeof human));
+    printf("\n");
+    printf("FLOPs per image: %s\n", kn_cli_human((double)stats.flops, "FLOPs", human, sizeof human));
+done:
+    kn_model_free(model);
+    return rc;
+}

@@ -1,0 +1,96 @@
+/*
+ * main.c - the `kiln` command line: global options and command dispatch.
+ * Each command is implemented in its own file (run.c, info.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct kn_cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} kn_cli_command;
+
+static const kn_cli_command kn_cli_commands[] = {
+    {"run", kn_cli_run, "run a model on inputs read from .npy files"},
+    {"info", kn_cli_info, "describe a model: inputs, outputs, ops, parameters, FLOPs"},
+};
+#define KN_CLI_NUM_COMMANDS ((int)(sizeof kn_cli_commands / sizeof kn_cli_commands[0]))
+
+static void kn_cli_print_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kiln [--help] [--version] <command> [<args>]\n"
+            "\n"
+            "kiln runs neural networks (ONNX models) on the CPU.\n"
+            "\n"
+            "commands:\n");
+    for (int i = 0; i < KN_CLI_NUM_COMMANDS; i++)
+        fprintf(f, "  %-6s %s\n", kn_cli_commands[i].name, kn_cli_commands[i].summary);
+    fprintf(f,
+            "\n"
+            "options:\n"
+            "  -h, --help     show this help and exit\n"
+            "  --version      show the version and exit\n"
+            "\n"
+            "Run 'kiln <command> --help' for the options of a command.\n");
+}
+
+static const kn_cli_command *kn_cli_find(const char *name)
+{
+    for (int i = 0; i < KN_CLI_NUM_COMMANDS; i++)
+        if (strcmp(kn_cli_commands[i].name, name) == 0)
+            return &kn_cli_commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "kiln: missing command\n\n");
+        kn_cli_print_usage(stderr);
+        return KN_CLI_USAGE;
+    }
+    const char *arg = argv[1];
+    if (kn_cli_is_help(arg)) {
+        kn_cli_print_usage(stdout);
+        return KN_CLI_OK;
+    }
+    if (strcmp(arg, "--version") == 0) {
+        printf("kiln %s\n", KN_CLI_VERSION);
+        return KN_CLI_OK;
+    }
+    if (strcmp(arg, "help") == 0) {
+        if (argc < 3) {
+            kn_cli_print_usage(stdout);
+            return KN_CLI_OK;
+        }
+        const kn_cli_command *c = kn_cli_find(argv[2]);
+        if (!c) {
+            fprintf(stderr, "kiln: unknown command '%s'\n\n", argv[2]);
+            kn_cli_print_usage(stderr);
+            return KN_CLI_USAGE;
+        }
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return c->fn(2, help_argv);
+    }
+    if (arg[0] == '-') {
+        fprintf(stderr, "kiln: unknown option '%s'\n\n", arg);
+        kn_cli_print_usage(stderr);
+        return KN_CLI_USAGE;
+    }
+    const kn_cli_command *c = kn_cli_find(arg);
+    if (!c) {
+        fprintf(stderr, "kiln: unknown command '%s'\n\n", arg);
+        kn_cli_print_usage(stderr);
+        return KN_CLI_USAGE;
+    }
+    int rc = c->fn(argc - 1, argv + 1);
+    if (fflush(stdout) != 0 && rc == KN_CLI_OK) {
+        fprintf(stderr, "kiln: error: cannot write to standard output\n");
+        rc = KN_CLI_FAIL;
+    }
+    return rc;
+}

@@ -1,0 +1,530 @@
+/*
+ * run.c - `kiln run MODEL --input NAME=FILE.npy ...`: load a model and its
+ * inputs, compile a session, run it, write the outputs as .npy files and
+ * show the top classes of classifier-like outputs.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char kn_run_usage[] =
+    "usage: kiln run [options] MODEL --input NAME=FILE.npy [--input NAME=FILE.npy ...]\n"
+    "\n"
+    "Run MODEL on inputs read from .npy files and show the top classes of\n"
+    "classifier-like outputs ([batch, classes]).\n"
+    "\n"
+    "options:\n"
+    "  --input NAME=FILE.npy  bind the model input NAME to an array; a model\n"
+    "                         with a single input also accepts --input FILE.npy\n"
+    "  --output DIR           write each output to DIR/<output name>.npy\n"
+    "                         (DIR is created when missing)\n"
+    "  --backend NAME         backend to run on (default: ref)\n"
+    "  --batch N              batch size (default: the leading dimension of\n"
+    "                         the first input)\n"
+    "  --threads N            worker threads (default: 0, all cores)\n"
+    "  --top K                classes to show per image (default: 5; 0: none)\n"
+    "  -h, --help             show this help and exit\n";
+
+#define KN_RUN_MAX_BATCH ((int64_t)1 << 40)
+
+/** One --input argument and the array read for it. */
+typedef struct kn_run_input {
+    const char *spec;   /* the argument as given */
+    const char *file;   /* points into spec */
+    char *name;         /* the model input it binds (owned) */
+    int model_index;    /* index among the model's inputs */
+    kn_tensor tensor;   /* data owned, from kn_npy_read */
+} kn_run_input;
+
+typedef struct kn_run_args {
+    const char *model;
+    const char *output_dir;
+    const char *backend;
+    int64_t batch;      /* 0: not given */
+    int64_t threads;
+    int64_t top;
+    kn_run_input *inputs;
+    int num_inputs;
+} kn_run_args;
+
+static void kn_run_args_free(kn_run_args *a)
+{
+    for (int i = 0; i < a->num_inputs; i++) {
+        free(a->inputs[i].name);
+        kn_tensor_free_data(&a->inputs[i].tensor);
+    }
+    free(a->inputs);
+    a->inputs = NULL;
+    a->num_inputs = 0;
+}
+
+static char *kn_run_strndup(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* Parse the command line into *a. Returns KN_CLI_OK, or an exit code (help printed: -1). */
+static int kn_run_parse(int argc, char **argv, kn_run_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->top = 5;
+    a->inputs = calloc((size_t)argc, sizeof *a->inputs);
+    if (!a->inputs)
+        return kn_cli_fail("out of memory");
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = NULL;
+        int m;
+        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+            if (a->model)
+                return kn_cli_usage_error("run", kn_run_usage, "unexpected argument '%s'", arg);
+            a->model = arg;
+            continue;
+        }
+        if (kn_cli_is_help(arg)) {
+            fputs(kn_run_usage, stdout);
+            return -1;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        static const char *const names[] = {"--input", "--output", "--backend", "--batch",
+                                            "--threads", "--top"};
+        int which = -1;
+        for (int k = 0; k < 6 && which < 0; k++) {
+            m = kn_cli_option(argc, argv, &i, names[k], &value);
+            if (m < 0)
+                return kn_cli_usage_error("run", kn_run_usage, "option '%s' needs a value",
+                                          names[k]);
+            if (m > 0)
+                which = k;
+        }
+        switch (which) {
+        case 0:
+            if (!*value)
+                return kn_cli_usage_error("run", kn_run_usage, "--input needs NAME=FILE.npy");
+            a->inputs[a->num_inputs].spec = value;
+            a->inputs[a->num_inputs].model_index = -1;
+            a->num_inputs++;
+            break;
+        case 1:
+            if (!*value)
+                return kn_cli_usage_error("run", kn_run_usage, "--output needs a directory");
+            a->output_dir = value;
+            break;
+        case 2:
+            a->backend = value;
+            break;
+        case 3:
+            if (!kn_cli_parse_int(value, 1, KN_RUN_MAX_BATCH, &a->batch))
+                return kn_cli_usage_error("run", kn_run_usage,
+                                          "--batch needs a positive integer, got '%s'", value);
+            break;
+        case 4:
+            if (!kn_cli_parse_int(value, 0, 4096, &a->threads))
+                return kn_cli_usage_error("run", kn_run_usage,
+                                          "--threads needs an integer from 0 to 4096, got '%s'",
+                                          value);
+            break;
+        case 5:
+            if (!kn_cli_parse_int(value, 0, 1000000, &a->top))
+                return kn_cli_usage_error("run", kn_run_usage,
+                                          "--top needs a non-negative integer, got '%s'", value);
+            break;
+        default:
+            return kn_cli_usage_error("run", kn_run_usage, "unknown option '%s'", arg);
+        }
+    }
+    if (!a->model)
+        return kn_cli_usage_error("run", kn_run_usage, "missing MODEL");
+    if (a->num_inputs == 0)
+        return kn_cli_usage_error("run", kn_run_usage, "missing --input NAME=FILE.npy");
+    return KN_CLI_OK;
+}
+
+/* "a, b, c": the model's input names, for messages. */
+static void kn_run_input_names(const kn_model_t *model, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    int n = kn_model_num_inputs(model);
+    for (int i = 0; i < n && used < len; i++) {
+        kn_io_info io;
+        if (kn_model_input(model, i, &io) != KN_OK)
+            continue;
+        used += (size_t)snprintf(buf + used, len - used, "%s'%s'", i ? ", " : "", io.name);
+    }
+}
+
+/* Find the model input called `name`; -1 when absent. */
+static int kn_run_find_input(const kn_model_t *model, const char *name, size_t len)
+{
+    int n = kn_model_num_inputs(model);
+    for (int i = 0; i < n; i++) {
+        kn_io_info io;
+        if (kn_model_input(model, i, &io) == KN_OK && strlen(io.name) == len &&
+            strncmp(io.name, name, len) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* Bind every --input to a model input by name; check that all are given once. */
+static int kn_run_bind_inputs(const kn_model_t *model, kn_run_args *a)
+{
+    int n = kn_model_num_inputs(model);
+    char names[512];
+    kn_run_input_names(model, names, sizeof names);
+    for (int i = 0; i < a->num_inputs; i++) {
+        kn_run_input *in = &a->inputs[i];
+        const char *eq = strchr(in->spec, '=');
+        int idx = eq ? kn_run_find_input(model, in->spec, (size_t)(eq - in->spec)) : -1;
+        if (idx >= 0) {
+            in->file = eq + 1;
+        } else if (n == 1 && a->num_inputs == 1) {
+            idx = 0;
+            in->file = in->spec;
+        } else if (eq) {
+            return kn_cli_fail("--input '%s': the model has no input named '%.*s' (inputs: %s)",
+                               in->spec, (int)(eq - in->spec), in->spec, names);
+        } else {
+            return kn_cli_fail("--input '%s': the model has %d inputs; name the one this file is "
+                               "for as NAME=FILE.npy (inputs: %s)", in->spec, n, names);
+        }
+        if (!*in->file)
+            return kn_cli_fail("--input '%s': missing file name after '='", in->spec);
+        kn_io_info io;
+        if (kn_model_input(model, idx, &io) != KN_OK)
+            return kn_cli_fail("cannot describe model input %d", idx);
+        for (int j = 0; j < i; j++)
+            if (a->inputs[j].model_index == idx)
+                return kn_cli_fail("input '%s' is given twice (--input '%s' and --input '%s')",
+                                   io.name, a->inputs[j].spec, in->spec);
+        in->model_index = idx;
+        in->name = malloc(strlen(io.name) + 1);
+        if (!in->name)
+            return kn_cli_fail("out of memory");
+        strcpy(in->name, io.name);
+    }
+    for (int idx = 0; idx < n; idx++) {
+        bool given = false;
+        for (int i = 0; i < a->num_inputs; i++)
+            given |= a->inputs[i].model_index == idx;
+        if (!given) {
+            kn_io_info io;
+            if (kn_model_input(model, idx, &io) != KN_OK)
+                return kn_cli_fail("cannot describe model input %d", idx);
+            return kn_cli_fail("input '%s' is not given (use --input %s=FILE.npy)", io.name,
+                               io.name);
+        }
+    }
+    return KN_CLI_OK;
+}
+
+/* Compare an array with an expected dtype and shape (KN_DIM_BATCH matches any size). */
+static bool kn_run_matches(const kn_tensor *t, kn_dtype dtype, const kn_shape *shape)
+{
+    if (t->dtype != dtype || t->shape.rank != shape->rank)
+        return false;
+    for (int d = 0; d < shape->rank; d++)
+        if (shape->dims[d] != KN_DIM_BATCH && shape->dims[d] != t->shape.dims[d])
+            return false;
+    return true;
+}
+
+static int kn_run_mismatch(const kn_run_input *in, kn_dtype dtype, const kn_shape *shape,
+                           const char *note)
+{
+    char want[160], got[160];
+    return kn_cli_fail("input '%s': expected %s %s%s, got %s %s from %s", in->name,
+                       kn_dtype_name(dtype), kn_cli_shape_str(shape, want, sizeof want), note,
+                       kn_dtype_name(in->tensor.dtype),
+                       kn_cli_shape_str(&in->tensor.shape, got, sizeof got), in->file);
+}
+
+/* Read every input file and check it against the model's declared input. */
+static int kn_run_load_inputs(const kn_model_t *model, kn_run_args *a)
+{
+    for (int i = 0; i < a->num_inputs; i++) {
+        kn_run_input *in = &a->inputs[i];
+        kn_error err = {0};
+        if (kn_npy_read(in->file, &in->tensor, &err) != KN_OK)
+            return kn_cli_fail("input '%s': %s", in->name, err.message);
+        kn_io_info io;
+        if (kn_model_input(model, in->model_index, &io) != KN_OK)
+            return kn_cli_fail("cannot describe model input %d", in->model_index);
+        if (!kn_run_matches(&in->tensor, io.dtype, &io.shape))
+            return kn_run_mismatch(in, io.dtype, &io.shape, "");
+    }
+    return KN_CLI_OK;
+}
+
+/* The batch size: the size of the first batch dimension among the inputs, in the given order. */
+static int64_t kn_run_pick_batch(const kn_model_t *model, const kn_run_args *a)
+{
+    for (int i = 0; i < a->num_inputs; i++) {
+        kn_io_info io;
+        if (kn_model_input(model, a->inputs[i].model_index, &io) != KN_OK)
+            continue;
+        for (int d = 0; d < io.shape.rank; d++)
+            if (io.shape.dims[d] == KN_DIM_BATCH)
+                return a->inputs[i].tensor.shape.dims[d];
+    }
+    /* No symbolic batch: follow the first input's leading dimension. */
+    if (a->num_inputs > 0 && a->inputs[0].tensor.shape.rank > 0)
+        return a->inputs[0].tensor.shape.dims[0];
+    return 1;
+}
+
+/* ------------------------------------------------------------- outputs */
+
+/* A file name for output `name`: '/' and '\' become '_', "." and ".." are escaped. */
+static char *kn_run_output_path(const char *dir, const char *name, int index)
+{
+    char base[256];
+    if (!name || !*name)
+        snprintf(base, sizeof base, "output_%d", index);
+    else
+        snprintf(base, sizeof base, "%s", name);
+    for (char *p = base; *p; p++)
+        if (*p == '/' || *p == '\\')
+            *p = '_';
+    if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        snprintf(base, sizeof base, "output_%d", index);
+    size_t len = strlen(dir) + strlen(base) + 16;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s.npy", dir, base);
+    return path;
+}
+
+static double kn_run_value(const kn_tensor *t, size_t i)
+{
+    return t->dtype == KN_F64 ? ((const double *)t->data)[i] : ((const float *)t->data)[i];
+}
+
+/* Print the top-k classes of each row of a rank-2 float output. */
+static int kn_run_print_top(const char *name, const kn_tensor *t, int64_t top)
+{
+    int64_t rows = t->shape.dims[0], cols = t->shape.dims[1];
+    if (rows <= 0 || cols <= 0)
+        return KN_CLI_OK;
+    /* Probabilities already? Every value in [0,1], each row summing to ~1. */
+    bool probs = true;
+    for (int64_t r = 0; r < rows && probs; r++) {
+        double sum = 0;
+        for (int64_t c = 0; c < cols; c++) {
+            double v = kn_run_value(t, (size_t)(r * cols + c));
+            if (!(v >= -1e-6 && v <= 1 + 1e-6)) {
+                probs = false;
+                break;
+            }
+            sum += v;
+        }
+        if (probs && fabs(sum - 1.0) > 1e-3)
+            probs = false;
+    }
+    int64_t k = top < cols ? top : cols;
+    double *p = malloc((size_t)cols * sizeof *p);
+    int64_t *order = malloc((size_t)k * sizeof *order);
+    if (!p || !order) {
+        free(p);
+        free(order);
+        return kn_cli_fail("out of memory");
+    }
+    printf("top %lld of %lld classes of '%s'%s:\n", (long long)k, (long long)cols, name,
+           probs ? "" : " (not probabilities: softmax applied for display)");
+    for (int64_t r = 0; r < rows; r++) {
+        double mx = -INFINITY;
+        for (int64_t c = 0; c < cols; c++) {
+            p[c] = kn_run_value(t, (size_t)(r * cols + c));
+            if (p[c] > mx)
+                mx = p[c];
+        }
+        if (!probs) {
+            double sum = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                p[c] = isfinite(mx) ? exp(p[c] - mx) : (p[c] == mx ? 1.0 : 0.0);
+                sum += p[c];
+            }
+            for (int64_t c = 0; c < cols; c++)
+                p[c] /= sum;
+        }
+        /* Selection of the k largest; NaN sorts last, ties keep the lower class. */
+        for (int64_t j = 0; j < k; j++) {
+            int64_t best = -1;
+            for (int64_t c = 0; c < cols; c++) {
+                bool used = false;
+                for (int64_t q = 0; q < j && !used; q++)
+                    used = order[q] == c;
+                if (used)
+                    continue;
+                if (best < 0 || (!isnan(p[c]) && (isnan(p[best]) || p[c] > p[best])))
+                    best = c;
+            }
+            order[j] = best;
+        }
+        printf("  image %lld:", (long long)r);
+        for (int64_t j = 0; j < k; j++)
+            printf("%s %lld (%.4f)", j ? "," : "", (long long)order[j], p[order[j]]);
+        printf("\n");
+    }
+    free(p);
+    free(order);
+    return KN_CLI_OK;
+}
+
+/* Write, describe and (for classifiers) show every output of the session. */
+static int kn_run_outputs(const kn_session_t *session, const kn_run_args *a)
+{
+    int n = kn_session_num_outputs(session);
+    if (a->output_dir && !kn_cli_mkdirs(a->output_dir))
+        return kn_cli_fail("cannot create output directory %s: %s", a->output_dir,
+                           strerror(errno));
+    char **written = calloc((size_t)(n > 0 ? n : 1), sizeof *written);
+    if (!written)
+        return kn_cli_fail("out of memory");
+    int rc = KN_CLI_OK;
+    for (int i = 0; i < n && rc == KN_CLI_OK; i++) {
+        kn_io_info io;
+        kn_tensor t;
+        kn_error err = {0};
+        if (kn_session_output(session, i, &io) != KN_OK) {
+            rc = kn_cli_fail("cannot describe output %d", i);
+            break;
+        }
+        if (kn_session_get_output(session, i, &t, &err) != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            break;
+        }
+        char shape[160];
+        printf("output '%s': %s %s", io.name, kn_dtype_name(t.dtype),
+               kn_cli_shape_str(&t.shape, shape, sizeof shape));
+        if (a->output_dir) {
+            char *path = kn_run_output_path(a->output_dir, io.name, i);
+            if (!path) {
+                rc = kn_cli_fail("out of memory");
+                break;
+            }
+            for (int j = 0; j < i && path; j++) {
+                if (written[j] && strcmp(written[j], path) == 0) {
+                    free(path);   /* two names that sanitize alike */
+                    char alt[64];
+                    snprintf(alt, sizeof alt, "output_%d", i);
+                    path = kn_run_output_path(a->output_dir, alt, i);
+                }
+            }
+            if (!path) {
+                rc = kn_cli_fail("out of memory");
+                break;
+            }
+            written[i] = path;
+            if (kn_npy_write(path, &t, &err) != KN_OK) {
+                printf("\n");
+                fflush(stdout);
+                rc = kn_cli_fail("output '%s': %s", io.name, err.message);
+                break;
+            }
+            printf(" -> %s", path);
+        }
+        printf("\n");
+        if (a->top > 0 && t.shape.rank == 2 && (t.dtype == KN_F32 || t.dtype == KN_F64))
+            rc = kn_run_print_top(io.name, &t, a->top);
+    }
+    for (int i = 0; i < n; i++)
+        free(written[i]);
+    free(written);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- main */
+
+int kn_cli_run(int argc, char **argv)
+{
+    kn_run_args a;
+    int rc = kn_run_parse(argc, argv, &a);
+    if (rc != KN_CLI_OK) {
+        kn_run_args_free(&a);
+        return rc < 0 ? KN_CLI_OK : rc;
+    }
+
+    kn_error err = {0};
+    kn_model_t *model = NULL;
+    kn_session_t *session = NULL;
+    const char **names = NULL;
+    kn_tensor *tensors = NULL;
+    if (kn_model_load(a.model, &model, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    if ((rc = kn_run_bind_inputs(model, &a)) != KN_CLI_OK)
+        goto done;
+    if ((rc = kn_run_load_inputs(model, &a)) != KN_CLI_OK)
+        goto done;
+
+    kn_options opt = {0};
+    opt.backend = a.backend;
+    opt.threads = (int)a.threads;
+    opt.batch = a.batch ? a.batch : kn_run_pick_batch(model, &a);
+    if (opt.batch <= 0) {
+        rc = kn_cli_fail("input '%s' has an empty batch (size 0); nothing to run",
+                         a.inputs[0].name);
+        goto done;
+    }
+    if (kn_session_create(model, &opt, &session, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    kn_model_free(model);
+    model = NULL;
+
+    /* Check against the bound shapes, so a mismatch names the input and both shapes. */
+    names = calloc((size_t)a.num_inputs, sizeof *names);
+    tensors = calloc((size_t)a.num_inputs, sizeof *tensors);
+    if (!names || !tensors) {
+        rc = kn_cli_fail("out of memory");
+        goto done;
+    }
+    int ns = kn_session_num_inputs(session);
+    for (int i = 0; i < a.num_inputs; i++) {
+        const kn_run_input *in = &a.inputs[i];
+        for (int s = 0; s < ns; s++) {
+            kn_io_info io;
+            if (kn_session_input(session, s, &io) != KN_OK || strcmp(io.name, in->name) != 0)
+                continue;
+            if (!kn_run_matches(&in->tensor, io.dtype, &io.shape)) {
+                char note[64];
+                snprintf(note, sizeof note, " (batch %lld%s)", (long long)opt.batch,
+                         a.batch ? " from --batch" : "");
+                rc = kn_run_mismatch(in, io.dtype, &io.shape, note);
+                goto done;
+            }
+        }
+        names[i] = in->name;
+        tensors[i] = in->tensor;
+    }
+    if (kn_session_run(session, a.num_inputs, names, tensors, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    rc = kn_run_outputs(session, &a);
+
+done:
+    free(names);
+    free(tensors);
+    kn_session_free(session);
+    kn_model_free(model);
+    kn_run_args_free(&a);
+    return rc;
+}

@@ -1,0 +1,253 @@
+/* runtime.c - the public API: models, sessions, statistics. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "kiln.h"
+#include "onnx.h"
+#include "passes.h"
+#include "runtime_internal.h"
+
+
+struct kn_session {
+    kn_graph graph;              /* bound, optimised copy */
+    const kn_backend *backend;
+    void *exe;
+    bool *fed;                   /* per graph input, during kn_session_run */
+};
+
+static bool kn_has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *name, kn_error *err)
+{
+    kn_status st = kn_graph_sort(&m->graph, err);
+    if (st == KN_OK)
+        st = kn_graph_verify(&m->graph, false, err);
+    if (st != KN_OK) {
+        kn_error_prefix(err, "%s", name);
+        kn_model_free(m);
+        return st;
+    }
+    *out = m;
+    return KN_OK;
+}
+
+kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err)
+{
+    if (!path || !model)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_load: path and model are required");
+    *model = NULL;
+    if (!kn_has_suffix(path, ".onnx"))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "%s: unknown model format (kiln reads .onnx files)", path);
+    kn_model_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_graph_init(&m->graph);
+    kn_status st = kn_onnx_import_file(path, &m->graph, err);
+    if (st != KN_OK) {
+        kn_model_free(m);
+        return st;
+    }
+    return kn_model_finish(m, model, path, err);
+}
+
+kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name, kn_model_t **model,
+                                    kn_error *err)
+{
+    if (!data || !model)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_load_onnx_buffer: data and model are required");
+    *model = NULL;
+    kn_model_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_graph_init(&m->graph);
+    kn_status st = kn_onnx_import_buffer(data, size, name ? name : "<buffer>", &m->graph, err);
+    if (st != KN_OK) {
+        kn_model_free(m);
+        return st;
+    }
+    return kn_model_finish(m, model, name ? name : "<buffer>", err);
+}
+
+void kn_model_free(kn_model_t *model)
+{
+    if (!model)
+        return;
+    kn_graph_free(&model->graph);
+    free(model);
+}
+
+static kn_status kn_io(const kn_graph *g, const int *ids, int count, int index, kn_io_info *info)
+{
+    if (index < 0 || index >= count)
+        return KN_ERR_NOT_FOUND;
+    const kn_value *v = &g->values[ids[index]];
+    info->name = v->name;
+    info->dtype = v->dtype;
+    info->shape = v->shape;
+    return KN_OK;
+}
+
+int kn_model_num_inputs(const kn_model_t *m) { return m->graph.num_inputs; }
+int kn_model_num_outputs(const kn_model_t *m) { return m->graph.num_outputs; }
+kn_status kn_model_input(const kn_model_t *m, int i, kn_io_info *info)
+{
+    return kn_io(&m->graph, m->graph.inputs, m->graph.num_inputs, i, info);
+}
+kn_status kn_model_output(const kn_model_t *m, int i, kn_io_info *info)
+{
+    return kn_io(&m->graph, m->graph.outputs, m->graph.num_outputs, i, info);
+}
+
+/* Copy the model's graph, bind the batch and run the inference pipeline. */
+static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_graph *g, kn_error *err)
+{
+    kn_status st = kn_graph_clone(&model->graph, g, err);
+    if (st != KN_OK)
+        return st;
+    kn_pass_ctx ctx = {0};
+    if ((st = kn_graph_bind_batch(g, batch, err)) == KN_OK && (st = kn_passes_run(g, &ctx, err)) == KN_OK)
+        st = kn_graph_verify(g, true, err);
+    if (st != KN_OK)
+        kn_graph_free(g);
+    return st;
+}
+
+static int kn_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+kn_status kn_session_create(const kn_model_t *model, const kn_options *options, kn_session_t **session,
+                            kn_error *err)
+{
+    if (!model || !session)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_session_create: model and session are required");
+    *session = NULL;
+    kn_options opts = {0};
+    if (options)
+        opts = *options;
+    const char *bname = opts.backend ? opts.backend : "ref";
+    const kn_backend *backend = kn_backend_find(bname);
+    if (!backend)
+        return kn_error_set(err, KN_ERR_NOT_FOUND, "unknown backend '%s' (available: %s)", bname,
+                            kn_backend_names());
+    if (opts.batch < 0)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "batch size must be positive, not %lld",
+                            (long long)opts.batch);
+    if (opts.threads < 0)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "thread count must be positive, not %d", opts.threads);
+    kn_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_status st = kn_prepare_graph(model, opts.batch ? opts.batch : 1, &s->graph, err);
+    if (st != KN_OK) {
+        free(s);
+        return st;
+    }
+    s->backend = backend;
+    s->fed = kn_xcalloc((size_t)s->graph.num_inputs, sizeof(bool));
+    if (!s->fed) {
+        kn_session_free(s);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < s->graph.num_nodes; i++) {
+        char why[256] = "";
+        const kn_node *n = &s->graph.nodes[i];
+        if (!backend->supports(&s->graph, n, why, sizeof why)) {
+            st = kn_error_set(err, KN_ERR_UNSUPPORTED, "backend %s cannot run node '%s' (%s): %s", backend->name,
+                              n->name, kn_op_get(n->op)->name, why);
+            kn_session_free(s);
+            return st;
+        }
+    }
+    st = backend->compile(&s->graph, opts.threads ? opts.threads : kn_default_threads(), &s->exe, err);
+    if (st != KN_OK) {
+        kn_session_free(s);
+        return st;
+    }
+    *session = s;
+    return KN_OK;
+}
+
+void kn_session_free(kn_session_t *s)
+{
+    if (!s)
+        return;
+    if (s->exe)
+        s->backend->free(s->exe);
+    kn_graph_free(&s->graph);
+    free(s->fed);
+    free(s);
+}
+
+int kn_session_num_inputs(const kn_session_t *s) { return s->graph.num_inputs; }
+int kn_session_num_outputs(const kn_session_t *s) { return s->graph.num_outputs; }
+kn_status kn_session_input(const kn_session_t *s, int i, kn_io_info *info)
+{
+    return kn_io(&s->graph, s->graph.inputs, s->graph.num_inputs, i, info);
+}
+kn_status kn_session_output(const kn_session_t *s, int i, kn_io_info *info)
+{
+    return kn_io(&s->graph, s->graph.outputs, s->graph.num_outputs, i, info);
+}
+
+kn_status kn_session_run(kn_session_t *s, int count, const char *const *names, const kn_tensor *inputs,
+                         kn_error *err)
+{
+    char want[160], got[160];
+    if (!s || (count > 0 && (!names || !inputs)))
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_session_run: session, names and inputs are required");
+    const kn_graph *g = &s->graph;
+    memset(s->fed, 0, sizeof(bool) * (size_t)g->num_inputs);
+    for (int i = 0; i < count; i++) {
+        int slot = -1;
+        for (int k = 0; k < g->num_inputs; k++)
+            if (names[i] && strcmp(g->values[g->inputs[k]].name, names[i]) == 0)
+                slot = k;
+        if (slot < 0)
+            return kn_error_set(err, KN_ERR_NOT_FOUND, "the model has no input named '%s'",
+                                names[i] ? names[i] : "(null)");
+        if (s->fed[slot])
+            return kn_error_set(err, KN_ERR_INVALID_ARG, "input '%s' is given twice", names[i]);
+        const kn_value *v = &g->values[g->inputs[slot]];
+        if (inputs[i].dtype != v->dtype)
+            return kn_error_set(err, KN_ERR_DTYPE, "input '%s' must be %s, not %s", v->name,
+                                kn_dtype_name(v->dtype), kn_dtype_name(inputs[i].dtype));
+        if (!kn_shape_equal(&inputs[i].shape, &v->shape))
+            return kn_error_set(err, KN_ERR_SHAPE, "input '%s' must have shape %s, not %s", v->name,
+                                kn_shape_str(&v->shape, want, sizeof want),
+                                kn_shape_str(&inputs[i].shape, got, sizeof got));
+        size_t bytes;
+        if (kn_tensor_nbytes(v->dtype, &v->shape, &bytes) != KN_OK)
+            return kn_error_set(err, KN_ERR_OVERFLOW, "input '%s' is too large", v->name);
+        if (!inputs[i].data && bytes)
+            return kn_error_set(err, KN_ERR_INVALID_ARG, "input '%s' has no data", v->name);
+        void *dst = s->backend->value_data(s->exe, g->inputs[slot]);
+        if (bytes)
+            memcpy(dst, inputs[i].data, bytes);
+        s->fed[slot] = true;
+    }
+    for (int k = 0; k < g->num_inputs; k++)
+        if (!s->fed[k])
+            return kn_error_set(err, KN_ERR_INVALID_ARG, "input '%s' was not given",
+                                g->values[g->inputs[k]].name);
+    return s->backend->run(s->exe, err);
+}
+
+kn_status kn_session_get_output(const kn_session_t *s, int index, kn_tensor *out, kn_error *err)
+{
+    if (!s || !out || index < 0 || index >= s->graph.num_outputs)
+        return kn_error_set(err, KN_ERR_NOT_FOUND, "the session has no output %d", index);
+    const kn_value *v = &s->graph.values[s->graph.outputs[index]];
+    out->dtype = v->dtype;
+    out->shape = v->shape;
+    out->data = s->backend->value_data(s->exe, s->graph.outputs[index]);
+    return KN_OK;
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/python3
+"""Export torchvision classifiers to ONNX as fixtures for kiln's model tests.
+
+For each model (resnet18, mobilenet_v2, squeezenet1_1, densenet121,
+googlenet, shufflenet_v2_x1_0, efficientnet_b0, alexnet) this writes, into
+the cache directory (default build/models):
+
+  <name>.onnx           random weights (weights=None, torch.manual_seed per
+                        model), eval mode, opset 13, input "input"
+                        [batch, 3, H, W] with a dynamic batch axis, output
+                        "probs" [batch, 1000]. A Softmax over dim 1 is
+                        appended to the torchvision model, so "probs" holds
+                        probabilities, not logits: the model tests compare
+                        probabilities (max abs difference) and the top-1 class.
+  <name>_b1.npy         a fixed input of batch 1 (seeded standard normal)
+  <name>_b4.npy         a fixed input of batch 4
+  manifest.txt          one line per model: "name input_name output_name H W"
+
+Random weights need care to make a meaningful test. At torchvision's
+default initialisation (and BatchNorm running statistics of 0/1) the signal
+fades or the per-channel mean swamps it, so every input gets nearly the same,
+nearly flat output (max probability 0.001 with top-1/top-2 margins of 0) and
+the top-1 class would be decided by rounding noise. So after the seeded
+default initialisation, the weights get a data-dependent re-initialisation
+(in the spirit of LSUV / weight-norm init) on a seeded calibration batch of
+8 standard-normal images: walking the network in forward order, every Conv2d
+and Linear output is centred per channel (through its bias, when it has one)
+and scaled to unit standard deviation (through its weight), and every
+BatchNorm2d gets the per-channel mean and the layer's variance of its input
+as running statistics. The last layer is finally scaled so the logits have a
+standard deviation of LOGIT_STD (3), which gives peaked but not saturated
+probabilities (top-1 probability around 0.05-0.5). The exported graph is
+the plain torchvision model plus one Softmax.
+
+Existing files are kept unless --force is given (the export is the slow
+part). Usage:
+  /usr/bin/python3 scripts/export_classifiers.py [CACHE_DIR] [--only NAME ...] [--force]
+Needs: python3-torch, python3-torchvision, python3-numpy, python3-onnx.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "densenet121", "googlenet",
+          "shufflenet_v2_x1_0", "efficientnet_b0", "alexnet"]
+
+# Input side per model (square). 224 unless the export needs otherwise.
+INPUT_SIZE = {name: 224 for name in MODELS}
+
+# Standard deviation of the logits after the data-dependent init (see the module doc).
+LOGIT_STD = 3.0
+CALIB_BATCH = 8
+
+SEED = 1234
+OPSET = 13
+
+
+def build(name):
+    kwargs = {"weights": None}
+    if name == "googlenet":
+        kwargs.update(aux_logits=False, init_weights=True)
+    return getattr(torchvision.models, name)(**kwargs)
+
+
+@torch.no_grad()
+def data_dependent_init(net, calib):
+    """Re-scale a randomly initialised net so activations stay centred and of unit size (module doc)."""
+    done = []
+
+    def hook(mod, inputs, out):
+        if any(m is mod for m in done):
+            return None  # each module is normalised on its first call only
+        done.append(mod)
+        if isinstance(mod, nn.BatchNorm2d):
+            x = inputs[0]
+            mean = x.mean(dim=(0, 2, 3))
+            var = (x - mean.view(1, -1, 1, 1)).pow(2).mean().clamp_min(1e-6)
+            mod.running_mean.copy_(mean)
+            mod.running_var.fill_(float(var))
+            return F.batch_norm(x, mod.running_mean, mod.running_var, mod.weight, mod.bias, False, 0.0, mod.eps)
+        dims = (0, 2, 3) if out.dim() == 4 else (0,)
+        shape = (1, -1, 1, 1) if out.dim() == 4 else (1, -1)
+        if mod.bias is not None:
+            mean = out.mean(dim=dims)
+            mod.bias.sub_(mean)
+            out = out - mean.view(shape)
+        std = float(out.std().clamp_min(1e-6))
+        mod.weight.div_(std)
+        if mod.bias is not None:
+            mod.bias.div_(std)
+        return out / std
+
+    handles = [m.register_forward_hook(hook) for m in net.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear, nn.BatchNorm2d))]
+    net.eval()
+    net(calib)
+    for h in handles:
+        h.remove()
+    # The last Conv2d/Linear called produces the logits (through ReLU and
+    # average pooling in squeezenet, which are positively homogeneous).
+    last = [m for m in done if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
+    k = LOGIT_STD / float(net(calib).std())
+    last.weight.mul_(k)
+    if last.bias is not None:
+        last.bias.mul_(k)
+
+
+class WithSoftmax(nn.Module):
+    """torchvision classifier -> softmax(logits, dim=1)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.softmax(self.net(x), dim=1)
+
+
+def model_seed(name):
+    return SEED + MODELS.index(name)
+
+
+def export_one(name, out_dir, force):
+    onnx_path = os.path.join(out_dir, f"{name}.onnx")
+    side = INPUT_SIZE[name]
+    inputs = {b: os.path.join(out_dir, f"{name}_b{b}.npy") for b in (1, 4)}
+    if not force and os.path.isfile(onnx_path) and all(os.path.isfile(p) for p in inputs.values()):
+        print(f"{name}: cached")
+        return
+    t0 = time.time()
+    torch.manual_seed(model_seed(name))
+    net = build(name).eval()
+    rng = np.random.default_rng(model_seed(name))
+    calib = rng.standard_normal((CALIB_BATCH, 3, side, side), dtype=np.float32)
+    data_dependent_init(net, torch.from_numpy(calib))
+    model = WithSoftmax(net).eval()
+    data = {b: rng.standard_normal((b, 3, side, side), dtype=np.float32) for b in (1, 4)}
+    tmp = onnx_path + ".tmp"
+    with torch.no_grad():
+        torch.onnx.export(model, torch.from_numpy(data[1]), tmp, opset_version=OPSET,
+                          input_names=["input"], output_names=["probs"],
+                          dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
+                          do_constant_folding=True)
+        probs = model(torch.from_numpy(data[4])).numpy()
+    import onnx
+    onnx.checker.check_model(onnx.load(tmp))
+    os.replace(tmp, onnx_path)
+    for b, path in inputs.items():
+        np.save(path, data[b])
+    top = np.sort(probs, axis=1)[:, ::-1]
+    print(f"{name}: exported in {time.time() - t0:.1f} s, {os.path.getsize(onnx_path) / 1e6:.1f} MB; "
+          f"torch batch-4 top-1 {probs.argmax(1).tolist()}, max prob {np.round(top[:, 0], 4).tolist()}, "
+          f"top1-top2 margin {np.round(top[:, 0] - top[:, 1], 5).tolist()}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cache_dir", nargs="?", default=os.path.join("build", "models"))
+    ap.add_argument("--only", nargs="*", choices=MODELS, help="export only these models")
+    ap.add_argument("--force", action="store_true", help="re-export even if cached")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.cache_dir, exist_ok=True)
+    names = args.only or MODELS
+    t0 = time.time()
+    for name in names:
+        export_one(name, args.cache_dir, args.force)
+    manifest = os.path.join(args.cache_dir, "manifest.txt")
+    with open(manifest + ".tmp", "w", encoding="utf-8") as f:
+        for name in MODELS:
+            if os.path.isfile(os.path.join(args.cache_dir, f"{name}.onnx")):
+                f.write(f"{name} input probs {INPUT_SIZE[name]} {INPUT_SIZE[name]}\n")
+    os.replace(manifest + ".tmp", manifest)
+    print(f"export done in {time.time() - t0:.1f} s; wrote {manifest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
