@@ -28,6 +28,7 @@
 #ifndef KN_FRONTEND_ONNX_H
 #define KN_FRONTEND_ONNX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "ir.h"
@@ -63,6 +64,13 @@ kn_status kn_onnx_read_tensor_file(const char *path, kn_tensor *out, kn_error *e
 /** Like kn_onnx_read_tensor_file, from memory; `name` is used in messages. */
 kn_status kn_onnx_read_tensor_buffer(const void *data, size_t size, const char *name, kn_tensor *out,
                                      kn_error *err);
+
+/**
+ * Whether the importer can convert op_type (default domain) at `opset`
+ * (false outside KN_ONNX_MIN_OPSET..KN_ONNX_MAX_OPSET). `Constant` counts as
+ * supported: it becomes a value.
+ */
+bool kn_onnx_op_supported(const char *op_type, int opset);
 
 #ifdef __cplusplus
 }

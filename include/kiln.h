@@ -132,6 +132,14 @@ typedef struct kn_options {
     const char *backend;   /**< "ref" (default when NULL) */
     int64_t batch;         /**< binds the symbolic batch dimension; 0 means 1 */
     int threads;           /**< 0 means the number of cores */
+    /**
+     * Inputs frozen to constant values at compile time (for example the shape
+     * tensor of a Reshape fed as a graph input): they stop being session
+     * inputs, and shape inference and folding see their contents.
+     */
+    int num_frozen;
+    const char *const *frozen_names;
+    const kn_tensor *frozen_values;
 } kn_options;
 
 /** Compile `model` for a backend and batch size. The session owns copies of what it needs. */

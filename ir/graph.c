@@ -283,7 +283,8 @@ kn_status kn_graph_sort(kn_graph *g, kn_error *err)
         sorted[i] = g->nodes[order[i]];
         new_id[order[i]] = i;
     }
-    memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
+    if (n > 0)
+        memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
     for (int v = 0; v < g->num_values; v++)
         if (g->values[v].producer >= 0)
             g->values[v].producer = new_id[g->values[v].producer];

@@ -79,6 +79,11 @@ static kn_status kn_require_f32(const kn_node *n, const kn_value *v, kn_error *e
     return KN_OK;
 }
 
+static bool kn_is_int_or_f32(kn_dtype d)
+{
+    return d == KN_F32 || d == KN_I64 || d == KN_I32 || d == KN_I8 || d == KN_U8;
+}
+
 static size_t kn_value_numel(const kn_value *v)
 {
     size_t c = 0;
@@ -94,13 +99,23 @@ kn_status kn_shape_broadcast(kn_graph *g, kn_node *n, kn_error *err)
     kn_value *a = kn_node_input(g, n, 0), *b = kn_node_input(g, n, 1);
     if (!a || !b)
         return kn_node_fail(err, KN_ERR_GRAPH, n, "needs two inputs");
+    if (n->op == KN_OP_POW) {
+        /* ONNX Pow: base and exponent may differ; the result has the base's dtype */
+        kn_dtype ds[2] = {a->dtype, b->dtype};
+        for (int i = 0; i < 2; i++)
+            if (ds[i] != KN_F32 && ds[i] != KN_I32 && ds[i] != KN_I64)
+                return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int32 or int64)",
+                                    kn_dtype_name(ds[i]));
+        kn_shape out;
+        kn_status st = kn_shape_broadcast2(n, &a->shape, &b->shape, &out, err);
+        return st != KN_OK ? st : kn_node_set_output(g, n, 0, a->dtype, &out, err);
+    }
     if (a->dtype != b->dtype)
         return kn_node_fail(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
                             a->name, kn_dtype_name(a->dtype), b->name, kn_dtype_name(b->dtype));
-    bool int_ok = n->op == KN_OP_ADD || n->op == KN_OP_SUB || n->op == KN_OP_MUL || n->op == KN_OP_DIV;
-    if (!(a->dtype == KN_F32 || (int_ok && (a->dtype == KN_I64 || a->dtype == KN_I32))))
-        return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32%s)",
-                            kn_dtype_name(a->dtype), int_ok ? ", int64 or int32" : " only");
+    if (!kn_is_int_or_f32(a->dtype))
+        return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int64, int32, int8, uint8)",
+                            kn_dtype_name(a->dtype));
     kn_shape out;
     kn_status st = kn_shape_broadcast2(n, &a->shape, &b->shape, &out, err);
     if (st != KN_OK)
@@ -114,21 +129,25 @@ kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
     if (!x)
         return kn_node_fail(err, KN_ERR_GRAPH, n, "input 0 is missing");
     kn_status st;
-    if (n->op != KN_OP_IDENTITY && (st = kn_require_f32(n, x, err)) != KN_OK)
-        return st;
     if (n->op == KN_OP_CLIP) {
+        /* Clip also takes integers (bounds of the same dtype) */
+        if (!kn_is_int_or_f32(x->dtype))
+            return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported", kn_dtype_name(x->dtype));
         for (int i = 1; i <= 2; i++) {
             kn_value *b = kn_node_input(g, n, i);
             if (!b)
                 continue;
-            if ((st = kn_require_f32(n, b, err)) != KN_OK)
-                return st;
+            if (b->dtype != x->dtype)
+                return kn_node_fail(err, KN_ERR_DTYPE, n, "%s '%s' is %s but the input is %s", i == 1 ? "min" : "max",
+                                    b->name, kn_dtype_name(b->dtype), kn_dtype_name(x->dtype));
             if (kn_value_numel(b) > 1) {
                 char buf[160];
                 return kn_node_fail(err, KN_ERR_SHAPE, n, "%s '%s' must be a scalar, not %s",
                                     i == 1 ? "min" : "max", b->name, kn_shape_str(&b->shape, buf, sizeof buf));
             }
         }
+    } else if (n->op != KN_OP_IDENTITY && (st = kn_require_f32(n, x, err)) != KN_OK) {
+        return st;
     }
     if (n->op == KN_OP_SOFTMAX || n->op == KN_OP_LOG_SOFTMAX) {
         int64_t axis;
@@ -221,7 +240,7 @@ kn_status kn_shape_reshape(kn_graph *g, kn_node *n, kn_error *err)
         if (!kn_size_mul(known, (size_t)d, &known) || known > (size_t)INT64_MAX)
             return kn_node_fail(err, KN_ERR_OVERFLOW, n, "target shape is too large");
     }
-    int64_t numel;
+    int64_t numel = 0;
     if ((st = kn_numel64(n, &x->shape, &numel, err)) != KN_OK)
         return st;
     if (infer >= 0) {

@@ -48,7 +48,17 @@ void kn_error_prefix(kn_error *err, const char *fmt, ...)
     va_end(ap);
     char old[sizeof err->message];
     memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s: %s", prefix, old);
+    size_t cap = sizeof err->message, used = strlen(prefix);
+    if (used > cap - 3)
+        used = cap - 3;
+    memcpy(err->message, prefix, used);
+    memcpy(err->message + used, ": ", 2);
+    used += 2;
+    size_t rest = strnlen(old, sizeof old);
+    if (rest > cap - 1 - used)
+        rest = cap - 1 - used;
+    memcpy(err->message + used, old, rest);
+    err->message[used + rest] = '\0';
 }
 
 bool kn_size_mul(size_t a, size_t b, size_t *out)

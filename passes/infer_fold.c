@@ -26,6 +26,14 @@ static bool kn_value_is_constant(const kn_value *v)
     return v->data && (v->kind == KN_VALUE_CONST || v->kind == KN_VALUE_PARAM);
 }
 
+static bool kn_inputs_constant(const kn_graph *g, const kn_node *n)
+{
+    for (int k = 0; k < n->num_inputs; k++)
+        if (n->inputs[k] >= 0 && !kn_value_is_constant(&g->values[n->inputs[k]]))
+            return false;
+    return true;
+}
+
 /* Evaluate `n` now and turn its outputs into constants. */
 static kn_status kn_fold_node(kn_graph *g, kn_node *n, const kn_pass_ctx *ctx, kn_error *err)
 {
@@ -56,11 +64,8 @@ kn_status kn_pass_infer_and_fold(kn_graph *g, const kn_pass_ctx *ctx, bool *chan
         kn_status st = kn_node_infer_shape(g, n, err);
         if (st != KN_OK)
             return st;
-        bool all_const = true;
-        for (int k = 0; k < n->num_inputs && all_const; k++)
-            if (n->inputs[k] >= 0 && !kn_value_is_constant(&g->values[n->inputs[k]]))
-                all_const = false;
-        if (!all_const)
+        /* Shape depends only on its input's (now known) shape. */
+        if (n->op != KN_OP_SHAPE && !kn_inputs_constant(g, n))
             continue;
         size_t total = 0;
         for (int k = 0; k < n->num_outputs; k++) {

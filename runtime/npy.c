@@ -199,7 +199,7 @@ static kn_status kn_npy_shape(kn_npy_lex *lx, kn_shape *shape)
             lx->p++;
             break;
         }
-        int64_t d;
+        int64_t d = 0;
         if ((st = kn_npy_dim(lx, &d)))
             return st;
         if (count < KN_MAX_RANK)

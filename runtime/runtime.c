@@ -23,11 +23,58 @@ static bool kn_has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+static kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
+                                         kn_graph *g, kn_error *err);
+static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_graph *g, kn_error *err)
+{
+    return kn_prepare_graph_frozen(model, batch, NULL, g, err);
+}
+
+/*
+ * Give the model's outputs dtypes and shapes: infer at batch 1 and at batch
+ * 2, and call every dimension that follows the batch KN_DIM_BATCH. A model
+ * whose shapes only work at batch 1 keeps the batch-1 shapes.
+ */
+static kn_status kn_model_infer_outputs(kn_model_t *m, kn_error *err)
+{
+    bool needed = false;
+    for (int i = 0; i < m->graph.num_outputs; i++)
+        if (!m->graph.values[m->graph.outputs[i]].shape_known)
+            needed = true;
+    if (!needed)
+        return KN_OK;
+    kn_graph one, two;
+    kn_status st = kn_prepare_graph(m, 1, &one, err);
+    if (st != KN_OK)
+        return st;
+    kn_error ignored;
+    bool have_two = kn_prepare_graph(m, 2, &two, &ignored) == KN_OK;
+    for (int i = 0; i < m->graph.num_outputs; i++) {
+        kn_value *v = &m->graph.values[m->graph.outputs[i]];
+        const kn_value *a = &one.values[one.outputs[i]];
+        v->dtype = a->dtype;
+        v->shape = a->shape;
+        v->shape_known = true;
+        if (!have_two)
+            continue;
+        const kn_value *b = &two.values[two.outputs[i]];
+        for (int d = 0; d < v->shape.rank && b->shape.rank == a->shape.rank; d++)
+            if (a->shape.dims[d] == 1 && b->shape.dims[d] == 2)
+                v->shape.dims[d] = KN_DIM_BATCH;
+    }
+    kn_graph_free(&one);
+    if (have_two)
+        kn_graph_free(&two);
+    return KN_OK;
+}
+
 static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *name, kn_error *err)
 {
     kn_status st = kn_graph_sort(&m->graph, err);
     if (st == KN_OK)
         st = kn_graph_verify(&m->graph, false, err);
+    if (st == KN_OK)
+        st = kn_model_infer_outputs(m, err);
     if (st != KN_OK) {
         kn_error_prefix(err, "%s", name);
         kn_model_free(m);
@@ -104,14 +151,49 @@ kn_status kn_model_output(const kn_model_t *m, int i, kn_io_info *info)
     return kn_io(&m->graph, m->graph.outputs, m->graph.num_outputs, i, info);
 }
 
-/* Copy the model's graph, bind the batch and run the inference pipeline. */
-static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_graph *g, kn_error *err)
+/* Turn graph input `name` of a bound graph into a constant holding `t`. */
+static kn_status kn_freeze_input(kn_graph *g, const char *name, const kn_tensor *t, kn_error *err)
+{
+    char want[160], got[160];
+    int slot = -1;
+    for (int k = 0; k < g->num_inputs; k++)
+        if (name && strcmp(g->values[g->inputs[k]].name, name) == 0)
+            slot = k;
+    if (slot < 0)
+        return kn_error_set(err, KN_ERR_NOT_FOUND, "cannot freeze '%s': the model has no such input",
+                            name ? name : "(null)");
+    kn_value *v = &g->values[g->inputs[slot]];
+    if (t->dtype != v->dtype || !kn_shape_equal(&t->shape, &v->shape))
+        return kn_error_set(err, KN_ERR_SHAPE, "cannot freeze input '%s': expected %s%s, got %s%s", name,
+                            kn_dtype_name(v->dtype), kn_shape_str(&v->shape, want, sizeof want),
+                            kn_dtype_name(t->dtype), kn_shape_str(&t->shape, got, sizeof got));
+    size_t bytes;
+    if (kn_tensor_nbytes(t->dtype, &t->shape, &bytes) != KN_OK)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "input '%s' is too large", name);
+    void *data = malloc(bytes ? bytes : 1);
+    if (!data)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    if (bytes)
+        memcpy(data, t->data, bytes);
+    v->data = data;
+    v->kind = KN_VALUE_CONST;
+    memmove(&g->inputs[slot], &g->inputs[slot + 1], sizeof(int) * (size_t)(g->num_inputs - slot - 1));
+    g->num_inputs--;
+    return KN_OK;
+}
+
+/* Copy the model's graph, bind the batch and frozen inputs, and run the inference pipeline. */
+static kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
+                                         kn_graph *g, kn_error *err)
 {
     kn_status st = kn_graph_clone(&model->graph, g, err);
     if (st != KN_OK)
         return st;
     kn_pass_ctx ctx = {0};
-    if ((st = kn_graph_bind_batch(g, batch, err)) == KN_OK && (st = kn_passes_run(g, &ctx, err)) == KN_OK)
+    st = kn_graph_bind_batch(g, batch, err);
+    for (int i = 0; st == KN_OK && opts && i < opts->num_frozen; i++)
+        st = kn_freeze_input(g, opts->frozen_names[i], &opts->frozen_values[i], err);
+    if (st == KN_OK && (st = kn_passes_run(g, &ctx, err)) == KN_OK)
         st = kn_graph_verify(g, true, err);
     if (st != KN_OK)
         kn_graph_free(g);
@@ -146,7 +228,9 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
     kn_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    kn_status st = kn_prepare_graph(model, opts.batch ? opts.batch : 1, &s->graph, err);
+    if (opts.num_frozen < 0 || (opts.num_frozen > 0 && (!opts.frozen_names || !opts.frozen_values)))
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "frozen inputs need names and values");
+    kn_status st = kn_prepare_graph_frozen(model, opts.batch ? opts.batch : 1, &opts, &s->graph, err);
     if (st != KN_OK) {
         free(s);
         return st;

@@ -13,7 +13,9 @@ from a fixed seed, evaluated on the 10,000 test images, and exported to ONNX:
 The batch dimension is dynamic; opset 13. The script also writes four test
 digits as models/data/digit_<label>.npy (float32, 1x1x28x28) and the same
 four as one batch, models/data/digits_batch4.npy (4x1x28x28), with their
-labels in models/data/digits_batch4_labels.txt.
+labels in models/data/digits_batch4_labels.txt and PyTorch's output
+probabilities for that batch in models/data/digits_batch4_probs.npy (float32,
+4x10; the reference of the ctest case models.mnist_small_b4).
 
 MNIST is read from the gzipped IDX files (train-images-idx3-ubyte.gz, ...)
 in --data (default /work/shared/data/mnist); nothing is downloaded.
@@ -167,6 +169,7 @@ def main():
         f.write(" ".join(str(int(yte[i])) for i in picks) + "\n")
     with torch.no_grad():
         probs = model(torch.from_numpy(batch4))
+    np.save(os.path.join(data_dir, "digits_batch4_probs.npy"), probs.numpy().astype(np.float32))
     print("batch4 labels", [int(yte[i]) for i in picks], "predicted", probs.argmax(1).tolist(),
           "max prob", [round(float(p), 4) for p in probs.max(1).values])
     return 0

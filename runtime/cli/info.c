@@ -50,8 +50,11 @@ static int kn_info_print_io(const kn_model_t *model, bool outputs)
                 continue;
             }
             char shape[160];
-            printf("  %-*s  %-8s %s\n", (int)width, name, kn_dtype_name(io.dtype),
-                   kn_cli_shape_str(&io.shape, shape, sizeof shape));
+            if (io.dtype == KN_DTYPE_UNDEFINED)   /* not declared by the model file */
+                printf("  %-*s  ?        ?\n", (int)width, name);
+            else
+                printf("  %-*s  %-8s %s\n", (int)width, name, kn_dtype_name(io.dtype),
+                       kn_cli_shape_str(&io.shape, shape, sizeof shape));
         }
     }
     return KN_CLI_OK;
@@ -86,23 +89,26 @@ int kn_cli_info(int argc, char **argv)
         return kn_cli_fail("%s", err.message);
 
     int rc = KN_CLI_OK;
-    kn_model_stats stats = {0};
-    if (kn_model_get_stats(model, &stats, &err) != KN_OK) {
-        rc = kn_cli_fail("%s", err.message);
-        goto done;
-    }
     printf("model: %s\n", path);
     if ((rc = kn_info_print_io(model, false)) != KN_CLI_OK)
         goto done;
     if ((rc = kn_info_print_io(model, true)) != KN_CLI_OK)
         goto done;
-    printf("ops (%lld nodes):\n", (long long)stats.num_nodes);
+    printf("ops:\n");
     kn_info_ops ops = {0};
     if (kn_model_op_counts(model, kn_info_print_op, &ops, &err) != KN_OK) {
         fflush(stdout);
         rc = kn_cli_fail("%s", err.message);
         goto done;
     }
+    /* Statistics need shape inference (at batch 1), which may fail where listing did not. */
+    kn_model_stats stats = {0};
+    if (kn_model_get_stats(model, &stats, &err) != KN_OK) {
+        fflush(stdout);
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    printf("nodes: %lld\n", (long long)stats.num_nodes);
     char grouped[48], human[48];
     printf("parameters: %s", kn_cli_grouped(stats.num_parameters, grouped, sizeof grouped));
     if (stats.num_parameters >= 1000)

@@ -46,7 +46,7 @@ static const kn_cli_command *kn_cli_find(const char *name)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static int kn_cli_main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "kiln: missing command\n\n");
@@ -87,8 +87,13 @@ int main(int argc, char **argv)
         kn_cli_print_usage(stderr);
         return KN_CLI_USAGE;
     }
-    int rc = c->fn(argc - 1, argv + 1);
-    if (fflush(stdout) != 0 && rc == KN_CLI_OK) {
+    return c->fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = kn_cli_main(argc, argv);
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == KN_CLI_OK) {
         fprintf(stderr, "kiln: error: cannot write to standard output\n");
         rc = KN_CLI_FAIL;
     }

@@ -62,16 +62,6 @@ static void kn_run_args_free(kn_run_args *a)
     a->num_inputs = 0;
 }
 
-static char *kn_run_strndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* Parse the command line into *a. Returns KN_CLI_OK, or an exit code (help printed: -1). */
 static int kn_run_parse(int argc, char **argv, kn_run_args *a)
 {
@@ -478,8 +468,7 @@ int kn_cli_run(int argc, char **argv)
     opt.threads = (int)a.threads;
     opt.batch = a.batch ? a.batch : kn_run_pick_batch(model, &a);
     if (opt.batch <= 0) {
-        rc = kn_cli_fail("input '%s' has an empty batch (size 0); nothing to run",
-                         a.inputs[0].name);
+        rc = kn_cli_fail("the inputs have an empty batch (size 0); nothing to run");
         goto done;
     }
     if (kn_session_create(model, &opt, &session, &err) != KN_OK) {

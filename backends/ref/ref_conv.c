@@ -1,0 +1,547 @@
+/*
+ * ref_conv.c - reference Conv and ConvTranspose (float32, 1-D to 3-D).
+ *
+ * Conv lowers each (image, group, tile of output positions) to im2col +
+ * one cblas_sgemm; tiles run on OpenMP threads, each with its own im2col
+ * buffer, when sgemm may run inside a parallel region (see ref_par.h),
+ * otherwise one tile per (image, group) and OpenBLAS threads the sgemm. A
+ * 1x1, stride-1, unpadded conv multiplies the input directly, and depthwise
+ * convs (one input channel per group) use a direct loop. ConvTranspose is one
+ * sgemm (W^T X) followed by col2im. 1-D and 2-D problems are handled as 3-D
+ * ones with leading spatial dimensions of size 1, so there is one code path.
+ * Bias is written into the output before the sgemm/col2im accumulates onto
+ * it. Fused post-ops are not applied here: the executor calls
+ * kn_ref_apply_fused afterwards.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ref_par.h"
+#include "shape.h"
+
+#define KN_OPNAME(n) (kn_op_get((n)->op)->name)
+
+/*
+ * A window mapping between an "image" (the tensor read by im2col, or written
+ * by col2im) and "col" positions: image index = col index * s - pb + k * d,
+ * per axis, always 3 axes (leading ones have size 1).
+ */
+typedef struct kn_win {
+    int64_t img[3], col[3];
+    int64_t k[3], s[3], d[3], pb[3];
+    int64_t img_size, col_size, k_size;
+} kn_win;
+
+/* Everything a conv or conv-transpose kernel needs, resolved from the node and tensors. */
+typedef struct kn_conv_geom {
+    int64_t n, c, m, group, cg, mg; /* batch, in/out channels, group, per-group in/out channels */
+    int64_t in_size, out_size;      /* spatial elements of X and Y */
+    kn_win win;
+} kn_conv_geom;
+
+/* Indices i in [lo, hi) of 0..n-1 with 0 <= o0 + i*s < lim (s > 0); lo == hi when none. */
+static inline void valid_range(int64_t o0, int64_t s, int64_t lim, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t l = o0 >= 0 ? 0 : (-o0 + s - 1) / s;
+    int64_t h = o0 >= lim ? 0 : (lim - 1 - o0) / s + 1;
+    if (l > n)
+        l = n;
+    if (h > n)
+        h = n;
+    if (h < l)
+        h = l;
+    *lo = l;
+    *hi = h;
+}
+
+/* Resolve shapes and the window of a Conv (transpose false) or ConvTranspose node. */
+static kn_status conv_setup(const kn_node *node, const kn_tensor *x, const kn_tensor *w, const kn_tensor *b,
+                            const kn_tensor *y, bool transpose, kn_conv_geom *g, kn_error *err)
+{
+    if (x->dtype != KN_F32 || w->dtype != KN_F32 || y->dtype != KN_F32 || (b && b->dtype != KN_F32))
+        return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): only float32 is supported", node->name,
+                            KN_OPNAME(node));
+    int rank = x->shape.rank;
+    int ns = rank - 2;
+    if (ns < 1 || ns > KN_MAX_SPATIAL || w->shape.rank != rank || y->shape.rank != rank)
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): unexpected input/weight/output ranks %d/%d/%d",
+                            node->name, KN_OPNAME(node), rank, w->shape.rank, y->shape.rank);
+    kn_window_attrs a = node->attrs.window;
+    a.nspatial = ns;
+    int64_t kernel[KN_MAX_SPATIAL], pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
+    for (int i = 0; i < ns; i++)
+        kernel[i] = w->shape.dims[2 + i];
+    kn_status st = kn_window_resolve(node, &a, x->shape.dims + 2, kernel, transpose, pb, pe, o, err);
+    if (st)
+        return st;
+    memset(g, 0, sizeof *g);
+    g->n = x->shape.dims[0];
+    g->c = x->shape.dims[1];
+    g->group = a.group ? a.group : 1;
+    if (!transpose) {
+        g->m = w->shape.dims[0];
+        g->cg = w->shape.dims[1];
+        g->mg = g->group > 0 ? g->m / g->group : 0;
+    } else {
+        g->mg = w->shape.dims[1];
+        g->m = g->mg * g->group;
+        g->cg = g->group > 0 ? g->c / g->group : 0;
+    }
+    bool ok = g->group >= 1 && g->cg * g->group == g->c && g->mg * g->group == g->m &&
+              y->shape.dims[0] == g->n && y->shape.dims[1] == g->m && (!b || (b->shape.rank == 1 && b->shape.dims[0] == g->m));
+    if (transpose)
+        ok = ok && w->shape.dims[0] == g->c;
+    for (int i = 0; i < ns; i++)
+        ok = ok && y->shape.dims[2 + i] == o[i];
+    if (!ok)
+        return kn_error_set(err, KN_ERR_SHAPE,
+                            "node '%s' (%s): tensor shapes do not fit together (run shape inference first)",
+                            node->name, KN_OPNAME(node));
+    /* pad to 3 axes; the image is X for conv, Y for conv transpose */
+    kn_win *wn = &g->win;
+    int off = 3 - ns;
+    for (int i = 0; i < 3; i++) {
+        wn->img[i] = wn->col[i] = wn->k[i] = wn->s[i] = wn->d[i] = 1;
+        wn->pb[i] = 0;
+    }
+    for (int i = 0; i < ns; i++) {
+        wn->img[off + i] = transpose ? o[i] : x->shape.dims[2 + i];
+        wn->col[off + i] = transpose ? x->shape.dims[2 + i] : o[i];
+        wn->k[off + i] = kernel[i];
+        wn->s[off + i] = a.stride[i] ? a.stride[i] : 1;
+        wn->d[off + i] = a.dilation[i] ? a.dilation[i] : 1;
+        wn->pb[off + i] = pb[i];
+    }
+    wn->img_size = wn->img[0] * wn->img[1] * wn->img[2];
+    wn->col_size = wn->col[0] * wn->col[1] * wn->col[2];
+    wn->k_size = wn->k[0] * wn->k[1] * wn->k[2];
+    g->in_size = transpose ? wn->col_size : wn->img_size;
+    g->out_size = transpose ? wn->img_size : wn->col_size;
+    return KN_OK;
+}
+
+/* True when the window is the identity map (1x1 kernel, stride 1, no padding). */
+static bool win_is_identity(const kn_win *w)
+{
+    for (int i = 0; i < 3; i++)
+        if (w->k[i] != 1 || w->s[i] != 1 || w->pb[i] != 0 || w->img[i] != w->col[i])
+            return false;
+    return true;
+}
+
+/*
+ * im2col of output positions [p0, p1): col[(c,kd,kh,kw), p - p0] =
+ * img[c, od*s-pb+kd*d, ...] for p = (od,oh,ow), or 0 outside the image.
+ * img has `channels` planes of win->img_size floats; col rows are p1-p0 long.
+ */
+static void im2col_tile(const float *img, float *col, const kn_win *w, int64_t channels, int64_t p0, int64_t p1)
+{
+    const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2];
+    const int64_t ID = w->img[0], IH = w->img[1], IW = w->img[2];
+    const int64_t OH = w->col[1], OW = w->col[2];
+    const int64_t ld = p1 - p0, rows = channels * w->k_size;
+    const int64_t sw = w->s[2];
+    const int64_t od0 = p0 / (OH * OW), oh0 = (p0 / OW) % OH, ow0 = p0 % OW;
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t kw = r % KW, kh = (r / KW) % KH, kd = (r / (KW * KH)) % KD, c = r / w->k_size;
+        const float *src = img + c * w->img_size;
+        float *dst = col + r * ld;
+        int64_t ow_off = kw * w->d[2] - w->pb[2];
+        int64_t lo, hi;
+        valid_range(ow_off, sw, IW, OW, &lo, &hi);
+        int64_t od = od0, oh = oh0, ow = ow0;
+        for (int64_t p = p0; p < p1;) {
+            /* one segment: columns [ow, end) of output row (od, oh) */
+            int64_t end = OW < ow + (p1 - p) ? OW : ow + (p1 - p);
+            int64_t id = od * w->s[0] - w->pb[0] + kd * w->d[0];
+            int64_t ih = oh * w->s[1] - w->pb[1] + kh * w->d[1];
+            if (id < 0 || id >= ID || ih < 0 || ih >= IH) {
+                memset(dst, 0, sizeof(float) * (size_t)(end - ow));
+            } else {
+                const float *row = src + (id * IH + ih) * IW;
+                int64_t a = lo < ow ? ow : lo > end ? end : lo;
+                int64_t b = hi < a ? a : hi > end ? end : hi;
+                if (a > ow)
+                    memset(dst, 0, sizeof(float) * (size_t)(a - ow));
+                if (sw == 1) {
+                    memcpy(dst + (a - ow), row + (ow_off + a), sizeof(float) * (size_t)(b - a));
+                } else {
+                    KN_OMP_SIMD
+                    for (int64_t x = a; x < b; x++)
+                        dst[x - ow] = row[ow_off + x * sw];
+                }
+                if (end > b)
+                    memset(dst + (b - ow), 0, sizeof(float) * (size_t)(end - b));
+            }
+            dst += end - ow;
+            p += end - ow;
+            ow = 0;
+            if (++oh == OH) {
+                oh = 0;
+                od++;
+            }
+        }
+    }
+}
+
+/*
+ * col2im: img[c, id*s-pb+kd*d, ...] += col[(c,kd,kh,kw), (id,ih,iw)] for
+ * positions inside the image. Parallel over channels (each writes its own plane).
+ */
+static void col2im(const float *col, float *img, const kn_win *w, int64_t channels)
+{
+    const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2];
+    const int64_t OD = w->img[0], OH = w->img[1], OW = w->img[2];
+    const int64_t ID = w->col[0], IH = w->col[1], IW = w->col[2];
+    const int64_t P = w->col_size;
+    const int64_t sw = w->s[2];
+    KN_OMP_FOR(channels > 1 && channels * w->k_size * P > KN_PAR_MIN)
+    for (int64_t c = 0; c < channels; c++) {
+        float *dst = img + c * w->img_size;
+        for (int64_t kd = 0; kd < KD; kd++)
+            for (int64_t kh = 0; kh < KH; kh++)
+                for (int64_t kw = 0; kw < KW; kw++) {
+                    const float *src = col + (((c * KD + kd) * KH + kh) * KW + kw) * P;
+                    int64_t ow_off = kw * w->d[2] - w->pb[2];
+                    int64_t lo, hi;
+                    valid_range(ow_off, sw, OW, IW, &lo, &hi);
+                    for (int64_t id = 0; id < ID; id++) {
+                        int64_t od = id * w->s[0] - w->pb[0] + kd * w->d[0];
+                        if (od < 0 || od >= OD)
+                            continue;
+                        for (int64_t ih = 0; ih < IH; ih++) {
+                            int64_t oh = ih * w->s[1] - w->pb[1] + kh * w->d[1];
+                            if (oh < 0 || oh >= OH)
+                                continue;
+                            const float *srow = src + (id * IH + ih) * IW;
+                            float *row = dst + (od * OH + oh) * OW;
+                            if (sw == 1) {
+                                KN_OMP_SIMD
+                                for (int64_t iw = lo; iw < hi; iw++)
+                                    row[ow_off + iw] += srow[iw];
+                            } else {
+                                KN_OMP_SIMD
+                                for (int64_t iw = lo; iw < hi; iw++)
+                                    row[ow_off + iw * sw] += srow[iw];
+                            }
+                        }
+                    }
+                }
+    }
+}
+
+/* Set each of `planes` output planes (plane p of channel p % m) to its bias, or to zero. */
+static void fill_bias(float *y, const float *bias, int64_t planes, int64_t m, int64_t size)
+{
+    KN_OMP_FOR(planes * size > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        float *yp = y + p * size;
+        if (!bias) {
+            memset(yp, 0, sizeof(float) * (size_t)size);
+        } else {
+            float v = bias[p % m];
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < size; i++)
+                yp[i] = v;
+        }
+    }
+}
+
+/*
+ * Columns of one output row that a kernel row (input row xrow, weights wk)
+ * reaches, tap by tap: all of [lo, hi) per kernel column, or, when the
+ * interior [L, H) has been done already, only [lo, L) and [H, hi).
+ */
+static inline void dw_row_taps(float *yrow, const float *xrow, const float *wk, const int64_t *range, int64_t KW,
+                               int64_t sw, int64_t L, int64_t H, bool interior_done)
+{
+    for (int64_t kw = 0; kw < KW; kw++) {
+        const float wv = wk[kw];
+        const int64_t off = range[3 * kw], lo = range[3 * kw + 1], hi = range[3 * kw + 2];
+        const int64_t e1 = interior_done ? (hi < L ? hi : L) : hi;
+        const int64_t s2 = interior_done ? (lo > H ? lo : H) : hi;
+        for (int64_t ow = lo; ow < e1; ow++)
+            yrow[ow] += wv * xrow[off + ow * sw];
+        for (int64_t ow = s2; ow < hi; ow++)
+            yrow[ow] += wv * xrow[off + ow * sw];
+    }
+}
+
+/* Interior of one kernel row with 3 or 5 taps, for a stride S (a constant at the call sites). */
+#define KN_DW_ROW3(S)                                                                                         \
+    KN_OMP_SIMD                                                                                               \
+    for (int64_t ow = L; ow < H; ow++)                                                                        \
+        yrow[ow] += wk[0] * xrow[o[0] + (S) * ow] + wk[1] * xrow[o[1] + (S) * ow] + wk[2] * xrow[o[2] + (S) * ow];
+#define KN_DW_ROW5(S)                                                                                         \
+    KN_OMP_SIMD                                                                                               \
+    for (int64_t ow = L; ow < H; ow++)                                                                        \
+        yrow[ow] += wk[0] * xrow[o[0] + (S) * ow] + wk[1] * xrow[o[1] + (S) * ow] +                          \
+                    wk[2] * xrow[o[2] + (S) * ow] + wk[3] * xrow[o[3] + (S) * ow] + wk[4] * xrow[o[4] + (S) * ow];
+/* Interior of a whole 3x3 window (three input rows x0..x2, weights w[9]) in one pass. */
+#define KN_DW_3X3(S)                                                                                          \
+    KN_OMP_SIMD                                                                                               \
+    for (int64_t ow = L; ow < H; ow++)                                                                        \
+        yrow[ow] += w[0] * x0[o[0] + (S) * ow] + w[1] * x0[o[1] + (S) * ow] + w[2] * x0[o[2] + (S) * ow] +   \
+                    w[3] * x1[o[0] + (S) * ow] + w[4] * x1[o[1] + (S) * ow] + w[5] * x1[o[2] + (S) * ow] +   \
+                    w[6] * x2[o[0] + (S) * ow] + w[7] * x2[o[1] + (S) * ow] + w[8] * x2[o[2] + (S) * ow];
+
+/*
+ * One output plane of a depthwise conv: input plane xp, kernel wp, bias b0.
+ * range[3*kw..] = (offset, first, end) of the output columns kernel column kw
+ * reaches inside the input; [L, H) is where every kernel column does. In
+ * that interior, 3- and 5-wide kernels take a whole kernel row per pass, and
+ * a 2-D 3x3 kernel whose three input rows are inside takes the whole window
+ * in one pass; the edges and other widths go tap by tap.
+ */
+static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int64_t L, int64_t H,
+                                    const float *xp, const float *wp, float b0, float *yp)
+{
+    const int64_t KD = wn->k[0], KH = wn->k[1], KW = wn->k[2];
+    const int64_t ID = wn->img[0], IH = wn->img[1], IW = wn->img[2];
+    const int64_t OD = wn->col[0], OH = wn->col[1], OW = wn->col[2];
+    const int64_t sw = wn->s[2], dh = wn->d[1];
+    const bool wide = (KW == 3 || KW == 5) && L < H; /* interior done by whole kernel rows */
+    int64_t o[5] = {0};
+    for (int64_t kw = 0; kw < KW && kw < 5; kw++)
+        o[kw] = range[3 * kw];
+    for (int64_t od = 0; od < OD; od++)
+        for (int64_t oh = 0; oh < OH; oh++) {
+            float *yrow = yp + (od * OH + oh) * OW;
+            KN_OMP_SIMD
+            for (int64_t ow = 0; ow < OW; ow++)
+                yrow[ow] = b0;
+            const int64_t ih0 = oh * wn->s[1] - wn->pb[1];
+            if (wide && KW == 3 && KD == 1 && KH == 3 && ih0 >= 0 && ih0 + 2 * dh < IH) {
+                const float *x0 = xp + ih0 * IW, *x1 = x0 + dh * IW, *x2 = x1 + dh * IW, *w = wp;
+                if (sw == 1) {
+                    KN_DW_3X3(1)
+                } else if (sw == 2) {
+                    KN_DW_3X3(2)
+                } else {
+                    KN_DW_3X3(sw)
+                }
+                dw_row_taps(yrow, x0, wp, range, 3, sw, L, H, true);
+                dw_row_taps(yrow, x1, wp + 3, range, 3, sw, L, H, true);
+                dw_row_taps(yrow, x2, wp + 6, range, 3, sw, L, H, true);
+                continue;
+            }
+            for (int64_t kd = 0; kd < KD; kd++) {
+                int64_t id = od * wn->s[0] - wn->pb[0] + kd * wn->d[0];
+                if (id < 0 || id >= ID)
+                    continue;
+                for (int64_t kh = 0; kh < KH; kh++) {
+                    int64_t ih = ih0 + kh * dh;
+                    if (ih < 0 || ih >= IH)
+                        continue;
+                    const float *xrow = xp + (id * IH + ih) * IW;
+                    const float *wk = wp + (kd * KH + kh) * KW;
+                    if (wide && KW == 3) {
+                        if (sw == 1) {
+                            KN_DW_ROW3(1)
+                        } else if (sw == 2) {
+                            KN_DW_ROW3(2)
+                        } else {
+                            KN_DW_ROW3(sw)
+                        }
+                    } else if (wide) {
+                        if (sw == 1) {
+                            KN_DW_ROW5(1)
+                        } else if (sw == 2) {
+                            KN_DW_ROW5(2)
+                        } else {
+                            KN_DW_ROW5(sw)
+                        }
+                    }
+                    dw_row_taps(yrow, xrow, wk, range, KW, sw, L, H, wide);
+                }
+            }
+        }
+}
+
+/* Depthwise conv (one input channel per group): a direct loop, parallel over output planes. */
+static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const float *w, const float *bias,
+                                float *y, kn_error *err)
+{
+    const kn_win *wn = &g->win;
+    const int64_t KW = wn->k[2], IW = wn->img[2], OW = wn->col[2];
+    /* per kernel column: the valid output-column range, shared by every row */
+    int64_t *range = malloc(sizeof(int64_t) * 3 * (size_t)KW);
+    if (!range)
+        return kn_error_set(err, KN_ERR_NOMEM, "depthwise conv: out of memory");
+    int64_t L = 0, H = OW;
+    for (int64_t kw = 0; kw < KW; kw++) {
+        range[3 * kw] = kw * wn->d[2] - wn->pb[2];
+        valid_range(range[3 * kw], wn->s[2], IW, OW, &range[3 * kw + 1], &range[3 * kw + 2]);
+        L = range[3 * kw + 1] > L ? range[3 * kw + 1] : L;
+        H = range[3 * kw + 2] < H ? range[3 * kw + 2] : H;
+    }
+    const int64_t planes = g->n * g->m;
+    KN_OMP_FOR(planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t n = p / g->m, m = p % g->m, c = m / g->mg;
+        dw_plane(wn, range, L, H, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f,
+                 y + p * g->out_size);
+    }
+    free(range);
+    return KN_OK;
+}
+
+static kn_status check_blas_dims(const kn_node *node, int64_t a, int64_t b, int64_t c, kn_error *err)
+{
+    if (a > INT_MAX || b > INT_MAX || c > INT_MAX)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): matrix dimensions exceed the BLAS limit",
+                            node->name, KN_OPNAME(node));
+    return KN_OK;
+}
+
+static const kn_tensor *bias_tensor(const kn_node *node, const kn_tensor *in)
+{
+    return (node->num_inputs > 2 && in[2].data) ? &in[2] : NULL;
+}
+
+kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    const kn_tensor *bt = bias_tensor(node, in);
+    kn_conv_geom g;
+    kn_status st = conv_setup(node, &in[0], &in[1], bt, &out[0], false, &g, err);
+    if (st)
+        return st;
+    const float *x = in[0].data, *w = in[1].data, *bias = bt ? bt->data : NULL;
+    float *y = out[0].data;
+    if (g.n == 0 || g.m == 0 || g.out_size == 0)
+        return KN_OK;
+    if (g.cg == 1 && g.group > 1)
+        return conv_depthwise(&g, x, w, bias, y, err);
+
+    const kn_win *wn = &g.win;
+    const int64_t K = g.cg * wn->k_size, P = g.out_size;
+    if ((st = check_blas_dims(node, g.mg, P, K, err)))
+        return st;
+    if (K == 0) {
+        fill_bias(y, bias, g.n * g.m, g.m, P);
+        return KN_OK;
+    }
+    /*
+     * Work units: (image, group, tile of output columns). With OpenMP-driven
+     * sgemm, enough tiles for every thread and im2col tiles of about 1 MiB
+     * (kept in cache), each at least 64 columns wide.
+     */
+    const int nth = kn_ref_gemm_threads();
+    const int64_t ng = g.n * g.group;
+    int64_t tiles = 1;
+    if (nth > 1) {
+        tiles = (nth + ng - 1) / ng;
+        int64_t cache_tiles = (K * P * (int64_t)sizeof(float)) >> 20;
+        if (tiles < cache_tiles)
+            tiles = cache_tiles;
+        int64_t max_tiles = P / 64 > 1 ? P / 64 : 1;
+        if (tiles > max_tiles)
+            tiles = max_tiles;
+    }
+    const int64_t tile_cols = (P + tiles - 1) / tiles;
+    const int64_t units = ng * tiles;
+    const int nthreads = nth > 1 && units > 1 ? (units < nth ? (int)units : nth) : 1;
+    const bool direct = win_is_identity(wn);
+    float *scratch = NULL;
+    size_t per_thread = 0;
+    if (!direct) {
+        size_t bytes;
+        if (!kn_size_mul((size_t)K, (size_t)tile_cols, &per_thread) ||
+            !kn_size_mul(per_thread, (size_t)nthreads * sizeof(float), &bytes))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): im2col buffer size overflows",
+                                node->name, KN_OPNAME(node));
+        scratch = malloc(bytes);
+        if (!scratch)
+            return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte im2col buffer",
+                                node->name, KN_OPNAME(node), bytes);
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
+#endif
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t n = u / (g.group * tiles), gi = (u / tiles) % g.group, t = u % tiles;
+        const int64_t p0 = t * tile_cols, p1 = p0 + tile_cols < P ? p0 + tile_cols : P;
+        if (p0 >= p1)
+            continue;
+        const float *xg = x + (n * g.c + gi * g.cg) * g.in_size;
+        float *yt = y + (n * g.m + gi * g.mg) * P + p0;
+        /* bias first: the sgemm accumulates onto it (beta 1) */
+        for (int64_t m = 0; m < g.mg; m++) {
+            float v = bias ? bias[gi * g.mg + m] : 0.0f;
+            float *row = yt + m * P;
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < p1 - p0; i++)
+                row[i] = v;
+        }
+        const float *b;
+        int64_t ldb;
+        if (direct) {
+            b = xg + p0;
+            ldb = P;
+        } else {
+#ifdef _OPENMP
+            float *col = scratch + (size_t)omp_get_thread_num() * per_thread;
+#else
+            float *col = scratch;
+#endif
+            im2col_tile(xg, col, wn, g.cg, p0, p1);
+            b = col;
+            ldb = p1 - p0;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.mg, (int)(p1 - p0), (int)K, 1.0f,
+                    w + gi * g.mg * K, (int)K, b, (int)ldb, 1.0f, yt, (int)P);
+    }
+    free(scratch);
+    return KN_OK;
+}
+
+kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    const kn_tensor *bt = bias_tensor(node, in);
+    kn_conv_geom g;
+    kn_status st = conv_setup(node, &in[0], &in[1], bt, &out[0], true, &g, err);
+    if (st)
+        return st;
+    const float *x = in[0].data, *w = in[1].data, *bias = bt ? bt->data : NULL;
+    float *y = out[0].data;
+    if (g.n == 0 || g.m == 0 || g.out_size == 0)
+        return KN_OK;
+    const kn_win *wn = &g.win;
+    const int64_t R = g.mg * wn->k_size; /* rows of the column matrix */
+    const int64_t Pin = g.in_size;
+    if ((st = check_blas_dims(node, R, Pin, g.cg, err)))
+        return st;
+    fill_bias(y, bias, g.n * g.m, g.m, g.out_size);
+    if (g.cg == 0 || Pin == 0)
+        return KN_OK;
+    const bool direct = win_is_identity(wn);
+    float *col = NULL;
+    if (!direct) {
+        size_t nel, bytes;
+        if (!kn_size_mul((size_t)R, (size_t)Pin, &nel) || !kn_size_mul(nel, sizeof(float), &bytes))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): col2im buffer size overflows",
+                                node->name, KN_OPNAME(node));
+        col = malloc(bytes);
+        if (!col)
+            return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte col2im buffer",
+                                node->name, KN_OPNAME(node), bytes);
+    }
+    for (int64_t n = 0; n < g.n; n++)
+        for (int64_t gi = 0; gi < g.group; gi++) {
+            const float *xg = x + (n * g.c + gi * g.cg) * Pin;
+            const float *wg = w + gi * g.cg * R; /* [cg, mg*k] */
+            float *yg = y + (n * g.m + gi * g.mg) * g.out_size;
+            if (direct) {
+                kn_ref_sgemm(true, false, R, Pin, g.cg, 1.0f, wg, R, xg, Pin, 1.0f, yg, Pin);
+            } else {
+                kn_ref_sgemm(true, false, R, Pin, g.cg, 1.0f, wg, R, xg, Pin, 0.0f, col, Pin);
+                col2im(col, yg, wn, g.mg);
+            }
+        }
+    free(col);
+    return KN_OK;
+}

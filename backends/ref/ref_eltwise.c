@@ -1,0 +1,572 @@
+/*
+ * ref_eltwise.c - reference kernels for element-wise ops (binary with NumPy
+ * broadcasting, unary activations), Softmax/LogSoftmax and ReduceMean.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ref.h"
+#include "shape.h"
+
+#ifdef _OPENMP
+#define KN_PRAGMA(x) _Pragma(#x)
+#else
+#define KN_PRAGMA(x)
+#endif
+
+/* Element counts above which loops are parallelised. */
+#define KN_PAR_MIN 32768
+
+__attribute__((format(printf, 4, 5)))
+static kn_status kn_kernel_fail(kn_error *err, kn_status status, const kn_node *n, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return kn_error_set(err, status, "node '%s' (%s): %s", n->name, kn_op_get(n->op)->name, msg);
+}
+
+static size_t kn_numel_of(const kn_tensor *t)
+{
+    size_t c = 0;
+    if (kn_shape_numel(&t->shape, &c) != KN_OK)
+        return 0;
+    return c;
+}
+
+/* ------------------------------------------------------------ binary ops */
+
+/*
+ * A broadcast loop nest: output dims with a's and b's strides (in elements,
+ * 0 where broadcast), dims of size 1 dropped and adjacent dims merged where
+ * both operands allow, so same-shape operands become one flat loop and
+ * per-channel or scalar operands an inner loop with stride 0.
+ */
+typedef struct kn_bcast_plan {
+    int rank;
+    int64_t dims[KN_MAX_RANK];
+    int64_t sa[KN_MAX_RANK], sb[KN_MAX_RANK];
+} kn_bcast_plan;
+
+static void kn_operand_strides(const kn_shape *s, int out_rank, int64_t *st)
+{
+    int64_t acc = 1;
+    for (int i = out_rank - 1; i >= 0; i--) {
+        int k = i - (out_rank - s->rank);
+        int64_t d = k >= 0 ? s->dims[k] : 1;
+        st[i] = d == 1 ? 0 : acc;
+        acc *= d;
+    }
+}
+
+static void kn_bcast_plan_make(const kn_shape *a, const kn_shape *b, const kn_shape *out, kn_bcast_plan *p)
+{
+    int64_t sa[KN_MAX_RANK], sb[KN_MAX_RANK];
+    kn_operand_strides(a, out->rank, sa);
+    kn_operand_strides(b, out->rank, sb);
+    p->rank = 0;
+    for (int i = 0; i < out->rank; i++) {
+        if (out->dims[i] == 1)
+            continue;
+        int m = p->rank;
+        if (m > 0 && p->sa[m - 1] == sa[i] * out->dims[i] && p->sb[m - 1] == sb[i] * out->dims[i]) {
+            p->dims[m - 1] *= out->dims[i];
+            p->sa[m - 1] = sa[i];
+            p->sb[m - 1] = sb[i];
+            continue;
+        }
+        p->dims[m] = out->dims[i];
+        p->sa[m] = sa[i];
+        p->sb[m] = sb[i];
+        p->rank++;
+    }
+    if (p->rank == 0) {
+        p->rank = 1;
+        p->dims[0] = 1;
+        p->sa[0] = p->sb[0] = 0;
+    }
+}
+
+/*
+ * One row: o[i] = EXPR(x, y) with x from a (stride sa: 0 or 1) and y from b.
+ * Separate loops per stride pattern so the compiler vectorises them.
+ */
+#define KN_ROW(T, EXPR)                                                             \
+    do {                                                                            \
+        if (sa && sb) {                                                             \
+            for (int64_t i = 0; i < len; i++) {                                     \
+                T x = a[i], y = b[i];                                               \
+                o[i] = (EXPR);                                                      \
+            }                                                                       \
+        } else if (sa) {                                                            \
+            T y = b[0];                                                             \
+            for (int64_t i = 0; i < len; i++) {                                     \
+                T x = a[i];                                                         \
+                o[i] = (EXPR);                                                      \
+            }                                                                       \
+        } else if (sb) {                                                            \
+            T x = a[0];                                                             \
+            for (int64_t i = 0; i < len; i++) {                                     \
+                T y = b[i];                                                         \
+                o[i] = (EXPR);                                                      \
+            }                                                                       \
+        } else {                                                                    \
+            T x = a[0], y = b[0];                                                   \
+            T v = (EXPR);                                                           \
+            for (int64_t i = 0; i < len; i++)                                       \
+                o[i] = v;                                                           \
+        }                                                                           \
+    } while (0)
+
+static void kn_row_f32(kn_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *o, int64_t len)
+{
+    switch (op) {
+    case KN_OP_ADD: KN_ROW(float, x + y); break;
+    case KN_OP_SUB: KN_ROW(float, x - y); break;
+    case KN_OP_MUL: KN_ROW(float, x * y); break;
+    case KN_OP_DIV: KN_ROW(float, x / y); break;
+    case KN_OP_POW: KN_ROW(float, powf(x, y)); break;
+    default: break;
+    }
+}
+
+/* Integer arithmetic wraps (via unsigned) like NumPy instead of being UB. */
+#define KN_INT_ROW_FN(NAME, T, UT)                                                              \
+    static void NAME(kn_op op, const T *a, int64_t sa, const T *b, int64_t sb, T *o, int64_t len) \
+    {                                                                                           \
+        switch (op) {                                                                           \
+        case KN_OP_ADD: KN_ROW(T, (T)((UT)x + (UT)y)); break;                                   \
+        case KN_OP_SUB: KN_ROW(T, (T)((UT)x - (UT)y)); break;                                   \
+        case KN_OP_MUL: KN_ROW(T, (T)((UT)x * (UT)y)); break;                                   \
+        case KN_OP_DIV: KN_ROW(T, y == -1 ? (T)((UT)0 - (UT)x) : (T)(x / y)); break;            \
+        default: break;                                                                         \
+        }                                                                                       \
+    }
+KN_INT_ROW_FN(kn_row_i64, int64_t, uint64_t)
+KN_INT_ROW_FN(kn_row_i32, int32_t, uint32_t)
+KN_INT_ROW_FN(kn_row_i8, int8_t, uint8_t)
+
+static void kn_row_u8(kn_op op, const uint8_t *a, int64_t sa, const uint8_t *b, int64_t sb, uint8_t *o, int64_t len)
+{
+    switch (op) {
+    case KN_OP_ADD: KN_ROW(uint8_t, (uint8_t)(x + y)); break;
+    case KN_OP_SUB: KN_ROW(uint8_t, (uint8_t)(x - y)); break;
+    case KN_OP_MUL: KN_ROW(uint8_t, (uint8_t)(x * y)); break;
+    case KN_OP_DIV: KN_ROW(uint8_t, (uint8_t)(x / y)); break;
+    default: break;
+    }
+}
+
+static inline double kn_load_num(const void *p, kn_dtype d, int64_t i)
+{
+    switch (d) {
+    case KN_F32: return ((const float *)p)[i];
+    case KN_I64: return (double)((const int64_t *)p)[i];
+    default: return ((const int32_t *)p)[i];
+    }
+}
+
+/* Pow with mixed or integer dtypes (ONNX: the result has the base's dtype; integers truncate). */
+static void kn_row_pow_mixed(const void *a, kn_dtype da, int64_t oa, int64_t sa, const void *b, kn_dtype db,
+                             int64_t ob, int64_t sb, void *o, kn_dtype dt, int64_t oo, int64_t len)
+{
+    for (int64_t i = 0; i < len; i++) {
+        double x = kn_load_num(a, da, oa + i * sa), y = kn_load_num(b, db, ob + i * sb);
+        if (dt == KN_F32) {
+            ((float *)o)[oo + i] = powf((float)x, (float)y);
+            continue;
+        }
+        double v = pow(x, y);
+        int64_t r = isnan(v) ? 0 : v >= 9223372036854775807.0 ? INT64_MAX
+                  : v <= -9223372036854775808.0 ? INT64_MIN : (int64_t)v;
+        if (dt == KN_I64)
+            ((int64_t *)o)[oo + i] = r;
+        else
+            ((int32_t *)o)[oo + i] = (int32_t)(uint32_t)(uint64_t)r;
+    }
+}
+
+static bool kn_pow_dtype_ok(kn_dtype d)
+{
+    return d == KN_F32 || d == KN_I32 || d == KN_I64;
+}
+
+kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    const kn_tensor *ta = &in[0], *tb = &in[1];
+    kn_tensor *to = &out[0];
+    kn_op op = node->op;
+    if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW)
+        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not a binary op");
+    kn_dtype dt = ta->dtype;
+    bool mixed_pow = op == KN_OP_POW && (dt != KN_F32 || tb->dtype != KN_F32);
+    bool ok = mixed_pow ? kn_pow_dtype_ok(dt) && kn_pow_dtype_ok(tb->dtype) && to->dtype == dt
+                        : tb->dtype == dt && to->dtype == dt &&
+                              (dt == KN_F32 || dt == KN_I64 || dt == KN_I32 || dt == KN_I8 || dt == KN_U8);
+    if (!ok)
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtypes %s and %s are not supported",
+                              kn_dtype_name(ta->dtype), kn_dtype_name(tb->dtype));
+    size_t n = kn_numel_of(to);
+    if (n == 0)
+        return KN_OK;
+    if (op == KN_OP_DIV && dt != KN_F32) {
+        size_t nb = kn_numel_of(tb);
+        for (size_t i = 0; i < nb; i++) {
+            int64_t v = dt == KN_I64   ? ((const int64_t *)tb->data)[i]
+                        : dt == KN_I32 ? ((const int32_t *)tb->data)[i]
+                        : dt == KN_I8  ? ((const int8_t *)tb->data)[i]
+                                       : ((const uint8_t *)tb->data)[i];
+            if (v == 0)
+                return kn_kernel_fail(err, KN_ERR_INVALID_ARG, node, "integer division by zero");
+        }
+    }
+    kn_bcast_plan p;
+    kn_bcast_plan_make(&ta->shape, &tb->shape, &to->shape, &p);
+    int m = p.rank;
+    int64_t inner = p.dims[m - 1], isa = p.sa[m - 1], isb = p.sb[m - 1];
+    int64_t rows = (int64_t)n / inner;
+    /* split long rows into chunks so a flat same-shape loop still parallelises */
+    int64_t chunk = inner > 16384 ? 16384 : inner;
+    int64_t nchunks = (inner + chunk - 1) / chunk;
+    int64_t tasks = rows * nchunks;
+    size_t es = kn_dtype_size(dt);
+    const char *A = ta->data, *B = tb->data;
+    char *O = to->data;
+    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t r = t / nchunks, c = t % nchunks;
+        int64_t oa = 0, ob = 0, rem = r;
+        for (int d = m - 2; d >= 0; d--) {
+            int64_t i = rem % p.dims[d];
+            rem /= p.dims[d];
+            oa += i * p.sa[d];
+            ob += i * p.sb[d];
+        }
+        int64_t beg = c * chunk, len = inner - beg < chunk ? inner - beg : chunk;
+        oa += beg * isa;
+        ob += beg * isb;
+        size_t oo = (size_t)(r * inner + beg);
+        if (mixed_pow) {
+            kn_row_pow_mixed(A, dt, oa, isa, B, tb->dtype, ob, isb, O, dt, (int64_t)oo, len);
+            continue;
+        }
+        switch (dt) {
+        case KN_F32:
+            kn_row_f32(op, (const float *)(A + (size_t)oa * es), isa, (const float *)(B + (size_t)ob * es), isb,
+                       (float *)(O + oo * es), len);
+            break;
+        case KN_I64:
+            kn_row_i64(op, (const int64_t *)(A + (size_t)oa * es), isa, (const int64_t *)(B + (size_t)ob * es),
+                       isb, (int64_t *)(O + oo * es), len);
+            break;
+        case KN_I32:
+            kn_row_i32(op, (const int32_t *)(A + (size_t)oa * es), isa, (const int32_t *)(B + (size_t)ob * es),
+                       isb, (int32_t *)(O + oo * es), len);
+            break;
+        case KN_I8:
+            kn_row_i8(op, (const int8_t *)A + oa, isa, (const int8_t *)B + ob, isb, (int8_t *)O + oo, len);
+            break;
+        default:
+            kn_row_u8(op, (const uint8_t *)A + oa, isa, (const uint8_t *)B + ob, isb, (uint8_t *)O + oo, len);
+            break;
+        }
+    }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ activations */
+
+static inline float kn_sigmoidf(float x)
+{
+    if (x >= 0.0f)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+static bool kn_is_activation(kn_op op)
+{
+    switch (op) {
+    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
+    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_ERF:
+        return true;
+    default:
+        return false;
+    }
+}
+
+#define KN_MAP(EXPR)                                                  \
+    do {                                                              \
+        KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static)) \
+        for (size_t i = 0; i < n; i++) {                              \
+            float v = x[i];                                           \
+            x[i] = (EXPR);                                            \
+        }                                                             \
+    } while (0)
+
+void kn_ref_activation(kn_op op, const kn_scalar_attrs *p, float *x, size_t n)
+{
+    const float alpha = p ? p->alpha : 0.0f, beta = p ? p->beta : 0.0f;
+    const float lo = p ? p->min : -INFINITY, hi = p ? p->max : INFINITY;
+    switch (op) {
+    case KN_OP_RELU: KN_MAP(v > 0.0f ? v : 0.0f); break;
+    case KN_OP_LEAKY_RELU: KN_MAP(v < 0.0f ? alpha * v : v); break;
+    case KN_OP_SIGMOID: KN_MAP(kn_sigmoidf(v)); break;
+    case KN_OP_TANH: KN_MAP(tanhf(v)); break;
+    /* NaN passes through; with min > max the result is max (like NumPy's clip) */
+    case KN_OP_CLIP: KN_MAP((v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v)); break;
+    case KN_OP_HARD_SIGMOID: KN_MAP(fmaxf(0.0f, fminf(1.0f, alpha * v + beta))); break;
+    case KN_OP_HARD_SWISH: KN_MAP(v * fmaxf(0.0f, fminf(1.0f, v * (1.0f / 6.0f) + 0.5f))); break;
+    case KN_OP_ELU: KN_MAP(v < 0.0f ? alpha * expm1f(v) : v); break;
+    case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
+    case KN_OP_EXP: KN_MAP(expf(v)); break;
+    case KN_OP_ERF: KN_MAP(erff(v)); break;
+    default: break; /* Identity and unknown ops: nothing to do */
+    }
+}
+
+static inline int64_t kn_load_int(const void *p, kn_dtype d, size_t i)
+{
+    switch (d) {
+    case KN_I64: return ((const int64_t *)p)[i];
+    case KN_I32: return ((const int32_t *)p)[i];
+    case KN_I8: return ((const int8_t *)p)[i];
+    default: return ((const uint8_t *)p)[i];
+    }
+}
+
+/* Clip on integer tensors: bounds from inputs 1 and 2 (same dtype), else the dtype's range. */
+static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    kn_dtype dt = in[0].dtype;
+    int64_t lo, hi;
+    switch (dt) {
+    case KN_I8: lo = INT8_MIN; hi = INT8_MAX; break;
+    case KN_U8: lo = 0; hi = UINT8_MAX; break;
+    case KN_I32: lo = INT32_MIN; hi = INT32_MAX; break;
+    case KN_I64: lo = INT64_MIN; hi = INT64_MAX; break;
+    default:
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+    }
+    if (out[0].dtype != dt)
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "output dtype %s differs from input %s",
+                              kn_dtype_name(out[0].dtype), kn_dtype_name(dt));
+    for (int i = 1; i <= 2 && i < node->num_inputs; i++) {
+        if (!in[i].data || kn_numel_of(&in[i]) == 0)
+            continue;
+        if (in[i].dtype != dt)
+            return kn_kernel_fail(err, KN_ERR_DTYPE, node, "%s is %s, data is %s", i == 1 ? "min" : "max",
+                                  kn_dtype_name(in[i].dtype), kn_dtype_name(dt));
+        if (i == 1)
+            lo = kn_load_int(in[i].data, dt, 0);
+        else
+            hi = kn_load_int(in[i].data, dt, 0);
+    }
+    size_t n = kn_numel_of(&out[0]);
+    const void *x = in[0].data;
+    void *y = out[0].data;
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = kn_load_int(x, dt, i);
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        switch (dt) {
+        case KN_I64: ((int64_t *)y)[i] = v; break;
+        case KN_I32: ((int32_t *)y)[i] = (int32_t)v; break;
+        case KN_I8: ((int8_t *)y)[i] = (int8_t)v; break;
+        default: ((uint8_t *)y)[i] = (uint8_t)v; break;
+        }
+    }
+    return KN_OK;
+}
+
+kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    if (!kn_is_activation(node->op))
+        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
+    if (node->op == KN_OP_CLIP && in[0].dtype != KN_F32)
+        return kn_clip_int(node, in, out, err);
+    if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+                              kn_dtype_name(in[0].dtype));
+    kn_scalar_attrs p = node->attrs.scalar;
+    if (node->op == KN_OP_CLIP) {
+        for (int i = 1; i <= 2 && i < node->num_inputs; i++) {
+            if (!in[i].data || kn_numel_of(&in[i]) == 0)
+                continue;
+            if (in[i].dtype != KN_F32)
+                return kn_kernel_fail(err, KN_ERR_DTYPE, node, "%s is %s, not float32", i == 1 ? "min" : "max",
+                                      kn_dtype_name(in[i].dtype));
+            float v = ((const float *)in[i].data)[0];
+            if (i == 1)
+                p.min = v;
+            else
+                p.max = v;
+        }
+    }
+    size_t n = kn_numel_of(&out[0]);
+    if (n == 0)
+        return KN_OK;
+    if (out[0].data != in[0].data)
+        memcpy(out[0].data, in[0].data, n * sizeof(float));
+    kn_ref_activation(node->op, &p, out[0].data, n);
+    return KN_OK;
+}
+
+/* ---------------------------------------------------------------- softmax */
+
+static int64_t kn_dims_prod(const kn_shape *s, int lo, int hi)
+{
+    int64_t p = 1;
+    for (int i = lo; i < hi; i++)
+        p *= s->dims[i];
+    return p;
+}
+
+kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    if (node->op != KN_OP_SOFTMAX && node->op != KN_OP_LOG_SOFTMAX)
+        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not a softmax op");
+    if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+                              kn_dtype_name(in[0].dtype));
+    const kn_shape *s = &in[0].shape;
+    int64_t axis;
+    kn_status st = kn_axis_normalize(node, node->attrs.axis.axis, s->rank, &axis, err);
+    if (st != KN_OK)
+        return st;
+    int64_t outer, len, inner;
+    if (node->attrs.axis.legacy_2d) {
+        outer = kn_dims_prod(s, 0, (int)axis);
+        len = kn_dims_prod(s, (int)axis, s->rank);
+        inner = 1;
+    } else {
+        outer = kn_dims_prod(s, 0, (int)axis);
+        len = s->dims[axis];
+        inner = kn_dims_prod(s, (int)axis + 1, s->rank);
+    }
+    size_t n = kn_numel_of(&in[0]);
+    if (n == 0)
+        return KN_OK;
+    const float *x = in[0].data;
+    float *y = out[0].data;
+    bool logsm = node->op == KN_OP_LOG_SOFTMAX;
+    int64_t lanes = outer * inner;
+    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    for (int64_t l = 0; l < lanes; l++) {
+        int64_t o = l / inner, i = l % inner;
+        const float *xs = x + o * len * inner + i;
+        float *ys = y + o * len * inner + i;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < len; j++)
+            if (xs[j * inner] > mx)
+                mx = xs[j * inner];
+        double sum = 0.0;
+        if (logsm) {
+            for (int64_t j = 0; j < len; j++)
+                sum += exp((double)xs[j * inner] - mx);
+            float lse = (float)log(sum);
+            for (int64_t j = 0; j < len; j++)
+                ys[j * inner] = xs[j * inner] - mx - lse;
+        } else {
+            for (int64_t j = 0; j < len; j++) {
+                float e = expf(xs[j * inner] - mx);
+                ys[j * inner] = e;
+                sum += e;
+            }
+            float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < len; j++)
+                ys[j * inner] *= inv;
+        }
+    }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ ReduceMean */
+
+kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
+        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+                              kn_dtype_name(in[0].dtype));
+    const kn_shape *s = &in[0].shape;
+    const kn_reduce_attrs *a = &node->attrs.reduce;
+    bool red[KN_MAX_RANK] = {false};
+    for (int d = 0; d < s->rank; d++)
+        red[d] = a->naxes == 0;
+    for (int i = 0; i < a->naxes && i < KN_MAX_RANK; i++) {
+        int64_t ax;
+        kn_status st = kn_axis_normalize(node, a->axes[i], s->rank, &ax, err);
+        if (st != KN_OK)
+            return st;
+        red[ax] = true;
+    }
+    /* kept dims (output order) and reduced dims, with input strides; size-1 dims dropped */
+    int64_t kd[KN_MAX_RANK], ks[KN_MAX_RANK], rd[KN_MAX_RANK], rs[KN_MAX_RANK];
+    int nk = 0, nr = 0;
+    int64_t stride = 1, count = 1;
+    int64_t strides[KN_MAX_RANK];
+    for (int d = s->rank - 1; d >= 0; d--) {
+        strides[d] = stride;
+        stride *= s->dims[d];
+    }
+    for (int d = 0; d < s->rank; d++) {
+        if (red[d])
+            count *= s->dims[d];
+        if (s->dims[d] == 1)
+            continue;
+        if (red[d]) {
+            if (nr > 0 && rs[nr - 1] == strides[d] * s->dims[d]) {
+                rd[nr - 1] *= s->dims[d];
+                rs[nr - 1] = strides[d];
+            } else {
+                rd[nr] = s->dims[d];
+                rs[nr++] = strides[d];
+            }
+        } else {
+            kd[nk] = s->dims[d];
+            ks[nk++] = strides[d];
+        }
+    }
+    size_t nout = kn_numel_of(&out[0]);
+    size_t n = kn_numel_of(&in[0]);
+    const float *x = in[0].data;
+    float *y = out[0].data;
+    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    for (size_t o = 0; o < nout; o++) {
+        if (count == 0) {
+            y[o] = NAN;
+            continue;
+        }
+        int64_t base = 0, rem = (int64_t)o;
+        for (int d = nk - 1; d >= 0; d--) {
+            base += (rem % kd[d]) * ks[d];
+            rem /= kd[d];
+        }
+        double sum = 0.0;
+        if (nr == 0) {
+            sum = x[base];
+        } else {
+            int64_t idx[KN_MAX_RANK] = {0};
+            int64_t inner = rd[nr - 1], istride = rs[nr - 1];
+            for (;;) {
+                int64_t off = base;
+                for (int d = 0; d < nr - 1; d++)
+                    off += idx[d] * rs[d];
+                for (int64_t j = 0; j < inner; j++)
+                    sum += x[off + j * istride];
+                int d = nr - 2;
+                while (d >= 0 && ++idx[d] == rd[d])
+                    idx[d--] = 0;
+                if (d < 0)
+                    break;
+            }
+        }
+        y[o] = (float)(sum / (double)count);
+    }
+    return KN_OK;
+}

@@ -1,0 +1,107 @@
+/*
+ * ref_norm.c - reference BatchNormalization (inference form) and LRN.
+ *
+ * BatchNormalization folds scale, bias, mean, var and epsilon into one
+ * multiply-add per channel: y = x * a + b with a = scale / sqrt(var + eps),
+ * b = bias - mean * a. It is element-wise, so it is safe in place.
+ * LRN follows ONNX: square_sum over channels
+ * [c - floor((size-1)/2), c + ceil((size-1)/2)], y = x / (bias + alpha/size *
+ * square_sum)^beta; the sums go to a scratch buffer first so that an
+ * in-place output cannot disturb them.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "ref_par.h"
+
+#define KN_OPNAME(n) (kn_op_get((n)->op)->name)
+
+kn_status kn_ref_batch_norm(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    const kn_tensor *x = &in[0];
+    kn_tensor *y = &out[0];
+    for (int i = 0; i < 5; i++)
+        if (in[i].dtype != KN_F32 || !in[i].data)
+            return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): input %d must be float32", node->name,
+                                KN_OPNAME(node), i);
+    if (y->dtype != KN_F32 || x->shape.rank < 2 || !kn_shape_equal(&x->shape, &y->shape))
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): unexpected input/output shapes", node->name,
+                            KN_OPNAME(node));
+    const int64_t N = x->shape.dims[0], C = x->shape.dims[1];
+    for (int i = 1; i < 5; i++)
+        if (in[i].shape.rank != 1 || in[i].shape.dims[0] != C)
+            return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): parameter %d does not have %lld elements",
+                                node->name, KN_OPNAME(node), i, (long long)C);
+    int64_t size = 1;
+    for (int i = 2; i < x->shape.rank; i++)
+        size *= x->shape.dims[i];
+    const float *xd = x->data, *scale = in[1].data, *bias = in[2].data, *mean = in[3].data, *var = in[4].data;
+    float *yd = y->data;
+    const float eps = node->attrs.batch_norm.epsilon;
+    const int64_t planes = N * C;
+    KN_OMP_FOR(planes > 1 && planes * size > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t c = p % C;
+        const float a = scale[c] / sqrtf(var[c] + eps);
+        const float b = bias[c] - mean[c] * a;
+        const float *xp = xd + p * size;
+        float *yp = yd + p * size;
+        KN_OMP_SIMD
+        for (int64_t i = 0; i < size; i++)
+            yp[i] = xp[i] * a + b;
+    }
+    return KN_OK;
+}
+
+kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    const kn_tensor *x = &in[0];
+    kn_tensor *y = &out[0];
+    if (x->dtype != KN_F32 || y->dtype != KN_F32)
+        return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): only float32 is supported", node->name,
+                            KN_OPNAME(node));
+    if (x->shape.rank < 2 || !kn_shape_equal(&x->shape, &y->shape))
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): unexpected input/output shapes", node->name,
+                            KN_OPNAME(node));
+    const kn_lrn_attrs *la = &node->attrs.lrn;
+    if (la->size < 1)
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): size %lld must be positive", node->name,
+                            KN_OPNAME(node), (long long)la->size);
+    const int64_t N = x->shape.dims[0], C = x->shape.dims[1];
+    int64_t size = 1;
+    for (int i = 2; i < x->shape.rank; i++)
+        size *= x->shape.dims[i];
+    const int64_t planes = N * C;
+    if (planes == 0 || size == 0)
+        return KN_OK;
+    size_t nel, bytes;
+    if (!kn_size_mul((size_t)planes, (size_t)size, &nel) || !kn_size_mul(nel, sizeof(float), &bytes))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): size overflows", node->name, KN_OPNAME(node));
+    float *sq = malloc(bytes);
+    if (!sq)
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory", node->name, KN_OPNAME(node));
+    const float *xd = x->data;
+    float *yd = y->data;
+    const int64_t before = (la->size - 1) / 2, after = la->size / 2; /* floor and ceil of (size-1)/2 */
+    const float coef = la->alpha / (float)la->size, bias = la->bias, nbeta = -la->beta;
+    KN_OMP_FOR(planes > 1 && planes * size * la->size > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        int64_t n = p / C, c = p % C;
+        int64_t lo = c - before < 0 ? 0 : c - before, hi = c + after > C - 1 ? C - 1 : c + after;
+        float *s = sq + p * size;
+        KN_OMP_SIMD
+        for (int64_t i = 0; i < size; i++)
+            s[i] = 0.0f;
+        for (int64_t j = lo; j <= hi; j++) {
+            const float *xj = xd + (n * C + j) * size;
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < size; i++)
+                s[i] += xj[i] * xj[i];
+        }
+    }
+    KN_OMP_FOR(planes * size > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes * size; p++)
+        yd[p] = xd[p] * powf(bias + coef * sq[p], nbeta);
+    free(sq);
+    return KN_OK;
+}

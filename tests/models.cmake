@@ -1,0 +1,119 @@
+# Whole-model checks, label `models`.
+#
+# 1. models.mnist_small_b4: the shipped demo model (models/mnist_small.onnx)
+#    on models/data/digits_batch4.npy must match PyTorch's probabilities
+#    (models/data/digits_batch4_probs.npy, written by
+#    scripts/train_demo_mnist.py) within 1e-4 and give the labels of
+#    models/data/digits_batch4_labels.txt as top-1. Needs nothing but kiln.
+#
+# 2. The classifier set against ONNX Runtime: eight torchvision classifiers
+#    with random weights (scripts/export_classifiers.py; the export appends a
+#    Softmax, so the output is probabilities) run by `kiln run` at batch 1 and
+#    4; the probabilities must be within 1e-4 (max abs difference, printed)
+#    of ONNX Runtime's (scripts/ort_reference.js) and the top-1 class of every
+#    image must agree. The fixtures (ONNX files, inputs, ORT outputs) are made
+#    in ${KILN_MODELS_DIR} by the setup test models.setup
+#    (tests/models/setup_fixtures.cmake: export, `npm install` of
+#    onnxruntime-node into ${KILN_ORT_DIR}, ORT runs), kept between runs and
+#    never committed. Without python3 + torch/torchvision/onnx or node + npm
+#    the set is one skipped case with the reason.
+
+option(KILN_MODEL_TESTS "Register the whole-model tests (classifiers vs ONNX Runtime)" ON)
+if(NOT KILN_MODEL_TESTS)
+  return()
+endif()
+
+set(KILN_MODELS_DIR ${CMAKE_BINARY_DIR}/models CACHE PATH "Cache of exported classifier fixtures")
+set(KILN_ORT_DIR ${CMAKE_BINARY_DIR}/ort CACHE PATH "Where scripts/setup_ort.sh installs onnxruntime-node")
+set(KN_MODEL_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/models/run_model_check.cmake)
+set(KN_MODEL_ENV "OMP_NUM_THREADS=2")
+
+add_executable(kn_npy_compare ${CMAKE_CURRENT_SOURCE_DIR}/npy_compare.c
+                              ${CMAKE_CURRENT_SOURCE_DIR}/tensor_compare.c)
+target_include_directories(kn_npy_compare PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(kn_npy_compare PRIVATE kiln)
+
+# ------------------------------------------------------------ demo model
+add_test(NAME models.mnist_small_b4
+         COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
+                 -DMODEL=${PROJECT_SOURCE_DIR}/models/mnist_small.onnx -DINPUT_NAME=image
+                 -DINPUT=${PROJECT_SOURCE_DIR}/models/data/digits_batch4.npy -DOUTPUT_NAME=probs
+                 -DREFERENCE=${PROJECT_SOURCE_DIR}/models/data/digits_batch4_probs.npy
+                 -DLABELS=${PROJECT_SOURCE_DIR}/models/data/digits_batch4_labels.txt
+                 -DBATCH=4 -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/models_out/mnist_small_b4
+                 -P ${KN_MODEL_CHECK})
+set_tests_properties(models.mnist_small_b4 PROPERTIES
+  LABELS models TIMEOUT 120 ENVIRONMENT "${KN_MODEL_ENV}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+
+# --------------------------------------------------- classifiers vs ORT
+set(KN_CLASSIFIERS resnet18 mobilenet_v2 squeezenet1_1 densenet121 googlenet shufflenet_v2_x1_0
+    efficientnet_b0 alexnet)
+
+# A python3 that has torch, torchvision, onnx and numpy (Debian's, not a
+# virtualenv's or pyenv's without them). Only a working one is cached.
+set(KILN_PYTHON "" CACHE FILEPATH "python3 with torch, torchvision, onnx, numpy (model test fixtures)")
+if(NOT KILN_PYTHON AND NOT KN_MODELS_PYTHON_FOUND)
+  find_program(kn_py_path python3)
+  foreach(cand /usr/bin/python3 ${kn_py_path})
+    if(EXISTS ${cand})
+      execute_process(COMMAND ${cand} -c "import torch, torchvision, onnx, numpy"
+                      RESULT_VARIABLE kn_py_rc OUTPUT_QUIET ERROR_QUIET TIMEOUT 120)
+      if(kn_py_rc EQUAL 0)
+        set(KN_MODELS_PYTHON_FOUND ${cand} CACHE INTERNAL "python3 with torch for the model tests")
+        break()
+      endif()
+    endif()
+  endforeach()
+  unset(kn_py_path CACHE)
+endif()
+set(kn_python ${KILN_PYTHON})
+if(NOT kn_python)
+  set(kn_python ${KN_MODELS_PYTHON_FOUND})
+endif()
+find_program(KILN_NODE NAMES node nodejs)
+find_program(KILN_NPM NAMES npm)
+
+set(kn_models_missing "")
+if(NOT kn_python)
+  list(APPEND kn_models_missing "python3 with torch, torchvision, onnx and numpy (python3-torch python3-torchvision python3-onnx python3-numpy)")
+endif()
+if(NOT KILN_NODE OR NOT KILN_NPM)
+  list(APPEND kn_models_missing "node and npm (nodejs npm)")
+endif()
+if(kn_models_missing)
+  string(REPLACE ";" " and " kn_models_missing "${kn_models_missing}")
+  message(STATUS "Classifier tests vs ONNX Runtime: skipped, missing ${kn_models_missing}")
+  add_test(NAME models.classifiers_skipped
+           COMMAND ${CMAKE_COMMAND} -E echo
+                   "KILN_SKIP: classifier tests vs ONNX Runtime need ${kn_models_missing}")
+  set_tests_properties(models.classifiers_skipped PROPERTIES
+    LABELS models SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+  return()
+endif()
+message(STATUS "Classifier tests vs ONNX Runtime: python ${kn_python}, node ${KILN_NODE}, "
+               "fixtures in ${KILN_MODELS_DIR}")
+
+add_test(NAME models.setup
+         COMMAND ${CMAKE_COMMAND} -DPYTHON=${kn_python} -DNODE=${KILN_NODE}
+                 -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DMODELS_DIR=${KILN_MODELS_DIR}
+                 -DORT_DIR=${KILN_ORT_DIR}
+                 -P ${CMAKE_CURRENT_SOURCE_DIR}/models/setup_fixtures.cmake)
+set_tests_properties(models.setup PROPERTIES
+  LABELS models TIMEOUT 1200 FIXTURES_SETUP kn_classifiers SKIP_REGULAR_EXPRESSION "KILN_SKIP"
+  RESOURCE_LOCK kn_models_dir)
+
+foreach(name ${KN_CLASSIFIERS})
+  foreach(batch 1 4)
+    set(test models.${name}_b${batch})
+    add_test(NAME ${test}
+             COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
+                     -DMODEL=${KILN_MODELS_DIR}/${name}.onnx -DINPUT_NAME=input
+                     -DINPUT=${KILN_MODELS_DIR}/${name}_b${batch}.npy -DOUTPUT_NAME=probs
+                     -DREFERENCE=${KILN_MODELS_DIR}/${name}_b${batch}_ort.npy
+                     -DBATCH=${batch} -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/models_out/${name}_b${batch}
+                     -P ${KN_MODEL_CHECK})
+    set_tests_properties(${test} PROPERTIES
+      LABELS models TIMEOUT 900 ENVIRONMENT "${KN_MODEL_ENV}" FIXTURES_REQUIRED kn_classifiers
+      SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+  endforeach()
+endforeach()

@@ -1,0 +1,110 @@
+/*
+ * npy_compare.c - `kn_npy_compare`: compare two .npy files, for the model
+ * tests (tests/models.cmake) and by hand.
+ *
+ *   kn_npy_compare [--atol A] [--rtol R] [--top1] [--label TEXT] ACTUAL.npy EXPECTED.npy
+ *
+ * Passes when dtypes and shapes agree and every element satisfies
+ * |a - e| <= atol + rtol * |e| (defaults: atol 1e-4, rtol 0), and with
+ * --top1 when the argmax over the last axis agrees in every row. Always
+ * prints the max abs difference. Exit status: 0 pass, 1 mismatch, 2 error.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kiln.h"
+#include "tensor_compare.h"
+
+static int kn_usage(void)
+{
+    fprintf(stderr, "usage: kn_npy_compare [--atol A] [--rtol R] [--top1] [--label TEXT] "
+                    "ACTUAL.npy EXPECTED.npy\n");
+    return 2;
+}
+
+static int kn_parse_double(const char *s, double *out)
+{
+    char *end = NULL;
+    double v = strtod(s, &end);
+    if (!end || end == s || *end || !(v >= 0))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    double atol = 1e-4, rtol = 0.0;
+    int top1 = 0;
+    const char *label = NULL, *files[2] = {NULL, NULL};
+    int nfiles = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--atol") || !strcmp(a, "--rtol")) {
+            if (i + 1 >= argc || !kn_parse_double(argv[i + 1], a[2] == 'a' ? &atol : &rtol)) {
+                fprintf(stderr, "kn_npy_compare: %s needs a number >= 0\n", a);
+                return 2;
+            }
+            i++;
+        } else if (!strcmp(a, "--top1")) {
+            top1 = 1;
+        } else if (!strcmp(a, "--label")) {
+            if (i + 1 >= argc)
+                return kn_usage();
+            label = argv[++i];
+        } else if (a[0] == '-' && a[1]) {
+            return kn_usage();
+        } else if (nfiles < 2) {
+            files[nfiles++] = a;
+        } else {
+            return kn_usage();
+        }
+    }
+    if (nfiles != 2)
+        return kn_usage();
+    if (!label)
+        label = files[0];
+
+    kn_tensor t[2];
+    memset(t, 0, sizeof t);
+    kn_error err;
+    for (int k = 0; k < 2; k++) {
+        if (kn_npy_read(files[k], &t[k], &err) != KN_OK) {
+            fprintf(stderr, "%s: cannot read %s: %s\n", label, files[k], err.message);
+            kn_tensor_free_data(&t[0]);
+            kn_tensor_free_data(&t[1]);
+            return 2;
+        }
+    }
+    kn_cmp_result r;
+    int rc = kn_tensor_compare(&t[0], &t[1], rtol, atol, &r) ? 0 : 1;
+    printf("%s: max abs diff %.3g (atol %g, rtol %g): %s\n", label, r.max_abs, atol, rtol,
+           rc ? r.message : "ok");
+    if (top1 && r.count > 0) {
+        enum { CAP = 4096 };
+        static long am[CAP], em[CAP];
+        long ra = kn_tensor_argmax_rows(&t[0], am, CAP);
+        long re = kn_tensor_argmax_rows(&t[1], em, CAP);
+        if (ra < 0 || ra != re || ra > CAP) {
+            printf("%s: top-1 cannot be compared (not a float [rows, classes] tensor)\n", label);
+            rc = 1;
+        } else {
+            long same = 0;
+            for (long i = 0; i < ra; i++)
+                same += am[i] == em[i];
+            printf("%s: top-1 agrees on %ld of %ld rows (reference classes:", label, same, ra);
+            for (long i = 0; i < ra && i < 16; i++)
+                printf(" %ld", em[i]);
+            printf("%s)\n", ra > 16 ? " ..." : "");
+            for (long i = 0; i < ra; i++)
+                if (am[i] != em[i])
+                    printf("%s: row %ld: top-1 %ld, reference %ld\n", label, i, am[i], em[i]);
+            if (same != ra)
+                rc = 1;
+        }
+    }
+    kn_tensor_free_data(&t[0]);
+    kn_tensor_free_data(&t[1]);
+    return rc;
+}

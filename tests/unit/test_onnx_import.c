@@ -1,0 +1,564 @@
+/*
+ * test_onnx_import.c - the ONNX importer on the fixtures of tests/data/onnx
+ * (made by make_fixtures.py): values, attributes, opset normalisation, exact
+ * error messages, and truncated / garbage / bit-flipped buffers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "onnx.h"
+
+#define FIXTURE_DIR KN_SOURCE_DIR "/tests/data/onnx/"
+
+/* Read a fixture into memory (the test's own reader, independent of the importer's). */
+static unsigned char *read_fixture(const char *file, size_t *size)
+{
+    char path[1024];
+    snprintf(path, sizeof path, FIXTURE_DIR "%s", file);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    assert_true(len > 0);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    unsigned char *buf = malloc((size_t)len);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *size = (size_t)len;
+    return buf;
+}
+
+/* Import a fixture from memory, named by its file name (so messages are path-independent). */
+static kn_status import_fixture(const char *file, kn_graph *g, kn_error *err)
+{
+    size_t size;
+    unsigned char *buf = read_fixture(file, &size);
+    memset(err, 0, sizeof *err);
+    kn_status st = kn_onnx_import_buffer(buf, size, file, g, err);
+    free(buf);
+    return st;
+}
+
+static void expect_error(const char *file, kn_status status, const char *message)
+{
+    kn_graph g;
+    kn_error err;
+    kn_status st = import_fixture(file, &g, &err);
+    if (st != status || strcmp(err.message, message) != 0)
+        print_error("%s: got status %d, message\n  %s\nexpected status %d, message\n  %s\n", file, st,
+                    err.message, status, message);
+    assert_int_equal(st, status);
+    assert_string_equal(err.message, message);
+    assert_int_equal(g.num_values, 0);
+    assert_int_equal(g.num_nodes, 0);
+    kn_graph_free(&g);
+}
+
+static const kn_value *value(const kn_graph *g, const char *name)
+{
+    int id = kn_graph_find_value(g, name);
+    if (id < 0)
+        print_error("no value '%s'\n", name);
+    assert_true(id >= 0);
+    return &g->values[id];
+}
+
+static const kn_node *node(const kn_graph *g, const char *name)
+{
+    for (int i = 0; i < g->num_nodes; i++)
+        if (strcmp(g->nodes[i].name, name) == 0)
+            return &g->nodes[i];
+    print_error("no node '%s'\n", name);
+    fail();
+    return NULL;
+}
+
+static const kn_value *input_of(const kn_graph *g, const kn_node *n, int i)
+{
+    assert_true(i < n->num_inputs);
+    assert_true(n->inputs[i] >= 0);
+    return &g->values[n->inputs[i]];
+}
+
+/* A constant int64 vector value with the given contents. */
+static void expect_ints(const kn_value *v, const char *name, const int64_t *want, int count)
+{
+    assert_string_equal(v->name, name);
+    assert_int_equal(v->kind, KN_VALUE_CONST);
+    assert_int_equal(v->dtype, KN_I64);
+    assert_int_equal(v->shape.rank, 1);
+    assert_int_equal(v->shape.dims[0], count);
+    assert_true(v->shape_known);
+    for (int i = 0; i < count; i++)
+        assert_int_equal(((const int64_t *)v->data)[i], want[i]);
+}
+
+static void expect_shape(const kn_value *v, int rank, const int64_t *dims)
+{
+    assert_int_equal(v->shape.rank, rank);
+    for (int i = 0; i < rank; i++)
+        assert_int_equal(v->shape.dims[i], dims[i]);
+}
+
+static void test_tiny_conv_raw(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("tiny_conv_raw.onnx", &g, &err), KN_OK);
+
+    /* x is the only input; w (also listed as an input) is a weight */
+    assert_int_equal(g.num_inputs, 1);
+    const kn_value *x = &g.values[g.inputs[0]];
+    assert_string_equal(x->name, "x");
+    assert_int_equal(x->kind, KN_VALUE_INPUT);
+    assert_int_equal(x->dtype, KN_F32);
+    expect_shape(x, 4, (const int64_t[]){KN_DIM_BATCH, 1, 5, 5});
+    assert_true(x->shape_known);
+
+    const kn_value *w = value(&g, "w");
+    assert_int_equal(w->kind, KN_VALUE_PARAM);
+    expect_shape(w, 4, (const int64_t[]){2, 1, 3, 3});
+    assert_float_equal(((const float *)w->data)[0], -0.8f, 1e-6);
+    assert_float_equal(((const float *)w->data)[17], 0.9f, 1e-6);
+    assert_float_equal(((const float *)value(&g, "b")->data)[1], -0.25f, 0);
+    assert_int_equal(kn_graph_find_value(&g, "unused_half"), -1);
+
+    assert_int_equal(g.num_nodes, 6);
+    const kn_node *conv = node(&g, "conv1");
+    assert_int_equal(conv->op, KN_OP_CONV);
+    assert_int_equal(conv->num_inputs, 3);
+    assert_int_equal(conv->attrs.window.nspatial, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(conv->attrs.window.kernel[i], 3);
+        assert_int_equal(conv->attrs.window.stride[i], 1);
+        assert_int_equal(conv->attrs.window.dilation[i], 1);
+        assert_int_equal(conv->attrs.window.pad_begin[i], 1);
+        assert_int_equal(conv->attrs.window.pad_end[i], 1);
+    }
+    assert_int_equal(conv->attrs.window.group, 1);
+    assert_int_equal(conv->attrs.window.auto_pad, KN_AUTO_PAD_NOTSET);
+    const kn_value *c = &g.values[conv->outputs[0]];
+    assert_string_equal(c->name, "c");
+    assert_int_equal(c->kind, KN_VALUE_INTERMEDIATE);
+    assert_false(c->shape_known);
+
+    assert_int_equal(node(&g, "Relu_1")->op, KN_OP_RELU);
+    const kn_node *pool = node(&g, "pool");
+    assert_int_equal(pool->op, KN_OP_MAX_POOL);
+    assert_int_equal(pool->num_outputs, 1);
+    assert_int_equal(pool->attrs.window.kernel[1], 2);
+    assert_int_equal(pool->attrs.window.stride[0], 2);
+    assert_int_equal(node(&g, "flat")->attrs.axis.axis, 1);
+    const kn_node *fc = node(&g, "fc");
+    assert_float_equal(fc->attrs.gemm.alpha, 0.5f, 0);
+    assert_float_equal(fc->attrs.gemm.beta, 1.0f, 0);
+    assert_false(fc->attrs.gemm.trans_a);
+    assert_true(fc->attrs.gemm.trans_b);
+    const kn_node *sm = node(&g, "sm");
+    assert_int_equal(sm->attrs.axis.axis, 1);
+    assert_false(sm->attrs.axis.legacy_2d);
+
+    assert_int_equal(g.num_outputs, 1);
+    assert_string_equal(g.values[g.outputs[0]].name, "y");
+    assert_true(g.values[g.outputs[0]].is_output);
+    assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+    kn_graph_free(&g);
+}
+
+static void test_tiny_conv_typed(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("tiny_conv_typed.onnx", &g, &err), KN_OK);
+    assert_int_equal(g.num_inputs, 1);
+    const kn_value *w = value(&g, "w");
+    assert_int_equal(w->kind, KN_VALUE_PARAM);
+    assert_float_equal(((const float *)w->data)[0], -0.8f, 1e-6);
+    expect_ints(value(&g, "shape"), "shape", (const int64_t[]){-1, 8}, 2);
+    assert_int_equal(node(&g, "flat")->op, KN_OP_RESHAPE);
+
+    const kn_value *v = value(&g, "i32");
+    assert_int_equal(v->dtype, KN_I32);
+    assert_int_equal(v->kind, KN_VALUE_CONST);
+    assert_int_equal(((const int32_t *)v->data)[1], -2);
+    v = value(&g, "i8");
+    assert_int_equal(v->dtype, KN_I8);
+    assert_int_equal(((const int8_t *)v->data)[0], -5);
+    assert_int_equal(((const int8_t *)v->data)[1], 7);
+    v = value(&g, "u8");
+    assert_int_equal(v->dtype, KN_U8);
+    assert_int_equal(((const uint8_t *)v->data)[0], 200);
+    v = value(&g, "flags");
+    assert_int_equal(v->dtype, KN_BOOL);
+    assert_memory_equal(v->data, ((const unsigned char[]){1, 0, 1}), 3);
+    v = value(&g, "f64");
+    assert_int_equal(v->dtype, KN_F64);
+    expect_shape(v, 2, (const int64_t[]){1, 2});
+    assert_true(((const double *)v->data)[1] == -2.25);
+    assert_int_equal(g.num_outputs, 6);
+    kn_graph_free(&g);
+}
+
+static void check_slice_model(int opset)
+{
+    char file[64];
+    snprintf(file, sizeof file, "slice_opset%d.onnx", opset);
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture(file, &g, &err), KN_OK);
+    assert_int_equal(g.num_nodes, 4); /* the opset-13 Constant is a value, not a node */
+
+    const kn_node *slice = node(&g, "slice");
+    assert_int_equal(slice->op, KN_OP_SLICE);
+    if (opset < 10) {
+        assert_int_equal(slice->num_inputs, 4);
+        expect_ints(input_of(&g, slice, 1), "slice/starts", (const int64_t[]){1}, 1);
+        expect_ints(input_of(&g, slice, 2), "slice/ends", (const int64_t[]){3}, 1);
+        expect_ints(input_of(&g, slice, 3), "slice/axes", (const int64_t[]){2}, 1);
+    } else {
+        assert_int_equal(slice->num_inputs, 5);
+        expect_ints(input_of(&g, slice, 1), "starts", (const int64_t[]){1}, 1);
+        expect_ints(input_of(&g, slice, 4), "steps", (const int64_t[]){1}, 1);
+    }
+
+    const kn_node *sq = node(&g, "squeeze");
+    const kn_node *unsq = node(&g, "unsqueeze");
+    assert_int_equal(sq->num_inputs, 2);
+    assert_int_equal(unsq->num_inputs, 2);
+    if (opset < 13) {
+        expect_ints(input_of(&g, sq, 1), "squeeze/axes", (const int64_t[]){1}, 1);
+        expect_ints(input_of(&g, unsq, 1), "unsqueeze/axes", (const int64_t[]){1}, 1);
+    } else {
+        expect_ints(input_of(&g, sq, 1), "sq_axes", (const int64_t[]){1}, 1);
+        expect_ints(input_of(&g, unsq, 1), "un_axes", (const int64_t[]){1}, 1);
+    }
+
+    const kn_node *sm = node(&g, "softmax");
+    assert_int_equal(sm->op, KN_OP_SOFTMAX);
+    assert_int_equal(sm->attrs.axis.axis, opset < 13 ? 1 : -1);
+    assert_int_equal(sm->attrs.axis.legacy_2d, opset < 13);
+    assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+    kn_graph_free(&g);
+}
+
+static void test_slice_squeeze_softmax_opsets(void **state)
+{
+    check_slice_model(7);
+    check_slice_model(11);
+    check_slice_model(13);
+}
+
+static void test_legacy_opset7(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("legacy_opset7.onnx", &g, &err), KN_OK);
+
+    const kn_node *bn = node(&g, "bn");
+    assert_int_equal(bn->num_inputs, 5);
+    assert_float_equal(bn->attrs.batch_norm.epsilon, 1e-3f, 0);
+    assert_float_equal(bn->attrs.batch_norm.momentum, 0.8f, 0);
+
+    const kn_node *clip = node(&g, "clip");
+    assert_int_equal(clip->num_inputs, 1);
+    assert_float_equal(clip->attrs.scalar.min, 0.0f, 0);
+    assert_float_equal(clip->attrs.scalar.max, 6.0f, 0);
+
+    const kn_node *pad = node(&g, "pad");
+    assert_int_equal(pad->num_inputs, 3);
+    assert_int_equal(pad->attrs.pad.mode, KN_PAD_CONSTANT);
+    expect_ints(input_of(&g, pad, 1), "pad/pads", (const int64_t[]){0, 0, 1, 1, 0, 0, 1, 1}, 8);
+    const kn_value *pv = input_of(&g, pad, 2);
+    assert_string_equal(pv->name, "pad/value");
+    assert_int_equal(pv->kind, KN_VALUE_CONST);
+    assert_int_equal(pv->dtype, KN_F32);
+    assert_int_equal(pv->shape.rank, 0);
+    assert_float_equal(*(const float *)pv->data, 0.5f, 0);
+
+    const kn_node *split = node(&g, "split");
+    assert_int_equal(split->num_inputs, 2);
+    assert_int_equal(split->num_outputs, 2);
+    assert_int_equal(split->attrs.axis.axis, 1);
+    expect_ints(input_of(&g, split, 1), "split/split", (const int64_t[]){1, 1}, 2);
+
+    const kn_node *drop = node(&g, "drop");
+    assert_int_equal(drop->num_inputs, 1);
+    assert_float_equal(drop->attrs.scalar.ratio, 0.25f, 0);
+    assert_float_equal(node(&g, "lrelu")->attrs.scalar.alpha, 0.2f, 0);
+    assert_int_equal(node(&g, "cat")->attrs.axis.axis, 1);
+    const kn_node *ap = node(&g, "apool");
+    assert_true(ap->attrs.window.count_include_pad);
+    assert_int_equal(ap->attrs.window.kernel[0], 3);
+    assert_int_equal(ap->attrs.window.nspatial, 2);
+    assert_int_equal(node(&g, "cast")->attrs.dtype.to, KN_F64);
+    kn_graph_free(&g);
+}
+
+static void test_modern_opset17(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("modern_opset17.onnx", &g, &err), KN_OK);
+    const kn_node *drop = node(&g, "drop");
+    assert_int_equal(drop->num_inputs, 2); /* constant-false training_mode dropped */
+    assert_float_equal(drop->attrs.scalar.ratio, 0.1f, 0);
+    const kn_node *pad = node(&g, "pad");
+    assert_int_equal(pad->num_inputs, 2);
+    assert_int_equal(pad->attrs.pad.mode, KN_PAD_REFLECT);
+    const kn_node *split = node(&g, "split");
+    assert_int_equal(split->num_inputs, 2);
+    assert_int_equal(split->attrs.axis.axis, 1);
+    const kn_node *clip = node(&g, "clip");
+    assert_int_equal(clip->num_inputs, 2); /* trailing empty input dropped */
+    const kn_node *shape = node(&g, "shape");
+    assert_int_equal(shape->attrs.shape.start, 1);
+    assert_int_equal(shape->attrs.shape.end, -1);
+    assert_true(shape->attrs.shape.has_end);
+    const kn_node *cos = node(&g, "cos");
+    assert_int_equal(cos->attrs.dtype.to, KN_I64);
+    assert_true(cos->attrs.dtype.value == 3.0);
+    /* a concrete first dimension stays concrete */
+    expect_shape(&g.values[g.inputs[0]], 4, (const int64_t[]){2, 2, 4, 4});
+    kn_graph_free(&g);
+}
+
+static void test_error_messages(void **state)
+{
+    expect_error("unsupported_ops.onnx", KN_ERR_UNSUPPORTED,
+                 "unsupported_ops.onnx: 2 unsupported ops: NonMaxSuppression (opset 11) at node 'nms_1'; "
+                 "Loop (opset 11) at node 'loop'");
+    expect_error("custom_domain.onnx", KN_ERR_UNSUPPORTED,
+                 "custom_domain.onnx: 1 unsupported op: FusedConv (domain 'com.microsoft', version 1) at "
+                 "node 'fused'");
+    expect_error("missing_init.onnx", KN_ERR_GRAPH,
+                 "missing_init.onnx: node 'n' (Conv) reads 'w', which is not defined (missing initializer?)");
+    expect_error("external_data.onnx", KN_ERR_UNSUPPORTED,
+                 "external_data.onnx: initializer 'w' uses external data, which kiln does not load");
+    expect_error("symbolic_dim.onnx", KN_ERR_UNSUPPORTED,
+                 "symbolic_dim.onnx: input 'x' dimension 2 is symbolic ('height'); kiln binds only the "
+                 "batch dimension");
+    expect_error("bad_raw_size.onnx", KN_ERR_PARSE,
+                 "bad_raw_size.onnx: initializer 'w' has 100 bytes of data, expected 400");
+    expect_error("opset6.onnx", KN_ERR_UNSUPPORTED,
+                 "opset6.onnx: model uses ONNX opset 6; kiln supports opsets 7 to 17");
+    expect_error("float16_weight.onnx", KN_ERR_UNSUPPORTED,
+                 "float16_weight.onnx: initializer 'w' has dtype float16, which kiln does not support");
+    expect_error("pad_wrap.onnx", KN_ERR_UNSUPPORTED,
+                 "pad_wrap.onnx: node 'pad' (Pad): pad mode 'wrap' is not supported");
+    expect_error("bn_training.onnx", KN_ERR_UNSUPPORTED,
+                 "bn_training.onnx: node 'bn' (BatchNormalization): training_mode=1 is not supported (kiln "
+                 "imports inference graphs)");
+}
+
+static void test_many_unsupported(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("many_unsupported.onnx", &g, &err), KN_ERR_UNSUPPORTED);
+    const char *head = "many_unsupported.onnx: 60 unsupported ops: Floor (opset 13) at node "
+                       "'a_rather_long_node_name_number_0'; Floor (opset 13) at node "
+                       "'a_rather_long_node_name_number_1'; ";
+    assert_true(strncmp(err.message, head, strlen(head)) == 0);
+    const char *more = strstr(err.message, "; ... and ");
+    assert_non_null(more);
+    assert_true(strlen(err.message) < sizeof err.message - 1);
+    assert_int_equal(more[strlen(more) - 1], 'e'); /* "... and N more" ends the message */
+    kn_graph_free(&g);
+}
+
+static void test_unsorted_constant_batch(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("unsorted.onnx", &g, &err), KN_OK);
+    assert_int_equal(g.num_nodes, 2);
+    assert_string_equal(g.nodes[0].name, "relu"); /* sorted */
+    assert_string_equal(g.nodes[1].name, "add");
+    expect_shape(&g.values[g.inputs[0]], 2, (const int64_t[]){KN_DIM_BATCH, 3});
+    const kn_value *k = value(&g, "k");
+    assert_int_equal(k->kind, KN_VALUE_CONST);
+    assert_int_equal(k->dtype, KN_F32);
+    assert_float_equal(((const float *)k->data)[2], 3.0f, 0);
+    assert_int_equal(g.num_outputs, 2);
+    const kn_value *seven = &g.values[g.outputs[1]];
+    assert_string_equal(seven->name, "seven");
+    assert_int_equal(((const int64_t *)seven->data)[0], 7);
+    assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+    kn_graph_free(&g);
+
+    expect_error("duplicate_output.onnx", KN_ERR_GRAPH,
+                 "duplicate_output.onnx: node 'b' (Sigmoid): writes 'y', which is already defined");
+}
+
+static void test_files(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_file(FIXTURE_DIR "tiny_conv_raw.onnx", &g, &err), KN_OK);
+    assert_int_equal(g.num_nodes, 6);
+    kn_graph_free(&g);
+
+    assert_int_equal(kn_onnx_import_file(FIXTURE_DIR "no_such_model.onnx", &g, &err), KN_ERR_IO);
+    assert_non_null(strstr(err.message, "no_such_model.onnx: cannot open"));
+    assert_int_equal(g.num_values, 0);
+    kn_graph_free(&g);
+    /* a directory is not a model */
+    assert_int_not_equal(kn_onnx_import_file(FIXTURE_DIR, &g, &err), KN_OK);
+    kn_graph_free(&g);
+    /* NULL error pointer is allowed */
+    assert_int_equal(kn_onnx_import_file(FIXTURE_DIR "missing_init.onnx", &g, NULL), KN_ERR_GRAPH);
+    kn_graph_free(&g);
+}
+
+static void test_tensor_files(void **state)
+{
+    kn_tensor t;
+    kn_error err;
+    assert_int_equal(kn_onnx_read_tensor_file(FIXTURE_DIR "tensor_f32.pb", &t, &err), KN_OK);
+    assert_int_equal(t.dtype, KN_F32);
+    expect_shape(&(kn_value){.shape = t.shape}, 2, (const int64_t[]){2, 3});
+    for (int i = 0; i < 6; i++)
+        assert_float_equal(((const float *)t.data)[i], i / 2.0f, 0);
+    free(t.data);
+
+    assert_int_equal(kn_onnx_read_tensor_file(FIXTURE_DIR "tensor_i64.pb", &t, &err), KN_OK);
+    assert_int_equal(t.dtype, KN_I64);
+    assert_int_equal(t.shape.rank, 2);
+    assert_int_equal(((const int64_t *)t.data)[0], 3);
+    assert_int_equal(((const int64_t *)t.data)[1], -1);
+    free(t.data);
+
+    /* a model is not a tensor */
+    assert_int_not_equal(kn_onnx_read_tensor_file(FIXTURE_DIR "tiny_conv_raw.onnx", &t, &err), KN_OK);
+    assert_null(t.data);
+    assert_int_equal(kn_onnx_read_tensor_file(FIXTURE_DIR "nothing.pb", &t, &err), KN_ERR_IO);
+}
+
+static void test_truncated(void **state)
+{
+    size_t size;
+    unsigned char *buf = read_fixture("tiny_conv_raw.onnx", &size);
+    for (size_t cut = 0; cut < size; cut++) {
+        /* an exact-size copy so that ASan sees any read past the end */
+        unsigned char *part = malloc(cut ? cut : 1);
+        assert_non_null(part);
+        memcpy(part, buf, cut);
+        kn_graph g;
+        kn_error err;
+        memset(&err, 0, sizeof err);
+        kn_status st = kn_onnx_import_buffer(part, cut, "cut.onnx", &g, &err);
+        if (st == KN_OK)
+            print_error("a model cut at %zu of %zu bytes imported\n", cut, size);
+        assert_int_not_equal(st, KN_OK);
+        assert_true(strncmp(err.message, "cut.onnx: ", 10) == 0);
+        assert_int_equal(g.num_values, 0);
+        kn_graph_free(&g);
+        free(part);
+    }
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_buffer(buf, 0, "empty.onnx", &g, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "empty.onnx: not a valid ONNX model (the file is empty)");
+    kn_graph_free(&g);
+    assert_int_equal(kn_onnx_import_buffer(buf, 37, "cut.onnx", &g, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "cut.onnx: not a valid ONNX model (protobuf parse failed)");
+    kn_graph_free(&g);
+    free(buf);
+}
+
+static void test_garbage(void **state)
+{
+    uint64_t s = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 400; round++) {
+        size_t len = 1 + (size_t)(round * 7 % 300);
+        unsigned char *junk = malloc(len);
+        assert_non_null(junk);
+        for (size_t i = 0; i < len; i++) {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            junk[i] = (unsigned char)s;
+        }
+        kn_graph g;
+        kn_error err;
+        assert_int_not_equal(kn_onnx_import_buffer(junk, len, "junk", &g, &err), KN_OK);
+        kn_graph_free(&g);
+        kn_tensor t;
+        if (kn_onnx_read_tensor_buffer(junk, len, "junk", &t, &err) == KN_OK)
+            free(t.data);
+        free(junk);
+    }
+    const char *text = "ir_version: 8\ngraph { node { op_type: \"Relu\" } }\n";
+    kn_graph g;
+    kn_error err;
+    assert_int_not_equal(kn_onnx_import_buffer(text, strlen(text), "text", &g, &err), KN_OK);
+    kn_graph_free(&g);
+}
+
+/* Flip each byte of a valid model: any outcome but a crash (or leak) is fine. */
+static void test_bit_flips(void **state)
+{
+    const char *files[] = {"tiny_conv_raw.onnx", "legacy_opset7.onnx", "modern_opset17.onnx"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        size_t size;
+        unsigned char *buf = read_fixture(files[f], &size);
+        for (size_t i = 0; i < size; i++) {
+            for (int mask = 0x01; mask <= 0x80; mask <<= 7) {
+                buf[i] ^= (unsigned char)mask;
+                kn_graph g;
+                kn_error err;
+                kn_status st = kn_onnx_import_buffer(buf, size, files[f], &g, &err);
+                if (st == KN_OK)
+                    assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+                kn_graph_free(&g);
+                buf[i] ^= (unsigned char)mask;
+            }
+        }
+        free(buf);
+    }
+}
+
+static void test_op_coverage(void **state)
+{
+    for (int op = 0; op < KN_OP_COUNT; op++) {
+        const char *name = kn_op_get((kn_op)op)->name;
+        if (!kn_onnx_op_supported(name, KN_ONNX_MAX_OPSET))
+            print_error("ops.def op %s has no importer row at opset %d\n", name, KN_ONNX_MAX_OPSET);
+        assert_true(kn_onnx_op_supported(name, KN_ONNX_MAX_OPSET));
+    }
+    assert_true(kn_onnx_op_supported("Constant", 7));
+    assert_true(kn_onnx_op_supported("Slice", 7));
+    assert_false(kn_onnx_op_supported("HardSwish", 13));
+    assert_true(kn_onnx_op_supported("HardSwish", 14));
+    assert_false(kn_onnx_op_supported("Upsample", 9));
+    assert_false(kn_onnx_op_supported("Relu", 6));
+    assert_false(kn_onnx_op_supported("Relu", 18));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tiny_conv_raw),
+        cmocka_unit_test(test_tiny_conv_typed),
+        cmocka_unit_test(test_slice_squeeze_softmax_opsets),
+        cmocka_unit_test(test_legacy_opset7),
+        cmocka_unit_test(test_modern_opset17),
+        cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_many_unsupported),
+        cmocka_unit_test(test_unsorted_constant_batch),
+        cmocka_unit_test(test_files),
+        cmocka_unit_test(test_tensor_files),
+        cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_bit_flips),
+        cmocka_unit_test(test_op_coverage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
