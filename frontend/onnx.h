@@ -37,7 +37,11 @@
 extern "C" {
 #endif
 
-/** Lowest and highest opset of the default ONNX domain the importer accepts. */
+/**
+ * Opsets of the default ONNX domain the importer is made for. Models stamped
+ * with an older opset are accepted when each op they use is in the op
+ * table's range for that opset (its semantics unchanged since).
+ */
 #define KN_ONNX_MIN_OPSET 7
 #define KN_ONNX_MAX_OPSET 17
 

@@ -846,7 +846,9 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
                             "model has no opset import for the default ONNX domain; kiln supports "
                             "opsets %d to %d",
                             KN_ONNX_MIN_OPSET, KN_ONNX_MAX_OPSET);
-    if (opset < KN_ONNX_MIN_OPSET || opset > KN_ONNX_MAX_OPSET)
+    /* Models stamped with an opset below 7 are read when every op they use has
+     * kept its semantics since (the op table's ranges decide, node by node). */
+    if (opset < 1 || opset > KN_ONNX_MAX_OPSET)
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "model uses ONNX opset %lld; kiln supports opsets %d to %d",
                             (long long)opset, KN_ONNX_MIN_OPSET, KN_ONNX_MAX_OPSET);
     imp->opset = opset;

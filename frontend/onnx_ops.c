@@ -556,6 +556,6 @@ const kn_onnx_op_entry *kn_onnx_find_op(const char *op_type, int64_t opset)
 
 bool kn_onnx_op_supported(const char *op_type, int opset)
 {
-    return op_type && opset >= KN_ONNX_MIN_OPSET && opset <= KN_ONNX_MAX_OPSET &&
+    return op_type && opset >= 1 && opset <= KN_ONNX_MAX_OPSET &&
            kn_onnx_find_op(op_type, opset) != NULL;
 }

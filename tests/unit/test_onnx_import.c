@@ -347,7 +347,9 @@ static void test_error_messages(void **state)
     expect_error("bad_raw_size.onnx", KN_ERR_PARSE,
                  "bad_raw_size.onnx: initializer 'w' has 100 bytes of data, expected 400");
     expect_error("opset6.onnx", KN_ERR_UNSUPPORTED,
-                 "opset6.onnx: model uses ONNX opset 6; kiln supports opsets 7 to 17");
+                 "opset6.onnx: 1 unsupported op: Add (opset 6) at node 'add'");
+    expect_error("opset18.onnx", KN_ERR_UNSUPPORTED,
+                 "opset18.onnx: model uses ONNX opset 18; kiln supports opsets 7 to 17");
     expect_error("float16_weight.onnx", KN_ERR_UNSUPPORTED,
                  "float16_weight.onnx: initializer 'w' has dtype float16, which kiln does not support");
     expect_error("pad_wrap.onnx", KN_ERR_UNSUPPORTED,
@@ -538,7 +540,8 @@ static void test_op_coverage(void **state)
     assert_false(kn_onnx_op_supported("HardSwish", 13));
     assert_true(kn_onnx_op_supported("HardSwish", 14));
     assert_false(kn_onnx_op_supported("Upsample", 9));
-    assert_false(kn_onnx_op_supported("Relu", 6));
+    assert_true(kn_onnx_op_supported("Relu", 6));   /* Relu-6 is the current Relu */
+    assert_false(kn_onnx_op_supported("Add", 6));   /* Add-6 had a broadcast attribute */
     assert_false(kn_onnx_op_supported("Relu", 18));
 }
 

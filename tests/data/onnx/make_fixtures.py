@@ -200,9 +200,14 @@ def broken():
     save(model(nodes, [vi("x2", F, ["N", 10])], [vi("y", F, ["N", 10])], [w]), "bad_raw_size.onnx",
          check=False)
 
-    # an opset kiln does not take
-    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    # an old opset: Relu-6 is the op kiln knows, Add-6 (with its broadcast attribute) is not
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "r"], ["y"], name="add")]
     save(model(nodes, [x], [y], opset=6), "opset6.onnx")
+
+    # an opset newer than kiln knows
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    save(model(nodes, [x], [y], opset=18), "opset18.onnx", check=False)
 
     # a float16 weight that is used
     w = numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float16), "w")
