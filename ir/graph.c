@@ -221,8 +221,10 @@ kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
         if (!dst->nodes[i].name)
             goto fail;
     }
-    memcpy(dst->inputs, src->inputs, sizeof(int) * (size_t)src->num_inputs);
-    memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->num_outputs);
+    if (src->num_inputs)
+        memcpy(dst->inputs, src->inputs, sizeof(int) * (size_t)src->num_inputs);
+    if (src->num_outputs)
+        memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->num_outputs);
     dst->num_inputs = src->num_inputs;
     dst->num_outputs = src->num_outputs;
     return KN_OK;
