@@ -1,6 +1,7 @@
 /*
  * onnx.h - the ONNX importer: an ONNX ModelProto (opsets 7..17 of the default
- * domain) becomes a kiln IR graph.
+ * domain) becomes a kiln IR graph; and the exporter (onnx_export.c): a kiln
+ * graph becomes an opset-13 ModelProto.
  *
  * Only kiln types cross this header; the protobuf-c structures generated from
  * onnx.proto stay inside frontend/.
@@ -75,6 +76,50 @@ kn_status kn_onnx_read_tensor_buffer(const void *data, size_t size, const char *
  * supported: it becomes a value.
  */
 bool kn_onnx_op_supported(const char *op_type, int opset);
+
+/* ------------------------------------------------------------- export */
+
+/** The ONNX default-domain opset and IR version the exporter writes. */
+#define KN_ONNX_EXPORT_OPSET 13
+#define KN_ONNX_EXPORT_IR_VERSION 7
+
+/**
+ * Serialize `g` as an ONNX ModelProto (opset KN_ONNX_EXPORT_OPSET,
+ * producer "kiln") into a malloc'ed buffer: *data (release with free) and
+ * *size. The graph is not modified.
+ *
+ * What the exporter writes:
+ *  - graph inputs as ValueInfos with dtype and shape; KN_DIM_BATCH becomes
+ *    the symbolic dimension "N";
+ *  - every weight and constant that a node or graph output reads as an
+ *    initializer in raw_data (little-endian);
+ *  - one ONNX node per kiln node in topological order, in the opset-13 form
+ *    of its op: attributes from kn_attrs, and where kiln keeps a parameter
+ *    that opset 13 takes as an input (Clip min/max from Clip-6, the Dropout
+ *    ratio) a constant initializer "<node>/<name>";
+ *  - forms opset 13 lacks are spelled with several nodes: HardSwish as
+ *    HardSigmoid(alpha 1/6, beta 1/2) and Mul; Shape with start/end as
+ *    Shape and Slice; Softmax/LogSoftmax with legacy_2d (opset < 13
+ *    semantics) as Flatten, Softmax and Reshape to the input's shape unless
+ *    the axis is known to be the last one;
+ *  - fused post-ops (node->fused) expanded back into an Add of the residual
+ *    and a separate activation node;
+ *  - graph outputs with dtype and (when known) shape, and ValueInfos for
+ *    intermediate values whose dtype and shape are known.
+ * Refused with a message naming the node: AveragePool with dilations (not in
+ * opset 13), a fused activation that is not an element-wise activation, a
+ * fused residual that is not the node's last input. Also refused: a weight
+ * without data, an input or output without a dtype, a value read before it
+ * is produced, and a model over protobuf's 2 GiB limit.
+ */
+kn_status kn_onnx_export_buffer(const kn_graph *g, void **data, size_t *size, kn_error *err);
+
+/**
+ * Export `g` like kn_onnx_export_buffer and write it to `path` atomically
+ * (a temporary file in the same directory, renamed over `path` once fully
+ * written and synced); on failure `path` is left as it was.
+ */
+kn_status kn_onnx_export_file(const kn_graph *g, const char *path, kn_error *err);
 
 #ifdef __cplusplus
 }

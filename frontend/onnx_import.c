@@ -562,7 +562,7 @@ static kn_status kn_onnx_add_graph_input(kn_onnx_importer *imp, const Onnx__Valu
     for (int d = 0; d < s.rank; d++) {
         const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[d];
         bool known = dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
-                     dim->dim_value >= 0 && !(d == 0 && dim->dim_value == 0);
+                     dim->dim_value >= 0;
         if (known) {
             s.dims[d] = dim->dim_value;
         } else if (d == 0) {

@@ -35,7 +35,7 @@ static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_gra
  * 2, and call every dimension that follows the batch KN_DIM_BATCH. A model
  * whose shapes only work at batch 1 keeps the batch-1 shapes.
  */
-static kn_status kn_model_infer_outputs(kn_model_t *m, kn_error *err)
+static kn_status kn_model_infer_outputs(kn_model_t *m)
 {
     bool needed = false;
     for (int i = 0; i < m->graph.num_outputs; i++)
@@ -43,11 +43,12 @@ static kn_status kn_model_infer_outputs(kn_model_t *m, kn_error *err)
             needed = true;
     if (!needed)
         return KN_OK;
+    /* Shapes that depend on values known only at compile time (inputs frozen
+     * then) cannot be inferred here: the outputs then stay unknown. */
     kn_graph one, two;
-    kn_status st = kn_prepare_graph(m, 1, &one, err);
-    if (st != KN_OK)
-        return st;
     kn_error ignored;
+    if (kn_prepare_graph(m, 1, &one, &ignored) != KN_OK)
+        return KN_OK;
     bool have_two = kn_prepare_graph(m, 2, &two, &ignored) == KN_OK;
     for (int i = 0; i < m->graph.num_outputs; i++) {
         kn_value *v = &m->graph.values[m->graph.outputs[i]];
@@ -74,7 +75,7 @@ static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *na
     if (st == KN_OK)
         st = kn_graph_verify(&m->graph, false, err);
     if (st == KN_OK)
-        st = kn_model_infer_outputs(m, err);
+        st = kn_model_infer_outputs(m);
     if (st != KN_OK) {
         kn_error_prefix(err, "%s", name);
         kn_model_free(m);

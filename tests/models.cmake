@@ -77,7 +77,7 @@ set(kn_models_missing "")
 if(NOT kn_python)
   list(APPEND kn_models_missing "python3 with torch, torchvision, onnx and numpy (python3-torch python3-torchvision python3-onnx python3-numpy)")
 endif()
-if(NOT KILN_NODE OR NOT KILN_NPM)
+if(NOT KILN_NODE OR NOT KILN_NPM OR NOT EXISTS "${KILN_NODE}" OR NOT EXISTS "${KILN_NPM}")
   list(APPEND kn_models_missing "node and npm (nodejs npm)")
 endif()
 if(kn_models_missing)
@@ -96,7 +96,7 @@ message(STATUS "Classifier tests vs ONNX Runtime: python ${kn_python}, node ${KI
 add_test(NAME models.setup
          COMMAND ${CMAKE_COMMAND} -DPYTHON=${kn_python} -DNODE=${KILN_NODE}
                  -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DMODELS_DIR=${KILN_MODELS_DIR}
-                 -DORT_DIR=${KILN_ORT_DIR}
+                 -DORT_DIR=${KILN_ORT_DIR} -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
                  -P ${CMAKE_CURRENT_SOURCE_DIR}/models/setup_fixtures.cmake)
 set_tests_properties(models.setup PROPERTIES
   LABELS models TIMEOUT 1200 FIXTURES_SETUP kn_classifiers SKIP_REGULAR_EXPRESSION "KILN_SKIP"

@@ -31,10 +31,10 @@ target_link_libraries(kn_onnx_node_runner PRIVATE kiln)
 
 if(NOT EXISTS ${KILN_ONNX_NODE_DATA})
   message(STATUS "ONNX node tests: ${KILN_ONNX_NODE_DATA} not found (install libonnx-testdata); skipped")
-  add_test(NAME onnx_node_skipped
+  add_test(NAME onnx_node.skipped
            COMMAND ${CMAKE_COMMAND} -E echo
                    "KILN_SKIP: ONNX node test data not found at ${KILN_ONNX_NODE_DATA} (install libonnx-testdata)")
-  set_tests_properties(onnx_node_skipped PROPERTIES LABELS onnx_node SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+  set_tests_properties(onnx_node.skipped PROPERTIES LABELS onnx_node SKIP_REGULAR_EXPRESSION "KILN_SKIP")
   return()
 endif()
 
@@ -78,6 +78,30 @@ foreach(test ${KN_NODE_XFAIL_NAMES})
     message(WARNING "${KN_NODE_XFAIL}: ${test} is not in ${KN_NODE_LIST}")
   endif()
 endforeach()
+
+# onnx_node.list_current: the committed list matches ir/ops.def (needs a
+# python3 with the onnx package; skipped without one).
+if(NOT KN_NODE_PYTHON_FOUND)
+  foreach(cand /usr/bin/python3 python3)
+    execute_process(COMMAND ${cand} -c "import onnx" RESULT_VARIABLE kn_rc OUTPUT_QUIET ERROR_QUIET
+                    TIMEOUT 60)
+    if(kn_rc EQUAL 0)
+      set(KN_NODE_PYTHON_FOUND ${cand} CACHE INTERNAL "python3 with the onnx package")
+      break()
+    endif()
+  endforeach()
+endif()
+if(KN_NODE_PYTHON_FOUND)
+  add_test(NAME onnx_node.list_current
+           COMMAND ${KN_NODE_PYTHON_FOUND} ${PROJECT_SOURCE_DIR}/scripts/list_node_tests.py --check
+                   --data ${KILN_ONNX_NODE_DATA})
+else()
+  add_test(NAME onnx_node.list_current
+           COMMAND ${CMAKE_COMMAND} -E echo "KILN_SKIP: no python3 with the onnx package (python3-onnx)")
+endif()
+set_tests_properties(onnx_node.list_current PROPERTIES
+  LABELS onnx_node TIMEOUT 300 SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+
 list(LENGTH KN_NODE_XFAIL_NAMES kn_xfail_count)
 message(STATUS "ONNX node tests: ${kn_node_count} cases (${kn_xfail_count} expected refusals)"
                " from ${KILN_ONNX_NODE_DATA}")

@@ -22,9 +22,8 @@
  * attempt is refused at load or compile time and the test has integer
  * (int64/int32) inputs, the runner tries again with those inputs bound as
  * constants of the test's values (as TVM's ONNX tests do with
- * freeze_params), and says so. The op then still runs, now with its
- * parameters known at compile time. This needs the IR-level importer
- * (frontend/onnx.h) and the model struct (runtime/runtime_internal.h).
+ * freeze_params) through kn_options' frozen inputs, and says so. The op
+ * then still runs, now with its parameters known at compile time.
  *
  * With --expect-unsupported the test is one kiln should refuse: it passes
  * only when kiln stops with a clean KN_ERR_UNSUPPORTED or KN_ERR_DTYPE error
@@ -43,7 +42,6 @@
 
 #include "kiln.h"
 #include "onnx.h"
-#include "runtime_internal.h"
 #include "tensor_compare.h"
 
 #define KN_NODE_MAX_IO 64
@@ -215,68 +213,6 @@ static int kn_node_is_int(kn_dtype dt)
     return dt == KN_I64 || dt == KN_I32;
 }
 
-/*
- * Import model.onnx with the integer inputs bound to constants holding the
- * data set's values. *frozen[k] is set for each input turned into a constant.
- */
-static kn_status kn_node_load_frozen(const char *path, const kn_node_data *d, int *frozen,
-                                     kn_model_t **out, kn_error *err)
-{
-    kn_model_t *m = calloc(1, sizeof *m);
-    if (!m)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    kn_graph_init(&m->graph);
-    kn_status st = kn_onnx_import_file(path, &m->graph, err);
-    if (st != KN_OK) {
-        kn_model_free(m);
-        return st;
-    }
-    kn_graph *g = &m->graph;
-    if (g->num_inputs != d->nin) {
-        kn_model_free(m);
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "the test has %d inputs, the model %d", d->nin,
-                            g->num_inputs);
-    }
-    int kept = 0;
-    for (int k = 0; k < d->nin; k++) {
-        int id = g->inputs[k];
-        kn_value *v = &g->values[id];
-        const kn_tensor *t = &d->inputs[k];
-        frozen[k] = kn_node_is_int(v->dtype) && t->dtype == v->dtype;
-        if (!frozen[k]) {
-            /* The data's leading dimension replaces a symbolic batch (which
-             * kn_options cannot bind to 0, as test_split_zero_size_splits needs). */
-            if (v->shape.rank > 0 && v->shape.dims[0] == KN_DIM_BATCH && t->shape.rank == v->shape.rank)
-                v->shape.dims[0] = t->shape.dims[0];
-            g->inputs[kept++] = id;
-            continue;
-        }
-        size_t bytes = 0;
-        if ((st = kn_tensor_nbytes(t->dtype, &t->shape, &bytes)) != KN_OK) {
-            kn_model_free(m);
-            return kn_error_set(err, st, "input %d: size overflows", k);
-        }
-        void *copy = malloc(bytes ? bytes : 1);
-        if (!copy) {
-            kn_model_free(m);
-            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        }
-        if (bytes)
-            memcpy(copy, t->data, bytes);
-        v->kind = KN_VALUE_CONST;
-        v->data = copy;
-        v->shape = t->shape;
-        v->shape_known = true;
-    }
-    g->num_inputs = kept;
-    if ((st = kn_graph_sort(g, err)) != KN_OK || (st = kn_graph_verify(g, false, err)) != KN_OK) {
-        kn_model_free(m);
-        return st;
-    }
-    *out = m;
-    return KN_OK;
-}
-
 /* One attempt at one data set, plain or with integer inputs frozen. */
 static void kn_node_attempt_set(const kn_node_opts *o, const char *set_name, kn_node_data *d, int freeze,
                                 kn_node_attempt *a)
@@ -289,42 +225,38 @@ static void kn_node_attempt_set(const kn_node_opts *o, const char *set_name, kn_
     memset(&err, 0, sizeof err);
     kn_model_t *model = NULL;
     kn_session_t *session = NULL;
-    int frozen[KN_NODE_MAX_IO] = {0};
     const char *names[KN_NODE_MAX_IO];
     kn_tensor feeds[KN_NODE_MAX_IO];
     int nfeeds = 0;
 
-    if (!freeze) {
-        if (kn_node_failed(a, kn_model_load(path, &model, &err), &err, "loading model.onnx"))
-            goto done;
-        if (!kn_node_data_load(o, set_name, d, a))
-            goto done;
-        if (d->nin != kn_model_num_inputs(model)) {
-            a->outcome = KN_NODE_ERROR;
-            snprintf(a->message, sizeof a->message, "%s has %d input files, the model has %d inputs",
-                     set_name, d->nin, kn_model_num_inputs(model));
-            goto done;
-        }
-    } else {
-        if (!kn_node_data_load(o, set_name, d, a))
-            goto done;
-        if (kn_node_failed(a, kn_node_load_frozen(path, d, frozen, &model, &err), &err,
-                           "loading model.onnx with integer inputs bound as constants"))
-            goto done;
+    if (kn_node_failed(a, kn_model_load(path, &model, &err), &err, "loading model.onnx"))
+        goto done;
+    if (!kn_node_data_load(o, set_name, d, a))
+        goto done;
+    if (d->nin != kn_model_num_inputs(model)) {
+        a->outcome = KN_NODE_ERROR;
+        snprintf(a->message, sizeof a->message, "%s has %d input files, the model has %d inputs", set_name,
+                 d->nin, kn_model_num_inputs(model));
+        goto done;
     }
 
-    /* Feeds by name: model inputs are the non-frozen test inputs, in order. */
+    /* Feeds by name; with `freeze`, integer inputs are frozen to the test's values instead. */
     kn_options opts;
     memset(&opts, 0, sizeof opts);
     opts.backend = o->backend;
-    for (int k = 0, mi = 0; k < d->nin; k++) {
-        if (frozen[k])
-            continue;
+    const char *frozen_names[KN_NODE_MAX_IO];
+    kn_tensor frozen_values[KN_NODE_MAX_IO];
+    for (int k = 0; k < d->nin; k++) {
         kn_io_info info;
-        if (kn_model_input(model, mi++, &info) != KN_OK) {
+        if (kn_model_input(model, k, &info) != KN_OK) {
             a->outcome = KN_NODE_ERROR;
-            snprintf(a->message, sizeof a->message, "cannot describe model input %d", mi - 1);
+            snprintf(a->message, sizeof a->message, "cannot describe model input %d", k);
             goto done;
+        }
+        if (freeze && kn_node_is_int(info.dtype) && d->inputs[k].dtype == info.dtype) {
+            frozen_names[opts.num_frozen] = info.name;
+            frozen_values[opts.num_frozen++] = d->inputs[k];
+            continue;
         }
         if (!opts.batch && info.shape.rank > 0 && info.shape.dims[0] == KN_DIM_BATCH &&
             d->inputs[k].shape.rank > 0)
@@ -332,6 +264,8 @@ static void kn_node_attempt_set(const kn_node_opts *o, const char *set_name, kn_
         names[nfeeds] = info.name;
         feeds[nfeeds++] = d->inputs[k];
     }
+    opts.frozen_names = frozen_names;
+    opts.frozen_values = frozen_values;
     snprintf(what, sizeof what, "compiling for %s", set_name);
     if (kn_node_failed(a, kn_session_create(model, &opts, &session, &err), &err, what))
         goto done;

@@ -271,23 +271,27 @@ static inline void dw_row_taps(float *yrow, const float *xrow, const float *wk, 
     }
 }
 
-/* Interior of one kernel row with 3 or 5 taps, for a stride S (a constant at the call sites). */
+/*
+ * Interior of one kernel row with 3 or 5 taps, for a stride S (a constant at
+ * the call sites). Weights come in locals w0..w4 (loads from memory could
+ * alias yrow and would be repeated every iteration).
+ */
 #define KN_DW_ROW3(S)                                                                                         \
     KN_OMP_SIMD                                                                                               \
     for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += wk[0] * xrow[o[0] + (S) * ow] + wk[1] * xrow[o[1] + (S) * ow] + wk[2] * xrow[o[2] + (S) * ow];
+        yrow[ow] += w0 * xrow[o0 + (S) * ow] + w1 * xrow[o1 + (S) * ow] + w2 * xrow[o2 + (S) * ow];
 #define KN_DW_ROW5(S)                                                                                         \
     KN_OMP_SIMD                                                                                               \
     for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += wk[0] * xrow[o[0] + (S) * ow] + wk[1] * xrow[o[1] + (S) * ow] +                          \
-                    wk[2] * xrow[o[2] + (S) * ow] + wk[3] * xrow[o[3] + (S) * ow] + wk[4] * xrow[o[4] + (S) * ow];
-/* Interior of a whole 3x3 window (three input rows x0..x2, weights w[9]) in one pass. */
+        yrow[ow] += w0 * xrow[o0 + (S) * ow] + w1 * xrow[o1 + (S) * ow] + w2 * xrow[o2 + (S) * ow] +         \
+                    w3 * xrow[o3 + (S) * ow] + w4 * xrow[o4 + (S) * ow];
+/* Interior of a whole 3x3 window (three input rows x0..x2, weights a0..a2, b0..b2, c0..c2) in one pass. */
 #define KN_DW_3X3(S)                                                                                          \
     KN_OMP_SIMD                                                                                               \
     for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += w[0] * x0[o[0] + (S) * ow] + w[1] * x0[o[1] + (S) * ow] + w[2] * x0[o[2] + (S) * ow] +   \
-                    w[3] * x1[o[0] + (S) * ow] + w[4] * x1[o[1] + (S) * ow] + w[5] * x1[o[2] + (S) * ow] +   \
-                    w[6] * x2[o[0] + (S) * ow] + w[7] * x2[o[1] + (S) * ow] + w[8] * x2[o[2] + (S) * ow];
+        yrow[ow] += a0 * x0[o0 + (S) * ow] + a1 * x0[o1 + (S) * ow] + a2 * x0[o2 + (S) * ow] +               \
+                    b0 * x1[o0 + (S) * ow] + b1 * x1[o1 + (S) * ow] + b2 * x1[o2 + (S) * ow] +               \
+                    c0 * x2[o0 + (S) * ow] + c1 * x2[o1 + (S) * ow] + c2 * x2[o2 + (S) * ow];
 
 /*
  * One output plane of a depthwise conv: input plane xp, kernel wp, bias b0.
@@ -298,7 +302,7 @@ static inline void dw_row_taps(float *yrow, const float *xrow, const float *wk, 
  * in one pass; the edges and other widths go tap by tap.
  */
 static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int64_t L, int64_t H,
-                                    const float *xp, const float *wp, float b0, float *yp)
+                                    const float *xp, const float *wp, float bias, float *yp)
 {
     const int64_t KD = wn->k[0], KH = wn->k[1], KW = wn->k[2];
     const int64_t ID = wn->img[0], IH = wn->img[1], IW = wn->img[2];
@@ -308,15 +312,18 @@ static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int6
     int64_t o[5] = {0};
     for (int64_t kw = 0; kw < KW && kw < 5; kw++)
         o[kw] = range[3 * kw];
+    const int64_t o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4];
     for (int64_t od = 0; od < OD; od++)
         for (int64_t oh = 0; oh < OH; oh++) {
             float *yrow = yp + (od * OH + oh) * OW;
             KN_OMP_SIMD
             for (int64_t ow = 0; ow < OW; ow++)
-                yrow[ow] = b0;
+                yrow[ow] = bias;
             const int64_t ih0 = oh * wn->s[1] - wn->pb[1];
             if (wide && KW == 3 && KD == 1 && KH == 3 && ih0 >= 0 && ih0 + 2 * dh < IH) {
-                const float *x0 = xp + ih0 * IW, *x1 = x0 + dh * IW, *x2 = x1 + dh * IW, *w = wp;
+                const float *x0 = xp + ih0 * IW, *x1 = x0 + dh * IW, *x2 = x1 + dh * IW;
+                const float a0 = wp[0], a1 = wp[1], a2 = wp[2], b0 = wp[3], b1 = wp[4], b2 = wp[5];
+                const float c0 = wp[6], c1 = wp[7], c2 = wp[8];
                 if (sw == 1) {
                     KN_DW_3X3(1)
                 } else if (sw == 2) {
@@ -339,6 +346,8 @@ static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int6
                         continue;
                     const float *xrow = xp + (id * IH + ih) * IW;
                     const float *wk = wp + (kd * KH + kh) * KW;
+                    const float w0 = wk[0], w1 = KW > 1 ? wk[1] : 0.0f, w2 = KW > 2 ? wk[2] : 0.0f;
+                    const float w3 = KW > 3 ? wk[3] : 0.0f, w4 = KW > 4 ? wk[4] : 0.0f;
                     if (wide && KW == 3) {
                         if (sw == 1) {
                             KN_DW_ROW3(1)
@@ -362,11 +371,140 @@ static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int6
         }
 }
 
-/* Depthwise conv (one input channel per group): a direct loop, parallel over output planes. */
+/*
+ * The "flat" depthwise path for 1-D/2-D kernels with stride 1 (any
+ * dilation) or stride 2 (no dilation) on both axes: the zero-padded input
+ * plane is split into s*s phase planes (even/odd rows x even/odd columns for
+ * stride 2) of width wh, so that every kernel tap reads one phase plane at a
+ * fixed offset from output index i = oh * wh + ow. Each tap is then one long
+ * contiguous multiply-add over the whole plane (columns ow >= OW are computed
+ * and dropped), with no edge cases at all.
+ */
+typedef struct kn_dw_flat {
+    int64_t s;         /* stride: 1 or 2 */
+    int64_t hp, wp;    /* padded input extent that the windows cover */
+    int64_t wh, plane; /* columns of, and floats in, one phase plane */
+    int64_t n_ext;     /* outputs on the flat grid: (OH - 1) * wh + OW */
+    size_t scratch;    /* floats per thread: the phase planes and the flat outputs */
+} kn_dw_flat;
+
+static bool dw_flat_setup(const kn_win *wn, kn_dw_flat *f)
+{
+    const int64_t KH = wn->k[1], KW = wn->k[2], OH = wn->col[1], OW = wn->col[2];
+    const int64_t s = wn->s[2];
+    if (wn->k[0] != 1 || wn->col[0] != 1 || wn->img[0] != 1 || s > 2)
+        return false;
+    if (wn->s[1] != s && !(OH == 1 && KH == 1)) /* one output row of a 1-row kernel: stride unused */
+        return false;
+    if (s == 2 && (wn->d[1] != 1 || wn->d[2] != 1))
+        return false;
+    f->s = s;
+    f->hp = (OH - 1) * s + (KH - 1) * wn->d[1] + 1;
+    f->wp = (OW - 1) * s + (KW - 1) * wn->d[2] + 1;
+    f->wh = (f->wp + s - 1) / s;
+    f->plane = ((f->hp + s - 1) / s) * f->wh;
+    f->n_ext = (OH - 1) * f->wh + OW;
+    f->scratch = (size_t)(s * s * f->plane + f->n_ext);
+    return f->scratch < ((size_t)1 << 26); /* 256 MiB per thread: beyond that, the row path */
+}
+
+static KN_SIMD_CLONES void dw_plane_flat(const kn_win *wn, const kn_dw_flat *f, const float *xp, const float *wp,
+                                         float bias, float *buf, float *yp)
+{
+    const int64_t KH = wn->k[1], KW = wn->k[2], IH = wn->img[1], IW = wn->img[2];
+    const int64_t OH = wn->col[1], OW = wn->col[2], pt = wn->pb[1], pl = wn->pb[2];
+    const int64_t s = f->s, wh = f->wh, plane = f->plane, n = f->n_ext;
+    float *ph = buf, *ye = buf + s * s * plane;
+    /* phase planes of the zero-padded input: padded (r, c) -> plane (r%s, c%s), index (r/s)*wh + c/s */
+    memset(ph, 0, sizeof(float) * (size_t)(s * s * plane));
+    const int64_t c0 = pl > 0 ? pl : 0, c1 = pl + IW < f->wp ? pl + IW : f->wp;
+    for (int64_t r = 0; r < f->hp; r++) {
+        const int64_t ir = r - pt;
+        if (ir < 0 || ir >= IH || c1 <= c0)
+            continue;
+        const int64_t xo = ir * IW - pl; /* xp[xo + c] is padded column c, for c in [c0, c1) */
+        if (s == 1) {
+            memcpy(ph + r * wh + c0, xp + (xo + c0), sizeof(float) * (size_t)(c1 - c0));
+        } else {
+            float *even = ph + ((r & 1) * 2) * plane + (r >> 1) * wh;
+            float *odd = even + plane;
+            KN_OMP_SIMD
+            for (int64_t j = (c0 + 1) / 2; j < (c1 + 1) / 2; j++) /* even columns c = 2j in [c0, c1) */
+                even[j] = xp[xo + 2 * j];
+            KN_OMP_SIMD
+            for (int64_t j = c0 / 2; j < c1 / 2; j++) /* odd columns c = 2j + 1 */
+                odd[j] = xp[xo + 2 * j + 1];
+        }
+    }
+    KN_OMP_SIMD
+    for (int64_t i = 0; i < n; i++)
+        ye[i] = bias;
+    /* taps, a kernel row at a time when it is 3 wide */
+    for (int64_t kh = 0; kh < KH; kh++) {
+        const int64_t rr = kh * wn->d[1];
+        const float *wk = wp + kh * KW;
+        if (KW == 3) {
+            const float *q[3];
+            for (int64_t kw = 0; kw < 3; kw++) {
+                const int64_t cc = kw * wn->d[2];
+                q[kw] = ph + ((rr % s) * s + cc % s) * plane + (rr / s) * wh + cc / s;
+            }
+            const float *q0 = q[0], *q1 = q[1], *q2 = q[2];
+            const float w0 = wk[0], w1 = wk[1], w2 = wk[2];
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < n; i++)
+                ye[i] += w0 * q0[i] + w1 * q1[i] + w2 * q2[i];
+        } else {
+            for (int64_t kw = 0; kw < KW; kw++) {
+                const int64_t cc = kw * wn->d[2];
+                const float *q = ph + ((rr % s) * s + cc % s) * plane + (rr / s) * wh + cc / s;
+                const float wv = wk[kw];
+                KN_OMP_SIMD
+                for (int64_t i = 0; i < n; i++)
+                    ye[i] += wv * q[i];
+            }
+        }
+    }
+    for (int64_t oh = 0; oh < OH; oh++)
+        memcpy(yp + oh * OW, ye + oh * wh, sizeof(float) * (size_t)OW);
+}
+
+/* Depthwise conv (one input channel per group): direct loops, parallel over output planes. */
 static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const float *w, const float *bias,
                                 float *y, kn_error *err)
 {
     const kn_win *wn = &g->win;
+    const int64_t planes = g->n * g->m;
+    const bool par = planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN;
+    kn_dw_flat f;
+    if (dw_flat_setup(wn, &f)) {
+#ifdef _OPENMP
+        const int nth = par ? omp_get_max_threads() : 1;
+#else
+        const int nth = 1;
+#endif
+        size_t bytes;
+        if (!kn_size_mul(f.scratch, (size_t)nth * sizeof(float), &bytes))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "depthwise conv: scratch size overflows");
+        float *scratch = malloc(bytes);
+        if (!scratch)
+            return kn_error_set(err, KN_ERR_NOMEM, "depthwise conv: out of memory for %zu bytes of scratch", bytes);
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+#endif
+        for (int64_t p = 0; p < planes; p++) {
+            int64_t n = p / g->m, m = p % g->m, c = m / g->mg;
+#ifdef _OPENMP
+            float *buf = scratch + (size_t)omp_get_thread_num() * f.scratch;
+#else
+            float *buf = scratch;
+#endif
+            dw_plane_flat(wn, &f, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f, buf,
+                          y + p * g->out_size);
+        }
+        free(scratch);
+        return KN_OK;
+    }
     const int64_t KW = wn->k[2], IW = wn->img[2], OW = wn->col[2];
     /* per kernel column: the valid output-column range, shared by every row */
     int64_t *range = malloc(sizeof(int64_t) * 3 * (size_t)KW);
@@ -379,8 +517,7 @@ static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const flo
         L = range[3 * kw + 1] > L ? range[3 * kw + 1] : L;
         H = range[3 * kw + 2] < H ? range[3 * kw + 2] : H;
     }
-    const int64_t planes = g->n * g->m;
-    KN_OMP_FOR(planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN)
+    KN_OMP_FOR(par)
     for (int64_t p = 0; p < planes; p++) {
         int64_t n = p / g->m, m = p % g->m, c = m / g->mg;
         dw_plane(wn, range, L, H, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f,

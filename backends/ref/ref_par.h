@@ -31,10 +31,11 @@
 /**
  * Compile a hot, non-BLAS function twice, for AVX2+FMA (x86-64-v3) and for
  * the baseline, and pick at load time (GCC function multi-versioning): the
- * build itself targets the baseline ISA.
+ * build itself targets the baseline ISA. Multiply-adds may contract to FMA
+ * there (ISO C mode turns contraction off by default).
  */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define KN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KN_SIMD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default"), optimize("fp-contract=fast")))
 #else
 #define KN_SIMD_CLONES
 #endif
