@@ -11,12 +11,32 @@
 
 #include "ir.h"
 
+/** Offset of a value that has no arena slot (a weight or constant: its data stays in the graph). */
+#define KN_BUFFER_NONE ((size_t)-1)
+
+/**
+ * Where the tensors of a run live, planned before compile (passes/memplan.h):
+ * one arena of `arena_bytes` holds every value without data (graph inputs,
+ * outputs, intermediates), value v at byte offset offsets[v] (a multiple of
+ * 64), or KN_BUFFER_NONE for values with data. Values live at a common step
+ * never share a byte, except an in-place output, which starts where the
+ * input it overwrites starts (element-wise ops, views). The backend makes
+ * this one allocation at compile time and none during a run.
+ */
+typedef struct kn_buffer_plan {
+    size_t arena_bytes;
+    const size_t *offsets;   /**< [g->num_values] */
+} kn_buffer_plan;
+
 typedef struct kn_backend {
     const char *name;
     /** Whether the backend can run `node`; when not, a reason into why[len]. */
     bool (*supports)(const kn_graph *g, const kn_node *node, char *why, size_t len);
-    /** Compile `g` (which must outlive the executable) into *exe. */
-    kn_status (*compile)(const kn_graph *g, int threads, void **exe, kn_error *err);
+    /**
+     * Compile `g` (which must outlive the executable) into *exe, with its
+     * tensors where `plan` puts them (NULL: one slot per value, no reuse).
+     */
+    kn_status (*compile)(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **exe, kn_error *err);
     /** Run once: graph inputs must have been written via value_data. */
     kn_status (*run)(void *exe, kn_error *err);
     /** The buffer of value `id` (inputs, outputs, any intermediate the backend keeps). */

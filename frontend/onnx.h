@@ -79,14 +79,19 @@ bool kn_onnx_op_supported(const char *op_type, int opset);
 
 /* ------------------------------------------------------------- export */
 
-/** The ONNX default-domain opset and IR version the exporter writes. */
+/**
+ * The ONNX default-domain opset and IR version the exporter writes. The
+ * opset is 14 instead only for a graph that does Add/Sub/Mul/Div on 8-bit
+ * integers (opset 13 lacks those types); nothing else changes between them
+ * for kiln's ops.
+ */
 #define KN_ONNX_EXPORT_OPSET 13
 #define KN_ONNX_EXPORT_IR_VERSION 7
 
 /**
- * Serialize `g` as an ONNX ModelProto (opset KN_ONNX_EXPORT_OPSET,
- * producer "kiln") into a malloc'ed buffer: *data (release with free) and
- * *size. The graph is not modified.
+ * Serialize `g` as an ONNX ModelProto (opset KN_ONNX_EXPORT_OPSET, IR
+ * version KN_ONNX_EXPORT_IR_VERSION, producer "kiln") into a malloc'ed
+ * buffer: *data (release with free) and *size. The graph is not modified.
  *
  * What the exporter writes:
  *  - graph inputs as ValueInfos with dtype and shape; KN_DIM_BATCH becomes

@@ -88,13 +88,36 @@ kn_status kn_tensor_nbytes(kn_dtype dtype, const kn_shape *shape, size_t *bytes)
 /** An imported model: a graph with its weights; the batch dimension may be symbolic. */
 typedef struct kn_model kn_model_t;
 
-/** Load a model from a file. The format is chosen by extension (.onnx). */
+/**
+ * Load a model from a file. The format is chosen by extension: .onnx, or
+ * .kiln (a model spec, docs/spec-language.md; its first model, with weights
+ * from its seeded initializers). For a spec with errors the message holds
+ * the first diagnostics, each as "file:line:col: error: ..." followed by the
+ * source line and a caret (so it spans several lines).
+ */
 kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err);
+/**
+ * Load model `model_name` of a .kiln spec file (NULL: its first model).
+ * KN_ERR_NOT_FOUND, listing the file's models, when there is no such model.
+ */
+kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_t **model, kn_error *err);
 /** Load an ONNX model from memory; `name` is used in messages. */
 kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name,
                                     kn_model_t **model, kn_error *err);
 /** Free a model. Sessions compiled from it stay valid. NULL is allowed. */
 void kn_model_free(kn_model_t *model);
+
+/**
+ * Save a model as an ONNX file (opset 13, producer "kiln") at `path`,
+ * written atomically (a temporary file renamed into place). Weights are
+ * stored as initializers; a symbolic batch dimension is written as the
+ * dim_param "N"; op forms opset 13 lacks are spelled with several standard
+ * nodes (HardSwish as HardSigmoid and Mul, for example). The file imports
+ * back into kiln, passes onnx.checker and runs in ONNX Runtime with the same
+ * outputs. KN_ERR_IO when the file cannot be written, KN_ERR_UNSUPPORTED
+ * (naming the node) for what opset 13 cannot express.
+ */
+kn_status kn_model_save_onnx(const kn_model_t *model, const char *path, kn_error *err);
 
 /** Description of a graph input or output. */
 typedef struct kn_io_info {
@@ -167,6 +190,46 @@ kn_status kn_session_run(kn_session_t *session, int count, const char *const *na
  */
 kn_status kn_session_get_output(const kn_session_t *session, int index, kn_tensor *out,
                                 kn_error *err);
+
+/* ---------------------------------------------------------- memory plans */
+
+/** One buffer of a memory plan: a graph input, graph output or intermediate tensor. */
+typedef struct kn_memory_buffer {
+    const char *name;   /**< the tensor's name (owned by the plan) */
+    size_t offset;      /**< byte offset in the arena, a multiple of 64 */
+    size_t size;        /**< bytes */
+    int first, last;    /**< first and last step that use it (a step is one node, in run order) */
+    int reuses;         /**< index of the buffer whose memory it takes over in place, or -1 */
+} kn_memory_buffer;
+
+/**
+ * How a compiled model keeps the tensors a run writes: one arena, allocated
+ * once when the session is created, in which buffers whose lifetimes do not
+ * overlap share bytes, and element-wise ops and views whose input dies there
+ * write over that input. Weights are not part of it.
+ */
+typedef struct kn_memory_plan {
+    int64_t batch;
+    size_t arena_bytes;          /**< the planned peak: size of the one arena */
+    size_t bound_bytes;          /**< lower bound for any plan: most bytes live at one step */
+    size_t naive_bytes;          /**< sum of all buffers (one allocation each, no reuse) */
+    const char *strategy;        /**< the placement heuristic that won (static string) */
+    int num_steps;
+    char **step_names;           /**< [num_steps] "node (Op)" run at each step */
+    int num_buffers;
+    kn_memory_buffer *buffers;   /**< [num_buffers], in run order: graph inputs, then node outputs */
+} kn_memory_plan;
+
+/**
+ * Plan the memory of `model` compiled at `batch` (0 means 1), as
+ * kn_session_create would, without allocating the arena. Sizes are rounded
+ * up to 64 bytes in the totals. Release with kn_memory_plan_free.
+ */
+kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory_plan *plan, kn_error *err);
+/** The memory plan a session runs with. Release with kn_memory_plan_free. */
+kn_status kn_session_memory_plan(const kn_session_t *session, kn_memory_plan *plan, kn_error *err);
+/** Free what a memory plan owns and zero it. NULL is allowed. */
+void kn_memory_plan_free(kn_memory_plan *plan);
 
 /* ------------------------------------------------------------------ .npy */
 

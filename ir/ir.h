@@ -283,6 +283,16 @@ kn_status kn_graph_verify(const kn_graph *g, bool check_shapes, kn_error *err);
 /** Write a readable text dump of the graph to `f` (a FILE *). */
 void kn_graph_dump(const kn_graph *g, void *f);
 
+/**
+ * Write the graph in Graphviz DOT to `file` (a FILE *): one box per live
+ * node labelled with its op (and fused post-ops) and name; graph inputs,
+ * weights/constants and graph outputs as distinctly shaped and coloured
+ * nodes; edges labelled with the value's dtype and shape when known (the
+ * batch dimension as N). Names are escaped, so any value or node name is
+ * safe. Render with `dot -Tsvg`.
+ */
+void kn_graph_dump_dot(const kn_graph *g, void *file);
+
 /** Number of nodes that read value `id` (plus 1 if it is a graph output). */
 int kn_graph_value_readers(const kn_graph *g, int id);
 

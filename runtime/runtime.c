@@ -1,12 +1,15 @@
 /* runtime.c - the public API: models, sessions, statistics. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "kiln.h"
+#include "memplan.h"
 #include "onnx.h"
 #include "passes.h"
+#include "spec.h"
 #include "runtime_internal.h"
 
 
@@ -15,6 +18,8 @@ struct kn_session {
     const kn_backend *backend;
     void *exe;
     bool *fed;                   /* per graph input, during kn_session_run */
+    kn_graph_mem_plan mem;       /* where the backend keeps every tensor a run writes */
+    int64_t batch;
 };
 
 static bool kn_has_suffix(const char *s, const char *suffix)
@@ -23,8 +28,6 @@ static bool kn_has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
-                                         kn_graph *g, kn_error *err);
 static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_graph *g, kn_error *err)
 {
     return kn_prepare_graph_frozen(model, batch, NULL, g, err);
@@ -85,13 +88,55 @@ static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *na
     return KN_OK;
 }
 
+kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_t **model, kn_error *err)
+{
+    if (!path || !model)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_load_spec: path and model are required");
+    *model = NULL;
+    kn_spec spec;
+    kn_status st = kn_spec_parse_file(path, &spec, err);
+    if (st != KN_OK) {
+        kn_spec_free(&spec);
+        return st;
+    }
+    int index = 0;
+    if (model_name) {
+        index = kn_spec_find_model(&spec, model_name);
+        if (index < 0) {
+            char names[512] = "";
+            size_t used = 0;
+            for (int i = 0; i < spec.num_models && used < sizeof names; i++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "",
+                                         spec.models[i].name);
+            kn_spec_free(&spec);
+            return kn_error_set(err, KN_ERR_NOT_FOUND, "%s: no model named '%s' (models: %s)", path, model_name,
+                                names);
+        }
+    }
+    kn_model_t *m = calloc(1, sizeof *m);
+    if (!m) {
+        kn_spec_free(&spec);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    st = kn_spec_build_graph(&spec, index, &m->graph, err);
+    kn_spec_free(&spec);
+    if (st != KN_OK) {
+        kn_model_free(m);
+        return st;
+    }
+    return kn_model_finish(m, model, path, err);
+}
+
 kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err)
 {
     if (!path || !model)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_load: path and model are required");
     *model = NULL;
+    if (kn_has_suffix(path, ".kiln"))
+        return kn_model_load_spec(path, NULL, model, err);
     if (!kn_has_suffix(path, ".onnx"))
-        return kn_error_set(err, KN_ERR_UNSUPPORTED, "%s: unknown model format (kiln reads .onnx files)", path);
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "%s: unknown model format (kiln reads .onnx and .kiln files)",
+                            path);
     kn_model_t *m = calloc(1, sizeof *m);
     if (!m)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
@@ -183,8 +228,7 @@ static kn_status kn_freeze_input(kn_graph *g, const char *name, const kn_tensor 
     return KN_OK;
 }
 
-/* Copy the model's graph, bind the batch and frozen inputs, and run the inference pipeline. */
-static kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
+kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
                                          kn_graph *g, kn_error *err)
 {
     kn_status st = kn_graph_clone(&model->graph, g, err);
@@ -237,6 +281,7 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
         return st;
     }
     s->backend = backend;
+    s->batch = opts.batch ? opts.batch : 1;
     s->fed = kn_xcalloc((size_t)s->graph.num_inputs, sizeof(bool));
     if (!s->fed) {
         kn_session_free(s);
@@ -252,7 +297,12 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
             return st;
         }
     }
-    st = backend->compile(&s->graph, opts.threads ? opts.threads : kn_default_threads(), &s->exe, err);
+    if ((st = kn_plan_graph_memory(&s->graph, &s->mem, err)) != KN_OK) {
+        kn_session_free(s);
+        return st;
+    }
+    kn_buffer_plan plan = {s->mem.summary.peak, s->mem.value_offset};
+    st = backend->compile(&s->graph, &plan, opts.threads ? opts.threads : kn_default_threads(), &s->exe, err);
     if (st != KN_OK) {
         kn_session_free(s);
         return st;
@@ -268,6 +318,7 @@ void kn_session_free(kn_session_t *s)
     if (s->exe)
         s->backend->free(s->exe);
     kn_graph_free(&s->graph);
+    kn_graph_mem_plan_free(&s->mem);
     free(s->fed);
     free(s);
 }
@@ -335,4 +386,19 @@ kn_status kn_session_get_output(const kn_session_t *s, int index, kn_tensor *out
     out->shape = v->shape;
     out->data = s->backend->value_data(s->exe, s->graph.outputs[index]);
     return KN_OK;
+}
+
+const kn_graph *kn_session_graph(const kn_session_t *s)
+{
+    return &s->graph;
+}
+
+const kn_graph_mem_plan *kn_session_mem_plan(const kn_session_t *s)
+{
+    return &s->mem;
+}
+
+int64_t kn_session_batch(const kn_session_t *s)
+{
+    return s->batch;
 }

@@ -9,4 +9,17 @@ struct kn_model {
     kn_graph graph;
 };
 
+/**
+ * Copy the model's graph, bind the batch and the frozen inputs of `opts`
+ * (may be NULL), and run the inference pipeline and a full verification:
+ * the graph a session compiles. Frees *g on failure.
+ */
+kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts, kn_graph *g,
+                                  kn_error *err);
+
+/** The graph and memory plan of a session (for kn_session_memory_plan). */
+const kn_graph *kn_session_graph(const kn_session_t *session);
+const struct kn_graph_mem_plan *kn_session_mem_plan(const kn_session_t *session);
+int64_t kn_session_batch(const kn_session_t *session);
+
 #endif

@@ -1,4 +1,5 @@
 /* ref_backend.c - the reference backend's executor and kernel table. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,11 +138,18 @@ kn_status kn_ref_eval_node(const kn_graph *g, const kn_node *node, void **output
 
 /* ------------------------------------------------------------ executable */
 
+/*
+ * An executable: the graph, and one arena for every tensor a run writes
+ * (graph inputs, outputs, intermediates), laid out by the memory plan given
+ * at compile time. Weights and constants stay in the graph. Nothing is
+ * allocated during a run (kernels' own scratch apart).
+ */
 typedef struct kn_ref_exe {
     const kn_graph *graph;
     int threads;
-    void **buffers;     /* per value: weights point into the graph, the rest is owned */
-    bool *owned;
+    void **buffers;     /* per value: into the graph (data) or the arena; NULL if no node uses it */
+    void *arena;
+    size_t arena_bytes;
 } kn_ref_exe;
 
 static void kn_ref_free(void *p)
@@ -149,58 +157,156 @@ static void kn_ref_free(void *p)
     kn_ref_exe *exe = p;
     if (!exe)
         return;
-    if (exe->buffers)
-        for (int v = 0; v < exe->graph->num_values; v++)
-            if (exe->owned[v])
-                free(exe->buffers[v]);
+    free(exe->arena);
     free(exe->buffers);
-    free(exe->owned);
     free(exe);
 }
 
+/*
+ * The kernels parallelise with OpenMP themselves (tiles of im2col + sgemm,
+ * batch and channels), so OpenBLAS runs single-threaded inside them: two
+ * thread pools on the same cores (OpenMP workers spin-wait between regions)
+ * measured 1.3-2x slower on the classifier set on 2 cores. Without OpenMP,
+ * OpenBLAS gets the threads instead.
+ */
 static void kn_ref_set_threads(int threads)
 {
     if (threads <= 0)
         return;
 #ifdef _OPENMP
     omp_set_num_threads(threads);
-#endif
+    openblas_set_num_threads(1);
+#else
     openblas_set_num_threads(threads);
+#endif
 }
 
-static kn_status kn_ref_compile(const kn_graph *g, int threads, void **out, kn_error *err)
+/* Without a plan: every value without data gets its own 64-byte aligned slot. */
+static kn_status kn_ref_naive_plan(const kn_graph *g, size_t *offsets, size_t *total, kn_error *err)
 {
+    size_t at = 0;
+    for (int v = 0; v < g->num_values; v++) {
+        const kn_value *val = &g->values[v];
+        offsets[v] = KN_BUFFER_NONE;
+        if (val->data)
+            continue;
+        size_t bytes;
+        if (!val->shape_known || kn_tensor_nbytes(val->dtype, &val->shape, &bytes) != KN_OK)
+            return kn_error_set(err, KN_ERR_SHAPE, "value '%s' has no concrete shape", val->name);
+        offsets[v] = at;
+        if (bytes > SIZE_MAX - 63 || !kn_size_add(at, (bytes + 63) & ~(size_t)63, &at))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "the tensors of the graph do not fit in memory");
+    }
+    *total = at;
+    return KN_OK;
+}
+
+/* Every tensor a live node touches must have a buffer. */
+static kn_status kn_ref_check_bound(const kn_ref_exe *exe, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->num_inputs + n->num_outputs; k++) {
+            int v = k < n->num_inputs ? n->inputs[k] : n->outputs[k - n->num_inputs];
+            if (v >= 0 && !exe->buffers[v])
+                return kn_error_set(err, KN_ERR_GRAPH, "node '%s' (%s): value '%s' has no buffer in the plan",
+                                    n->name, kn_op_get(n->op)->name, g->values[v].name);
+        }
+    }
+    for (int i = 0; i < g->num_inputs + g->num_outputs; i++) {
+        int v = i < g->num_inputs ? g->inputs[i] : g->outputs[i - g->num_inputs];
+        if (v >= 0 && !exe->buffers[v])
+            return kn_error_set(err, KN_ERR_GRAPH, "graph %s '%s' has no buffer in the plan",
+                                i < g->num_inputs ? "input" : "output", g->values[v].name);
+    }
+    return KN_OK;
+}
+
+static kn_status kn_ref_compile(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
+                                kn_error *err)
+{
+    *out = NULL;
     kn_ref_exe *exe = calloc(1, sizeof *exe);
     if (!exe)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     exe->graph = g;
     exe->threads = threads;
     exe->buffers = kn_xcalloc((size_t)g->num_values, sizeof(void *));
-    exe->owned = kn_xcalloc((size_t)g->num_values, sizeof(bool));
-    if (!exe->buffers || !exe->owned) {
-        kn_ref_free(exe);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    size_t *naive = NULL;
+    kn_status st = KN_OK;
+    if (!exe->buffers) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto fail;
     }
+    const size_t *offsets;
+    if (plan) {
+        if (!plan->offsets && g->num_values > 0) {
+            st = kn_error_set(err, KN_ERR_INVALID_ARG, "memory plan without offsets");
+            goto fail;
+        }
+        offsets = plan->offsets;
+        exe->arena_bytes = plan->arena_bytes;
+    } else {
+        naive = kn_xcalloc((size_t)g->num_values, sizeof(size_t));
+        if (!naive) {
+            st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = kn_ref_naive_plan(g, naive, &exe->arena_bytes, err)) != KN_OK)
+            goto fail;
+        offsets = naive;
+    }
+    /* The one allocation: 64-byte aligned, at least one cache line. */
+    size_t bytes = exe->arena_bytes > 64 ? exe->arena_bytes : 64;
+    if (bytes > SIZE_MAX - 63) {
+        st = kn_error_set(err, KN_ERR_OVERFLOW, "arena of %zu bytes is too large", exe->arena_bytes);
+        goto fail;
+    }
+    bytes = (bytes + 63) & ~(size_t)63;
+    if (posix_memalign(&exe->arena, 64, bytes) != 0) {
+        exe->arena = NULL;
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory allocating the %zu-byte tensor arena", bytes);
+        goto fail;
+    }
+#ifndef NDEBUG
+    /* Debug builds poison the arena (NaN floats, -1 integers) so a kernel reading what nobody wrote shows. */
+    memset(exe->arena, 0xff, bytes);
+#else
+    memset(exe->arena, 0, bytes);
+#endif
     for (int v = 0; v < g->num_values; v++) {
         const kn_value *val = &g->values[v];
         if (val->data) {
             exe->buffers[v] = val->data;
             continue;
         }
-        size_t bytes;
-        if (!val->shape_known || kn_tensor_nbytes(val->dtype, &val->shape, &bytes) != KN_OK) {
-            kn_ref_free(exe);
-            return kn_error_set(err, KN_ERR_SHAPE, "value '%s' has no concrete shape", val->name);
+        if (offsets[v] == KN_BUFFER_NONE)
+            continue;
+        size_t need;
+        if (!val->shape_known || kn_tensor_nbytes(val->dtype, &val->shape, &need) != KN_OK) {
+            st = kn_error_set(err, KN_ERR_SHAPE, "value '%s' has no concrete shape", val->name);
+            goto fail;
         }
-        exe->buffers[v] = calloc(1, bytes ? bytes : 1);
-        if (!exe->buffers[v]) {
-            kn_ref_free(exe);
-            return kn_error_set(err, KN_ERR_NOMEM, "out of memory allocating '%s' (%zu bytes)", val->name, bytes);
+        if (offsets[v] % 64 != 0 || offsets[v] > exe->arena_bytes || need > exe->arena_bytes - offsets[v]) {
+            st = kn_error_set(err, KN_ERR_INVALID_ARG,
+                              "memory plan puts '%s' (%zu bytes) at offset %zu, outside the %zu-byte arena",
+                              val->name, need, offsets[v], exe->arena_bytes);
+            goto fail;
         }
-        exe->owned[v] = true;
+        exe->buffers[v] = (char *)exe->arena + offsets[v];
     }
+    if ((st = kn_ref_check_bound(exe, err)) != KN_OK)
+        goto fail;
+    free(naive);
     *out = exe;
     return KN_OK;
+fail:
+    free(naive);
+    kn_ref_free(exe);
+    return st;
 }
 
 static kn_status kn_ref_run(void *p, kn_error *err)

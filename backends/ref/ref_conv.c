@@ -3,7 +3,7 @@
  *
  * Conv lowers each (image, group, tile of output positions) to im2col +
  * one cblas_sgemm; tiles run on OpenMP threads, each with its own im2col
- * buffer, when sgemm may run inside a parallel region (see ref_par.h),
+ * buffer, when sgemm may run inside a parallel region (see ref_nn.h),
  * otherwise one tile per (image, group) and OpenBLAS threads the sgemm. A
  * 1x1, stride-1, unpadded conv multiplies the input directly, and depthwise
  * convs (one input channel per group) use a direct loop. ConvTranspose is one
@@ -20,7 +20,7 @@
 #include <omp.h>
 #endif
 
-#include "ref_par.h"
+#include "ref_nn.h"
 #include "shape.h"
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
@@ -42,21 +42,6 @@ typedef struct kn_conv_geom {
     int64_t in_size, out_size;      /* spatial elements of X and Y */
     kn_win win;
 } kn_conv_geom;
-
-/* Indices i in [lo, hi) of 0..n-1 with 0 <= o0 + i*s < lim (s > 0); lo == hi when none. */
-static inline void valid_range(int64_t o0, int64_t s, int64_t lim, int64_t n, int64_t *lo, int64_t *hi)
-{
-    int64_t l = o0 >= 0 ? 0 : (-o0 + s - 1) / s;
-    int64_t h = o0 >= lim ? 0 : (lim - 1 - o0) / s + 1;
-    if (l > n)
-        l = n;
-    if (h > n)
-        h = n;
-    if (h < l)
-        h = l;
-    *lo = l;
-    *hi = h;
-}
 
 /* Resolve shapes and the window of a Conv (transpose false) or ConvTranspose node. */
 static kn_status conv_setup(const kn_node *node, const kn_tensor *x, const kn_tensor *w, const kn_tensor *b,
@@ -92,7 +77,8 @@ static kn_status conv_setup(const kn_node *node, const kn_tensor *x, const kn_te
         g->cg = g->group > 0 ? g->c / g->group : 0;
     }
     bool ok = g->group >= 1 && g->cg * g->group == g->c && g->mg * g->group == g->m &&
-              y->shape.dims[0] == g->n && y->shape.dims[1] == g->m && (!b || (b->shape.rank == 1 && b->shape.dims[0] == g->m));
+              y->shape.dims[0] == g->n && y->shape.dims[1] == g->m &&
+              (!b || (b->shape.rank == 1 && b->shape.dims[0] == g->m));
     if (transpose)
         ok = ok && w->shape.dims[0] == g->c;
     for (int i = 0; i < ns; i++)
@@ -138,7 +124,8 @@ static bool win_is_identity(const kn_win *w)
  * img[c, od*s-pb+kd*d, ...] for p = (od,oh,ow), or 0 outside the image.
  * img has `channels` planes of win->img_size floats; col rows are p1-p0 long.
  */
-static void im2col_tile(const float *img, float *col, const kn_win *w, int64_t channels, int64_t p0, int64_t p1)
+static KN_SIMD_CLONES void im2col_tile(const float *img, float *col, const kn_win *w, int64_t channels, int64_t p0,
+                                       int64_t p1)
 {
     const int64_t KD = w->k[0], KH = w->k[1], KW = w->k[2];
     const int64_t ID = w->img[0], IH = w->img[1], IW = w->img[2];
@@ -152,7 +139,7 @@ static void im2col_tile(const float *img, float *col, const kn_win *w, int64_t c
         float *dst = col + r * ld;
         int64_t ow_off = kw * w->d[2] - w->pb[2];
         int64_t lo, hi;
-        valid_range(ow_off, sw, IW, OW, &lo, &hi);
+        kn_valid_range(ow_off, sw, IW, OW, &lo, &hi);
         int64_t od = od0, oh = oh0, ow = ow0;
         for (int64_t p = p0; p < p1;) {
             /* one segment: columns [ow, end) of output row (od, oh) */
@@ -208,7 +195,7 @@ static void col2im(const float *col, float *img, const kn_win *w, int64_t channe
                     const float *src = col + (((c * KD + kd) * KH + kh) * KW + kw) * P;
                     int64_t ow_off = kw * w->d[2] - w->pb[2];
                     int64_t lo, hi;
-                    valid_range(ow_off, sw, OW, IW, &lo, &hi);
+                    kn_valid_range(ow_off, sw, OW, IW, &lo, &hi);
                     for (int64_t id = 0; id < ID; id++) {
                         int64_t od = id * w->s[0] - w->pb[0] + kd * w->d[0];
                         if (od < 0 || od >= OD)
@@ -252,123 +239,59 @@ static void fill_bias(float *y, const float *bias, int64_t planes, int64_t m, in
 }
 
 /*
- * Columns of one output row that a kernel row (input row xrow, weights wk)
- * reaches, tap by tap: all of [lo, hi) per kernel column, or, when the
- * interior [L, H) has been done already, only [lo, L) and [H, hi).
+ * One output plane of a depthwise conv, the general way (3-D kernels,
+ * strides above 2, mixed strides): input plane xp, kernel wp, bias b0.
+ * range[3*kw..] = (offset, first, end) of the output columns that kernel
+ * column kw reaches inside the input, so the inner loops need no checks.
  */
-static inline void dw_row_taps(float *yrow, const float *xrow, const float *wk, const int64_t *range, int64_t KW,
-                               int64_t sw, int64_t L, int64_t H, bool interior_done)
-{
-    for (int64_t kw = 0; kw < KW; kw++) {
-        const float wv = wk[kw];
-        const int64_t off = range[3 * kw], lo = range[3 * kw + 1], hi = range[3 * kw + 2];
-        const int64_t e1 = interior_done ? (hi < L ? hi : L) : hi;
-        const int64_t s2 = interior_done ? (lo > H ? lo : H) : hi;
-        for (int64_t ow = lo; ow < e1; ow++)
-            yrow[ow] += wv * xrow[off + ow * sw];
-        for (int64_t ow = s2; ow < hi; ow++)
-            yrow[ow] += wv * xrow[off + ow * sw];
-    }
-}
-
-/*
- * Interior of one kernel row with 3 or 5 taps, for a stride S (a constant at
- * the call sites). Weights come in locals w0..w4 (loads from memory could
- * alias yrow and would be repeated every iteration).
- */
-#define KN_DW_ROW3(S)                                                                                         \
-    KN_OMP_SIMD                                                                                               \
-    for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += w0 * xrow[o0 + (S) * ow] + w1 * xrow[o1 + (S) * ow] + w2 * xrow[o2 + (S) * ow];
-#define KN_DW_ROW5(S)                                                                                         \
-    KN_OMP_SIMD                                                                                               \
-    for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += w0 * xrow[o0 + (S) * ow] + w1 * xrow[o1 + (S) * ow] + w2 * xrow[o2 + (S) * ow] +         \
-                    w3 * xrow[o3 + (S) * ow] + w4 * xrow[o4 + (S) * ow];
-/* Interior of a whole 3x3 window (three input rows x0..x2, weights a0..a2, b0..b2, c0..c2) in one pass. */
-#define KN_DW_3X3(S)                                                                                          \
-    KN_OMP_SIMD                                                                                               \
-    for (int64_t ow = L; ow < H; ow++)                                                                        \
-        yrow[ow] += a0 * x0[o0 + (S) * ow] + a1 * x0[o1 + (S) * ow] + a2 * x0[o2 + (S) * ow] +               \
-                    b0 * x1[o0 + (S) * ow] + b1 * x1[o1 + (S) * ow] + b2 * x1[o2 + (S) * ow] +               \
-                    c0 * x2[o0 + (S) * ow] + c1 * x2[o1 + (S) * ow] + c2 * x2[o2 + (S) * ow];
-
-/*
- * One output plane of a depthwise conv: input plane xp, kernel wp, bias b0.
- * range[3*kw..] = (offset, first, end) of the output columns kernel column kw
- * reaches inside the input; [L, H) is where every kernel column does. In
- * that interior, 3- and 5-wide kernels take a whole kernel row per pass, and
- * a 2-D 3x3 kernel whose three input rows are inside takes the whole window
- * in one pass; the edges and other widths go tap by tap.
- */
-static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, int64_t L, int64_t H,
-                                    const float *xp, const float *wp, float bias, float *yp)
+static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, const float *xp, const float *wp,
+                                    float b0, float *yp)
 {
     const int64_t KD = wn->k[0], KH = wn->k[1], KW = wn->k[2];
     const int64_t ID = wn->img[0], IH = wn->img[1], IW = wn->img[2];
     const int64_t OD = wn->col[0], OH = wn->col[1], OW = wn->col[2];
-    const int64_t sw = wn->s[2], dh = wn->d[1];
-    const bool wide = (KW == 3 || KW == 5) && L < H; /* interior done by whole kernel rows */
-    int64_t o[5] = {0};
-    for (int64_t kw = 0; kw < KW && kw < 5; kw++)
-        o[kw] = range[3 * kw];
-    const int64_t o0 = o[0], o1 = o[1], o2 = o[2], o3 = o[3], o4 = o[4];
+    const int64_t sw = wn->s[2];
     for (int64_t od = 0; od < OD; od++)
         for (int64_t oh = 0; oh < OH; oh++) {
             float *yrow = yp + (od * OH + oh) * OW;
             KN_OMP_SIMD
             for (int64_t ow = 0; ow < OW; ow++)
-                yrow[ow] = bias;
-            const int64_t ih0 = oh * wn->s[1] - wn->pb[1];
-            if (wide && KW == 3 && KD == 1 && KH == 3 && ih0 >= 0 && ih0 + 2 * dh < IH) {
-                const float *x0 = xp + ih0 * IW, *x1 = x0 + dh * IW, *x2 = x1 + dh * IW;
-                const float a0 = wp[0], a1 = wp[1], a2 = wp[2], b0 = wp[3], b1 = wp[4], b2 = wp[5];
-                const float c0 = wp[6], c1 = wp[7], c2 = wp[8];
-                if (sw == 1) {
-                    KN_DW_3X3(1)
-                } else if (sw == 2) {
-                    KN_DW_3X3(2)
-                } else {
-                    KN_DW_3X3(sw)
-                }
-                dw_row_taps(yrow, x0, wp, range, 3, sw, L, H, true);
-                dw_row_taps(yrow, x1, wp + 3, range, 3, sw, L, H, true);
-                dw_row_taps(yrow, x2, wp + 6, range, 3, sw, L, H, true);
-                continue;
-            }
+                yrow[ow] = b0;
             for (int64_t kd = 0; kd < KD; kd++) {
                 int64_t id = od * wn->s[0] - wn->pb[0] + kd * wn->d[0];
                 if (id < 0 || id >= ID)
                     continue;
                 for (int64_t kh = 0; kh < KH; kh++) {
-                    int64_t ih = ih0 + kh * dh;
+                    int64_t ih = oh * wn->s[1] - wn->pb[1] + kh * wn->d[1];
                     if (ih < 0 || ih >= IH)
                         continue;
                     const float *xrow = xp + (id * IH + ih) * IW;
                     const float *wk = wp + (kd * KH + kh) * KW;
-                    const float w0 = wk[0], w1 = KW > 1 ? wk[1] : 0.0f, w2 = KW > 2 ? wk[2] : 0.0f;
-                    const float w3 = KW > 3 ? wk[3] : 0.0f, w4 = KW > 4 ? wk[4] : 0.0f;
-                    if (wide && KW == 3) {
-                        if (sw == 1) {
-                            KN_DW_ROW3(1)
-                        } else if (sw == 2) {
-                            KN_DW_ROW3(2)
-                        } else {
-                            KN_DW_ROW3(sw)
-                        }
-                    } else if (wide) {
-                        if (sw == 1) {
-                            KN_DW_ROW5(1)
-                        } else if (sw == 2) {
-                            KN_DW_ROW5(2)
-                        } else {
-                            KN_DW_ROW5(sw)
-                        }
+                    for (int64_t kw = 0; kw < KW; kw++) {
+                        const float wv = wk[kw];
+                        const int64_t off = range[3 * kw], lo = range[3 * kw + 1], hi = range[3 * kw + 2];
+                        KN_OMP_SIMD
+                        for (int64_t ow = lo; ow < hi; ow++)
+                            yrow[ow] += wv * xrow[off + ow * sw];
                     }
-                    dw_row_taps(yrow, xrow, wk, range, KW, sw, L, H, wide);
                 }
             }
         }
+}
+
+/* Allocate a * b floats of scratch into *out (the node named in the error). */
+static kn_status conv_scratch(const kn_node *node, size_t a, size_t b, float **out, kn_error *err)
+{
+    size_t n, bytes;
+    *out = NULL;
+    if (!kn_size_mul(a, b, &n) || !kn_size_mul(n, sizeof(float), &bytes))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): scratch buffer size overflows", node->name,
+                            KN_OPNAME(node));
+    *out = malloc(bytes ? bytes : 1);
+    if (!*out)
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte scratch buffer",
+                            node->name, KN_OPNAME(node), bytes);
+    return KN_OK;
 }
 
 /*
@@ -470,12 +393,13 @@ static KN_SIMD_CLONES void dw_plane_flat(const kn_win *wn, const kn_dw_flat *f, 
 }
 
 /* Depthwise conv (one input channel per group): direct loops, parallel over output planes. */
-static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const float *w, const float *bias,
-                                float *y, kn_error *err)
+static kn_status conv_depthwise(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
+                                const float *bias, float *y, kn_error *err)
 {
     const kn_win *wn = &g->win;
     const int64_t planes = g->n * g->m;
     const bool par = planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN;
+    (void)par; /* unused without OpenMP */
     kn_dw_flat f;
     if (dw_flat_setup(wn, &f)) {
 #ifdef _OPENMP
@@ -483,12 +407,10 @@ static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const flo
 #else
         const int nth = 1;
 #endif
-        size_t bytes;
-        if (!kn_size_mul(f.scratch, (size_t)nth * sizeof(float), &bytes))
-            return kn_error_set(err, KN_ERR_OVERFLOW, "depthwise conv: scratch size overflows");
-        float *scratch = malloc(bytes);
-        if (!scratch)
-            return kn_error_set(err, KN_ERR_NOMEM, "depthwise conv: out of memory for %zu bytes of scratch", bytes);
+        float *scratch;
+        kn_status st = conv_scratch(node, f.scratch, (size_t)nth, &scratch, err);
+        if (st)
+            return st;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif
@@ -509,18 +431,15 @@ static kn_status conv_depthwise(const kn_conv_geom *g, const float *x, const flo
     /* per kernel column: the valid output-column range, shared by every row */
     int64_t *range = malloc(sizeof(int64_t) * 3 * (size_t)KW);
     if (!range)
-        return kn_error_set(err, KN_ERR_NOMEM, "depthwise conv: out of memory");
-    int64_t L = 0, H = OW;
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory", node->name, KN_OPNAME(node));
     for (int64_t kw = 0; kw < KW; kw++) {
         range[3 * kw] = kw * wn->d[2] - wn->pb[2];
-        valid_range(range[3 * kw], wn->s[2], IW, OW, &range[3 * kw + 1], &range[3 * kw + 2]);
-        L = range[3 * kw + 1] > L ? range[3 * kw + 1] : L;
-        H = range[3 * kw + 2] < H ? range[3 * kw + 2] : H;
+        kn_valid_range(range[3 * kw], wn->s[2], IW, OW, &range[3 * kw + 1], &range[3 * kw + 2]);
     }
     KN_OMP_FOR(par)
     for (int64_t p = 0; p < planes; p++) {
         int64_t n = p / g->m, m = p % g->m, c = m / g->mg;
-        dw_plane(wn, range, L, H, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f,
+        dw_plane(wn, range, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f,
                  y + p * g->out_size);
     }
     free(range);
@@ -540,6 +459,91 @@ static const kn_tensor *bias_tensor(const kn_node *node, const kn_tensor *in)
     return (node->num_inputs > 2 && in[2].data) ? &in[2] : NULL;
 }
 
+/*
+ * Conv as work units (image, group, tile of output columns), each an im2col
+ * of its tile into the thread's own buffer and one single-threaded sgemm;
+ * `tiles` tiles per (image, group), on `nthreads` threads (1: one sgemm per
+ * (image, group), threaded by OpenBLAS itself).
+ */
+static kn_status conv_tiles(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
+                            const float *bias, float *y, int64_t tiles, int nthreads, kn_error *err)
+{
+    const kn_win *wn = &g->win;
+    const int64_t K = g->cg * wn->k_size, P = g->out_size;
+    const int64_t tile_cols = (P + tiles - 1) / tiles, units = g->n * g->group * tiles;
+    const bool direct = win_is_identity(wn);
+    float *scratch = NULL;
+    kn_status st = direct ? KN_OK : conv_scratch(node, (size_t)(K * tile_cols), (size_t)nthreads, &scratch, err);
+    if (st)
+        return st;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
+#endif
+    for (int64_t u = 0; u < units; u++) {
+        const int64_t n = u / (g->group * tiles), gi = (u / tiles) % g->group, t = u % tiles;
+        const int64_t p0 = t * tile_cols, p1 = p0 + tile_cols < P ? p0 + tile_cols : P;
+        if (p0 >= p1)
+            continue;
+        const float *xg = x + (n * g->c + gi * g->cg) * g->in_size;
+        float *yt = y + (n * g->m + gi * g->mg) * P + p0;
+        /* bias first: the sgemm accumulates onto it (beta 1) */
+        for (int64_t m = 0; m < g->mg; m++) {
+            const float v = bias ? bias[gi * g->mg + m] : 0.0f;
+            float *row = yt + m * P;
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < p1 - p0; i++)
+                row[i] = v;
+        }
+        const float *b = xg + p0;
+        int64_t ldb = P;
+        if (!direct) {
+#ifdef _OPENMP
+            float *col = scratch + (size_t)omp_get_thread_num() * (size_t)(K * tile_cols);
+#else
+            float *col = scratch;
+#endif
+            im2col_tile(xg, col, wn, g->cg, p0, p1);
+            b = col;
+            ldb = p1 - p0;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)(p1 - p0), (int)K, 1.0f,
+                    w + gi * g->mg * K, (int)K, b, (int)ldb, 1.0f, yt, (int)P);
+    }
+    free(scratch);
+    return KN_OK;
+}
+
+/*
+ * Conv with fewer column tiles than threads (small images, deep layers):
+ * per (image, group), im2col of every channel in parallel, then an sgemm
+ * split over the threads by output channels or columns (kn_ref_sgemm).
+ */
+static kn_status conv_wide(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, kn_error *err)
+{
+    const kn_win *wn = &g->win;
+    const int64_t K = g->cg * wn->k_size, P = g->out_size;
+    const bool direct = win_is_identity(wn);
+    float *col = NULL;
+    kn_status st = direct ? KN_OK : conv_scratch(node, (size_t)K, (size_t)P, &col, err);
+    if (st)
+        return st;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (n * g->c + gi * g->cg) * g->in_size;
+            float *yg = y + (n * g->m + gi * g->mg) * P;
+            fill_bias(yg, bias ? bias + gi * g->mg : NULL, g->mg, g->mg, P);
+            if (!direct) {
+                KN_OMP_FOR(g->cg > 1 && K * P > KN_PAR_MIN)
+                for (int64_t c = 0; c < g->cg; c++)
+                    im2col_tile(xg + c * g->in_size, col + c * wn->k_size * P, wn, 1, 0, P);
+            }
+            kn_ref_sgemm(false, false, g->mg, P, K, 1.0f, w + gi * g->mg * K, K, direct ? xg : col, P, 1.0f, yg, P);
+        }
+    free(col);
+    return KN_OK;
+}
+
 kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     const kn_tensor *bt = bias_tensor(node, in);
@@ -552,10 +556,8 @@ kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     if (g.n == 0 || g.m == 0 || g.out_size == 0)
         return KN_OK;
     if (g.cg == 1 && g.group > 1)
-        return conv_depthwise(&g, x, w, bias, y, err);
-
-    const kn_win *wn = &g.win;
-    const int64_t K = g.cg * wn->k_size, P = g.out_size;
+        return conv_depthwise(node, &g, x, w, bias, y, err);
+    const int64_t K = g.cg * g.win.k_size, P = g.out_size;
     if ((st = check_blas_dims(node, g.mg, P, K, err)))
         return st;
     if (K == 0) {
@@ -563,77 +565,22 @@ kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
         return KN_OK;
     }
     /*
-     * Work units: (image, group, tile of output columns). With OpenMP-driven
-     * sgemm, enough tiles for every thread and im2col tiles of about 1 MiB
-     * (kept in cache), each at least 64 columns wide.
+     * With OpenMP-driven sgemm (ref_nn.h): enough column tiles for every
+     * thread, im2col tiles of about 1 MiB (kept in cache), each at least 64
+     * columns wide; too few such tiles for the threads -> conv_wide.
      */
     const int nth = kn_ref_gemm_threads();
     const int64_t ng = g.n * g.group;
-    int64_t tiles = 1;
-    if (nth > 1) {
-        tiles = (nth + ng - 1) / ng;
-        int64_t cache_tiles = (K * P * (int64_t)sizeof(float)) >> 20;
-        if (tiles < cache_tiles)
-            tiles = cache_tiles;
-        int64_t max_tiles = P / 64 > 1 ? P / 64 : 1;
-        if (tiles > max_tiles)
-            tiles = max_tiles;
-    }
-    const int64_t tile_cols = (P + tiles - 1) / tiles;
-    const int64_t units = ng * tiles;
-    const int nthreads = nth > 1 && units > 1 ? (units < nth ? (int)units : nth) : 1;
-    const bool direct = win_is_identity(wn);
-    float *scratch = NULL;
-    size_t per_thread = 0;
-    if (!direct) {
-        size_t bytes;
-        if (!kn_size_mul((size_t)K, (size_t)tile_cols, &per_thread) ||
-            !kn_size_mul(per_thread, (size_t)nthreads * sizeof(float), &bytes))
-            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): im2col buffer size overflows",
-                                node->name, KN_OPNAME(node));
-        scratch = malloc(bytes);
-        if (!scratch)
-            return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte im2col buffer",
-                                node->name, KN_OPNAME(node), bytes);
-    }
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
-#endif
-    for (int64_t u = 0; u < units; u++) {
-        const int64_t n = u / (g.group * tiles), gi = (u / tiles) % g.group, t = u % tiles;
-        const int64_t p0 = t * tile_cols, p1 = p0 + tile_cols < P ? p0 + tile_cols : P;
-        if (p0 >= p1)
-            continue;
-        const float *xg = x + (n * g.c + gi * g.cg) * g.in_size;
-        float *yt = y + (n * g.m + gi * g.mg) * P + p0;
-        /* bias first: the sgemm accumulates onto it (beta 1) */
-        for (int64_t m = 0; m < g.mg; m++) {
-            float v = bias ? bias[gi * g.mg + m] : 0.0f;
-            float *row = yt + m * P;
-            KN_OMP_SIMD
-            for (int64_t i = 0; i < p1 - p0; i++)
-                row[i] = v;
-        }
-        const float *b;
-        int64_t ldb;
-        if (direct) {
-            b = xg + p0;
-            ldb = P;
-        } else {
-#ifdef _OPENMP
-            float *col = scratch + (size_t)omp_get_thread_num() * per_thread;
-#else
-            float *col = scratch;
-#endif
-            im2col_tile(xg, col, wn, g.cg, p0, p1);
-            b = col;
-            ldb = p1 - p0;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g.mg, (int)(p1 - p0), (int)K, 1.0f,
-                    w + gi * g.mg * K, (int)K, b, (int)ldb, 1.0f, yt, (int)P);
-    }
-    free(scratch);
-    return KN_OK;
+    if (nth <= 1)
+        return conv_tiles(node, &g, x, w, bias, y, 1, 1, err);
+    int64_t tiles = (nth + ng - 1) / ng;
+    const int64_t cache_tiles = (K * P * (int64_t)sizeof(float)) >> 20;
+    const int64_t max_tiles = P / 64 > 1 ? P / 64 : 1;
+    tiles = tiles < cache_tiles ? cache_tiles : tiles;
+    tiles = tiles > max_tiles ? max_tiles : tiles;
+    if (ng * tiles < nth)
+        return conv_wide(node, &g, x, w, bias, y, err);
+    return conv_tiles(node, &g, x, w, bias, y, tiles, nth, err);
 }
 
 kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
@@ -657,16 +604,8 @@ kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_ten
         return KN_OK;
     const bool direct = win_is_identity(wn);
     float *col = NULL;
-    if (!direct) {
-        size_t nel, bytes;
-        if (!kn_size_mul((size_t)R, (size_t)Pin, &nel) || !kn_size_mul(nel, sizeof(float), &bytes))
-            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): col2im buffer size overflows",
-                                node->name, KN_OPNAME(node));
-        col = malloc(bytes);
-        if (!col)
-            return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte col2im buffer",
-                                node->name, KN_OPNAME(node), bytes);
-    }
+    if (!direct && (st = conv_scratch(node, (size_t)R, (size_t)Pin, &col, err)))
+        return st;
     for (int64_t n = 0; n < g.n; n++)
         for (int64_t gi = 0; gi < g.group; gi++) {
             const float *xg = x + (n * g.c + gi * g.cg) * Pin;

@@ -7,7 +7,7 @@
  * has no batch (the common "activations x weight" case) the whole batch of A
  * is folded into one sgemm. Fused post-ops are applied by the executor
  * (kn_ref_apply_fused), not here. Also home of the sgemm helpers of
- * ref_par.h.
+ * ref_nn.h.
  */
 #include <limits.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #include <omp.h>
 #endif
 
-#include "ref_par.h"
+#include "ref_nn.h"
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
 

@@ -12,7 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "ref_par.h"
+#include "ref_nn.h"
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
 

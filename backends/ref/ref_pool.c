@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ref_par.h"
+#include "ref_nn.h"
 #include "shape.h"
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
@@ -44,20 +44,6 @@ typedef struct kn_pool_geom {
     kn_pool_tap *tab[3];      /* out[i] entries each, in one allocation (tab[2]: counts only) */
     kn_pool_col *cols;        /* k[2] entries, in the same allocation */
 } kn_pool_geom;
-
-static inline void valid_range(int64_t o0, int64_t s, int64_t lim, int64_t n, int64_t *lo, int64_t *hi)
-{
-    int64_t l = o0 >= 0 ? 0 : (-o0 + s - 1) / s;
-    int64_t h = o0 >= lim ? 0 : (lim - 1 - o0) / s + 1;
-    if (l > n)
-        l = n;
-    if (h > n)
-        h = n;
-    if (h < l)
-        h = l;
-    *lo = l;
-    *hi = h;
-}
 
 /* Resolve the window and build the tap tables; free g->tab[0] afterwards. */
 static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_tensor *y, kn_pool_geom *g,
@@ -108,16 +94,16 @@ static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_te
     for (int64_t kw = 0; kw < g->k[2]; kw++) {
         kn_pool_col *c = &g->cols[kw];
         c->off = kw * g->d[2] - p0[2];
-        valid_range(c->off, s[2], g->in[2], g->out[2], &c->lo, &c->hi);
+        kn_valid_range(c->off, s[2], g->in[2], g->out[2], &c->lo, &c->hi);
     }
     for (int i = 0; i < 3; i++) {
         g->tab[i] = t;
         for (int64_t j = 0; j < g->out[i]; j++, t++) {
             t->start = j * s[i] - p0[i];
-            valid_range(t->start, g->d[i], g->in[i], g->k[i], &t->lo, &t->hi);
+            kn_valid_range(t->start, g->d[i], g->in[i], g->k[i], &t->lo, &t->hi);
             if (a.count_include_pad) {
                 int64_t l, h;
-                valid_range(t->start + p0[i], g->d[i], g->in[i] + p0[i] + p1[i], g->k[i], &l, &h);
+                kn_valid_range(t->start + p0[i], g->d[i], g->in[i] + p0[i] + p1[i], g->k[i], &l, &h);
                 t->count = h - l;
             } else {
                 t->count = t->hi - t->lo;
@@ -236,6 +222,23 @@ kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     return KN_OK;
 }
 
+/* Mean or max of one plane of n floats (0 or -FLT_MAX when empty); vectorised partial sums/maxima. */
+static KN_SIMD_CLONES float global_pool_plane(const float *x, int64_t n, bool is_max)
+{
+    if (is_max) {
+        float m = -FLT_MAX;
+        KN_OMP_SIMD_REDUCTION(max, m)
+        for (int64_t i = 0; i < n; i++)
+            m = x[i] > m ? x[i] : m;
+        return m;
+    }
+    float s = 0.0f;
+    KN_OMP_SIMD_REDUCTION(+, s)
+    for (int64_t i = 0; i < n; i++)
+        s += x[i];
+    return n > 0 ? s / (float)n : 0.0f;
+}
+
 kn_status kn_ref_global_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     const kn_tensor *x = &in[0];
@@ -255,19 +258,7 @@ kn_status kn_ref_global_pool(const kn_node *node, const kn_tensor *in, kn_tensor
     float *yd = y->data;
     const bool is_max = node->op == KN_OP_GLOBAL_MAX_POOL;
     KN_OMP_FOR(planes > 1 && planes * size > KN_PAR_MIN)
-    for (int64_t p = 0; p < planes; p++) {
-        const float *xp = xd + p * size;
-        if (is_max) {
-            float m = size > 0 ? xp[0] : -FLT_MAX;
-            for (int64_t i = 1; i < size; i++)
-                m = xp[i] > m ? xp[i] : m;
-            yd[p] = m;
-        } else {
-            double s = 0.0;
-            for (int64_t i = 0; i < size; i++)
-                s += xp[i];
-            yd[p] = size > 0 ? (float)(s / (double)size) : 0.0f;
-        }
-    }
+    for (int64_t p = 0; p < planes; p++)
+        yd[p] = global_pool_plane(xd + p * size, size, is_max);
     return KN_OK;
 }

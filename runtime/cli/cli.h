@@ -57,6 +57,15 @@ const char *kn_cli_human(double v, const char *unit, char *buf, size_t len);
 /** Format `v` with thousands separators: "1,234,567". */
 const char *kn_cli_grouped(int64_t v, char *buf, size_t len);
 
+/** Format a byte count with a binary prefix: "512 B", "3.06 MiB". */
+const char *kn_cli_bytes(size_t bytes, char *buf, size_t len);
+
+/** Print a memory plan's totals and its lifetime chart (100 columns) to stdout (info_memory.c). */
+void kn_cli_print_memory_plan(const kn_memory_plan *plan);
+
+/** Draw a memory plan as an SVG picture into `path`; returns an exit code (printing the error). */
+int kn_cli_write_memory_svg(const kn_memory_plan *plan, const char *model, const char *path);
+
 /** Create directory `path` and its parents (like mkdir -p); false with errno set on failure. */
 bool kn_cli_mkdirs(const char *path);
 

@@ -1,6 +1,7 @@
 /*
  * info.c - `kiln info MODEL`: a model's inputs and outputs, op counts,
- * parameter count and FLOPs per image.
+ * parameter count and FLOPs per image; with --memory or --memory-svg, its
+ * memory plan (info_memory.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,14 +9,25 @@
 #include "cli.h"
 
 static const char kn_info_usage[] =
-    "usage: kiln info [--help] MODEL\n"
+    "usage: kiln info [--help] [--memory] [--memory-svg FILE] [--batch N] MODEL\n"
     "\n"
     "Print a model's inputs and outputs (name, dtype, shape; N is the batch\n"
     "dimension), the number of nodes of each op type, the number of\n"
     "parameters and the floating-point operations per image.\n"
     "\n"
     "options:\n"
-    "  -h, --help   show this help and exit\n";
+    "  --memory          also print the memory plan of the model compiled at\n"
+    "                    the batch size: the arena a run allocates (planned\n"
+    "                    peak), the lower bound (most bytes live at one step),\n"
+    "                    the naive sum of all tensors, the efficiency (bound /\n"
+    "                    arena) and a lifetime chart of every buffer\n"
+    "  --memory-svg FILE write the lifetime chart as an SVG picture (x: step,\n"
+    "                    y: arena offset; one rectangle per buffer)\n"
+    "  --batch N         batch size of the memory plan (default 1)\n"
+    "  -h, --help        show this help and exit\n";
+
+/* Largest --batch accepted (the plan is only arithmetic, but keep sizes sane). */
+#define KN_INFO_MAX_BATCH 1000000
 
 typedef struct kn_info_ops {
     int distinct;
@@ -62,8 +74,9 @@ static int kn_info_print_io(const kn_model_t *model, bool outputs)
 
 int kn_cli_info(int argc, char **argv)
 {
-    const char *path = NULL;
-    bool options_done = false;
+    const char *path = NULL, *svg = NULL;
+    bool options_done = false, memory = false;
+    int64_t batch = 1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (!options_done && kn_cli_is_help(arg)) {
@@ -72,6 +85,27 @@ int kn_cli_info(int argc, char **argv)
         }
         if (!options_done && strcmp(arg, "--") == 0) {
             options_done = true;
+            continue;
+        }
+        if (!options_done && strcmp(arg, "--memory") == 0) {
+            memory = true;
+            continue;
+        }
+        const char *value = NULL;
+        int m = 0;
+        if (!options_done && ((m = kn_cli_option(argc, argv, &i, "--memory-svg", &value)) != 0 ||
+                              (m = kn_cli_option(argc, argv, &i, "--batch", &value)) != 0)) {
+            bool is_svg = strncmp(arg, "--memory-svg", 12) == 0;
+            if (m < 0)
+                return kn_cli_usage_error("info", kn_info_usage, "option '%s' needs a value", arg);
+            if (is_svg) {
+                if (!*value)
+                    return kn_cli_usage_error("info", kn_info_usage, "--memory-svg needs a file name");
+                svg = value;
+            } else if (!kn_cli_parse_int(value, 1, KN_INFO_MAX_BATCH, &batch)) {
+                return kn_cli_usage_error("info", kn_info_usage, "--batch needs a positive integer, got '%s'",
+                                          value);
+            }
             continue;
         }
         if (!options_done && arg[0] == '-' && arg[1] != '\0')
@@ -115,6 +149,21 @@ int kn_cli_info(int argc, char **argv)
         printf(" (%s)", kn_cli_human((double)stats.num_parameters, "", human, sizeof human));
     printf("\n");
     printf("FLOPs per image: %s\n", kn_cli_human((double)stats.flops, "FLOPs", human, sizeof human));
+    if (memory || svg) {
+        kn_memory_plan plan;
+        if (kn_model_memory_plan(model, batch, &plan, &err) != KN_OK) {
+            fflush(stdout);
+            rc = kn_cli_fail("%s", err.message);
+            goto done;
+        }
+        if (memory) {
+            printf("\n");
+            kn_cli_print_memory_plan(&plan);
+        }
+        if (svg && (rc = kn_cli_write_memory_svg(&plan, path, svg)) == KN_CLI_OK)
+            printf("%swrote the memory chart to %s\n", memory ? "\n" : "", svg);
+        kn_memory_plan_free(&plan);
+    }
 done:
     kn_model_free(model);
     return rc;

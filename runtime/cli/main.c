@@ -13,9 +13,13 @@ typedef struct kn_cli_command {
     const char *summary;
 } kn_cli_command;
 
+/* `kiln compile` (compile.c): check a .kiln spec, print its summary or emit IR, DOT or ONNX. */
+int kn_cli_compile(int argc, char **argv);
+
 static const kn_cli_command kn_cli_commands[] = {
     {"run", kn_cli_run, "run a model on inputs read from .npy files"},
     {"info", kn_cli_info, "describe a model: inputs, outputs, ops, parameters, FLOPs"},
+    {"compile", kn_cli_compile, "check a .kiln model spec; print its summary or write IR, DOT or ONNX"},
 };
 #define KN_CLI_NUM_COMMANDS ((int)(sizeof kn_cli_commands / sizeof kn_cli_commands[0]))
 
@@ -24,11 +28,11 @@ static void kn_cli_print_usage(FILE *f)
     fprintf(f,
             "usage: kiln [--help] [--version] <command> [<args>]\n"
             "\n"
-            "kiln runs neural networks (ONNX models) on the CPU.\n"
+            "kiln runs neural networks (ONNX models and .kiln specs) on the CPU.\n"
             "\n"
             "commands:\n");
     for (int i = 0; i < KN_CLI_NUM_COMMANDS; i++)
-        fprintf(f, "  %-6s %s\n", kn_cli_commands[i].name, kn_cli_commands[i].summary);
+        fprintf(f, "  %-8s %s\n", kn_cli_commands[i].name, kn_cli_commands[i].summary);
     fprintf(f,
             "\n"
             "options:\n"

@@ -1188,7 +1188,7 @@ static void test_shape_pool_bn(void **state)
     expect_error(&sg, KN_ERR_SHAPE, "input_mean");
 }
 
-/* OpenBLAS's thread count selects the kernels' strategy (ref_par.h): run the sgemm users both ways. */
+/* OpenBLAS's thread count selects the kernels' strategy (ref_nn.h): run the sgemm users both ways. */
 void openblas_set_num_threads(int num_threads);
 
 static int blas_single(void **state)

@@ -1,6 +1,7 @@
 /*
- * ref_par.h - parallelism helpers shared by the reference backend's
- * neural-network kernels (ref_conv.c, ref_gemm.c, ref_pool.c, ref_norm.c).
+ * ref_nn.h - helpers shared by the reference backend's neural-network
+ * kernels (ref_conv.c, ref_gemm.c, ref_pool.c, ref_norm.c): OpenMP and SIMD
+ * macros, the sgemm wrapper, and window index ranges.
  *
  * Two ways to use the cores: OpenBLAS's own threads inside one sgemm, or
  * OpenMP threads that each run a single-threaded sgemm on a tile (with
@@ -10,8 +11,8 @@
  * (openblas_set_num_threads(1)). Otherwise kernels call sgemm from one
  * thread and let OpenBLAS parallelise it.
  */
-#ifndef KN_REF_PAR_H
-#define KN_REF_PAR_H
+#ifndef KN_REF_NN_H
+#define KN_REF_NN_H
 
 #include <cblas.h>
 
@@ -23,9 +24,12 @@
 #define KN_OMP_FOR(cond) KN_PRAGMA(omp parallel for schedule(static) if (cond))
 /** Vectorise the next inner loop (its iterations are independent; no aliasing between them). */
 #define KN_OMP_SIMD KN_PRAGMA(omp simd)
+/** The same for a reduction loop: KN_OMP_SIMD_REDUCTION(+, sum). */
+#define KN_OMP_SIMD_REDUCTION(op, var) KN_PRAGMA(omp simd reduction(op : var))
 #else
 #define KN_OMP_FOR(cond)
 #define KN_OMP_SIMD
+#define KN_OMP_SIMD_REDUCTION(op, var)
 #endif
 
 /**
@@ -58,4 +62,23 @@ int kn_ref_gemm_threads(void);
 void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
-#endif /* KN_REF_PAR_H */
+/**
+ * Indices i in [*lo, *hi) of 0..n-1 with 0 <= o0 + i*s < lim (s > 0); *lo ==
+ * *hi when there are none. With o0 = k*d - pad, s = stride it gives the
+ * output positions a kernel tap reads inside the input (and the reverse).
+ */
+static inline void kn_valid_range(int64_t o0, int64_t s, int64_t lim, int64_t n, int64_t *lo, int64_t *hi)
+{
+    int64_t l = o0 >= 0 ? 0 : (-o0 + s - 1) / s;
+    int64_t h = o0 >= lim ? 0 : (lim - 1 - o0) / s + 1;
+    if (l > n)
+        l = n;
+    if (h > n)
+        h = n;
+    if (h < l)
+        h = l;
+    *lo = l;
+    *hi = h;
+}
+
+#endif /* KN_REF_NN_H */

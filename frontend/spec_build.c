@@ -1,0 +1,418 @@
+/*
+ * spec_build.c - turns a checked spec model into a kiln IR graph.
+ *
+ * Layer to op mapping (ONNX semantics, NCHW):
+ *   input            graph input [N, ...]
+ *   dense            Gemm(transB) with kernel [units, in] on a 2-D input;
+ *                    MatMul (kernel [in, units]) + Add on a higher rank
+ *   conv2d           Conv with explicit pads (Keras 'same': odd padding at the end)
+ *   conv2d_transpose ConvTranspose with pads / output_padding giving the Keras size
+ *   maxpool2d        MaxPool;  avgpool2d: AveragePool (padding not counted)
+ *   global_avgpool   GlobalAveragePool (+ Flatten unless keepdims)
+ *   flatten          Flatten(axis=1);  reshape: Reshape with a constant shape
+ *   concat/add/multiply  Concat / chains of Add / Mul
+ *   batchnorm        BatchNormalization (inference form; gamma/beta and the
+ *                    moving statistics are weights)
+ *   dropout          Dropout(ratio)
+ *   activations      Relu, LeakyRelu, Sigmoid, Tanh, Softmax(axis), Elu, HardSwish
+ * The output value of every layer carries the layer's name; weights are
+ * named "<layer>/kernel", "<layer>/bias", "<layer>/gamma", ...
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "spec_priv.h"
+
+typedef struct kn_builder {
+    const kn_spec *spec;
+    const kn_spec_model *m;
+    kn_graph *g;
+    kn_error *err;
+    int *value_of;   /* layer index -> value id of its output */
+} kn_builder;
+
+static kn_status kn_b_value(kn_builder *b, const char *name, const kn_shape *shape, kn_value_kind kind, void *data,
+                            int *id)
+{
+    kn_status st = kn_graph_add_value(b->g, name, KN_F32, shape, kind, data, id, b->err);
+    if (st != KN_OK)
+        free(data);
+    return st;
+}
+
+/* A weight "<layer>/<suffix>" of `shape`, filled by `init`. */
+static kn_status kn_b_weight(kn_builder *b, const kn_spec_layer *l, const char *suffix, const kn_shape *shape,
+                             const kn_spec_init *init, int64_t fan_in, int64_t fan_out, kn_value_kind kind, int *id)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s/%s", l->name, suffix);
+    size_t count;
+    if (kn_shape_numel(shape, &count) != KN_OK || count > (size_t)KN_SPEC_MAX_PARAM_ELEMENTS)
+        return kn_error_set(b->err, KN_ERR_OVERFLOW, "weight '%s' is too large", name);
+    float *data = malloc((count ? count : 1) * sizeof(float));
+    if (!data)
+        return kn_error_set(b->err, KN_ERR_NOMEM, "out of memory for weight '%s' (%zu floats)", name, count);
+    kn_spec_init_fill(init, b->m->seed, b->m->name, name, fan_in, fan_out, data, count);
+    return kn_b_value(b, name, shape, kind, data, id);
+}
+
+static kn_status kn_b_node(kn_builder *b, const char *name, kn_op op, const int *ins, int nin, int out,
+                           const kn_attrs *attrs)
+{
+    return kn_graph_add_node(b->g, name, op, ins, nin, &out, 1, attrs, NULL, b->err);
+}
+
+/* A named intermediate value. */
+static kn_status kn_b_tmp(kn_builder *b, const char *name, const kn_shape *shape, int *id)
+{
+    return kn_b_value(b, name, shape, KN_VALUE_INTERMEDIATE, NULL, id);
+}
+
+/*
+ * The last step of a layer: apply `act` to value `in` and name the result
+ * after the layer; with no activation the producer's output already is the
+ * layer's value (`in` was created under the layer's name).
+ */
+static kn_status kn_b_activation(kn_builder *b, const kn_spec_layer *l, const kn_spec_activation *act, int in,
+                                 const char *node_name, int *out)
+{
+    kn_op op;
+    kn_attrs a;
+    switch (act->kind) {
+    case KN_SPEC_ACT_RELU: op = KN_OP_RELU; break;
+    case KN_SPEC_ACT_LEAKY_RELU: op = KN_OP_LEAKY_RELU; break;
+    case KN_SPEC_ACT_SIGMOID: op = KN_OP_SIGMOID; break;
+    case KN_SPEC_ACT_TANH: op = KN_OP_TANH; break;
+    case KN_SPEC_ACT_SOFTMAX: op = KN_OP_SOFTMAX; break;
+    case KN_SPEC_ACT_ELU: op = KN_OP_ELU; break;
+    case KN_SPEC_ACT_HARD_SWISH: op = KN_OP_HARD_SWISH; break;
+    default: *out = in; return KN_OK;
+    }
+    kn_attrs_init(op, &a);
+    if (op == KN_OP_LEAKY_RELU || op == KN_OP_ELU)
+        a.scalar.alpha = act->alpha;
+    if (op == KN_OP_SOFTMAX) {
+        a.axis.axis = act->axis;
+        a.axis.legacy_2d = false;
+    }
+    kn_status st = kn_b_tmp(b, l->name, &l->shape, out);
+    if (st == KN_OK)
+        st = kn_b_node(b, node_name, op, &in, 1, *out, &a);
+    return st;
+}
+
+/* Name of the value a layer's main op produces: the layer's own name, or "<layer>/linear" before an activation. */
+static const char *kn_main_name(const kn_spec_layer *l, bool has_act, char *buf, size_t len)
+{
+    if (!has_act)
+        return l->name;
+    snprintf(buf, len, "%s/linear", l->name);
+    return buf;
+}
+
+static kn_status kn_b_dense(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_dense *d = &l->p.dense;
+    const kn_spec_layer *in = &b->m->layers[l->inputs[0]];
+    int64_t fin = in->shape.dims[in->shape.rank - 1];
+    bool has_act = d->activation.kind != KN_SPEC_ACT_LINEAR;
+    char vname[300], node[300], act_node[300];
+    snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(d->activation.kind));
+    int w, bias = -1, y;
+    kn_status st;
+    kn_shape bs = {.rank = 1, .dims = {d->units}};
+    if (in->shape.rank == 2) {
+        kn_shape ws = {.rank = 2, .dims = {d->units, fin}};
+        if ((st = kn_b_weight(b, l, "kernel", &ws, &d->kernel_init, fin, d->units, KN_VALUE_PARAM, &w)) != KN_OK)
+            return st;
+        if (d->use_bias &&
+            (st = kn_b_weight(b, l, "bias", &bs, &d->bias_init, fin, d->units, KN_VALUE_PARAM, &bias)) != KN_OK)
+            return st;
+        kn_attrs a;
+        kn_attrs_init(KN_OP_GEMM, &a);
+        a.gemm.trans_b = true;
+        int ins[3] = {x, w, bias};
+        if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+            (st = kn_b_node(b, l->name, KN_OP_GEMM, ins, d->use_bias ? 3 : 2, y, &a)) != KN_OK)
+            return st;
+        return kn_b_activation(b, l, &d->activation, y, act_node, out);
+    }
+    kn_shape ws = {.rank = 2, .dims = {fin, d->units}};
+    if ((st = kn_b_weight(b, l, "kernel", &ws, &d->kernel_init, fin, d->units, KN_VALUE_PARAM, &w)) != KN_OK)
+        return st;
+    int ins[2] = {x, w};
+    if (!d->use_bias) {
+        if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+            (st = kn_b_node(b, l->name, KN_OP_MATMUL, ins, 2, y, NULL)) != KN_OK)
+            return st;
+        return kn_b_activation(b, l, &d->activation, y, act_node, out);
+    }
+    int mm;
+    snprintf(node, sizeof node, "%s/matmul", l->name);
+    if ((st = kn_b_weight(b, l, "bias", &bs, &d->bias_init, fin, d->units, KN_VALUE_PARAM, &bias)) != KN_OK ||
+        (st = kn_b_tmp(b, node, &l->shape, &mm)) != KN_OK || (st = kn_b_node(b, node, KN_OP_MATMUL, ins, 2, mm, NULL)))
+        return st;
+    int add_in[2] = {mm, bias};
+    snprintf(node, sizeof node, "%s/bias_add", l->name);
+    if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+        (st = kn_b_node(b, node, KN_OP_ADD, add_in, 2, y, NULL)) != KN_OK)
+        return st;
+    return kn_b_activation(b, l, &d->activation, y, act_node, out);
+}
+
+static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_conv *c = &l->p.conv;
+    const kn_spec_layer *in = &b->m->layers[l->inputs[0]];
+    bool transpose = l->kind == KN_SPEC_CONV2D_TRANSPOSE;
+    int64_t cin = in->shape.dims[1], rf = c->kernel[0] * c->kernel[1];
+    kn_shape ws = {.rank = 4};
+    int64_t fan_in, fan_out;
+    if (transpose) { /* ONNX [C_in, M, kh, kw]; Keras kernel (kh, kw, filters, in) */
+        ws.dims[0] = cin, ws.dims[1] = c->filters;
+        fan_in = rf * c->filters, fan_out = rf * cin;
+    } else {
+        ws.dims[0] = c->filters, ws.dims[1] = cin / c->groups;
+        fan_in = rf * (cin / c->groups), fan_out = rf * c->filters;
+    }
+    ws.dims[2] = c->kernel[0], ws.dims[3] = c->kernel[1];
+    kn_shape bs = {.rank = 1, .dims = {c->filters}};
+    int w, bias = -1, y;
+    kn_status st;
+    if ((st = kn_b_weight(b, l, "kernel", &ws, &c->kernel_init, fan_in, fan_out, KN_VALUE_PARAM, &w)) != KN_OK)
+        return st;
+    if (c->use_bias &&
+        (st = kn_b_weight(b, l, "bias", &bs, &c->bias_init, fan_in, fan_out, KN_VALUE_PARAM, &bias)) != KN_OK)
+        return st;
+    kn_op op = transpose ? KN_OP_CONV_TRANSPOSE : KN_OP_CONV;
+    kn_attrs a;
+    kn_attrs_init(op, &a);
+    kn_window_attrs *wa = &a.window;
+    wa->nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        wa->kernel[i] = c->kernel[i];
+        wa->stride[i] = c->strides[i];
+        wa->dilation[i] = c->dilation[i];
+        wa->pad_begin[i] = c->pad_begin[i];
+        wa->pad_end[i] = c->pad_end[i];
+        if (transpose)
+            wa->output_padding[i] = c->output_padding[i];
+    }
+    wa->group = c->groups;
+    wa->auto_pad = KN_AUTO_PAD_NOTSET;
+    bool has_act = c->activation.kind != KN_SPEC_ACT_LINEAR;
+    char vname[300], act_node[300];
+    snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(c->activation.kind));
+    int ins[3] = {x, w, bias};
+    if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+        (st = kn_b_node(b, l->name, op, ins, c->use_bias ? 3 : 2, y, &a)) != KN_OK)
+        return st;
+    return kn_b_activation(b, l, &c->activation, y, act_node, out);
+}
+
+static kn_status kn_b_pool(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_pool *p = &l->p.pool;
+    kn_op op = l->kind == KN_SPEC_MAXPOOL2D ? KN_OP_MAX_POOL : KN_OP_AVERAGE_POOL;
+    kn_attrs a;
+    kn_attrs_init(op, &a);
+    a.window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        a.window.kernel[i] = p->pool[i];
+        a.window.stride[i] = p->strides[i];
+        a.window.dilation[i] = 1;
+        a.window.pad_begin[i] = p->pad_begin[i];
+        a.window.pad_end[i] = p->pad_end[i];
+    }
+    a.window.auto_pad = KN_AUTO_PAD_NOTSET;
+    a.window.count_include_pad = false; /* Keras 'same' average pooling ignores the padding */
+    kn_status st = kn_b_tmp(b, l->name, &l->shape, out);
+    return st == KN_OK ? kn_b_node(b, l->name, op, &x, 1, *out, &a) : st;
+}
+
+static kn_status kn_b_reshape(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_reshape *r = &l->p.reshape;
+    int64_t *dims = malloc(sizeof(int64_t) * (size_t)(r->rank + 1));
+    if (!dims)
+        return kn_error_set(b->err, KN_ERR_NOMEM, "out of memory");
+    bool has_unknown = false;
+    for (int i = 0; i < r->rank; i++) {
+        dims[i + 1] = r->dims[i];
+        has_unknown |= r->dims[i] == -1;
+    }
+    /* the batch stays symbolic: -1 (inferred), or 0 (copied) when the target already infers a dimension */
+    dims[0] = has_unknown ? 0 : -1;
+    char name[300];
+    snprintf(name, sizeof name, "%s/shape", l->name);
+    kn_shape ss = {.rank = 1, .dims = {r->rank + 1}};
+    int shape_id;
+    kn_status st = kn_graph_add_value(b->g, name, KN_I64, &ss, KN_VALUE_CONST, dims, &shape_id, b->err);
+    if (st != KN_OK) {
+        free(dims);
+        return st;
+    }
+    int ins[2] = {x, shape_id};
+    if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+        return st;
+    return kn_b_node(b, l->name, KN_OP_RESHAPE, ins, 2, *out, NULL);
+}
+
+static kn_status kn_b_batchnorm(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_batchnorm *bn = &l->p.batchnorm;
+    int64_t c = l->shape.dims[1];
+    kn_shape cs = {.rank = 1, .dims = {c}};
+    kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
+    int ins[5];
+    kn_status st;
+    if ((st = kn_b_weight(b, l, "gamma", &cs, bn->scale ? &bn->gamma_init : &ones, c, c,
+                          bn->scale ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[1])) != KN_OK ||
+        (st = kn_b_weight(b, l, "beta", &cs, bn->center ? &bn->beta_init : &zeros, c, c,
+                          bn->center ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[2])) != KN_OK ||
+        (st = kn_b_weight(b, l, "moving_mean", &cs, &bn->mean_init, c, c, KN_VALUE_PARAM, &ins[3])) != KN_OK ||
+        (st = kn_b_weight(b, l, "moving_variance", &cs, &bn->variance_init, c, c, KN_VALUE_PARAM, &ins[4])) != KN_OK)
+        return st;
+    ins[0] = x;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_BATCH_NORM, &a);
+    a.batch_norm.epsilon = bn->epsilon;
+    a.batch_norm.momentum = bn->momentum; /* ONNX and Keras: running = running * momentum + batch * (1 - momentum) */
+    if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+        return st;
+    return kn_b_node(b, l->name, KN_OP_BATCH_NORM, ins, 5, *out, &a);
+}
+
+/* add / multiply over n inputs: a chain of binary nodes. */
+static kn_status kn_b_merge(kn_builder *b, const kn_spec_layer *l, int *out)
+{
+    kn_op op = l->kind == KN_SPEC_ADD ? KN_OP_ADD : KN_OP_MUL;
+    int acc = b->value_of[l->inputs[0]];
+    kn_status st = KN_OK;
+    for (int i = 1; i < l->num_inputs && st == KN_OK; i++) {
+        char name[300];
+        bool last = i == l->num_inputs - 1;
+        if (last)
+            snprintf(name, sizeof name, "%s", l->name);
+        else
+            snprintf(name, sizeof name, "%s/partial_%d", l->name, i);
+        int ins[2] = {acc, b->value_of[l->inputs[i]]}, y;
+        if ((st = kn_b_tmp(b, name, &l->shape, &y)) == KN_OK)
+            st = kn_b_node(b, name, op, ins, 2, y, NULL);
+        acc = y;
+    }
+    *out = acc;
+    return st;
+}
+
+static kn_status kn_b_layer(kn_builder *b, const kn_spec_layer *l, int *out)
+{
+    int x = l->num_inputs > 0 ? b->value_of[l->inputs[0]] : -1;
+    kn_attrs a;
+    kn_status st;
+    switch (l->kind) {
+    case KN_SPEC_INPUT:
+        if ((st = kn_graph_add_value(b->g, l->name, l->dtype, &l->shape, KN_VALUE_INPUT, NULL, out, b->err)) != KN_OK)
+            return st;
+        return kn_graph_add_input(b->g, *out, b->err);
+    case KN_SPEC_DENSE: return kn_b_dense(b, l, x, out);
+    case KN_SPEC_CONV2D:
+    case KN_SPEC_CONV2D_TRANSPOSE: return kn_b_conv(b, l, x, out);
+    case KN_SPEC_MAXPOOL2D:
+    case KN_SPEC_AVGPOOL2D: return kn_b_pool(b, l, x, out);
+    case KN_SPEC_GLOBAL_AVGPOOL: {
+        if (l->p.keepdims) {
+            if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+                return st;
+            return kn_b_node(b, l->name, KN_OP_GLOBAL_AVERAGE_POOL, &x, 1, *out, NULL);
+        }
+        char name[300];
+        snprintf(name, sizeof name, "%s/pool", l->name);
+        kn_shape ps = l->shape;
+        ps.rank = 4;
+        ps.dims[2] = ps.dims[3] = 1;
+        int pooled;
+        if ((st = kn_b_tmp(b, name, &ps, &pooled)) != KN_OK ||
+            (st = kn_b_node(b, l->name, KN_OP_GLOBAL_AVERAGE_POOL, &x, 1, pooled, NULL)) != KN_OK)
+            return st;
+        kn_attrs_init(KN_OP_FLATTEN, &a);
+        a.axis.axis = 1;
+        snprintf(name, sizeof name, "%s/flatten", l->name);
+        if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+            return st;
+        return kn_b_node(b, name, KN_OP_FLATTEN, &pooled, 1, *out, &a);
+    }
+    case KN_SPEC_FLATTEN:
+        kn_attrs_init(KN_OP_FLATTEN, &a);
+        a.axis.axis = 1;
+        if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+            return st;
+        return kn_b_node(b, l->name, KN_OP_FLATTEN, &x, 1, *out, &a);
+    case KN_SPEC_RESHAPE: return kn_b_reshape(b, l, x, out);
+    case KN_SPEC_CONCAT: {
+        int ins[KN_MAX_INPUTS];
+        if (l->num_inputs > KN_MAX_INPUTS)
+            return kn_error_set(b->err, KN_ERR_UNSUPPORTED, "concat '%s' has %d inputs; kiln allows %d", l->name,
+                                l->num_inputs, KN_MAX_INPUTS);
+        for (int i = 0; i < l->num_inputs; i++)
+            ins[i] = b->value_of[l->inputs[i]];
+        kn_attrs_init(KN_OP_CONCAT, &a);
+        a.axis.axis = l->p.concat_axis;
+        if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+            return st;
+        return kn_b_node(b, l->name, KN_OP_CONCAT, ins, l->num_inputs, *out, &a);
+    }
+    case KN_SPEC_ADD:
+    case KN_SPEC_MULTIPLY: return kn_b_merge(b, l, out);
+    case KN_SPEC_BATCHNORM: return kn_b_batchnorm(b, l, x, out);
+    case KN_SPEC_DROPOUT:
+        kn_attrs_init(KN_OP_DROPOUT, &a);
+        a.scalar.ratio = l->p.dropout_rate;
+        if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+            return st;
+        return kn_b_node(b, l->name, KN_OP_DROPOUT, &x, 1, *out, &a);
+    case KN_SPEC_ACTIVATION:
+        if (l->p.activation.kind == KN_SPEC_ACT_LINEAR) {
+            kn_attrs_init(KN_OP_IDENTITY, &a);
+            if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+                return st;
+            return kn_b_node(b, l->name, KN_OP_IDENTITY, &x, 1, *out, &a);
+        }
+        return kn_b_activation(b, l, &l->p.activation, x, l->name, out);
+    case KN_SPEC_LAYER_KIND_COUNT: break;
+    }
+    return kn_error_set(b->err, KN_ERR_UNSUPPORTED, "layer '%s': unknown kind", l->name);
+}
+
+kn_status kn_spec_build_graph(const kn_spec *spec, int index, kn_graph *graph, kn_error *err)
+{
+    kn_graph_init(graph);
+    if (!spec || index < 0 || index >= spec->num_models)
+        return kn_error_set(err, KN_ERR_NOT_FOUND, "%s: no model %d", spec && spec->name ? spec->name : "spec",
+                            index);
+    const kn_spec_model *m = &spec->models[index];
+    if (!m->ok || spec->num_errors > 0)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: model '%s' has errors", spec->name, m->name);
+    kn_builder b = {spec, m, graph, err, NULL};
+    b.value_of = kn_xcalloc((size_t)m->num_layers, sizeof(int));
+    graph->name = kn_strdup(m->name);
+    if (!b.value_of || !graph->name) {
+        free(b.value_of);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    kn_status st = KN_OK;
+    for (int i = 0; i < m->num_layers && st == KN_OK; i++)
+        st = kn_b_layer(&b, &m->layers[i], &b.value_of[i]);
+    for (int i = 0; i < m->num_outputs && st == KN_OK; i++)
+        st = kn_graph_add_output(graph, b.value_of[m->outputs[i]], err);
+    if (st == KN_OK)
+        st = kn_graph_verify(graph, true, err);
+    free(b.value_of);
+    if (st != KN_OK) {
+        kn_error_prefix(err, "%s: model '%s'", spec->name, m->name);
+        kn_graph_free(graph);
+        kn_graph_init(graph);
+    }
+    return st;
+}
