@@ -104,13 +104,12 @@ static kn_status kn_onnx_window(kn_onnx_node *n, kn_error *err)
     KN_TRY(kn_onnx_spatial(n, "dilations", nd, 1, &ns, &from, err));
     KN_TRY(kn_onnx_spatial(n, "pads", np, 2, &ns, &from, err));
     KN_TRY(kn_onnx_spatial(n, "output_padding", nop, 1, &ns, &from, err));
-    if (nos >= 0 && ns >= 0 && nos != ns)
-        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'output_shape' has %d values; expected %d",
-                                  nos, ns);
+    KN_TRY(kn_onnx_spatial(n, "output_shape", nos, 1, &ns, &from, err));
     if (!conv && nk < 0)
         return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'kernel_shape' is required");
     if (ns < 0 && conv) {
-        /* no window attribute at all: take the spatial rank from a known weight */
+        /* no window attribute at all: take the spatial rank from a known weight (every
+         * attribute count is -1 then, so nothing below reads an unset entry) */
         kn_value *wv = kn_onnx_input(n, 1);
         if (wv && wv->shape_known && wv->shape.rank >= 3)
             ns = wv->shape.rank - 2;

@@ -14,6 +14,7 @@
 typedef enum kn_ptype {
     KN_P_INT = 0,    /* int64_t, >= min */
     KN_P_FLOAT,      /* float, in [min, max] */
+    KN_P_FRACTION,   /* float, in [0, 1) */
     KN_P_BOOL,       /* bool */
     KN_P_PAIR,       /* int64_t[2]: 3 or (3, 3), >= min */
     KN_P_PADDING,    /* kn_spec_padding */
@@ -109,7 +110,7 @@ static const kn_param_def kn_p_concat[] = {
 };
 
 static const kn_param_def kn_p_batchnorm[] = {
-    {"momentum", NULL, KN_P_FLOAT, OFF(p.batchnorm.momentum), "0.99", 0, 1, false, NULL},
+    {"momentum", NULL, KN_P_FRACTION, OFF(p.batchnorm.momentum), "0.99", 0, 1, false, NULL},
     {"epsilon", NULL, KN_P_FLOAT, OFF(p.batchnorm.epsilon), "0.001", 0, 1, false, NULL},
     {"center", NULL, KN_P_BOOL, OFF(p.batchnorm.center), "true", 0, 0, false, NULL},
     {"scale", NULL, KN_P_BOOL, OFF(p.batchnorm.scale), "true", 0, 0, false, NULL},
@@ -120,7 +121,7 @@ static const kn_param_def kn_p_batchnorm[] = {
 };
 
 static const kn_param_def kn_p_dropout[] = {
-    {"rate", NULL, KN_P_FLOAT, OFF(p.dropout_rate), NULL, 0, 0.999999, false, "the fraction of inputs to drop"},
+    {"rate", NULL, KN_P_FRACTION, OFF(p.dropout_rate), NULL, 0, 1, false, "the fraction of inputs to drop"},
 };
 
 static const kn_param_def kn_p_leaky_relu[] = {
@@ -355,6 +356,13 @@ static bool kn_param_set(kn_spec *spec, const kn_param_def *pd, const kn_ast *v,
         *(float *)dst = (float)x;
         return true;
     }
+    case KN_P_FRACTION: {
+        double x;
+        if (!kn_spec_get_fraction(spec, v, pd->name, &x))
+            return false;
+        *(float *)dst = (float)x;
+        return true;
+    }
     case KN_P_BOOL: return kn_spec_get_bool(spec, v, pd->name, (bool *)dst);
     case KN_P_PAIR: {
         int64_t dims[2];
@@ -427,7 +435,8 @@ static void kn_param_default(const kn_param_def *pd, kn_spec_layer *layer)
     switch (pd->type) {
     case KN_P_INT:
     case KN_P_AXIS: *(int64_t *)dst = strtoll(d, NULL, 10); break;
-    case KN_P_FLOAT: *(float *)dst = strtof(d, NULL); break;
+    case KN_P_FLOAT:
+    case KN_P_FRACTION: *(float *)dst = strtof(d, NULL); break;
     case KN_P_BOOL: *(bool *)dst = strcmp(d, "true") == 0; break;
     case KN_P_PAIR: ((int64_t *)dst)[0] = ((int64_t *)dst)[1] = strtoll(d, NULL, 10); break;
     case KN_P_PADDING: *(kn_spec_padding *)dst = strcmp(d, "same") == 0 ? KN_SPEC_PAD_SAME : KN_SPEC_PAD_VALID; break;

@@ -178,6 +178,8 @@ bool kn_spec_layer_arity(const char *type, int *min_inputs, int *max_inputs, con
 /** Value conversions shared by the layer and training checkers; each reports its own error. */
 bool kn_spec_get_int(kn_spec *spec, const kn_ast *v, const char *what, int64_t min, int64_t max, int64_t *out);
 bool kn_spec_get_float(kn_spec *spec, const kn_ast *v, const char *what, double min, double max, double *out);
+/** A number in [0, 1) (dropout rate, momentum, Adam's betas). */
+bool kn_spec_get_fraction(kn_spec *spec, const kn_ast *v, const char *what, double *out);
 bool kn_spec_get_bool(kn_spec *spec, const kn_ast *v, const char *what, bool *out);
 /** An identifier or string naming one of `choices` (NULL-terminated); *out gets its index. */
 bool kn_spec_get_enum(kn_spec *spec, const kn_ast *v, const char *what, const char *const *choices, int *out);

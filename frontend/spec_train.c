@@ -222,15 +222,15 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
         if (strcmp(key, "learning_rate") == 0)
             ok &= kn_spec_get_float(spec, a, key, 1e-12, 1e3, &opt->learning_rate);
         else if (strcmp(key, "momentum") == 0)
-            ok &= kn_spec_get_float(spec, a, key, 0, 0.999999, &opt->momentum);
+            ok &= kn_spec_get_fraction(spec, a, key, &opt->momentum);
         else if (strcmp(key, "nesterov") == 0)
             ok &= kn_spec_get_bool(spec, a, key, &opt->nesterov);
         else if (strcmp(key, "weight_decay") == 0)
             ok &= kn_spec_get_float(spec, a, key, 0, 1, &opt->weight_decay);
         else if (strcmp(key, "beta_1") == 0)
-            ok &= kn_spec_get_float(spec, a, key, 0, 0.999999, &opt->beta_1);
+            ok &= kn_spec_get_fraction(spec, a, key, &opt->beta_1);
         else if (strcmp(key, "beta_2") == 0)
-            ok &= kn_spec_get_float(spec, a, key, 0, 0.999999999, &opt->beta_2);
+            ok &= kn_spec_get_fraction(spec, a, key, &opt->beta_2);
         else if (strcmp(key, "epsilon") == 0)
             ok &= kn_spec_get_float(spec, a, key, 1e-30, 1, &opt->epsilon);
     }

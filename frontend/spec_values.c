@@ -58,6 +58,19 @@ bool kn_spec_get_float(kn_spec *spec, const kn_ast *v, const char *what, double 
     return true;
 }
 
+bool kn_spec_get_fraction(kn_spec *spec, const kn_ast *v, const char *what, double *out)
+{
+    if (v->kind != KN_AST_NUMBER)
+        return kn_value_err(spec, v, "a number", what);
+    double x = v->is_int ? (double)v->ival : v->num;
+    if (!(x >= 0.0 && x < 1.0)) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "'%s' must be at least 0 and below 1, got %g", what, x);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 bool kn_spec_get_bool(kn_spec *spec, const kn_ast *v, const char *what, bool *out)
 {
     if (v->kind == KN_AST_IDENT) {

@@ -115,8 +115,9 @@ kn_status kn_window_resolve(const kn_node *n, const kn_window_attrs *a, const in
                 } else {
                     o = in[i] * s;
                 }
-                /* ONNX: SAME_UPPER puts the odd padding at the end, otherwise at the beginning;
-                 * a negative total pads the output with zeros at the end. */
+                /* ONNX: SAME_UPPER puts the odd padding at the end, otherwise at the beginning.
+                 * An output_shape beyond the full result gives a negative total: negative
+                 * pads, i.e. zero borders split the same way (as ONNX's reference does). */
                 int64_t total = full - o;
                 if (a->auto_pad == KN_AUTO_PAD_SAME_UPPER) {
                     pb = floor_div(total, 2);
@@ -250,14 +251,14 @@ kn_status kn_shape_conv(kn_graph *g, kn_node *n, kn_error *err)
     kn_status st = conv_common(g, n, &x, &w, &group, err);
     if (st)
         return st;
-    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1];
-    if (cg * group != c)
+    int64_t c = x->shape.dims[1], m = w->shape.dims[0], cg = w->shape.dims[1], want;
+    if (__builtin_mul_overflow(cg, group, &want) || want != c)
         return kn_error_set(err, KN_ERR_SHAPE,
                             "node '%s' (%s): input '%s' of shape %s has %lld channels, but weight '%s' of shape "
-                            "%s with group %lld expects %lld",
+                            "%s with group %lld expects %lld x %lld",
                             n->name, KN_OPNAME(n), x->name, kn_shape_str(&x->shape, sx, sizeof sx),
                             (long long)c, w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)group,
-                            (long long)(cg * group));
+                            (long long)group, (long long)cg);
     if (m % group != 0)
         return kn_error_set(err, KN_ERR_SHAPE,
                             "node '%s' (%s): weight '%s' of shape %s has %lld output channels, not a multiple of "
@@ -294,7 +295,11 @@ kn_status kn_shape_conv_transpose(kn_graph *g, kn_node *n, kn_error *err)
                             n->name, KN_OPNAME(n), x->name, kn_shape_str(&x->shape, sx, sizeof sx),
                             (long long)c, w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)c,
                             (long long)group);
-    int64_t m = w->shape.dims[1] * group;
+    int64_t m;
+    if (__builtin_mul_overflow(w->shape.dims[1], group, &m))
+        return kn_error_set(err, KN_ERR_OVERFLOW,
+                            "node '%s' (%s): weight '%s' of shape %s with group %lld gives too many output channels",
+                            n->name, KN_OPNAME(n), w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)group);
     if ((b = kn_node_input(g, n, 2)) && (st = check_bias(n, b, w, m, err)))
         return st;
     const kn_window_attrs *a = &n->attrs.window;

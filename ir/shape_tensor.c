@@ -410,7 +410,9 @@ kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *
             len = s > e ? (s - e - 1) / asp + 1 : 0;
         }
         start[ax] = len > 0 ? s : 0;
-        step[ax] = sp;
+        /* a step is only ever taken between two outputs; 1 otherwise, so that a
+         * kernel's step * stride cannot overflow (steps of +-2^63 are legal) */
+        step[ax] = len > 1 ? sp : 1;
         out->dims[ax] = len;
     }
     return KN_OK;

@@ -129,16 +129,24 @@ size_t kn_dtype_size(kn_dtype dtype)
 
 kn_status kn_shape_numel(const kn_shape *shape, size_t *count)
 {
+    /* The product of the non-zero dims is bounded too, even when a 0 makes
+     * the tensor empty: kernels multiply partial runs of dims ([0,2^40,2^40]
+     * would overflow the product of its last two). */
     size_t n = 1;
+    bool empty = false;
     if (shape->rank < 0 || shape->rank > KN_MAX_RANK)
         return KN_ERR_SHAPE;
     for (int i = 0; i < shape->rank; i++) {
         if (shape->dims[i] < 0)
             return KN_ERR_SHAPE;
+        if (shape->dims[i] == 0) {
+            empty = true;
+            continue;
+        }
         if (!kn_size_mul(n, (size_t)shape->dims[i], &n) || n > KN_MAX_ELEMENTS)
             return KN_ERR_OVERFLOW;
     }
-    *count = n;
+    *count = empty ? 0 : n;
     return KN_OK;
 }
 

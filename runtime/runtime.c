@@ -270,11 +270,11 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
                             (long long)opts.batch);
     if (opts.threads < 0)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "thread count must be positive, not %d", opts.threads);
+    if (opts.num_frozen < 0 || (opts.num_frozen > 0 && (!opts.frozen_names || !opts.frozen_values)))
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "frozen inputs need names and values");
     kn_session_t *s = calloc(1, sizeof *s);
     if (!s)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    if (opts.num_frozen < 0 || (opts.num_frozen > 0 && (!opts.frozen_names || !opts.frozen_values)))
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "frozen inputs need names and values");
     kn_status st = kn_prepare_graph_frozen(model, opts.batch ? opts.batch : 1, &opts, &s->graph, err);
     if (st != KN_OK) {
         free(s);

@@ -84,7 +84,7 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
     float *yd = y->data;
     const int64_t before = (la->size - 1) / 2, after = la->size / 2; /* floor and ceil of (size-1)/2 */
     const float coef = la->alpha / (float)la->size, bias = la->bias, nbeta = -la->beta;
-    KN_OMP_FOR(planes > 1 && planes * size * la->size > KN_PAR_MIN)
+    KN_OMP_FOR(planes > 1 && (double)planes * (double)size * (double)la->size > KN_PAR_MIN)
     for (int64_t p = 0; p < planes; p++) {
         int64_t n = p / C, c = p % C;
         int64_t lo = c - before < 0 ? 0 : c - before, hi = c + after > C - 1 ? C - 1 : c + after;

@@ -187,7 +187,7 @@ static KN_SIMD_CLONES void avg_pool_f32(const kn_pool_geom *g, const float *xp, 
     do {                                                                                                      \
         const T *xd = x->data;                                                                                \
         T *yd = y->data;                                                                                      \
-        KN_OMP_FOR(g.planes > 1 && g.planes * g.out_size * g.k[0] * g.k[1] * g.k[2] > KN_PAR_MIN)            \
+        KN_OMP_FOR(par)                                                                                       \
         for (int64_t p = 0; p < g.planes; p++)                                                                \
             FN(&g, xd + p * g.in_size, yd + p * g.out_size);                                                  \
     } while (0)
@@ -210,6 +210,10 @@ kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     kn_status st = pool_setup(node, x, y, &g, err);
     if (st)
         return st;
+    /* in double: the kernel taps come from an attribute and their product may exceed int64 */
+    const bool par = g.planes > 1 && (double)g.planes * (double)g.out_size * (double)g.k[0] * (double)g.k[1] *
+                                             (double)g.k[2] > KN_PAR_MIN;
+    (void)par; /* unused without OpenMP */
     if (!is_max)
         KN_POOL_PLANES(avg_pool_f32, float);
     else if (x->dtype == KN_F32)

@@ -271,8 +271,9 @@ static int64_t kn_run_pick_batch(const kn_model_t *model, const kn_run_args *a)
             if (io.shape.dims[d] == KN_DIM_BATCH)
                 return a->inputs[i].tensor.shape.dims[d];
     }
-    /* No symbolic batch: follow the first input's leading dimension. */
-    if (a->num_inputs > 0 && a->inputs[0].tensor.shape.rank > 0)
+    /* No symbolic batch: follow the first input's leading dimension (binding is a no-op
+     * then, so an empty leading dimension is no reason to refuse the run). */
+    if (a->num_inputs > 0 && a->inputs[0].tensor.shape.rank > 0 && a->inputs[0].tensor.shape.dims[0] > 0)
         return a->inputs[0].tensor.shape.dims[0];
     return 1;
 }

@@ -664,7 +664,7 @@ static const kn_case kn_cases[] = {
      "    x = input(shape=(784,))\n"
      "    dropout(1.5)\n"
      "}\n",
-     "t.kiln:3:13: error: 'rate' must be between 0 and 0.999999, got 1.5\n"
+     "t.kiln:3:13: error: 'rate' must be at least 0 and below 1, got 1.5\n"
      "    3 |     dropout(1.5)\n"
      "      |             ^~~"},
     {"concat_axis0",

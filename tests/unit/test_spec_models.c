@@ -1,5 +1,5 @@
 /*
- * test_spec_models.c - every model of every models/*.kiln: it compiles
+ * test_spec_models.c - every model of every models/ (*.kiln): it compiles
  * without warnings; the IR's shape inference agrees with the spec's layer
  * shapes; it runs on the reference backend at batch 2 with finite outputs in
  * the range its last activation gives; and spec -> ONNX -> kiln import gives
@@ -24,7 +24,7 @@
 
 #define KN_MODELS_DIR KN_SOURCE_DIR "/models"
 
-/* Sorted list of models/*.kiln paths; returns the count. */
+/* Sorted list of the models/ .kiln paths; returns the count. */
 static int list_specs(char paths[][512], int cap)
 {
     DIR *d = opendir(KN_MODELS_DIR);
