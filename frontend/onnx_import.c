@@ -173,6 +173,9 @@ kn_status kn_onnx_tensor_convert(const Onnx__TensorProto *t, const char *what, k
             memcpy(buf, t->raw_data.data, nbytes);
         if (esize > 1 && !kn_onnx_host_little_endian())
             kn_onnx_swap_bytes(buf, count, esize);
+        if (dt == KN_BOOL) /* kiln's bools are 0 or 1, as the typed field and .npy paths give */
+            for (size_t i = 0; i < count; i++)
+                buf[i] = buf[i] != 0;
     } else if (dt == KN_F32 || dt == KN_F64 || dt == KN_I64 || dt == KN_I32) {
         if (nbytes)
             memcpy(buf, src, nbytes);
@@ -191,6 +194,97 @@ kn_status kn_onnx_tensor_convert(const Onnx__TensorProto *t, const char *what, k
     *shape = s;
     *data = buf;
     return KN_OK;
+}
+
+/* -------------------------------------------------------------- nesting */
+
+/*
+ * protobuf-c unpacks nested messages recursively with no depth limit, and
+ * onnx.proto is recursive (a node's attribute holds a graph of nodes, a type
+ * holds a sequence of types), so a small file nesting a graph 100,000 deep
+ * overflows the stack. Before unpacking, a walk over the wire format follows
+ * only the fields that lead back to a recursive message and refuses a
+ * nesting deeper than KN_ONNX_MAX_NESTING messages. It visits each byte
+ * once; malformed data is left to protobuf-c to report.
+ */
+#define KN_ONNX_MAX_NESTING 100
+
+typedef enum kn_pb_msg {
+    KN_PB_NONE = 0, KN_PB_MODEL, KN_PB_TRAINING, KN_PB_FUNCTION, KN_PB_GRAPH, KN_PB_NODE, KN_PB_ATTR,
+    KN_PB_VALUE_INFO, KN_PB_TYPE, KN_PB_TYPE_ELEM /* Sequence, Optional */, KN_PB_TYPE_MAP
+} kn_pb_msg;
+
+/* The recursive paths of onnx.proto: message, field number -> message. */
+static const struct {
+    kn_pb_msg parent;
+    uint32_t field;
+    kn_pb_msg child;
+} kn_pb_edges[] = {
+    {KN_PB_MODEL, 7, KN_PB_GRAPH},         {KN_PB_MODEL, 20, KN_PB_TRAINING},
+    {KN_PB_MODEL, 25, KN_PB_FUNCTION},     {KN_PB_TRAINING, 1, KN_PB_GRAPH},
+    {KN_PB_TRAINING, 2, KN_PB_GRAPH},      {KN_PB_FUNCTION, 7, KN_PB_NODE},
+    {KN_PB_FUNCTION, 11, KN_PB_ATTR},      {KN_PB_GRAPH, 1, KN_PB_NODE},
+    {KN_PB_GRAPH, 11, KN_PB_VALUE_INFO},   {KN_PB_GRAPH, 12, KN_PB_VALUE_INFO},
+    {KN_PB_GRAPH, 13, KN_PB_VALUE_INFO},   {KN_PB_NODE, 5, KN_PB_ATTR},
+    {KN_PB_ATTR, 6, KN_PB_GRAPH},          {KN_PB_ATTR, 11, KN_PB_GRAPH},
+    {KN_PB_ATTR, 14, KN_PB_TYPE},          {KN_PB_ATTR, 15, KN_PB_TYPE},
+    {KN_PB_VALUE_INFO, 2, KN_PB_TYPE},     {KN_PB_TYPE, 4, KN_PB_TYPE_ELEM},
+    {KN_PB_TYPE, 5, KN_PB_TYPE_MAP},       {KN_PB_TYPE, 9, KN_PB_TYPE_ELEM},
+    {KN_PB_TYPE_ELEM, 1, KN_PB_TYPE},      {KN_PB_TYPE_MAP, 2, KN_PB_TYPE},
+};
+
+static bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        unsigned char b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* False when the message at [p, end) of type `type` nests deeper than the limit. */
+static bool kn_onnx_nesting_ok(const unsigned char *p, const unsigned char *end, kn_pb_msg type, int depth)
+{
+    if (depth > KN_ONNX_MAX_NESTING)
+        return false;
+    while (p < end) {
+        uint64_t key, v;
+        if (!kn_pb_varint(&p, end, &key))
+            return true;
+        switch (key & 7) {
+        case 0: /* varint */
+            if (!kn_pb_varint(&p, end, &v))
+                return true;
+            break;
+        case 1: /* 64-bit */
+            if (end - p < 8)
+                return true;
+            p += 8;
+            break;
+        case 5: /* 32-bit */
+            if (end - p < 4)
+                return true;
+            p += 4;
+            break;
+        case 2: /* length-delimited */
+            if (!kn_pb_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return true;
+            for (size_t i = 0; i < sizeof kn_pb_edges / sizeof kn_pb_edges[0]; i++)
+                if (kn_pb_edges[i].parent == type && kn_pb_edges[i].field == key >> 3 &&
+                    !kn_onnx_nesting_ok(p, p + v, kn_pb_edges[i].child, depth + 1))
+                    return false;
+            p += v;
+            break;
+        default:
+            return true;
+        }
+    }
+    return true;
 }
 
 /* ---------------------------------------------------------------- files */
@@ -933,6 +1027,11 @@ kn_status kn_onnx_import_buffer(const void *data, size_t size, const char *name,
         return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: no data", name);
     if (size == 0)
         return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (the file is empty)", name);
+    if (!kn_onnx_nesting_ok(data, (const unsigned char *)data + size, KN_PB_MODEL, 0))
+        return kn_error_set(err, KN_ERR_PARSE,
+                            "%s: not a valid ONNX model (messages nest more than %d deep: subgraphs or types "
+                            "inside themselves)",
+                            name, KN_ONNX_MAX_NESTING);
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m)
         return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed)", name);

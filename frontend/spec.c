@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "spec_priv.h"
 
@@ -228,7 +229,15 @@ const char *kn_spec_suggest(const char *word, const char *const *candidates)
         limit = 1;
     if (limit > 3)
         limit = 3;
-    return best && best_d <= limit ? best : NULL;
+    if (best && best_d <= limit)
+        return best;
+    /* an abbreviation: the shortest candidate that starts with the word ("conv" -> "conv2d") */
+    const char *prefix = NULL;
+    for (int i = 0; n >= 3 && candidates[i]; i++)
+        if (strlen(candidates[i]) > n && strncasecmp(candidates[i], word, n) == 0 &&
+            (!prefix || strlen(candidates[i]) < strlen(prefix)))
+            prefix = candidates[i];
+    return prefix;
 }
 
 const char *kn_spec_did_you_mean(const char *word, const char *const *candidates, char *buf, size_t len)

@@ -36,8 +36,13 @@ extern "C" {
 #define KN_SPEC_MAX_FILE_SIZE ((size_t)4 << 20)
 /** Deepest nesting of parentheses/brackets in an expression. */
 #define KN_SPEC_MAX_DEPTH 32
-/** Largest element count of one weight tensor a spec may ask for. */
+/** Largest element count of one weight tensor a spec may ask for (1 GiB of float32). */
 #define KN_SPEC_MAX_PARAM_ELEMENTS ((int64_t)1 << 28)
+/** Most statements (layers) in one model or train block, and most blocks in one file. */
+#define KN_SPEC_MAX_LAYERS 10000
+#define KN_SPEC_MAX_BLOCKS 256
+/** Largest parameter count of one model (4 GiB of float32). */
+#define KN_SPEC_MAX_MODEL_PARAMS ((int64_t)1 << 30)
 
 /** A place in the source: 1-based line and column (bytes), and the length to underline. */
 typedef struct kn_spec_loc {

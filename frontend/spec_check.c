@@ -29,17 +29,35 @@ static bool kn_is_target(const kn_block *b, const char *name)
     return false;
 }
 
+/* Next free suffix per layer type (Keras keeps one counter per class). */
+typedef struct kn_name_counter {
+    const char *type;
+    int next;
+} kn_name_counter;
+
 /* Keras-style automatic name: type, type_1, type_2, ... skipping names in use. */
-static char *kn_auto_name(kn_spec *spec, const kn_block *b, const kn_spec_model *m, int count, const char *type)
+static char *kn_auto_name(kn_spec *spec, const kn_block *b, const kn_spec_model *m, int count, const char *type,
+                          kn_name_counter *counters, int *num_counters)
 {
-    for (int k = 0; k < 1000000; k++) {
+    kn_name_counter *c = NULL;
+    for (int i = 0; i < *num_counters; i++)
+        if (strcmp(counters[i].type, type) == 0)
+            c = &counters[i];
+    if (!c) {
+        c = &counters[(*num_counters)++];
+        c->type = type;
+        c->next = 0;
+    }
+    for (int k = c->next; k < 1000000; k++) {
         char name[160];
         if (k == 0)
             snprintf(name, sizeof name, "%s", type);
         else
             snprintf(name, sizeof name, "%s_%d", type, k);
-        if (!kn_is_target(b, name) && kn_find_layer(m, count, name) < 0)
+        if (!kn_is_target(b, name) && kn_find_layer(m, count, name) < 0) {
+            c->next = k + 1;
             return kn_arena_strdup(spec->arena, name);
+        }
     }
     return NULL;
 }
@@ -205,6 +223,12 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
         if (kn_spec_get_int(spec, a->value, "seed", 0, INT64_MAX, &seed))
             m->seed = (uint64_t)seed;
     }
+    if (b->num_stmts > KN_SPEC_MAX_LAYERS) {
+        KN_SPEC_ERR(spec, KN_ERR_OVERFLOW, b->name ? b->name_loc : b->loc,
+                    "model '%s' has %d statements; a model may have at most %d", m->name, b->num_stmts,
+                    KN_SPEC_MAX_LAYERS);
+        return;
+    }
     /* duplicate names */
     for (int i = 0; i < b->num_stmts; i++) {
         const kn_stmt *s = &b->stmts[i];
@@ -221,6 +245,8 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
     if (!m->layers)
         return;
     kn_spec_layer_ctx ctx = {spec, m};
+    kn_name_counter counters[KN_SPEC_LAYER_KIND_COUNT + 16]; /* one per layer name, "?" and "invalid" */
+    int num_counters = 0;
     int prev = -1;
     int out_cap = 0;
     for (int i = 0; i < b->num_stmts && !spec->stopped; i++) {
@@ -272,7 +298,7 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
             l->kind = KN_SPEC_LAYER_KIND_COUNT;
             l->loc = s->loc;
             l->name = s->target ? kn_arena_strdup(spec->arena, s->target)
-                                : kn_auto_name(spec, b, m, m->num_layers, "invalid");
+                                : kn_auto_name(spec, b, m, m->num_layers, "invalid", counters, &num_counters);
             if (!l->name)
                 return;
             prev = m->num_layers++;
@@ -313,7 +339,8 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
             l->type = "?";
             l->kind = KN_SPEC_LAYER_KIND_COUNT;
         }
-        l->name = s->target ? kn_arena_strdup(spec->arena, s->target) : kn_auto_name(spec, b, m, idx, l->type);
+        l->name = s->target ? kn_arena_strdup(spec->arena, s->target)
+                            : kn_auto_name(spec, b, m, idx, l->type, counters, &num_counters);
         if (!l->name)
             return;
         m->num_layers++;
@@ -354,6 +381,13 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
                         "model '%s' computes nothing: its last layer is the input '%s'", m->name,
                         m->layers[m->num_layers - 1].name);
     }
+    int64_t total = 0;
+    for (int i = 0; i < m->num_layers; i++)
+        total += m->layers[i].params; /* each is below KN_SPEC_MAX_PARAM_ELEMENTS * 2 */
+    if (total > KN_SPEC_MAX_MODEL_PARAMS)
+        KN_SPEC_ERR(spec, KN_ERR_OVERFLOW, b->name ? b->name_loc : b->loc,
+                    "model '%s' has %lld parameters; a spec model may have at most %lld (4 GiB of float32)", m->name,
+                    (long long)total, (long long)KN_SPEC_MAX_MODEL_PARAMS);
     m->ok = spec->num_errors == errors_before && !broken;
     if (!m->ok)
         return;

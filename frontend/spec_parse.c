@@ -861,6 +861,11 @@ void kn_spec_parse_text(kn_spec *spec, kn_spec_file *file)
             break;
         if (kn_at_block(&p, "model") || kn_at_block(&p, "train")) {
             skipping = false;
+            if (file->num_blocks >= KN_SPEC_MAX_BLOCKS) {
+                KN_SPEC_ERR(spec, KN_ERR_OVERFLOW, t->loc, "too many blocks: a file may hold at most %d",
+                            KN_SPEC_MAX_BLOCKS);
+                return;
+            }
             kn_block *b = kn_parse_block(&p);
             if (!b)
                 return;

@@ -85,15 +85,32 @@ static bool kn_call_args_get(kn_spec *spec, const kn_ast *call, const char *what
     return ok;
 }
 
-/* The directory of a relative path, joined with the spec file's directory. */
+/* A relative path joined with the spec file's directory; leading "./" and "../" fold into it. */
 static const char *kn_join_dir(kn_spec *spec, const char *dir)
 {
     if (dir[0] == '/' || !spec->name)
         return kn_arena_strdup(spec->arena, dir);
     const char *slash = strrchr(spec->name, '/');
-    if (!slash)
-        return kn_arena_strdup(spec->arena, dir);
-    return kn_arena_printf(spec->arena, "%.*s/%s", (int)(slash - spec->name), spec->name, dir);
+    int base = slash ? (int)(slash - spec->name) : 0; /* length of the spec's directory */
+    for (;;) {
+        if (strncmp(dir, "./", 2) == 0) {
+            dir += 2;
+            continue;
+        }
+        if (strncmp(dir, "../", 3) != 0 || base == 0)
+            break;
+        int start = base;
+        while (start > 0 && spec->name[start - 1] != '/')
+            start--;
+        if ((base - start == 2 && strncmp(spec->name + start, "..", 2) == 0) ||
+            (base - start == 1 && spec->name[start] == '.'))
+            break; /* the directory ends in ".." or ".": keep the path as written */
+        base = start > 0 ? start - 1 : 0;
+        dir += 3;
+    }
+    if (base == 0)
+        return kn_arena_printf(spec->arena, "%s%s", slash && spec->name[0] == '/' && !base ? "/" : "", dir);
+    return kn_arena_printf(spec->arena, "%.*s/%s", base, spec->name, dir);
 }
 
 static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds)
@@ -559,6 +576,10 @@ static bool kn_check_update(kn_spec *spec, const kn_ast *v, kn_spec_step *st)
         }
         st->update[st->num_update++] = m;
     }
+    if (n == 0) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "'update' names no model; expected e.g. update = discriminator");
+        ok = false;
+    }
     return ok;
 }
 
@@ -658,6 +679,11 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
         KN_SPEC_ERR(spec, KN_ERR_PARSE, b->params[0].value->loc, "a train block takes no parameters; use settings");
     if (spec->num_models == 0)
         KN_SPEC_ERR(spec, KN_ERR_PARSE, b->loc, "this file defines no model to train; add a 'model NAME { ... }' block");
+    if (b->num_stmts > KN_SPEC_MAX_LAYERS) {
+        KN_SPEC_ERR(spec, KN_ERR_OVERFLOW, b->loc, "the train block has %d statements; at most %d are allowed",
+                    b->num_stmts, KN_SPEC_MAX_LAYERS);
+        return;
+    }
     const kn_stmt *set[9] = {0};
     unsigned misspelt;
     kn_collect_settings(spec, b, kn_train_keys, set, "a train block", &misspelt);

@@ -1,7 +1,7 @@
 /*
  * kiln.h - the public API of libkiln.
  *
- * A model (ONNX file today, .kiln spec later) is loaded into a kn_model_t,
+ * A model (an ONNX file or a .kiln spec) is loaded into a kn_model_t,
  * compiled for one backend and one batch size into a kn_session_t, and run
  * with named inputs. Every function that can fail returns a kn_status and,
  * when given a kn_error, fills it with a one-line message that says where the

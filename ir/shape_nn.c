@@ -241,11 +241,32 @@ static kn_status conv_common(kn_graph *g, kn_node *n, kn_value **px, kn_value **
     return KN_OK;
 }
 
+/* Common end of Conv and ConvTranspose: check the bias against `m` output
+ * channels, resolve the window and set the output [N, m, spatial...]. */
+static kn_status conv_finish(kn_graph *g, kn_node *n, const kn_value *x, const kn_value *w, int64_t m,
+                             bool transpose, kn_error *err)
+{
+    const kn_value *b = kn_node_input(g, n, 2);
+    kn_status st;
+    if (b && (st = check_bias(n, b, w, m, err)))
+        return st;
+    const kn_window_attrs *a = &n->attrs.window;
+    int64_t pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
+    if ((st = kn_window_resolve(n, a, x->shape.dims + 2, a->kernel, transpose, pb, pe, o, err)))
+        return st;
+    kn_shape out = {.rank = x->shape.rank};
+    out.dims[0] = x->shape.dims[0];
+    out.dims[1] = m;
+    for (int i = 0; i < a->nspatial; i++)
+        out.dims[2 + i] = o[i];
+    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
+}
+
 /* -------------------------------------------------------------- rules */
 
 kn_status kn_shape_conv(kn_graph *g, kn_node *n, kn_error *err)
 {
-    kn_value *x, *w, *b;
+    kn_value *x, *w;
     int64_t group;
     char sx[160], sw[160];
     kn_status st = conv_common(g, n, &x, &w, &group, err);
@@ -265,23 +286,12 @@ kn_status kn_shape_conv(kn_graph *g, kn_node *n, kn_error *err)
                             "group %lld",
                             n->name, KN_OPNAME(n), w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)m,
                             (long long)group);
-    if ((b = kn_node_input(g, n, 2)) && (st = check_bias(n, b, w, m, err)))
-        return st;
-    const kn_window_attrs *a = &n->attrs.window;
-    int64_t pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
-    if ((st = kn_window_resolve(n, a, x->shape.dims + 2, a->kernel, false, pb, pe, o, err)))
-        return st;
-    kn_shape out = {.rank = x->shape.rank};
-    out.dims[0] = x->shape.dims[0];
-    out.dims[1] = m;
-    for (int i = 0; i < a->nspatial; i++)
-        out.dims[2 + i] = o[i];
-    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
+    return conv_finish(g, n, x, w, m, false, err);
 }
 
 kn_status kn_shape_conv_transpose(kn_graph *g, kn_node *n, kn_error *err)
 {
-    kn_value *x, *w, *b;
+    kn_value *x, *w;
     int64_t group;
     char sx[160], sw[160];
     kn_status st = conv_common(g, n, &x, &w, &group, err);
@@ -300,18 +310,7 @@ kn_status kn_shape_conv_transpose(kn_graph *g, kn_node *n, kn_error *err)
         return kn_error_set(err, KN_ERR_OVERFLOW,
                             "node '%s' (%s): weight '%s' of shape %s with group %lld gives too many output channels",
                             n->name, KN_OPNAME(n), w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)group);
-    if ((b = kn_node_input(g, n, 2)) && (st = check_bias(n, b, w, m, err)))
-        return st;
-    const kn_window_attrs *a = &n->attrs.window;
-    int64_t pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
-    if ((st = kn_window_resolve(n, a, x->shape.dims + 2, a->kernel, true, pb, pe, o, err)))
-        return st;
-    kn_shape out = {.rank = x->shape.rank};
-    out.dims[0] = x->shape.dims[0];
-    out.dims[1] = m;
-    for (int i = 0; i < a->nspatial; i++)
-        out.dims[2 + i] = o[i];
-    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
+    return conv_finish(g, n, x, w, m, true, err);
 }
 
 kn_status kn_shape_gemm(kn_graph *g, kn_node *n, kn_error *err)

@@ -137,6 +137,9 @@ kn_cli_test(two_inputs_missing 1 -e "^kiln: error: input 'B' is not given \\(use
 kn_cli_test(two_inputs 0 -o "^output 'Y': float32 \\[2,3\\]$"
             -- run ${KN_CLI_MODELS}/two_inputs.onnx --input B=${KN_CLI_DATA}/zeros_2x3.npy
                --input A=${KN_CLI_DATA}/zeros_2x3.npy --threads 1)
+# a fixed (not symbolic) empty leading dimension is no empty batch: the run goes ahead
+kn_cli_test(empty_rows 0 -o "^output 'Y': float32 \\[0,3\\]$"
+            -- run ${KN_CLI_MODELS}/empty_rows.onnx --input ${KN_CLI_DATA}/empty_0x3.npy)
 kn_cli_test(output_dir_is_file 1 -e "^kiln: error: cannot create output directory .*garbage[.]onnx: Not a directory$"
             -- run ${KN_CLI_MODELS}/two_inputs.onnx --input B=${KN_CLI_DATA}/zeros_2x3.npy
                --input A=${KN_CLI_DATA}/zeros_2x3.npy --output ${KN_CLI_DATA}/garbage.onnx)

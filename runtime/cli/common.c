@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "cli.h"
+#include "ir.h"
 
 int kn_cli_fail(const char *fmt, ...)
 {
@@ -72,21 +73,7 @@ bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 
 const char *kn_cli_shape_str(const kn_shape *shape, char *buf, size_t len)
 {
-    size_t used = 0;
-    if (len == 0)
-        return buf;
-    buf[0] = '\0';
-    used += (size_t)snprintf(buf, len, "[");
-    for (int i = 0; i < shape->rank && used < len; i++) {
-        if (shape->dims[i] == KN_DIM_BATCH)
-            used += (size_t)snprintf(buf + used, len - used, "%sN", i ? "," : "");
-        else
-            used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? "," : "",
-                                     (long long)shape->dims[i]);
-    }
-    if (used < len)
-        snprintf(buf + used, len - used, "]");
-    return buf;
+    return kn_shape_str(shape, buf, len); /* the IR's format: "[N,1,28,28]" */
 }
 
 const char *kn_cli_human(double v, const char *unit, char *buf, size_t len)

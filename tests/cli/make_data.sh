@@ -11,6 +11,7 @@
 #   wrong_dtype.npy  int64 (1, 1, 28, 28) zeros
 #   rank0.npy        a float32 scalar
 #   zeros_2x4.npy, zeros_2x3.npy  float32 zeros for logits.onnx and two_inputs.onnx
+#   empty_0x3.npy    float32 (0, 3), for empty_rows.onnx
 set -eu
 out=$1
 src=$2
@@ -43,3 +44,4 @@ npy "$out/wrong_dtype.npy" '<i8' '(1, 1, 28, 28)' 6272
 npy "$out/rank0.npy" '<f4' '()' 4
 npy "$out/zeros_2x4.npy" '<f4' '(2, 4)' 32
 npy "$out/zeros_2x3.npy" '<f4' '(2, 3)' 24
+npy "$out/empty_0x3.npy" '<f4' '(0, 3)' 0

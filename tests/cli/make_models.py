@@ -5,6 +5,7 @@ Broken models come from tests/data/onnx/ (the importer's fixtures).
   logits.onnx: "logits/out" = MatMul(X [N,4], W) + B with B = [0, 1, 2]: raw
   scores (not probabilities); the output name has a '/' in it.
   two_inputs.onnx: Y = Add(A, B), A and B float32 [N,3].
+  empty_rows.onnx: Y = Relu(X), X float32 [0,3]: a fixed, empty leading dimension.
 
 Usage: /usr/bin/python3 tests/cli/make_models.py   (needs python3-onnx)
 """
@@ -39,8 +40,16 @@ def two_inputs():
                              producer_name="kiln tests")
 
 
+def empty_rows():
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [0, 3])
+    y = helper.make_tensor_value_info("Y", TensorProto.FLOAT, [0, 3])
+    graph = helper.make_graph([helper.make_node("Relu", ["X"], ["Y"], name="relu")], "empty_rows", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                             producer_name="kiln tests")
+
+
 def main():
-    for name, fn in [("logits", logits), ("two_inputs", two_inputs)]:
+    for name, fn in [("logits", logits), ("two_inputs", two_inputs), ("empty_rows", empty_rows)]:
         model = fn()
         onnx.checker.check_model(model)
         path = os.path.join(HERE, name + ".onnx")

@@ -213,6 +213,25 @@ static void test_dce_and_overflow(void **state)
     kn_graph_free(&g);
 }
 
+/* An empty shape is still refused when its other dims multiply past the limit:
+ * kernels multiply runs of dims ([0, 2^40, 2^40]: the last two) */
+static void test_numel_limits(void **state)
+{
+    (void)state;
+    size_t n = 7, bytes = 0;
+    kn_shape empty = {.rank = 3, .dims = {0, 5, 7}};
+    assert_int_equal(kn_shape_numel(&empty, &n), KN_OK);
+    assert_int_equal(n, 0);
+    kn_shape big_empty = {.rank = 3, .dims = {0, (int64_t)1 << 40, (int64_t)1 << 40}};
+    assert_int_equal(kn_shape_numel(&big_empty, &n), KN_ERR_OVERFLOW);
+    assert_int_equal(kn_tensor_nbytes(KN_F32, &big_empty, &bytes), KN_ERR_OVERFLOW);
+    kn_shape edge = {.rank = 3, .dims = {(int64_t)1 << 31, 0, (int64_t)1 << 31}};
+    assert_int_equal(kn_shape_numel(&edge, &n), KN_OK);
+    assert_int_equal(n, 0);
+    kn_shape negative = {.rank = 2, .dims = {0, -3}};
+    assert_int_equal(kn_shape_numel(&negative, &n), KN_ERR_SHAPE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_sort_reorders),
         cmocka_unit_test(test_infer_and_fold_shape_subgraph),
         cmocka_unit_test(test_dce_and_overflow),
+        cmocka_unit_test(test_numel_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

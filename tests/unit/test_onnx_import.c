@@ -354,6 +354,10 @@ static void test_error_messages(void **state)
                  "float16_weight.onnx: initializer 'w' has dtype float16, which kiln does not support");
     expect_error("pad_wrap.onnx", KN_ERR_UNSUPPORTED,
                  "pad_wrap.onnx: node 'pad' (Pad): pad mode 'wrap' is not supported");
+    /* output_shape counts as a window attribute: its length must agree with the others */
+    expect_error("convt_output_shape_rank.onnx", KN_ERR_PARSE,
+                 "convt_output_shape_rank.onnx: node 'ct' (ConvTranspose): attributes 'kernel_shape' (2 spatial "
+                 "dims) and 'output_shape' (1) disagree");
     expect_error("bn_training.onnx", KN_ERR_UNSUPPORTED,
                  "bn_training.onnx: node 'bn' (BatchNormalization): training_mode=1 is not supported (kiln "
                  "imports inference graphs)");
@@ -504,6 +508,102 @@ static void test_garbage(void **state)
     kn_graph_free(&g);
 }
 
+/* Bool raw_data bytes other than 0 and 1 become 1, like the typed field and .npy paths. */
+static void test_bool_raw(void **state)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(import_fixture("bool_raw.onnx", &g, &err), KN_OK);
+    const kn_value *m = value(&g, "m");
+    assert_int_equal(m->dtype, KN_BOOL);
+    const unsigned char want[4] = {0, 1, 1, 1};
+    assert_memory_equal(m->data, want, 4);
+    kn_graph_free(&g);
+}
+
+/* Append a protobuf varint; returns its length. */
+static size_t put_varint(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    do {
+        p[n++] = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+    unsigned char tmp[10];
+    return put_varint(tmp, v);
+}
+
+/* Field number of level i of a nested_model: the prefix, then the cycle repeated. */
+static uint32_t nested_field(size_t i, const uint32_t *prefix, size_t nprefix, const uint32_t *cycle, size_t ncycle)
+{
+    return i < nprefix ? prefix[i] : cycle[(i - nprefix) % ncycle];
+}
+
+/*
+ * A model whose messages nest `depth` levels deep, every level holding only
+ * the next one, through the field numbers `prefix` and then `cycle`
+ * repeated: just the headers, outermost first. malloc'ed; *size receives
+ * the length.
+ */
+static unsigned char *nested_model(size_t depth, const uint32_t *prefix, size_t nprefix, const uint32_t *cycle,
+                                   size_t ncycle, size_t *size)
+{
+    uint64_t *len = malloc(sizeof *len * (depth + 1)); /* len[i]: payload length of level i */
+    assert_non_null(len);
+    len[depth] = 0;
+    for (size_t i = depth; i-- > 0;) {
+        uint32_t f = nested_field(i, prefix, nprefix, cycle, ncycle);
+        len[i] = varint_len((uint64_t)f << 3 | 2) + varint_len(len[i + 1]) + len[i + 1];
+    }
+    unsigned char *buf = malloc(len[0] ? len[0] : 1);
+    assert_non_null(buf);
+    size_t at = 0;
+    for (size_t i = 0; i < depth; i++) {
+        at += put_varint(buf + at, (uint64_t)nested_field(i, prefix, nprefix, cycle, ncycle) << 3 | 2);
+        at += put_varint(buf + at, len[i + 1]);
+    }
+    assert_int_equal(at, len[0]);
+    *size = at;
+    free(len);
+    return buf;
+}
+
+/* protobuf-c recurses once per nested message: a deep model must be refused, not overflow the stack. */
+static void test_deep_nesting(void **state)
+{
+    /* ModelProto.graph, then GraphProto.node -> NodeProto.attribute -> AttributeProto.g, 100,000 deep */
+    const uint32_t model_graph[] = {7}, graph_cycle[] = {1, 5, 6};
+    size_t size;
+    unsigned char *buf = nested_model(100000, model_graph, 1, graph_cycle, 3, &size);
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_buffer(buf, size, "deep.onnx", &g, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "deep.onnx: not a valid ONNX model (messages nest more than 100 deep: "
+                                     "subgraphs or types inside themselves)");
+    assert_int_equal(g.num_values, 0);
+    kn_graph_free(&g);
+    free(buf);
+    /* ModelProto.graph -> GraphProto.input -> ValueInfoProto.type, then TypeProto.sequence_type ->
+     * Sequence.elem_type -> ... */
+    const uint32_t to_type[] = {7, 11, 2}, type_cycle[] = {4, 1};
+    buf = nested_model(100001, to_type, 3, type_cycle, 2, &size);
+    assert_int_equal(kn_onnx_import_buffer(buf, size, "deep.onnx", &g, &err), KN_ERR_PARSE);
+    assert_non_null(strstr(err.message, "nest more than 100 deep"));
+    kn_graph_free(&g);
+    free(buf);
+    /* a modest nesting passes the check (and fails later for what it is: no opset import) */
+    buf = nested_model(40, model_graph, 1, graph_cycle, 3, &size);
+    assert_int_equal(kn_onnx_import_buffer(buf, size, "nested.onnx", &g, &err), KN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "no opset import"));
+    kn_graph_free(&g);
+    free(buf);
+}
+
 /* Flip each byte of a valid model: any outcome but a crash (or leak) is fine. */
 static void test_bit_flips(void **state)
 {
@@ -561,6 +661,8 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bit_flips),
+        cmocka_unit_test(test_bool_raw),
+        cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_op_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

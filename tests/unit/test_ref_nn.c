@@ -820,6 +820,19 @@ static void test_pool_same_and_uint8(void **state)
     node.op = KN_OP_AVERAGE_POOL;
     assert_int_equal(kn_ref_pool(&node, &xu, &yu, &err), KN_ERR_DTYPE);
     assert_non_null(strstr(err.message, "node 'nn_test' (AveragePool)"));
+
+    /* 3-D windows of 2^21 taps per axis (2^63 in all) over one voxel in its padding: each output is its input */
+    float x3[2] = {-3.0f, 4.0f}, y3[2];
+    kn_tensor xt = {.dtype = KN_F32, .shape = {.rank = 5, .dims = {2, 1, 1, 1, 1}}, .data = x3};
+    kn_tensor yt = {.dtype = KN_F32, .shape = {.rank = 5, .dims = {2, 1, 1, 1, 1}}, .data = y3};
+    init_node(&node, KN_OP_MAX_POOL, 1, 1);
+    node.attrs.window.nspatial = 3;
+    for (int i = 0; i < 3; i++) {
+        node.attrs.window.kernel[i] = node.attrs.window.stride[i] = (int64_t)1 << 21;
+        node.attrs.window.pad_begin[i] = node.attrs.window.pad_end[i] = ((int64_t)1 << 21) - 1;
+    }
+    assert_int_equal(kn_ref_pool(&node, &xt, &yt, &err), KN_OK);
+    assert_true(y3[0] == -3.0f && y3[1] == 4.0f);
 }
 
 static void test_global_pool(void **state)
@@ -943,6 +956,19 @@ static void test_lrn(void **state)
         free(x.data);
         free(y.data);
     }
+    /* an absurd size (an attribute): the window is every channel and alpha/size is ~0 */
+    int64_t dims[4] = {2, 3, 2, 2};
+    kn_tensor x = make(KN_F32, 4, dims), y = make(KN_F32, 4, dims);
+    kn_node node;
+    init_node(&node, KN_OP_LRN, 1, 1);
+    node.attrs.lrn.size = (int64_t)1 << 62;
+    node.attrs.lrn.bias = 2.0f;
+    kn_error err;
+    assert_int_equal(kn_ref_lrn(&node, &x, &y, &err), KN_OK);
+    for (size_t i = 0; i < numel(&y); i++)
+        assert_true(fabsf(((float *)y.data)[i] - ((float *)x.data)[i] / powf(2.0f, 0.75f)) < 1e-6f);
+    free(x.data);
+    free(y.data);
 }
 
 /* ------------------------------------------------------------ shape rules */
@@ -1089,6 +1115,20 @@ static void test_shape_conv(void **state)
     const int64_t *dtbias[3] = {tx, tw, tb};
     build(&sg, KN_OP_CONV_TRANSPOSE, 3, r3, dtbias, 1, &t);
     expect_error(&sg, KN_ERR_SHAPE, "bias");
+
+    /* a group so large that W[1] * group overflows: an error, not signed overflow */
+    kn_attrs ah = a;
+    ah.window.group = (int64_t)1 << 62;
+    int64_t xh[] = {1, 4, 5, 5}, wh[] = {4, 4, 1, 1};
+    const int64_t *dh[3] = {xh, wh, NULL};
+    build(&sg, KN_OP_CONV, 3, r3, dh, 1, &ah);
+    expect_error(&sg, KN_ERR_SHAPE, "group 4611686018427387904");
+    kn_attrs th = t;
+    th.window.group = (int64_t)1 << 62;
+    int64_t txh[] = {1, 0, 3, 3}, twh[] = {0, 4, 3, 3}; /* 0 input channels: divisible by any group */
+    const int64_t *dth[3] = {txh, twh, NULL};
+    build(&sg, KN_OP_CONV_TRANSPOSE, 3, r3, dth, 1, &th);
+    expect_error(&sg, KN_ERR_OVERFLOW, "too many output channels");
 }
 
 static void test_shape_gemm_matmul(void **state)

@@ -711,6 +711,14 @@ static void test_slice_negative_steps(void **state)
     assert_int_equal(o.shape.dims[0], 3);
     assert_int_equal(o.shape.dims[1], 3);
     assert_floats(y, (float[]){15, 17, 19, 10, 12, 14, 5, 7, 9}, 9, 0);
+    /* steps of +-2^63 on an outer axis take one row: step * row stride must not overflow */
+    run_slice(&t, 1, (int64_t[]){-1}, (int64_t[]){INT64_MIN}, (int64_t[]){0}, (int64_t[]){INT64_MIN}, &o, KN_OK);
+    assert_int_equal(o.shape.dims[0], 1);
+    assert_int_equal(o.shape.dims[1], 5);
+    assert_floats(y, (float[]){15, 16, 17, 18, 19}, 5, 0);
+    run_slice(&t, 1, (int64_t[]){1}, (int64_t[]){INT64_MAX}, (int64_t[]){0}, (int64_t[]){INT64_MAX}, &o, KN_OK);
+    assert_int_equal(o.shape.dims[0], 1);
+    assert_floats(y, (float[]){5, 6, 7, 8, 9}, 5, 0);
     /* step 0 and repeated axes are errors */
     run_slice(&t, 1, (int64_t[]){0}, (int64_t[]){1}, (int64_t[]){0}, (int64_t[]){0}, &o, KN_ERR_SHAPE);
     run_slice(&t, 2, (int64_t[]){0, 0}, (int64_t[]){1, 1}, (int64_t[]){1, -1}, (int64_t[]){1, 1}, &o,

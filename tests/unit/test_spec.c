@@ -256,8 +256,10 @@ static void test_dag_and_syntax(void **state)
                                       "    s = add(a, b)\n"
                                       "    p = multiply()(s, a, b)\n"
                                       "    c = concat(s, p, x, axis=-3)\n"
+                                      "    q = \\\n"
+                                      "        relu\n"
                                       "    h = dense(2 * 3 * 2)\n"
-                                      "    g = global_avgpool(keepdims=true)(c)\n"
+                                      "    g = global_avgpool(keepdims=true)(q)\n"
                                       "    r = reshape((-1, 4))(h)\n"
                                       "    output r, g\n"
                                       "    output h\n"
@@ -272,6 +274,9 @@ static void test_dag_and_syntax(void **state)
     assert_shape(&c->shape, 4, -1, 11, 8, 8);
     assert_shape(&layer(m, "h")->shape, 4, -1, 11, 8, 12); /* dense acts on the last axis */
     assert_shape(&layer(m, "g")->shape, 4, -1, 11, 1, 1);
+    assert_int_equal(layer(m, "q")->kind, KN_SPEC_ACTIVATION); /* a bare layer name after a line continuation */
+    assert_int_equal(layer(m, "q")->p.activation.kind, KN_SPEC_ACT_RELU);
+    assert_int_equal(spec.num_warnings, 0);
     assert_shape(&layer(m, "r")->shape, 3, -1, 264, 4);
     assert_int_equal(m->num_outputs, 3);
     assert_string_equal(m->layers[m->outputs[0]].name, "r");

@@ -249,6 +249,25 @@ def misc():
     save(model(nodes, [vi("x", F, ["N", 3])], [vi("y", F, ["N", 3])]), "duplicate_output.onnx", check=False)
 
 
+def review():
+    """Inputs that once slipped through: window attributes whose lengths disagree only
+    with output_shape (read past the values given), and bool raw_data bytes other than 0/1."""
+    x = vi("x", F, ["N", 1, 3, 3])
+    w = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", kernel_shape=[3, 3],
+                              output_shape=[6])]
+    save(model(nodes, [x], [vi("y", F, None)], [w]), "convt_output_shape_rank.onnx", check=False)
+
+    mask = TensorProto()
+    mask.name = "mask"
+    mask.data_type = TensorProto.BOOL
+    mask.dims.extend([4])
+    mask.raw_data = bytes([0, 1, 2, 255])
+    nodes = [helper.make_node("Constant", [], ["m"], name="m_const", value=mask),
+             helper.make_node("Cast", ["m"], ["y"], name="cast", to=F)]
+    save(model(nodes, [vi("x", F, ["N", 4])], [vi("y", F, [4])]), "bool_raw.onnx", check=False)
+
+
 def tensors():
     t = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3) / 2, "x")
     with open(os.path.join(HERE, "tensor_f32.pb"), "wb") as f:
@@ -267,4 +286,5 @@ if __name__ == "__main__":
     modern_ops()
     broken()
     misc()
+    review()
     tensors()
