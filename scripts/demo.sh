@@ -13,3 +13,6 @@ for digit in models/data/digit_*.npy; do
 done
 echo "== batch of 4"
 ./build/kiln run models/mnist_small.onnx --input image=models/data/digits_batch4.npy --top 1 --output build/demo-out
+echo "== a model spec: summary and ONNX export"
+./build/kiln compile models/mnist_cnn.kiln
+./build/kiln compile models/mnist_cnn.kiln -o build/demo-out/mnist_cnn.onnx
