@@ -410,11 +410,19 @@ static kn_status kn_onnx_constant_of_shape(kn_onnx_node *n, kn_error *err)
     size_t count = 0;
     kn_shape_numel(&s, &count);
     double v = 0;
+    int64_t big = 0; /* an int64 value a double cannot hold exactly (never 0) */
     if (count == 1) {
         switch (dt) {
         case KN_F32: v = *(float *)data; break;
         case KN_F64: v = *(double *)data; break;
-        case KN_I64: v = (double)*(int64_t *)data; break;
+        case KN_I64: {
+            /* attrs.dtype.value is a double: int64 values beyond 2^53 would change silently */
+            int64_t i = *(int64_t *)data;
+            v = (double)i;
+            if (!(v < 9223372036854775808.0 && (int64_t)v == i))
+                big = i;
+            break;
+        }
         case KN_I32: v = *(int32_t *)data; break;
         case KN_I8: v = *(int8_t *)data; break;
         default: v = *(uint8_t *)data; break;
@@ -424,6 +432,10 @@ static kn_status kn_onnx_constant_of_shape(kn_onnx_node *n, kn_error *err)
     if (count != 1)
         return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'value' must hold one element, not %zu",
                                   count);
+    if (big != 0)
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED,
+                                  "int64 value %lld has no exact double; kiln keeps the fill value as a double",
+                                  (long long)big);
     n->attrs.dtype.to = dt;
     n->attrs.dtype.value = v;
     return KN_OK;

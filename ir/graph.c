@@ -233,46 +233,101 @@ fail:
     return kn_error_set(err, st, "out of memory copying graph '%s'", src->name ? src->name : "graph");
 }
 
-/* Kahn's algorithm, taking ready nodes in their current order (stable). */
+/* Min-heap of node indices (the ready nodes), for kn_graph_sort. */
+static void kn_heap_push(int *heap, int *size, int v)
+{
+    int i = (*size)++;
+    while (i > 0 && heap[(i - 1) / 2] > v) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = v;
+}
+
+static int kn_heap_pop(int *heap, int *size)
+{
+    int top = heap[0], v = heap[--*size], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *size)
+            break;
+        if (c + 1 < *size && heap[c + 1] < heap[c])
+            c++;
+        if (heap[c] >= v)
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    if (*size > 0)
+        heap[i] = v;
+    return top;
+}
+
+/*
+ * Kahn's algorithm with the ready nodes in a min-heap of their current
+ * index: the smallest-index ready node goes next, so a sorted graph keeps its
+ * order and any order is reached in O((nodes + edges) log nodes), even for a
+ * graph listed backwards.
+ */
 kn_status kn_graph_sort(kn_graph *g, kn_error *err)
 {
-    int n = g->num_nodes;
-    int *pending = kn_xcalloc((size_t)n, sizeof(int));
+    int n = g->num_nodes, nv = g->num_values;
+    size_t edges = 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i].num_inputs; k++) {
+            int v = g->nodes[i].inputs[k];
+            if (v >= 0 && g->values[v].producer >= 0)
+                edges++;
+        }
+    int *pending = kn_xcalloc((size_t)n, sizeof(int));      /* inputs not yet produced, per node */
+    int *first = kn_xcalloc((size_t)nv + 1, sizeof(int));   /* readers of value v: reader[first[v]..first[v+1]) */
+    int *fill = kn_xcalloc((size_t)nv + 1, sizeof(int));
+    int *reader = kn_xcalloc(edges, sizeof(int));
+    int *heap = kn_xcalloc((size_t)n, sizeof(int));
     int *order = kn_xcalloc((size_t)n, sizeof(int));
-    bool *ready_value = kn_xcalloc((size_t)g->num_values, sizeof(bool));
-    bool *placed = kn_xcalloc((size_t)n, sizeof(bool));
     kn_node *sorted = kn_xcalloc((size_t)n, sizeof(kn_node));
     kn_status st = KN_OK;
-    if (!pending || !order || !ready_value || !placed || !sorted) {
+    if (!pending || !first || !fill || !reader || !heap || !order || !sorted) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory sorting the graph");
         goto done;
     }
-    for (int v = 0; v < g->num_values; v++)
-        ready_value[v] = g->values[v].producer < 0;
-    int count = 0;
-    bool progress = true;
-    while (count < n && progress) {
-        progress = false;
-        for (int i = 0; i < n; i++) {
-            if (placed[i])
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i].num_inputs; k++) {
+            int v = g->nodes[i].inputs[k];
+            if (v >= 0 && g->values[v].producer >= 0) {
+                first[v + 1]++;
+                pending[i]++;
+            }
+        }
+    for (int v = 0; v < nv; v++)
+        first[v + 1] += first[v];
+    memcpy(fill, first, sizeof(int) * (size_t)nv);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < g->nodes[i].num_inputs; k++) {
+            int v = g->nodes[i].inputs[k];
+            if (v >= 0 && g->values[v].producer >= 0)
+                reader[fill[v]++] = i;
+        }
+    int ready = 0, count = 0;
+    for (int i = 0; i < n; i++)
+        if (pending[i] == 0)
+            kn_heap_push(heap, &ready, i);
+    while (ready > 0) {
+        int i = kn_heap_pop(heap, &ready);
+        order[count++] = i;
+        const kn_node *nd = &g->nodes[i];
+        for (int k = 0; k < nd->num_outputs; k++) {
+            int v = nd->outputs[k];
+            if (v < 0 || g->values[v].producer != i)
                 continue;
-            const kn_node *nd = &g->nodes[i];
-            bool ok = true;
-            for (int k = 0; k < nd->num_inputs && ok; k++)
-                if (nd->inputs[k] >= 0 && !ready_value[nd->inputs[k]])
-                    ok = false;
-            if (!ok)
-                continue;
-            placed[i] = true;
-            order[count++] = i;
-            for (int k = 0; k < nd->num_outputs; k++)
-                ready_value[nd->outputs[k]] = true;
-            progress = true;
+            for (int e = first[v]; e < first[v + 1]; e++)
+                if (--pending[reader[e]] == 0)
+                    kn_heap_push(heap, &ready, reader[e]);
         }
     }
     if (count < n) {
         for (int i = 0; i < n; i++)
-            if (!placed[i]) {
+            if (pending[i] > 0) {
                 st = kn_error_set(err, KN_ERR_GRAPH,
                                   "node '%s' (%s) is on a cycle or reads a value produced only on one",
                                   g->nodes[i].name, kn_op_get(g->nodes[i].op)->name);
@@ -287,14 +342,16 @@ kn_status kn_graph_sort(kn_graph *g, kn_error *err)
     }
     if (n > 0)
         memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
-    for (int v = 0; v < g->num_values; v++)
+    for (int v = 0; v < nv; v++)
         if (g->values[v].producer >= 0)
             g->values[v].producer = new_id[g->values[v].producer];
 done:
     free(pending);
+    free(first);
+    free(fill);
+    free(reader);
+    free(heap);
     free(order);
-    free(ready_value);
-    free(placed);
     free(sorted);
     return st;
 }

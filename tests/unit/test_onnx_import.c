@@ -358,6 +358,9 @@ static void test_error_messages(void **state)
     expect_error("convt_output_shape_rank.onnx", KN_ERR_PARSE,
                  "convt_output_shape_rank.onnx: node 'ct' (ConvTranspose): attributes 'kernel_shape' (2 spatial "
                  "dims) and 'output_shape' (1) disagree");
+    expect_error("cos_int64_inexact.onnx", KN_ERR_UNSUPPORTED,
+                 "cos_int64_inexact.onnx: node 'fill' (ConstantOfShape): int64 value 9007199254740993 has no exact "
+                 "double; kiln keeps the fill value as a double");
     expect_error("bn_training.onnx", KN_ERR_UNSUPPORTED,
                  "bn_training.onnx: node 'bn' (BatchNormalization): training_mode=1 is not supported (kiln "
                  "imports inference graphs)");

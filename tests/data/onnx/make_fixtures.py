@@ -251,7 +251,8 @@ def misc():
 
 def review():
     """Inputs that once slipped through: window attributes whose lengths disagree only
-    with output_shape (read past the values given), and bool raw_data bytes other than 0/1."""
+    with output_shape (read past the values given), bool raw_data bytes other than 0/1,
+    and an int64 ConstantOfShape value that used to be rounded silently."""
     x = vi("x", F, ["N", 1, 3, 3])
     w = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
     nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", kernel_shape=[3, 3],
@@ -266,6 +267,12 @@ def review():
     nodes = [helper.make_node("Constant", [], ["m"], name="m_const", value=mask),
              helper.make_node("Cast", ["m"], ["y"], name="cast", to=F)]
     save(model(nodes, [vi("x", F, ["N", 4])], [vi("y", F, [4])]), "bool_raw.onnx", check=False)
+
+    # an int64 fill value that a double (kiln's attribute) cannot hold exactly
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["y"], name="fill",
+                              value=numpy_helper.from_array(np.array([2**53 + 1], np.int64)))]
+    save(model(nodes, [vi("x", F, ["N", 4])], [vi("y", I64, [2])], [ints("shape", [2])]),
+         "cos_int64_inexact.onnx")
 
 
 def tensors():
