@@ -30,6 +30,10 @@ extern "C" {
 /** Set *err (when non-NULL) to `status` and a printf-style message; returns `status`. */
 kn_status kn_error_set(kn_error *err, kn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+struct kn_node;
+/** Set *err to `status` and "node 'NAME' (Op): <message>"; returns `status`. */
+kn_status kn_node_error(kn_error *err, kn_status status, const struct kn_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /** Prepend "prefix: " to err's message (for adding context on the way up). */
 void kn_error_prefix(kn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -16,24 +16,12 @@ static const char *kn_op_name_of(const kn_node *n)
     return kn_op_get(n->op)->name;
 }
 
-/* Set an error "node 'NAME' (Op): <message>". */
-__attribute__((format(printf, 4, 5)))
-static kn_status kn_node_fail(kn_error *err, kn_status status, const kn_node *n, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kn_error_set(err, status, "node '%s' (%s): %s", n->name, kn_op_name_of(n), msg);
-}
-
 /* Read the constant integer input in slot `slot` (named `what` in messages). */
 static kn_status kn_read_input_ints(kn_graph *g, const kn_node *n, int slot, const char *what,
                                     int64_t *out, int cap, int *count, kn_error *err)
 {
     if (slot >= n->num_inputs || n->inputs[slot] < 0)
-        return kn_node_fail(err, KN_ERR_GRAPH, n, "input %d (%s) is missing", slot, what);
+        return kn_node_error(err, KN_ERR_GRAPH, n, "input %d (%s) is missing", slot, what);
     kn_status st = kn_value_read_ints(g, n->inputs[slot], out, cap, count, err);
     if (st != KN_OK)
         kn_error_prefix(err, "node '%s' (%s): %s", n->name, kn_op_name_of(n), what);
@@ -65,7 +53,7 @@ static kn_status kn_numel64(const kn_node *n, const kn_shape *s, int64_t *out, k
 {
     if (!kn_dims_product(s, 0, s->rank, out)) {
         char buf[160];
-        return kn_node_fail(err, KN_ERR_OVERFLOW, n, "shape %s is too large",
+        return kn_node_error(err, KN_ERR_OVERFLOW, n, "shape %s is too large",
                             kn_shape_str(s, buf, sizeof buf));
     }
     return KN_OK;
@@ -74,7 +62,7 @@ static kn_status kn_numel64(const kn_node *n, const kn_shape *s, int64_t *out, k
 static kn_status kn_require_f32(const kn_node *n, const kn_value *v, kn_error *err)
 {
     if (v->dtype != KN_F32)
-        return kn_node_fail(err, KN_ERR_DTYPE, n, "input '%s' is %s; only float32 is supported",
+        return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s; only float32 is supported",
                             v->name, kn_dtype_name(v->dtype));
     return KN_OK;
 }
@@ -98,23 +86,23 @@ kn_status kn_shape_broadcast(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *a = kn_node_input(g, n, 0), *b = kn_node_input(g, n, 1);
     if (!a || !b)
-        return kn_node_fail(err, KN_ERR_GRAPH, n, "needs two inputs");
+        return kn_node_error(err, KN_ERR_GRAPH, n, "needs two inputs");
     if (n->op == KN_OP_POW) {
         /* ONNX Pow: base and exponent may differ; the result has the base's dtype */
         kn_dtype ds[2] = {a->dtype, b->dtype};
         for (int i = 0; i < 2; i++)
             if (ds[i] != KN_F32 && ds[i] != KN_I32 && ds[i] != KN_I64)
-                return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int32 or int64)",
+                return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int32 or int64)",
                                     kn_dtype_name(ds[i]));
         kn_shape out;
         kn_status st = kn_shape_broadcast2(n, &a->shape, &b->shape, &out, err);
         return st != KN_OK ? st : kn_node_set_output(g, n, 0, a->dtype, &out, err);
     }
     if (a->dtype != b->dtype)
-        return kn_node_fail(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
+        return kn_node_error(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
                             a->name, kn_dtype_name(a->dtype), b->name, kn_dtype_name(b->dtype));
     if (!kn_is_int_or_f32(a->dtype))
-        return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int64, int32, int8, uint8)",
+        return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, int64, int32, int8, uint8)",
                             kn_dtype_name(a->dtype));
     kn_shape out;
     kn_status st = kn_shape_broadcast2(n, &a->shape, &b->shape, &out, err);
@@ -127,22 +115,22 @@ kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0);
     if (!x)
-        return kn_node_fail(err, KN_ERR_GRAPH, n, "input 0 is missing");
+        return kn_node_error(err, KN_ERR_GRAPH, n, "input 0 is missing");
     kn_status st;
     if (n->op == KN_OP_CLIP) {
         /* Clip also takes integers (bounds of the same dtype) */
         if (!kn_is_int_or_f32(x->dtype))
-            return kn_node_fail(err, KN_ERR_DTYPE, n, "dtype %s is not supported", kn_dtype_name(x->dtype));
+            return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported", kn_dtype_name(x->dtype));
         for (int i = 1; i <= 2; i++) {
             kn_value *b = kn_node_input(g, n, i);
             if (!b)
                 continue;
             if (b->dtype != x->dtype)
-                return kn_node_fail(err, KN_ERR_DTYPE, n, "%s '%s' is %s but the input is %s", i == 1 ? "min" : "max",
+                return kn_node_error(err, KN_ERR_DTYPE, n, "%s '%s' is %s but the input is %s", i == 1 ? "min" : "max",
                                     b->name, kn_dtype_name(b->dtype), kn_dtype_name(x->dtype));
             if (kn_value_numel(b) > 1) {
                 char buf[160];
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "%s '%s' must be a scalar, not %s",
+                return kn_node_error(err, KN_ERR_SHAPE, n, "%s '%s' must be a scalar, not %s",
                                     i == 1 ? "min" : "max", b->name, kn_shape_str(&b->shape, buf, sizeof buf));
             }
         }
@@ -167,7 +155,7 @@ kn_status kn_shape_reduce(kn_graph *g, kn_node *n, kn_error *err)
     int rank = x->shape.rank;
     bool reduced[KN_MAX_RANK] = {false};
     if (a->naxes < 0 || a->naxes > KN_MAX_RANK)
-        return kn_node_fail(err, KN_ERR_INVALID_ARG, n, "bad number of axes %d", a->naxes);
+        return kn_node_error(err, KN_ERR_INVALID_ARG, n, "bad number of axes %d", a->naxes);
     if (a->naxes == 0)
         for (int d = 0; d < rank; d++)
             reduced[d] = true;
@@ -176,7 +164,7 @@ kn_status kn_shape_reduce(kn_graph *g, kn_node *n, kn_error *err)
         if ((st = kn_axis_normalize(n, a->axes[i], rank, &ax, err)) != KN_OK)
             return st;
         if (reduced[ax])
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)a->axes[i]);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)a->axes[i]);
         reduced[ax] = true;
     }
     kn_shape out = {.rank = 0};
@@ -197,13 +185,13 @@ kn_status kn_shape_flatten(kn_graph *g, kn_node *n, kn_error *err)
     int rank = x->shape.rank;
     int64_t axis = n->attrs.axis.axis;
     if (axis < -rank || axis > rank)
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld is out of range for rank %d", (long long)axis, rank);
+        return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is out of range for rank %d", (long long)axis, rank);
     if (axis < 0)
         axis += rank;
     kn_shape out = {.rank = 2};
     if (!kn_dims_product(&x->shape, 0, (int)axis, &out.dims[0]) ||
         !kn_dims_product(&x->shape, (int)axis, rank, &out.dims[1]))
-        return kn_node_fail(err, KN_ERR_OVERFLOW, n, "flattened dimensions are too large");
+        return kn_node_error(err, KN_ERR_OVERFLOW, n, "flattened dimensions are too large");
     return kn_node_set_output(g, n, 0, x->dtype, &out, err);
 }
 
@@ -224,21 +212,21 @@ kn_status kn_shape_reshape(kn_graph *g, kn_node *n, kn_error *err)
         int64_t d = want[i];
         if (d == 0) {
             if (i >= x->shape.rank)
-                return kn_node_fail(err, KN_ERR_SHAPE, n,
+                return kn_node_error(err, KN_ERR_SHAPE, n,
                                     "target dim %d is 0 (copy) but the input %s has no dim %d", i, bx, i);
             d = x->shape.dims[i];
         } else if (d == -1) {
             if (infer >= 0)
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "target shape has more than one -1 (dims %d and %d)",
+                return kn_node_error(err, KN_ERR_SHAPE, n, "target shape has more than one -1 (dims %d and %d)",
                                     infer, i);
             infer = i;
             continue;
         } else if (d < 0) {
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "target dim %d is %lld", i, (long long)d);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "target dim %d is %lld", i, (long long)d);
         }
         out.dims[i] = d;
         if (!kn_size_mul(known, (size_t)d, &known) || known > (size_t)INT64_MAX)
-            return kn_node_fail(err, KN_ERR_OVERFLOW, n, "target shape is too large");
+            return kn_node_error(err, KN_ERR_OVERFLOW, n, "target shape is too large");
     }
     int64_t numel = 0;
     if ((st = kn_numel64(n, &x->shape, &numel, err)) != KN_OK)
@@ -246,13 +234,13 @@ kn_status kn_shape_reshape(kn_graph *g, kn_node *n, kn_error *err)
     if (infer >= 0) {
         if (known == 0 || (size_t)numel % known != 0) {
             char bo[200];
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "cannot infer the -1 in target [%s] from input %s",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "cannot infer the -1 in target [%s] from input %s",
                                 kn_ints_str(want, count, bo, sizeof bo), bx);
         }
         out.dims[infer] = (int64_t)((size_t)numel / known);
     } else if (known != (size_t)numel) {
         char bo[200];
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "cannot reshape %s (%lld elements) to [%s]", bx,
+        return kn_node_error(err, KN_ERR_SHAPE, n, "cannot reshape %s (%lld elements) to [%s]", bx,
                             (long long)numel, kn_ints_str(want, count, bo, sizeof bo));
     }
     return kn_node_set_output(g, n, 0, x->dtype, &out, err);
@@ -281,7 +269,7 @@ kn_status kn_shape_transpose(kn_graph *g, kn_node *n, kn_error *err)
     if (!ok) {
         char buf[200];
         int np = a->nperm < 0 ? 0 : a->nperm > KN_MAX_RANK ? KN_MAX_RANK : a->nperm;
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "perm [%s] is not a permutation of 0..%d",
+        return kn_node_error(err, KN_ERR_SHAPE, n, "perm [%s] is not a permutation of 0..%d",
                             kn_ints_str(a->perm, np, buf, sizeof buf), rank - 1);
     }
     for (int i = 0; i < rank; i++)
@@ -293,7 +281,7 @@ kn_status kn_shape_concat(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x0 = kn_node_input(g, n, 0);
     if (!x0)
-        return kn_node_fail(err, KN_ERR_GRAPH, n, "input 0 is missing");
+        return kn_node_error(err, KN_ERR_GRAPH, n, "input 0 is missing");
     int rank = x0->shape.rank;
     int64_t axis;
     kn_status st = kn_axis_normalize(n, n->attrs.axis.axis, rank, &axis, err);
@@ -304,9 +292,9 @@ kn_status kn_shape_concat(kn_graph *g, kn_node *n, kn_error *err)
     for (int i = 0; i < n->num_inputs; i++) {
         kn_value *v = kn_node_input(g, n, i);
         if (!v)
-            return kn_node_fail(err, KN_ERR_GRAPH, n, "input %d is missing", i);
+            return kn_node_error(err, KN_ERR_GRAPH, n, "input %d is missing", i);
         if (v->dtype != x0->dtype)
-            return kn_node_fail(err, KN_ERR_DTYPE, n, "input '%s' is %s but '%s' is %s", v->name,
+            return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s but '%s' is %s", v->name,
                                 kn_dtype_name(v->dtype), x0->name, kn_dtype_name(x0->dtype));
         bool ok = v->shape.rank == rank;
         for (int d = 0; ok && d < rank; d++)
@@ -314,12 +302,12 @@ kn_status kn_shape_concat(kn_graph *g, kn_node *n, kn_error *err)
                 ok = false;
         if (!ok) {
             char b0[160], b1[160];
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "input '%s' %s does not fit '%s' %s on axis %lld",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "input '%s' %s does not fit '%s' %s on axis %lld",
                                 v->name, kn_shape_str(&v->shape, b1, sizeof b1), x0->name,
                                 kn_shape_str(&x0->shape, b0, sizeof b0), (long long)axis);
         }
         if (__builtin_add_overflow(out.dims[axis], v->shape.dims[axis], &out.dims[axis]))
-            return kn_node_fail(err, KN_ERR_OVERFLOW, n, "concatenated dimension is too large");
+            return kn_node_error(err, KN_ERR_OVERFLOW, n, "concatenated dimension is too large");
     }
     return kn_node_set_output(g, n, 0, x0->dtype, &out, err);
 }
@@ -335,27 +323,27 @@ kn_status kn_shape_split(kn_graph *g, kn_node *n, kn_error *err)
     int nout = n->num_outputs;
     int64_t sizes[KN_MAX_OUTPUTS];
     if (nout < 1 || nout > KN_MAX_OUTPUTS)
-        return kn_node_fail(err, KN_ERR_GRAPH, n, "bad number of outputs %d", nout);
+        return kn_node_error(err, KN_ERR_GRAPH, n, "bad number of outputs %d", nout);
     if (kn_node_input(g, n, 1)) {
         int count = 0;
         if ((st = kn_read_input_ints(g, n, 1, "split", sizes, KN_MAX_OUTPUTS, &count, err)) != KN_OK)
             return st;
         if (count != nout)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "split has %d sizes for %d outputs", count, nout);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "split has %d sizes for %d outputs", count, nout);
         int64_t sum = 0;
         for (int i = 0; i < count; i++) {
             if (sizes[i] < 0 || __builtin_add_overflow(sum, sizes[i], &sum))
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "split size %d is %lld", i, (long long)sizes[i]);
+                return kn_node_error(err, KN_ERR_SHAPE, n, "split size %d is %lld", i, (long long)sizes[i]);
         }
         if (sum != dim)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "split sizes sum to %lld but axis %lld has %lld",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "split sizes sum to %lld but axis %lld has %lld",
                                 (long long)sum, (long long)axis, (long long)dim);
     } else {
         /* equal parts; when uneven, the last chunk is smaller (opset 18) */
         int64_t chunk = (dim + nout - 1) / nout;
         int64_t last = dim - chunk * (nout - 1);
         if (last < 0)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld of size %lld cannot be split into %d parts",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld of size %lld cannot be split into %d parts",
                                 (long long)axis, (long long)dim, nout);
         for (int i = 0; i < nout; i++)
             sizes[i] = i == nout - 1 ? last : chunk;
@@ -382,18 +370,18 @@ kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *
         step[d] = 1;
     }
     if (count > in->rank)
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "%d starts for an input of rank %d", count, in->rank);
+        return kn_node_error(err, KN_ERR_SHAPE, n, "%d starts for an input of rank %d", count, in->rank);
     for (int i = 0; i < count; i++) {
         int64_t ax = axes ? axes[i] : i;
         kn_status st = kn_axis_normalize(n, ax, in->rank, &ax, err);
         if (st != KN_OK)
             return st;
         if (seen[ax])
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld is sliced twice", (long long)ax);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is sliced twice", (long long)ax);
         seen[ax] = true;
         int64_t sp = steps ? steps[i] : 1;
         if (sp == 0)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "step of axis %lld is 0", (long long)ax);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "step of axis %lld is 0", (long long)ax);
         int64_t dim = in->dims[ax], s = starts[i], e = ends[i], len;
         if (s < 0)
             s += dim;
@@ -433,7 +421,7 @@ kn_status kn_shape_slice(kn_graph *g, kn_node *n, kn_error *err)
     if (has_steps && (st = kn_read_input_ints(g, n, 4, "steps", steps, KN_MAX_RANK, &nst, err)) != KN_OK)
         return st;
     if (ne != ns || (has_axes && na != ns) || (has_steps && nst != ns))
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "starts, ends, axes and steps have different lengths (%d, %d, %d, %d)",
+        return kn_node_error(err, KN_ERR_SHAPE, n, "starts, ends, axes and steps have different lengths (%d, %d, %d, %d)",
                             ns, ne, has_axes ? na : ns, has_steps ? nst : ns);
     int64_t start[KN_MAX_RANK], step[KN_MAX_RANK];
     kn_shape out;
@@ -453,29 +441,29 @@ kn_status kn_shape_pad(kn_graph *g, kn_node *n, kn_error *err)
     if (st != KN_OK)
         return st;
     if (count != 2 * rank)
-        return kn_node_fail(err, KN_ERR_SHAPE, n, "pads has %d values; an input of rank %d needs %d", count,
+        return kn_node_error(err, KN_ERR_SHAPE, n, "pads has %d values; an input of rank %d needs %d", count,
                             rank, 2 * rank);
     kn_value *cv = kn_node_input(g, n, 2);
     if (cv) {
         if (cv->dtype != x->dtype)
-            return kn_node_fail(err, KN_ERR_DTYPE, n, "constant_value '%s' is %s but the data is %s", cv->name,
+            return kn_node_error(err, KN_ERR_DTYPE, n, "constant_value '%s' is %s but the data is %s", cv->name,
                                 kn_dtype_name(cv->dtype), kn_dtype_name(x->dtype));
         if (kn_value_numel(cv) > 1)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "constant_value '%s' must be a scalar", cv->name);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "constant_value '%s' must be a scalar", cv->name);
     }
     kn_pad_mode mode = n->attrs.pad.mode;
     if (mode != KN_PAD_CONSTANT && mode != KN_PAD_REFLECT && mode != KN_PAD_EDGE)
-        return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "pad mode %d is not supported", (int)mode);
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "pad mode %d is not supported", (int)mode);
     kn_shape out = {.rank = rank};
     for (int d = 0; d < rank; d++) {
         int64_t dim = x->shape.dims[d], pb = pads[d], pe = pads[d + rank], o;
         if (__builtin_add_overflow(dim, pb, &o) || __builtin_add_overflow(o, pe, &o))
-            return kn_node_fail(err, KN_ERR_OVERFLOW, n, "padded dimension %d is too large", d);
+            return kn_node_error(err, KN_ERR_OVERFLOW, n, "padded dimension %d is too large", d);
         if (o < 0 || dim + (pb < 0 ? pb : 0) < 0 || dim + (pe < 0 ? pe : 0) < 0)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "pads %lld,%lld crop more than dimension %d (%lld)",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "pads %lld,%lld crop more than dimension %d (%lld)",
                                 (long long)pb, (long long)pe, d, (long long)dim);
         if (mode != KN_PAD_CONSTANT && dim == 0 && o > 0)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "cannot %s-pad the empty dimension %d",
+            return kn_node_error(err, KN_ERR_SHAPE, n, "cannot %s-pad the empty dimension %d",
                                 mode == KN_PAD_REFLECT ? "reflect" : "edge", d);
         out.dims[d] = o;
     }
@@ -498,10 +486,10 @@ kn_status kn_shape_squeeze(kn_graph *g, kn_node *n, kn_error *err)
             if ((st = kn_axis_normalize(n, axes[i], rank, &ax, err)) != KN_OK)
                 return st;
             if (drop[ax])
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)axes[i]);
+                return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)axes[i]);
             if (x->shape.dims[ax] != 1) {
                 char buf[160];
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "cannot squeeze axis %lld of %s (size is not 1)",
+                return kn_node_error(err, KN_ERR_SHAPE, n, "cannot squeeze axis %lld of %s (size is not 1)",
                                     (long long)axes[i], kn_shape_str(&x->shape, buf, sizeof buf));
             }
             drop[ax] = true;
@@ -527,7 +515,7 @@ kn_status kn_shape_unsqueeze(kn_graph *g, kn_node *n, kn_error *err)
         return st;
     int rank = x->shape.rank + count;
     if (rank > KN_MAX_RANK)
-        return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
                             KN_MAX_RANK);
     bool ins[KN_MAX_RANK] = {false};
     for (int i = 0; i < count; i++) {
@@ -535,7 +523,7 @@ kn_status kn_shape_unsqueeze(kn_graph *g, kn_node *n, kn_error *err)
         if ((st = kn_axis_normalize(n, axes[i], rank, &ax, err)) != KN_OK)
             return st;
         if (ins[ax])
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)axes[i]);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)axes[i]);
         ins[ax] = true;
     }
     kn_shape out = {.rank = rank};
@@ -548,7 +536,7 @@ kn_status kn_shape_gather(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0), *idx = kn_node_input(g, n, 1);
     if (idx->dtype != KN_I64 && idx->dtype != KN_I32)
-        return kn_node_fail(err, KN_ERR_DTYPE, n, "indices '%s' are %s; int64 or int32 expected", idx->name,
+        return kn_node_error(err, KN_ERR_DTYPE, n, "indices '%s' are %s; int64 or int32 expected", idx->name,
                             kn_dtype_name(idx->dtype));
     int64_t axis;
     kn_status st = kn_axis_normalize(n, n->attrs.axis.axis, x->shape.rank, &axis, err);
@@ -556,7 +544,7 @@ kn_status kn_shape_gather(kn_graph *g, kn_node *n, kn_error *err)
         return st;
     int rank = x->shape.rank - 1 + idx->shape.rank;
     if (rank > KN_MAX_RANK)
-        return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
                             KN_MAX_RANK);
     int64_t dim = x->shape.dims[axis];
     if (idx->data && (idx->kind == KN_VALUE_CONST || idx->kind == KN_VALUE_PARAM)) {
@@ -564,7 +552,7 @@ kn_status kn_shape_gather(kn_graph *g, kn_node *n, kn_error *err)
         for (size_t i = 0; i < cnt; i++) {
             int64_t v = idx->dtype == KN_I64 ? ((const int64_t *)idx->data)[i] : ((const int32_t *)idx->data)[i];
             if (v < -dim || v >= dim)
-                return kn_node_fail(err, KN_ERR_SHAPE, n, "index %lld is out of range for axis %lld of size %lld",
+                return kn_node_error(err, KN_ERR_SHAPE, n, "index %lld is out of range for axis %lld of size %lld",
                                     (long long)v, (long long)axis, (long long)dim);
         }
     }
@@ -603,11 +591,11 @@ kn_status kn_shape_constant_of_shape(kn_graph *g, kn_node *n, kn_error *err)
         return st;
     kn_dtype to = n->attrs.dtype.to == KN_DTYPE_UNDEFINED ? KN_F32 : n->attrs.dtype.to;
     if (kn_dtype_size(to) == 0)
-        return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "dtype %d is not supported", (int)to);
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "dtype %d is not supported", (int)to);
     kn_shape out = {.rank = count};
     for (int i = 0; i < count; i++) {
         if (dims[i] < 0)
-            return kn_node_fail(err, KN_ERR_SHAPE, n, "dimension %d is %lld", i, (long long)dims[i]);
+            return kn_node_error(err, KN_ERR_SHAPE, n, "dimension %d is %lld", i, (long long)dims[i]);
         out.dims[i] = dims[i];
     }
     return kn_node_set_output(g, n, 0, to, &out, err);
@@ -619,25 +607,25 @@ kn_status kn_shape_dropout(kn_graph *g, kn_node *n, kn_error *err)
     kn_value *ratio = kn_node_input(g, n, 1), *train = kn_node_input(g, n, 2);
     if (train) {
         if (!train->data || train->kind != KN_VALUE_CONST || train->dtype != KN_BOOL)
-            return kn_node_fail(err, KN_ERR_UNSUPPORTED, n,
+            return kn_node_error(err, KN_ERR_UNSUPPORTED, n,
                                 "training_mode '%s' must be a constant bool (only inference is supported)",
                                 train->name);
         bool training = kn_value_numel(train) > 0 && ((const uint8_t *)train->data)[0] != 0;
         float r = n->attrs.scalar.ratio;
         if (ratio) {
             if (!ratio->data || kn_value_numel(ratio) != 1)
-                return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "ratio '%s' must be a constant scalar",
+                return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "ratio '%s' must be a constant scalar",
                                     ratio->name);
             if (ratio->dtype == KN_F32)
                 r = *(const float *)ratio->data;
             else if (ratio->dtype == KN_F64)
                 r = (float)*(const double *)ratio->data;
             else
-                return kn_node_fail(err, KN_ERR_DTYPE, n, "ratio '%s' is %s", ratio->name,
+                return kn_node_error(err, KN_ERR_DTYPE, n, "ratio '%s' is %s", ratio->name,
                                     kn_dtype_name(ratio->dtype));
         }
         if (training && r != 0.0f)
-            return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "training-mode dropout (ratio %g) is not supported",
+            return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "training-mode dropout (ratio %g) is not supported",
                                 (double)r);
     }
     kn_status st = kn_node_set_output(g, n, 0, x->dtype, &x->shape, err);
@@ -651,7 +639,7 @@ kn_status kn_shape_cast(kn_graph *g, kn_node *n, kn_error *err)
     kn_value *x = kn_node_input(g, n, 0);
     kn_dtype to = n->attrs.dtype.to;
     if (kn_dtype_size(to) == 0 || kn_dtype_size(x->dtype) == 0)
-        return kn_node_fail(err, KN_ERR_UNSUPPORTED, n, "cast from %s to dtype %d is not supported",
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "cast from %s to dtype %d is not supported",
                             kn_dtype_name(x->dtype), (int)to);
     return kn_node_set_output(g, n, 0, to, &x->shape, err);
 }

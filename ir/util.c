@@ -37,6 +37,16 @@ kn_status kn_error_set(kn_error *err, kn_status status, const char *fmt, ...)
     return status;
 }
 
+kn_status kn_node_error(kn_error *err, kn_status status, const kn_node *node, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return kn_error_set(err, status, "node '%s' (%s): %s", node->name, kn_op_get(node->op)->name, msg);
+}
+
 void kn_error_prefix(kn_error *err, const char *fmt, ...)
 {
     if (!err)

@@ -58,6 +58,22 @@ KN_REF_KERNEL(kn_ref_constant_of_shape)
 KN_REF_KERNEL(kn_ref_cast)
 #undef KN_REF_KERNEL
 
+/** Number of elements of t (0 when its shape is invalid). */
+static inline size_t kn_numel_of(const kn_tensor *t)
+{
+    size_t c = 0;
+    return kn_shape_numel(&t->shape, &c) == KN_OK ? c : 0;
+}
+
+/** Product of dims [lo, hi) of s (within a tensor already known to fit). */
+static inline int64_t kn_dims_prod(const kn_shape *s, int lo, int hi)
+{
+    int64_t p = 1;
+    for (int i = lo; i < hi; i++)
+        p *= s->dims[i];
+    return p;
+}
+
 /** Apply an element-wise activation `op` with parameters `p` to n floats in place. */
 void kn_ref_activation(kn_op op, const kn_scalar_attrs *p, float *x, size_t n);
 

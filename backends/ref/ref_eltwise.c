@@ -19,25 +19,6 @@
 /* Element counts above which loops are parallelised. */
 #define KN_PAR_MIN 32768
 
-__attribute__((format(printf, 4, 5)))
-static kn_status kn_kernel_fail(kn_error *err, kn_status status, const kn_node *n, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kn_error_set(err, status, "node '%s' (%s): %s", n->name, kn_op_get(n->op)->name, msg);
-}
-
-static size_t kn_numel_of(const kn_tensor *t)
-{
-    size_t c = 0;
-    if (kn_shape_numel(&t->shape, &c) != KN_OK)
-        return 0;
-    return c;
-}
-
 /* ------------------------------------------------------------ binary ops */
 
 /*
@@ -201,14 +182,14 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
     kn_tensor *to = &out[0];
     kn_op op = node->op;
     if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW)
-        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not a binary op");
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a binary op");
     kn_dtype dt = ta->dtype;
     bool mixed_pow = op == KN_OP_POW && (dt != KN_F32 || tb->dtype != KN_F32);
     bool ok = mixed_pow ? kn_pow_dtype_ok(dt) && kn_pow_dtype_ok(tb->dtype) && to->dtype == dt
                         : tb->dtype == dt && to->dtype == dt &&
                               (dt == KN_F32 || dt == KN_I64 || dt == KN_I32 || dt == KN_I8 || dt == KN_U8);
     if (!ok)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtypes %s and %s are not supported",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtypes %s and %s are not supported",
                               kn_dtype_name(ta->dtype), kn_dtype_name(tb->dtype));
     size_t n = kn_numel_of(to);
     if (n == 0)
@@ -221,7 +202,7 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
                         : dt == KN_I8  ? ((const int8_t *)tb->data)[i]
                                        : ((const uint8_t *)tb->data)[i];
             if (v == 0)
-                return kn_kernel_fail(err, KN_ERR_INVALID_ARG, node, "integer division by zero");
+                return kn_node_error(err, KN_ERR_INVALID_ARG, node, "integer division by zero");
         }
     }
     kn_bcast_plan p;
@@ -351,16 +332,16 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
     case KN_I32: lo = INT32_MIN; hi = INT32_MAX; break;
     case KN_I64: lo = INT64_MIN; hi = INT64_MAX; break;
     default:
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
     }
     if (out[0].dtype != dt)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "output dtype %s differs from input %s",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "output dtype %s differs from input %s",
                               kn_dtype_name(out[0].dtype), kn_dtype_name(dt));
     for (int i = 1; i <= 2 && i < node->num_inputs; i++) {
         if (!in[i].data || kn_numel_of(&in[i]) == 0)
             continue;
         if (in[i].dtype != dt)
-            return kn_kernel_fail(err, KN_ERR_DTYPE, node, "%s is %s, data is %s", i == 1 ? "min" : "max",
+            return kn_node_error(err, KN_ERR_DTYPE, node, "%s is %s, data is %s", i == 1 ? "min" : "max",
                                   kn_dtype_name(in[i].dtype), kn_dtype_name(dt));
         if (i == 1)
             lo = kn_load_int(in[i].data, dt, 0);
@@ -387,11 +368,11 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
 kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     if (!kn_is_activation(node->op))
-        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
     if (node->op == KN_OP_CLIP && in[0].dtype != KN_F32)
         return kn_clip_int(node, in, out, err);
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
                               kn_dtype_name(in[0].dtype));
     kn_scalar_attrs p = node->attrs.scalar;
     if (node->op == KN_OP_CLIP) {
@@ -399,7 +380,7 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
             if (!in[i].data || kn_numel_of(&in[i]) == 0)
                 continue;
             if (in[i].dtype != KN_F32)
-                return kn_kernel_fail(err, KN_ERR_DTYPE, node, "%s is %s, not float32", i == 1 ? "min" : "max",
+                return kn_node_error(err, KN_ERR_DTYPE, node, "%s is %s, not float32", i == 1 ? "min" : "max",
                                       kn_dtype_name(in[i].dtype));
             float v = ((const float *)in[i].data)[0];
             if (i == 1)
@@ -419,20 +400,12 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ---------------------------------------------------------------- softmax */
 
-static int64_t kn_dims_prod(const kn_shape *s, int lo, int hi)
-{
-    int64_t p = 1;
-    for (int i = lo; i < hi; i++)
-        p *= s->dims[i];
-    return p;
-}
-
 kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     if (node->op != KN_OP_SOFTMAX && node->op != KN_OP_LOG_SOFTMAX)
-        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "not a softmax op");
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a softmax op");
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
                               kn_dtype_name(in[0].dtype));
     const kn_shape *s = &in[0].shape;
     int64_t axis;
@@ -491,7 +464,7 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
 kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
                               kn_dtype_name(in[0].dtype));
     const kn_shape *s = &in[0].shape;
     const kn_reduce_attrs *a = &node->attrs.reduce;

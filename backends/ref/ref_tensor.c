@@ -21,33 +21,6 @@
 /* Byte counts above which copies are parallelised. */
 #define KN_PAR_MIN_BYTES (256 * 1024)
 
-__attribute__((format(printf, 4, 5)))
-static kn_status kn_kernel_fail(kn_error *err, kn_status status, const kn_node *n, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return kn_error_set(err, status, "node '%s' (%s): %s", n->name, kn_op_get(n->op)->name, msg);
-}
-
-static size_t kn_numel_of(const kn_tensor *t)
-{
-    size_t c = 0;
-    if (kn_shape_numel(&t->shape, &c) != KN_OK)
-        return 0;
-    return c;
-}
-
-static int64_t kn_dims_prod(const kn_shape *s, int lo, int hi)
-{
-    int64_t p = 1;
-    for (int i = lo; i < hi; i++)
-        p *= s->dims[i];
-    return p;
-}
-
 static void kn_strides_of(const kn_shape *s, int64_t *st)
 {
     int64_t acc = 1;
@@ -63,12 +36,12 @@ static kn_status kn_tensor_ints(const kn_node *node, const kn_tensor *t, const c
 {
     size_t n = kn_numel_of(t);
     if (!t->data && n > 0)
-        return kn_kernel_fail(err, KN_ERR_INVALID_ARG, node, "%s has no data", what);
+        return kn_node_error(err, KN_ERR_INVALID_ARG, node, "%s has no data", what);
     if (t->dtype != KN_I64 && t->dtype != KN_I32)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "%s is %s; int64 or int32 expected", what,
+        return kn_node_error(err, KN_ERR_DTYPE, node, "%s is %s; int64 or int32 expected", what,
                               kn_dtype_name(t->dtype));
     if (n > (size_t)cap)
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "%s has %zu values, more than %d", what, n, cap);
+        return kn_node_error(err, KN_ERR_SHAPE, node, "%s has %zu values, more than %d", what, n, cap);
     for (size_t i = 0; i < n; i++)
         out[i] = t->dtype == KN_I64 ? ((const int64_t *)t->data)[i] : ((const int32_t *)t->data)[i];
     *count = (int)n;
@@ -149,11 +122,11 @@ kn_status kn_ref_copy(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
 {
     size_t bytes;
     if (kn_tensor_nbytes(out[0].dtype, &out[0].shape, &bytes) != KN_OK || out[0].dtype != in[0].dtype)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "output does not match input dtype %s",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "output does not match input dtype %s",
                               kn_dtype_name(in[0].dtype));
     size_t in_bytes;
     if (kn_tensor_nbytes(in[0].dtype, &in[0].shape, &in_bytes) != KN_OK || in_bytes != bytes)
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "output size %zu differs from input size %zu", bytes,
+        return kn_node_error(err, KN_ERR_SHAPE, node, "output size %zu differs from input size %zu", bytes,
                               in_bytes);
     if (bytes > 0 && out[0].data != in[0].data)
         memcpy(out[0].data, in[0].data, bytes);
@@ -173,11 +146,11 @@ kn_status kn_ref_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *
     int64_t ist[KN_MAX_RANK], st[KN_MAX_RANK], dims[KN_MAX_RANK];
     kn_strides_of(s, ist);
     if (a->nperm != 0 && a->nperm != s->rank)
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "perm has %d entries for rank %d", a->nperm, s->rank);
+        return kn_node_error(err, KN_ERR_SHAPE, node, "perm has %d entries for rank %d", a->nperm, s->rank);
     for (int i = 0; i < s->rank; i++) {
         int64_t p = a->nperm ? a->perm[i] : s->rank - 1 - i;
         if (p < 0 || p >= s->rank)
-            return kn_kernel_fail(err, KN_ERR_SHAPE, node, "bad perm entry %lld", (long long)p);
+            return kn_node_error(err, KN_ERR_SHAPE, node, "bad perm entry %lld", (long long)p);
         dims[i] = s->dims[p];
         st[i] = ist[p];
     }
@@ -231,7 +204,7 @@ kn_status kn_ref_split(const kn_node *node, const kn_tensor *in, kn_tensor *out,
     for (int k = 0; k < node->num_outputs; k++)
         sum += out[k].shape.dims[axis];
     if (sum != s->dims[axis])
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "output sizes sum to %lld, axis has %lld", (long long)sum,
+        return kn_node_error(err, KN_ERR_SHAPE, node, "output sizes sum to %lld, axis has %lld", (long long)sum,
                               (long long)s->dims[axis]);
     const char *x = in[0].data;
     KN_PRAGMA(omp parallel for if((size_t)outer * in_row > KN_PAR_MIN_BYTES) schedule(static))
@@ -263,7 +236,7 @@ kn_status kn_ref_slice(const kn_node *node, const kn_tensor *in, kn_tensor *out,
     if (has_steps && (st = kn_tensor_ints(node, &in[4], "steps", steps, KN_MAX_RANK, &nst, err)) != KN_OK)
         return st;
     if (ne != ns || (has_axes && na != ns) || (has_steps && nst != ns))
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "starts, ends, axes and steps have different lengths");
+        return kn_node_error(err, KN_ERR_SHAPE, node, "starts, ends, axes and steps have different lengths");
     int64_t start[KN_MAX_RANK], step[KN_MAX_RANK];
     kn_shape os;
     const kn_shape *s = &in[0].shape;
@@ -271,7 +244,7 @@ kn_status kn_ref_slice(const kn_node *node, const kn_tensor *in, kn_tensor *out,
                                step, &os, err)) != KN_OK)
         return st;
     if (!kn_shape_equal(&os, &out[0].shape))
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "output shape differs from the shape rule's");
+        return kn_node_error(err, KN_ERR_SHAPE, node, "output shape differs from the shape rule's");
     if (kn_numel_of(&out[0]) == 0)
         return KN_OK;
     int64_t ist[KN_MAX_RANK], sst[KN_MAX_RANK], off = 0;
@@ -315,25 +288,25 @@ kn_status kn_ref_pad(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
     if (st != KN_OK)
         return st;
     if (count != 2 * rank)
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "pads has %d values for rank %d", count, rank);
+        return kn_node_error(err, KN_ERR_SHAPE, node, "pads has %d values for rank %d", count, rank);
     kn_pad_mode mode = node->attrs.pad.mode;
     if (mode != KN_PAD_CONSTANT && mode != KN_PAD_REFLECT && mode != KN_PAD_EDGE)
-        return kn_kernel_fail(err, KN_ERR_UNSUPPORTED, node, "pad mode %d is not supported", (int)mode);
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "pad mode %d is not supported", (int)mode);
     size_t es = kn_dtype_size(in[0].dtype);
     unsigned char fill[16] = {0};
     if (es > sizeof fill)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(in[0].dtype));
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(in[0].dtype));
     if (node->num_inputs > 2 && in[2].data && kn_numel_of(&in[2]) > 0) {
         if (in[2].dtype != in[0].dtype)
-            return kn_kernel_fail(err, KN_ERR_DTYPE, node, "constant_value is %s, data is %s",
+            return kn_node_error(err, KN_ERR_DTYPE, node, "constant_value is %s, data is %s",
                                   kn_dtype_name(in[2].dtype), kn_dtype_name(in[0].dtype));
         memcpy(fill, in[2].data, es);
     }
     for (int d = 0; d < rank; d++) {
         if (os->dims[d] != s->dims[d] + pads[d] + pads[d + rank])
-            return kn_kernel_fail(err, KN_ERR_SHAPE, node, "output shape differs from the shape rule's");
+            return kn_node_error(err, KN_ERR_SHAPE, node, "output shape differs from the shape rule's");
         if (mode != KN_PAD_CONSTANT && s->dims[d] == 0 && os->dims[d] > 0)
-            return kn_kernel_fail(err, KN_ERR_SHAPE, node, "cannot pad an empty dimension in this mode");
+            return kn_node_error(err, KN_ERR_SHAPE, node, "cannot pad an empty dimension in this mode");
     }
     size_t n = kn_numel_of(&out[0]);
     if (n == 0)
@@ -400,7 +373,7 @@ kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out
     if (st != KN_OK)
         return st;
     if (in[1].dtype != KN_I64 && in[1].dtype != KN_I32)
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "indices are %s; int64 or int32 expected",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "indices are %s; int64 or int32 expected",
                               kn_dtype_name(in[1].dtype));
     size_t nidx = kn_numel_of(&in[1]);
     int64_t dim = s->dims[axis];
@@ -408,7 +381,7 @@ kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out
     for (size_t j = 0; j < nidx; j++) {
         int64_t v = i64 ? ((const int64_t *)in[1].data)[j] : ((const int32_t *)in[1].data)[j];
         if (v < -dim || v >= dim)
-            return kn_kernel_fail(err, KN_ERR_INVALID_ARG, node, "index %lld is out of range [%lld, %lld]",
+            return kn_node_error(err, KN_ERR_INVALID_ARG, node, "index %lld is out of range [%lld, %lld]",
                                   (long long)v, (long long)-dim, (long long)dim - 1);
     }
     if (kn_numel_of(&out[0]) == 0)
@@ -443,7 +416,7 @@ kn_status kn_ref_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out,
     s = s < 0 ? 0 : s > rank ? rank : s;
     e = e < 0 ? 0 : e > rank ? rank : e;
     if (out[0].dtype != KN_I64 || kn_numel_of(&out[0]) != (size_t)(e > s ? e - s : 0))
-        return kn_kernel_fail(err, KN_ERR_SHAPE, node, "output must be int64 [%lld]", (long long)(e > s ? e - s : 0));
+        return kn_node_error(err, KN_ERR_SHAPE, node, "output must be int64 [%lld]", (long long)(e > s ? e - s : 0));
     for (int64_t i = s; i < e; i++)
         ((int64_t *)out[0].data)[i - s] = in[0].shape.dims[i];
     return KN_OK;
@@ -539,14 +512,14 @@ static void kn_convert(void *dst, kn_dtype dd, const void *src, kn_dtype sd, siz
 kn_status kn_ref_cast(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
 {
     if (!kn_cast_supported(in[0].dtype) || !kn_cast_supported(out[0].dtype))
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "cast from %s to %s is not supported",
+        return kn_node_error(err, KN_ERR_DTYPE, node, "cast from %s to %s is not supported",
                               kn_dtype_name(in[0].dtype), kn_dtype_name(out[0].dtype));
     size_t n = kn_numel_of(&in[0]);
     if (n == 0)
         return KN_OK;
     /* element i is read before it is written, so in place is fine when sizes match */
     if (in[0].data == out[0].data && kn_dtype_size(in[0].dtype) != kn_dtype_size(out[0].dtype))
-        return kn_kernel_fail(err, KN_ERR_INVALID_ARG, node, "cannot cast in place between %s and %s",
+        return kn_node_error(err, KN_ERR_INVALID_ARG, node, "cannot cast in place between %s and %s",
                               kn_dtype_name(in[0].dtype), kn_dtype_name(out[0].dtype));
     kn_convert(out[0].data, out[0].dtype, in[0].data, in[0].dtype, n);
     return KN_OK;
@@ -556,7 +529,7 @@ kn_status kn_ref_constant_of_shape(const kn_node *node, const kn_tensor *in, kn_
 {
     kn_dtype dt = out[0].dtype;
     if (!kn_cast_supported(dt))
-        return kn_kernel_fail(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
     size_t n = kn_numel_of(&out[0]), es = kn_dtype_size(dt);
     if (n == 0)
         return KN_OK;
