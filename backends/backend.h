@@ -42,6 +42,12 @@ typedef struct kn_backend {
     /** The buffer of value `id` (inputs, outputs, any intermediate the backend keeps). */
     void *(*value_data)(void *exe, int id);
     void (*free)(void *exe);
+    /**
+     * Optional: whether the backend can run `producer` with the fused
+     * `activation` (KN_OP_COUNT: none) and, when `residual`, a fused residual
+     * add before it (see kn_pass_ctx.can_fuse). NULL: every fusion accepted.
+     */
+    bool (*can_fuse)(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

@@ -266,7 +266,7 @@ static kn_status kn_ex_const(kn_exporter *ex, const char *base, const char *suff
     const char *n = kn_ex_unique(ex, base, suffix);
     if (!n)
         return kn_ex_nomem(ex);
-    Onnx__TensorProto *t;
+    Onnx__TensorProto *t = NULL;
     KN_TRY(kn_ex_tensor(ex, n, dtype, shape, data, true, n, &t));
     if (!kn_ex_push(&ex->inits, t))
         return kn_ex_nomem(ex);
@@ -533,7 +533,7 @@ static kn_status kn_ex_constant_of_shape(kn_exporter *ex, Onnx__NodeProto *p, co
     memset(&s, 0, sizeof s);
     s.rank = 1;
     s.dims[0] = 1;
-    Onnx__TensorProto *t;
+    Onnx__TensorProto *t = NULL;
     KN_TRY(kn_ex_tensor(ex, "value", a->to, &s, &v, true, "attribute 'value'", &t));
     return kn_ex_attr_tensor(ex, p, "value", t);
 }
@@ -561,7 +561,7 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
                             const kn_value *x)
 {
     const char *opname = kn_op_get(op)->name;
-    Onnx__NodeProto *p;
+    Onnx__NodeProto *p = NULL;
     while (nin > 0 && in[nin - 1][0] == '\0')
         nin--;
 
@@ -761,7 +761,7 @@ static kn_status kn_ex_export_node(kn_exporter *ex, const kn_node *n)
         return kn_ex_nomem(ex);
     out[0] = cur;
     KN_TRY(kn_ex_emit(ex, n->op, &n->attrs, n->name, in, nin, out, n->num_outputs, x));
-    Onnx__NodeProto *p;
+    Onnx__NodeProto *p = NULL;
     if (has_res) {
         const char *sum = has_act ? kn_ex_unique(ex, final, "residual_sum") : final;
         const char *add_name = kn_ex_unique(ex, n->name, "residual_add");
@@ -937,7 +937,7 @@ static kn_status kn_ex_initializers(kn_exporter *ex, bool *used, const bool *is_
         }
         char what[300];
         snprintf(what, sizeof what, "%s '%.250s'", kn_ex_kind(v->kind), v->name);
-        Onnx__TensorProto *t;
+        Onnx__TensorProto *t = NULL;
         KN_TRY(kn_ex_tensor(ex, ex->vname[id], v->dtype, &v->shape, v->data, false, what, &t));
         if (!kn_ex_push(&ex->inits, t))
             return kn_ex_nomem(ex);
@@ -1049,7 +1049,7 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
         int id = g->outputs[i];
         const kn_value *v = &g->values[id];
         if (ex->vname[id] != v->name) {
-            Onnx__NodeProto *p;
+            Onnx__NodeProto *p = NULL;
             const char *nm = kn_ex_unique(ex, v->name, "identity");
             const char *src = ex->vname[id], *dst = v->name;
             st = nm ? kn_ex_node(ex, "Identity", nm, &src, 1, &dst, 1, &p) : kn_ex_nomem(ex);

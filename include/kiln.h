@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -163,6 +164,20 @@ typedef struct kn_options {
     int num_frozen;
     const char *const *frozen_names;
     const kn_tensor *frozen_values;
+    /*
+     * Optimization diagnostics (all optional; leave zero for none).
+     */
+    /** When non-NULL, every pass writes one line per change here (and why a candidate was left alone). */
+    FILE *explain;
+    /** Non-zero: verify the graph after every pass; a failure names the pass. */
+    int verify_each;
+    /**
+     * Name of a pass after which the graph is written to `dump_path` (NULL:
+     * standard output) as text, or as Graphviz DOT when the path ends in
+     * .dot. An unknown name is KN_ERR_INVALID_ARG listing the passes.
+     */
+    const char *dump_after;
+    const char *dump_path;
 } kn_options;
 
 /** Compile `model` for a backend and batch size. The session owns copies of what it needs. */

@@ -15,7 +15,8 @@ void kn_graph_free(kn_graph *g)
         return;
     for (int i = 0; i < g->num_values; i++) {
         free(g->values[i].name);
-        free(g->values[i].data);
+        if (!g->values[i].data_borrowed)
+            free(g->values[i].data);
     }
     for (int i = 0; i < g->num_nodes; i++)
         free(g->nodes[i].name);
@@ -178,7 +179,7 @@ int kn_graph_value_readers(const kn_graph *g, int id)
     return count;
 }
 
-kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
+static kn_status kn_graph_copy(const kn_graph *src, kn_graph *dst, bool borrow, kn_error *err)
 {
     kn_graph_init(dst);
     kn_status st = KN_ERR_NOMEM;
@@ -201,7 +202,11 @@ kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
         d->name = kn_strdup(s->name);
         if (!d->name)
             goto fail;
-        if (s->data) {
+        d->data_borrowed = false;
+        if (s->data && borrow) {
+            d->data = s->data;
+            d->data_borrowed = true;
+        } else if (s->data) {
             size_t bytes;
             if (kn_tensor_nbytes(s->dtype, &s->shape, &bytes) != KN_OK) {
                 st = KN_ERR_OVERFLOW;
@@ -231,6 +236,16 @@ kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
 fail:
     kn_graph_free(dst);
     return kn_error_set(err, st, "out of memory copying graph '%s'", src->name ? src->name : "graph");
+}
+
+kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err)
+{
+    return kn_graph_copy(src, dst, false, err);
+}
+
+kn_status kn_graph_clone_view(const kn_graph *src, kn_graph *dst, kn_error *err)
+{
+    return kn_graph_copy(src, dst, true, err);
 }
 
 /* Min-heap of node indices (the ready nodes), for kn_graph_sort. */
@@ -392,7 +407,8 @@ kn_status kn_graph_compact(kn_graph *g, kn_error *err)
     for (int v = 0; v < nv; v++) {
         if (!used[v]) {
             free(g->values[v].name);
-            free(g->values[v].data);
+            if (!g->values[v].data_borrowed)
+                free(g->values[v].data);
             remap[v] = -1;
             continue;
         }

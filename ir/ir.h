@@ -223,6 +223,7 @@ typedef struct kn_value {
     int producer;               /**< node id, or -1 */
     bool is_output;             /**< a graph output */
     void *data;                 /**< PARAM/CONST: dense C-order data, owned by the graph */
+    bool data_borrowed;         /**< data belongs to another graph (kn_graph_clone_view); never written or freed */
 } kn_value;
 
 typedef struct kn_node {
@@ -254,6 +255,13 @@ void kn_graph_init(kn_graph *g);
 void kn_graph_free(kn_graph *g);
 /** Deep copy (names, data, nodes). */
 kn_status kn_graph_clone(const kn_graph *src, kn_graph *dst, kn_error *err);
+/**
+ * Copy whose weights and constants borrow src's data instead of copying it:
+ * for short-lived work (inferring output shapes, statistics) on big models.
+ * src must outlive dst and its data must not change meanwhile; passes replace
+ * data rather than writing into it, so running the pipeline on dst is fine.
+ */
+kn_status kn_graph_clone_view(const kn_graph *src, kn_graph *dst, kn_error *err);
 
 /**
  * Add a value named `name` (copied; must be unique). *id receives its id.

@@ -205,7 +205,7 @@ static kn_status check_bias(kn_node *n, const kn_value *b, const kn_value *w, in
 static kn_status conv_common(kn_graph *g, kn_node *n, kn_value **px, kn_value **pw, int64_t *group,
                              kn_error *err)
 {
-    kn_value *x, *w;
+    kn_value *x = NULL, *w = NULL;
     char sx[160], sw[160];
     kn_status st;
     if ((st = need_input(g, n, 0, "X", &x, err)) || (st = need_input(g, n, 1, "W", &w, err)) ||
@@ -264,10 +264,35 @@ static kn_status conv_finish(kn_graph *g, kn_node *n, const kn_value *x, const k
 
 /* -------------------------------------------------------------- rules */
 
+/*
+ * A 4th Conv input is only the residual fused in by passes/fuse.c
+ * (fused.residual == 3): a float32 tensor of exactly the output's shape.
+ */
+static kn_status conv_residual(kn_graph *g, kn_node *n, kn_error *err)
+{
+    if (n->num_inputs <= 3 && n->fused.residual < 0)
+        return KN_OK;
+    if (n->num_inputs != 4 || n->fused.residual != 3)
+        return kn_error_set(err, KN_ERR_GRAPH,
+                            "node '%s' (%s): has %d inputs with fused residual slot %d; a 4th input must be the "
+                            "fused residual",
+                            n->name, KN_OPNAME(n), n->num_inputs, n->fused.residual);
+    kn_value *r, *y = kn_node_output(g, n, 0);
+    kn_status st;
+    char sr[160], sy[160];
+    if ((st = need_input(g, n, 3, "residual", &r, err)) || (st = need_f32(n, r, "residual", err)))
+        return st;
+    if (!y || !kn_shape_equal(&r->shape, &y->shape))
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): fused residual '%s' has shape %s, not the output's %s",
+                            n->name, KN_OPNAME(n), r->name, kn_shape_str(&r->shape, sr, sizeof sr),
+                            y ? kn_shape_str(&y->shape, sy, sizeof sy) : "(none)");
+    return KN_OK;
+}
+
 kn_status kn_shape_conv(kn_graph *g, kn_node *n, kn_error *err)
 {
-    kn_value *x, *w;
-    int64_t group;
+    kn_value *x = NULL, *w = NULL;
+    int64_t group = 1;
     char sx[160], sw[160];
     kn_status st = conv_common(g, n, &x, &w, &group, err);
     if (st)
@@ -286,13 +311,15 @@ kn_status kn_shape_conv(kn_graph *g, kn_node *n, kn_error *err)
                             "group %lld",
                             n->name, KN_OPNAME(n), w->name, kn_shape_str(&w->shape, sw, sizeof sw), (long long)m,
                             (long long)group);
-    return conv_finish(g, n, x, w, m, false, err);
+    if ((st = conv_finish(g, n, x, w, m, false, err)))
+        return st;
+    return conv_residual(g, n, err);
 }
 
 kn_status kn_shape_conv_transpose(kn_graph *g, kn_node *n, kn_error *err)
 {
-    kn_value *x, *w;
-    int64_t group;
+    kn_value *x = NULL, *w = NULL;
+    int64_t group = 1;
     char sx[160], sw[160];
     kn_status st = conv_common(g, n, &x, &w, &group, err);
     if (st)

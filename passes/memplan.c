@@ -174,6 +174,8 @@ static kn_status kn_mem_block_breadth(const kn_mem_block *b, int nb, size_t *bre
 static kn_status kn_mem_bound(const kn_mem_request *reqs, const size_t *asz, const int *inplace, int count,
                               size_t *bound)
 {
+    if (count < 0 || count > (1 << 28))
+        return KN_ERR_OVERFLOW;
     kn_mem_event *ev = malloc(sizeof *ev * (size_t)(2 * count + 1));
     if (!ev)
         return KN_ERR_NOMEM;

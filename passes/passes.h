@@ -18,13 +18,39 @@ typedef struct kn_pass_ctx {
     FILE *explain;            /**< when non-NULL, passes write one line per change here */
     bool verify_each;         /**< verify the graph after every pass */
     size_t fold_limit_bytes;  /**< largest output constant folding may create (0: 64 MiB) */
+    /**
+     * Whether the backend can run `producer` with `activation` (KN_OP_COUNT:
+     * none) and, when `residual`, an added residual fused after it. NULL: the
+     * reference backend, which accepts every fusion. `can_fuse_user` is
+     * passed through (e.g. the kn_backend).
+     */
+    bool (*can_fuse)(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual, void *user);
+    void *can_fuse_user;
+    /**
+     * When non-NULL, the name of a pipeline pass after which kn_passes_run
+     * writes the graph (every time the pass runs, so a pass in a fixed-point
+     * group leaves its last result in a file). An unknown name is an error
+     * listing the valid ones.
+     */
+    const char *dump_after;
+    /** Where dump_after writes: NULL for standard output; a name ending in .dot gets Graphviz DOT, others text. */
+    const char *dump_path;
 } kn_pass_ctx;
 
 typedef struct kn_pass {
     const char *name;
     const char *summary;
     kn_status (*run)(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+    /**
+     * 0: run once. Consecutive passes with the same non-zero group run again,
+     * as a group, until none of them changes the graph (at most
+     * KN_PASS_MAX_ROUNDS rounds).
+     */
+    int group;
 } kn_pass;
+
+/** Bound on the rounds of a fixed-point group. */
+#define KN_PASS_MAX_ROUNDS 8
 
 /**
  * Shape inference with constant folding, in one topological sweep: every
@@ -38,13 +64,91 @@ kn_status kn_pass_infer_and_fold(kn_graph *g, const kn_pass_ctx *ctx, bool *chan
 /** Dead code elimination: drop nodes none of whose outputs are read, then unused values. */
 kn_status kn_pass_dce(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
+/**
+ * Activation fusion: a Conv/ConvTranspose/Gemm/MatMul (KN_FUSE_PRODUCER)
+ * whose float32 output is read only by an element-wise activation (Relu,
+ * LeakyRelu, Clip with constant bounds, Sigmoid, Tanh, HardSigmoid,
+ * HardSwish, Elu) takes the activation over as node->fused: the producer
+ * then writes the activation's output value (names of graph outputs are
+ * kept) and the activation node is removed. Not fused, with the reason
+ * written to ctx->explain: the output has other readers or is a graph
+ * output, the producer already has an activation, Clip bounds that are not
+ * constant, or ctx->can_fuse declines.
+ */
+kn_status kn_pass_fuse_activation(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Residual fusion: a Conv whose output is read only by an Add whose other
+ * operand has exactly the Conv output's shape and dtype takes that operand
+ * as an extra input (slot 3; an absent bias stays -1 in slot 2) with
+ * node->fused.residual = 3; the Add is removed, and an activation reading
+ * only the Add's output is fused too (residual first, then activation).
+ * Explains fused and unfused candidates like kn_pass_fuse_activation. Best
+ * run before kn_pass_fuse_activation (a Conv that already has an activation
+ * cannot take a residual, which would be added after it).
+ */
+kn_status kn_pass_fuse_residual(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Remove Identity nodes and inference Dropouts (no mask read, training_mode
+ * absent or constant false): readers are rewired to the input. When the
+ * removed node wrote a graph output, its producer writes that output
+ * instead, so graph outputs keep their names; the node stays when that is
+ * impossible (the input is a graph input, a constant or another output).
+ */
+kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Common subexpression elimination: a node with the same op, inputs,
+ * attributes and fused post-ops as an earlier node is replaced by it.
+ * Identical small constants (same dtype, shape and bytes) are merged first.
+ */
+kn_status kn_pass_cse(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Cancel Transpose/Transpose pairs whose permutations compose to the
+ * identity (others are merged into one Transpose), and Reshape/Reshape pairs
+ * (the second reshapes the first one's input directly; a pair that restores
+ * the input's shape disappears).
+ */
+kn_status kn_pass_cancel_pairs(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * MatMul of two matrices whose single reader is an Add of a tensor
+ * broadcastable to the product ([N], [1,N], [M,N], ...) becomes one Gemm.
+ */
+kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Fold an inference BatchNormalization (constant scale, bias, mean and
+ * variance) into the preceding Conv, ConvTranspose or Gemm when that
+ * producer has a single reader, constant weights and no fused post-op: the
+ * weights are scaled per output channel and the bias adjusted, in new
+ * constants (shared weights are left untouched).
+ */
+kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Check that `name` names a pass of the inference pipeline; otherwise
+ * KN_ERR_INVALID_ARG with a message listing the valid names.
+ */
+kn_status kn_pipeline_check_pass_name(const char *name, kn_error *err);
+
+/** Number of live (not dead) nodes of `g`. */
+int kn_graph_live_nodes(const kn_graph *g);
+
 /** Bind every KN_DIM_BATCH dimension of the graph inputs to `batch`. */
 kn_status kn_graph_bind_batch(kn_graph *g, int64_t batch, kn_error *err);
 
 /** The inference pipeline, in order; *count receives its length. */
 const kn_pass *kn_pipeline_inference(int *count);
 
-/** Run the inference pipeline on `g` (whose batch must be bound). */
+/**
+ * Run the inference pipeline on `g` (whose batch must be bound). With
+ * ctx->verify_each the graph is verified after every pass (an error names the
+ * pass); with ctx->explain each pass reports its changes and the pipeline
+ * ends with a "passes: N nodes before, M after" line.
+ */
 kn_status kn_passes_run(kn_graph *g, const kn_pass_ctx *ctx, kn_error *err);
 
 #endif /* KN_PASSES_H */

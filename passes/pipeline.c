@@ -1,34 +1,159 @@
-/* pipeline.c - the inference pipeline: an ordered, commented array of passes. */
+/*
+ * pipeline.c - the inference pipeline (an ordered, commented array of
+ * passes) and the pass manager that runs it: fixed-point groups,
+ * verification after every pass, graph dumps after a named pass.
+ */
+#include <string.h>
+
 #include "passes.h"
+
+/* Fixed-point groups (kn_pass.group). */
+enum { KN_ONCE = 0, KN_GROUP_SIMPLIFY = 1 };
 
 static const kn_pass kn_inference_pipeline[] = {
     /* Shapes first: every later pass and every backend needs them. Folding
      * in the same sweep makes shape subgraphs constant, which is what lets
      * data-dependent shape rules (Reshape, Slice, ...) see their inputs. */
-    {"infer_and_fold", "infer shapes and fold constant subgraphs", kn_pass_infer_and_fold},
+    {"infer_and_fold", "infer shapes and fold constant subgraphs", kn_pass_infer_and_fold, KN_ONCE},
     /* Folding leaves constants and nodes nobody reads. */
-    {"dce", "remove dead nodes and values", kn_pass_dce},
+    {"dce", "remove dead nodes and values", kn_pass_dce, KN_ONCE},
+
+    /* Simplification, repeated until nothing changes: each rewrite can
+     * expose another (an Identity between two Transposes hides the pair; a
+     * folded BatchNormalization makes two Convs identical for CSE). */
+    {"remove_identity", "remove Identity and inference Dropout", kn_pass_remove_identity, KN_GROUP_SIMPLIFY},
+    {"cse", "merge identical constants and nodes", kn_pass_cse, KN_GROUP_SIMPLIFY},
+    {"cancel_pairs", "cancel or merge Transpose/Transpose and Reshape/Reshape pairs", kn_pass_cancel_pairs,
+     KN_GROUP_SIMPLIFY},
+    /* Before fold_bn, so a BatchNormalization after MatMul+Add folds into the Gemm. */
+    {"matmul_add_to_gemm", "turn MatMul + Add into Gemm", kn_pass_matmul_add_to_gemm, KN_GROUP_SIMPLIFY},
+    {"fold_bn", "fold BatchNormalization into Conv, ConvTranspose or Gemm", kn_pass_fold_bn, KN_GROUP_SIMPLIFY},
+    /* Rewrites leave the bypassed nodes and old weights behind. */
+    {"simplify_dce", "remove what simplification left unused", kn_pass_dce, KN_GROUP_SIMPLIFY},
+
+    /* Fusion last: annotations describe the final producers (a folded
+     * BatchNormalization's Conv, a MatMul+Add's Gemm), and no later pass
+     * rewrites a node that carries one. Residual first: a Conv that already
+     * carries an activation cannot take an Add (it would come after it), and
+     * the residual pass fuses the activation after the Add itself. */
+    {"fuse_residual", "fuse Conv + Add (+ activation)", kn_pass_fuse_residual, KN_ONCE},
+    {"fuse_activation", "fuse activations into Conv, ConvTranspose, Gemm and MatMul", kn_pass_fuse_activation,
+     KN_ONCE},
+    /* Fusion bypasses the Add and activation nodes it absorbs. */
+    {"fuse_dce", "remove what fusion left unused", kn_pass_dce, KN_ONCE},
 };
+
+#define KN_PIPELINE_LEN ((int)(sizeof kn_inference_pipeline / sizeof kn_inference_pipeline[0]))
 
 const kn_pass *kn_pipeline_inference(int *count)
 {
-    *count = (int)(sizeof kn_inference_pipeline / sizeof kn_inference_pipeline[0]);
+    *count = KN_PIPELINE_LEN;
     return kn_inference_pipeline;
 }
 
-kn_status kn_passes_run(kn_graph *g, const kn_pass_ctx *ctx, kn_error *err)
+int kn_graph_live_nodes(const kn_graph *g)
 {
-    int count;
-    const kn_pass *passes = kn_pipeline_inference(&count);
-    for (int i = 0; i < count; i++) {
-        bool changed = false;
-        kn_status st = passes[i].run(g, ctx, &changed, err);
-        if (st != KN_OK)
-            return st;
-        if (ctx && ctx->verify_each && (st = kn_graph_verify(g, true, err)) != KN_OK) {
-            kn_error_prefix(err, "after pass %s", passes[i].name);
-            return st;
-        }
+    int n = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        n += !g->nodes[i].dead;
+    return n;
+}
+
+kn_status kn_pipeline_check_pass_name(const char *name, kn_error *err)
+{
+    char names[1024] = "";
+    size_t used = 0;
+    for (int i = 0; i < KN_PIPELINE_LEN; i++) {
+        if (name && strcmp(name, kn_inference_pipeline[i].name) == 0)
+            return KN_OK;
+        if (used < sizeof names)
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
+                                     kn_inference_pipeline[i].name);
     }
+    return kn_error_set(err, KN_ERR_INVALID_ARG, "unknown pass '%s' (passes: %s)", name ? name : "(null)", names);
+}
+
+static bool kn_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Write the graph after pass `p` (ctx->dump_after) to ctx->dump_path or stdout. */
+static kn_status kn_pipeline_dump(const kn_graph *g, const kn_pass *p, int round, const kn_pass_ctx *ctx,
+                                  kn_error *err)
+{
+    const char *path = ctx->dump_path;
+    bool dot = path && kn_ends_with(path, ".dot");
+    FILE *f = path ? fopen(path, "w") : stdout;
+    if (!f)
+        return kn_error_set(err, KN_ERR_IO, "cannot write the graph after pass %s to %s", p->name, path);
+    if (!dot && round > 0)
+        fprintf(f, "# graph after pass %s (round %d)\n", p->name, round + 1);
+    else if (!dot)
+        fprintf(f, "# graph after pass %s\n", p->name);
+    if (dot)
+        kn_graph_dump_dot(g, f);
+    else
+        kn_graph_dump(g, f);
+    if (path ? fclose(f) != 0 : fflush(f) != 0)
+        return kn_error_set(err, KN_ERR_IO, "cannot write the graph after pass %s to %s", p->name,
+                            path ? path : "standard output");
+    return KN_OK;
+}
+
+/* Run one pass, then verify and dump as the context asks. */
+static kn_status kn_pipeline_step(kn_graph *g, const kn_pass *p, int round, const kn_pass_ctx *ctx,
+                                  bool *changed, kn_error *err)
+{
+    bool c = false;
+    kn_status st = p->run(g, ctx, &c, err);
+    if (st != KN_OK) {
+        kn_error_prefix(err, "pass %s", p->name);
+        return st;
+    }
+    *changed |= c;
+    if (ctx->verify_each && (st = kn_graph_verify(g, true, err)) != KN_OK) {
+        kn_error_prefix(err, "verification after pass %s", p->name);
+        return st;
+    }
+    if (ctx->dump_after && strcmp(ctx->dump_after, p->name) == 0)
+        return kn_pipeline_dump(g, p, round, ctx, err);
+    return KN_OK;
+}
+
+kn_status kn_passes_run(kn_graph *g, const kn_pass_ctx *ctx_in, kn_error *err)
+{
+    kn_pass_ctx ctx = {0};
+    if (ctx_in)
+        ctx = *ctx_in;
+    kn_status st;
+    if (ctx.dump_after && (st = kn_pipeline_check_pass_name(ctx.dump_after, err)) != KN_OK)
+        return st;
+    int before = kn_graph_live_nodes(g);
+    for (int i = 0; i < KN_PIPELINE_LEN;) {
+        const kn_pass *p = &kn_inference_pipeline[i];
+        if (p->group == KN_ONCE) {
+            bool changed = false;
+            if ((st = kn_pipeline_step(g, p, 0, &ctx, &changed, err)) != KN_OK)
+                return st;
+            i++;
+            continue;
+        }
+        int end = i;
+        while (end < KN_PIPELINE_LEN && kn_inference_pipeline[end].group == p->group)
+            end++;
+        for (int round = 0; round < KN_PASS_MAX_ROUNDS; round++) {
+            bool changed = false;
+            for (int k = i; k < end; k++)
+                if ((st = kn_pipeline_step(g, &kn_inference_pipeline[k], round, &ctx, &changed, err)) != KN_OK)
+                    return st;
+            if (!changed)
+                break;
+        }
+        i = end;
+    }
+    if (ctx.explain)
+        fprintf(ctx.explain, "passes: %d nodes before, %d after\n", before, kn_graph_live_nodes(g));
     return KN_OK;
 }

@@ -28,38 +28,43 @@ static bool kn_has_suffix(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static kn_status kn_prepare_graph(const kn_model_t *model, int64_t batch, kn_graph *g, kn_error *err)
+/* A view of `src` (weights borrowed) bound to `batch` and run through the inference pipeline. */
+static kn_status kn_graph_bound_view(const kn_graph *src, int64_t batch, kn_graph *g, kn_error *err)
 {
-    return kn_prepare_graph_frozen(model, batch, NULL, g, err);
+    kn_status st = kn_graph_clone_view(src, g, err);
+    if (st != KN_OK)
+        return st;
+    kn_pass_ctx ctx = {0};
+    st = kn_graph_bind_batch(g, batch, err);
+    if (st == KN_OK)
+        st = kn_passes_run(g, &ctx, err);
+    if (st != KN_OK)
+        kn_graph_free(g);
+    return st;
 }
 
-/*
- * Give the model's outputs dtypes and shapes: infer at batch 1 and at batch
- * 2, and call every dimension that follows the batch KN_DIM_BATCH. A model
- * whose shapes only work at batch 1 keeps the batch-1 shapes.
- */
-static kn_status kn_model_infer_outputs(kn_model_t *m)
+void kn_graph_infer_output_shapes(kn_graph *g)
 {
     bool needed = false;
-    for (int i = 0; i < m->graph.num_outputs; i++)
-        if (!m->graph.values[m->graph.outputs[i]].shape_known)
+    for (int i = 0; i < g->num_outputs; i++)
+        if (!g->values[g->outputs[i]].shape_known)
             needed = true;
     if (!needed)
-        return KN_OK;
-    /* Shapes that depend on values known only at compile time (inputs frozen
-     * then) cannot be inferred here: the outputs then stay unknown. */
+        return;
     kn_graph one, two;
     kn_error ignored;
-    if (kn_prepare_graph(m, 1, &one, &ignored) != KN_OK)
-        return KN_OK;
-    bool have_two = kn_prepare_graph(m, 2, &two, &ignored) == KN_OK;
-    for (int i = 0; i < m->graph.num_outputs; i++) {
-        kn_value *v = &m->graph.values[m->graph.outputs[i]];
+    if (kn_graph_bound_view(g, 1, &one, &ignored) != KN_OK)
+        return;
+    bool have_two = kn_graph_bound_view(g, 2, &two, &ignored) == KN_OK;
+    for (int i = 0; i < g->num_outputs && i < one.num_outputs; i++) {
+        kn_value *v = &g->values[g->outputs[i]];
         const kn_value *a = &one.values[one.outputs[i]];
+        if (v->shape_known || !a->shape_known)
+            continue;
         v->dtype = a->dtype;
         v->shape = a->shape;
         v->shape_known = true;
-        if (!have_two)
+        if (!have_two || i >= two.num_outputs)
             continue;
         const kn_value *b = &two.values[two.outputs[i]];
         for (int d = 0; d < v->shape.rank && b->shape.rank == a->shape.rank; d++)
@@ -69,7 +74,6 @@ static kn_status kn_model_infer_outputs(kn_model_t *m)
     kn_graph_free(&one);
     if (have_two)
         kn_graph_free(&two);
-    return KN_OK;
 }
 
 static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *name, kn_error *err)
@@ -78,7 +82,7 @@ static kn_status kn_model_finish(kn_model_t *m, kn_model_t **out, const char *na
     if (st == KN_OK)
         st = kn_graph_verify(&m->graph, false, err);
     if (st == KN_OK)
-        st = kn_model_infer_outputs(m);
+        kn_graph_infer_output_shapes(&m->graph);
     if (st != KN_OK) {
         kn_error_prefix(err, "%s", name);
         kn_model_free(m);
@@ -228,13 +232,34 @@ static kn_status kn_freeze_input(kn_graph *g, const char *name, const kn_tensor 
     return KN_OK;
 }
 
+/* kn_pass_ctx.can_fuse for a backend (`user`). */
+static bool kn_backend_can_fuse(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual,
+                                void *user)
+{
+    const kn_backend *backend = user;
+    return backend->can_fuse(g, producer, activation, residual);
+}
+
 kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts,
                                          kn_graph *g, kn_error *err)
 {
-    kn_status st = kn_graph_clone(&model->graph, g, err);
+    /* Without options the result is short-lived work on the side (output
+     * shapes, memory plans): it borrows the model's weights. A session owns its copy. */
+    kn_status st = opts ? kn_graph_clone(&model->graph, g, err) : kn_graph_clone_view(&model->graph, g, err);
     if (st != KN_OK)
         return st;
     kn_pass_ctx ctx = {0};
+    if (opts) {
+        ctx.explain = opts->explain;
+        ctx.verify_each = opts->verify_each != 0;
+        ctx.dump_after = opts->dump_after;
+        ctx.dump_path = opts->dump_path;
+        const kn_backend *backend = kn_backend_find(opts->backend ? opts->backend : "ref");
+        if (backend && backend->can_fuse) {
+            ctx.can_fuse = kn_backend_can_fuse;
+            ctx.can_fuse_user = (void *)backend;
+        }
+    }
     st = kn_graph_bind_batch(g, batch, err);
     for (int i = 0; st == KN_OK && opts && i < opts->num_frozen; i++)
         st = kn_freeze_input(g, opts->frozen_names[i], &opts->frozen_values[i], err);

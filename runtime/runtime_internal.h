@@ -10,6 +10,14 @@ struct kn_model {
 };
 
 /**
+ * Fill in the dtype and shape of every output of `g` that lacks them:
+ * inferred at batch 1 and 2 on a view of g, a dimension that follows the
+ * batch becomes KN_DIM_BATCH. Outputs whose shapes depend on values known
+ * only at compile time (frozen inputs) stay unknown.
+ */
+void kn_graph_infer_output_shapes(kn_graph *g);
+
+/**
  * Copy the model's graph, bind the batch and the frozen inputs of `opts`
  * (may be NULL), and run the inference pipeline and a full verification:
  * the graph a session compiles. Frees *g on failure.

@@ -73,7 +73,7 @@ kn_status kn_model_get_stats(const kn_model_t *model, kn_model_stats *stats, kn_
         if (src->values[v].kind == KN_VALUE_PARAM && src->values[v].dtype == KN_F32)
             stats->num_parameters += kn_numel(&src->values[v]);
     kn_graph g;
-    kn_status st = kn_graph_clone(src, &g, err);
+    kn_status st = kn_graph_clone_view(src, &g, err);
     if (st != KN_OK)
         return st;
     kn_pass_ctx ctx = {0};

@@ -345,6 +345,16 @@ static bool kn_ref_supports(const kn_graph *g, const kn_node *node, char *why, s
     return false;
 }
 
+/* Every fused post-op runs through kn_ref_apply_fused, so every fusion is accepted. */
+static bool kn_ref_can_fuse(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual)
+{
+    (void)g;
+    (void)producer;
+    (void)activation;
+    (void)residual;
+    return true;
+}
+
 const kn_backend kn_ref_backend = {
     .name = "ref",
     .supports = kn_ref_supports,
@@ -352,4 +362,5 @@ const kn_backend kn_ref_backend = {
     .run = kn_ref_run,
     .value_data = kn_ref_value_data,
     .free = kn_ref_free,
+    .can_fuse = kn_ref_can_fuse,
 };

@@ -25,6 +25,13 @@ static const char kn_compile_usage[] =
     "  --batch N          bind the batch dimension to N (default: symbolic)\n"
     "  --model NAME       the model to emit (needed for ir, dot and onnx when the\n"
     "                     file defines several; summary: only this model)\n"
+    "  --explain          run the optimization passes (at --batch, default 1) and\n"
+    "                     print to stderr what each changed, why fusion\n"
+    "                     candidates were left alone, and the node counts\n"
+    "  --verify-each      run the passes, verifying the graph after each one\n"
+    "  --dump-after PASS[=FILE]  run the passes and write the graph after PASS\n"
+    "                     to FILE (.dot: Graphviz DOT, otherwise text; default:\n"
+    "                     stdout)\n"
     "  -h, --help         show this help and exit\n";
 
 typedef enum { KN_EMIT_SUMMARY = 0, KN_EMIT_IR, KN_EMIT_DOT, KN_EMIT_ONNX } kn_emit;
@@ -36,7 +43,16 @@ typedef struct kn_compile_args {
     kn_emit emit;
     bool emit_given;
     int64_t batch;      /* 0: symbolic */
+    bool explain, verify_each;
+    char dump_pass[128];      /* --dump-after PASS (empty: none) */
+    const char *dump_file;    /* its =FILE part, or NULL */
 } kn_compile_args;
+
+/* Whether an option asks for the optimization passes to run. */
+static bool kn_compile_wants_passes(const kn_compile_args *a)
+{
+    return a->explain || a->verify_each || a->dump_pass[0];
+}
 
 static bool kn_ends_with(const char *s, const char *suffix)
 {
@@ -95,6 +111,20 @@ static int kn_compile_parse(int argc, char **argv, kn_compile_args *a)
             if (!kn_cli_parse_int(value, 1, (int64_t)1 << 40, &a->batch))
                 return kn_cli_usage_error("compile", kn_compile_usage, "--batch needs a positive integer, got '%s'",
                                           value);
+            continue;
+        }
+        if (strcmp(arg, "--explain") == 0 || strcmp(arg, "--verify-each") == 0) {
+            *(arg[2] == 'e' ? &a->explain : &a->verify_each) = true;
+            continue;
+        }
+        if ((m = kn_cli_option(argc, argv, &i, "--dump-after", &value)) != 0) {
+            const char *eq = m > 0 ? strchr(value, '=') : NULL;
+            size_t len = eq ? (size_t)(eq - value) : (m > 0 ? strlen(value) : 0);
+            if (m < 0 || len == 0 || len >= sizeof a->dump_pass || (eq && !eq[1]))
+                return kn_cli_usage_error("compile", kn_compile_usage, "--dump-after needs PASS or PASS=FILE");
+            memcpy(a->dump_pass, value, len);
+            a->dump_pass[len] = '\0';
+            a->dump_file = eq ? eq + 1 : NULL;
             continue;
         }
         if ((m = kn_cli_option(argc, argv, &i, "--model", &value)) != 0) {
@@ -310,14 +340,24 @@ static void kn_print_training(FILE *f, const kn_spec *spec, const kn_spec_traini
 
 /* ------------------------------------------------------------ emitters */
 
-/* Build model `index`, bound to `batch` when given; the graph is left for the caller to free. */
-static int kn_compile_graph(const kn_spec *spec, int index, int64_t batch, kn_graph *g)
+/*
+ * Build model `index`, optimized at --batch when given (or at batch 1 when
+ * an option asks for the passes); the graph is left for the caller to free.
+ */
+static int kn_compile_graph(const kn_compile_args *a, const kn_spec *spec, int index, kn_graph *g)
 {
     kn_error err = {0};
+    int64_t batch = a->batch > 0 ? a->batch : kn_compile_wants_passes(a) ? 1 : 0;
     if (kn_spec_build_graph(spec, index, g, &err) != KN_OK)
         return kn_cli_fail("%s", err.message);
     if (batch > 0) {
         kn_pass_ctx ctx = {0};
+        ctx.explain = a->explain ? stderr : NULL;
+        ctx.verify_each = a->verify_each;
+        ctx.dump_after = a->dump_pass[0] ? a->dump_pass : NULL;
+        ctx.dump_path = a->dump_file;
+        if (ctx.explain)
+            fprintf(stderr, "model '%s' at batch %lld:\n", spec->models[index].name, (long long)batch);
         if (kn_graph_bind_batch(g, batch, &err) != KN_OK || kn_passes_run(g, &ctx, &err) != KN_OK) {
             kn_graph_free(g);
             kn_graph_init(g);
@@ -332,7 +372,7 @@ static int kn_compile_emit(const kn_compile_args *a, const kn_spec *spec, int in
 {
     kn_graph g;
     kn_graph_init(&g);
-    int rc = kn_compile_graph(spec, index, a->batch, &g);
+    int rc = kn_compile_graph(a, spec, index, &g);
     if (rc != KN_CLI_OK)
         return rc;
     kn_error err = {0};
@@ -416,6 +456,13 @@ int kn_cli_compile(int argc, char **argv)
             if (i != (index >= 0 ? index : 0))
                 fputc('\n', out);
             kn_print_summary(out, &spec.models[i], a.batch);
+            if (kn_compile_wants_passes(&a) && rc == KN_CLI_OK) {
+                kn_graph g;
+                kn_graph_init(&g);
+                fflush(out);
+                rc = kn_compile_graph(&a, &spec, i, &g);
+                kn_graph_free(&g);
+            }
         }
         for (int i = 0; index < 0 && i < spec.num_trainings; i++) {
             fputc('\n', out);

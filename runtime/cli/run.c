@@ -27,6 +27,12 @@ static const char kn_run_usage[] =
     "                         the first input)\n"
     "  --threads N            worker threads (default: 0, all cores)\n"
     "  --top K                classes to show per image (default: 5; 0: none)\n"
+    "  --explain              print to stderr what every optimization pass\n"
+    "                         changed, why fusion candidates were left alone,\n"
+    "                         and the node count before and after\n"
+    "  --verify-each          verify the graph after every pass\n"
+    "  --dump-after PASS[=FILE]  write the graph after pass PASS to FILE (.dot:\n"
+    "                         Graphviz DOT, otherwise text; default: stdout)\n"
     "  -h, --help             show this help and exit\n";
 
 #define KN_RUN_MAX_BATCH ((int64_t)1 << 40)
@@ -47,6 +53,9 @@ typedef struct kn_run_args {
     int64_t batch;      /* 0: not given */
     int64_t threads;
     int64_t top;
+    bool explain, verify_each;
+    char dump_pass[128];      /* --dump-after PASS (empty: none) */
+    const char *dump_file;    /* its =FILE part, or NULL */
     kn_run_input *inputs;
     int num_inputs;
 } kn_run_args;
@@ -87,6 +96,20 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
         }
         if (strcmp(arg, "--") == 0) {
             options_done = true;
+            continue;
+        }
+        if (strcmp(arg, "--explain") == 0 || strcmp(arg, "--verify-each") == 0) {
+            *(arg[2] == 'e' ? &a->explain : &a->verify_each) = true;
+            continue;
+        }
+        if ((m = kn_cli_option(argc, argv, &i, "--dump-after", &value)) != 0) {
+            const char *eq = m > 0 ? strchr(value, '=') : NULL;
+            size_t len = eq ? (size_t)(eq - value) : (m > 0 ? strlen(value) : 0);
+            if (m < 0 || len == 0 || len >= sizeof a->dump_pass || (eq && !eq[1]))
+                return kn_cli_usage_error("run", kn_run_usage, "--dump-after needs PASS or PASS=FILE");
+            memcpy(a->dump_pass, value, len);
+            a->dump_pass[len] = '\0';
+            a->dump_file = eq ? eq + 1 : NULL;
             continue;
         }
         static const char *const names[] = {"--input", "--output", "--backend", "--batch",
@@ -467,6 +490,10 @@ int kn_cli_run(int argc, char **argv)
     kn_options opt = {0};
     opt.backend = a.backend;
     opt.threads = (int)a.threads;
+    opt.explain = a.explain ? stderr : NULL;
+    opt.verify_each = a.verify_each;
+    opt.dump_after = a.dump_pass[0] ? a.dump_pass : NULL;
+    opt.dump_path = a.dump_file;
     opt.batch = a.batch ? a.batch : kn_run_pick_batch(model, &a);
     if (opt.batch <= 0) {
         rc = kn_cli_fail("the inputs have an empty batch (size 0); nothing to run");

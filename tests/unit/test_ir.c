@@ -102,7 +102,7 @@ static void test_arity_checked(void **state)
     int y = add_tmp(&g, "y");
     add_node(&g, "conv", KN_OP_CONV, &x, 1, y);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_ERR_GRAPH);
-    assert_string_equal(err.message, "node 'conv' (Conv) has 1 inputs; the op takes 2 to 3");
+    assert_string_equal(err.message, "node 'conv' (Conv) has 1 inputs; the op takes 2 to 4");
     kn_graph_free(&g);
 }
 
@@ -124,6 +124,58 @@ static void test_sort_reorders(void **state)
     assert_string_equal(g.nodes[0].name, "early");
     assert_int_equal(g.values[y].producer, 1);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+    kn_graph_free(&g);
+}
+
+/* The ready node that comes first in the current order goes next; a chain listed
+ * backwards (the worst case of a sort by repeated passes) comes out in chain order. */
+static void test_sort_order_and_backward_chain(void **state)
+{
+    (void)state;
+    kn_graph g;
+    kn_graph_init(&g);
+    int64_t d[] = {2};
+    kn_error err;
+    int x = add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
+    assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
+    int a = add_tmp(&g, "a"), b = add_tmp(&g, "b"), c = add_tmp(&g, "c"), e = add_tmp(&g, "e");
+    add_node(&g, "C", KN_OP_RELU, &b, 1, c);
+    add_node(&g, "A", KN_OP_RELU, &x, 1, a);
+    add_node(&g, "B", KN_OP_RELU, &a, 1, b);
+    add_node(&g, "E", KN_OP_RELU, &x, 1, e);
+    assert_int_equal(kn_graph_sort(&g, &err), KN_OK);
+    const char *want[] = {"A", "B", "C", "E"};
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(g.nodes[i].name, want[i]);
+    assert_int_equal(g.values[c].producer, 2);
+    assert_int_equal(g.values[e].producer, 3);
+    kn_graph_free(&g);
+
+    enum { N = 3000 };
+    kn_graph_init(&g);
+    int v[N + 1];
+    char name[32];
+    v[0] = add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
+    assert_int_equal(kn_graph_add_input(&g, v[0], &err), KN_OK);
+    for (int i = 1; i <= N; i++) {
+        snprintf(name, sizeof name, "v%d", i);
+        v[i] = add_tmp(&g, name);
+    }
+    for (int i = N; i >= 1; i--) {
+        snprintf(name, sizeof name, "n%d", i);
+        add_node(&g, name, KN_OP_RELU, &v[i - 1], 1, v[i]);
+    }
+    assert_int_equal(kn_graph_add_output(&g, v[N], &err), KN_OK);
+    assert_int_equal(kn_graph_sort(&g, &err), KN_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "n%d", i + 1);
+        assert_string_equal(g.nodes[i].name, name);
+    }
+    assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
+    /* a cycle names a node on it */
+    g.nodes[0].inputs[0] = v[N];
+    assert_int_equal(kn_graph_sort(&g, &err), KN_ERR_GRAPH);
+    assert_non_null(strstr(err.message, "is on a cycle"));
     kn_graph_free(&g);
 }
 
@@ -179,8 +231,8 @@ static void test_infer_and_fold_shape_subgraph(void **state)
     assert_int_equal(kn_graph_bind_batch(&g, 2, &err), KN_OK);
     kn_pass_ctx ctx = {.verify_each = true};
     assert_int_equal(kn_passes_run(&g, &ctx, &err), KN_OK);
-    /* the shape subgraph is gone: conv, relu, reshape, gemm remain */
-    assert_int_equal(g.num_nodes, 4);
+    /* the shape subgraph is gone: conv (with the relu fused into it), reshape, gemm remain */
+    assert_int_equal(g.num_nodes, 3);
     int yid = g.outputs[0];
     assert_int_equal(g.values[yid].shape.rank, 2);
     assert_int_equal(g.values[yid].shape.dims[0], 2);
@@ -239,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_cycle_and_dangling),
         cmocka_unit_test(test_arity_checked),
         cmocka_unit_test(test_sort_reorders),
+        cmocka_unit_test(test_sort_order_and_backward_chain),
         cmocka_unit_test(test_infer_and_fold_shape_subgraph),
         cmocka_unit_test(test_dce_and_overflow),
         cmocka_unit_test(test_numel_limits),

@@ -1,0 +1,660 @@
+/*
+ * test_fuse.c - activation and residual fusion on small hand-built graphs:
+ * node counts before and after, outputs equal to the unfused graph's on the
+ * reference backend, graph output names kept, and the explanations given for
+ * fused and unfused candidates.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend.h"
+#include "passes.h"
+#include "ref.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------- building */
+
+typedef struct fx {
+    kn_graph g;
+    uint64_t rng;
+    kn_error err;
+} fx;
+
+static void fx_init(fx *f)
+{
+    memset(f, 0, sizeof *f);
+    kn_graph_init(&f->g);
+    f->rng = 0x9e3779b97f4a7c15ull;
+}
+
+static kn_shape shp(int rank, ...)
+{
+    kn_shape s = {.rank = rank};
+    va_list ap;
+    va_start(ap, rank);
+    for (int i = 0; i < rank; i++)
+        s.dims[i] = va_arg(ap, int);
+    va_end(ap);
+    return s;
+}
+
+static int fx_input(fx *f, const char *name, kn_shape s)
+{
+    int id;
+    assert_int_equal(kn_graph_add_value(&f->g, name, KN_F32, &s, KN_VALUE_INPUT, NULL, &id, &f->err), KN_OK);
+    assert_int_equal(kn_graph_add_input(&f->g, id, &f->err), KN_OK);
+    return id;
+}
+
+/* A float32 weight of random values in [-1, 1). */
+static int fx_weight(fx *f, const char *name, kn_shape s)
+{
+    size_t n;
+    assert_int_equal(kn_shape_numel(&s, &n), KN_OK);
+    float *d = malloc((n ? n : 1) * sizeof(float));
+    assert_non_null(d);
+    kn_test_fill(&f->rng, d, n, -1.0f, 1.0f);
+    int id;
+    assert_int_equal(kn_graph_add_value(&f->g, name, KN_F32, &s, KN_VALUE_PARAM, d, &id, &f->err), KN_OK);
+    return id;
+}
+
+static int fx_scalar(fx *f, const char *name, float v)
+{
+    float *d = malloc(sizeof(float));
+    assert_non_null(d);
+    *d = v;
+    kn_shape s = {.rank = 0};
+    int id;
+    assert_int_equal(kn_graph_add_value(&f->g, name, KN_F32, &s, KN_VALUE_CONST, d, &id, &f->err), KN_OK);
+    return id;
+}
+
+static int fx_value(fx *f, const char *name)
+{
+    kn_shape s = {.rank = 0};
+    int id;
+    assert_int_equal(kn_graph_add_value(&f->g, name, KN_F32, &s, KN_VALUE_INTERMEDIATE, NULL, &id, &f->err),
+                     KN_OK);
+    return id;
+}
+
+/* Add node `name` of `op` writing a new value named `out`; returns that value. */
+static int fx_node(fx *f, const char *name, kn_op op, const kn_attrs *attrs, const char *out, int nin, ...)
+{
+    int in[8];
+    va_list ap;
+    va_start(ap, nin);
+    for (int i = 0; i < nin; i++)
+        in[i] = va_arg(ap, int);
+    va_end(ap);
+    int y = fx_value(f, out), id;
+    kn_attrs a;
+    if (attrs)
+        a = *attrs;
+    else
+        kn_attrs_init(op, &a);
+    assert_int_equal(kn_graph_add_node(&f->g, name, op, in, nin, &y, 1, &a, &id, &f->err), KN_OK);
+    return y;
+}
+
+static void fx_output(fx *f, int v)
+{
+    assert_int_equal(kn_graph_add_output(&f->g, v, &f->err), KN_OK);
+}
+
+/* Shapes inferred and the graph verified, as the pipeline leaves it before fusion. */
+static void fx_finish(fx *f)
+{
+    bool changed = false;
+    assert_int_equal(kn_graph_verify(&f->g, false, &f->err), KN_OK);
+    if (kn_pass_infer_and_fold(&f->g, NULL, &changed, &f->err) != KN_OK)
+        fail_msg("%s", f->err.message);
+    assert_int_equal(kn_graph_verify(&f->g, true, &f->err), KN_OK);
+}
+
+static int live_nodes(const kn_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        n += !g->nodes[i].dead;
+    return n;
+}
+
+static const kn_node *find_node(const kn_graph *g, const char *name)
+{
+    for (int i = 0; i < g->num_nodes; i++)
+        if (!g->nodes[i].dead && strcmp(g->nodes[i].name, name) == 0)
+            return &g->nodes[i];
+    return NULL;
+}
+
+/* --------------------------------------------------------------- running */
+
+/*
+ * Run `g` on the reference backend with every graph input filled from a
+ * fixed seed (so two graphs with the same inputs get the same data); returns
+ * output 0 (malloc'd, *n elements).
+ */
+static float *run_graph(const kn_graph *g, size_t *n)
+{
+    kn_error err = {0};
+    void *exe = NULL;
+    if (kn_ref_backend.compile(g, NULL, 1, &exe, &err) != KN_OK)
+        fail_msg("compile: %s", err.message);
+    uint64_t rng = 12345;
+    for (int i = 0; i < g->num_inputs; i++) {
+        const kn_value *v = &g->values[g->inputs[i]];
+        size_t count;
+        assert_int_equal(kn_shape_numel(&v->shape, &count), KN_OK);
+        kn_test_fill(&rng, kn_ref_backend.value_data(exe, g->inputs[i]), count, -2.0f, 2.0f);
+    }
+    if (kn_ref_backend.run(exe, &err) != KN_OK)
+        fail_msg("run: %s", err.message);
+    const kn_value *y = &g->values[g->outputs[0]];
+    assert_int_equal(kn_shape_numel(&y->shape, n), KN_OK);
+    float *out = malloc(*n * sizeof(float) + 1);
+    assert_non_null(out);
+    memcpy(out, kn_ref_backend.value_data(exe, g->outputs[0]), *n * sizeof(float));
+    kn_ref_backend.free(exe);
+    return out;
+}
+
+/* Explanations go to a memory stream. */
+typedef struct explain_buf {
+    char *text;
+    size_t len;
+    FILE *f;
+} explain_buf;
+
+static void explain_open(explain_buf *b, kn_pass_ctx *ctx)
+{
+    memset(b, 0, sizeof *b);
+    b->f = open_memstream(&b->text, &b->len);
+    assert_non_null(b->f);
+    memset(ctx, 0, sizeof *ctx);
+    ctx->explain = b->f;
+}
+
+static const char *explain_text(explain_buf *b)
+{
+    fflush(b->f);
+    return b->text;
+}
+
+static void explain_close(explain_buf *b)
+{
+    fclose(b->f);
+    free(b->text);
+}
+
+/*
+ * Run the given passes on a copy of f's graph and check the result: still
+ * valid (verification and shape inference again), `want_nodes` live nodes,
+ * output 0 keeps its name, outputs equal to the unfused graph's within 1e-6.
+ * Returns the explanations (caller frees), leaves the fused graph in *out.
+ */
+static char *fuse_and_compare(fx *f, bool residual, bool activation, kn_pass_ctx *ctx_in, int want_nodes,
+                              kn_graph *out)
+{
+    kn_error err = {0};
+    kn_graph fused;
+    assert_int_equal(kn_graph_clone(&f->g, &fused, &err), KN_OK);
+    explain_buf b;
+    kn_pass_ctx ctx;
+    explain_open(&b, &ctx);
+    if (ctx_in) {
+        ctx.can_fuse = ctx_in->can_fuse;
+        ctx.can_fuse_user = ctx_in->can_fuse_user;
+    }
+    bool changed = false;
+    if (residual && kn_pass_fuse_residual(&fused, &ctx, &changed, &err) != KN_OK)
+        fail_msg("fuse_residual: %s", err.message);
+    if (activation && kn_pass_fuse_activation(&fused, &ctx, &changed, &err) != KN_OK)
+        fail_msg("fuse_activation: %s", err.message);
+    assert_int_equal(changed, live_nodes(&f->g) != want_nodes);
+    if (kn_graph_verify(&fused, true, &err) != KN_OK)
+        fail_msg("verify after fusion: %s", err.message);
+    bool again = false;
+    if (kn_pass_infer_and_fold(&fused, NULL, &again, &err) != KN_OK)
+        fail_msg("shape inference after fusion: %s", err.message);
+    assert_int_equal(live_nodes(&fused), want_nodes);
+    assert_int_equal(fused.num_outputs, f->g.num_outputs);
+    for (int i = 0; i < fused.num_outputs; i++)
+        assert_string_equal(fused.values[fused.outputs[i]].name, f->g.values[f->g.outputs[i]].name);
+    size_t n0, n1;
+    float *y0 = run_graph(&f->g, &n0), *y1 = run_graph(&fused, &n1);
+    assert_int_equal(n0, n1);
+    float d = kn_test_max_abs_diff(y0, y1, n0);
+    if (!(d <= 1e-6f))
+        fail_msg("fused output differs by %g", (double)d);
+    free(y0);
+    free(y1);
+    char *text = strdup(explain_text(&b));
+    explain_close(&b);
+    if (out)
+        *out = fused;
+    else
+        kn_graph_free(&fused);
+    return text;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static kn_attrs conv_attrs(int pad)
+{
+    kn_attrs a;
+    kn_attrs_init(KN_OP_CONV, &a);
+    for (int i = 0; i < 2; i++)
+        a.window.pad_begin[i] = a.window.pad_end[i] = pad;
+    return a;
+}
+
+/* Producer `op` reading x of shape [2,3,5,5] (or [4,6] for Gemm/MatMul) into value "p_out". */
+static int build_producer(fx *f, kn_op op, int *x)
+{
+    switch (op) {
+    case KN_OP_CONV: {
+        *x = fx_input(f, "x", shp(4, 2, 3, 5, 5));
+        kn_attrs a = conv_attrs(1);
+        return fx_node(f, "conv_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(4, 4, 3, 3, 3)),
+                       fx_weight(f, "b", shp(1, 4)));
+    }
+    case KN_OP_CONV_TRANSPOSE: {
+        *x = fx_input(f, "x", shp(4, 2, 3, 5, 5));
+        kn_attrs a;
+        kn_attrs_init(op, &a);
+        a.window.stride[0] = a.window.stride[1] = 2;
+        return fx_node(f, "convt_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(4, 3, 4, 3, 3)),
+                       fx_weight(f, "b", shp(1, 4)));
+    }
+    case KN_OP_GEMM: {
+        *x = fx_input(f, "x", shp(2, 4, 6));
+        kn_attrs a;
+        kn_attrs_init(op, &a);
+        a.gemm.trans_b = true;
+        return fx_node(f, "gemm_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(2, 5, 6)),
+                       fx_weight(f, "b", shp(1, 5)));
+    }
+    default:
+        *x = fx_input(f, "x", shp(3, 2, 4, 6));
+        return fx_node(f, "matmul_1", op, NULL, "p_out", 2, *x, fx_weight(f, "w", shp(2, 6, 5)));
+    }
+}
+
+/* ------------------------------------------------------------------ tests */
+
+/* Every producer with every activation: one node left, same outputs, explained. */
+static void test_fuse_every_activation(void **state)
+{
+    (void)state;
+    const kn_op producers[] = {KN_OP_CONV, KN_OP_CONV_TRANSPOSE, KN_OP_GEMM, KN_OP_MATMUL};
+    const kn_op acts[] = {KN_OP_RELU,    KN_OP_LEAKY_RELU,   KN_OP_CLIP, KN_OP_SIGMOID,
+                          KN_OP_TANH,    KN_OP_HARD_SWISH,   KN_OP_ELU,  KN_OP_HARD_SIGMOID};
+    for (size_t p = 0; p < sizeof producers / sizeof producers[0]; p++) {
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++) {
+            fx f;
+            fx_init(&f);
+            int x;
+            int h = build_producer(&f, producers[p], &x);
+            kn_attrs at;
+            kn_attrs_init(acts[a], &at);
+            int y;
+            if (acts[a] == KN_OP_CLIP) /* relu6 */
+                y = fx_node(&f, "act_1", acts[a], &at, "y", 3, h, fx_scalar(&f, "lo", 0.0f),
+                            fx_scalar(&f, "hi", 0.5f));
+            else {
+                if (acts[a] == KN_OP_LEAKY_RELU)
+                    at.scalar.alpha = 0.3f;
+                if (acts[a] == KN_OP_ELU)
+                    at.scalar.alpha = 0.7f;
+                y = fx_node(&f, "act_1", acts[a], &at, "y", 1, h);
+            }
+            fx_output(&f, y);
+            fx_finish(&f);
+            assert_int_equal(live_nodes(&f.g), 2);
+            kn_graph fused;
+            char *text = fuse_and_compare(&f, false, true, NULL, 1, &fused);
+            const kn_node *n = &fused.nodes[0];
+            assert_int_equal(n->op, producers[p]);
+            assert_int_equal(n->fused.activation, acts[a]);
+            assert_int_equal(n->fused.residual, -1);
+            assert_int_equal(n->outputs[0], fused.outputs[0]);
+            char want[160];
+            snprintf(want, sizeof want, "fuse_activation: fused %s 'act_1' into %s '%s'\n", kn_op_get(acts[a])->name,
+                     kn_op_get(producers[p])->name, n->name);
+            assert_string_equal(text, want);
+            if (acts[a] == KN_OP_CLIP) {
+                assert_true(n->fused.act.min == 0.0f && n->fused.act.max == 0.5f);
+                assert_int_equal(fused.num_values, 4 + (producers[p] == KN_OP_MATMUL ? -1 : 0)); /* bounds dropped */
+            }
+            free(text);
+            kn_graph_free(&fused);
+            kn_graph_free(&f.g);
+        }
+    }
+}
+
+/* The example, with the producer's output read twice elsewhere. */
+static void test_explain_fused_and_unfused(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", shp(4, 1, 3, 6, 6));
+    kn_attrs a = conv_attrs(1);
+    int c3 = fx_node(&f, "conv_3", KN_OP_CONV, &a, "c3", 3, x, fx_weight(&f, "w3", shp(4, 3, 3, 3, 3)),
+                     fx_weight(&f, "b3", shp(1, 3)));
+    int r3 = fx_node(&f, "relu_3", KN_OP_RELU, NULL, "r3", 1, c3);
+    int c5 = fx_node(&f, "conv_5", KN_OP_CONV, &a, "c5", 2, r3, fx_weight(&f, "w5", shp(4, 3, 3, 3, 3)));
+    int r5 = fx_node(&f, "relu_5", KN_OP_RELU, NULL, "r5", 1, c5);
+    int s5 = fx_node(&f, "sig_5", KN_OP_SIGMOID, NULL, "s5", 1, c5);
+    int y = fx_node(&f, "add_5", KN_OP_ADD, NULL, "y", 2, r5, s5);
+    fx_output(&f, y);
+    fx_finish(&f);
+    char *text = fuse_and_compare(&f, false, true, NULL, 5, NULL);
+    assert_string_equal(text, "fuse_activation: fused Relu 'relu_3' into Conv 'conv_3'\n"
+                              "fuse_activation: Relu 'relu_5' not fused into Conv 'conv_5': conv output has 2 readers\n"
+                              "fuse_activation: Sigmoid 'sig_5' not fused into Conv 'conv_5': conv output has 2 "
+                              "readers\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
+/* SiLU x * sigmoid(x) after a Gemm is left alone. */
+static void test_silu_not_fused(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x;
+    int h = build_producer(&f, KN_OP_GEMM, &x);
+    int s = fx_node(&f, "sig", KN_OP_SIGMOID, NULL, "s", 1, h);
+    fx_output(&f, fx_node(&f, "mul", KN_OP_MUL, NULL, "y", 2, h, s));
+    fx_finish(&f);
+    char *text = fuse_and_compare(&f, true, true, NULL, 3, NULL);
+    assert_string_equal(text, "fuse_activation: Sigmoid 'sig' not fused into Gemm 'gemm_1': gemm output has 2 readers\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
+/* The producer's output is itself a graph output: the activation stays. */
+static void test_graph_output_not_fused(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x;
+    int h = build_producer(&f, KN_OP_CONV, &x);
+    int y = fx_node(&f, "relu", KN_OP_RELU, NULL, "y", 1, h);
+    fx_output(&f, y);
+    fx_output(&f, h);
+    fx_finish(&f);
+    char *text = fuse_and_compare(&f, false, true, NULL, 2, NULL);
+    assert_string_equal(text,
+                        "fuse_activation: Relu 'relu' not fused into Conv 'conv_1': conv output 'p_out' is a graph output\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
+static int declines_called;
+
+static bool decline_all(const kn_graph *g, const kn_node *p, kn_op act, bool residual, void *user)
+{
+    (void)g;
+    (void)p;
+    (void)act;
+    (void)residual;
+    assert_ptr_equal(user, &declines_called);
+    declines_called++;
+    return false;
+}
+
+/* A backend accepts Relu alone and a residual only without an activation. */
+static bool picky(const kn_graph *g, const kn_node *p, kn_op act, bool residual, void *user)
+{
+    (void)g;
+    (void)p;
+    (void)user;
+    return residual ? act == KN_OP_COUNT : act == KN_OP_RELU;
+}
+
+static void test_backend_declines(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x;
+    int h = build_producer(&f, KN_OP_MATMUL, &x);
+    fx_output(&f, fx_node(&f, "tanh_1", KN_OP_TANH, NULL, "y", 1, h));
+    fx_finish(&f);
+    kn_pass_ctx ctx = {.can_fuse = decline_all, .can_fuse_user = &declines_called};
+    declines_called = 0;
+    char *text = fuse_and_compare(&f, false, true, &ctx, 2, NULL);
+    assert_int_equal(declines_called, 1);
+    assert_string_equal(text, "fuse_activation: Tanh 'tanh_1' not fused into MatMul 'matmul_1': backend declines\n");
+    free(text);
+    kn_graph_free(&f.g);
+
+    /* the kn_backend hook of the reference backend accepts everything */
+    assert_non_null(kn_ref_backend.can_fuse);
+    assert_true(kn_ref_backend.can_fuse(NULL, NULL, KN_OP_RELU, true));
+}
+
+/* conv -> relu -> sigmoid: the second activation finds the producer taken. */
+static void test_chain_second_activation(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x;
+    int h = build_producer(&f, KN_OP_CONV, &x);
+    int r = fx_node(&f, "relu", KN_OP_RELU, NULL, "r", 1, h);
+    fx_output(&f, fx_node(&f, "sig", KN_OP_SIGMOID, NULL, "y", 1, r));
+    fx_finish(&f);
+    char *text = fuse_and_compare(&f, false, true, NULL, 2, NULL);
+    assert_string_equal(text, "fuse_activation: fused Relu 'relu' into Conv 'conv_1'\n"
+                              "fuse_activation: Sigmoid 'sig' not fused into Conv 'conv_1': producer already has an "
+                              "activation (Relu)\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
+/* Clip whose max is a graph input: not known at compile time. */
+static void test_clip_bound_not_constant(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x;
+    int h = build_producer(&f, KN_OP_GEMM, &x);
+    int hi = fx_input(&f, "hi", shp(0));
+    fx_output(&f, fx_node(&f, "clip", KN_OP_CLIP, NULL, "y", 3, h, -1, hi));
+    fx_finish(&f);
+    char *text = fuse_and_compare(&f, false, true, NULL, 2, NULL);
+    assert_string_equal(text, "fuse_activation: Clip 'clip' not fused into Gemm 'gemm_1': max 'hi' is not a constant\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
+/*
+ * A residual block: x -> conv_a -> relu_a -> conv_b (no bias) -> add(+x) ->
+ * relu_out. Residual, then activation fusion leaves two Convs.
+ */
+static void test_residual_block(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", shp(4, 2, 4, 6, 6));
+    kn_attrs a = conv_attrs(1);
+    int ca = fx_node(&f, "conv_a", KN_OP_CONV, &a, "ca", 3, x, fx_weight(&f, "wa", shp(4, 4, 4, 3, 3)),
+                     fx_weight(&f, "ba", shp(1, 4)));
+    int ra = fx_node(&f, "relu_a", KN_OP_RELU, NULL, "ra", 1, ca);
+    int cb = fx_node(&f, "conv_b", KN_OP_CONV, &a, "cb", 2, ra, fx_weight(&f, "wb", shp(4, 4, 4, 3, 3)));
+    int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, cb, x);
+    fx_output(&f, fx_node(&f, "relu_out", KN_OP_RELU, NULL, "out", 1, s));
+    fx_finish(&f);
+    assert_int_equal(live_nodes(&f.g), 5);
+    kn_graph fused;
+    char *text = fuse_and_compare(&f, true, true, NULL, 2, &fused);
+    assert_string_equal(text, "fuse_residual: fused Add 'add' into Conv 'conv_b' (residual 'x')\n"
+                              "fuse_residual: fused Relu 'relu_out' into Conv 'conv_b' after the residual\n"
+                              "fuse_activation: fused Relu 'relu_a' into Conv 'conv_a'\n");
+    const kn_node *b = find_node(&fused, "conv_b");
+    assert_non_null(b);
+    assert_int_equal(b->num_inputs, 4);
+    assert_int_equal(b->inputs[2], -1);
+    assert_int_equal(b->fused.residual, 3);
+    assert_string_equal(fused.values[b->inputs[3]].name, "x");
+    assert_int_equal(b->fused.activation, KN_OP_RELU);
+    assert_string_equal(fused.values[b->outputs[0]].name, "out");
+    const kn_node *ca_node = find_node(&fused, "conv_a");
+    assert_non_null(ca_node);
+    assert_int_equal(ca_node->fused.activation, KN_OP_RELU);
+    assert_int_equal(ca_node->fused.residual, -1);
+    free(text);
+    kn_graph_free(&fused);
+    kn_graph_free(&f.g);
+}
+
+/*
+ * Add(conv(x), skip) where the skip (a Sigmoid of x) comes after the Conv in
+ * node order and the Conv sits in the Add's second slot: the graph is
+ * re-sorted; a residual with a broadcast shape is explained instead.
+ */
+static void test_residual_order_and_shape(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", shp(4, 1, 3, 5, 5));
+    kn_attrs a = conv_attrs(1);
+    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 3, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)),
+                    fx_weight(&f, "b", shp(1, 3)));
+    int sk = fx_node(&f, "skip", KN_OP_SIGMOID, NULL, "sk", 1, x);
+    int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, sk, c);
+    int c2 = fx_node(&f, "conv2", KN_OP_CONV, &a, "c2", 3, s, fx_weight(&f, "w2", shp(4, 3, 3, 3, 3)),
+                     fx_weight(&f, "b2", shp(1, 3)));
+    int bias = fx_weight(&f, "chan", shp(4, 1, 3, 1, 1));
+    int s2 = fx_node(&f, "add2", KN_OP_ADD, NULL, "s2", 2, c2, bias);
+    fx_output(&f, fx_node(&f, "relu", KN_OP_RELU, NULL, "y", 1, s2));
+    fx_finish(&f);
+    kn_graph fused;
+    char *text = fuse_and_compare(&f, true, true, NULL, 5, &fused);
+    assert_string_equal(text, "fuse_residual: fused Add 'add' into Conv 'conv' (residual 'sk')\n"
+                              "fuse_residual: Add 'add2' not fused into Conv 'conv2': residual 'chan' has shape "
+                              "[1,3,1,1], not the conv output's [1,3,5,5] (no broadcasting)\n");
+    /* topological order: the skip now precedes the Conv that reads it */
+    const kn_node *sk_node = find_node(&fused, "skip"), *cv = find_node(&fused, "conv");
+    assert_true(sk_node < cv);
+    assert_int_equal(cv->num_inputs, 4);
+    assert_int_equal(cv->fused.residual, 3);
+    free(text);
+    kn_graph_free(&fused);
+    kn_graph_free(&f.g);
+}
+
+/* Residual fusion declined by the backend, or only without the activation. */
+static void test_residual_backend(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        fx f;
+        fx_init(&f);
+        int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
+        kn_attrs a = conv_attrs(1);
+        int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)));
+        int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, c, x);
+        fx_output(&f, fx_node(&f, "relu", KN_OP_RELU, NULL, "y", 1, s));
+        fx_finish(&f);
+        kn_pass_ctx ctx = {.can_fuse = k ? picky : decline_all, .can_fuse_user = &declines_called};
+        char *text = fuse_and_compare(&f, true, true, &ctx, k ? 2 : 3, NULL);
+        if (k)
+            assert_string_equal(text, "fuse_residual: fused Add 'add' into Conv 'conv' (residual 'x')\n"
+                                      "fuse_residual: Relu 'relu' not fused into Conv 'conv' after the residual: "
+                                      "backend declines\n"
+                                      "fuse_activation: Relu 'relu' not fused into Conv 'conv': backend declines\n");
+        else
+            assert_string_equal(text, "fuse_residual: Add 'add' not fused into Conv 'conv': backend declines\n");
+        free(text);
+        kn_graph_free(&f.g);
+    }
+}
+
+/* conv -> relu -> add: activation first blocks the residual (it would be added after the relu). */
+static void test_residual_after_activation(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
+    kn_attrs a = conv_attrs(1);
+    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)));
+    int r = fx_node(&f, "relu", KN_OP_RELU, NULL, "r", 1, c);
+    fx_output(&f, fx_node(&f, "add", KN_OP_ADD, NULL, "y", 2, r, x));
+    fx_finish(&f);
+    kn_graph g1;
+    char *text = fuse_and_compare(&f, false, true, NULL, 2, &g1);
+    free(text);
+    /* now run residual fusion on the activation-fused graph */
+    fx f2 = f;
+    f2.g = g1;
+    text = fuse_and_compare(&f2, true, false, NULL, 2, NULL);
+    assert_string_equal(text, "fuse_residual: Add 'add' not fused into Conv 'conv': producer already has an "
+                              "activation (Relu), which must come after the residual\n");
+    free(text);
+    kn_graph_free(&g1);
+    kn_graph_free(&f.g);
+}
+
+/* The Conv shape rule takes the fused residual slot and checks it. */
+static void test_conv_shape_rule_residual(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
+    int bad = fx_input(&f, "bad", shp(4, 1, 3, 4, 5));
+    kn_attrs a = conv_attrs(1);
+    fx_output(&f, fx_node(&f, "conv", KN_OP_CONV, &a, "y", 4, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)), -1, bad));
+    kn_error err = {0};
+    bool changed;
+    /* a 4th input without the annotation is refused */
+    assert_int_equal(kn_pass_infer_and_fold(&f.g, NULL, &changed, &err), KN_ERR_GRAPH);
+    assert_non_null(strstr(err.message, "fused residual"));
+    /* with it, the shape must match the output */
+    f.g.nodes[0].fused.residual = 3;
+    assert_int_equal(kn_pass_infer_and_fold(&f.g, NULL, &changed, &err), KN_ERR_SHAPE);
+    assert_non_null(strstr(err.message, "'bad'"));
+    f.g.nodes[0].inputs[3] = x;
+    assert_int_equal(kn_pass_infer_and_fold(&f.g, NULL, &changed, &err), KN_OK);
+    kn_graph_free(&f.g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fuse_every_activation),
+        cmocka_unit_test(test_explain_fused_and_unfused),
+        cmocka_unit_test(test_silu_not_fused),
+        cmocka_unit_test(test_graph_output_not_fused),
+        cmocka_unit_test(test_backend_declines),
+        cmocka_unit_test(test_chain_second_activation),
+        cmocka_unit_test(test_clip_bound_not_constant),
+        cmocka_unit_test(test_residual_block),
+        cmocka_unit_test(test_residual_order_and_shape),
+        cmocka_unit_test(test_residual_backend),
+        cmocka_unit_test(test_residual_after_activation),
+        cmocka_unit_test(test_conv_shape_rule_residual),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
