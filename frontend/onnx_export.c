@@ -1164,39 +1164,8 @@ kn_status kn_onnx_export_file(const kn_graph *g, const char *path, kn_error *err
     void *data;
     size_t size;
     KN_TRY(kn_onnx_export_buffer(g, &data, &size, err));
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
-        free(data);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    kn_status st = KN_OK;
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-    } else {
-        bool ok = fwrite(data, 1, size, f) == size;
-        int saved = errno;
-        ok = ok && fflush(f) == 0;
-        if (ok)
-            ok = fsync(fileno(f)) == 0;
-        if (!ok)
-            saved = errno;
-        if (fclose(f) != 0 && ok) {
-            ok = false;
-            saved = errno;
-        }
-        if (ok && rename(tmp, path) != 0) {
-            ok = false;
-            saved = errno;
-        }
-        if (!ok) {
-            remove(tmp);
-            st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
-        }
-    }
-    free(tmp);
+    const void *chunks[1] = {data};
+    kn_status st = kn_file_write_atomic(path, chunks, &size, 1, err);
     free(data);
     return st;
 }

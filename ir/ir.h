@@ -37,6 +37,14 @@ kn_status kn_node_error(kn_error *err, kn_status status, const struct kn_node *n
 /** Prepend "prefix: " to err's message (for adding context on the way up). */
 void kn_error_prefix(kn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/**
+ * Write `count` chunks (data[i], size[i]) to `path` atomically: into
+ * "path.tmp.<pid>", flushed and fsynced, then renamed over `path`; on any
+ * failure the temporary file is removed and `path` is left as it was.
+ */
+kn_status kn_file_write_atomic(const char *path, const void *const *data, const size_t *size, int count,
+                               kn_error *err);
+
 /** Checked size arithmetic: false on overflow. */
 bool kn_size_mul(size_t a, size_t b, size_t *out);
 bool kn_size_add(size_t a, size_t b, size_t *out);

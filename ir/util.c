@@ -1,8 +1,10 @@
 /* util.c - errors, checked size arithmetic, dtype and shape helpers. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ir.h"
 
@@ -201,4 +203,40 @@ bool kn_shape_equal(const kn_shape *a, const kn_shape *b)
         if (a->dims[i] != b->dims[i])
             return false;
     return true;
+}
+
+kn_status kn_file_write_atomic(const char *path, const void *const *data, const size_t *size, int count,
+                               kn_error *err)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp)
+        return kn_error_set(err, KN_ERR_NOMEM, "%s: out of memory", path);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        kn_status st = kn_error_set(err, KN_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        free(tmp);
+        return st;
+    }
+    bool ok = true;
+    for (int i = 0; ok && i < count; i++)
+        ok = size[i] == 0 || fwrite(data[i], 1, size[i], f) == size[i];
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int saved = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        saved = errno;
+    }
+    kn_status st = KN_OK;
+    if (!ok) {
+        remove(tmp);
+        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
+    }
+    free(tmp);
+    return st;
 }

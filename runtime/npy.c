@@ -496,40 +496,7 @@ kn_status kn_npy_write(const char *path, const kn_tensor *tensor, kn_error *err)
     if (!hsize)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: .npy header too long", path);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp)
-        return kn_error_set(err, KN_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        kn_status st = kn_error_set(err, KN_ERR_IO, "%s: cannot create %s: %s", path, tmp,
-                                    strerror(errno));
-        free(tmp);
-        return st;
-    }
-    bool ok = fwrite(header, 1, hsize, f) == hsize;
-    if (ok && nbytes)
-        ok = fwrite(tensor->data, 1, nbytes, f) == nbytes;
-    if (ok)
-        ok = fflush(f) == 0;
-    if (ok)
-        ok = fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        saved = errno;
-    }
-    if (!ok) {
-        remove(tmp);
-        free(tmp);
-        return kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(saved));
-    }
-    free(tmp);
-    return KN_OK;
+    const void *chunks[2] = {header, tensor->data};
+    size_t sizes[2] = {hsize, nbytes};
+    return kn_file_write_atomic(path, chunks, sizes, 2, err);
 }

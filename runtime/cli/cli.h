@@ -45,6 +45,21 @@ bool kn_cli_is_help(const char *arg);
  */
 int kn_cli_option(int argc, char **argv, int *i, const char *name, const char **value);
 
+/** The pass options `kiln run` and `kiln compile` share. */
+typedef struct kn_cli_pass_opts {
+    bool explain, verify_each;
+    char dump_pass[128];      /**< --dump-after PASS (empty: none) */
+    const char *dump_file;    /**< its =FILE part, or NULL */
+} kn_cli_pass_opts;
+
+/**
+ * Consume argv[*i] when it is --explain, --verify-each or --dump-after
+ * PASS[=FILE]: returns 1 when consumed, 0 when argv[*i] is another argument,
+ * KN_CLI_USAGE after printing a usage error for `command`.
+ */
+int kn_cli_pass_option(int argc, char **argv, int *i, const char *command, const char *usage,
+                       kn_cli_pass_opts *p);
+
 /** Parse a decimal integer in [min, max]; false when `s` is not one. */
 bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 

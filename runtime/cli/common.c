@@ -148,3 +148,24 @@ bool kn_cli_mkdirs(const char *path)
     errno = saved_errno;
     return ok;
 }
+
+int kn_cli_pass_option(int argc, char **argv, int *i, const char *command, const char *usage,
+                       kn_cli_pass_opts *p)
+{
+    const char *arg = argv[*i], *value = NULL;
+    if (strcmp(arg, "--explain") == 0 || strcmp(arg, "--verify-each") == 0) {
+        *(arg[2] == 'e' ? &p->explain : &p->verify_each) = true;
+        return 1;
+    }
+    int m = kn_cli_option(argc, argv, i, "--dump-after", &value);
+    if (m == 0)
+        return 0;
+    const char *eq = m > 0 ? strchr(value, '=') : NULL;
+    size_t len = eq ? (size_t)(eq - value) : (m > 0 ? strlen(value) : 0);
+    if (m < 0 || len == 0 || len >= sizeof p->dump_pass || (eq && !eq[1]))
+        return kn_cli_usage_error(command, usage, "--dump-after needs PASS or PASS=FILE");
+    memcpy(p->dump_pass, value, len);
+    p->dump_pass[len] = '\0';
+    p->dump_file = eq ? eq + 1 : NULL;
+    return 1;
+}

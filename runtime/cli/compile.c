@@ -43,15 +43,13 @@ typedef struct kn_compile_args {
     kn_emit emit;
     bool emit_given;
     int64_t batch;      /* 0: symbolic */
-    bool explain, verify_each;
-    char dump_pass[128];      /* --dump-after PASS (empty: none) */
-    const char *dump_file;    /* its =FILE part, or NULL */
+    kn_cli_pass_opts passes;
 } kn_compile_args;
 
 /* Whether an option asks for the optimization passes to run. */
 static bool kn_compile_wants_passes(const kn_compile_args *a)
 {
-    return a->explain || a->verify_each || a->dump_pass[0];
+    return a->passes.explain || a->passes.verify_each || a->passes.dump_pass[0];
 }
 
 static bool kn_ends_with(const char *s, const char *suffix)
@@ -113,18 +111,9 @@ static int kn_compile_parse(int argc, char **argv, kn_compile_args *a)
                                           value);
             continue;
         }
-        if (strcmp(arg, "--explain") == 0 || strcmp(arg, "--verify-each") == 0) {
-            *(arg[2] == 'e' ? &a->explain : &a->verify_each) = true;
-            continue;
-        }
-        if ((m = kn_cli_option(argc, argv, &i, "--dump-after", &value)) != 0) {
-            const char *eq = m > 0 ? strchr(value, '=') : NULL;
-            size_t len = eq ? (size_t)(eq - value) : (m > 0 ? strlen(value) : 0);
-            if (m < 0 || len == 0 || len >= sizeof a->dump_pass || (eq && !eq[1]))
-                return kn_cli_usage_error("compile", kn_compile_usage, "--dump-after needs PASS or PASS=FILE");
-            memcpy(a->dump_pass, value, len);
-            a->dump_pass[len] = '\0';
-            a->dump_file = eq ? eq + 1 : NULL;
+        if ((m = kn_cli_pass_option(argc, argv, &i, "compile", kn_compile_usage, &a->passes)) != 0) {
+            if (m != 1)
+                return m;
             continue;
         }
         if ((m = kn_cli_option(argc, argv, &i, "--model", &value)) != 0) {
@@ -352,10 +341,10 @@ static int kn_compile_graph(const kn_compile_args *a, const kn_spec *spec, int i
         return kn_cli_fail("%s", err.message);
     if (batch > 0) {
         kn_pass_ctx ctx = {0};
-        ctx.explain = a->explain ? stderr : NULL;
-        ctx.verify_each = a->verify_each;
-        ctx.dump_after = a->dump_pass[0] ? a->dump_pass : NULL;
-        ctx.dump_path = a->dump_file;
+        ctx.explain = a->passes.explain ? stderr : NULL;
+        ctx.verify_each = a->passes.verify_each;
+        ctx.dump_after = a->passes.dump_pass[0] ? a->passes.dump_pass : NULL;
+        ctx.dump_path = a->passes.dump_file;
         if (ctx.explain)
             fprintf(stderr, "model '%s' at batch %lld:\n", spec->models[index].name, (long long)batch);
         if (kn_graph_bind_batch(g, batch, &err) != KN_OK || kn_passes_run(g, &ctx, &err) != KN_OK) {

@@ -53,9 +53,7 @@ typedef struct kn_run_args {
     int64_t batch;      /* 0: not given */
     int64_t threads;
     int64_t top;
-    bool explain, verify_each;
-    char dump_pass[128];      /* --dump-after PASS (empty: none) */
-    const char *dump_file;    /* its =FILE part, or NULL */
+    kn_cli_pass_opts passes;
     kn_run_input *inputs;
     int num_inputs;
 } kn_run_args;
@@ -98,18 +96,9 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
             options_done = true;
             continue;
         }
-        if (strcmp(arg, "--explain") == 0 || strcmp(arg, "--verify-each") == 0) {
-            *(arg[2] == 'e' ? &a->explain : &a->verify_each) = true;
-            continue;
-        }
-        if ((m = kn_cli_option(argc, argv, &i, "--dump-after", &value)) != 0) {
-            const char *eq = m > 0 ? strchr(value, '=') : NULL;
-            size_t len = eq ? (size_t)(eq - value) : (m > 0 ? strlen(value) : 0);
-            if (m < 0 || len == 0 || len >= sizeof a->dump_pass || (eq && !eq[1]))
-                return kn_cli_usage_error("run", kn_run_usage, "--dump-after needs PASS or PASS=FILE");
-            memcpy(a->dump_pass, value, len);
-            a->dump_pass[len] = '\0';
-            a->dump_file = eq ? eq + 1 : NULL;
+        if ((m = kn_cli_pass_option(argc, argv, &i, "run", kn_run_usage, &a->passes)) != 0) {
+            if (m != 1)
+                return m;
             continue;
         }
         static const char *const names[] = {"--input", "--output", "--backend", "--batch",
@@ -490,10 +479,10 @@ int kn_cli_run(int argc, char **argv)
     kn_options opt = {0};
     opt.backend = a.backend;
     opt.threads = (int)a.threads;
-    opt.explain = a.explain ? stderr : NULL;
-    opt.verify_each = a.verify_each;
-    opt.dump_after = a.dump_pass[0] ? a.dump_pass : NULL;
-    opt.dump_path = a.dump_file;
+    opt.explain = a.passes.explain ? stderr : NULL;
+    opt.verify_each = a.passes.verify_each;
+    opt.dump_after = a.passes.dump_pass[0] ? a.passes.dump_pass : NULL;
+    opt.dump_path = a.passes.dump_file;
     opt.batch = a.batch ? a.batch : kn_run_pick_batch(model, &a);
     if (opt.batch <= 0) {
         rc = kn_cli_fail("the inputs have an empty batch (size 0); nothing to run");
