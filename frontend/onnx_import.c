@@ -1017,12 +1017,11 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
     return kn_graph_verify(imp->g, false, err);
 }
 
-kn_status kn_onnx_import_buffer(const void *data, size_t size, const char *name, kn_graph *graph,
+/* Parse `data` into a ModelProto (which owns copies of everything it needs). */
+static kn_status kn_onnx_unpack(const void *data, size_t size, const char *name, Onnx__ModelProto **out,
                                 kn_error *err)
 {
-    kn_graph_init(graph);
-    if (!name)
-        name = "<memory>";
+    *out = NULL;
     if (!data && size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: no data", name);
     if (size == 0)
@@ -1032,9 +1031,15 @@ kn_status kn_onnx_import_buffer(const void *data, size_t size, const char *name,
                             "%s: not a valid ONNX model (messages nest more than %d deep: subgraphs or types "
                             "inside themselves)",
                             name, KN_ONNX_MAX_NESTING);
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
-    if (!m)
+    *out = onnx__model_proto__unpack(NULL, size, data);
+    if (!*out)
         return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed)", name);
+    return KN_OK;
+}
+
+/* Convert an unpacked model into `graph`, then free the model. */
+static kn_status kn_onnx_import_unpacked(Onnx__ModelProto *m, const char *name, kn_graph *graph, kn_error *err)
+{
     kn_onnx_importer imp;
     memset(&imp, 0, sizeof imp);
     imp.g = graph;
@@ -1056,6 +1061,17 @@ kn_status kn_onnx_import_buffer(const void *data, size_t size, const char *name,
     return st;
 }
 
+kn_status kn_onnx_import_buffer(const void *data, size_t size, const char *name, kn_graph *graph,
+                                kn_error *err)
+{
+    kn_graph_init(graph);
+    if (!name)
+        name = "<memory>";
+    Onnx__ModelProto *m;
+    kn_status st = kn_onnx_unpack(data, size, name, &m, err);
+    return st == KN_OK ? kn_onnx_import_unpacked(m, name, graph, err) : st;
+}
+
 kn_status kn_onnx_import_file(const char *path, kn_graph *graph, kn_error *err)
 {
     kn_graph_init(graph);
@@ -1064,7 +1080,10 @@ kn_status kn_onnx_import_file(const char *path, kn_graph *graph, kn_error *err)
     kn_status st = kn_onnx_read_file(path, &buf, &size, err);
     if (st != KN_OK)
         return st;
-    st = kn_onnx_import_buffer(buf, size, path, graph, err);
+    /* The file's bytes are freed as soon as they are parsed, so a big model
+     * is held twice at most (parsed, and converted), not three times. */
+    Onnx__ModelProto *m;
+    st = kn_onnx_unpack(buf, size, path, &m, err);
     free(buf);
-    return st;
+    return st == KN_OK ? kn_onnx_import_unpacked(m, path, graph, err) : st;
 }
