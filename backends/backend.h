@@ -20,12 +20,18 @@
  * outputs, intermediates), value v at byte offset offsets[v] (a multiple of
  * 64), or KN_BUFFER_NONE for values with data. Values live at a common step
  * never share a byte, except an in-place output, which starts where the
- * input it overwrites starts (element-wise ops, views). The backend makes
+ * input it overwrites starts (element-wise ops, views). Kernels' working
+ * memory (the backend's scratch_bytes per node) is planned too: node i's
+ * scratch_bytes[i] bytes at scratch_offsets[i] (KN_BUFFER_NONE: none), live
+ * during that node's step only. Without scratch arrays (NULL), a backend
+ * adds one region every node shares after the tensors. The backend makes
  * this one allocation at compile time and none during a run.
  */
 typedef struct kn_buffer_plan {
     size_t arena_bytes;
-    const size_t *offsets;   /**< [g->num_values] */
+    const size_t *offsets;         /**< [g->num_values] */
+    const size_t *scratch_offsets; /**< [g->num_nodes], or NULL */
+    const size_t *scratch_bytes;   /**< [g->num_nodes], or NULL */
 } kn_buffer_plan;
 
 typedef struct kn_backend {
@@ -48,6 +54,13 @@ typedef struct kn_backend {
      * add before it (see kn_pass_ctx.can_fuse). NULL: every fusion accepted.
      */
     bool (*can_fuse)(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual);
+    /**
+     * Optional: bytes of working memory the kernel of `node` needs when the
+     * graph is compiled for `threads` (the value compile gets); 0 for none,
+     * SIZE_MAX when the size overflows. Planned into the arena (see
+     * kn_buffer_plan). NULL: no node needs any.
+     */
+    size_t (*scratch_bytes)(const kn_graph *g, const kn_node *node, int threads);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

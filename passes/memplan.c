@@ -474,6 +474,9 @@ void kn_graph_mem_plan_free(kn_graph_mem_plan *plan)
     free(plan->value_offset);
     free(plan->requests);
     free(plan->buffer_value);
+    free(plan->buffer_node);
+    free(plan->scratch_offset);
+    free(plan->scratch_bytes);
     free(plan->buffer_offset);
     free(plan->buffer_inplace);
     free(plan->step_node);
@@ -482,27 +485,41 @@ void kn_graph_mem_plan_free(kn_graph_mem_plan *plan)
 
 kn_status kn_plan_graph_memory(const kn_graph *g, kn_graph_mem_plan *plan, kn_error *err)
 {
+    return kn_plan_graph_memory_scratch(g, NULL, plan, err);
+}
+
+kn_status kn_plan_graph_memory_scratch(const kn_graph *g, const size_t *node_scratch, kn_graph_mem_plan *plan,
+                                       kn_error *err)
+{
     memset(plan, 0, sizeof *plan);
     size_t nv = (size_t)(g->num_values > 0 ? g->num_values : 1);
     size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    size_t nb_max = nv + nn; /* a buffer per value, and one of scratch per node */
     plan->num_values = g->num_values;
     plan->value_offset = malloc(sizeof(size_t) * nv);
-    plan->requests = malloc(sizeof(kn_mem_request) * nv);
-    plan->buffer_value = malloc(sizeof(int) * nv);
-    plan->buffer_offset = malloc(sizeof(size_t) * nv);
-    plan->buffer_inplace = malloc(sizeof(int) * nv);
+    plan->requests = malloc(sizeof(kn_mem_request) * nb_max);
+    plan->buffer_value = malloc(sizeof(int) * nb_max);
+    plan->buffer_node = malloc(sizeof(int) * nb_max);
+    plan->buffer_offset = malloc(sizeof(size_t) * nb_max);
+    plan->buffer_inplace = malloc(sizeof(int) * nb_max);
     plan->step_node = malloc(sizeof(int) * nn);
+    plan->scratch_offset = malloc(sizeof(size_t) * nn);
+    plan->scratch_bytes = calloc(nn, sizeof(size_t));
     int *buf_of = malloc(sizeof(int) * nv);
     kn_status st = KN_OK;
-    if (!plan->value_offset || !plan->requests || !plan->buffer_value || !plan->buffer_offset ||
-        !plan->buffer_inplace || !plan->step_node || !buf_of) {
+    if (!plan->value_offset || !plan->requests || !plan->buffer_value || !plan->buffer_node ||
+        !plan->buffer_offset || !plan->buffer_inplace || !plan->step_node || !plan->scratch_offset ||
+        !plan->scratch_bytes || !buf_of) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory planning memory");
         goto done;
     }
+    plan->num_nodes = g->num_nodes;
     for (int v = 0; v < g->num_values; v++) {
         plan->value_offset[v] = KN_MEM_NONE;
         buf_of[v] = -1;
     }
+    for (int i = 0; i < g->num_nodes; i++)
+        plan->scratch_offset[i] = KN_MEM_NONE;
     for (int i = 0; i < g->num_nodes; i++)
         if (!g->nodes[i].dead)
             plan->step_node[plan->num_steps++] = i;
@@ -521,6 +538,7 @@ kn_status kn_plan_graph_memory(const kn_graph *g, kn_graph_mem_plan *plan, kn_er
         }                                                                                          \
         buf_of[(v)] = nb;                                                                          \
         plan->buffer_value[nb] = (v);                                                              \
+        plan->buffer_node[nb] = -1;                                                                \
         plan->requests[nb] = (kn_mem_request){bytes_, (step), (step), -1};                         \
         nb++;                                                                                      \
     } while (0)
@@ -552,6 +570,15 @@ kn_status kn_plan_graph_memory(const kn_graph *g, kn_graph_mem_plan *plan, kn_er
                 goto done;
             }
             KN_MEM_NEW_BUFFER(v, s);
+        }
+        /* the kernel's scratch: live at this step only */
+        size_t scratch = node_scratch ? node_scratch[plan->step_node[s]] : 0;
+        if (scratch > 0) {
+            plan->buffer_value[nb] = -1;
+            plan->buffer_node[nb] = plan->step_node[s];
+            plan->requests[nb] = (kn_mem_request){scratch, s, s, -1};
+            plan->scratch_bytes[plan->step_node[s]] = scratch;
+            nb++;
         }
     }
 #undef KN_MEM_NEW_BUFFER
@@ -586,8 +613,12 @@ kn_status kn_plan_graph_memory(const kn_graph *g, kn_graph_mem_plan *plan, kn_er
     if ((st = kn_plan_memory(plan->requests, nb, plan->buffer_offset, plan->buffer_inplace, &plan->summary,
                              err)) != KN_OK)
         goto done;
-    for (int b = 0; b < nb; b++)
-        plan->value_offset[plan->buffer_value[b]] = plan->buffer_offset[b];
+    for (int b = 0; b < nb; b++) {
+        if (plan->buffer_value[b] >= 0)
+            plan->value_offset[plan->buffer_value[b]] = plan->buffer_offset[b];
+        else
+            plan->scratch_offset[plan->buffer_node[b]] = plan->buffer_offset[b];
+    }
 done:
     free(buf_of);
     if (st != KN_OK)

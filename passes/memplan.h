@@ -90,11 +90,15 @@ typedef struct kn_graph_mem_plan {
     size_t *value_offset;       /**< [num_values]: arena offset, or KN_MEM_NONE */
     int num_buffers;
     kn_mem_request *requests;   /**< [num_buffers] */
-    int *buffer_value;          /**< [num_buffers]: the value id of each buffer */
+    int *buffer_value;          /**< [num_buffers]: the value id of each buffer, or -1 for scratch */
+    int *buffer_node;           /**< [num_buffers]: the node whose scratch the buffer is, or -1 */
     size_t *buffer_offset;      /**< [num_buffers] */
     int *buffer_inplace;        /**< [num_buffers]: buffer taken over in place, or -1 */
     int num_steps;              /**< live nodes, in run order */
     int *step_node;             /**< [num_steps]: node id run at each step */
+    int num_nodes;
+    size_t *scratch_offset;     /**< [num_nodes]: arena offset of the node's scratch, or KN_MEM_NONE */
+    size_t *scratch_bytes;      /**< [num_nodes]: bytes of the node's scratch (0: none) */
     kn_mem_summary summary;
 } kn_graph_mem_plan;
 
@@ -116,6 +120,14 @@ bool kn_mem_inplace_candidate(const kn_graph *g, const kn_node *node, int out_sl
  * data get no slot. Every value without data must have a concrete shape.
  */
 kn_status kn_plan_graph_memory(const kn_graph *g, kn_graph_mem_plan *plan, kn_error *err);
+
+/**
+ * The same, with kernel scratch: node i (live) needs node_scratch[i] bytes
+ * of working memory during its own step (NULL: none anywhere). Each nonzero
+ * one is a buffer live at that step only, after the node's outputs.
+ */
+kn_status kn_plan_graph_memory_scratch(const kn_graph *g, const size_t *node_scratch, kn_graph_mem_plan *plan,
+                                       kn_error *err);
 
 /** Free the arrays of a plan (safe on a zeroed or partly filled plan). */
 void kn_graph_mem_plan_free(kn_graph_mem_plan *plan);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "kiln.h"
 #include "memplan.h"
 #include "runtime_internal.h"
@@ -39,7 +40,14 @@ static kn_status kn_memory_plan_export(const kn_graph *g, const kn_graph_mem_pla
     for (int i = 0; i < gp->num_buffers; i++) {
         kn_memory_buffer *b = &plan->buffers[i];
         const kn_mem_request *r = &gp->requests[i];
-        b->name = kn_strdup(g->values[gp->buffer_value[i]].name);
+        if (gp->buffer_value[i] >= 0) {
+            b->name = kn_strdup(g->values[gp->buffer_value[i]].name);
+        } else { /* a kernel's scratch */
+            const char *node = g->nodes[gp->buffer_node[i]].name;
+            size_t len = strlen(node) + sizeof " scratch";
+            if ((b->name = malloc(len)))
+                snprintf((char *)b->name, len, "%s scratch", node);
+        }
         plan->num_buffers = i + 1;
         if (!b->name)
             goto nomem;
@@ -66,6 +74,30 @@ nomem:
     return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
 }
 
+kn_status kn_plan_backend_memory(const kn_graph *g, const kn_backend *backend, int threads,
+                                 kn_graph_mem_plan *plan, kn_error *err)
+{
+    if (!backend->scratch_bytes)
+        return kn_plan_graph_memory_scratch(g, NULL, plan, err);
+    size_t *scratch = kn_xcalloc((size_t)(g->num_nodes > 0 ? g->num_nodes : 1), sizeof(size_t));
+    if (!scratch)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        scratch[i] = backend->scratch_bytes(g, n, threads);
+        if (scratch[i] == SIZE_MAX) {
+            free(scratch);
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the kernel's scratch size overflows",
+                                n->name, kn_op_get(n->op)->name);
+        }
+    }
+    kn_status st = kn_plan_graph_memory_scratch(g, scratch, plan, err);
+    free(scratch);
+    return st;
+}
+
 kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory_plan *plan, kn_error *err)
 {
     if (!model || !plan)
@@ -79,8 +111,9 @@ kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory
     kn_status st = kn_prepare_graph_frozen(model, batch, NULL, &g, err);
     if (st != KN_OK)
         return st;
+    /* as kn_session_create plans it with default options: the reference backend on every core */
     kn_graph_mem_plan gp;
-    if ((st = kn_plan_graph_memory(&g, &gp, err)) == KN_OK) {
+    if ((st = kn_plan_backend_memory(&g, kn_backend_find("ref"), kn_default_threads(), &gp, err)) == KN_OK) {
         st = kn_memory_plan_export(&g, &gp, batch, plan, err);
         kn_graph_mem_plan_free(&gp);
     }

@@ -270,7 +270,7 @@ kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const 
     return st;
 }
 
-static int kn_default_threads(void)
+int kn_default_threads(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -322,12 +322,14 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
             return st;
         }
     }
-    if ((st = kn_plan_graph_memory(&s->graph, &s->mem, err)) != KN_OK) {
+    /* the scratch is planned for the threads the executable runs with */
+    const int threads = opts.threads ? opts.threads : kn_default_threads();
+    if ((st = kn_plan_backend_memory(&s->graph, backend, threads, &s->mem, err)) != KN_OK) {
         kn_session_free(s);
         return st;
     }
-    kn_buffer_plan plan = {s->mem.summary.peak, s->mem.value_offset};
-    st = backend->compile(&s->graph, &plan, opts.threads ? opts.threads : kn_default_threads(), &s->exe, err);
+    kn_buffer_plan plan = {s->mem.summary.peak, s->mem.value_offset, s->mem.scratch_offset, s->mem.scratch_bytes};
+    st = backend->compile(&s->graph, &plan, threads, &s->exe, err);
     if (st != KN_OK) {
         kn_session_free(s);
         return st;

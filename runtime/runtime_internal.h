@@ -25,6 +25,20 @@ void kn_graph_infer_output_shapes(kn_graph *g);
 kn_status kn_prepare_graph_frozen(const kn_model_t *model, int64_t batch, const kn_options *opts, kn_graph *g,
                                   kn_error *err);
 
+struct kn_backend;
+struct kn_graph_mem_plan;
+
+/** Threads a session uses when the options say 0: the online cores. */
+int kn_default_threads(void);
+
+/**
+ * Plan the memory of compiled graph `g` for `backend` compiled with
+ * `threads`: its tensors and, through backend->scratch_bytes, every kernel's
+ * scratch. KN_ERR_OVERFLOW naming the node when a scratch size overflows.
+ */
+kn_status kn_plan_backend_memory(const kn_graph *g, const struct kn_backend *backend, int threads,
+                                 struct kn_graph_mem_plan *plan, kn_error *err);
+
 /** The graph and memory plan of a session (for kn_session_memory_plan). */
 const kn_graph *kn_session_graph(const kn_session_t *session);
 const struct kn_graph_mem_plan *kn_session_mem_plan(const kn_session_t *session);

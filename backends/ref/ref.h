@@ -8,14 +8,78 @@
  * and a buffer already allocated to the size shape inference gave. A kernel
  * may assume the shape rule accepted the node; it still returns a status
  * (naming the node) for anything it cannot do (an unsupported dtype, mode).
+ *
+ * Kernels allocate nothing: a kernel that needs working memory (im2col
+ * tiles, depthwise phase planes, col2im columns, pool tap tables) takes it
+ * from `scratch`, whose size the same kernel's kn_ref_scratch_bytes query
+ * gave for the same tensors and thread count. The executor plans every
+ * node's scratch into the one arena at compile time (a buffer live for that
+ * node's step only), so a run makes no allocation at all.
  */
 #ifndef KN_REF_H
 #define KN_REF_H
 
 #include "backend.h"
 
+/** Alignment of every per-thread piece a kernel carves from its scratch, in bytes. */
+#define KN_REF_SCRATCH_ALIGN 64
+
+/**
+ * A kernel's working memory: `size` bytes at `data` (64-byte aligned; NULL
+ * when size is 0), and `threads`, the number of OpenMP threads the kernel
+ * splits its work over (each with its own piece of scratch). The kernel
+ * sizes its tiling from `threads`, never from the OpenMP runtime, so that
+ * the scratch query made at compile time and the run agree.
+ */
+typedef struct kn_ref_scratch {
+    void *data;
+    size_t size;
+    int threads;
+} kn_ref_scratch;
+
 typedef kn_status (*kn_ref_kernel)(const kn_node *node, const kn_tensor *in, kn_tensor *out,
-                                   kn_error *err);
+                                   const kn_ref_scratch *scratch, kn_error *err);
+
+/**
+ * Bytes of scratch `node` needs when run on `threads` threads (see
+ * kn_ref_scratch), from the dtypes and shapes in g (0 for most ops, and for
+ * a node whose shapes its kernel would reject anyway); SIZE_MAX when the size
+ * overflows. The executor's `threads` maps to kernel threads through
+ * kn_ref_kernel_threads.
+ */
+size_t kn_ref_scratch_bytes(const kn_graph *g, const kn_node *node, int threads);
+
+/** The same from tensors bound to the node's inputs and outputs (data unused). */
+size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const kn_tensor *out, int threads);
+
+/**
+ * The kernel thread count of an executable compiled for `threads` (0: the
+ * OpenMP default): `threads` with OpenMP (OpenBLAS is then single-threaded
+ * inside the kernels), 1 without.
+ */
+int kn_ref_kernel_threads(int threads);
+
+/**
+ * Run kernel `k` on `node` outside an executable (constant folding, tests):
+ * sizes the scratch for the threads the OpenMP/OpenBLAS setup of the moment
+ * allows, allocates it around the call and frees it. Fused post-ops are not
+ * applied.
+ */
+kn_status kn_ref_invoke(kn_ref_kernel k, const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err);
+
+/**
+ * Check that `scratch` holds `need` bytes: KN_ERR_BACKEND naming the node
+ * otherwise (the query and the kernel disagree, an internal error).
+ */
+kn_status kn_ref_scratch_check(const kn_node *node, const kn_ref_scratch *scratch, size_t need, kn_error *err);
+
+/** Round `bytes` up to KN_REF_SCRATCH_ALIGN; SIZE_MAX on overflow (or when bytes is SIZE_MAX). */
+static inline size_t kn_ref_scratch_align(size_t bytes)
+{
+    return bytes > SIZE_MAX - (KN_REF_SCRATCH_ALIGN - 1)
+               ? SIZE_MAX
+               : (bytes + KN_REF_SCRATCH_ALIGN - 1) & ~(size_t)(KN_REF_SCRATCH_ALIGN - 1);
+}
 
 /** The reference kernel of `op` (never NULL for op < KN_OP_COUNT). */
 kn_ref_kernel kn_ref_kernel_for(kn_op op);
@@ -33,7 +97,9 @@ kn_status kn_ref_apply_fused(const kn_node *node, const kn_tensor *in, kn_tensor
 extern const kn_backend kn_ref_backend;
 
 /* Kernels, one per op, grouped by file (ref_conv.c, ref_eltwise.c, ...). */
-#define KN_REF_KERNEL(fn) kn_status fn(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err);
+#define KN_REF_KERNEL(fn)                                                                            \
+    kn_status fn(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch, \
+                 kn_error *err);
 KN_REF_KERNEL(kn_ref_conv)
 KN_REF_KERNEL(kn_ref_conv_transpose)
 KN_REF_KERNEL(kn_ref_gemm)

@@ -9,7 +9,7 @@
 #include <omp.h>
 #endif
 
-#include "ref.h"
+#include "ref_nn.h"
 
 static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_CONV] = kn_ref_conv,
@@ -86,14 +86,53 @@ kn_status kn_ref_apply_fused(const kn_node *node, const kn_tensor *in, kn_tensor
     return KN_OK;
 }
 
+int kn_ref_kernel_threads(int threads)
+{
+#ifdef _OPENMP
+    return threads > 0 ? threads : omp_get_max_threads();
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const kn_tensor *out, int threads)
+{
+    switch (node->op) {
+    case KN_OP_CONV:
+    case KN_OP_CONV_TRANSPOSE:
+        return kn_ref_conv_scratch_bytes(node, in, out, threads);
+    case KN_OP_MAX_POOL:
+    case KN_OP_AVERAGE_POOL:
+        return kn_ref_pool_scratch_bytes(node, in, out);
+    default:
+        return 0;
+    }
+}
+
+kn_status kn_ref_scratch_check(const kn_node *node, const kn_ref_scratch *scratch, size_t need, kn_error *err)
+{
+    if (need == 0)
+        return KN_OK;
+    if (need == SIZE_MAX)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): scratch size overflows", node->name,
+                            kn_op_get(node->op)->name);
+    if (!scratch || !scratch->data || scratch->size < need)
+        return kn_error_set(err, KN_ERR_BACKEND,
+                            "node '%s' (%s): kernel needs %zu bytes of scratch but was given %zu (internal error)",
+                            node->name, kn_op_get(node->op)->name, need, scratch ? scratch->size : (size_t)0);
+    return KN_OK;
+}
+
 /* Run one node with tensors bound to its inputs and (allocated) outputs. */
-static kn_status kn_ref_run_node(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+static kn_status kn_ref_run_node(const kn_node *node, const kn_tensor *in, kn_tensor *out,
+                                 const kn_ref_scratch *scratch, kn_error *err)
 {
     kn_ref_kernel k = kn_ref_kernel_for(node->op);
     if (!k)
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no reference kernel for %s", node->name,
                             kn_op_get(node->op)->name);
-    kn_status st = k(node, in, out, err);
+    kn_status st = k(node, in, out, scratch, err);
     if (st == KN_OK && (node->fused.activation != KN_OP_COUNT || node->fused.residual >= 0))
         st = kn_ref_apply_fused(node, in, &out[0], err);
     return st;
@@ -107,6 +146,44 @@ static void kn_ref_bind(const kn_graph *g, int id, void *data, kn_tensor *t)
     t->dtype = g->values[id].dtype;
     t->shape = g->values[id].shape;
     t->data = data;
+}
+
+size_t kn_ref_scratch_bytes(const kn_graph *g, const kn_node *node, int threads)
+{
+    kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
+    for (int k = 0; k < node->num_inputs; k++)
+        kn_ref_bind(g, node->inputs[k], NULL, &in[k]);
+    for (int k = 0; k < node->num_outputs; k++)
+        kn_ref_bind(g, node->outputs[k], NULL, &out[k]);
+    return kn_ref_scratch_bytes_for(node, in, out, threads);
+}
+
+/* Allocate the scratch `node` needs on the tensors given, for the threads allowed now (outside any executable). */
+static kn_status kn_ref_scratch_alloc(const kn_node *node, const kn_tensor *in, const kn_tensor *out,
+                                      kn_ref_scratch *sc, kn_error *err)
+{
+    sc->threads = kn_ref_gemm_threads();
+    sc->size = kn_ref_scratch_bytes_for(node, in, out, sc->threads);
+    sc->data = NULL;
+    if (sc->size == SIZE_MAX)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): scratch size overflows", node->name,
+                            kn_op_get(node->op)->name);
+    if (sc->size && posix_memalign(&sc->data, KN_REF_SCRATCH_ALIGN, sc->size) != 0) {
+        sc->data = NULL;
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for %zu bytes of scratch",
+                            node->name, kn_op_get(node->op)->name, sc->size);
+    }
+    return KN_OK;
+}
+
+kn_status kn_ref_invoke(kn_ref_kernel k, const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    kn_ref_scratch sc;
+    kn_status st = kn_ref_scratch_alloc(node, in, out, &sc, err);
+    if (st == KN_OK)
+        st = k(node, in, out, &sc, err);
+    free(sc.data);
+    return st;
 }
 
 kn_status kn_ref_eval_node(const kn_graph *g, const kn_node *node, void **outputs, kn_error *err)
@@ -126,8 +203,10 @@ kn_status kn_ref_eval_node(const kn_graph *g, const kn_node *node, void **output
             st = kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory (%zu bytes)", node->name, bytes);
         kn_ref_bind(g, node->outputs[k], outputs[k], &out[k]);
     }
-    if (st == KN_OK)
-        st = kn_ref_run_node(node, in, out, err);
+    kn_ref_scratch sc = {0};
+    if (st == KN_OK && (st = kn_ref_scratch_alloc(node, in, out, &sc, err)) == KN_OK)
+        st = kn_ref_run_node(node, in, out, &sc, err);
+    free(sc.data);
     if (st != KN_OK)
         for (int k = 0; k < node->num_outputs; k++) {
             free(outputs[k]);
@@ -141,13 +220,17 @@ kn_status kn_ref_eval_node(const kn_graph *g, const kn_node *node, void **output
 /*
  * An executable: the graph, and one arena for every tensor a run writes
  * (graph inputs, outputs, intermediates), laid out by the memory plan given
- * at compile time. Weights and constants stay in the graph. Nothing is
- * allocated during a run (kernels' own scratch apart).
+ * at compile time, kernels' scratch included (a region per node, in the
+ * plan, or one region after the tensors that every node shares). Weights
+ * and constants stay in the graph. Nothing is allocated during a run.
  */
 typedef struct kn_ref_exe {
     const kn_graph *graph;
-    int threads;
+    int threads;        /* OpenMP threads of a run, resolved at compile time */
+    int kthreads;       /* kernel threads (kn_ref_kernel_threads), the scratch was sized for */
     void **buffers;     /* per value: into the graph (data) or the arena; NULL if no node uses it */
+    void **scratch;     /* per node: its scratch in the arena, or NULL */
+    size_t *scratch_size; /* per node: bytes of its scratch */
     void *arena;
     size_t arena_bytes;
 } kn_ref_exe;
@@ -159,6 +242,8 @@ static void kn_ref_free(void *p)
         return;
     free(exe->arena);
     free(exe->buffers);
+    free(exe->scratch);
+    free(exe->scratch_size);
     free(exe);
 }
 
@@ -225,6 +310,67 @@ static kn_status kn_ref_check_bound(const kn_ref_exe *exe, kn_error *err)
     return KN_OK;
 }
 
+/*
+ * Size every live node's scratch for exe->kthreads and place it: where the
+ * plan puts it (checked against the plan's sizes and arena), or, when the
+ * plan has no scratch (or there is no plan), in one region after the
+ * tensors that all nodes share (nodes run one at a time). Grows
+ * exe->arena_bytes for that region; pointers are set once the arena exists
+ * (kn_ref_bind_scratch).
+ */
+static kn_status kn_ref_size_scratch(kn_ref_exe *exe, const kn_buffer_plan *plan, size_t *shared_at,
+                                     kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const bool planned = plan && plan->scratch_offsets && plan->scratch_bytes;
+    size_t shared = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        size_t need = kn_ref_scratch_bytes(g, n, exe->kthreads);
+        if (need == SIZE_MAX)
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the kernel's scratch size overflows",
+                                n->name, kn_op_get(n->op)->name);
+        exe->scratch_size[i] = need;
+        if (need == 0)
+            continue;
+        if (!planned) {
+            shared = need > shared ? need : shared;
+            continue;
+        }
+        size_t off = plan->scratch_offsets[i], have = plan->scratch_bytes[i];
+        if (off == KN_BUFFER_NONE || have < need)
+            return kn_error_set(err, KN_ERR_INVALID_ARG,
+                                "memory plan gives node '%s' (%s) %zu bytes of scratch, its kernel needs %zu",
+                                n->name, kn_op_get(n->op)->name, off == KN_BUFFER_NONE ? (size_t)0 : have, need);
+        if (off % 64 != 0 || off > exe->arena_bytes || have > exe->arena_bytes - off)
+            return kn_error_set(err, KN_ERR_INVALID_ARG,
+                                "memory plan puts the scratch of node '%s' (%zu bytes) at offset %zu, outside the "
+                                "%zu-byte arena",
+                                n->name, have, off, exe->arena_bytes);
+    }
+    *shared_at = KN_BUFFER_NONE;
+    if (shared > 0) {
+        size_t at = kn_ref_scratch_align(exe->arena_bytes);
+        if (at == SIZE_MAX || !kn_size_add(at, shared, &exe->arena_bytes))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "the tensors and scratch of the graph do not fit in memory");
+        *shared_at = at;
+    }
+    return KN_OK;
+}
+
+static void kn_ref_bind_scratch(kn_ref_exe *exe, const kn_buffer_plan *plan, size_t shared_at)
+{
+    const kn_graph *g = exe->graph;
+    for (int i = 0; i < g->num_nodes; i++) {
+        if (g->nodes[i].dead || exe->scratch_size[i] == 0)
+            continue;
+        size_t off = shared_at != KN_BUFFER_NONE ? shared_at : plan->scratch_offsets[i];
+        exe->scratch[i] = (char *)exe->arena + off;
+    }
+}
+
 static kn_status kn_ref_compile(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
                                 kn_error *err)
 {
@@ -233,11 +379,21 @@ static kn_status kn_ref_compile(const kn_graph *g, const kn_buffer_plan *plan, i
     if (!exe)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     exe->graph = g;
+#ifdef _OPENMP
+    /* resolved now, so that the scratch sized here and the threads of every run agree */
+    exe->threads = threads > 0 ? threads : omp_get_max_threads();
+#else
     exe->threads = threads;
+#endif
+    exe->kthreads = kn_ref_kernel_threads(exe->threads);
+    size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
     exe->buffers = kn_xcalloc((size_t)g->num_values, sizeof(void *));
+    exe->scratch = kn_xcalloc(nn, sizeof(void *));
+    exe->scratch_size = kn_xcalloc(nn, sizeof(size_t));
     size_t *naive = NULL;
+    size_t shared_at = KN_BUFFER_NONE;
     kn_status st = KN_OK;
-    if (!exe->buffers) {
+    if (!exe->buffers || !exe->scratch || !exe->scratch_size) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -259,6 +415,9 @@ static kn_status kn_ref_compile(const kn_graph *g, const kn_buffer_plan *plan, i
             goto fail;
         offsets = naive;
     }
+    const size_t tensor_bytes = exe->arena_bytes;
+    if ((st = kn_ref_size_scratch(exe, plan, &shared_at, err)) != KN_OK)
+        goto fail;
     /* The one allocation: 64-byte aligned, at least one cache line. */
     size_t bytes = exe->arena_bytes > 64 ? exe->arena_bytes : 64;
     if (bytes > SIZE_MAX - 63) {
@@ -290,14 +449,15 @@ static kn_status kn_ref_compile(const kn_graph *g, const kn_buffer_plan *plan, i
             st = kn_error_set(err, KN_ERR_SHAPE, "value '%s' has no concrete shape", val->name);
             goto fail;
         }
-        if (offsets[v] % 64 != 0 || offsets[v] > exe->arena_bytes || need > exe->arena_bytes - offsets[v]) {
+        if (offsets[v] % 64 != 0 || offsets[v] > tensor_bytes || need > tensor_bytes - offsets[v]) {
             st = kn_error_set(err, KN_ERR_INVALID_ARG,
                               "memory plan puts '%s' (%zu bytes) at offset %zu, outside the %zu-byte arena",
-                              val->name, need, offsets[v], exe->arena_bytes);
+                              val->name, need, offsets[v], tensor_bytes);
             goto fail;
         }
         exe->buffers[v] = (char *)exe->arena + offsets[v];
     }
+    kn_ref_bind_scratch(exe, plan, shared_at);
     if ((st = kn_ref_check_bound(exe, err)) != KN_OK)
         goto fail;
     free(naive);
@@ -323,7 +483,8 @@ static kn_status kn_ref_run(void *p, kn_error *err)
             kn_ref_bind(g, node->inputs[k], node->inputs[k] >= 0 ? exe->buffers[node->inputs[k]] : NULL, &in[k]);
         for (int k = 0; k < node->num_outputs; k++)
             kn_ref_bind(g, node->outputs[k], exe->buffers[node->outputs[k]], &out[k]);
-        kn_status st = kn_ref_run_node(node, in, out, err);
+        const kn_ref_scratch sc = {exe->scratch[i], exe->scratch_size[i], exe->kthreads};
+        kn_status st = kn_ref_run_node(node, in, out, &sc, err);
         if (st != KN_OK)
             return st;
     }
@@ -355,6 +516,12 @@ static bool kn_ref_can_fuse(const kn_graph *g, const kn_node *producer, kn_op ac
     return true;
 }
 
+/* The backend's scratch query takes the compile thread count; the kernels', kernel threads. */
+static size_t kn_ref_backend_scratch(const kn_graph *g, const kn_node *node, int threads)
+{
+    return kn_ref_scratch_bytes(g, node, kn_ref_kernel_threads(threads));
+}
+
 const kn_backend kn_ref_backend = {
     .name = "ref",
     .supports = kn_ref_supports,
@@ -363,4 +530,5 @@ const kn_backend kn_ref_backend = {
     .value_data = kn_ref_value_data,
     .free = kn_ref_free,
     .can_fuse = kn_ref_can_fuse,
+    .scratch_bytes = kn_ref_backend_scratch,
 };

@@ -279,21 +279,6 @@ static KN_SIMD_CLONES void dw_plane(const kn_win *wn, const int64_t *range, cons
         }
 }
 
-/* Allocate a * b floats of scratch into *out (the node named in the error). */
-static kn_status conv_scratch(const kn_node *node, size_t a, size_t b, float **out, kn_error *err)
-{
-    size_t n, bytes;
-    *out = NULL;
-    if (!kn_size_mul(a, b, &n) || !kn_size_mul(n, sizeof(float), &bytes))
-        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): scratch buffer size overflows", node->name,
-                            KN_OPNAME(node));
-    *out = malloc(bytes ? bytes : 1);
-    if (!*out)
-        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory for a %zu-byte scratch buffer",
-                            node->name, KN_OPNAME(node), bytes);
-    return KN_OK;
-}
-
 /*
  * The "flat" depthwise path for 1-D/2-D kernels with stride 1 (any
  * dilation) or stride 2 (no dilation) on both axes: the zero-padded input
@@ -392,46 +377,125 @@ static KN_SIMD_CLONES void dw_plane_flat(const kn_win *wn, const kn_dw_flat *f, 
         memcpy(yp + oh * OW, ye + oh * wh, sizeof(float) * (size_t)OW);
 }
 
+/*
+ * How kn_ref_conv runs a Conv on `threads` threads, and the scratch that
+ * takes: the one decision shared by the kernel and its scratch query.
+ */
+typedef enum kn_conv_mode {
+    KN_CONV_EMPTY,     /* nothing to compute */
+    KN_CONV_BIAS_ONLY, /* no input channels: the output is the bias */
+    KN_CONV_DW_FLAT,   /* depthwise, phase planes per thread */
+    KN_CONV_DW_ROWS,   /* depthwise, general rows with a column-range table */
+    KN_CONV_TILES,     /* im2col tiles + sgemm, one tile per thread at a time */
+    KN_CONV_WIDE       /* whole im2col per (image, group), sgemm split over the threads */
+} kn_conv_mode;
+
+typedef struct kn_conv_plan {
+    kn_conv_mode mode;
+    int nthreads;      /* threads of the parallel loop (DW_FLAT, TILES) */
+    int64_t tiles;     /* column tiles per (image, group) (TILES) */
+    size_t per_thread; /* bytes of each thread's piece of scratch, 64-byte aligned (0: none) */
+    size_t bytes;      /* all the scratch: SIZE_MAX when it overflows */
+    kn_dw_flat flat;
+} kn_conv_plan;
+
+/* per_thread = align(a * b * elem), bytes = per_thread * nth; SIZE_MAX on overflow. */
+static void conv_plan_bytes(kn_conv_plan *p, size_t a, size_t b, size_t elem, size_t nth)
+{
+    size_t n, bytes;
+    if (!kn_size_mul(a, b, &n) || !kn_size_mul(n, elem, &bytes) ||
+        (p->per_thread = kn_ref_scratch_align(bytes)) == SIZE_MAX || !kn_size_mul(p->per_thread, nth, &p->bytes)) {
+        p->per_thread = SIZE_MAX;
+        p->bytes = SIZE_MAX;
+    }
+}
+
+static void conv_plan(const kn_conv_geom *g, int threads, kn_conv_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    p->nthreads = 1;
+    p->tiles = 1;
+    if (g->n == 0 || g->m == 0 || g->out_size == 0) {
+        p->mode = KN_CONV_EMPTY;
+        return;
+    }
+    const kn_win *wn = &g->win;
+    if (g->cg == 1 && g->group > 1) {
+        const int64_t planes = g->n * g->m;
+        const bool par = planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN;
+        if (dw_flat_setup(wn, &p->flat)) {
+            p->mode = KN_CONV_DW_FLAT;
+            p->nthreads = par && threads > 1 ? threads : 1;
+            conv_plan_bytes(p, p->flat.scratch, 1, sizeof(float), (size_t)p->nthreads);
+        } else {
+            p->mode = KN_CONV_DW_ROWS;
+            conv_plan_bytes(p, 3, (size_t)wn->k[2], sizeof(int64_t), 1);
+        }
+        return;
+    }
+    const int64_t K = g->cg * wn->k_size, P = g->out_size;
+    if (K == 0) {
+        p->mode = KN_CONV_BIAS_ONLY;
+        return;
+    }
+    const bool direct = win_is_identity(wn);
+    /*
+     * With OpenMP-driven sgemm (ref_nn.h): enough column tiles for every
+     * thread, im2col tiles of about 1 MiB (kept in cache), each at least 64
+     * columns wide; too few such tiles for the threads -> the wide path.
+     */
+    const int nth = threads > 1 ? threads : 1;
+    const int64_t ng = g->n * g->group;
+    int64_t tiles = 1;
+    if (nth > 1) {
+        tiles = (nth + ng - 1) / ng;
+        const int64_t cache_tiles = (K * P * (int64_t)sizeof(float)) >> 20;
+        const int64_t max_tiles = P / 64 > 1 ? P / 64 : 1;
+        tiles = tiles < cache_tiles ? cache_tiles : tiles;
+        tiles = tiles > max_tiles ? max_tiles : tiles;
+        if (ng * tiles < nth) {
+            p->mode = KN_CONV_WIDE;
+            if (!direct)
+                conv_plan_bytes(p, (size_t)K, (size_t)P, sizeof(float), 1);
+            return;
+        }
+    }
+    p->mode = KN_CONV_TILES;
+    p->tiles = tiles;
+    p->nthreads = nth;
+    if (!direct)
+        conv_plan_bytes(p, (size_t)K, (size_t)((P + tiles - 1) / tiles), sizeof(float), (size_t)nth);
+}
+
 /* Depthwise conv (one input channel per group): direct loops, parallel over output planes. */
-static kn_status conv_depthwise(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
-                                const float *bias, float *y, kn_error *err)
+static void conv_depthwise(const kn_conv_geom *g, const kn_conv_plan *cp, const float *x, const float *w,
+                           const float *bias, float *y, void *scratch)
 {
     const kn_win *wn = &g->win;
     const int64_t planes = g->n * g->m;
     const bool par = planes > 1 && planes * g->out_size * wn->k_size > KN_PAR_MIN;
     (void)par; /* unused without OpenMP */
-    kn_dw_flat f;
-    if (dw_flat_setup(wn, &f)) {
-#ifdef _OPENMP
-        const int nth = par ? omp_get_max_threads() : 1;
-#else
-        const int nth = 1;
-#endif
-        float *scratch;
-        kn_status st = conv_scratch(node, f.scratch, (size_t)nth, &scratch, err);
-        if (st)
-            return st;
+    if (cp->mode == KN_CONV_DW_FLAT) {
+        const int nth = cp->nthreads;
+        const kn_dw_flat *f = &cp->flat;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif
         for (int64_t p = 0; p < planes; p++) {
             int64_t n = p / g->m, m = p % g->m, c = m / g->mg;
 #ifdef _OPENMP
-            float *buf = scratch + (size_t)omp_get_thread_num() * f.scratch;
+            float *buf = (float *)((char *)scratch + (size_t)omp_get_thread_num() * cp->per_thread);
 #else
             float *buf = scratch;
 #endif
-            dw_plane_flat(wn, &f, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f, buf,
+            dw_plane_flat(wn, f, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f, buf,
                           y + p * g->out_size);
         }
-        free(scratch);
-        return KN_OK;
+        return;
     }
     const int64_t KW = wn->k[2], IW = wn->img[2], OW = wn->col[2];
     /* per kernel column: the valid output-column range, shared by every row */
-    int64_t *range = malloc(sizeof(int64_t) * 3 * (size_t)KW);
-    if (!range)
-        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory", node->name, KN_OPNAME(node));
+    int64_t *range = scratch;
     for (int64_t kw = 0; kw < KW; kw++) {
         range[3 * kw] = kw * wn->d[2] - wn->pb[2];
         kn_valid_range(range[3 * kw], wn->s[2], IW, OW, &range[3 * kw + 1], &range[3 * kw + 2]);
@@ -442,8 +506,6 @@ static kn_status conv_depthwise(const kn_node *node, const kn_conv_geom *g, cons
         dw_plane(wn, range, x + (n * g->c + c) * g->in_size, w + m * wn->k_size, bias ? bias[m] : 0.0f,
                  y + p * g->out_size);
     }
-    free(range);
-    return KN_OK;
 }
 
 static kn_status check_blas_dims(const kn_node *node, int64_t a, int64_t b, int64_t c, kn_error *err)
@@ -461,21 +523,19 @@ static const kn_tensor *bias_tensor(const kn_node *node, const kn_tensor *in)
 
 /*
  * Conv as work units (image, group, tile of output columns), each an im2col
- * of its tile into the thread's own buffer and one single-threaded sgemm;
- * `tiles` tiles per (image, group), on `nthreads` threads (1: one sgemm per
- * (image, group), threaded by OpenBLAS itself).
+ * of its tile into the thread's own piece of scratch and one single-threaded
+ * sgemm; cp->tiles tiles per (image, group), on cp->nthreads threads (1: one
+ * sgemm per (image, group), threaded by OpenBLAS itself).
  */
-static kn_status conv_tiles(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
-                            const float *bias, float *y, int64_t tiles, int nthreads, kn_error *err)
+static void conv_tiles(const kn_conv_geom *g, const kn_conv_plan *cp, const float *x, const float *w,
+                       const float *bias, float *y, void *scratch)
 {
     const kn_win *wn = &g->win;
+    const int64_t tiles = cp->tiles;
+    const int nthreads = cp->nthreads;
     const int64_t K = g->cg * wn->k_size, P = g->out_size;
     const int64_t tile_cols = (P + tiles - 1) / tiles, units = g->n * g->group * tiles;
     const bool direct = win_is_identity(wn);
-    float *scratch = NULL;
-    kn_status st = direct ? KN_OK : conv_scratch(node, (size_t)(K * tile_cols), (size_t)nthreads, &scratch, err);
-    if (st)
-        return st;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nthreads) schedule(static) if (nthreads > 1)
 #endif
@@ -498,7 +558,7 @@ static kn_status conv_tiles(const kn_node *node, const kn_conv_geom *g, const fl
         int64_t ldb = P;
         if (!direct) {
 #ifdef _OPENMP
-            float *col = scratch + (size_t)omp_get_thread_num() * (size_t)(K * tile_cols);
+            float *col = (float *)((char *)scratch + (size_t)omp_get_thread_num() * cp->per_thread);
 #else
             float *col = scratch;
 #endif
@@ -509,8 +569,6 @@ static kn_status conv_tiles(const kn_node *node, const kn_conv_geom *g, const fl
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->mg, (int)(p1 - p0), (int)K, 1.0f,
                     w + gi * g->mg * K, (int)K, b, (int)ldb, 1.0f, yt, (int)P);
     }
-    free(scratch);
-    return KN_OK;
 }
 
 /*
@@ -518,16 +576,12 @@ static kn_status conv_tiles(const kn_node *node, const kn_conv_geom *g, const fl
  * per (image, group), im2col of every channel in parallel, then an sgemm
  * split over the threads by output channels or columns (kn_ref_sgemm).
  */
-static kn_status conv_wide(const kn_node *node, const kn_conv_geom *g, const float *x, const float *w,
-                           const float *bias, float *y, kn_error *err)
+static void conv_wide(const kn_conv_geom *g, const float *x, const float *w, const float *bias, float *y,
+                      float *col)
 {
     const kn_win *wn = &g->win;
     const int64_t K = g->cg * wn->k_size, P = g->out_size;
     const bool direct = win_is_identity(wn);
-    float *col = NULL;
-    kn_status st = direct ? KN_OK : conv_scratch(node, (size_t)K, (size_t)P, &col, err);
-    if (st)
-        return st;
     for (int64_t n = 0; n < g->n; n++)
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + (n * g->c + gi * g->cg) * g->in_size;
@@ -540,54 +594,79 @@ static kn_status conv_wide(const kn_node *node, const kn_conv_geom *g, const flo
             }
             kn_ref_sgemm(false, false, g->mg, P, K, 1.0f, w + gi * g->mg * K, K, direct ? xg : col, P, 1.0f, yg, P);
         }
-    free(col);
-    return KN_OK;
 }
 
-kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+/* Shapes and plan of a Conv or ConvTranspose node; the scratch query's and the kernel's common start. */
+static kn_status conv_prepare(const kn_node *node, const kn_tensor *in, const kn_tensor *out, bool transpose,
+                              kn_conv_geom *g, kn_error *err)
+{
+    const kn_tensor *bt = bias_tensor(node, in);
+    return conv_setup(node, &in[0], &in[1], bt, &out[0], transpose, g, err);
+}
+
+/* Scratch of a ConvTranspose: the column matrix of one (image, group), unless the window is the identity. */
+static size_t conv_transpose_bytes(const kn_conv_geom *g)
+{
+    const int64_t R = g->mg * g->win.k_size, Pin = g->in_size;
+    if (g->n == 0 || g->m == 0 || g->out_size == 0 || g->cg == 0 || Pin == 0 || win_is_identity(&g->win))
+        return 0;
+    kn_conv_plan p;
+    conv_plan_bytes(&p, (size_t)R, (size_t)Pin, sizeof(float), 1);
+    return p.bytes;
+}
+
+size_t kn_ref_conv_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out, int threads)
+{
+    kn_error err;
+    kn_conv_geom g;
+    bool transpose = node->op == KN_OP_CONV_TRANSPOSE;
+    if (node->num_inputs < 2 || node->num_outputs < 1 || conv_prepare(node, in, out, transpose, &g, &err) != KN_OK)
+        return 0; /* the kernel reports the problem */
+    if (transpose)
+        return conv_transpose_bytes(&g);
+    kn_conv_plan p;
+    conv_plan(&g, threads, &p);
+    return p.bytes;
+}
+
+kn_status kn_ref_conv(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                      kn_error *err)
 {
     const kn_tensor *bt = bias_tensor(node, in);
     kn_conv_geom g;
-    kn_status st = conv_setup(node, &in[0], &in[1], bt, &out[0], false, &g, err);
+    kn_status st = conv_prepare(node, in, out, false, &g, err);
     if (st)
         return st;
     const float *x = in[0].data, *w = in[1].data, *bias = bt ? bt->data : NULL;
     float *y = out[0].data;
-    if (g.n == 0 || g.m == 0 || g.out_size == 0)
+    kn_conv_plan cp;
+    conv_plan(&g, scratch->threads, &cp);
+    if (cp.mode == KN_CONV_EMPTY)
         return KN_OK;
-    if (g.cg == 1 && g.group > 1)
-        return conv_depthwise(node, &g, x, w, bias, y, err);
+    if ((st = kn_ref_scratch_check(node, scratch, cp.bytes, err)))
+        return st;
+    if (cp.mode == KN_CONV_DW_FLAT || cp.mode == KN_CONV_DW_ROWS) {
+        conv_depthwise(&g, &cp, x, w, bias, y, scratch->data);
+        return KN_OK;
+    }
     const int64_t K = g.cg * g.win.k_size, P = g.out_size;
     if ((st = check_blas_dims(node, g.mg, P, K, err)))
         return st;
-    if (K == 0) {
+    if (cp.mode == KN_CONV_BIAS_ONLY)
         fill_bias(y, bias, g.n * g.m, g.m, P);
-        return KN_OK;
-    }
-    /*
-     * With OpenMP-driven sgemm (ref_nn.h): enough column tiles for every
-     * thread, im2col tiles of about 1 MiB (kept in cache), each at least 64
-     * columns wide; too few such tiles for the threads -> conv_wide.
-     */
-    const int nth = kn_ref_gemm_threads();
-    const int64_t ng = g.n * g.group;
-    if (nth <= 1)
-        return conv_tiles(node, &g, x, w, bias, y, 1, 1, err);
-    int64_t tiles = (nth + ng - 1) / ng;
-    const int64_t cache_tiles = (K * P * (int64_t)sizeof(float)) >> 20;
-    const int64_t max_tiles = P / 64 > 1 ? P / 64 : 1;
-    tiles = tiles < cache_tiles ? cache_tiles : tiles;
-    tiles = tiles > max_tiles ? max_tiles : tiles;
-    if (ng * tiles < nth)
-        return conv_wide(node, &g, x, w, bias, y, err);
-    return conv_tiles(node, &g, x, w, bias, y, tiles, nth, err);
+    else if (cp.mode == KN_CONV_WIDE)
+        conv_wide(&g, x, w, bias, y, scratch->data);
+    else
+        conv_tiles(&g, &cp, x, w, bias, y, scratch->data);
+    return KN_OK;
 }
 
-kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out,
+                                const kn_ref_scratch *scratch, kn_error *err)
 {
     const kn_tensor *bt = bias_tensor(node, in);
     kn_conv_geom g;
-    kn_status st = conv_setup(node, &in[0], &in[1], bt, &out[0], true, &g, err);
+    kn_status st = conv_prepare(node, in, out, true, &g, err);
     if (st)
         return st;
     const float *x = in[0].data, *w = in[1].data, *bias = bt ? bt->data : NULL;
@@ -603,9 +682,9 @@ kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_ten
     if (g.cg == 0 || Pin == 0)
         return KN_OK;
     const bool direct = win_is_identity(wn);
-    float *col = NULL;
-    if (!direct && (st = conv_scratch(node, (size_t)R, (size_t)Pin, &col, err)))
+    if ((st = kn_ref_scratch_check(node, scratch, conv_transpose_bytes(&g), err)))
         return st;
+    float *col = scratch->data;
     for (int64_t n = 0; n < g.n; n++)
         for (int64_t gi = 0; gi < g.group; gi++) {
             const float *xg = x + (n * g.c + gi * g.cg) * Pin;
@@ -618,6 +697,5 @@ kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_ten
                 col2im(col, yg, wn, g.mg);
             }
         }
-    free(col);
     return KN_OK;
 }

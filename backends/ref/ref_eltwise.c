@@ -176,7 +176,8 @@ static bool kn_pow_dtype_ok(kn_dtype d)
     return d == KN_F32 || d == KN_I32 || d == KN_I64;
 }
 
-kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *ta = &in[0], *tb = &in[1];
     kn_tensor *to = &out[0];
@@ -365,7 +366,8 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
     return KN_OK;
 }
 
-kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     if (!kn_is_activation(node->op))
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
@@ -400,7 +402,8 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ---------------------------------------------------------------- softmax */
 
-kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     if (node->op != KN_OP_SOFTMAX && node->op != KN_OP_LOG_SOFTMAX)
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a softmax op");
@@ -461,7 +464,8 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
 
 /* ------------------------------------------------------------ ReduceMean */
 
-kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
         return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",

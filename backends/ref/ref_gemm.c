@@ -73,7 +73,8 @@ void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     cblas_sgemm(CblasRowMajor, ta, tb, (int)m, (int)n, (int)k, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-kn_status kn_ref_gemm(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_gemm(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *A = &in[0], *B = &in[1];
     const kn_tensor *C = (node->num_inputs > 2 && in[2].data) ? &in[2] : NULL;
@@ -130,7 +131,8 @@ kn_status kn_ref_gemm(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     return KN_OK;
 }
 
-kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *A = &in[0], *B = &in[1];
     kn_tensor *Y = &out[0];

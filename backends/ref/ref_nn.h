@@ -62,6 +62,11 @@ int kn_ref_gemm_threads(void);
 void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/** Scratch bytes of a Conv or ConvTranspose node (see kn_ref_scratch_bytes). */
+size_t kn_ref_conv_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out, int threads);
+/** Scratch bytes of a MaxPool or AveragePool node: its tap tables. */
+size_t kn_ref_pool_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
+
 /**
  * Indices i in [*lo, *hi) of 0..n-1 with 0 <= o0 + i*s < lim (s > 0); *lo ==
  * *hi when there are none. With o0 = k*d - pad, s = stride it gives the

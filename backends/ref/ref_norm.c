@@ -6,8 +6,8 @@
  * b = bias - mean * a. It is element-wise, so it is safe in place.
  * LRN follows ONNX: square_sum over channels
  * [c - floor((size-1)/2), c + ceil((size-1)/2)], y = x / (bias + alpha/size *
- * square_sum)^beta; the sums go to a scratch buffer first so that an
- * in-place output cannot disturb them.
+ * square_sum)^beta; the sums go into the output first (no scratch), so LRN
+ * never runs in place (the memory planner does not offer it).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +16,8 @@
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
 
-kn_status kn_ref_batch_norm(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_batch_norm(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *x = &in[0];
     kn_tensor *y = &out[0];
@@ -53,7 +54,8 @@ kn_status kn_ref_batch_norm(const kn_node *node, const kn_tensor *in, kn_tensor 
     return KN_OK;
 }
 
-kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *x = &in[0];
     kn_tensor *y = &out[0];
@@ -62,6 +64,9 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
                             KN_OPNAME(node));
     if (x->shape.rank < 2 || !kn_shape_equal(&x->shape, &y->shape))
         return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): unexpected input/output shapes", node->name,
+                            KN_OPNAME(node));
+    if (x->data == y->data && x->data)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s' (%s): cannot run in place", node->name,
                             KN_OPNAME(node));
     const kn_lrn_attrs *la = &node->attrs.lrn;
     if (la->size < 1)
@@ -74,21 +79,16 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
     const int64_t planes = N * C;
     if (planes == 0 || size == 0)
         return KN_OK;
-    size_t nel, bytes;
-    if (!kn_size_mul((size_t)planes, (size_t)size, &nel) || !kn_size_mul(nel, sizeof(float), &bytes))
-        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): size overflows", node->name, KN_OPNAME(node));
-    float *sq = malloc(bytes);
-    if (!sq)
-        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory", node->name, KN_OPNAME(node));
     const float *xd = x->data;
     float *yd = y->data;
     const int64_t before = (la->size - 1) / 2, after = la->size / 2; /* floor and ceil of (size-1)/2 */
     const float coef = la->alpha / (float)la->size, bias = la->bias, nbeta = -la->beta;
+    /* the sums of squares go into y first (y never overlaps x), then y = x * (bias + coef * sum)^-beta */
     KN_OMP_FOR(planes > 1 && (double)planes * (double)size * (double)la->size > KN_PAR_MIN)
     for (int64_t p = 0; p < planes; p++) {
         int64_t n = p / C, c = p % C;
         int64_t lo = c - before < 0 ? 0 : c - before, hi = c + after > C - 1 ? C - 1 : c + after;
-        float *s = sq + p * size;
+        float *s = yd + p * size;
         KN_OMP_SIMD
         for (int64_t i = 0; i < size; i++)
             s[i] = 0.0f;
@@ -101,7 +101,6 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
     }
     KN_OMP_FOR(planes * size > KN_PAR_MIN)
     for (int64_t p = 0; p < planes * size; p++)
-        yd[p] = xd[p] * powf(bias + coef * sq[p], nbeta);
-    free(sq);
+        yd[p] = xd[p] * powf(bias + coef * yd[p], nbeta);
     return KN_OK;
 }

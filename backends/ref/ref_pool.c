@@ -37,17 +37,26 @@ typedef struct kn_pool_col {
     int64_t off, lo, hi;
 } kn_pool_col;
 
+/* Strides and pads of a pool, per (3-D padded) axis, and whether pads count in AveragePool's divisor. */
+typedef struct kn_pool_pads {
+    int64_t s[3], p0[3], p1[3];
+    bool count_include_pad;
+} kn_pool_pads;
+
 typedef struct kn_pool_geom {
     int64_t planes;           /* N * C */
     int64_t in[3], out[3], k[3], d[3], sw;
     int64_t in_size, out_size;
-    kn_pool_tap *tab[3];      /* out[i] entries each, in one allocation (tab[2]: counts only) */
-    kn_pool_col *cols;        /* k[2] entries, in the same allocation */
+    kn_pool_tap *tab[3];      /* out[i] entries each, in the kernel's scratch (tab[2]: counts only) */
+    kn_pool_col *cols;        /* k[2] entries, in the same scratch */
 } kn_pool_geom;
 
-/* Resolve the window and build the tap tables; free g->tab[0] afterwards. */
+/*
+ * Resolve the window into g (tables not yet built) and the bytes its tap
+ * tables take (SIZE_MAX on overflow); *pads receives the strides and pads.
+ */
 static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_tensor *y, kn_pool_geom *g,
-                            kn_error *err)
+                            kn_pool_pads *pads, size_t *table_bytes, kn_error *err)
 {
     int rank = x->shape.rank, ns = rank - 2;
     if (ns < 1 || ns > KN_MAX_SPATIAL || y->shape.rank != rank)
@@ -68,7 +77,8 @@ static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_te
                             node->name, KN_OPNAME(node));
     memset(g, 0, sizeof *g);
     g->planes = x->shape.dims[0] * x->shape.dims[1];
-    int64_t s[3], p0[3], p1[3];
+    int64_t *s = pads->s, *p0 = pads->p0, *p1 = pads->p1;
+    pads->count_include_pad = a.count_include_pad;
     int off = 3 - ns;
     for (int i = 0; i < 3; i++) {
         g->in[i] = g->out[i] = g->k[i] = g->d[i] = s[i] = 1;
@@ -86,10 +96,21 @@ static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_te
     g->in_size = g->in[0] * g->in[1] * g->in[2];
     g->out_size = g->out[0] * g->out[1] * g->out[2];
     g->sw = s[2];
+    size_t total = (size_t)(g->out[0] + g->out[1] + g->out[2]), tb, cb;
+    if (!kn_size_mul(sizeof(kn_pool_tap), total, &tb) || !kn_size_mul(sizeof(kn_pool_col), (size_t)g->k[2], &cb) ||
+        !kn_size_add(tb, cb, table_bytes))
+        *table_bytes = SIZE_MAX;
+    else
+        *table_bytes = kn_ref_scratch_align(*table_bytes);
+    return KN_OK;
+}
+
+/* Build the tap tables of g into `mem` (the bytes pool_setup gave). */
+static void pool_tables(kn_pool_geom *g, const kn_pool_pads *pads, void *mem)
+{
+    const int64_t *s = pads->s, *p0 = pads->p0, *p1 = pads->p1;
     size_t total = (size_t)(g->out[0] + g->out[1] + g->out[2]);
-    kn_pool_tap *t = malloc(sizeof(kn_pool_tap) * total + sizeof(kn_pool_col) * (size_t)g->k[2]);
-    if (!t)
-        return kn_error_set(err, KN_ERR_NOMEM, "node '%s' (%s): out of memory", node->name, KN_OPNAME(node));
+    kn_pool_tap *t = mem;
     g->cols = (kn_pool_col *)(t + total);
     for (int64_t kw = 0; kw < g->k[2]; kw++) {
         kn_pool_col *c = &g->cols[kw];
@@ -101,7 +122,7 @@ static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_te
         for (int64_t j = 0; j < g->out[i]; j++, t++) {
             t->start = j * s[i] - p0[i];
             kn_valid_range(t->start, g->d[i], g->in[i], g->k[i], &t->lo, &t->hi);
-            if (a.count_include_pad) {
+            if (pads->count_include_pad) {
                 int64_t l, h;
                 kn_valid_range(t->start + p0[i], g->d[i], g->in[i] + p0[i] + p1[i], g->k[i], &l, &h);
                 t->count = h - l;
@@ -110,7 +131,6 @@ static kn_status pool_setup(const kn_node *node, const kn_tensor *x, const kn_te
             }
         }
     }
-    return KN_OK;
 }
 
 /*
@@ -192,7 +212,8 @@ static KN_SIMD_CLONES void avg_pool_f32(const kn_pool_geom *g, const float *xp, 
             FN(&g, xd + p * g.in_size, yd + p * g.out_size);                                                  \
     } while (0)
 
-kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *x = &in[0];
     kn_tensor *y = &out[0];
@@ -207,9 +228,12 @@ kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
         return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): element type %s is not supported", node->name,
                             KN_OPNAME(node), kn_dtype_name(x->dtype));
     kn_pool_geom g;
-    kn_status st = pool_setup(node, x, y, &g, err);
-    if (st)
+    kn_pool_pads pads;
+    size_t table_bytes;
+    kn_status st = pool_setup(node, x, y, &g, &pads, &table_bytes, err);
+    if (st || (st = kn_ref_scratch_check(node, scratch, table_bytes, err)))
         return st;
+    pool_tables(&g, &pads, scratch->data);
     /* in double: the kernel taps come from an attribute and their product may exceed int64 */
     const bool par = g.planes > 1 && (double)g.planes * (double)g.out_size * (double)g.k[0] * (double)g.k[1] *
                                              (double)g.k[2] > KN_PAR_MIN;
@@ -222,8 +246,18 @@ kn_status kn_ref_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
         KN_POOL_PLANES(max_pool_u8, uint8_t);
     else
         KN_POOL_PLANES(max_pool_i8, int8_t);
-    free(g.tab[0]);
     return KN_OK;
+}
+
+size_t kn_ref_pool_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out)
+{
+    kn_error err;
+    kn_pool_geom g;
+    kn_pool_pads pads;
+    size_t bytes;
+    if (node->num_inputs < 1 || node->num_outputs < 1 || pool_setup(node, &in[0], &out[0], &g, &pads, &bytes, &err))
+        return 0; /* the kernel reports the problem */
+    return bytes;
 }
 
 /* Mean or max of one plane of n floats (0 or -FLT_MAX when empty); vectorised partial sums/maxima. */
@@ -243,7 +277,8 @@ static KN_SIMD_CLONES float global_pool_plane(const float *x, int64_t n, bool is
     return n > 0 ? s / (float)n : 0.0f;
 }
 
-kn_status kn_ref_global_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_global_pool(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_tensor *x = &in[0];
     kn_tensor *y = &out[0];

@@ -118,7 +118,8 @@ static void kn_copy_strided(char *dst, const char *src, size_t es, int rank, con
 
 /* ------------------------------------------------------------------ copy */
 
-kn_status kn_ref_copy(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_copy(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     size_t bytes;
     if (kn_tensor_nbytes(out[0].dtype, &out[0].shape, &bytes) != KN_OK || out[0].dtype != in[0].dtype)
@@ -139,7 +140,8 @@ kn_status kn_ref_copy(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
 
 /* ------------------------------------------------------------- transpose */
 
-kn_status kn_ref_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_shape *s = &in[0].shape;
     const kn_transpose_attrs *a = &node->attrs.transpose;
@@ -162,7 +164,8 @@ kn_status kn_ref_transpose(const kn_node *node, const kn_tensor *in, kn_tensor *
 
 /* -------------------------------------------------------- concat, split */
 
-kn_status kn_ref_concat(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_concat(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_shape *os = &out[0].shape;
     int64_t axis;
@@ -189,7 +192,8 @@ kn_status kn_ref_concat(const kn_node *node, const kn_tensor *in, kn_tensor *out
     return KN_OK;
 }
 
-kn_status kn_ref_split(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_split(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_shape *s = &in[0].shape;
     int64_t axis;
@@ -222,7 +226,8 @@ kn_status kn_ref_split(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ----------------------------------------------------------------- slice */
 
-kn_status kn_ref_slice(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_slice(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     int64_t starts[KN_MAX_RANK], ends[KN_MAX_RANK], axes[KN_MAX_RANK], steps[KN_MAX_RANK];
     int ns = 0, ne = 0, na = 0, nst = 0;
@@ -278,7 +283,8 @@ static inline int64_t kn_pad_map(int64_t c, int64_t dim, kn_pad_mode mode)
     return m < dim ? m : period - m;
 }
 
-kn_status kn_ref_pad(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_pad(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_shape *s = &in[0].shape, *os = &out[0].shape;
     int rank = s->rank;
@@ -365,7 +371,8 @@ kn_status kn_ref_pad(const kn_node *node, const kn_tensor *in, kn_tensor *out, k
 
 /* ---------------------------------------------------------------- gather */
 
-kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     const kn_shape *s = &in[0].shape;
     int64_t axis;
@@ -405,7 +412,8 @@ kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out
 
 /* ----------------------------------------------------------------- shape */
 
-kn_status kn_ref_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     int64_t rank = in[0].shape.rank;
     int64_t s = node->attrs.shape.start, e = node->attrs.shape.has_end ? node->attrs.shape.end : rank;
@@ -509,7 +517,8 @@ static void kn_convert(void *dst, kn_dtype dd, const void *src, kn_dtype sd, siz
     }
 }
 
-kn_status kn_ref_cast(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_cast(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     if (!kn_cast_supported(in[0].dtype) || !kn_cast_supported(out[0].dtype))
         return kn_node_error(err, KN_ERR_DTYPE, node, "cast from %s to %s is not supported",
@@ -525,7 +534,8 @@ kn_status kn_ref_cast(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     return KN_OK;
 }
 
-kn_status kn_ref_constant_of_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+kn_status kn_ref_constant_of_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+               kn_error *err)
 {
     kn_dtype dt = out[0].dtype;
     if (!kn_cast_supported(dt))

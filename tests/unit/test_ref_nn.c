@@ -267,7 +267,7 @@ static void run_conv_case(const conv_case *c, int iter)
         a->pad_end[i] = c->pe[i];
     }
     kn_error err;
-    kn_status st = kn_ref_conv(&node, in, &out, &err);
+    kn_status st = kn_ref_invoke(kn_ref_conv, &node, in, &out, &err);
     if (st != KN_OK)
         fprintf(stderr, "conv case %d: %s\n", iter, err.message);
     assert_int_equal(st, KN_OK);
@@ -451,7 +451,7 @@ static void run_conv_transpose_case(const conv_case *c, int mode, const int64_t 
     if (c->bias)
         in[2] = make(KN_F32, 1, &M);
     kn_tensor out = make(KN_F32, rank, yd);
-    kn_status st = kn_ref_conv_transpose(&node, in, &out, &err);
+    kn_status st = kn_ref_invoke(kn_ref_conv_transpose, &node, in, &out, &err);
     if (st != KN_OK)
         fprintf(stderr, "conv transpose case %d: %s\n", iter, err.message);
     assert_int_equal(st, KN_OK);
@@ -545,7 +545,7 @@ static void test_gemm_random(void **state)
             node.attrs.gemm.beta = irand(0, 3) == 0 ? 0.0f : kn_test_uniform(&rng, -2.0f, 2.0f);
         }
         kn_error err;
-        assert_int_equal(kn_ref_gemm(&node, in, &out, &err), KN_OK);
+        assert_int_equal(kn_ref_invoke(kn_ref_gemm, &node, in, &out, &err), KN_OK);
         const float *A = in[0].data, *B = in[1].data, *Cd = in[2].data;
         double *ref = malloc(sizeof(double) * (size_t)(M * N));
         assert_non_null(ref);
@@ -577,7 +577,7 @@ static void run_matmul(int ra, const int64_t *ad, int rb, const int64_t *bd, int
     kn_node node;
     init_node(&node, KN_OP_MATMUL, 2, 1);
     kn_error err;
-    kn_status st = kn_ref_matmul(&node, in, &out, &err);
+    kn_status st = kn_ref_invoke(kn_ref_matmul, &node, in, &out, &err);
     if (st)
         fprintf(stderr, "matmul case %d: %s\n", iter, err.message);
     assert_int_equal(st, KN_OK);
@@ -727,7 +727,7 @@ static void run_pool_case(const pool_case *p, int iter)
     for (int i = 0; i < p->ns; i++)
         assert_int_equal(ro[i], o[i]);
     kn_tensor x = make(KN_F32, rank, xd), y = make(KN_F32, rank, yd);
-    kn_status st = kn_ref_pool(&node, &x, &y, &err);
+    kn_status st = kn_ref_invoke(kn_ref_pool, &node, &x, &y, &err);
     if (st)
         fprintf(stderr, "pool case %d: %s\n", iter, err.message);
     assert_int_equal(st, KN_OK);
@@ -795,15 +795,15 @@ static void test_pool_same_and_uint8(void **state)
     node.attrs.window.kernel[0] = node.attrs.window.kernel[1] = 2;
     node.attrs.window.auto_pad = KN_AUTO_PAD_SAME_LOWER;
     kn_error err;
-    assert_int_equal(kn_ref_pool(&node, &x, &y, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &x, &y, &err), KN_OK);
     for (int i = 0; i < 16; i++)
         assert_true(yv[i] == xv[i]); /* window [i-1, i] of an increasing input: its end */
     node.attrs.window.auto_pad = KN_AUTO_PAD_SAME_UPPER;
-    assert_int_equal(kn_ref_pool(&node, &x, &y, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &x, &y, &err), KN_OK);
     assert_true(yv[0] == 5.0f && yv[3] == 7.0f && yv[15] == 15.0f);
     /* average, SAME_UPPER, count_include_pad 0: the corner averages only real pixels */
     node.op = KN_OP_AVERAGE_POOL;
-    assert_int_equal(kn_ref_pool(&node, &x, &y, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &x, &y, &err), KN_OK);
     assert_true(fabsf(yv[15] - 15.0f) < 1e-6f && fabsf(yv[0] - 2.5f) < 1e-6f);
 
     /* uint8 max pool (ONNX test_maxpool_2d_uint8) */
@@ -813,12 +813,12 @@ static void test_pool_same_and_uint8(void **state)
     kn_tensor xu = {.dtype = KN_U8, .shape = x.shape, .data = xb}, yu = {.dtype = KN_U8, .shape = y.shape, .data = yb};
     node.op = KN_OP_MAX_POOL;
     node.attrs.window.auto_pad = KN_AUTO_PAD_SAME_LOWER;
-    assert_int_equal(kn_ref_pool(&node, &xu, &yu, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &xu, &yu, &err), KN_OK);
     for (int i = 0; i < 16; i++)
         assert_int_equal(yb[i], xb[i]);
     /* uint8 average pool is refused */
     node.op = KN_OP_AVERAGE_POOL;
-    assert_int_equal(kn_ref_pool(&node, &xu, &yu, &err), KN_ERR_DTYPE);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &xu, &yu, &err), KN_ERR_DTYPE);
     assert_non_null(strstr(err.message, "node 'nn_test' (AveragePool)"));
 
     /* 3-D windows of 2^21 taps per axis (2^63 in all) over one voxel in its padding: each output is its input */
@@ -831,7 +831,7 @@ static void test_pool_same_and_uint8(void **state)
         node.attrs.window.kernel[i] = node.attrs.window.stride[i] = (int64_t)1 << 21;
         node.attrs.window.pad_begin[i] = node.attrs.window.pad_end[i] = ((int64_t)1 << 21) - 1;
     }
-    assert_int_equal(kn_ref_pool(&node, &xt, &yt, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_pool, &node, &xt, &yt, &err), KN_OK);
     assert_true(y3[0] == -3.0f && y3[1] == 4.0f);
 }
 
@@ -851,7 +851,7 @@ static void test_global_pool(void **state)
             kn_node node;
             init_node(&node, op ? KN_OP_GLOBAL_MAX_POOL : KN_OP_GLOBAL_AVERAGE_POOL, 1, 1);
             kn_error err;
-            assert_int_equal(kn_ref_global_pool(&node, &x, &y, &err), KN_OK);
+            assert_int_equal(kn_ref_invoke(kn_ref_global_pool, &node, &x, &y, &err), KN_OK);
             int64_t planes = xd[0] * xd[1];
             double *ref = malloc(sizeof(double) * (size_t)planes);
             assert_non_null(ref);
@@ -896,7 +896,7 @@ static void test_batch_norm(void **state)
         init_node(&node, KN_OP_BATCH_NORM, 5, 1);
         node.attrs.batch_norm.epsilon = iter & 1 ? 1e-2f : 1e-5f;
         kn_error err;
-        assert_int_equal(kn_ref_batch_norm(&node, in, &y, &err), KN_OK);
+        assert_int_equal(kn_ref_invoke(kn_ref_batch_norm, &node, in, &y, &err), KN_OK);
         size_t n = numel(&y);
         double *ref = malloc(sizeof(double) * n);
         assert_non_null(ref);
@@ -907,7 +907,7 @@ static void test_batch_norm(void **state)
         }
         check_close("batch norm", iter, y.data, ref, n);
         /* in place gives the same result */
-        assert_int_equal(kn_ref_batch_norm(&node, in, &in[0], &err), KN_OK);
+        assert_int_equal(kn_ref_invoke(kn_ref_batch_norm, &node, in, &in[0], &err), KN_OK);
         check_close("batch norm in place", iter, in[0].data, ref, n);
         free(ref);
         for (int i = 0; i < 5; i++)
@@ -931,7 +931,7 @@ static void test_lrn(void **state)
             node.attrs.lrn.bias = 2.0f;
         }
         kn_error err;
-        assert_int_equal(kn_ref_lrn(&node, &x, &y, &err), KN_OK);
+        assert_int_equal(kn_ref_invoke(kn_ref_lrn, &node, &x, &y, &err), KN_OK);
         const kn_lrn_attrs *la = &node.attrs.lrn;
         int64_t C = dims[1], hw = dims[2] * dims[3];
         size_t n = numel(&y);
@@ -964,7 +964,7 @@ static void test_lrn(void **state)
     node.attrs.lrn.size = (int64_t)1 << 62;
     node.attrs.lrn.bias = 2.0f;
     kn_error err;
-    assert_int_equal(kn_ref_lrn(&node, &x, &y, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_lrn, &node, &x, &y, &err), KN_OK);
     for (size_t i = 0; i < numel(&y); i++)
         assert_true(fabsf(((float *)y.data)[i] - ((float *)x.data)[i] / powf(2.0f, 0.75f)) < 1e-6f);
     free(x.data);
