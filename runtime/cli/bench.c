@@ -1,0 +1,790 @@
+/*
+ * bench.c - `kiln bench MODEL`: measure how fast a model runs on each
+ * backend and batch size.
+ *
+ * For every backend x batch it reports the init time (model load + compile)
+ * apart from the steady-state latency of kn_session_run (min, median, p90,
+ * p99, max in ms, after warm-up runs), the throughput in images/s, GFLOP/s
+ * from the model's FLOP count (kn_model_get_stats, per image, times the
+ * batch, over the median), and the process's peak RSS so far
+ * (getrusage ru_maxrss). Before timing, each backend's outputs are compared
+ * with the reference backend's on the same seeded random inputs (max abs and
+ * max relative difference; ref against itself is 0 by definition).
+ * Clock: CLOCK_MONOTONIC. A progress line goes to stderr when it is a
+ * terminal, none when it is piped.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h" /* kn_backend_find: check --backend before a long run starts */
+#include "cli.h"
+
+static const char kn_bench_usage[] =
+    "usage: kiln bench [options] MODEL\n"
+    "\n"
+    "Measure MODEL's init time and steady-state latency on each backend and\n"
+    "batch size, after checking each backend's outputs against the reference\n"
+    "backend on the same seeded random inputs.\n"
+    "\n"
+    "options:\n"
+    "  --backend LIST   comma-separated backends to measure (default: ref)\n"
+    "  --batch LIST     comma-separated batch sizes (default: 1)\n"
+    "  --threads N      worker threads (default: 0, all cores)\n"
+    "  --warmup W       untimed runs before timing (default: 3)\n"
+    "  --iters N        timed runs (default: 20)\n"
+    "  --time S         time runs for S seconds instead of --iters\n"
+    "  --seed N         seed of the random inputs (default: 1)\n"
+    "  --json           print the results as JSON\n"
+    "  --csv            print the results as CSV (one row per backend x batch)\n"
+    "  -h, --help       show this help and exit\n"
+    "\n"
+    "Latencies are in ms (CLOCK_MONOTONIC around kn_session_run). init is\n"
+    "load + compile. peak RSS is the process's peak so far (ru_maxrss). The\n"
+    "relative difference is |x - ref| / max(|ref|, 1e-6 * max|ref|, 1e-30).\n"
+    "OpenMP reads OMP_WAIT_POLICY at start-up: set OMP_WAIT_POLICY=passive in\n"
+    "the environment when OpenMP and OpenBLAS share the cores.\n";
+
+#define KN_BENCH_MAX_LIST 16
+#define KN_BENCH_MAX_BATCH ((int64_t)1 << 20)
+
+enum { KN_BENCH_TEXT, KN_BENCH_JSON, KN_BENCH_CSV };
+
+typedef struct kn_bench_args {
+    const char *model;
+    char *backends[KN_BENCH_MAX_LIST];
+    int num_backends;
+    int64_t batches[KN_BENCH_MAX_LIST];
+    int num_batches;
+    int64_t threads, warmup, iters, seed;
+    double time_s;     /* > 0: time-based */
+    int format;
+    char *backend_buf; /* owns the strings of backends[] */
+} kn_bench_args;
+
+/** Results of one backend x batch. */
+typedef struct kn_bench_result {
+    const char *backend;
+    int64_t batch;
+    double compile_ms, init_ms;
+    int64_t iters;
+    double min, median, p90, p99, max, mean;   /* ms */
+    double images_per_s, gflops;
+    long peak_rss_kib;
+    double max_abs, max_rel;
+} kn_bench_result;
+
+static double kn_bench_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static long kn_bench_peak_rss_kib(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return -1;
+    return ru.ru_maxrss; /* KiB on Linux */
+}
+
+/* --------------------------------------------------------------- parsing */
+
+static int kn_bench_parse_backends(kn_bench_args *a, const char *value)
+{
+    free(a->backend_buf);
+    a->num_backends = 0;
+    a->backend_buf = malloc(strlen(value) + 1);
+    if (!a->backend_buf)
+        return kn_cli_fail("out of memory");
+    strcpy(a->backend_buf, value);
+    char *save = NULL;
+    for (char *tok = strtok_r(a->backend_buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (a->num_backends == KN_BENCH_MAX_LIST)
+            return kn_cli_usage_error("bench", kn_bench_usage, "--backend: at most %d backends",
+                                      KN_BENCH_MAX_LIST);
+        for (int k = 0; k < a->num_backends; k++)
+            if (strcmp(a->backends[k], tok) == 0)
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--backend: '%s' is given twice", tok);
+        a->backends[a->num_backends++] = tok;
+    }
+    if (a->num_backends == 0)
+        return kn_cli_usage_error("bench", kn_bench_usage, "--backend needs a list of backends");
+    return KN_CLI_OK;
+}
+
+static int kn_bench_parse_batches(kn_bench_args *a, const char *value)
+{
+    a->num_batches = 0;
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        char tok[32];
+        int64_t b;
+        if (len == 0 || len >= sizeof tok)
+            goto bad;
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        if (!kn_cli_parse_int(tok, 1, KN_BENCH_MAX_BATCH, &b))
+            goto bad;
+        if (a->num_batches == KN_BENCH_MAX_LIST)
+            return kn_cli_usage_error("bench", kn_bench_usage, "--batch: at most %d sizes",
+                                      KN_BENCH_MAX_LIST);
+        a->batches[a->num_batches++] = b;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return KN_CLI_OK;
+bad:
+    return kn_cli_usage_error("bench", kn_bench_usage,
+                              "--batch needs a comma-separated list of positive integers, got '%s'",
+                              value);
+}
+
+/* Returns KN_CLI_OK, an exit code, or -1 after printing the help. */
+static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->warmup = 3;
+    a->iters = 20;
+    a->seed = 1;
+    a->format = KN_BENCH_TEXT;
+    bool iters_given = false, options_done = false;
+    int rc;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = NULL;
+        if (options_done || arg[0] != '-' || arg[1] == '\0') {
+            if (a->model)
+                return kn_cli_usage_error("bench", kn_bench_usage, "unexpected argument '%s'", arg);
+            a->model = arg;
+            continue;
+        }
+        if (kn_cli_is_help(arg)) {
+            fputs(kn_bench_usage, stdout);
+            return -1;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (strcmp(arg, "--json") == 0 || strcmp(arg, "--csv") == 0) {
+            int f = arg[2] == 'j' ? KN_BENCH_JSON : KN_BENCH_CSV;
+            if (a->format != KN_BENCH_TEXT && a->format != f)
+                return kn_cli_usage_error("bench", kn_bench_usage, "--json and --csv exclude each other");
+            a->format = f;
+            continue;
+        }
+        static const char *const names[] = {"--backend", "--batch", "--threads", "--warmup",
+                                            "--iters", "--time", "--seed"};
+        int which = -1;
+        for (int k = 0; k < 7 && which < 0; k++) {
+            int m = kn_cli_option(argc, argv, &i, names[k], &value);
+            if (m < 0)
+                return kn_cli_usage_error("bench", kn_bench_usage, "option '%s' needs a value",
+                                          names[k]);
+            if (m > 0)
+                which = k;
+        }
+        switch (which) {
+        case 0:
+            if ((rc = kn_bench_parse_backends(a, value)) != KN_CLI_OK)
+                return rc;
+            break;
+        case 1:
+            if ((rc = kn_bench_parse_batches(a, value)) != KN_CLI_OK)
+                return rc;
+            break;
+        case 2:
+            if (!kn_cli_parse_int(value, 0, 4096, &a->threads))
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--threads needs an integer from 0 to 4096, got '%s'", value);
+            break;
+        case 3:
+            if (!kn_cli_parse_int(value, 0, 1000000, &a->warmup))
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--warmup needs a non-negative integer, got '%s'", value);
+            break;
+        case 4:
+            if (!kn_cli_parse_int(value, 1, 100000000, &a->iters))
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--iters needs a positive integer, got '%s'", value);
+            iters_given = true;
+            break;
+        case 5: {
+            char *end = NULL;
+            errno = 0;
+            double t = strtod(value, &end);
+            if (errno != 0 || end == value || *end != '\0' || !(t > 0) || t > 86400)
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--time needs a positive number of seconds, got '%s'", value);
+            a->time_s = t;
+            break;
+        }
+        case 6:
+            if (!kn_cli_parse_int(value, 0, INT64_MAX, &a->seed))
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--seed needs a non-negative integer, got '%s'", value);
+            break;
+        default:
+            return kn_cli_usage_error("bench", kn_bench_usage, "unknown option '%s'", arg);
+        }
+    }
+    if (iters_given && a->time_s > 0)
+        return kn_cli_usage_error("bench", kn_bench_usage, "--iters and --time exclude each other");
+    if (!a->model)
+        return kn_cli_usage_error("bench", kn_bench_usage, "missing MODEL");
+    if (a->num_backends == 0 && (rc = kn_bench_parse_backends(a, "ref")) != KN_CLI_OK)
+        return rc;
+    if (a->num_batches == 0) {
+        a->batches[0] = 1;
+        a->num_batches = 1;
+    }
+    return KN_CLI_OK;
+}
+
+/* ---------------------------------------------------------------- inputs */
+
+/** The seeded random inputs of one batch size, bound to a session's inputs. */
+typedef struct kn_bench_inputs {
+    int count;
+    const char **names;   /* owned by the session they were made for: copied */
+    char **name_bufs;
+    kn_tensor *tensors;
+} kn_bench_inputs;
+
+static void kn_bench_inputs_free(kn_bench_inputs *in)
+{
+    for (int i = 0; i < in->count; i++) {
+        if (in->tensors)
+            free(in->tensors[i].data);
+        if (in->name_bufs)
+            free(in->name_bufs[i]);
+    }
+    free(in->tensors);
+    free(in->name_bufs);
+    free(in->names);
+    memset(in, 0, sizeof *in);
+}
+
+static uint64_t kn_bench_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/*
+ * Make inputs for every input of `s`: float32 uniform in [-1, 1) from `seed`
+ * (the same for every backend at one batch size); other dtypes zero-filled.
+ */
+static int kn_bench_make_inputs(const kn_session_t *s, int64_t seed, kn_bench_inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    int n = kn_session_num_inputs(s);
+    in->names = calloc((size_t)(n ? n : 1), sizeof *in->names);
+    in->name_bufs = calloc((size_t)(n ? n : 1), sizeof *in->name_bufs);
+    in->tensors = calloc((size_t)(n ? n : 1), sizeof *in->tensors);
+    if (!in->names || !in->name_bufs || !in->tensors)
+        return kn_cli_fail("out of memory");
+    uint64_t state = (uint64_t)seed * 0x2545F4914F6CDD1Dull + 1;
+    for (int i = 0; i < n; i++) {
+        kn_io_info io;
+        if (kn_session_input(s, i, &io) != KN_OK)
+            return kn_cli_fail("cannot describe session input %d", i);
+        size_t bytes, count;
+        if (kn_tensor_nbytes(io.dtype, &io.shape, &bytes) != KN_OK ||
+            kn_shape_numel(&io.shape, &count) != KN_OK)
+            return kn_cli_fail("input '%s' is too large", io.name);
+        in->count = i + 1;
+        in->name_bufs[i] = malloc(strlen(io.name) + 1);
+        void *data = calloc(bytes ? bytes : 1, 1);
+        if (!in->name_bufs[i] || !data) {
+            free(data);
+            return kn_cli_fail("out of memory (input '%s', %zu bytes)", io.name, bytes);
+        }
+        strcpy(in->name_bufs[i], io.name);
+        in->names[i] = in->name_bufs[i];
+        in->tensors[i].dtype = io.dtype;
+        in->tensors[i].shape = io.shape;
+        in->tensors[i].data = data;
+        if (io.dtype == KN_F32) {
+            float *f = data;
+            for (size_t k = 0; k < count; k++)
+                f[k] = (float)((double)(kn_bench_splitmix(&state) >> 11) * 0x1.0p-52 - 1.0);
+        }
+    }
+    in->count = n;
+    return KN_CLI_OK;
+}
+
+static int kn_bench_run(kn_session_t *s, const kn_bench_inputs *in)
+{
+    kn_error err = {0};
+    if (kn_session_run(s, in->count, in->names, in->tensors, &err) != KN_OK)
+        return kn_cli_fail("%s", err.message);
+    return KN_CLI_OK;
+}
+
+/* ------------------------------------------------------------ reference */
+
+/** Copies of every output of a reference run, as doubles. */
+typedef struct kn_bench_ref {
+    int count;
+    size_t *numel;
+    double **values;
+} kn_bench_ref;
+
+static void kn_bench_ref_free(kn_bench_ref *r)
+{
+    for (int i = 0; i < r->count; i++)
+        free(r->values[i]);
+    free(r->values);
+    free(r->numel);
+    memset(r, 0, sizeof *r);
+}
+
+static bool kn_bench_value(const kn_tensor *t, size_t k, double *v)
+{
+    switch (t->dtype) {
+    case KN_F32: *v = ((const float *)t->data)[k]; return true;
+    case KN_F64: *v = ((const double *)t->data)[k]; return true;
+    case KN_I64: *v = (double)((const int64_t *)t->data)[k]; return true;
+    case KN_I32: *v = ((const int32_t *)t->data)[k]; return true;
+    case KN_I8: *v = ((const int8_t *)t->data)[k]; return true;
+    case KN_U8: case KN_BOOL: *v = ((const uint8_t *)t->data)[k]; return true;
+    default: return false;
+    }
+}
+
+/* Copy the outputs of the last run of `s` into *r. */
+static int kn_bench_ref_capture(const kn_session_t *s, kn_bench_ref *r)
+{
+    memset(r, 0, sizeof *r);
+    int n = kn_session_num_outputs(s);
+    r->numel = calloc((size_t)(n ? n : 1), sizeof *r->numel);
+    r->values = calloc((size_t)(n ? n : 1), sizeof *r->values);
+    if (!r->numel || !r->values)
+        return kn_cli_fail("out of memory");
+    r->count = n;
+    for (int i = 0; i < n; i++) {
+        kn_tensor t;
+        kn_error err = {0};
+        if (kn_session_get_output(s, i, &t, &err) != KN_OK)
+            return kn_cli_fail("%s", err.message);
+        size_t count;
+        if (kn_shape_numel(&t.shape, &count) != KN_OK)
+            return kn_cli_fail("output %d is too large", i);
+        r->values[i] = malloc((count ? count : 1) * sizeof(double));
+        if (!r->values[i])
+            return kn_cli_fail("out of memory");
+        r->numel[i] = count;
+        for (size_t k = 0; k < count; k++)
+            if (!kn_bench_value(&t, k, &r->values[i][k]))
+                return kn_cli_fail("output %d has dtype %s, which bench cannot compare", i,
+                                   kn_dtype_name(t.dtype));
+    }
+    return KN_CLI_OK;
+}
+
+/* Compare the outputs of the last run of `s` with *r: max abs and max relative difference. */
+static int kn_bench_compare(const kn_session_t *s, const kn_bench_ref *r, const char *backend,
+                            double *max_abs, double *max_rel)
+{
+    *max_abs = 0;
+    *max_rel = 0;
+    if (kn_session_num_outputs(s) != r->count)
+        return kn_cli_fail("backend %s: %d outputs, the reference backend has %d", backend,
+                           kn_session_num_outputs(s), r->count);
+    for (int i = 0; i < r->count; i++) {
+        kn_tensor t;
+        kn_error err = {0};
+        size_t count;
+        if (kn_session_get_output(s, i, &t, &err) != KN_OK)
+            return kn_cli_fail("%s", err.message);
+        if (kn_shape_numel(&t.shape, &count) != KN_OK || count != r->numel[i])
+            return kn_cli_fail("backend %s: output %d has %zu elements, the reference backend's has %zu",
+                               backend, i, count, r->numel[i]);
+        double scale = 0;
+        for (size_t k = 0; k < count; k++)
+            scale = fmax(scale, fabs(r->values[i][k]));
+        double floor = fmax(1e-6 * scale, 1e-30);
+        for (size_t k = 0; k < count; k++) {
+            double v, ref = r->values[i][k];
+            if (!kn_bench_value(&t, k, &v))
+                return kn_cli_fail("backend %s: output %d has dtype %s, which bench cannot compare",
+                                   backend, i, kn_dtype_name(t.dtype));
+            double d = fabs(v - ref);
+            if (isnan(v) != isnan(ref))
+                d = INFINITY;
+            else if (isnan(v) || v == ref)
+                d = 0;
+            *max_abs = fmax(*max_abs, d);
+            *max_rel = fmax(*max_rel, d / fmax(fabs(ref), floor));
+        }
+    }
+    return KN_CLI_OK;
+}
+
+/* --------------------------------------------------------------- timing */
+
+static int kn_bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Percentile `p` (0-100) of sorted `v[n]`, linearly interpolated between ranks. */
+static double kn_bench_percentile(const double *v, int64_t n, double p)
+{
+    double pos = p / 100.0 * (double)(n - 1);
+    int64_t lo = (int64_t)floor(pos);
+    int64_t hi = lo + 1 < n ? lo + 1 : lo;
+    return v[lo] + (v[hi] - v[lo]) * (pos - (double)lo);
+}
+
+static void kn_bench_progress(bool tty, const char *backend, int64_t batch, const char *what,
+                              int64_t done, int64_t total)
+{
+    if (!tty)
+        return;
+    if (total > 0)
+        fprintf(stderr, "\r\033[Kbench %s batch %lld: %s %lld/%lld", backend, (long long)batch, what,
+                (long long)done, (long long)total);
+    else
+        fprintf(stderr, "\r\033[Kbench %s batch %lld: %s", backend, (long long)batch, what);
+    fflush(stderr);
+}
+
+/* Warm up and time `s`; fill the latency fields of *res. */
+static int kn_bench_time(kn_session_t *s, const kn_bench_inputs *in, const kn_bench_args *a,
+                         bool tty, kn_bench_result *res)
+{
+    int rc;
+    for (int64_t w = 0; w < a->warmup; w++) {
+        kn_bench_progress(tty, res->backend, res->batch, "warm-up", w + 1, a->warmup);
+        if ((rc = kn_bench_run(s, in)) != KN_CLI_OK)
+            return rc;
+    }
+    int64_t cap = a->time_s > 0 ? 1024 : a->iters, n = 0;
+    double *lat = malloc((size_t)cap * sizeof *lat);
+    if (!lat)
+        return kn_cli_fail("out of memory");
+    double start = kn_bench_now_ms(), last_report = start;
+    for (;;) {
+        if (a->time_s > 0) {
+            if (n > 0 && kn_bench_now_ms() - start >= a->time_s * 1e3)
+                break;
+        } else if (n == a->iters) {
+            break;
+        }
+        if (n == cap) {
+            double *grown = cap < (INT64_C(1) << 40) ? realloc(lat, (size_t)cap * 2 * sizeof *lat) : NULL;
+            if (!grown) {
+                free(lat);
+                return kn_cli_fail("out of memory");
+            }
+            lat = grown;
+            cap *= 2;
+        }
+        double t0 = kn_bench_now_ms();
+        if ((rc = kn_bench_run(s, in)) != KN_CLI_OK) {
+            free(lat);
+            return rc;
+        }
+        double t1 = kn_bench_now_ms();
+        lat[n++] = t1 - t0;
+        if (tty && t1 - last_report > 100) {
+            kn_bench_progress(tty, res->backend, res->batch, "timing", n, a->time_s > 0 ? 0 : a->iters);
+            last_report = t1;
+        }
+    }
+    qsort(lat, (size_t)n, sizeof *lat, kn_bench_cmp_double);
+    double sum = 0;
+    for (int64_t k = 0; k < n; k++)
+        sum += lat[k];
+    res->iters = n;
+    res->min = lat[0];
+    res->max = lat[n - 1];
+    res->median = kn_bench_percentile(lat, n, 50);
+    res->p90 = kn_bench_percentile(lat, n, 90);
+    res->p99 = kn_bench_percentile(lat, n, 99);
+    res->mean = sum / (double)n;
+    free(lat);
+    return KN_CLI_OK;
+}
+
+/* --------------------------------------------------------------- output */
+
+static void kn_bench_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+/* A finite number for JSON (which has no inf or nan): null otherwise. */
+static void kn_bench_json_number(const char *fmt, double v)
+{
+    if (isfinite(v))
+        printf(fmt, v);
+    else
+        fputs("null", stdout);
+}
+
+static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *stats, double load_ms,
+                                const kn_model_t *model, const kn_bench_result *r, int n)
+{
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("{\n  \"model\": ");
+    kn_bench_json_string(a->model);
+    printf(",\n  \"flops_per_image\": %lld,\n  \"parameters\": %lld,\n  \"nodes\": %lld,\n",
+           (long long)stats->flops, (long long)stats->num_parameters, (long long)stats->num_nodes);
+    printf("  \"threads\": %lld,\n  \"warmup\": %lld,\n", (long long)a->threads, (long long)a->warmup);
+    if (a->time_s > 0)
+        printf("  \"time_s\": %g,\n", a->time_s);
+    else
+        printf("  \"iters\": %lld,\n", (long long)a->iters);
+    printf("  \"seed\": %lld,\n  \"omp_wait_policy\": ", (long long)a->seed);
+    if (wait)
+        kn_bench_json_string(wait);
+    else
+        fputs("null", stdout);
+    printf(",\n  \"load_ms\": %.3f,\n  \"inputs\": [", load_ms);
+    /* the model's inputs; a symbolic batch dimension is -1 */
+    int ni = kn_model_num_inputs(model);
+    for (int i = 0; i < ni; i++) {
+        kn_io_info io;
+        if (kn_model_input(model, i, &io) != KN_OK)
+            continue;
+        printf("%s\n    {\"name\": ", i ? "," : "");
+        kn_bench_json_string(io.name);
+        printf(", \"dtype\": \"%s\", \"shape\": [", kn_dtype_name(io.dtype));
+        for (int d = 0; d < io.shape.rank; d++)
+            printf("%s%lld", d ? ", " : "", (long long)io.shape.dims[d]);
+        printf("]}");
+    }
+    printf("%s],\n  \"results\": [", ni ? "\n  " : "");
+    for (int i = 0; i < n; i++) {
+        const kn_bench_result *x = &r[i];
+        printf("%s\n    {\"backend\": ", i ? "," : "");
+        kn_bench_json_string(x->backend);
+        printf(", \"batch\": %lld, \"compile_ms\": %.3f, \"init_ms\": %.3f, \"iters\": %lld,\n",
+               (long long)x->batch, x->compile_ms, x->init_ms, (long long)x->iters);
+        printf("     \"min_ms\": %.4f, \"median_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, "
+               "\"max_ms\": %.4f, \"mean_ms\": %.4f,\n",
+               x->min, x->median, x->p90, x->p99, x->max, x->mean);
+        printf("     \"images_per_s\": %.3f, \"gflops\": %.3f, \"peak_rss_kib\": %ld, \"max_abs_diff\": ",
+               x->images_per_s, x->gflops, x->peak_rss_kib);
+        kn_bench_json_number("%.6g", x->max_abs);
+        fputs(", \"max_rel_diff\": ", stdout);
+        kn_bench_json_number("%.6g", x->max_rel);
+        putchar('}');
+    }
+    printf("%s]\n}\n", n ? "\n  " : "");
+}
+
+static void kn_bench_print_csv(const kn_bench_args *a, const kn_bench_result *r, int n)
+{
+    puts("model,backend,batch,threads,init_ms,compile_ms,iters,min_ms,median_ms,p90_ms,p99_ms,max_ms,"
+         "mean_ms,images_per_s,gflops,peak_rss_kib,max_abs_diff,max_rel_diff");
+    const char *base = strrchr(a->model, '/');
+    base = base ? base + 1 : a->model;
+    for (int i = 0; i < n; i++) {
+        const kn_bench_result *x = &r[i];
+        /* a model name with a comma or quote is quoted, CSV style */
+        if (strpbrk(base, ",\"\n")) {
+            putchar('"');
+            for (const char *c = base; *c; c++) {
+                if (*c == '"')
+                    putchar('"');
+                putchar(*c);
+            }
+            putchar('"');
+        } else {
+            fputs(base, stdout);
+        }
+        printf(",%s,%lld,%lld,%.3f,%.3f,%lld,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.3f,%.3f,%ld,%.6g,%.6g\n",
+               x->backend, (long long)x->batch, (long long)a->threads, x->init_ms, x->compile_ms,
+               (long long)x->iters, x->min, x->median, x->p90, x->p99, x->max, x->mean,
+               x->images_per_s, x->gflops, x->peak_rss_kib, x->max_abs, x->max_rel);
+    }
+}
+
+static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *stats, double load_ms,
+                                const kn_bench_result *r, int n)
+{
+    char flops[32], params[32];
+    printf("model: %s (%s per image, %s parameters, %lld nodes)\n", a->model,
+           kn_cli_human((double)stats->flops, "FLOPs", flops, sizeof flops),
+           kn_cli_grouped(stats->num_parameters, params, sizeof params), (long long)stats->num_nodes);
+    char threads[32];
+    if (a->threads)
+        snprintf(threads, sizeof threads, "%lld", (long long)a->threads);
+    else
+        snprintf(threads, sizeof threads, "all cores");
+    if (a->time_s > 0)
+        printf("threads: %s, warm-up runs: %lld, timed: %g s per row, load: %.1f ms\n", threads,
+               (long long)a->warmup, a->time_s, load_ms);
+    else
+        printf("threads: %s, warm-up runs: %lld, timed runs: %lld, load: %.1f ms\n", threads,
+               (long long)a->warmup, (long long)a->iters, load_ms);
+    const char *wait = getenv("OMP_WAIT_POLICY");
+    printf("OMP_WAIT_POLICY: %s\n", wait ? wait : "unset (the OpenMP default; passive avoids spinning)");
+    printf("\n%-8s %5s %9s %6s %9s %9s %9s %9s %9s %10s %8s %10s %10s %10s\n", "backend", "batch",
+           "init ms", "runs", "min ms", "median ms", "p90 ms", "p99 ms", "max ms", "images/s",
+           "GFLOP/s", "peak RSS", "max abs", "max rel");
+    for (int i = 0; i < n; i++) {
+        const kn_bench_result *x = &r[i];
+        char rss[32];
+        kn_cli_bytes(x->peak_rss_kib > 0 ? (size_t)x->peak_rss_kib * 1024 : 0, rss, sizeof rss);
+        printf("%-8s %5lld %9.1f %6lld %9.3f %9.3f %9.3f %9.3f %9.3f %10.1f %8.1f %10s %10.3g %10.3g\n",
+               x->backend, (long long)x->batch, x->init_ms, (long long)x->iters, x->min, x->median,
+               x->p90, x->p99, x->max, x->images_per_s, x->gflops, rss, x->max_abs, x->max_rel);
+    }
+    printf("\nmax abs/max rel: difference from the reference backend's outputs on the same inputs\n");
+}
+
+/* ------------------------------------------------------------- command */
+
+static int kn_bench_compile(const kn_model_t *model, const kn_bench_args *a, const char *backend,
+                            int64_t batch, kn_session_t **s, double *ms)
+{
+    kn_options opts = {0};
+    opts.backend = backend;
+    opts.batch = batch;
+    opts.threads = (int)a->threads;
+    kn_error err = {0};
+    double t0 = kn_bench_now_ms();
+    if (kn_session_create(model, &opts, s, &err) != KN_OK)
+        return kn_cli_fail("%s: %s", a->model, err.message);
+    *ms = kn_bench_now_ms() - t0;
+    return KN_CLI_OK;
+}
+
+/* Measure every backend at one batch size, appending to r[*n]. */
+static int kn_bench_batch(const kn_model_t *model, const kn_model_stats *stats, const kn_bench_args *a,
+                          int64_t batch, double load_ms, bool tty, kn_bench_result *r, int *n)
+{
+    kn_bench_inputs in = {0};
+    kn_bench_ref ref = {0};
+    bool have_ref = false;
+    int rc = KN_CLI_OK;
+    for (int b = 0; b < a->num_backends && rc == KN_CLI_OK; b++) {
+        kn_bench_result *res = &r[*n];
+        memset(res, 0, sizeof *res);
+        res->backend = a->backends[b];
+        res->batch = batch;
+        kn_bench_progress(tty, res->backend, batch, "compiling", 0, 0);
+        kn_session_t *s = NULL;
+        if ((rc = kn_bench_compile(model, a, res->backend, batch, &s, &res->compile_ms)) != KN_CLI_OK)
+            break;
+        res->init_ms = load_ms + res->compile_ms;
+        if (!in.tensors && (rc = kn_bench_make_inputs(s, a->seed, &in)) != KN_CLI_OK)
+            goto next;
+        /* the check against the reference backend, before timing */
+        kn_bench_progress(tty, res->backend, batch, "checking against ref", 0, 0);
+        if (strcmp(res->backend, "ref") != 0 && !have_ref) {
+            kn_session_t *rs = NULL;
+            double ms;
+            if ((rc = kn_bench_compile(model, a, "ref", batch, &rs, &ms)) == KN_CLI_OK &&
+                (rc = kn_bench_run(rs, &in)) == KN_CLI_OK)
+                rc = kn_bench_ref_capture(rs, &ref);
+            kn_session_free(rs);
+            if (rc != KN_CLI_OK)
+                goto next;
+            have_ref = true;
+        }
+        if ((rc = kn_bench_run(s, &in)) != KN_CLI_OK)
+            goto next;
+        if (strcmp(res->backend, "ref") == 0) {
+            res->max_abs = res->max_rel = 0; /* the reference itself */
+        } else if ((rc = kn_bench_compare(s, &ref, res->backend, &res->max_abs, &res->max_rel)) != KN_CLI_OK) {
+            goto next;
+        }
+        if ((rc = kn_bench_time(s, &in, a, tty, res)) != KN_CLI_OK)
+            goto next;
+        res->images_per_s = (double)batch / (res->median * 1e-3);
+        res->gflops = (double)stats->flops * (double)batch / (res->median * 1e-3) / 1e9;
+        res->peak_rss_kib = kn_bench_peak_rss_kib();
+        (*n)++;
+    next:
+        kn_session_free(s);
+    }
+    kn_bench_ref_free(&ref);
+    kn_bench_inputs_free(&in);
+    return rc;
+}
+
+int kn_cli_bench(int argc, char **argv);
+int kn_cli_bench(int argc, char **argv)
+{
+    kn_bench_args a;
+    int rc = kn_bench_parse(argc, argv, &a);
+    if (rc != KN_CLI_OK) {
+        free(a.backend_buf);
+        return rc < 0 ? KN_CLI_OK : rc;
+    }
+    for (int i = 0; i < a.num_backends; i++)
+        if (!kn_backend_find(a.backends[i])) {
+            rc = kn_cli_fail("unknown backend '%s' (available: %s)", a.backends[i], kn_backend_names());
+            free(a.backend_buf);
+            return rc;
+        }
+    bool tty = isatty(STDERR_FILENO) == 1;
+    kn_error err = {0};
+    kn_model_t *model = NULL;
+    kn_bench_result *results = NULL;
+    kn_model_stats stats = {0};
+    double t0 = kn_bench_now_ms();
+    if (kn_model_load(a.model, &model, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    double load_ms = kn_bench_now_ms() - t0;
+    if (kn_model_get_stats(model, &stats, &err) != KN_OK) {
+        rc = kn_cli_fail("%s: %s", a.model, err.message);
+        goto done;
+    }
+    results = calloc((size_t)(a.num_backends * a.num_batches), sizeof *results);
+    if (!results) {
+        rc = kn_cli_fail("out of memory");
+        goto done;
+    }
+    int n = 0;
+    for (int i = 0; i < a.num_batches && rc == KN_CLI_OK; i++)
+        rc = kn_bench_batch(model, &stats, &a, a.batches[i], load_ms, tty, results, &n);
+    if (tty)
+        fputs("\r\033[K", stderr);
+    if (rc != KN_CLI_OK)
+        goto done;
+    if (a.format == KN_BENCH_JSON)
+        kn_bench_print_json(&a, &stats, load_ms, model, results, n);
+    else if (a.format == KN_BENCH_CSV)
+        kn_bench_print_csv(&a, results, n);
+    else
+        kn_bench_print_text(&a, &stats, load_ms, results, n);
+done:
+    kn_model_free(model);
+    free(results);
+    free(a.backend_buf);
+    return rc;
+}

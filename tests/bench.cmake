@@ -1,0 +1,118 @@
+# `kiln bench` checks, label `cli`: exit codes, messages and the output
+# formats (text, JSON, CSV) of the command. Never a wall-clock threshold:
+# only that the numbers are there and consistent (min <= median <= max, ...).
+# Each case goes through tests/cli/check.sh (exit code + output regexes, and a
+# failure on any sanitizer report).
+
+set(KN_BENCH_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/cli/check.sh)
+set(KN_BENCH_MNIST ${PROJECT_SOURCE_DIR}/models/mnist_small.onnx)
+set(KN_BENCH_SPEC ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln)
+set(KN_BENCH_ENV "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive;ASAN_OPTIONS=detect_leaks=1:exitcode=86;UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=87")
+# short runs: the checks are about behaviour, not speed
+set(KN_BENCH_FAST --warmup 1 --iters 3)
+
+# kn_bench_test(NAME RC [check.sh options...] -- [kiln arguments...])
+# registers ctest case cli_bench_NAME: `kiln ARGS` must exit with RC and pass the checks.
+function(kn_bench_test name rc)
+  set(args ${ARGN})
+  list(FIND args "--" sep)
+  if(sep LESS 0)
+    message(FATAL_ERROR "kn_bench_test(${name}): missing --")
+  endif()
+  math(EXPR after "${sep} + 1")
+  list(INSERT args ${after} $<TARGET_FILE:kiln_cli>)
+  add_test(NAME cli_bench_${name} COMMAND sh ${KN_BENCH_CHECK} ${rc} ${args})
+  set_tests_properties(cli_bench_${name} PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}")
+endfunction()
+
+# ---------------------------------------------------------------- usage
+kn_bench_test(help 0 -o "^usage: kiln bench " -o "--backend LIST" -o "--iters N" -o "--time S"
+              -o "--json" -o "--csv" -- bench --help)
+kn_bench_test(listed 0 -o "^  bench +measure" -- --help)
+kn_bench_test(help_command 0 -o "^usage: kiln bench " -- help bench)
+kn_bench_test(no_model 2 -e "^kiln bench: missing MODEL" -e "^usage: kiln bench " -- bench)
+kn_bench_test(unknown_option 2 -e "^kiln bench: unknown option '--frob'" -n "error:"
+              -- bench ${KN_BENCH_MNIST} --frob)
+kn_bench_test(two_models 2 -e "^kiln bench: unexpected argument 'b.onnx'" -- bench a.onnx b.onnx)
+kn_bench_test(missing_value 2 -e "^kiln bench: option '--iters' needs a value" -- bench ${KN_BENCH_MNIST} --iters)
+kn_bench_test(bad_batch 2 -e "^kiln bench: --batch needs a comma-separated list of positive integers, got '1,0'"
+              -- bench ${KN_BENCH_MNIST} --batch 1,0)
+kn_bench_test(bad_batch_empty 2 -e "^kiln bench: --batch needs .* got '1,,2'"
+              -- bench ${KN_BENCH_MNIST} --batch 1,,2)
+kn_bench_test(bad_iters 2 -e "^kiln bench: --iters needs a positive integer, got '0'"
+              -- bench ${KN_BENCH_MNIST} --iters 0)
+kn_bench_test(bad_time 2 -e "^kiln bench: --time needs a positive number of seconds, got 'soon'"
+              -- bench ${KN_BENCH_MNIST} --time soon)
+kn_bench_test(bad_threads 2 -e "^kiln bench: --threads needs an integer from 0 to 4096, got '-1'"
+              -- bench ${KN_BENCH_MNIST} --threads=-1)
+kn_bench_test(iters_and_time 2 -e "^kiln bench: --iters and --time exclude each other"
+              -- bench ${KN_BENCH_MNIST} --iters 5 --time 1)
+kn_bench_test(json_and_csv 2 -e "^kiln bench: --json and --csv exclude each other"
+              -- bench ${KN_BENCH_MNIST} --json --csv)
+kn_bench_test(duplicate_backend 2 -e "^kiln bench: --backend: 'ref' is given twice"
+              -- bench ${KN_BENCH_MNIST} --backend ref,ref)
+# an unknown backend is reported before anything is loaded or timed, with the list of backends
+kn_bench_test(unknown_backend 1 -e "^kiln: error: unknown backend 'nosuch' \\(available: ([a-z]+,)*ref(,[a-z]+)*\\)$"
+              -n "^backend " -- bench ${KN_BENCH_MNIST} --backend ref,nosuch)
+kn_bench_test(missing_model 1 -e "^kiln: error: .*no_such_model[.]onnx" -n "usage:"
+              -- bench ${CMAKE_CURRENT_BINARY_DIR}/no_such_model.onnx)
+
+# ---------------------------------------------------------------- output
+# text: header, one row per backend x batch, and no progress line when stderr is not a terminal
+kn_bench_test(text 0 -o "^model: .*mnist_small[.]onnx \\([0-9.]+ KFLOPs per image, 9,098 parameters"
+              -o "^threads: 1, warm-up runs: 1, timed runs: 3, load: [0-9.]+ ms$"
+              -o "^OMP_WAIT_POLICY: passive$"
+              -o "^backend +batch +init ms +runs +min ms +median ms +p90 ms +p99 ms +max ms +images/s +GFLOP/s +peak RSS +max abs +max rel$"
+              -o "^ref +1 +[0-9.]+ +3 +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ [KMG]iB +0 +0$"
+              -o "^ref +4 +[0-9.]+ +3 "
+              -n "warm-up [0-9]|timing [0-9]|compiling"
+              -- bench ${KN_BENCH_MNIST} --batch 1,4 --threads 1 ${KN_BENCH_FAST})
+kn_bench_test(spec 0 -o "^model: .*mnist_cnn[.]kiln" -o "^ref +2 +[0-9.]+ +3 "
+              -- bench ${KN_BENCH_SPEC} --batch 2 ${KN_BENCH_FAST})
+kn_bench_test(csv 0
+              -o "^model,backend,batch,threads,init_ms,compile_ms,iters,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms,images_per_s,gflops,peak_rss_kib,max_abs_diff,max_rel_diff$"
+              -o "^mnist_small[.]onnx,ref,1,2,[0-9.]+,[0-9.]+,3(,[0-9.]+){8},[0-9]+,0,0$"
+              -o "^mnist_small[.]onnx,ref,3,2,"
+              -n "^model:"
+              -- bench ${KN_BENCH_MNIST} --batch 1,3 --threads 2 --csv ${KN_BENCH_FAST})
+kn_bench_test(time 0 -o "^mnist_small[.]onnx,ref,1,0,[0-9.]+,[0-9.]+,[1-9][0-9]*,"
+              -- bench ${KN_BENCH_MNIST} --time 0.05 --warmup 0 --csv)
+kn_bench_test(json_fields 0 -o "^  \"flops_per_image\": 589578,$" -o "^  \"iters\": 3,$"
+              -o "\"name\": \"image\", \"dtype\": \"float32\", \"shape\": \\[-1, 1, 28, 28\\]"
+              -o "\"backend\": \"ref\", \"batch\": 2, \"compile_ms\": [0-9.]+"
+              -o "\"max_abs_diff\": 0, \"max_rel_diff\": 0}"
+              -- bench ${KN_BENCH_MNIST} --batch 2 --json ${KN_BENCH_FAST})
+
+# JSON: parses, and the numbers are consistent (no timing threshold)
+find_program(KN_BENCH_PYTHON NAMES python3)
+if(KN_BENCH_PYTHON)
+  set(kn_bench_json_check [=[
+import json, sys
+d = json.load(sys.stdin)
+rows = d["results"]
+assert [(r["backend"], r["batch"]) for r in rows] == [("ref", 1), ("ref", 2)], rows
+for r in rows:
+    assert r["iters"] == 4, r
+    assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"], r
+    assert r["init_ms"] >= r["compile_ms"] >= 0, r
+    assert abs(r["images_per_s"] - r["batch"] / (r["median_ms"] / 1e3)) <= 1e-3 * r["images_per_s"] + 1e-3, r
+    assert abs(r["gflops"] - d["flops_per_image"] * r["batch"] / (r["median_ms"] / 1e3) / 1e9) <= 1e-3 * r["gflops"] + 1e-3, r
+    assert r["peak_rss_kib"] > 0 and r["max_abs_diff"] == 0 and r["max_rel_diff"] == 0, r
+assert d["threads"] == 1 and d["warmup"] == 0 and d["seed"] == 7 and d["omp_wait_policy"] == "passive", d
+print("bench json ok")
+]=])
+  add_test(NAME cli_bench_json_valid
+           COMMAND sh -c "\"$1\" bench \"$2\" --batch 1,2 --threads 1 --warmup 0 --iters 4 --seed 7 --json | \"$3\" -c \"$4\""
+                   kn_bench $<TARGET_FILE:kiln_cli> ${KN_BENCH_MNIST} ${KN_BENCH_PYTHON} "${kn_bench_json_check}")
+  set_tests_properties(cli_bench_json_valid PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
+                       PASS_REGULAR_EXPRESSION "bench json ok")
+endif()
+
+# a progress line on a terminal: run under script(1), which gives the command a pty
+find_program(KN_BENCH_SCRIPT NAMES script)
+if(KN_BENCH_SCRIPT)
+  add_test(NAME cli_bench_progress_tty
+           COMMAND ${KN_BENCH_SCRIPT} -qec "$<TARGET_FILE:kiln_cli> bench ${KN_BENCH_MNIST} --warmup 2 --iters 3" /dev/null)
+  set_tests_properties(cli_bench_progress_tty PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
+                       PASS_REGULAR_EXPRESSION "bench ref batch 1: warm-up 2/2")
+endif()
