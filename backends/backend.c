@@ -2,9 +2,15 @@
 #include <string.h>
 
 #include "ref.h"
+#ifdef KILN_WITH_ONEDNN
+#include "dnnl_backend.h"
+#endif
 
 static const kn_backend *const kn_backends[] = {
     &kn_ref_backend,
+#ifdef KILN_WITH_ONEDNN
+    &kn_dnnl_backend,
+#endif
 };
 
 const kn_backend *kn_backend_find(const char *name)
@@ -17,5 +23,9 @@ const kn_backend *kn_backend_find(const char *name)
 
 const char *kn_backend_names(void)
 {
+#ifdef KILN_WITH_ONEDNN
+    return "ref, dnnl";
+#else
     return "ref";
+#endif
 }
