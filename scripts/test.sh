@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what kiln and its tests need, then build and run the whole test suite twice:
-#   1. an optimised build: unit, CLI, ONNX node tests and the classifier set vs ONNX Runtime;
+#   1. an optimised build (with the oneDNN backend, KILN_WITH_ONEDNN=ON): unit, CLI, ONNX node
+#      tests, oneDNN-vs-reference parity and the classifier set vs ONNX Runtime;
 #   2. an ASan+UBSan build: the same suite except the big classifier models (label `models`).
 # Environment: KILN_TEST_SKIP_ASAN=1 skips step 2; KILN_TEST_JOBS sets ctest's parallelism.
 set -euo pipefail
@@ -8,12 +9,12 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --with-peers
 jobs=${KILN_TEST_JOBS:-$(nproc)}
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WITH_ONEDNN=ON >/dev/null
 cmake --build build -j"$(nproc)"
 (cd build && OMP_NUM_THREADS=1 ctest --output-on-failure -j"$jobs")
 
 if [[ "${KILN_TEST_SKIP_ASAN:-0}" != 1 ]]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON >/dev/null
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DKILN_SANITIZE=ON -DKILN_WITH_ONEDNN=ON >/dev/null
   cmake --build build-asan -j"$(nproc)"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 OMP_NUM_THREADS=1 \
      ctest --output-on-failure -j"$jobs" -LE models)
