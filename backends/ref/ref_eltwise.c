@@ -8,16 +8,21 @@
 #include <string.h>
 
 #include "ref.h"
+#include "ref_math.h"
+#include "ref_nn.h"
 #include "shape.h"
 
-#ifdef _OPENMP
-#define KN_PRAGMA(x) _Pragma(#x)
+/*
+ * KN_SIMD_CLONES for the element-wise loops, which are written branch-free
+ * but which GCC would otherwise turn back into control flow (jump
+ * threading, path splitting) and then refuse to if-convert because a float
+ * operation "could trap". Nothing here relies on floating-point traps.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#define KN_ELTWISE_FN KN_SIMD_CLONES __attribute__((optimize("no-trapping-math")))
 #else
-#define KN_PRAGMA(x)
+#define KN_ELTWISE_FN KN_SIMD_CLONES
 #endif
-
-/* Element counts above which loops are parallelised. */
-#define KN_PAR_MIN 32768
 
 /* ------------------------------------------------------------ binary ops */
 
@@ -74,23 +79,27 @@ static void kn_bcast_plan_make(const kn_shape *a, const kn_shape *b, const kn_sh
 
 /*
  * One row: o[i] = EXPR(x, y) with x from a (stride sa: 0 or 1) and y from b.
- * Separate loops per stride pattern so the compiler vectorises them.
+ * Separate loops per stride pattern so the compiler vectorises them (o may
+ * be a or b itself, index for index, which a simd loop allows).
  */
 #define KN_ROW(T, EXPR)                                                             \
     do {                                                                            \
         if (sa && sb) {                                                             \
+            KN_OMP_SIMD                                                             \
             for (int64_t i = 0; i < len; i++) {                                     \
                 T x = a[i], y = b[i];                                               \
                 o[i] = (EXPR);                                                      \
             }                                                                       \
         } else if (sa) {                                                            \
             T y = b[0];                                                             \
+            KN_OMP_SIMD                                                             \
             for (int64_t i = 0; i < len; i++) {                                     \
                 T x = a[i];                                                         \
                 o[i] = (EXPR);                                                      \
             }                                                                       \
         } else if (sb) {                                                            \
             T x = a[0];                                                             \
+            KN_OMP_SIMD                                                             \
             for (int64_t i = 0; i < len; i++) {                                     \
                 T y = b[i];                                                         \
                 o[i] = (EXPR);                                                      \
@@ -103,7 +112,7 @@ static void kn_bcast_plan_make(const kn_shape *a, const kn_shape *b, const kn_sh
         }                                                                           \
     } while (0)
 
-static void kn_row_f32(kn_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *o, int64_t len)
+static KN_ELTWISE_FN void kn_row_f32(kn_op op, const float *a, int64_t sa, const float *b, int64_t sb, float *o, int64_t len)
 {
     switch (op) {
     case KN_OP_ADD: KN_ROW(float, x + y); break;
@@ -218,7 +227,7 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
     size_t es = kn_dtype_size(dt);
     const char *A = ta->data, *B = tb->data;
     char *O = to->data;
-    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    KN_OMP_FOR(n > KN_PAR_MIN)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t r = t / nchunks, c = t % nchunks;
         int64_t oa = 0, ob = 0, rem = r;
@@ -262,14 +271,6 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
 
 /* ------------------------------------------------------------ activations */
 
-static inline float kn_sigmoidf(float x)
-{
-    if (x >= 0.0f)
-        return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
-
 static bool kn_is_activation(kn_op op)
 {
     switch (op) {
@@ -282,33 +283,66 @@ static bool kn_is_activation(kn_op op)
     }
 }
 
-#define KN_MAP(EXPR)                                                  \
-    do {                                                              \
-        KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static)) \
-        for (size_t i = 0; i < n; i++) {                              \
-            float v = x[i];                                           \
-            x[i] = (EXPR);                                            \
-        }                                                             \
+/* min(max(v, 0), 1) as selects (they vectorise; fminf/fmaxf do not), NaN passing through. */
+KN_MATH_INLINE float kn_clamp01f(float v)
+{
+    v = v < 0.0f ? 0.0f : v;
+    return v > 1.0f ? 1.0f : v;
+}
+
+/* Elu with the negative branch computed unconditionally, so the loop needs no control flow. */
+KN_MATH_INLINE float kn_eluf(float v, float alpha)
+{
+    float m = alpha * kn_expm1f(v);
+    return v < 0.0f ? m : v;
+}
+
+/* One chunk of an activation: a simd loop per op (see ref_math.h), compiled for AVX2+FMA and the baseline. */
+#define KN_MAP(EXPR)                     \
+    do {                                 \
+        KN_OMP_SIMD                      \
+        for (size_t i = 0; i < n; i++) { \
+            float v = x[i];              \
+            x[i] = (EXPR);               \
+        }                                \
     } while (0)
+
+static KN_ELTWISE_FN void kn_activation_chunk(kn_op op, float alpha, float beta, float lo, float hi, float *x,
+                                               size_t n)
+{
+    switch (op) {
+    case KN_OP_RELU: KN_MAP(v > 0.0f ? v : 0.0f); break;
+    case KN_OP_LEAKY_RELU: KN_MAP(v * (v < 0.0f ? alpha : 1.0f)); break;
+    case KN_OP_SIGMOID: KN_MAP(kn_sigmoidf(v)); break;
+    case KN_OP_TANH: KN_MAP(kn_tanhf(v)); break;
+    /* NaN passes through; with min > max the result is max (like NumPy's clip) */
+    case KN_OP_CLIP: KN_MAP((v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v)); break;
+    case KN_OP_HARD_SIGMOID: KN_MAP(kn_clamp01f(alpha * v + beta)); break;
+    case KN_OP_HARD_SWISH: KN_MAP(v * kn_clamp01f(v * (1.0f / 6.0f) + 0.5f)); break;
+    case KN_OP_ELU: KN_MAP(kn_eluf(v, alpha)); break;
+    case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
+    case KN_OP_EXP: KN_MAP(kn_expf(v)); break;
+    case KN_OP_ERF: for (size_t i = 0; i < n; i++) x[i] = erff(x[i]); break; /* libm: precision */
+    default: break; /* Identity and unknown ops: nothing to do */
+    }
+}
+
+/* Elements per parallel task of an activation. */
+#define KN_ACT_CHUNK 8192
 
 void kn_ref_activation(kn_op op, const kn_scalar_attrs *p, float *x, size_t n)
 {
     const float alpha = p ? p->alpha : 0.0f, beta = p ? p->beta : 0.0f;
     const float lo = p ? p->min : -INFINITY, hi = p ? p->max : INFINITY;
-    switch (op) {
-    case KN_OP_RELU: KN_MAP(v > 0.0f ? v : 0.0f); break;
-    case KN_OP_LEAKY_RELU: KN_MAP(v < 0.0f ? alpha * v : v); break;
-    case KN_OP_SIGMOID: KN_MAP(kn_sigmoidf(v)); break;
-    case KN_OP_TANH: KN_MAP(tanhf(v)); break;
-    /* NaN passes through; with min > max the result is max (like NumPy's clip) */
-    case KN_OP_CLIP: KN_MAP((v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v)); break;
-    case KN_OP_HARD_SIGMOID: KN_MAP(fmaxf(0.0f, fminf(1.0f, alpha * v + beta))); break;
-    case KN_OP_HARD_SWISH: KN_MAP(v * fmaxf(0.0f, fminf(1.0f, v * (1.0f / 6.0f) + 0.5f))); break;
-    case KN_OP_ELU: KN_MAP(v < 0.0f ? alpha * expm1f(v) : v); break;
-    case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
-    case KN_OP_EXP: KN_MAP(expf(v)); break;
-    case KN_OP_ERF: KN_MAP(erff(v)); break;
-    default: break; /* Identity and unknown ops: nothing to do */
+    if (n <= KN_PAR_MIN) {
+        kn_activation_chunk(op, alpha, beta, lo, hi, x, n);
+        return;
+    }
+    int64_t tasks = (int64_t)((n + KN_ACT_CHUNK - 1) / KN_ACT_CHUNK);
+    KN_OMP_FOR(true)
+    for (int64_t t = 0; t < tasks; t++) {
+        size_t beg = (size_t)t * KN_ACT_CHUNK;
+        kn_activation_chunk(op, alpha, beta, lo, hi, x + beg, n - beg < KN_ACT_CHUNK ? n - beg : KN_ACT_CHUNK);
     }
 }
 
@@ -402,6 +436,36 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ---------------------------------------------------------------- softmax */
 
+/* Softmax or LogSoftmax of one lane: len elements at stride inner (sums in double). */
+static KN_ELTWISE_FN void kn_softmax_lane(const float *xs, float *ys, int64_t len, int64_t inner, bool logsm)
+{
+    float mx = -INFINITY;
+    KN_OMP_SIMD_REDUCTION(max, mx)
+    for (int64_t j = 0; j < len; j++)
+        mx = xs[j * inner] > mx ? xs[j * inner] : mx;
+    double sum = 0.0;
+    if (logsm) {
+        KN_OMP_SIMD_REDUCTION(+, sum)
+        for (int64_t j = 0; j < len; j++)
+            sum += kn_expf(xs[j * inner] - mx);
+        float lse = (float)log(sum);
+        KN_OMP_SIMD
+        for (int64_t j = 0; j < len; j++)
+            ys[j * inner] = xs[j * inner] - mx - lse;
+    } else {
+        KN_OMP_SIMD_REDUCTION(+, sum)
+        for (int64_t j = 0; j < len; j++) {
+            float e = kn_expf(xs[j * inner] - mx);
+            ys[j * inner] = e;
+            sum += e;
+        }
+        float inv = (float)(1.0 / sum);
+        KN_OMP_SIMD
+        for (int64_t j = 0; j < len; j++)
+            ys[j * inner] *= inv;
+    }
+}
+
 kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
@@ -432,32 +496,10 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
     float *y = out[0].data;
     bool logsm = node->op == KN_OP_LOG_SOFTMAX;
     int64_t lanes = outer * inner;
-    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    KN_OMP_FOR(n > KN_PAR_MIN)
     for (int64_t l = 0; l < lanes; l++) {
         int64_t o = l / inner, i = l % inner;
-        const float *xs = x + o * len * inner + i;
-        float *ys = y + o * len * inner + i;
-        float mx = -INFINITY;
-        for (int64_t j = 0; j < len; j++)
-            if (xs[j * inner] > mx)
-                mx = xs[j * inner];
-        double sum = 0.0;
-        if (logsm) {
-            for (int64_t j = 0; j < len; j++)
-                sum += exp((double)xs[j * inner] - mx);
-            float lse = (float)log(sum);
-            for (int64_t j = 0; j < len; j++)
-                ys[j * inner] = xs[j * inner] - mx - lse;
-        } else {
-            for (int64_t j = 0; j < len; j++) {
-                float e = expf(xs[j * inner] - mx);
-                ys[j * inner] = e;
-                sum += e;
-            }
-            float inv = (float)(1.0 / sum);
-            for (int64_t j = 0; j < len; j++)
-                ys[j * inner] *= inv;
-        }
+        kn_softmax_lane(x + o * len * inner + i, y + o * len * inner + i, len, inner, logsm);
     }
     return KN_OK;
 }
@@ -513,7 +555,7 @@ kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor
     size_t n = kn_numel_of(&in[0]);
     const float *x = in[0].data;
     float *y = out[0].data;
-    KN_PRAGMA(omp parallel for if(n > KN_PAR_MIN) schedule(static))
+    KN_OMP_FOR(n > KN_PAR_MIN)
     for (size_t o = 0; o < nout; o++) {
         if (count == 0) {
             y[o] = NAN;

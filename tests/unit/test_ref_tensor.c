@@ -4,9 +4,11 @@
  * hand-computed expectations, naive implementations for broadcasting,
  * softmax and reductions, and the shape rules' error messages.
  */
+#include <float.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +409,104 @@ static void test_sigmoid_stable_and_large(void **state)
     const float want[] = {0.0f, 3.7200760e-44f, 1.0f, 1.0f, 0.0f, 1.0f};
     assert_floats(ext, want, 6, 1e-6f);
     free(x);
+}
+
+/*
+ * Accuracy of the vectorised exp/sigmoid/tanh/elu (backends/ref/ref_math.h)
+ * through kn_ref_activation, against double-precision libm, over every
+ * 509th float bit pattern (about 8.4 million values, all exponents, both
+ * signs) plus edge values. Error is measured in units of the last place of
+ * the correctly rounded float result (denormal results: in steps of 2^-149).
+ * Bounds: exp 2 ulp, elu (expm1) 3 ulp, sigmoid 3 ulp, tanh 4 ulp; overflow
+ * gives +inf, NaN stays NaN.
+ */
+static double ulp_of(double r)
+{
+    r = fabs(r);
+    if (r < FLT_MIN)
+        return ldexp(1.0, -149);
+    return ldexp(1.0, ilogb(r) - 23);
+}
+
+static double act_ref_double(kn_op op, float x)
+{
+    double v = x;
+    switch (op) {
+    case KN_OP_EXP: return exp(v);
+    case KN_OP_SIGMOID: return v >= 0 ? 1.0 / (1.0 + exp(-v)) : exp(v) / (1.0 + exp(v));
+    case KN_OP_TANH: return tanh(v);
+    default: return v < 0 ? expm1(v) : v; /* Elu with alpha 1 */
+    }
+}
+
+static void test_activation_accuracy(void **state)
+{
+    (void)state;
+    const kn_op ops[] = {KN_OP_EXP, KN_OP_SIGMOID, KN_OP_TANH, KN_OP_ELU};
+    const double bound[] = {2.0, 3.0, 4.0, 3.0};
+    const char *names[] = {"exp", "sigmoid", "tanh", "elu"};
+    const float edges[] = {0.0f, -0.0f, 1e-30f, -1e-30f, FLT_MIN, -FLT_MIN, 1e-7f, -1e-7f, 0.5f, -0.5f,
+                           88.72f, 88.7228f, 88.73f, -87.33f, -87.34f, -103.0f, -103.97f, -104.0f, -150.0f,
+                           9.0f, -9.0f, 9.01f, FLT_MAX, -FLT_MAX, INFINITY, -INFINITY};
+    const size_t nedge = sizeof edges / sizeof edges[0];
+    const uint32_t stride = 509;
+    size_t n = nedge + (size_t)(UINT32_MAX / stride) + 1;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    assert_non_null(x);
+    assert_non_null(y);
+    size_t m = 0;
+    for (size_t i = 0; i < nedge; i++)
+        x[m++] = edges[i];
+    for (uint64_t b = 0; b <= UINT32_MAX; b += stride) {
+        uint32_t u = (uint32_t)b;
+        float f;
+        memcpy(&f, &u, sizeof f);
+        if (!isnan(f))
+            x[m++] = f;
+    }
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+        kn_scalar_attrs p = {0};
+        p.alpha = 1.0f;
+        memcpy(y, x, m * sizeof(float));
+        kn_ref_activation(ops[k], &p, y, m);
+        double worst = 0.0, worst_rel = 0.0;
+        float worst_x = 0.0f;
+        for (size_t i = 0; i < m; i++) {
+            double r = act_ref_double(ops[k], x[i]);
+            if (r > FLT_MAX) { /* overflow: +inf (or FLT_MAX right at the rounding boundary) */
+                if (!(isinf(y[i]) || y[i] == FLT_MAX))
+                    fail_msg("%s(%.9g) = %.9g, want +inf", names[k], x[i], y[i]);
+                continue;
+            }
+            if (!isfinite(y[i]))
+                fail_msg("%s(%.9g) = %.9g, want %.9g", names[k], x[i], y[i], r);
+            double e = fabs((double)y[i] - r) / ulp_of(r);
+            if (e > worst) {
+                worst = e;
+                worst_x = x[i];
+            }
+            if (fabs(r) >= FLT_MIN && fabs((double)y[i] - r) / fabs(r) > worst_rel)
+                worst_rel = fabs((double)y[i] - r) / fabs(r);
+        }
+        print_message("    %-8s max error %.2f ulp (at x = %.9g), %.3g relative on normal results, %zu inputs\n",
+                      names[k], worst, worst_x, worst_rel, m);
+        assert_true(worst <= bound[k]);
+        /* NaN in, NaN out */
+        float nanv[2] = {NAN, -NAN};
+        kn_ref_activation(ops[k], &p, nanv, 2);
+        assert_true(isnan(nanv[0]) && isnan(nanv[1]));
+    }
+    /* exact values at the ends */
+    float ex[] = {INFINITY, -INFINITY, 89.0f, -200.0f, 0.0f};
+    kn_ref_activation(KN_OP_EXP, NULL, ex, 5);
+    assert_true(isinf(ex[0]) && ex[0] > 0 && isinf(ex[2]));
+    assert_true(ex[1] == 0.0f && ex[3] == 0.0f && ex[4] == 1.0f);
+    float th[] = {INFINITY, -INFINITY, 20.0f, -20.0f, -0.0f};
+    kn_ref_activation(KN_OP_TANH, NULL, th, 5);
+    assert_true(th[0] == 1.0f && th[1] == -1.0f && th[2] == 1.0f && th[3] == -1.0f);
+    assert_true(th[4] == 0.0f && signbit(th[4]));
+    free(x);
+    free(y);
 }
 
 static void test_clip_inputs(void **state)
@@ -1151,6 +1251,7 @@ int main(void)
         cmocka_unit_test(test_binary_small_ints),
         cmocka_unit_test(test_unary_ops),
         cmocka_unit_test(test_sigmoid_stable_and_large),
+        cmocka_unit_test(test_activation_accuracy),
         cmocka_unit_test(test_clip_inputs),
         cmocka_unit_test(test_softmax_axis_vs_legacy),
         cmocka_unit_test(test_softmax_large_numbers),
