@@ -61,6 +61,13 @@ typedef struct kn_backend {
      * kn_buffer_plan). NULL: no node needs any.
      */
     size_t (*scratch_bytes)(const kn_graph *g, const kn_node *node, int threads);
+    /**
+     * Optional: run once, like `run`, timing every node: node_seconds[i]
+     * (g->num_nodes entries) gets the wall-clock seconds node i took, its
+     * fused post-ops included; 0 for a node the backend skips (dead, or run
+     * as part of another node). NULL: no per-node profile.
+     */
+    kn_status (*run_profiled)(void *exe, double *node_seconds, kn_error *err);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

@@ -206,6 +206,38 @@ kn_status kn_session_run(kn_session_t *session, int count, const char *const *na
 kn_status kn_session_get_output(const kn_session_t *session, int index, kn_tensor *out,
                                 kn_error *err);
 
+/* ------------------------------------------------------------- profiling */
+
+/** Size of kn_node_time.label, terminator included. */
+#define KN_NODE_LABEL_MAX 64
+
+/** The time one node of a session took in a profiled run. */
+typedef struct kn_node_time {
+    const char *name;              /**< the node's name (owned by the array: valid until kn_node_times_free) */
+    const char *op;                /**< its op ("Conv"; static) */
+    /**
+     * The op with the post-ops fused into it, in the order they run: a fused
+     * residual add as "Add", then the activation ("Conv+Add+Relu"); just the
+     * op when nothing is fused.
+     */
+    char label[KN_NODE_LABEL_MAX];
+    double seconds;                /**< wall-clock (CLOCK_MONOTONIC); 0 for a node the backend skips */
+} kn_node_time;
+
+/**
+ * Run the session once, as kn_session_run does (same inputs, same outputs
+ * afterwards), timing every node. *times gets a new array of *n entries,
+ * one per node of the compiled (optimised) graph in run order; release it
+ * with kn_node_times_free. Timing adds two clock reads per node; for stable
+ * numbers, take the median of several calls. KN_ERR_UNSUPPORTED ("per-node
+ * profile not available for backend X") when the backend cannot time nodes;
+ * *times is then NULL and *n 0.
+ */
+kn_status kn_session_profile(kn_session_t *session, int count, const char *const *names,
+                             const kn_tensor *inputs, kn_node_time **times, int *n, kn_error *err);
+/** Free an array from kn_session_profile. NULL is allowed. */
+void kn_node_times_free(kn_node_time *times);
+
 /* ---------------------------------------------------------- memory plans */
 
 /** One buffer of a memory plan: a graph input, graph output or intermediate tensor. */

@@ -361,12 +361,11 @@ kn_status kn_session_output(const kn_session_t *s, int i, kn_io_info *info)
     return kn_io(&s->graph, s->graph.outputs, s->graph.num_outputs, i, info);
 }
 
-kn_status kn_session_run(kn_session_t *s, int count, const char *const *names, const kn_tensor *inputs,
-                         kn_error *err)
+/* Check and copy the inputs of a run into the backend's buffers. */
+static kn_status kn_session_feed(kn_session_t *s, int count, const char *const *names, const kn_tensor *inputs,
+                                 kn_error *err)
 {
     char want[160], got[160];
-    if (!s || (count > 0 && (!names || !inputs)))
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_session_run: session, names and inputs are required");
     const kn_graph *g = &s->graph;
     memset(s->fed, 0, sizeof(bool) * (size_t)g->num_inputs);
     for (int i = 0; i < count; i++) {
@@ -401,7 +400,85 @@ kn_status kn_session_run(kn_session_t *s, int count, const char *const *names, c
         if (!s->fed[k])
             return kn_error_set(err, KN_ERR_INVALID_ARG, "input '%s' was not given",
                                 g->values[g->inputs[k]].name);
-    return s->backend->run(s->exe, err);
+    return KN_OK;
+}
+
+kn_status kn_session_run(kn_session_t *s, int count, const char *const *names, const kn_tensor *inputs,
+                         kn_error *err)
+{
+    if (!s || (count > 0 && (!names || !inputs)))
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_session_run: session, names and inputs are required");
+    kn_status st = kn_session_feed(s, count, names, inputs, err);
+    return st == KN_OK ? s->backend->run(s->exe, err) : st;
+}
+
+/* "Conv+Add+Relu": the op, then its fused residual add and activation. */
+static void kn_node_label(const kn_node *node, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s", kn_op_get(node->op)->name, node->fused.residual >= 0 ? "+Add" : "",
+             node->fused.activation != KN_OP_COUNT ? "+" : "",
+             node->fused.activation != KN_OP_COUNT ? kn_op_get(node->fused.activation)->name : "");
+}
+
+kn_status kn_session_profile(kn_session_t *s, int count, const char *const *names, const kn_tensor *inputs,
+                             kn_node_time **times, int *n, kn_error *err)
+{
+    if (!s || !times || !n || (count > 0 && (!names || !inputs)))
+        return kn_error_set(err, KN_ERR_INVALID_ARG,
+                            "kn_session_profile: session, names, inputs, times and n are required");
+    *times = NULL;
+    *n = 0;
+    if (!s->backend->run_profiled)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "per-node profile not available for backend %s",
+                            s->backend->name);
+    const kn_graph *g = &s->graph;
+    size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    /* one block: the entries, then their names (so they outlive the session) */
+    size_t bytes = 0;
+    bool ok = kn_size_mul(nn, sizeof(kn_node_time), &bytes);
+    for (int i = 0; ok && i < g->num_nodes; i++)
+        ok = g->nodes[i].dead || kn_size_add(bytes, strlen(g->nodes[i].name) + 1, &bytes);
+    if (!ok)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "kn_session_profile: the node names do not fit in memory");
+    double *secs = kn_xcalloc(nn, sizeof *secs);
+    kn_node_time *out = kn_xcalloc(1, bytes);
+    if (!secs || !out) {
+        free(secs);
+        free(out);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    kn_status st = kn_session_feed(s, count, names, inputs, err);
+    if (st == KN_OK)
+        st = s->backend->run_profiled(s->exe, secs, err);
+    if (st != KN_OK) {
+        free(secs);
+        free(out);
+        return st;
+    }
+    int k = 0;
+    char *names_at = (char *)(out + nn);
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *node = &g->nodes[i];
+        if (node->dead)
+            continue;
+        size_t len = strlen(node->name) + 1;
+        memcpy(names_at, node->name, len);
+        out[k].name = names_at;
+        names_at += len;
+        out[k].op = kn_op_get(node->op)->name;
+        kn_node_label(node, out[k].label, sizeof out[k].label);
+        out[k].seconds = secs[i] > 0 ? secs[i] : 0;
+        k++;
+    }
+    free(secs);
+    *times = out;
+    *n = k;
+    return KN_OK;
+}
+
+void kn_node_times_free(kn_node_time *times)
+{
+    free(times);
 }
 
 kn_status kn_session_get_output(const kn_session_t *s, int index, kn_tensor *out, kn_error *err)

@@ -116,3 +116,57 @@ if(KN_BENCH_SCRIPT)
   set_tests_properties(cli_bench_progress_tty PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
                        PASS_REGULAR_EXPRESSION "bench ref batch 1: warm-up 2/2")
 endif()
+
+# ---------------------------------------------------------------- --profile
+# per-node medians after the timed runs: sorted, shares, fused ops in the names,
+# the top 25 then one "others" line (tests/cli/deep_mlp.kiln has 30 nodes)
+set(KN_BENCH_DEEP ${CMAKE_CURRENT_SOURCE_DIR}/cli/deep_mlp.kiln)
+kn_bench_test(profile_help 0 -o "--profile +also time every node" -- bench --help)
+kn_bench_test(profile_csv 2 -e "^kiln bench: --profile and --csv exclude each other"
+              -- bench ${KN_BENCH_MNIST} --profile --csv)
+kn_bench_test(profile_text 0 -o "^ref +1 +[0-9.]+ +3 "
+              -o "^profile: ref batch 1 \\(median per node over 3 runs, sum [0-9.]+ ms, 7 nodes\\)$"
+              -o "^profile: ref batch 2 \\(median per node over 3 runs, "
+              -o "^rank +median ms +share +node \\(ops\\)$"
+              -o "^   1 +[0-9]+[.][0-9]{4} +[0-9]+[.][0-9]% +/[^ ]+ \\([A-Za-z+]+\\)$"
+              -o "^ +[1-7] +[0-9.]+ +[0-9.]+% +/net/conv1/Conv \\(Conv[+]Relu\\)$"
+              -o "^   7 +[0-9.]+ +[0-9.]+% +[^ ].* \\([A-Za-z+]+\\)$"
+              -n "^   8 " -n "others" -n "profiling"
+              -- bench ${KN_BENCH_MNIST} --batch 1,2 --threads 1 --profile ${KN_BENCH_FAST})
+kn_bench_test(profile_residual 0 -o " conv2d_[0-9]+ \\(Conv[+]Add[+]Relu\\)$"
+              -- bench ${PROJECT_SOURCE_DIR}/models/resnet_small.kiln --threads 1 --profile --warmup 0 --iters 1)
+kn_bench_test(profile_top 0 -o "^profile: ref batch 1 \\(median per node over 3 runs, sum [0-9.]+ ms, 30 nodes\\)$"
+              -o "^  25 +[0-9.]+ +[0-9.]+% +[^ ]+ \\(Gemm([+]Relu)?\\)$"
+              -o "^ +[0-9.]+ +[0-9.]+% +others \\(5 nodes\\)$" -n "^  26 "
+              -- bench ${KN_BENCH_DEEP} --threads 1 --profile ${KN_BENCH_FAST})
+# a backend without per-node timing says so, and the run still succeeds
+if(KILN_WITH_ONEDNN)
+  kn_bench_test(profile_unavailable 0 -o "^profile: dnnl batch 1: per-node profile not available for backend dnnl$"
+                -o "^profile: ref batch 1 \\(median per node"
+                -- bench ${KN_BENCH_MNIST} --backend ref,dnnl --threads 1 --profile ${KN_BENCH_FAST})
+endif()
+if(KN_BENCH_PYTHON)
+  set(kn_bench_profile_check [=[
+import json, sys
+d = json.load(sys.stdin)
+rows = d["results"]
+assert [(r["backend"], r["batch"]) for r in rows] == [("ref", 1), ("ref", 3)], rows
+for r in rows:
+    p = r["profile"]
+    assert r["profile_runs"] == 4 and len(p) == 7, r
+    assert sorted(e["node"] for e in p) == sorted(["/net/conv1/Conv", "/net/conv2/Conv", "/net/pool/MaxPool",
+        "/net/pool_1/MaxPool", "/net/flatten/Flatten", "/net/fc/Gemm", "/Softmax"]), p
+    ms = [e["median_ms"] for e in p]
+    assert ms == sorted(ms, reverse=True) and min(ms) >= 0, ms
+    assert abs(sum(ms) - r["profile_total_ms"]) <= 1e-3 + 1e-3 * r["profile_total_ms"], r
+    assert abs(sum(e["share"] for e in p) - 1) < 1e-3, p
+    assert all(e["ops"] == e["op"] or e["ops"].startswith(e["op"] + "+") for e in p), p
+    assert {e["ops"] for e in p if e["op"] == "Conv"} == {"Conv+Relu"}, p
+print("bench profile json ok")
+]=])
+  add_test(NAME cli_bench_profile_json
+           COMMAND sh -c "\"$1\" bench \"$2\" --batch 1,3 --threads 1 --warmup 0 --iters 4 --profile --json | \"$3\" -c \"$4\""
+                   kn_bench $<TARGET_FILE:kiln_cli> ${KN_BENCH_MNIST} ${KN_BENCH_PYTHON} "${kn_bench_profile_check}")
+  set_tests_properties(cli_bench_profile_json PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
+                       PASS_REGULAR_EXPRESSION "bench profile json ok")
+endif()

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cblas.h>
 #ifdef _OPENMP
@@ -469,14 +470,23 @@ fail:
     return st;
 }
 
-static kn_status kn_ref_run(void *p, kn_error *err)
+static double kn_ref_now_s(void)
 {
-    kn_ref_exe *exe = p;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Run every live node; with node_seconds, time each (kernel and fused post-ops). */
+static kn_status kn_ref_run_timed(kn_ref_exe *exe, double *node_seconds, kn_error *err)
+{
     const kn_graph *g = exe->graph;
     kn_ref_set_threads(exe->threads);
     kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *node = &g->nodes[i];
+        if (node_seconds)
+            node_seconds[i] = 0;
         if (node->dead)
             continue;
         for (int k = 0; k < node->num_inputs; k++)
@@ -484,11 +494,24 @@ static kn_status kn_ref_run(void *p, kn_error *err)
         for (int k = 0; k < node->num_outputs; k++)
             kn_ref_bind(g, node->outputs[k], exe->buffers[node->outputs[k]], &out[k]);
         const kn_ref_scratch sc = {exe->scratch[i], exe->scratch_size[i], exe->kthreads};
+        double t0 = node_seconds ? kn_ref_now_s() : 0;
         kn_status st = kn_ref_run_node(node, in, out, &sc, err);
+        if (node_seconds)
+            node_seconds[i] = kn_ref_now_s() - t0;
         if (st != KN_OK)
             return st;
     }
     return KN_OK;
+}
+
+static kn_status kn_ref_run(void *p, kn_error *err)
+{
+    return kn_ref_run_timed(p, NULL, err);
+}
+
+static kn_status kn_ref_run_profiled(void *p, double *node_seconds, kn_error *err)
+{
+    return kn_ref_run_timed(p, node_seconds, err);
 }
 
 static void *kn_ref_value_data(void *p, int id)
@@ -531,4 +554,5 @@ const kn_backend kn_ref_backend = {
     .free = kn_ref_free,
     .can_fuse = kn_ref_can_fuse,
     .scratch_bytes = kn_ref_backend_scratch,
+    .run_profiled = kn_ref_run_profiled,
 };

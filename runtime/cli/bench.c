@@ -12,6 +12,12 @@
  * max relative difference; ref against itself is 0 by definition).
  * Clock: CLOCK_MONOTONIC. A progress line goes to stderr when it is a
  * terminal, none when it is piped.
+ *
+ * With --profile, after the timed runs each backend x batch is run again as
+ * many times (at most KN_BENCH_PROFILE_MAX_RUNS) through kn_session_profile:
+ * every node's median time over those runs, its share of the sum of the
+ * medians, sorted by time, the top KN_BENCH_PROFILE_TOP and one line for the
+ * others. A backend without per-node timing reports that instead of failing.
  */
 #include <errno.h>
 #include <math.h>
@@ -42,6 +48,9 @@ static const char kn_bench_usage[] =
     "  --seed N         seed of the random inputs (default: 1)\n"
     "  --json           print the results as JSON\n"
     "  --csv            print the results as CSV (one row per backend x batch)\n"
+    "  --profile        also time every node (median over as many runs as were\n"
+    "                   timed, at most 1000): the slowest 25, with fused ops,\n"
+    "                   and their share of the total (not with --csv)\n"
     "  -h, --help       show this help and exit\n"
     "\n"
     "Latencies are in ms (CLOCK_MONOTONIC around kn_session_run). init is\n"
@@ -52,6 +61,8 @@ static const char kn_bench_usage[] =
 
 #define KN_BENCH_MAX_LIST 16
 #define KN_BENCH_MAX_BATCH ((int64_t)1 << 20)
+#define KN_BENCH_PROFILE_TOP 25
+#define KN_BENCH_PROFILE_MAX_RUNS 1000
 
 enum { KN_BENCH_TEXT, KN_BENCH_JSON, KN_BENCH_CSV };
 
@@ -64,6 +75,7 @@ typedef struct kn_bench_args {
     int64_t threads, warmup, iters, seed;
     double time_s;     /* > 0: time-based */
     int format;
+    bool profile;
     char *backend_buf; /* owns the strings of backends[] */
 } kn_bench_args;
 
@@ -77,6 +89,11 @@ typedef struct kn_bench_result {
     double images_per_s, gflops;
     long peak_rss_kib;
     double max_abs, max_rel;
+    /* --profile: per node, sorted by median time descending (prof_times[k].seconds is the median) */
+    kn_node_time *prof_times;
+    int prof_count;
+    int64_t prof_runs;
+    char prof_note[sizeof(((kn_error *)0)->message)]; /* why there is no profile, or "" */
 } kn_bench_result;
 
 static double kn_bench_now_ms(void)
@@ -177,6 +194,10 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             options_done = true;
             continue;
         }
+        if (strcmp(arg, "--profile") == 0) {
+            a->profile = true;
+            continue;
+        }
         if (strcmp(arg, "--json") == 0 || strcmp(arg, "--csv") == 0) {
             int f = arg[2] == 'j' ? KN_BENCH_JSON : KN_BENCH_CSV;
             if (a->format != KN_BENCH_TEXT && a->format != f)
@@ -239,6 +260,8 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             return kn_cli_usage_error("bench", kn_bench_usage, "unknown option '%s'", arg);
         }
     }
+    if (a->profile && a->format == KN_BENCH_CSV)
+        return kn_cli_usage_error("bench", kn_bench_usage, "--profile and --csv exclude each other");
     if (iters_given && a->time_s > 0)
         return kn_cli_usage_error("bench", kn_bench_usage, "--iters and --time exclude each other");
     if (!a->model)
@@ -524,6 +547,82 @@ static int kn_bench_time(kn_session_t *s, const kn_bench_inputs *in, const kn_be
     return KN_CLI_OK;
 }
 
+/* -------------------------------------------------------------- profile */
+
+static int kn_bench_cmp_node_time(const void *a, const void *b)
+{
+    const kn_node_time *x = a, *y = b;
+    return (x->seconds < y->seconds) - (x->seconds > y->seconds);
+}
+
+/*
+ * Profile `s` over res->iters runs (at most KN_BENCH_PROFILE_MAX_RUNS): the
+ * median time of every node into res->prof_times, sorted descending. A
+ * backend without per-node timing leaves a note in res->prof_note.
+ */
+static int kn_bench_profile(kn_session_t *s, const kn_bench_inputs *in, bool tty, kn_bench_result *res)
+{
+    int64_t runs = res->iters < KN_BENCH_PROFILE_MAX_RUNS ? res->iters : KN_BENCH_PROFILE_MAX_RUNS;
+    if (runs < 1)
+        runs = 1;
+    double *samples = NULL;  /* [node][run] */
+    int count = 0;
+    int rc = KN_CLI_OK;
+    for (int64_t r = 0; r < runs; r++) {
+        kn_bench_progress(tty, res->backend, res->batch, "profiling", r + 1, runs);
+        kn_node_time *t = NULL;
+        int n = 0;
+        kn_error err = {0};
+        kn_status st = kn_session_profile(s, in->count, in->names, in->tensors, &t, &n, &err);
+        if (st == KN_ERR_UNSUPPORTED && r == 0) {
+            snprintf(res->prof_note, sizeof res->prof_note, "%s", err.message);
+            return KN_CLI_OK;
+        }
+        if (st != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            break;
+        }
+        if (r == 0) {
+            count = n;
+            res->prof_times = t;
+            res->prof_count = n;
+            samples = malloc((size_t)(n ? n : 1) * (size_t)runs * sizeof *samples);
+            if (!samples) {
+                rc = kn_cli_fail("out of memory");
+                break;
+            }
+        } else if (n != count) {
+            kn_node_times_free(t);
+            rc = kn_cli_fail("backend %s: the profile changed size between runs (%d, then %d nodes)",
+                             res->backend, count, n);
+            break;
+        }
+        for (int k = 0; k < n; k++)
+            samples[(size_t)k * (size_t)runs + (size_t)r] = t[k].seconds;
+        if (r > 0)
+            kn_node_times_free(t);
+    }
+    if (rc == KN_CLI_OK) {
+        for (int k = 0; k < count; k++) {
+            double *v = &samples[(size_t)k * (size_t)runs];
+            qsort(v, (size_t)runs, sizeof *v, kn_bench_cmp_double);
+            res->prof_times[k].seconds = kn_bench_percentile(v, runs, 50);
+        }
+        qsort(res->prof_times, (size_t)count, sizeof *res->prof_times, kn_bench_cmp_node_time);
+        res->prof_runs = runs;
+    }
+    free(samples);
+    return rc;
+}
+
+static double kn_bench_profile_total(const kn_bench_result *x)
+{
+    double total = 0;
+    for (int k = 0; k < x->prof_count; k++)
+        total += x->prof_times[k].seconds;
+    return total;
+}
+
 /* --------------------------------------------------------------- output */
 
 static void kn_bench_json_string(const char *s)
@@ -548,6 +647,33 @@ static void kn_bench_json_number(const char *fmt, double v)
         printf(fmt, v);
     else
         fputs("null", stdout);
+}
+
+/*
+ * ,"profile": [{"node", "ops", "op", "median_ms", "share"}...] sorted by time
+ * (every node), "profile_runs"; or "profile": null and "profile_note".
+ */
+static void kn_bench_print_json_profile(const kn_bench_result *x)
+{
+    if (!x->prof_times) {
+        fputs(",\n     \"profile\": null, \"profile_note\": ", stdout);
+        kn_bench_json_string(x->prof_note);
+        return;
+    }
+    double total = kn_bench_profile_total(x);
+    printf(",\n     \"profile_runs\": %lld, \"profile_total_ms\": %.4f, \"profile\": [", (long long)x->prof_runs,
+           total * 1e3);
+    for (int k = 0; k < x->prof_count; k++) {
+        const kn_node_time *t = &x->prof_times[k];
+        printf("%s\n       {\"node\": ", k ? "," : "");
+        kn_bench_json_string(t->name);
+        fputs(", \"op\": ", stdout);
+        kn_bench_json_string(t->op);
+        fputs(", \"ops\": ", stdout);
+        kn_bench_json_string(t->label);
+        printf(", \"median_ms\": %.5f, \"share\": %.5f}", t->seconds * 1e3, total > 0 ? t->seconds / total : 0.0);
+    }
+    printf("%s]", x->prof_count ? "\n     " : "");
 }
 
 static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *stats, double load_ms,
@@ -597,6 +723,8 @@ static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *st
         kn_bench_json_number("%.6g", x->max_abs);
         fputs(", \"max_rel_diff\": ", stdout);
         kn_bench_json_number("%.6g", x->max_rel);
+        if (a->profile)
+            kn_bench_print_json_profile(x);
         putchar('}');
     }
     printf("%s]\n}\n", n ? "\n  " : "");
@@ -626,6 +754,33 @@ static void kn_bench_print_csv(const kn_bench_args *a, const kn_bench_result *r,
                x->backend, (long long)x->batch, (long long)a->threads, x->init_ms, x->compile_ms,
                (long long)x->iters, x->min, x->median, x->p90, x->p99, x->max, x->mean,
                x->images_per_s, x->gflops, x->peak_rss_kib, x->max_abs, x->max_rel);
+    }
+}
+
+/* The slowest KN_BENCH_PROFILE_TOP nodes of one row, then the others on one line. */
+static void kn_bench_print_text_profile(const kn_bench_result *x)
+{
+    printf("\nprofile: %s batch %lld", x->backend, (long long)x->batch);
+    if (!x->prof_times) {
+        printf(": %s\n", x->prof_note);
+        return;
+    }
+    double total = kn_bench_profile_total(x);
+    printf(" (median per node over %lld runs, sum %.3f ms, %d nodes)\n", (long long)x->prof_runs, total * 1e3,
+           x->prof_count);
+    printf("%4s %10s %7s  %s\n", "rank", "median ms", "share", "node (ops)");
+    int shown = x->prof_count < KN_BENCH_PROFILE_TOP ? x->prof_count : KN_BENCH_PROFILE_TOP;
+    for (int k = 0; k < shown; k++) {
+        const kn_node_time *t = &x->prof_times[k];
+        printf("%4d %10.4f %6.1f%%  %s (%s)\n", k + 1, t->seconds * 1e3,
+               total > 0 ? 100.0 * t->seconds / total : 0.0, t->name, t->label);
+    }
+    if (x->prof_count > shown) {
+        double rest = 0;
+        for (int k = shown; k < x->prof_count; k++)
+            rest += x->prof_times[k].seconds;
+        printf("%4s %10.4f %6.1f%%  others (%d nodes)\n", "", rest * 1e3, total > 0 ? 100.0 * rest / total : 0.0,
+               x->prof_count - shown);
     }
 }
 
@@ -661,6 +816,8 @@ static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *st
                x->p90, x->p99, x->max, x->images_per_s, x->gflops, rss, x->max_abs, x->max_rel);
     }
     printf("\nmax abs/max rel: difference from the reference backend's outputs on the same inputs\n");
+    for (int i = 0; a->profile && i < n; i++)
+        kn_bench_print_text_profile(&r[i]);
 }
 
 /* ------------------------------------------------------------- command */
@@ -721,6 +878,8 @@ static int kn_bench_batch(const kn_model_t *model, const kn_model_stats *stats, 
             goto next;
         }
         if ((rc = kn_bench_time(s, &in, a, tty, res)) != KN_CLI_OK)
+            goto next;
+        if (a->profile && (rc = kn_bench_profile(s, &in, tty, res)) != KN_CLI_OK)
             goto next;
         res->images_per_s = (double)batch / (res->median * 1e-3);
         res->gflops = (double)stats->flops * (double)batch / (res->median * 1e-3) / 1e9;
@@ -784,6 +943,8 @@ int kn_cli_bench(int argc, char **argv)
         kn_bench_print_text(&a, &stats, load_ms, results, n);
 done:
     kn_model_free(model);
+    for (int i = 0; results && i < a.num_backends * a.num_batches; i++)
+        kn_node_times_free(results[i].prof_times);
     free(results);
     free(a.backend_buf);
     return rc;
