@@ -37,28 +37,55 @@
 
 #define KN_DNNL_MAX_ARGS 8
 
-/* One node of the run: a primitive with its arguments, or (prim NULL) a reference kernel. */
-typedef struct kn_dnnl_step {
+/*
+ * One operation of the run, in order: a primitive with its arguments (a
+ * node's, or a reorder inserted before a consumer), or (prim NULL) the
+ * reference kernel of node `node`. `node` also names the node in errors.
+ */
+typedef struct kn_dnnl_op {
     dnnl_primitive_t prim;
+    int node;
     int nargs;
     dnnl_exec_arg_t args[KN_DNNL_MAX_ARGS];
     dnnl_memory_desc_t scratch_md; /* valid when scratch_bytes > 0 */
     size_t scratch_bytes;
-} kn_dnnl_step;
+} kn_dnnl_op;
+
+/*
+ * A copy of a value in a oneDNN-chosen (blocked) layout, in the blocked
+ * arena: written by op first_op (the producer, or a reorder), read up to op
+ * last_op. `mem` gets its data handle once the arena is placed.
+ */
+typedef struct kn_dnnl_rep {
+    int value, next;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    size_t bytes;
+    int first_op, last_op;
+} kn_dnnl_rep;
 
 typedef struct kn_dnnl_exe {
     const kn_graph *graph;
     int threads, kthreads;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
-    void *arena;                /* the one tensor arena (the memory plan's) */
-    void **buffers;             /* per value: graph data or arena slot */
+    void *arena;                /* the one tensor arena (the memory plan's): plain layouts */
+    void **buffers;             /* per value: graph data or arena slot (plain layout) */
+    bool *plain_ok;             /* per value: the plain buffer holds the value once its producer ran */
+    int *rep_head;              /* per value: first blocked copy, or -1 */
+    kn_dnnl_rep *reps;
+    int num_reps, cap_reps;
+    void *blocked;              /* the blocked arena: every rep, placed by the memory planner */
+    bool *on_dnnl;              /* per node: runs as a oneDNN primitive */
     void **scratch;             /* per node: reference-kernel scratch, or NULL */
     size_t *scratch_size;
     void *ref_scratch;          /* reference scratch the plan did not hold (compile-time fallbacks) */
     void *dnnl_scratch;         /* shared oneDNN scratchpad */
     size_t dnnl_scratch_bytes;
-    kn_dnnl_step *steps;        /* per node */
+    kn_dnnl_op *ops;
+    int num_ops, cap_ops;
+    void **wbufs;               /* weights reordered at compile time */
+    int num_wbufs, cap_wbufs;
     dnnl_memory_t *mems;        /* every memory object created, for free */
     int num_mems, cap_mems;
 } kn_dnnl_exe;
@@ -239,29 +266,57 @@ static kn_status kn_dnnl_md_value(const kn_graph *g, const kn_node *node, int id
     return kn_dnnl_md(node, md, s->rank, s->dims, err);
 }
 
-/* Create a memory object on `data` and add it to step `sp` as argument `arg`. */
-static kn_status kn_dnnl_arg(kn_dnnl_exe *exe, kn_dnnl_step *sp, const kn_node *node, int arg,
-                             const dnnl_memory_desc_t *md, void *data, kn_error *err)
+/* Grow a dynamic array of `*cap` elements of `size` bytes to hold one more; false when out of memory. */
+static bool kn_dnnl_grow(void **arr, int *cap, int count, size_t size)
+{
+    if (count < *cap)
+        return true;
+    if (*cap > INT32_MAX / 2)
+        return false;
+    int ncap = *cap ? *cap * 2 : 64;
+    void *p = realloc(*arr, (size_t)ncap * size);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = ncap;
+    return true;
+}
+
+/* Create a memory object (freed with the executable) on `data` (DNNL_MEMORY_NONE: set later). */
+static kn_status kn_dnnl_new_mem(kn_dnnl_exe *exe, const kn_node *node, const dnnl_memory_desc_t *md, void *data,
+                                 dnnl_memory_t *out, kn_error *err)
 {
     kn_status st = KN_OK;
-    if (sp->nargs >= KN_DNNL_MAX_ARGS)
-        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': too many oneDNN arguments", node->name);
-    if (exe->num_mems == exe->cap_mems) {
-        int cap = exe->cap_mems ? exe->cap_mems * 2 : 64;
-        dnnl_memory_t *m = realloc(exe->mems, (size_t)cap * sizeof *m);
-        if (!m)
-            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        exe->mems = m;
-        exe->cap_mems = cap;
-    }
+    *out = NULL;
+    if (!kn_dnnl_grow((void **)&exe->mems, &exe->cap_mems, exe->num_mems, sizeof *exe->mems))
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     dnnl_memory_t mem;
     KN_DNNL_CHECK(node, dnnl_memory_create(&mem, md, exe->engine, data));
     exe->mems[exe->num_mems++] = mem;
-    sp->args[sp->nargs].arg = arg;
-    sp->args[sp->nargs].memory = mem;
-    sp->nargs++;
+    *out = mem;
 fail:
     return st;
+}
+
+static kn_status kn_dnnl_add_arg(kn_dnnl_op *op, const kn_node *node, int arg, dnnl_memory_t mem, kn_error *err)
+{
+    if (op->nargs >= KN_DNNL_MAX_ARGS)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': too many oneDNN arguments", node->name);
+    op->args[op->nargs].arg = arg;
+    op->args[op->nargs].memory = mem;
+    op->nargs++;
+    return KN_OK;
+}
+
+/* Append an empty op for node `node`; *idx receives its index. */
+static kn_status kn_dnnl_push_op(kn_dnnl_exe *exe, int node, int *idx, kn_error *err)
+{
+    if (!kn_dnnl_grow((void **)&exe->ops, &exe->cap_ops, exe->num_ops, sizeof *exe->ops))
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    memset(&exe->ops[exe->num_ops], 0, sizeof exe->ops[0]);
+    exe->ops[exe->num_ops].node = node;
+    *idx = exe->num_ops++;
+    return KN_OK;
 }
 
 /* Post-ops of `node`: residual add (binary, src1 md `res_md`) then activation. */
@@ -484,23 +539,259 @@ fail:
     return st;
 }
 
+/* ------------------------------------------------------------ layouts */
+
+/* Append a reorder op (primitive built now) from src_mem to dst_mem for node `ni`; *idx receives its index. */
+static kn_status kn_dnnl_reorder_op(kn_dnnl_exe *exe, int ni, dnnl_memory_t src_mem, const dnnl_memory_desc_t *src_md,
+                                    dnnl_memory_t dst_mem, const dnnl_memory_desc_t *dst_md, int *idx, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[ni];
+    kn_status st = KN_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    KN_DNNL_CHECK(n, dnnl_primitive_attr_create(&attr));
+    KN_DNNL_CHECK(n, dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
+    KN_DNNL_CHECK(n, dnnl_reorder_primitive_desc_create(&pd, src_md, exe->engine, dst_md, exe->engine, attr));
+    KN_DNNL_CHECK(n, dnnl_primitive_create(&prim, pd));
+    if ((st = kn_dnnl_push_op(exe, ni, idx, err)) != KN_OK)
+        goto fail;
+    kn_dnnl_op *op = &exe->ops[*idx];
+    op->prim = prim;
+    prim = NULL;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (smd && (op->scratch_bytes = dnnl_memory_desc_get_size(smd)) > 0)
+        op->scratch_md = *smd;
+    if ((st = kn_dnnl_add_arg(op, n, DNNL_ARG_FROM, src_mem, err)) != KN_OK ||
+        (st = kn_dnnl_add_arg(op, n, DNNL_ARG_TO, dst_mem, err)) != KN_OK)
+        goto fail;
+fail:
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return st;
+}
+
+/* Make the plain buffer of value v hold it before node ni: a reorder from its blocked copy if needed. */
+static kn_status kn_dnnl_ensure_plain(kn_dnnl_exe *exe, int ni, int v, kn_error *err)
+{
+    if (v < 0 || exe->plain_ok[v])
+        return KN_OK;
+    const kn_node *n = &exe->graph->nodes[ni];
+    int r = exe->rep_head[v];
+    if (r < 0)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': value '%s' has no layout", n->name,
+                            exe->graph->values[v].name);
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    kn_status st;
+    int idx;
+    if ((st = kn_dnnl_md_value(exe->graph, n, v, &md, err)) != KN_OK ||
+        (st = kn_dnnl_new_mem(exe, n, &md, exe->buffers[v], &mem, err)) != KN_OK ||
+        (st = kn_dnnl_reorder_op(exe, ni, exe->reps[r].mem, &exe->reps[r].md, mem, &md, &idx, err)) != KN_OK)
+        return st;
+    exe->reps[r].last_op = idx;
+    exe->plain_ok[v] = true;
+    return KN_OK;
+}
+
+/* A new blocked copy of value v in layout md, written by op first_op; *out receives its index. */
+static kn_status kn_dnnl_new_rep(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_desc_t *md, int first_op,
+                                 int *out, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[ni];
+    if (!kn_dnnl_grow((void **)&exe->reps, &exe->cap_reps, exe->num_reps, sizeof *exe->reps))
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_dnnl_rep *rp = &exe->reps[exe->num_reps];
+    memset(rp, 0, sizeof *rp);
+    rp->value = v;
+    rp->md = *md;
+    rp->bytes = dnnl_memory_desc_get_size(md);
+    rp->first_op = rp->last_op = first_op;
+    kn_status st = kn_dnnl_new_mem(exe, n, md, DNNL_MEMORY_NONE, &rp->mem, err);
+    if (st != KN_OK)
+        return st;
+    /* appended after the head: the head stays the first copy (the producer's) */
+    int h = exe->rep_head[v];
+    if (h < 0) {
+        rp->next = -1;
+        exe->rep_head[v] = exe->num_reps;
+    } else {
+        rp->next = exe->reps[h].next;
+        exe->reps[h].next = exe->num_reps;
+    }
+    *out = exe->num_reps++;
+    return KN_OK;
+}
+
 /*
- * Create the primitive of node i. KN_OK with sp->prim set; KN_OK with
- * sp->prim NULL when oneDNN has no implementation (the node falls back to
- * the reference kernels); an error otherwise.
+ * The memory object holding value v in layout md for node ni: its plain
+ * buffer, a blocked copy, or a new copy written by a reorder inserted now.
+ * *rep receives the copy's index (to extend its life), or -1 for the plain buffer.
  */
-static kn_status kn_dnnl_build_step(kn_dnnl_exe *exe, int i, kn_error *err)
+static kn_status kn_dnnl_layout(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_desc_t *md, dnnl_memory_t *mem,
+                                int *rep, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[ni];
+    dnnl_memory_desc_t plain;
+    kn_status st = kn_dnnl_md_value(exe->graph, n, v, &plain, err);
+    if (st != KN_OK)
+        return st;
+    *rep = -1;
+    if (dnnl_memory_desc_equal(md, &plain)) {
+        if ((st = kn_dnnl_ensure_plain(exe, ni, v, err)) != KN_OK)
+            return st;
+        return kn_dnnl_new_mem(exe, n, md, exe->buffers[v], mem, err);
+    }
+    for (int r = exe->rep_head[v]; r >= 0; r = exe->reps[r].next)
+        if (dnnl_memory_desc_equal(md, &exe->reps[r].md)) {
+            *rep = r;
+            *mem = exe->reps[r].mem;
+            return KN_OK;
+        }
+    /* reorder from the plain buffer when it holds the value, else from the first blocked copy */
+    dnnl_memory_t src;
+    const dnnl_memory_desc_t *src_md;
+    int from = exe->plain_ok[v] ? -1 : exe->rep_head[v];
+    if (from < 0 && !exe->plain_ok[v])
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': value '%s' has no layout", n->name,
+                            exe->graph->values[v].name);
+    if (from < 0) {
+        if ((st = kn_dnnl_new_mem(exe, n, &plain, exe->buffers[v], &src, err)) != KN_OK)
+            return st;
+        src_md = &plain;
+    } else {
+        src = exe->reps[from].mem;
+        src_md = &exe->reps[from].md;
+    }
+    dnnl_memory_desc_t src_md_copy = *src_md; /* reps may move when the array grows */
+    int r, idx = exe->num_ops;
+    if ((st = kn_dnnl_new_rep(exe, ni, v, md, idx, &r, err)) != KN_OK ||
+        (st = kn_dnnl_reorder_op(exe, ni, src, &src_md_copy, exe->reps[r].mem, md, &idx, err)) != KN_OK)
+        return st;
+    exe->reps[r].first_op = idx;
+    if (from >= 0)
+        exe->reps[from].last_op = idx;
+    *rep = r;
+    *mem = exe->reps[r].mem;
+    return KN_OK;
+}
+
+/* Reorder constant weights `data` (plain md `from`) once, now, into layout `to`; *mem receives the copy. */
+static kn_status kn_dnnl_reorder_weights(kn_dnnl_exe *exe, const kn_node *n, const dnnl_memory_desc_t *from,
+                                         const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *mem,
+                                         kn_error *err)
+{
+    kn_status st = KN_OK;
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_primitive_t prim = NULL;
+    void *buf = NULL;
+    size_t bytes = dnnl_memory_desc_get_size(to);
+    if (!kn_dnnl_grow((void **)&exe->wbufs, &exe->cap_wbufs, exe->num_wbufs, sizeof *exe->wbufs) ||
+        posix_memalign(&buf, 64, bytes ? bytes : 64) != 0)
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory for reordered weights", n->name);
+    exe->wbufs[exe->num_wbufs++] = buf;
+    if ((st = kn_dnnl_new_mem(exe, n, to, buf, &dst, err)) != KN_OK)
+        return st;
+    KN_DNNL_CHECK(n, dnnl_memory_create(&src, from, exe->engine, (void *)data));
+    KN_DNNL_CHECK(n, dnnl_reorder_primitive_desc_create(&pd, from, exe->engine, to, exe->engine, NULL));
+    KN_DNNL_CHECK(n, dnnl_primitive_create(&prim, pd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+    KN_DNNL_CHECK(n, dnnl_primitive_execute(prim, exe->stream, 2, args));
+    KN_DNNL_CHECK(n, dnnl_stream_wait(exe->stream));
+    *mem = dst;
+fail:
+    if (prim)
+        dnnl_primitive_destroy(prim);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (src)
+        dnnl_memory_destroy(src);
+    return st;
+}
+
+/* ------------------------------------------------------------ primitives */
+
+#define KN_DNNL_RES_ARG (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1)
+
+/* Attributes of node n: user scratchpad; post-ops (the residual add only when with_res). */
+static kn_status kn_dnnl_attr(const kn_node *n, const dnnl_memory_desc_t *res_md, bool with_res,
+                              dnnl_primitive_attr_t *attr, kn_error *err)
+{
+    kn_status st = KN_OK;
+    dnnl_post_ops_t po = NULL;
+    *attr = NULL;
+    KN_DNNL_CHECK(n, dnnl_primitive_attr_create(attr));
+    KN_DNNL_CHECK(n, dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user));
+    if ((with_res && n->fused.residual >= 0) || n->fused.activation != KN_OP_COUNT) {
+        kn_node tmp = *n;
+        if (!with_res)
+            tmp.fused.residual = -1;
+        KN_DNNL_CHECK(n, dnnl_post_ops_create(&po));
+        if (tmp.fused.residual >= 0 && !res_md) {
+            st = kn_error_set(err, KN_ERR_BACKEND, "node '%s': residual without a descriptor", n->name);
+            goto fail;
+        }
+        if ((st = kn_dnnl_post_ops(&tmp, res_md, po, err)) != KN_OK)
+            goto fail;
+        KN_DNNL_CHECK(n, dnnl_primitive_attr_set_post_ops(*attr, po));
+    }
+fail:
+    if (po)
+        dnnl_post_ops_destroy(po);
+    if (st != KN_OK && *attr) {
+        dnnl_primitive_attr_destroy(*attr);
+        *attr = NULL;
+    }
+    return st;
+}
+
+static kn_status kn_dnnl_reinit_desc(const kn_node *n, kn_dnnl_desc *desc, const dnnl_memory_desc_t *src,
+                                     const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *bias,
+                                     const dnnl_memory_desc_t *dst, kn_error *err)
+{
+    kn_status st = KN_OK;
+    if (n->op == KN_OP_CONV) {
+        dnnl_convolution_desc_t c = desc->conv;
+        KN_DNNL_CHECK(n, dnnl_dilated_convolution_forward_desc_init(&desc->conv, dnnl_forward_inference,
+                                                                    dnnl_convolution_direct, src, w, bias, dst,
+                                                                    c.strides, c.dilates, c.padding[0],
+                                                                    c.padding[1]));
+    } else if (n->op == KN_OP_MAX_POOL || n->op == KN_OP_AVERAGE_POOL) {
+        dnnl_pooling_v2_desc_t p = desc->pool;
+        KN_DNNL_CHECK(n, dnnl_pooling_v2_forward_desc_init(&desc->pool, dnnl_forward_inference, p.alg_kind, src, dst,
+                                                           p.strides, p.kernel, p.dilation, p.padding[0],
+                                                           p.padding[1]));
+    } else {
+        dnnl_eltwise_desc_t e = desc->eltwise;
+        KN_DNNL_CHECK(n, dnnl_eltwise_forward_desc_init(&desc->eltwise, dnnl_forward_inference, e.alg_kind, src,
+                                                        e.alpha, e.beta));
+    }
+fail:
+    return st;
+}
+
+/*
+ * Try to build node i as a primitive: in oneDNN's chosen layouts (blocked:
+ * Conv always, pooling and eltwise when their input is blocked) or in plain
+ * layouts. *built false (and KN_OK) when oneDNN has no implementation; no
+ * op is appended then.
+ */
+static kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
-    kn_dnnl_step *sp = &exe->steps[i];
     kn_dnnl_desc desc;
     kn_dnnl_bind binds[KN_DNNL_MAX_ARGS];
     int nb = 0;
     bool has_res = false;
     dnnl_primitive_attr_t attr = NULL;
-    dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
+    *built = false;
     memset(&desc, 0, sizeof desc);
     kn_error derr;
     kn_status st = kn_dnnl_describe(exe, n, &desc, binds, &nb, &has_res, &derr);
@@ -511,49 +802,171 @@ static kn_status kn_dnnl_build_step(kn_dnnl_exe *exe, int i, kn_error *err)
             *err = derr;
         return st;
     }
-    KN_DNNL_CHECK(n, dnnl_primitive_attr_create(&attr));
-    KN_DNNL_CHECK(n, dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
-    if (n->fused.residual >= 0 || n->fused.activation != KN_OP_COUNT) {
-        KN_DNNL_CHECK(n, dnnl_post_ops_create(&po));
-        const dnnl_memory_desc_t *res_md = NULL;
-        for (int k = 0; k < nb; k++)
-            if (binds[k].arg == (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1))
-                res_md = &binds[k].md;
-        if (n->fused.residual >= 0 && !res_md) {
-            st = kn_error_set(err, KN_ERR_BACKEND, "node '%s': residual without a descriptor", n->name);
-            goto fail;
-        }
-        if ((st = kn_dnnl_post_ops(n, res_md, po, err)) != KN_OK)
-            goto fail;
-        KN_DNNL_CHECK(n, dnnl_primitive_attr_set_post_ops(attr, po));
+    kn_dnnl_bind *src = NULL, *dst = NULL, *wb = NULL, *bias = NULL, *res = NULL;
+    for (int k = 0; k < nb; k++) {
+        if (binds[k].arg == DNNL_ARG_SRC) src = &binds[k];
+        else if (binds[k].arg == DNNL_ARG_DST) dst = &binds[k];
+        else if (binds[k].arg == DNNL_ARG_WEIGHTS) wb = &binds[k];
+        else if (binds[k].arg == DNNL_ARG_BIAS) bias = &binds[k];
+        else if (binds[k].arg == KN_DNNL_RES_ARG) res = &binds[k];
     }
+    const bool is_conv = n->op == KN_OP_CONV;
+    const bool is_pool = n->op == KN_OP_MAX_POOL || n->op == KN_OP_AVERAGE_POOL;
+    const bool is_elt = !is_conv && !is_pool && n->op != KN_OP_GEMM && n->op != KN_OP_MATMUL;
+    const int x = n->inputs[0];
+    if (blocked && !is_conv && !((is_pool || is_elt) && !exe->plain_ok[x]))
+        blocked = false;
+    if (blocked) {
+        const kn_shape *xs = &g->values[x].shape, *ys = &g->values[n->outputs[0]].shape;
+        dnnl_dims_t xd, yd;
+        for (int k = 0; k < xs->rank; k++)
+            xd[k] = xs->dims[k];
+        for (int k = 0; k < ys->rank; k++)
+            yd[k] = ys->dims[k];
+        if (is_conv) {
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&src->md, xs->rank, xd, dnnl_f32, dnnl_format_tag_any));
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dst->md, ys->rank, yd, dnnl_f32, dnnl_format_tag_any));
+            if (g->values[wb->value].data) {
+                dnnl_memory_desc_t w = wb->md;
+                KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&w, wb->md.ndims, wb->md.dims, dnnl_f32,
+                                                              dnnl_format_tag_any));
+                /* keep the plain md in the bind (the source of the weight reorder) */
+                if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, &w, bias ? &bias->md : NULL, &dst->md, err)) !=
+                    KN_OK)
+                    return st;
+            } else if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, &wb->md, bias ? &bias->md : NULL, &dst->md,
+                                                 err)) != KN_OK)
+                return st;
+            if (res) {
+                /* the residual's layout is the output's: find it without the binary post-op first */
+                if ((st = kn_dnnl_attr(n, NULL, false, &attr, err)) != KN_OK)
+                    goto fail;
+                dnnl_status_t ds = dnnl_primitive_desc_create(&pd, &desc, attr, exe->engine, NULL);
+                if (ds == dnnl_unimplemented) {
+                    pd = NULL;
+                    goto fail; /* KN_OK, not built */
+                }
+                KN_DNNL_CHECK(n, ds);
+                dnnl_memory_desc_t s = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+                dnnl_memory_desc_t w = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+                dnnl_memory_desc_t d = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+                dnnl_primitive_desc_destroy(pd);
+                pd = NULL;
+                dnnl_primitive_attr_destroy(attr);
+                attr = NULL;
+                src->md = s;
+                dst->md = d;
+                res->md = d;
+                if ((st = kn_dnnl_reinit_desc(n, &desc, &s, &w, bias ? &bias->md : NULL, &d, err)) != KN_OK)
+                    return st;
+            }
+        } else {
+            int r = exe->rep_head[x];
+            src->md = exe->reps[r].md;
+            if (is_pool)
+                KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dst->md, ys->rank, yd, dnnl_f32, dnnl_format_tag_any));
+            else
+                dst->md = src->md;
+            if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, NULL, NULL, &dst->md, err)) != KN_OK)
+                return st;
+        }
+    }
+    if ((st = kn_dnnl_attr(n, res ? &res->md : NULL, true, &attr, err)) != KN_OK)
+        goto fail;
     dnnl_status_t ds = dnnl_primitive_desc_create(&pd, &desc, attr, exe->engine, NULL);
     if (ds == dnnl_unimplemented) {
         pd = NULL;
-        goto fail; /* st is KN_OK: reference fallback */
+        goto fail; /* st is KN_OK, not built */
     }
     KN_DNNL_CHECK(n, ds);
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    if (smd) {
-        sp->scratch_md = *smd;
-        sp->scratch_bytes = dnnl_memory_desc_get_size(smd);
-    }
-    KN_DNNL_CHECK(n, dnnl_primitive_create(&sp->prim, pd));
-    for (int k = 0; k < nb; k++)
-        if ((st = kn_dnnl_arg(exe, sp, n, binds[k].arg, &binds[k].md, exe->buffers[binds[k].value], err)) != KN_OK)
+    /* bind the inputs (reorders go before the node's op), then the op itself */
+    int touched[KN_DNNL_MAX_ARGS], nt = 0;
+    dnnl_memory_t mems[KN_DNNL_MAX_ARGS] = {0};
+    for (int k = 0; k < nb; k++) {
+        kn_dnnl_bind *b = &binds[k];
+        if (b == dst)
+            continue;
+        if (blocked && (b == src || b == res)) {
+            const dnnl_memory_desc_t *want = b == src ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : &b->md;
+            int r;
+            if ((st = kn_dnnl_layout(exe, i, b->value, want, &mems[k], &r, err)) != KN_OK)
+                goto fail;
+            if (r >= 0)
+                touched[nt++] = r;
+            continue;
+        }
+        if (blocked && b == wb && g->values[b->value].data) {
+            const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+            if (!dnnl_memory_desc_equal(want, &b->md)) {
+                if ((st = kn_dnnl_reorder_weights(exe, n, &b->md, g->values[b->value].data, want, &mems[k], err)) !=
+                    KN_OK)
+                    goto fail;
+                continue;
+            }
+        }
+        if ((st = kn_dnnl_ensure_plain(exe, i, b->value, err)) != KN_OK ||
+            (st = kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[b->value], &mems[k], err)) != KN_OK)
             goto fail;
+    }
+    int idx = exe->num_ops;
+    int y = dst->value;
+    {
+        const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        dnnl_memory_desc_t plain;
+        if (blocked && (st = kn_dnnl_md_value(g, n, y, &plain, err)) != KN_OK)
+            goto fail;
+        if (blocked && !dnnl_memory_desc_equal(dmd, &plain)) {
+            int r;
+            if ((st = kn_dnnl_new_rep(exe, i, y, dmd, idx, &r, err)) != KN_OK)
+                goto fail;
+            exe->plain_ok[y] = false;
+            for (int k = 0; k < nb; k++)
+                if (&binds[k] == dst)
+                    mems[k] = exe->reps[r].mem;
+        } else {
+            exe->plain_ok[y] = true;
+            for (int k = 0; k < nb; k++)
+                if (&binds[k] == dst &&
+                    (st = kn_dnnl_new_mem(exe, n, blocked ? dmd : &dst->md, exe->buffers[y], &mems[k], err)) != KN_OK)
+                    goto fail;
+        }
+    }
+    if ((st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK)
+        goto fail;
+    kn_dnnl_op *op = &exe->ops[idx];
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    if (smd && (op->scratch_bytes = dnnl_memory_desc_get_size(smd)) > 0)
+        op->scratch_md = *smd;
+    for (int k = 0; k < nb; k++)
+        if ((st = kn_dnnl_add_arg(op, n, binds[k].arg, mems[k], err)) != KN_OK)
+            goto fail;
+    for (int t = 0; t < nt; t++)
+        exe->reps[touched[t]].last_op = idx;
+    KN_DNNL_CHECK(n, dnnl_primitive_create(&op->prim, pd));
+    *built = true;
 fail:
     if (pd)
         dnnl_primitive_desc_destroy(pd);
-    if (po)
-        dnnl_post_ops_destroy(po);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
-    if (st != KN_OK && sp->prim) {
-        dnnl_primitive_destroy(sp->prim);
-        sp->prim = NULL;
-    }
     return st;
+}
+
+/* Node i on the reference kernels: its inputs in plain layout first. */
+static kn_status kn_dnnl_ref_node(kn_dnnl_exe *exe, int i, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[i];
+    kn_status st;
+    for (int k = 0; k < n->num_inputs; k++)
+        if ((st = kn_dnnl_ensure_plain(exe, i, n->inputs[k], err)) != KN_OK)
+            return st;
+    int idx;
+    if ((st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK)
+        return st;
+    for (int k = 0; k < n->num_outputs; k++)
+        if (n->outputs[k] >= 0)
+            exe->plain_ok[n->outputs[k]] = true;
+    return KN_OK;
 }
 
 /* ------------------------------------------------------------ executable */
@@ -563,20 +976,27 @@ static void kn_dnnl_free(void *p)
     kn_dnnl_exe *exe = p;
     if (!exe)
         return;
-    if (exe->steps)
-        for (int i = 0; i < exe->graph->num_nodes; i++)
-            if (exe->steps[i].prim)
-                dnnl_primitive_destroy(exe->steps[i].prim);
+    for (int i = 0; i < exe->num_ops; i++)
+        if (exe->ops[i].prim)
+            dnnl_primitive_destroy(exe->ops[i].prim);
     for (int i = 0; i < exe->num_mems; i++)
         dnnl_memory_destroy(exe->mems[i]);
+    for (int i = 0; i < exe->num_wbufs; i++)
+        free(exe->wbufs[i]);
     if (exe->stream)
         dnnl_stream_destroy(exe->stream);
     if (exe->engine)
         dnnl_engine_destroy(exe->engine);
     free(exe->mems);
-    free(exe->steps);
+    free(exe->ops);
+    free(exe->reps);
+    free(exe->wbufs);
     free(exe->arena);
+    free(exe->blocked);
     free(exe->buffers);
+    free(exe->plain_ok);
+    free(exe->rep_head);
+    free(exe->on_dnnl);
     free(exe->scratch);
     free(exe->scratch_size);
     free(exe->ref_scratch);
@@ -682,7 +1102,7 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
     size_t shared = 0;
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *n = &g->nodes[i];
-        if (n->dead || exe->steps[i].prim)
+        if (n->dead || exe->on_dnnl[i])
             continue;
         size_t need = kn_ref_scratch_bytes(g, n, exe->kthreads);
         if (need == SIZE_MAX)
@@ -705,9 +1125,87 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory for %zu bytes of kernel scratch", shared);
     }
     for (int i = 0; i < g->num_nodes; i++)
-        if (!g->nodes[i].dead && !exe->steps[i].prim && exe->scratch_size[i] && !exe->scratch[i])
+        if (!g->nodes[i].dead && !exe->on_dnnl[i] && exe->scratch_size[i] && !exe->scratch[i])
             exe->scratch[i] = exe->ref_scratch;
     return KN_OK;
+}
+
+/*
+ * Place the blocked copies in one arena: greedy by size (largest first), each
+ * at the lowest 64-byte-aligned offset free of every placed copy whose life
+ * (op indices [first_op, last_op]) overlaps its own. (passes/memplan.h's
+ * planner sits above the backends in the link order; sharing it is a next step.)
+ */
+static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
+{
+    const int nr = exe->num_reps;
+    if (nr == 0)
+        return KN_OK;
+    kn_status st = KN_OK;
+    int *order = calloc((size_t)nr, sizeof *order);
+    size_t *offs = calloc((size_t)nr, sizeof *offs), *size = calloc((size_t)nr, sizeof *size);
+    bool *placed = calloc((size_t)nr, sizeof *placed);
+    size_t peak = 0;
+    if (!order || !offs || !size || !placed) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int r = 0; r < nr; r++) {
+        order[r] = r;
+        size[r] = exe->reps[r].bytes;
+        if (size[r] > SIZE_MAX - 63) {
+            st = kn_error_set(err, KN_ERR_OVERFLOW, "a blocked tensor does not fit in memory");
+            goto done;
+        }
+        size[r] = size[r] ? (size[r] + 63) & ~(size_t)63 : 64;
+    }
+    for (int a = 1; a < nr; a++) /* insertion sort, largest first (stable) */
+        for (int b = a; b > 0 && size[order[b]] > size[order[b - 1]]; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
+    for (int a = 0; a < nr; a++) {
+        const int r = order[a];
+        const kn_dnnl_rep *rp = &exe->reps[r];
+        size_t off = 0;
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int q = 0; q < nr; q++) {
+                const kn_dnnl_rep *qp = &exe->reps[q];
+                if (!placed[q] || qp->last_op < rp->first_op || qp->first_op > rp->last_op)
+                    continue;
+                if (off < offs[q] + size[q] && offs[q] < off + size[r]) {
+                    off = offs[q] + size[q];
+                    moved = true;
+                }
+            }
+        }
+        if (off > SIZE_MAX - size[r]) {
+            st = kn_error_set(err, KN_ERR_OVERFLOW, "the blocked tensors do not fit in memory");
+            goto done;
+        }
+        offs[r] = off;
+        placed[r] = true;
+        if (off + size[r] > peak)
+            peak = off + size[r];
+    }
+    if (posix_memalign(&exe->blocked, 64, peak) != 0) {
+        exe->blocked = NULL;
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
+        goto done;
+    }
+    for (int r = 0; r < nr; r++) {
+        const kn_node *n = &exe->graph->nodes[exe->ops[exe->reps[r].first_op].node];
+        KN_DNNL_CHECK(n, dnnl_memory_set_data_handle(exe->reps[r].mem, (char *)exe->blocked + offs[r]));
+    }
+fail:
+done:
+    free(order);
+    free(offs);
+    free(size);
+    free(placed);
+    return st;
 }
 
 static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
@@ -725,15 +1223,21 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
 #endif
     exe->kthreads = kn_ref_kernel_threads(exe->threads);
     size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
-    exe->buffers = kn_xcalloc((size_t)(g->num_values ? g->num_values : 1), sizeof(void *));
+    size_t nv = (size_t)(g->num_values ? g->num_values : 1);
+    exe->buffers = kn_xcalloc(nv, sizeof(void *));
+    exe->plain_ok = kn_xcalloc(nv, sizeof(bool));
+    exe->rep_head = kn_xcalloc(nv, sizeof(int));
+    exe->on_dnnl = kn_xcalloc(nn, sizeof(bool));
     exe->scratch = kn_xcalloc(nn, sizeof(void *));
     exe->scratch_size = kn_xcalloc(nn, sizeof(size_t));
-    exe->steps = kn_xcalloc(nn, sizeof(kn_dnnl_step));
     kn_status st = KN_OK;
-    const kn_node *n0 = g->num_nodes ? &g->nodes[0] : NULL;
-    if (!exe->buffers || !exe->scratch || !exe->scratch_size || !exe->steps) {
+    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->scratch || !exe->scratch_size) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
+    }
+    for (int v = 0; v < g->num_values; v++) {
+        exe->rep_head[v] = -1;
+        exe->plain_ok[v] = g->values[v].data != NULL || g->values[v].producer < 0;
     }
     size_t tensor_bytes = 0;
     if ((st = kn_dnnl_place(exe, plan, &tensor_bytes, err)) != KN_OK)
@@ -752,14 +1256,31 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     kn_dnnl_set_threads(exe->threads);
     for (int i = 0; i < g->num_nodes; i++) {
         char why[256];
-        if (g->nodes[i].dead || !kn_dnnl_node_runs(g, &g->nodes[i], why, sizeof why))
+        if (g->nodes[i].dead)
             continue;
-        if ((st = kn_dnnl_build_step(exe, i, err)) != KN_OK)
+        bool built = false;
+        if (kn_dnnl_node_runs(g, &g->nodes[i], why, sizeof why)) {
+            if ((st = kn_dnnl_try_node(exe, i, true, &built, err)) != KN_OK)
+                goto fail;
+            if (!built && (st = kn_dnnl_try_node(exe, i, false, &built, err)) != KN_OK)
+                goto fail;
+        }
+        exe->on_dnnl[i] = built;
+        if (!built && (st = kn_dnnl_ref_node(exe, i, err)) != KN_OK)
             goto fail;
-        if (exe->steps[i].scratch_bytes > exe->dnnl_scratch_bytes)
-            exe->dnnl_scratch_bytes = exe->steps[i].scratch_bytes;
     }
-    /* One shared oneDNN scratchpad (TODO next session: plan it into the arena via scratch_bytes). */
+    /* graph outputs are read in plain layout */
+    for (int k = 0; k < g->num_outputs; k++) {
+        int v = g->outputs[k];
+        if (v >= 0 && !exe->plain_ok[v] && (st = kn_dnnl_ensure_plain(exe, g->values[v].producer, v, err)) != KN_OK)
+            goto fail;
+    }
+    if ((st = kn_dnnl_place_blocked(exe, err)) != KN_OK)
+        goto fail;
+    /* One shared oneDNN scratchpad (TODO: plan it into the arena via scratch_bytes). */
+    for (int k = 0; k < exe->num_ops; k++)
+        if (exe->ops[k].scratch_bytes > exe->dnnl_scratch_bytes)
+            exe->dnnl_scratch_bytes = exe->ops[k].scratch_bytes;
     if (exe->dnnl_scratch_bytes) {
         size_t bytes = kn_ref_scratch_align(exe->dnnl_scratch_bytes);
         if (bytes == SIZE_MAX || posix_memalign(&exe->dnnl_scratch, 64, bytes) != 0) {
@@ -768,17 +1289,18 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
                               exe->dnnl_scratch_bytes);
             goto fail;
         }
-        for (int i = 0; i < g->num_nodes; i++) {
-            kn_dnnl_step *sp = &exe->steps[i];
-            if (sp->prim && sp->scratch_bytes &&
-                (st = kn_dnnl_arg(exe, sp, &g->nodes[i], DNNL_ARG_SCRATCHPAD, &sp->scratch_md, exe->dnnl_scratch,
-                                  err)) != KN_OK)
+        for (int k = 0; k < exe->num_ops; k++) {
+            kn_dnnl_op *op = &exe->ops[k];
+            const kn_node *n = &g->nodes[op->node];
+            dnnl_memory_t mem;
+            if (op->prim && op->scratch_bytes &&
+                ((st = kn_dnnl_new_mem(exe, n, &op->scratch_md, exe->dnnl_scratch, &mem, err)) != KN_OK ||
+                 (st = kn_dnnl_add_arg(op, n, DNNL_ARG_SCRATCHPAD, mem, err)) != KN_OK))
                 goto fail;
         }
     }
     if ((st = kn_dnnl_ref_scratch(exe, plan, tensor_bytes, err)) != KN_OK)
         goto fail;
-    (void)n0;
     *out = exe;
     return KN_OK;
 fail:
@@ -803,32 +1325,39 @@ static kn_status kn_dnnl_run(void *p, kn_error *err)
     kn_status st = KN_OK;
     kn_dnnl_set_threads(exe->threads);
     kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
-    for (int i = 0; i < g->num_nodes; i++) {
-        const kn_node *node = &g->nodes[i];
-        if (node->dead)
-            continue;
-        kn_dnnl_step *sp = &exe->steps[i];
-        if (sp->prim) {
-            KN_DNNL_CHECK(node, dnnl_primitive_execute(sp->prim, exe->stream, sp->nargs, sp->args));
-            KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
+    bool pending = false; /* primitives submitted since the last wait */
+    const kn_node *node = NULL;
+    for (int k = 0; k < exe->num_ops; k++) {
+        const kn_dnnl_op *op = &exe->ops[k];
+        node = &g->nodes[op->node];
+        if (op->prim) {
+            KN_DNNL_CHECK(node, dnnl_primitive_execute(op->prim, exe->stream, op->nargs, op->args));
+            pending = true;
             continue;
         }
-        kn_ref_kernel k = kn_ref_kernel_for(node->op);
-        if (!k)
+        if (pending) {
+            KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
+            pending = false;
+        }
+        kn_ref_kernel kern = kn_ref_kernel_for(node->op);
+        if (!kern)
             return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no kernel for %s", node->name,
                                 kn_op_get(node->op)->name);
         for (int j = 0; j < node->num_inputs; j++)
             kn_dnnl_bind_tensor(g, node->inputs[j], node->inputs[j] >= 0 ? exe->buffers[node->inputs[j]] : NULL,
                                 &in[j]);
         for (int j = 0; j < node->num_outputs; j++)
-            kn_dnnl_bind_tensor(g, node->outputs[j], exe->buffers[node->outputs[j]], &out[j]);
-        const kn_ref_scratch sc = {exe->scratch[i], exe->scratch_size[i], exe->kthreads};
-        if ((st = k(node, in, out, &sc, err)) != KN_OK)
+            kn_dnnl_bind_tensor(g, node->outputs[j], node->outputs[j] >= 0 ? exe->buffers[node->outputs[j]] : NULL,
+                                &out[j]);
+        const kn_ref_scratch sc = {exe->scratch[op->node], exe->scratch_size[op->node], exe->kthreads};
+        if ((st = kern(node, in, out, &sc, err)) != KN_OK)
             return st;
         if ((node->fused.activation != KN_OP_COUNT || node->fused.residual >= 0) &&
             (st = kn_ref_apply_fused(node, in, &out[0], err)) != KN_OK)
             return st;
     }
+    if (pending && node)
+        KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
 fail:
     return st;
 }

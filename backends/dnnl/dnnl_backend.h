@@ -9,12 +9,27 @@
  * eltwise post-ops), Gemm (as matmul, transA/transB, alpha = beta = 1),
  * 2-D MatMul, MaxPool/AveragePool and the element-wise activations; every
  * other node runs on the reference kernels (backends/ref/ref.h) with its
- * scratch from the memory plan, on the same plain NCHW buffers.
+ * scratch from the memory plan, on the plan's plain NCHW buffers.
  *
- * First slice: every tensor is in plain layout (format tags nchw/oihw, i.e.
- * abcd...). The next step is format_tag any for convolution chains, with
- * weights reordered once at compile time and reorders only at the
- * boundaries with declined nodes and graph inputs/outputs.
+ * Layouts: Conv primitives are created with format_tag any for src,
+ * weights and dst, so oneDNN picks its blocked layouts (nChw8c/16c...).
+ * Constant weights are reordered once, at compile time, into the chosen
+ * layout. A value produced in a blocked layout stays blocked for the next
+ * oneDNN nodes (Conv, and pooling/eltwise on a blocked input keep it); a
+ * fused residual is bound in the Conv's dst layout. Reorder primitives,
+ * built at compile time, are inserted only where a layout must change: at
+ * graph inputs (plain -> the Conv's src layout), before nodes that run on
+ * the reference kernels or in plain layouts (Gemm/MatMul; blocked -> the
+ * plain buffer the memory plan gave the value), and before graph outputs.
+ * Each value's plain buffer is the plan's; blocked copies live in one
+ * second arena allocated at compile time, placed by lifetime (op indices)
+ * with a greedy first-fit (next step: place them with passes/memplan.h's
+ * planner, which sits above the backends in the link order, and merge the
+ * two arenas). Values other than graph inputs and outputs are not
+ * guaranteed to be in their plain buffers after a run.
+ *
+ * A run submits every primitive without waiting; the stream is waited on
+ * only before a reference kernel reads results, and once at the end.
  *
  * oneDNN scratchpads are user-managed: one buffer, the largest any primitive
  * needs, allocated at compile time and shared by all (nodes run one at a
