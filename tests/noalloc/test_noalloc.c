@@ -89,17 +89,6 @@ typedef struct fx {
     kn_error err;
 } fx;
 
-static kn_shape shp(int rank, ...)
-{
-    kn_shape s = {.rank = rank};
-    va_list ap;
-    va_start(ap, rank);
-    for (int i = 0; i < rank; i++)
-        s.dims[i] = va_arg(ap, int);
-    va_end(ap);
-    return s;
-}
-
 static int fx_weight(fx *f, const char *name, kn_shape s)
 {
     size_t n;
@@ -155,40 +144,40 @@ static kn_model_t *build_model(void)
     assert_non_null(m);
     fx f = {.g = &m->graph, .rng = 0x9e3779b97f4a7c15ull};
     kn_graph_init(f.g);
-    kn_shape xs = shp(4, KN_DIM_BATCH, 4, 16, 16);
+    kn_shape xs = kn_test_shape(4, KN_DIM_BATCH, 4, 16, 16);
     int x;
     assert_int_equal(kn_graph_add_value(f.g, "x", KN_F32, &xs, KN_VALUE_INPUT, NULL, &x, &f.err), KN_OK);
     assert_int_equal(kn_graph_add_input(f.g, x, &f.err), KN_OK);
     kn_attrs a = window(KN_OP_CONV, 3, 1, 1, 1);
-    int h = fx_node(&f, "conv_tiles", KN_OP_CONV, &a, 3, x, fx_weight(&f, "w1", shp(4, 8, 4, 3, 3)),
-                    fx_weight(&f, "b1", shp(1, 8)));
+    int h = fx_node(&f, "conv_tiles", KN_OP_CONV, &a, 3, x, fx_weight(&f, "w1", kn_test_shape(4, 8, 4, 3, 3)),
+                    fx_weight(&f, "b1", kn_test_shape(1, 8)));
     h = fx_node(&f, "relu1", KN_OP_RELU, NULL, 1, h);
     a = window(KN_OP_CONV, 3, 1, 1, 8);
-    h = fx_node(&f, "dw_flat", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w2", shp(4, 8, 1, 3, 3)));
+    h = fx_node(&f, "dw_flat", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w2", kn_test_shape(4, 8, 1, 3, 3)));
     a = window(KN_OP_CONV, 3, 3, 1, 8);
-    h = fx_node(&f, "dw_rows", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w3", shp(4, 8, 1, 3, 3))); /* 6x6 */
+    h = fx_node(&f, "dw_rows", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w3", kn_test_shape(4, 8, 1, 3, 3))); /* 6x6 */
     a = window(KN_OP_CONV, 1, 1, 0, 1);
-    h = fx_node(&f, "conv_1x1", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w4", shp(4, 8, 8, 1, 1)));
+    h = fx_node(&f, "conv_1x1", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w4", kn_test_shape(4, 8, 8, 1, 1)));
     kn_attrs lrn;
     kn_attrs_init(KN_OP_LRN, &lrn);
     lrn.lrn.size = 3;
     h = fx_node(&f, "lrn", KN_OP_LRN, &lrn, 1, h);
     a = window(KN_OP_CONV_TRANSPOSE, 3, 2, 0, 1);
-    h = fx_node(&f, "deconv", KN_OP_CONV_TRANSPOSE, &a, 3, h, fx_weight(&f, "w5", shp(4, 8, 4, 3, 3)),
-                fx_weight(&f, "b5", shp(1, 4))); /* 13x13 */
+    h = fx_node(&f, "deconv", KN_OP_CONV_TRANSPOSE, &a, 3, h, fx_weight(&f, "w5", kn_test_shape(4, 8, 4, 3, 3)),
+                fx_weight(&f, "b5", kn_test_shape(1, 4))); /* 13x13 */
     a = window(KN_OP_MAX_POOL, 2, 2, 0, 1);
     h = fx_node(&f, "max_pool", KN_OP_MAX_POOL, &a, 1, h); /* 6x6 */
     a = window(KN_OP_AVERAGE_POOL, 3, 1, 1, 1);
     h = fx_node(&f, "avg_pool", KN_OP_AVERAGE_POOL, &a, 1, h);
     a = window(KN_OP_CONV, 3, 1, 1, 1);
-    int wide = fx_node(&f, "conv_wide", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w6", shp(4, 8, 4, 3, 3)));
+    int wide = fx_node(&f, "conv_wide", KN_OP_CONV, &a, 2, h, fx_weight(&f, "w6", kn_test_shape(4, 8, 4, 3, 3)));
     int gap = fx_node(&f, "gap", KN_OP_GLOBAL_AVERAGE_POOL, NULL, 1, wide);
     int flat = fx_node(&f, "flatten", KN_OP_FLATTEN, NULL, 1, gap);
     kn_attrs gm;
     kn_attrs_init(KN_OP_GEMM, &gm);
     gm.gemm.trans_b = true;
-    int y = fx_node(&f, "fc", KN_OP_GEMM, &gm, 3, flat, fx_weight(&f, "w7", shp(2, 10, 8)),
-                    fx_weight(&f, "b7", shp(1, 10)));
+    int y = fx_node(&f, "fc", KN_OP_GEMM, &gm, 3, flat, fx_weight(&f, "w7", kn_test_shape(2, 10, 8)),
+                    fx_weight(&f, "b7", kn_test_shape(1, 10)));
     y = fx_node(&f, "probs", KN_OP_SOFTMAX, NULL, 1, y);
     assert_int_equal(kn_graph_add_output(f.g, y, &f.err), KN_OK);
     return m;

@@ -35,17 +35,6 @@ static void fx_init(fx *f)
     f->rng = 0x9e3779b97f4a7c15ull;
 }
 
-static kn_shape shp(int rank, ...)
-{
-    kn_shape s = {.rank = rank};
-    va_list ap;
-    va_start(ap, rank);
-    for (int i = 0; i < rank; i++)
-        s.dims[i] = va_arg(ap, int);
-    va_end(ap);
-    return s;
-}
-
 static int fx_input(fx *f, const char *name, kn_shape s)
 {
     int id;
@@ -139,35 +128,6 @@ static const kn_node *find_node(const kn_graph *g, const char *name)
 
 /* --------------------------------------------------------------- running */
 
-/*
- * Run `g` on the reference backend with every graph input filled from a
- * fixed seed (so two graphs with the same inputs get the same data); returns
- * output 0 (malloc'd, *n elements).
- */
-static float *run_graph(const kn_graph *g, size_t *n)
-{
-    kn_error err = {0};
-    void *exe = NULL;
-    if (kn_ref_backend.compile(g, NULL, 1, &exe, &err) != KN_OK)
-        fail_msg("compile: %s", err.message);
-    uint64_t rng = 12345;
-    for (int i = 0; i < g->num_inputs; i++) {
-        const kn_value *v = &g->values[g->inputs[i]];
-        size_t count;
-        assert_int_equal(kn_shape_numel(&v->shape, &count), KN_OK);
-        kn_test_fill(&rng, kn_ref_backend.value_data(exe, g->inputs[i]), count, -2.0f, 2.0f);
-    }
-    if (kn_ref_backend.run(exe, &err) != KN_OK)
-        fail_msg("run: %s", err.message);
-    const kn_value *y = &g->values[g->outputs[0]];
-    assert_int_equal(kn_shape_numel(&y->shape, n), KN_OK);
-    float *out = malloc(*n * sizeof(float) + 1);
-    assert_non_null(out);
-    memcpy(out, kn_ref_backend.value_data(exe, g->outputs[0]), *n * sizeof(float));
-    kn_ref_backend.free(exe);
-    return out;
-}
-
 /* Explanations go to a memory stream. */
 typedef struct explain_buf {
     char *text;
@@ -231,7 +191,7 @@ static char *fuse_and_compare(fx *f, bool residual, bool activation, kn_pass_ctx
     for (int i = 0; i < fused.num_outputs; i++)
         assert_string_equal(fused.values[fused.outputs[i]].name, f->g.values[f->g.outputs[i]].name);
     size_t n0, n1;
-    float *y0 = run_graph(&f->g, &n0), *y1 = run_graph(&fused, &n1);
+    float *y0 = kn_test_run_ref(&f->g, 12345ull, &n0), *y1 = kn_test_run_ref(&fused, 12345ull, &n1);
     assert_int_equal(n0, n1);
     float d = kn_test_max_abs_diff(y0, y1, n0);
     if (!(d <= 1e-6f))
@@ -263,30 +223,30 @@ static int build_producer(fx *f, kn_op op, int *x)
 {
     switch (op) {
     case KN_OP_CONV: {
-        *x = fx_input(f, "x", shp(4, 2, 3, 5, 5));
+        *x = fx_input(f, "x", kn_test_shape(4, 2, 3, 5, 5));
         kn_attrs a = conv_attrs(1);
-        return fx_node(f, "conv_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(4, 4, 3, 3, 3)),
-                       fx_weight(f, "b", shp(1, 4)));
+        return fx_node(f, "conv_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", kn_test_shape(4, 4, 3, 3, 3)),
+                       fx_weight(f, "b", kn_test_shape(1, 4)));
     }
     case KN_OP_CONV_TRANSPOSE: {
-        *x = fx_input(f, "x", shp(4, 2, 3, 5, 5));
+        *x = fx_input(f, "x", kn_test_shape(4, 2, 3, 5, 5));
         kn_attrs a;
         kn_attrs_init(op, &a);
         a.window.stride[0] = a.window.stride[1] = 2;
-        return fx_node(f, "convt_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(4, 3, 4, 3, 3)),
-                       fx_weight(f, "b", shp(1, 4)));
+        return fx_node(f, "convt_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", kn_test_shape(4, 3, 4, 3, 3)),
+                       fx_weight(f, "b", kn_test_shape(1, 4)));
     }
     case KN_OP_GEMM: {
-        *x = fx_input(f, "x", shp(2, 4, 6));
+        *x = fx_input(f, "x", kn_test_shape(2, 4, 6));
         kn_attrs a;
         kn_attrs_init(op, &a);
         a.gemm.trans_b = true;
-        return fx_node(f, "gemm_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", shp(2, 5, 6)),
-                       fx_weight(f, "b", shp(1, 5)));
+        return fx_node(f, "gemm_1", op, &a, "p_out", 3, *x, fx_weight(f, "w", kn_test_shape(2, 5, 6)),
+                       fx_weight(f, "b", kn_test_shape(1, 5)));
     }
     default:
-        *x = fx_input(f, "x", shp(3, 2, 4, 6));
-        return fx_node(f, "matmul_1", op, NULL, "p_out", 2, *x, fx_weight(f, "w", shp(2, 6, 5)));
+        *x = fx_input(f, "x", kn_test_shape(3, 2, 4, 6));
+        return fx_node(f, "matmul_1", op, NULL, "p_out", 2, *x, fx_weight(f, "w", kn_test_shape(2, 6, 5)));
     }
 }
 
@@ -349,12 +309,12 @@ static void test_explain_fused_and_unfused(void **state)
     (void)state;
     fx f;
     fx_init(&f);
-    int x = fx_input(&f, "x", shp(4, 1, 3, 6, 6));
+    int x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 6, 6));
     kn_attrs a = conv_attrs(1);
-    int c3 = fx_node(&f, "conv_3", KN_OP_CONV, &a, "c3", 3, x, fx_weight(&f, "w3", shp(4, 3, 3, 3, 3)),
-                     fx_weight(&f, "b3", shp(1, 3)));
+    int c3 = fx_node(&f, "conv_3", KN_OP_CONV, &a, "c3", 3, x, fx_weight(&f, "w3", kn_test_shape(4, 3, 3, 3, 3)),
+                     fx_weight(&f, "b3", kn_test_shape(1, 3)));
     int r3 = fx_node(&f, "relu_3", KN_OP_RELU, NULL, "r3", 1, c3);
-    int c5 = fx_node(&f, "conv_5", KN_OP_CONV, &a, "c5", 2, r3, fx_weight(&f, "w5", shp(4, 3, 3, 3, 3)));
+    int c5 = fx_node(&f, "conv_5", KN_OP_CONV, &a, "c5", 2, r3, fx_weight(&f, "w5", kn_test_shape(4, 3, 3, 3, 3)));
     int r5 = fx_node(&f, "relu_5", KN_OP_RELU, NULL, "r5", 1, c5);
     int s5 = fx_node(&f, "sig_5", KN_OP_SIGMOID, NULL, "s5", 1, c5);
     int y = fx_node(&f, "add_5", KN_OP_ADD, NULL, "y", 2, r5, s5);
@@ -476,7 +436,7 @@ static void test_clip_bound_not_constant(void **state)
     fx_init(&f);
     int x;
     int h = build_producer(&f, KN_OP_GEMM, &x);
-    int hi = fx_input(&f, "hi", shp(0));
+    int hi = fx_input(&f, "hi", kn_test_shape(0));
     fx_output(&f, fx_node(&f, "clip", KN_OP_CLIP, NULL, "y", 3, h, -1, hi));
     fx_finish(&f);
     char *text = fuse_and_compare(&f, false, true, NULL, 2, NULL);
@@ -494,12 +454,12 @@ static void test_residual_block(void **state)
     (void)state;
     fx f;
     fx_init(&f);
-    int x = fx_input(&f, "x", shp(4, 2, 4, 6, 6));
+    int x = fx_input(&f, "x", kn_test_shape(4, 2, 4, 6, 6));
     kn_attrs a = conv_attrs(1);
-    int ca = fx_node(&f, "conv_a", KN_OP_CONV, &a, "ca", 3, x, fx_weight(&f, "wa", shp(4, 4, 4, 3, 3)),
-                     fx_weight(&f, "ba", shp(1, 4)));
+    int ca = fx_node(&f, "conv_a", KN_OP_CONV, &a, "ca", 3, x, fx_weight(&f, "wa", kn_test_shape(4, 4, 4, 3, 3)),
+                     fx_weight(&f, "ba", kn_test_shape(1, 4)));
     int ra = fx_node(&f, "relu_a", KN_OP_RELU, NULL, "ra", 1, ca);
-    int cb = fx_node(&f, "conv_b", KN_OP_CONV, &a, "cb", 2, ra, fx_weight(&f, "wb", shp(4, 4, 4, 3, 3)));
+    int cb = fx_node(&f, "conv_b", KN_OP_CONV, &a, "cb", 2, ra, fx_weight(&f, "wb", kn_test_shape(4, 4, 4, 3, 3)));
     int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, cb, x);
     fx_output(&f, fx_node(&f, "relu_out", KN_OP_RELU, NULL, "out", 1, s));
     fx_finish(&f);
@@ -536,15 +496,15 @@ static void test_residual_order_and_shape(void **state)
     (void)state;
     fx f;
     fx_init(&f);
-    int x = fx_input(&f, "x", shp(4, 1, 3, 5, 5));
+    int x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 5, 5));
     kn_attrs a = conv_attrs(1);
-    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 3, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)),
-                    fx_weight(&f, "b", shp(1, 3)));
+    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 3, x, fx_weight(&f, "w", kn_test_shape(4, 3, 3, 3, 3)),
+                    fx_weight(&f, "b", kn_test_shape(1, 3)));
     int sk = fx_node(&f, "skip", KN_OP_SIGMOID, NULL, "sk", 1, x);
     int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, sk, c);
-    int c2 = fx_node(&f, "conv2", KN_OP_CONV, &a, "c2", 3, s, fx_weight(&f, "w2", shp(4, 3, 3, 3, 3)),
-                     fx_weight(&f, "b2", shp(1, 3)));
-    int bias = fx_weight(&f, "chan", shp(4, 1, 3, 1, 1));
+    int c2 = fx_node(&f, "conv2", KN_OP_CONV, &a, "c2", 3, s, fx_weight(&f, "w2", kn_test_shape(4, 3, 3, 3, 3)),
+                     fx_weight(&f, "b2", kn_test_shape(1, 3)));
+    int bias = fx_weight(&f, "chan", kn_test_shape(4, 1, 3, 1, 1));
     int s2 = fx_node(&f, "add2", KN_OP_ADD, NULL, "s2", 2, c2, bias);
     fx_output(&f, fx_node(&f, "relu", KN_OP_RELU, NULL, "y", 1, s2));
     fx_finish(&f);
@@ -570,9 +530,9 @@ static void test_residual_backend(void **state)
     for (int k = 0; k < 2; k++) {
         fx f;
         fx_init(&f);
-        int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
+        int x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 4, 4));
         kn_attrs a = conv_attrs(1);
-        int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)));
+        int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", kn_test_shape(4, 3, 3, 3, 3)));
         int s = fx_node(&f, "add", KN_OP_ADD, NULL, "s", 2, c, x);
         fx_output(&f, fx_node(&f, "relu", KN_OP_RELU, NULL, "y", 1, s));
         fx_finish(&f);
@@ -596,9 +556,9 @@ static void test_residual_after_activation(void **state)
     (void)state;
     fx f;
     fx_init(&f);
-    int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
+    int x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 4, 4));
     kn_attrs a = conv_attrs(1);
-    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)));
+    int c = fx_node(&f, "conv", KN_OP_CONV, &a, "c", 2, x, fx_weight(&f, "w", kn_test_shape(4, 3, 3, 3, 3)));
     int r = fx_node(&f, "relu", KN_OP_RELU, NULL, "r", 1, c);
     fx_output(&f, fx_node(&f, "add", KN_OP_ADD, NULL, "y", 2, r, x));
     fx_finish(&f);
@@ -622,10 +582,11 @@ static void test_conv_shape_rule_residual(void **state)
     (void)state;
     fx f;
     fx_init(&f);
-    int x = fx_input(&f, "x", shp(4, 1, 3, 4, 4));
-    int bad = fx_input(&f, "bad", shp(4, 1, 3, 4, 5));
+    int x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 4, 4));
+    int bad = fx_input(&f, "bad", kn_test_shape(4, 1, 3, 4, 5));
     kn_attrs a = conv_attrs(1);
-    fx_output(&f, fx_node(&f, "conv", KN_OP_CONV, &a, "y", 4, x, fx_weight(&f, "w", shp(4, 3, 3, 3, 3)), -1, bad));
+    fx_output(&f, fx_node(&f, "conv", KN_OP_CONV, &a, "y", 4, x,
+                          fx_weight(&f, "w", kn_test_shape(4, 3, 3, 3, 3)), -1, bad));
     kn_error err = {0};
     bool changed;
     /* a 4th input without the annotation is refused */

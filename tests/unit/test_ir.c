@@ -9,33 +9,7 @@
 #include <cmocka.h>
 
 #include "passes.h"
-
-static int add_value(kn_graph *g, const char *name, kn_dtype dt, int rank, const int64_t *dims,
-                     kn_value_kind kind, void *data)
-{
-    kn_shape s = {.rank = rank};
-    for (int i = 0; i < rank; i++)
-        s.dims[i] = dims[i];
-    int id = -1;
-    kn_error err;
-    assert_int_equal(kn_graph_add_value(g, name, dt, rank >= 0 ? &s : NULL, kind, data, &id, &err), KN_OK);
-    return id;
-}
-
-static int add_tmp(kn_graph *g, const char *name)
-{
-    int id = -1;
-    kn_error err;
-    assert_int_equal(kn_graph_add_value(g, name, KN_DTYPE_UNDEFINED, NULL, KN_VALUE_INTERMEDIATE, NULL, &id, &err),
-                     KN_OK);
-    return id;
-}
-
-static void add_node(kn_graph *g, const char *name, kn_op op, const int *in, int nin, int out)
-{
-    kn_error err;
-    assert_int_equal(kn_graph_add_node(g, name, op, in, nin, &out, 1, NULL, NULL, &err), KN_OK);
-}
+#include "testutil.h"
 
 static void test_build_verify_dump(void **state)
 {
@@ -43,11 +17,11 @@ static void test_build_verify_dump(void **state)
     kn_graph g;
     kn_graph_init(&g);
     int64_t d[] = {KN_DIM_BATCH, 4};
-    int x = add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
     kn_error err;
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int y = add_tmp(&g, "y");
-    add_node(&g, "relu_0", KN_OP_RELU, &x, 1, y);
+    int y = kn_test_add_tmp(&g, "y");
+    kn_test_add_node(&g, "relu_0", KN_OP_RELU, &x, 1, y);
     assert_int_equal(kn_graph_add_output(&g, y, &err), KN_OK);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_OK);
     /* the same name twice is refused */
@@ -71,9 +45,9 @@ static void test_cycle_and_dangling(void **state)
     (void)state;
     kn_graph g;
     kn_graph_init(&g);
-    int a = add_tmp(&g, "a"), b = add_tmp(&g, "b");
-    add_node(&g, "first", KN_OP_RELU, &b, 1, a);
-    add_node(&g, "second", KN_OP_RELU, &a, 1, b);
+    int a = kn_test_add_tmp(&g, "a"), b = kn_test_add_tmp(&g, "b");
+    kn_test_add_node(&g, "first", KN_OP_RELU, &b, 1, a);
+    kn_test_add_node(&g, "second", KN_OP_RELU, &a, 1, b);
     kn_error err;
     assert_int_equal(kn_graph_add_output(&g, b, &err), KN_OK);
     assert_int_equal(kn_graph_sort(&g, &err), KN_ERR_GRAPH);
@@ -83,8 +57,8 @@ static void test_cycle_and_dangling(void **state)
     kn_graph_free(&g);
 
     kn_graph_init(&g);
-    int orphan = add_tmp(&g, "orphan"), y = add_tmp(&g, "y");
-    add_node(&g, "reader", KN_OP_SIGMOID, &orphan, 1, y);
+    int orphan = kn_test_add_tmp(&g, "orphan"), y = kn_test_add_tmp(&g, "y");
+    kn_test_add_node(&g, "reader", KN_OP_SIGMOID, &orphan, 1, y);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_ERR_GRAPH);
     assert_string_equal(err.message, "node 'reader' (Sigmoid) reads 'orphan', which nothing defines");
     kn_graph_free(&g);
@@ -97,10 +71,10 @@ static void test_arity_checked(void **state)
     kn_graph_init(&g);
     int64_t d[] = {1, 3, 8, 8};
     kn_error err;
-    int x = add_value(&g, "x", KN_F32, 4, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 4, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int y = add_tmp(&g, "y");
-    add_node(&g, "conv", KN_OP_CONV, &x, 1, y);
+    int y = kn_test_add_tmp(&g, "y");
+    kn_test_add_node(&g, "conv", KN_OP_CONV, &x, 1, y);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_ERR_GRAPH);
     assert_string_equal(err.message, "node 'conv' (Conv) has 1 inputs; the op takes 2 to 4");
     kn_graph_free(&g);
@@ -113,11 +87,11 @@ static void test_sort_reorders(void **state)
     kn_graph_init(&g);
     int64_t d[] = {2, 2};
     kn_error err;
-    int x = add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int m = add_tmp(&g, "m"), y = add_tmp(&g, "y");
-    add_node(&g, "late", KN_OP_TANH, &m, 1, y);   /* reads m before it is produced */
-    add_node(&g, "early", KN_OP_RELU, &x, 1, m);
+    int m = kn_test_add_tmp(&g, "m"), y = kn_test_add_tmp(&g, "y");
+    kn_test_add_node(&g, "late", KN_OP_TANH, &m, 1, y);   /* reads m before it is produced */
+    kn_test_add_node(&g, "early", KN_OP_RELU, &x, 1, m);
     assert_int_equal(kn_graph_add_output(&g, y, &err), KN_OK);
     assert_int_equal(kn_graph_verify(&g, false, &err), KN_ERR_GRAPH);
     assert_int_equal(kn_graph_sort(&g, &err), KN_OK);
@@ -136,13 +110,14 @@ static void test_sort_order_and_backward_chain(void **state)
     kn_graph_init(&g);
     int64_t d[] = {2};
     kn_error err;
-    int x = add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int a = add_tmp(&g, "a"), b = add_tmp(&g, "b"), c = add_tmp(&g, "c"), e = add_tmp(&g, "e");
-    add_node(&g, "C", KN_OP_RELU, &b, 1, c);
-    add_node(&g, "A", KN_OP_RELU, &x, 1, a);
-    add_node(&g, "B", KN_OP_RELU, &a, 1, b);
-    add_node(&g, "E", KN_OP_RELU, &x, 1, e);
+    int a = kn_test_add_tmp(&g, "a"), b = kn_test_add_tmp(&g, "b");
+    int c = kn_test_add_tmp(&g, "c"), e = kn_test_add_tmp(&g, "e");
+    kn_test_add_node(&g, "C", KN_OP_RELU, &b, 1, c);
+    kn_test_add_node(&g, "A", KN_OP_RELU, &x, 1, a);
+    kn_test_add_node(&g, "B", KN_OP_RELU, &a, 1, b);
+    kn_test_add_node(&g, "E", KN_OP_RELU, &x, 1, e);
     assert_int_equal(kn_graph_sort(&g, &err), KN_OK);
     const char *want[] = {"A", "B", "C", "E"};
     for (int i = 0; i < 4; i++)
@@ -155,15 +130,15 @@ static void test_sort_order_and_backward_chain(void **state)
     kn_graph_init(&g);
     int v[N + 1];
     char name[32];
-    v[0] = add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
+    v[0] = kn_test_add_value(&g, "x", KN_F32, 1, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, v[0], &err), KN_OK);
     for (int i = 1; i <= N; i++) {
         snprintf(name, sizeof name, "v%d", i);
-        v[i] = add_tmp(&g, name);
+        v[i] = kn_test_add_tmp(&g, name);
     }
     for (int i = N; i >= 1; i--) {
         snprintf(name, sizeof name, "n%d", i);
-        add_node(&g, name, KN_OP_RELU, &v[i - 1], 1, v[i]);
+        kn_test_add_node(&g, name, KN_OP_RELU, &v[i - 1], 1, v[i]);
     }
     assert_int_equal(kn_graph_add_output(&g, v[N], &err), KN_OK);
     assert_int_equal(kn_graph_sort(&g, &err), KN_OK);
@@ -187,22 +162,24 @@ static void test_infer_and_fold_shape_subgraph(void **state)
     kn_graph_init(&g);
     kn_error err;
     int64_t dx[] = {KN_DIM_BATCH, 3, 8, 8}, dw[] = {4, 3, 3, 3}, dscalar[] = {1}, dfc[] = {10, 256};
-    int x = add_value(&g, "x", KN_F32, 4, dx, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 4, dx, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int w = add_value(&g, "w", KN_F32, 4, dw, KN_VALUE_PARAM, calloc(4 * 27, sizeof(float)));
+    int w = kn_test_add_value(&g, "w", KN_F32, 4, dw, KN_VALUE_PARAM, calloc(4 * 27, sizeof(float)));
     int64_t *zero = malloc(sizeof(int64_t));
     *zero = 0;
-    int idx = add_value(&g, "idx", KN_I64, 0, dscalar, KN_VALUE_CONST, zero);
+    int idx = kn_test_add_value(&g, "idx", KN_I64, 0, dscalar, KN_VALUE_CONST, zero);
     int64_t *minus1 = malloc(sizeof(int64_t));
     *minus1 = -1;
-    int rest = add_value(&g, "rest", KN_I64, 1, dscalar, KN_VALUE_CONST, minus1);
+    int rest = kn_test_add_value(&g, "rest", KN_I64, 1, dscalar, KN_VALUE_CONST, minus1);
     int64_t *axes = malloc(sizeof(int64_t));
     *axes = 0;
-    int ax = add_value(&g, "axes", KN_I64, 1, dscalar, KN_VALUE_CONST, axes);
-    int fc = add_value(&g, "fc", KN_F32, 2, dfc, KN_VALUE_PARAM, calloc(10 * 256, sizeof(float)));
+    int ax = kn_test_add_value(&g, "axes", KN_I64, 1, dscalar, KN_VALUE_CONST, axes);
+    int fc = kn_test_add_value(&g, "fc", KN_F32, 2, dfc, KN_VALUE_PARAM, calloc(10 * 256, sizeof(float)));
 
-    int c = add_tmp(&g, "c"), r = add_tmp(&g, "r"), s = add_tmp(&g, "s"), s0 = add_tmp(&g, "s0");
-    int s0u = add_tmp(&g, "s0u"), tgt = add_tmp(&g, "tgt"), flat = add_tmp(&g, "flat"), y = add_tmp(&g, "y");
+    int c = kn_test_add_tmp(&g, "c"), r = kn_test_add_tmp(&g, "r");
+    int s = kn_test_add_tmp(&g, "s"), s0 = kn_test_add_tmp(&g, "s0");
+    int s0u = kn_test_add_tmp(&g, "s0u"), tgt = kn_test_add_tmp(&g, "tgt");
+    int flat = kn_test_add_tmp(&g, "flat"), y = kn_test_add_tmp(&g, "y");
     kn_attrs conv;
     kn_attrs_init(KN_OP_CONV, &conv);
     conv.window.nspatial = 2;
@@ -210,16 +187,16 @@ static void test_infer_and_fold_shape_subgraph(void **state)
         conv.window.pad_begin[i] = conv.window.pad_end[i] = 1;
     int cin[] = {x, w};
     assert_int_equal(kn_graph_add_node(&g, "conv", KN_OP_CONV, cin, 2, &c, 1, &conv, NULL, &err), KN_OK);
-    add_node(&g, "relu", KN_OP_RELU, &c, 1, r);
-    add_node(&g, "shape", KN_OP_SHAPE, &r, 1, s);
+    kn_test_add_node(&g, "relu", KN_OP_RELU, &c, 1, r);
+    kn_test_add_node(&g, "shape", KN_OP_SHAPE, &r, 1, s);
     int gin[] = {s, idx};
-    add_node(&g, "gather", KN_OP_GATHER, gin, 2, s0);
+    kn_test_add_node(&g, "gather", KN_OP_GATHER, gin, 2, s0);
     int uin[] = {s0, ax};
-    add_node(&g, "unsqueeze", KN_OP_UNSQUEEZE, uin, 2, s0u);
+    kn_test_add_node(&g, "unsqueeze", KN_OP_UNSQUEEZE, uin, 2, s0u);
     int catin[] = {s0u, rest};
-    add_node(&g, "concat", KN_OP_CONCAT, catin, 2, tgt);
+    kn_test_add_node(&g, "concat", KN_OP_CONCAT, catin, 2, tgt);
     int rin[] = {r, tgt};
-    add_node(&g, "reshape", KN_OP_RESHAPE, rin, 2, flat);
+    kn_test_add_node(&g, "reshape", KN_OP_RESHAPE, rin, 2, flat);
     kn_attrs gemm;
     kn_attrs_init(KN_OP_GEMM, &gemm);
     gemm.gemm.trans_b = true;
@@ -249,11 +226,11 @@ static void test_dce_and_overflow(void **state)
     kn_graph_init(&g);
     kn_error err;
     int64_t d[] = {KN_DIM_BATCH, (int64_t)1 << 40, (int64_t)1 << 30};
-    int x = add_value(&g, "x", KN_F32, 3, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 3, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int y = add_tmp(&g, "y"), unused = add_tmp(&g, "unused");
-    add_node(&g, "keep", KN_OP_RELU, &x, 1, y);
-    add_node(&g, "drop", KN_OP_TANH, &x, 1, unused);
+    int y = kn_test_add_tmp(&g, "y"), unused = kn_test_add_tmp(&g, "unused");
+    kn_test_add_node(&g, "keep", KN_OP_RELU, &x, 1, y);
+    kn_test_add_node(&g, "drop", KN_OP_TANH, &x, 1, unused);
     assert_int_equal(kn_graph_add_output(&g, y, &err), KN_OK);
     bool changed = false;
     assert_int_equal(kn_pass_dce(&g, NULL, &changed, &err), KN_OK);

@@ -314,33 +314,6 @@ static void test_random_interval_sets(void **state)
 
 /* --------------------------------------------------------------- graphs */
 
-static int add_value(kn_graph *g, const char *name, kn_dtype dt, int rank, const int64_t *dims,
-                     kn_value_kind kind, void *data)
-{
-    kn_shape s = {.rank = rank};
-    for (int i = 0; i < rank; i++)
-        s.dims[i] = dims[i];
-    int id = -1;
-    kn_error err;
-    assert_int_equal(kn_graph_add_value(g, name, dt, rank >= 0 ? &s : NULL, kind, data, &id, &err), KN_OK);
-    return id;
-}
-
-static int add_tmp(kn_graph *g, const char *name)
-{
-    int id = -1;
-    kn_error err;
-    assert_int_equal(kn_graph_add_value(g, name, KN_DTYPE_UNDEFINED, NULL, KN_VALUE_INTERMEDIATE, NULL, &id, &err),
-                     KN_OK);
-    return id;
-}
-
-static void add_node(kn_graph *g, const char *name, kn_op op, const int *in, int nin, int out)
-{
-    kn_error err;
-    assert_int_equal(kn_graph_add_node(g, name, op, in, nin, &out, 1, NULL, NULL, &err), KN_OK);
-}
-
 static int buffer_of(const kn_graph_mem_plan *p, const kn_graph *g, const char *name)
 {
     int v = kn_graph_find_value(g, name);
@@ -361,30 +334,32 @@ static void build_graph(kn_graph *g)
     kn_graph_init(g);
     kn_error err;
     int64_t dx[] = {2, 8}, dflat[] = {1}, d16[] = {16};
-    int x = add_value(g, "x", KN_F32, 2, dx, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(g, "x", KN_F32, 2, dx, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(g, x, &err), KN_OK);
     int64_t *shape = malloc(sizeof(int64_t));
     *shape = 16;
-    int sh = add_value(g, "shape", KN_I64, 1, dflat, KN_VALUE_CONST, shape);
+    int sh = kn_test_add_value(g, "shape", KN_I64, 1, dflat, KN_VALUE_CONST, shape);
     float *cdata = malloc(16 * sizeof(float));
     for (int i = 0; i < 16; i++)
         cdata[i] = 0.5f + (float)i;
-    int c = add_value(g, "c", KN_F32, 1, d16, KN_VALUE_CONST, cdata);
-    int x2 = add_tmp(g, "x2"), r = add_tmp(g, "r"), s = add_tmp(g, "s"), t = add_tmp(g, "t");
-    int u = add_tmp(g, "u"), m = add_tmp(g, "m"), x2f = add_tmp(g, "x2f"), y = add_tmp(g, "y");
-    add_node(g, "exp", KN_OP_EXP, &x, 1, x2);
-    add_node(g, "relu", KN_OP_RELU, &x, 1, r);
+    int c = kn_test_add_value(g, "c", KN_F32, 1, d16, KN_VALUE_CONST, cdata);
+    int x2 = kn_test_add_tmp(g, "x2"), r = kn_test_add_tmp(g, "r");
+    int s = kn_test_add_tmp(g, "s"), t = kn_test_add_tmp(g, "t");
+    int u = kn_test_add_tmp(g, "u"), m = kn_test_add_tmp(g, "m");
+    int x2f = kn_test_add_tmp(g, "x2f"), y = kn_test_add_tmp(g, "y");
+    kn_test_add_node(g, "exp", KN_OP_EXP, &x, 1, x2);
+    kn_test_add_node(g, "relu", KN_OP_RELU, &x, 1, r);
     int ain[] = {r, x2};
-    add_node(g, "add", KN_OP_ADD, ain, 2, s);
-    add_node(g, "sigmoid", KN_OP_SIGMOID, &s, 1, t);
+    kn_test_add_node(g, "add", KN_OP_ADD, ain, 2, s);
+    kn_test_add_node(g, "sigmoid", KN_OP_SIGMOID, &s, 1, t);
     int rin[] = {t, sh};
-    add_node(g, "reshape", KN_OP_RESHAPE, rin, 2, u);
+    kn_test_add_node(g, "reshape", KN_OP_RESHAPE, rin, 2, u);
     int min[] = {c, u};
-    add_node(g, "mul", KN_OP_MUL, min, 2, m);
+    kn_test_add_node(g, "mul", KN_OP_MUL, min, 2, m);
     int fin[] = {x2, sh};
-    add_node(g, "flat_x2", KN_OP_RESHAPE, fin, 2, x2f);
+    kn_test_add_node(g, "flat_x2", KN_OP_RESHAPE, fin, 2, x2f);
     int sin[] = {m, x2f};
-    add_node(g, "sub", KN_OP_SUB, sin, 2, y);
+    kn_test_add_node(g, "sub", KN_OP_SUB, sin, 2, y);
     assert_int_equal(kn_graph_add_output(g, y, &err), KN_OK);
     kn_pass_ctx ctx = {.verify_each = true};
     assert_int_equal(kn_passes_run(g, &ctx, &err), KN_OK);
@@ -489,11 +464,11 @@ static void test_output_not_overwritten(void **state)
     kn_graph_init(&g);
     kn_error err;
     int64_t d[] = {4, 4};
-    int x = add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
+    int x = kn_test_add_value(&g, "x", KN_F32, 2, d, KN_VALUE_INPUT, NULL);
     assert_int_equal(kn_graph_add_input(&g, x, &err), KN_OK);
-    int a = add_tmp(&g, "a"), b = add_tmp(&g, "b");
-    add_node(&g, "tanh", KN_OP_TANH, &x, 1, a);
-    add_node(&g, "relu", KN_OP_RELU, &a, 1, b);
+    int a = kn_test_add_tmp(&g, "a"), b = kn_test_add_tmp(&g, "b");
+    kn_test_add_node(&g, "tanh", KN_OP_TANH, &x, 1, a);
+    kn_test_add_node(&g, "relu", KN_OP_RELU, &a, 1, b);
     assert_int_equal(kn_graph_add_output(&g, a, &err), KN_OK);
     assert_int_equal(kn_graph_add_output(&g, b, &err), KN_OK);
     kn_pass_ctx ctx = {0};

@@ -135,31 +135,6 @@ static int count_op(const kn_graph *g, kn_op op)
     return n;
 }
 
-/* Output 0 of `g` on the reference backend, inputs from a fixed seed (malloc'd, *n elements). */
-static float *run_graph(const kn_graph *g, size_t *n)
-{
-    kn_error err = {0};
-    void *exe = NULL;
-    if (kn_ref_backend.compile(g, NULL, 1, &exe, &err) != KN_OK)
-        fail_msg("compile: %s", err.message);
-    uint64_t rng = 777;
-    for (int i = 0; i < g->num_inputs; i++) {
-        const kn_value *v = &g->values[g->inputs[i]];
-        size_t count;
-        assert_int_equal(kn_shape_numel(&v->shape, &count), KN_OK);
-        kn_test_fill(&rng, kn_ref_backend.value_data(exe, g->inputs[i]), count, -2.0f, 2.0f);
-    }
-    if (kn_ref_backend.run(exe, &err) != KN_OK)
-        fail_msg("run: %s", err.message);
-    const kn_value *y = &g->values[g->outputs[0]];
-    assert_int_equal(kn_shape_numel(&y->shape, n), KN_OK);
-    float *out = malloc(*n * sizeof(float) + 1);
-    assert_non_null(out);
-    memcpy(out, kn_ref_backend.value_data(exe, g->outputs[0]), *n * sizeof(float));
-    kn_ref_backend.free(exe);
-    return out;
-}
-
 typedef kn_status (*pass_fn)(kn_graph *, const kn_pass_ctx *, bool *, kn_error *);
 
 /*
@@ -190,7 +165,7 @@ static char *optimize_and_compare(tg *t, pass_fn pass, int want_before, int want
         fail_msg("%d nodes after the pass, want %d; explanation:\n%s", kn_graph_live_nodes(opt), want_after, text);
     assert_string_equal(opt->values[opt->outputs[0]].name, t->g.values[t->g.outputs[0]].name);
     size_t na, nb;
-    float *a = run_graph(&t->g, &na), *b = run_graph(opt, &nb);
+    float *a = kn_test_run_ref(&t->g, 777ull, &na), *b = kn_test_run_ref(opt, 777ull, &nb);
     assert_int_equal(na, nb);
     assert_true(kn_test_allclose(b, a, na, 1e-5f, 1e-5f));
     free(a);
@@ -647,7 +622,7 @@ static void test_pipeline_fixed_point_and_explain(void **state)
     assert_contains(text, "fold_bn: folded BatchNormalization 'bn' into Conv 'conv'");
     assert_string_equal(opt.values[opt.outputs[0]].name, "y");
     size_t na, nb;
-    float *a = run_graph(&ref, &na), *b = run_graph(&opt, &nb);
+    float *a = kn_test_run_ref(&ref, 777ull, &na), *b = kn_test_run_ref(&opt, 777ull, &nb);
     assert_int_equal(na, nb);
     assert_true(kn_test_allclose(b, a, na, 1e-5f, 1e-5f));
     free(a);
