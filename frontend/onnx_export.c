@@ -538,18 +538,6 @@ static kn_status kn_ex_constant_of_shape(kn_exporter *ex, Onnx__NodeProto *p, co
     return kn_ex_attr_tensor(ex, p, "value", t);
 }
 
-static bool kn_ex_is_activation(kn_op op)
-{
-    switch (op) {
-    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
-    case KN_OP_ERF:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /*
  * Emit `op` with attributes `a`, reading in[0..nin) and writing
  * out[0..nout) (ONNX names, "" for an absent input). `x` is the value read
@@ -738,7 +726,7 @@ static kn_status kn_ex_export_node(kn_exporter *ex, const kn_node *n)
     /* fused post-ops: main op -> [Add residual] -> [activation] */
     if (n->num_outputs < 1)
         return kn_ex_fail(ex, KN_ERR_GRAPH, "has fused post-ops but no output");
-    if (has_act && !kn_ex_is_activation(n->fused.activation))
+    if (has_act && !kn_op_is_unary_eltwise(n->fused.activation))
         return kn_ex_fail(ex, KN_ERR_UNSUPPORTED,
                           "fused post-op %s is not an element-wise activation; cannot export it",
                           n->fused.activation < KN_OP_COUNT ? kn_op_get(n->fused.activation)->name : "?");

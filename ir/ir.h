@@ -200,6 +200,9 @@ typedef union kn_attrs {
     kn_shape_attrs shape;
 } kn_attrs;
 
+/** Whether `op` is an element-wise unary float op (Relu ... Erf): same shape in and out, safe in place. */
+bool kn_op_is_unary_eltwise(kn_op op);
+
 /** Set the defaults of `op`'s attributes (what ONNX says when an attribute is absent). */
 void kn_attrs_init(kn_op op, kn_attrs *attrs);
 

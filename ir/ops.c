@@ -25,6 +25,18 @@ kn_op kn_op_from_name(const char *name)
     return KN_OP_COUNT;
 }
 
+bool kn_op_is_unary_eltwise(kn_op op)
+{
+    switch (op) {
+    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
+    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_ERF:
+        return true;
+    default:
+        return false;
+    }
+}
+
 void kn_attrs_init(kn_op op, kn_attrs *a)
 {
     memset(a, 0, sizeof *a);

@@ -422,18 +422,6 @@ done:
 
 /* ------------------------------------------------------------ graphs */
 
-static bool kn_mem_is_unary(kn_op op)
-{
-    switch (op) {
-    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
-    case KN_OP_ERF:
-        return true;
-    default:
-        return false;
-    }
-}
-
 bool kn_mem_inplace_candidate(const kn_graph *g, const kn_node *node, int out_slot, int in_slot)
 {
     if (node->fused.residual >= 0 || out_slot != 0 || in_slot < 0 || in_slot >= node->num_inputs ||
@@ -458,7 +446,7 @@ bool kn_mem_inplace_candidate(const kn_graph *g, const kn_node *node, int out_sl
     default:
         break;
     }
-    if (!kn_mem_is_unary(node->op) || in_slot != 0 || !kn_shape_equal(&in->shape, &out->shape))
+    if (!kn_op_is_unary_eltwise(node->op) || in_slot != 0 || !kn_shape_equal(&in->shape, &out->shape))
         return false;
     if (node->op == KN_OP_CLIP)
         for (int k = 1; k < node->num_inputs; k++)

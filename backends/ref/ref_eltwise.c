@@ -271,18 +271,6 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
 
 /* ------------------------------------------------------------ activations */
 
-static bool kn_is_activation(kn_op op)
-{
-    switch (op) {
-    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
-    case KN_OP_ERF:
-        return true;
-    default:
-        return false;
-    }
-}
-
 /* min(max(v, 0), 1) as selects (they vectorise; fminf/fmaxf do not), NaN passing through. */
 KN_MATH_INLINE float kn_clamp01f(float v)
 {
@@ -403,7 +391,7 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
 kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
-    if (!kn_is_activation(node->op))
+    if (!kn_op_is_unary_eltwise(node->op))
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
     if (node->op == KN_OP_CLIP && in[0].dtype != KN_F32)
         return kn_clip_int(node, in, out, err);
