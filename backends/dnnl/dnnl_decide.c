@@ -1,0 +1,160 @@
+/* dnnl_decide.c - which nodes the oneDNN backend runs on primitives, and why not. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnnl_internal.h"
+
+/* ------------------------------------------------------------ decisions */
+
+const dnnl_format_tag_t kn_dnnl_plain_tags[] = {dnnl_format_tag_undef, dnnl_a, dnnl_ab, dnnl_abc,
+                                                        dnnl_abcd, dnnl_abcde, dnnl_abcdef};
+
+/* The eltwise algorithm (and alpha/beta) of an activation; false when oneDNN has none in one step. */
+bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *alg, float *alpha,
+                         float *beta)
+{
+    *alpha = 0.0f;
+    *beta = 0.0f;
+    switch (op) {
+    case KN_OP_RELU: *alg = dnnl_eltwise_relu; return true;
+    case KN_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *alpha = p->alpha; return true;
+    case KN_OP_SIGMOID: *alg = dnnl_eltwise_logistic; return true;
+    case KN_OP_TANH: *alg = dnnl_eltwise_tanh; return true;
+    case KN_OP_CLIP: *alg = dnnl_eltwise_clip_v2; *alpha = p->min; *beta = p->max; return true;
+    case KN_OP_HARD_SWISH: *alg = dnnl_eltwise_hardswish; return true;
+    case KN_OP_ELU: *alg = dnnl_eltwise_elu; *alpha = p->alpha; return true;
+    case KN_OP_SQRT: *alg = dnnl_eltwise_sqrt; return true;
+    case KN_OP_EXP: *alg = dnnl_eltwise_exp; return true;
+    default: return false;
+    }
+}
+
+/* Whether `act` can be a chain of eltwise post-ops (HardSigmoid: linear then clip). */
+bool kn_dnnl_post_act_ok(kn_op act)
+{
+    dnnl_alg_kind_t alg;
+    float a, b;
+    kn_scalar_attrs p = {0};
+    return act == KN_OP_COUNT || act == KN_OP_HARD_SIGMOID || kn_dnnl_eltwise_alg(act, &p, &alg, &a, &b);
+}
+
+bool kn_dnnl_f32(const kn_graph *g, int id)
+{
+    return id < 0 || (g->values[id].dtype == KN_F32 && g->values[id].shape_known);
+}
+
+/* Read a float scalar constant (Clip bounds) of input slot i; *present false when absent. */
+bool kn_dnnl_const_scalar(const kn_graph *g, const kn_node *n, int i, float *v, bool *present)
+{
+    *present = false;
+    if (i >= n->num_inputs || n->inputs[i] < 0)
+        return true;
+    const kn_value *val = &g->values[n->inputs[i]];
+    size_t c = 0;
+    if (!val->data || val->dtype != KN_F32 || kn_shape_numel(&val->shape, &c) != KN_OK || c > 1)
+        return false;
+    if (c == 1) {
+        *v = *(const float *)val->data;
+        *present = true;
+    }
+    return true;
+}
+
+bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t len)
+{
+    for (int k = 0; k < n->num_inputs + n->num_outputs; k++) {
+        int v = k < n->num_inputs ? n->inputs[k] : n->outputs[k - n->num_inputs];
+        if (v >= 0 && !g->values[v].shape_known) {
+            snprintf(why, len, "value '%s' has no known shape", g->values[v].name);
+            return false;
+        }
+    }
+    if (!kn_dnnl_post_act_ok(n->fused.activation)) {
+        snprintf(why, len, "fused %s has no oneDNN post-op", kn_op_get(n->fused.activation)->name);
+        return false;
+    }
+    switch (n->op) {
+    case KN_OP_CONV: {
+        for (int k = 0; k < n->num_inputs; k++)
+            if (!kn_dnnl_f32(g, n->inputs[k])) {
+                snprintf(why, len, "input %d is not float32", k);
+                return false;
+            }
+        if (n->attrs.window.nspatial < 1 || n->attrs.window.nspatial > 3) {
+            snprintf(why, len, "%d spatial dimensions", n->attrs.window.nspatial);
+            return false;
+        }
+        if (n->fused.residual >= 0 && n->fused.residual != 3) {
+            snprintf(why, len, "residual in input slot %d", n->fused.residual);
+            return false;
+        }
+        return true;
+    }
+    case KN_OP_GEMM: {
+        const kn_gemm_attrs *a = &n->attrs.gemm;
+        bool has_c = n->num_inputs > 2 && n->inputs[2] >= 0;
+        if (a->alpha != 1.0f || (has_c && a->beta != 1.0f)) {
+            snprintf(why, len, "alpha %g, beta %g (only 1, 1 mapped to matmul yet)", a->alpha, a->beta);
+            return false;
+        }
+        if (n->fused.residual >= 0) {
+            snprintf(why, len, "fused residual on Gemm");
+            return false;
+        }
+        for (int k = 0; k < n->num_inputs; k++)
+            if (!kn_dnnl_f32(g, n->inputs[k]) || (n->inputs[k] >= 0 && g->values[n->inputs[k]].shape.rank > 2)) {
+                snprintf(why, len, "input %d is not a float32 matrix", k);
+                return false;
+            }
+        if (g->values[n->inputs[0]].shape.rank != 2 || g->values[n->inputs[1]].shape.rank != 2) {
+            snprintf(why, len, "A and B must be matrices");
+            return false;
+        }
+        return true;
+    }
+    case KN_OP_MATMUL:
+        if (!kn_dnnl_f32(g, n->inputs[0]) || !kn_dnnl_f32(g, n->inputs[1]) ||
+            g->values[n->inputs[0]].shape.rank != 2 || g->values[n->inputs[1]].shape.rank != 2 ||
+            n->fused.residual >= 0) {
+            snprintf(why, len, "only 2-D float32 MatMul without residual (batched MatMul: next step)");
+            return false;
+        }
+        return true;
+    case KN_OP_MAX_POOL:
+    case KN_OP_AVERAGE_POOL:
+        if (n->num_outputs > 1 && n->outputs[1] >= 0) {
+            snprintf(why, len, "MaxPool Indices output");
+            return false;
+        }
+        if (!kn_dnnl_f32(g, n->inputs[0]) || n->attrs.window.nspatial < 1 || n->attrs.window.nspatial > 3) {
+            snprintf(why, len, "input is not float32 with 1 to 3 spatial dimensions");
+            return false;
+        }
+        return true;
+    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
+    case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP: {
+        if (!kn_dnnl_f32(g, n->inputs[0])) {
+            snprintf(why, len, "input is not float32");
+            return false;
+        }
+        if (n->op == KN_OP_CLIP) {
+            float v;
+            bool present;
+            if (!kn_dnnl_const_scalar(g, n, 1, &v, &present) || !kn_dnnl_const_scalar(g, n, 2, &v, &present)) {
+                snprintf(why, len, "min/max are not float32 constant scalars");
+                return false;
+            }
+        }
+        if (n->fused.activation != KN_OP_COUNT || n->fused.residual >= 0) {
+            snprintf(why, len, "element-wise op with fused post-ops");
+            return false;
+        }
+        return true;
+    }
+    default:
+        snprintf(why, len, "no oneDNN mapping yet");
+        return false;
+    }
+}

@@ -1,0 +1,212 @@
+/*
+ * dnnl_internal.h - what the files of the oneDNN backend share: the executable
+ * being built (ops, blocked copies, arenas), the error macro, and the helpers
+ * that decide, describe and build nodes. Not a public header.
+ *
+ *   dnnl_decide.c    which nodes oneDNN runs (and why not: --explain)
+ *   dnnl_util.c      memory descriptors, memory objects, ops, layouts and reorders
+ *   dnnl_describe.c  oneDNN operation descriptors and attributes of a node
+ *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
+ *   dnnl_backend.c   compile (arenas, scratchpads), run, profile, the vtable
+ */
+#ifndef KN_DNNL_INTERNAL_H
+#define KN_DNNL_INTERNAL_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#if defined(__has_include)
+#if __has_include(<oneapi/dnnl/dnnl.h>)
+#include <oneapi/dnnl/dnnl.h>
+#else
+#include <dnnl.h>
+#endif
+#else
+#include <dnnl.h>
+#endif
+
+#include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "dnnl_backend.h"
+#include "ref.h"
+#include "shape.h"
+
+/* Turn a failed oneDNN call into KN_ERR_BACKEND naming the node; `st` and `err` in scope, jumps to fail. */
+#define KN_DNNL_CHECK(node, call)                                                                            \
+    do {                                                                                                     \
+        dnnl_status_t kn_dnnl_s_ = (call);                                                                   \
+        if (kn_dnnl_s_ != dnnl_success) {                                                                    \
+            st = kn_error_set(err, KN_ERR_BACKEND, "node '%s' (%s): oneDNN: %s failed (status %d)",        \
+                              (node)->name, kn_op_get((node)->op)->name, #call, (int)kn_dnnl_s_);            \
+            goto fail;                                                                                       \
+        }                                                                                                    \
+    } while (0)
+
+#define KN_DNNL_MAX_ARGS 8
+
+/*
+ * One operation of the run, in order: a primitive with its arguments (a
+ * node's, or a reorder inserted before a consumer), or (prim NULL) the
+ * reference kernel of node `node`. `node` also names the node in errors.
+ */
+typedef struct kn_dnnl_op {
+    dnnl_primitive_t prim;
+    int node;
+    int nargs;
+    dnnl_exec_arg_t args[KN_DNNL_MAX_ARGS];
+    dnnl_memory_desc_t scratch_md; /* valid when scratch_bytes > 0 */
+    size_t scratch_bytes;
+} kn_dnnl_op;
+
+/*
+ * A copy of a value in a oneDNN-chosen (blocked) layout, in the blocked
+ * arena: written by op first_op (the producer, or a reorder), read up to op
+ * last_op. `mem` gets its data handle once the arena is placed.
+ */
+typedef struct kn_dnnl_rep {
+    int value, next;
+    dnnl_memory_desc_t md;
+    dnnl_memory_t mem;
+    size_t bytes;
+    int first_op, last_op;
+} kn_dnnl_rep;
+
+typedef struct kn_dnnl_exe {
+    const kn_graph *graph;
+    int threads, kthreads;
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+    void *arena;                /* the one tensor arena (the memory plan's): plain layouts */
+    void **buffers;             /* per value: graph data or arena slot (plain layout) */
+    bool *plain_ok;             /* per value: the plain buffer holds the value once its producer ran */
+    int *rep_head;              /* per value: first blocked copy, or -1 */
+    kn_dnnl_rep *reps;
+    int num_reps, cap_reps;
+    void *blocked;              /* the blocked arena: every rep, placed by the memory planner */
+    bool *on_dnnl;              /* per node: runs as a oneDNN primitive */
+    void **scratch;             /* per node: reference-kernel scratch, or NULL */
+    size_t *scratch_size;
+    void *ref_scratch;          /* reference scratch the plan did not hold (compile-time fallbacks) */
+    void *dnnl_scratch;         /* shared oneDNN scratchpad */
+    size_t dnnl_scratch_bytes;
+    kn_dnnl_op *ops;
+    int num_ops, cap_ops;
+    void **wbufs;               /* weights reordered at compile time */
+    int num_wbufs, cap_wbufs;
+    dnnl_memory_t *mems;        /* every memory object created, for free */
+    int num_mems, cap_mems;
+} kn_dnnl_exe;
+
+/** Plain (C-order) format tag of each rank 0..6. */
+extern const dnnl_format_tag_t kn_dnnl_plain_tags[7];
+
+#define KN_DNNL_RES_ARG (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1)
+
+/* The operation descriptor of a node, whichever its kind. */
+typedef union kn_dnnl_desc {
+    dnnl_convolution_desc_t conv;
+    dnnl_pooling_v2_desc_t pool;
+    dnnl_eltwise_desc_t eltwise;
+    dnnl_matmul_desc_t matmul;
+} kn_dnnl_desc;
+
+/* Argument slots: which value (or buffer) binds to which oneDNN argument. */
+typedef struct kn_dnnl_bind {
+    int arg;
+    int value;
+    dnnl_memory_desc_t md;
+} kn_dnnl_bind;
+
+/* The eltwise algorithm (and alpha/beta) of an activation; false when oneDNN has none in one step. */
+bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *alg, float *alpha,
+                         float *beta);
+
+/* Whether `act` can be a chain of eltwise post-ops (HardSigmoid: linear then clip). */
+bool kn_dnnl_post_act_ok(kn_op act);
+
+/* Whether value id (or an absent input, id < 0) is a float32 tensor of known shape. */
+bool kn_dnnl_f32(const kn_graph *g, int id);
+
+/* Read a float scalar constant (Clip bounds) of input slot i; *present false when absent. */
+bool kn_dnnl_const_scalar(const kn_graph *g, const kn_node *n, int i, float *v, bool *present);
+
+/* Plain (C-order) float32 memory descriptor of dims[nd]. */
+kn_status kn_dnnl_md(const kn_node *node, dnnl_memory_desc_t *md, int nd, const int64_t *dims,
+                     kn_error *err);
+
+/* Plain float32 memory descriptor of value id. */
+kn_status kn_dnnl_md_value(const kn_graph *g, const kn_node *node, int id, dnnl_memory_desc_t *md,
+                           kn_error *err);
+
+/* Grow a dynamic array of `*cap` elements of `size` bytes to hold one more; false when out of memory. */
+bool kn_dnnl_grow(void **arr, int *cap, int count, size_t size);
+
+/* Create a memory object (freed with the executable) on `data` (DNNL_MEMORY_NONE: set later). */
+kn_status kn_dnnl_new_mem(kn_dnnl_exe *exe, const kn_node *node, const dnnl_memory_desc_t *md, void *data,
+                          dnnl_memory_t *out, kn_error *err);
+
+/* Bind memory object `mem` to argument `arg` of op. */
+kn_status kn_dnnl_add_arg(kn_dnnl_op *op, const kn_node *node, int arg, dnnl_memory_t mem, kn_error *err);
+
+/* Append an empty op for node `node`; *idx receives its index. */
+kn_status kn_dnnl_push_op(kn_dnnl_exe *exe, int node, int *idx, kn_error *err);
+
+/* Post-ops of `node`: residual add (binary, src1 md `res_md`) then activation. */
+kn_status kn_dnnl_post_ops(const kn_node *node, const dnnl_memory_desc_t *res_md, dnnl_post_ops_t po,
+                           kn_error *err);
+
+/*
+ * Build the operation descriptor of `n` into `desc` (a union large enough for
+ * every kind) and its memory descriptors (plain layouts) into binds[*nbinds].
+ * KN_ERR_UNSUPPORTED: a configuration the backend leaves to reference kernels.
+ */
+kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                           kn_dnnl_bind *binds, int *nbinds, bool *has_residual, kn_error *err);
+
+/* Append a reorder op (primitive built now) from src_mem to dst_mem for node `ni`; *idx receives its index. */
+kn_status kn_dnnl_reorder_op(kn_dnnl_exe *exe, int ni, dnnl_memory_t src_mem, const dnnl_memory_desc_t *src_md,
+                             dnnl_memory_t dst_mem, const dnnl_memory_desc_t *dst_md, int *idx, kn_error *err);
+
+/* Make the plain buffer of value v hold it before node ni: a reorder from its blocked copy if needed. */
+kn_status kn_dnnl_ensure_plain(kn_dnnl_exe *exe, int ni, int v, kn_error *err);
+
+/* A new blocked copy of value v in layout md, written by op first_op; *out receives its index. */
+kn_status kn_dnnl_new_rep(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_desc_t *md, int first_op,
+                          int *out, kn_error *err);
+
+/*
+ * The memory object holding value v in layout md for node ni: its plain
+ * buffer, a blocked copy, or a new copy written by a reorder inserted now.
+ * *rep receives the copy's index (to extend its life), or -1 for the plain buffer.
+ */
+kn_status kn_dnnl_layout(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_desc_t *md, dnnl_memory_t *mem,
+                         int *rep, kn_error *err);
+
+/* Reorder constant weights `data` (plain md `from`) once, now, into layout `to`; *mem receives the copy. */
+kn_status kn_dnnl_reorder_weights(kn_dnnl_exe *exe, const kn_node *n, const dnnl_memory_desc_t *from,
+                                  const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *mem,
+                                         kn_error *err);
+
+/* Attributes of node n: user scratchpad; post-ops (the residual add only when with_res). */
+kn_status kn_dnnl_attr(const kn_node *n, const dnnl_memory_desc_t *res_md, bool with_res,
+                       dnnl_primitive_attr_t *attr, kn_error *err);
+
+/* Re-initialise `desc` (same kind and parameters) with other memory descriptors (format_tag any, blocked). */
+kn_status kn_dnnl_reinit_desc(const kn_node *n, kn_dnnl_desc *desc, const dnnl_memory_desc_t *src,
+                              const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *bias,
+                                     const dnnl_memory_desc_t *dst, kn_error *err);
+
+/*
+ * Try to build node i as a primitive: in oneDNN's chosen layouts (blocked)
+ * or in plain layouts. *built false (and KN_OK) when oneDNN has no
+ * implementation; no op is appended then.
+ */
+kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, kn_error *err);
+
+/* Node i on the reference kernels: its inputs in plain layout first. */
+kn_status kn_dnnl_ref_node(kn_dnnl_exe *exe, int i, kn_error *err);
+
+#endif /* KN_DNNL_INTERNAL_H */
