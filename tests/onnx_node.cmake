@@ -17,6 +17,10 @@
 # success fails them).
 #
 # Without the test data (KILN_ONNX_NODE_DATA) the suite is one skipped case.
+#
+# With KILN_WITH_ONEDNN every case runs a second time on the oneDNN backend
+# (onnx_node_dnnl.<name>, labels onnx_node;dnnl): the ops it maps are held
+# to the same tolerances against ONNX's outputs, the rest fall back.
 
 set(KILN_ONNX_NODE_DATA "/usr/share/libonnx-testdata/data/node" CACHE PATH
     "ONNX node test data (Debian package libonnx-testdata)")
@@ -70,6 +74,14 @@ foreach(test ${kn_node_tests})
     LABELS onnx_node
     TIMEOUT 120
     ENVIRONMENT "OMP_NUM_THREADS=2")
+  if(KILN_WITH_ONEDNN)
+    # the same test on the oneDNN backend: every op it maps, against ONNX's own outputs
+    add_test(NAME onnx_node_dnnl.${short} COMMAND kn_onnx_node_runner ${extra} --backend dnnl ${dir})
+    set_tests_properties(onnx_node_dnnl.${short} PROPERTIES
+      LABELS "onnx_node;dnnl"
+      TIMEOUT 120
+      ENVIRONMENT "OMP_NUM_THREADS=2")
+  endif()
   math(EXPR kn_node_count "${kn_node_count} + 1")
 endforeach()
 foreach(test ${KN_NODE_XFAIL_NAMES})

@@ -34,6 +34,7 @@ static void kn_dnnl_free(void *p)
     free(exe->plain_ok);
     free(exe->rep_head);
     free(exe->on_dnnl);
+    free(exe->fallback_why);
     free(exe->scratch);
     free(exe->scratch_size);
     free(exe->ref_scratch);
@@ -41,7 +42,7 @@ static void kn_dnnl_free(void *p)
     free(exe);
 }
 
-static void kn_dnnl_set_threads(int threads)
+void kn_dnnl_set_threads(int threads)
 {
 #ifdef _OPENMP
     if (threads > 0)
@@ -297,12 +298,15 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
             continue;
         bool built = false;
         if (kn_dnnl_node_runs(g, &g->nodes[i], why, sizeof why)) {
-            if ((st = kn_dnnl_try_node(exe, i, true, &built, err)) != KN_OK)
+            /* oneDNN's layouts first, then plain ones; why[] keeps the last reason */
+            if ((st = kn_dnnl_try_node(exe, i, true, &built, why, sizeof why, err)) != KN_OK)
                 goto fail;
-            if (!built && (st = kn_dnnl_try_node(exe, i, false, &built, err)) != KN_OK)
+            if (!built && (st = kn_dnnl_try_node(exe, i, false, &built, why, sizeof why, err)) != KN_OK)
                 goto fail;
         }
         exe->on_dnnl[i] = built;
+        if (!built && (st = kn_dnnl_note_fallback(exe, i, why, err)) != KN_OK)
+            goto fail;
         if (!built && (st = kn_dnnl_ref_node(exe, i, err)) != KN_OK)
             goto fail;
     }
@@ -355,13 +359,36 @@ static void kn_dnnl_bind_tensor(const kn_graph *g, int id, void *data, kn_tensor
     t->data = data;
 }
 
+kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *node = &g->nodes[op->node];
+    kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
+    kn_status st;
+    kn_ref_kernel kern = kn_ref_kernel_for(node->op);
+    if (!kern)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no kernel for %s", node->name,
+                            kn_op_get(node->op)->name);
+    for (int j = 0; j < node->num_inputs; j++)
+        kn_dnnl_bind_tensor(g, node->inputs[j], node->inputs[j] >= 0 ? exe->buffers[node->inputs[j]] : NULL, &in[j]);
+    for (int j = 0; j < node->num_outputs; j++)
+        kn_dnnl_bind_tensor(g, node->outputs[j], node->outputs[j] >= 0 ? exe->buffers[node->outputs[j]] : NULL,
+                            &out[j]);
+    const kn_ref_scratch sc = {exe->scratch[op->node], exe->scratch_size[op->node], exe->kthreads};
+    if ((st = kern(node, in, out, &sc, err)) != KN_OK)
+        return st;
+    if ((node->fused.activation != KN_OP_COUNT || node->fused.residual >= 0) &&
+        (st = kn_ref_apply_fused(node, in, &out[0], err)) != KN_OK)
+        return st;
+    return KN_OK;
+}
+
 static kn_status kn_dnnl_run(void *p, kn_error *err)
 {
     kn_dnnl_exe *exe = p;
     const kn_graph *g = exe->graph;
     kn_status st = KN_OK;
     kn_dnnl_set_threads(exe->threads);
-    kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
     bool pending = false; /* primitives submitted since the last wait */
     const kn_node *node = NULL;
     for (int k = 0; k < exe->num_ops; k++) {
@@ -376,21 +403,7 @@ static kn_status kn_dnnl_run(void *p, kn_error *err)
             KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
             pending = false;
         }
-        kn_ref_kernel kern = kn_ref_kernel_for(node->op);
-        if (!kern)
-            return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no kernel for %s", node->name,
-                                kn_op_get(node->op)->name);
-        for (int j = 0; j < node->num_inputs; j++)
-            kn_dnnl_bind_tensor(g, node->inputs[j], node->inputs[j] >= 0 ? exe->buffers[node->inputs[j]] : NULL,
-                                &in[j]);
-        for (int j = 0; j < node->num_outputs; j++)
-            kn_dnnl_bind_tensor(g, node->outputs[j], node->outputs[j] >= 0 ? exe->buffers[node->outputs[j]] : NULL,
-                                &out[j]);
-        const kn_ref_scratch sc = {exe->scratch[op->node], exe->scratch_size[op->node], exe->kthreads};
-        if ((st = kern(node, in, out, &sc, err)) != KN_OK)
-            return st;
-        if ((node->fused.activation != KN_OP_COUNT || node->fused.residual >= 0) &&
-            (st = kn_ref_apply_fused(node, in, &out[0], err)) != KN_OK)
+        if ((st = kn_dnnl_run_ref_op(exe, op, err)) != KN_OK)
             return st;
     }
     if (pending && node)
@@ -423,10 +436,11 @@ static bool kn_dnnl_supports(const kn_graph *g, const kn_node *node, char *why, 
 /* Fusions are accepted when the producer runs on reference kernels anyway, or the activation maps to post-ops. */
 static bool kn_dnnl_can_fuse(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual)
 {
-    if (producer->op != KN_OP_CONV && producer->op != KN_OP_GEMM && producer->op != KN_OP_MATMUL)
+    if (producer->op != KN_OP_CONV && producer->op != KN_OP_CONV_TRANSPOSE && producer->op != KN_OP_GEMM &&
+        producer->op != KN_OP_MATMUL)
         return true;
     if (residual && producer->op != KN_OP_CONV)
-        return producer->op == KN_OP_CONV_TRANSPOSE;
+        return false; /* the Add stays a node of its own (a oneDNN sum) */
     return kn_dnnl_post_act_ok(activation);
 }
 
@@ -448,4 +462,6 @@ const kn_backend kn_dnnl_backend = {
     .free = kn_dnnl_free,
     .can_fuse = kn_dnnl_can_fuse,
     .scratch_bytes = kn_dnnl_scratch_bytes,
+    .run_profiled = kn_dnnl_run_profiled,
+    .placement = kn_dnnl_placement,
 };

@@ -29,7 +29,10 @@
  * guaranteed to be in their plain buffers after a run.
  *
  * A run submits every primitive without waiting; the stream is waited on
- * only before a reference kernel reads results, and once at the end.
+ * only before a reference kernel reads results, and once at the end. A
+ * profiled run (kn_session_profile; dnnl_profile.c) waits after every
+ * primitive to time it; a reorder counts toward the node it was inserted
+ * for. --explain lists the nodes left to the reference kernels and why.
  *
  * oneDNN scratchpads are user-managed: one buffer, the largest any primitive
  * needs, allocated at compile time and shared by all (nodes run one at a

@@ -6,154 +6,145 @@
 
 #include "dnnl_internal.h"
 
-kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, kn_error *err)
+/* Whether node n reads a value that is in a blocked copy and not in its plain buffer. */
+static bool kn_dnnl_reads_blocked(const kn_dnnl_exe *exe, const kn_node *n)
+{
+    for (int k = 0; k < n->num_inputs; k++) {
+        int v = n->inputs[k];
+        if (v >= 0 && !exe->plain_ok[v] && exe->rep_head[v] >= 0)
+            return true;
+    }
+    return false;
+}
+
+/* The memory object of argument bind b for node i: the plain buffer, a constant (reordered once), or a blocked copy. */
+static kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
+                                  dnnl_memory_t *mem, int *rep, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
+    const int v = b->value;
+    kn_status st;
+    *rep = -1;
+    if (g->values[v].data) {
+        if (dnnl_memory_desc_equal(want, &b->md))
+            return kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[v], mem, err);
+        if (!b->plain)
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': constant '%s' without a plain layout", n->name,
+                                g->values[v].name);
+        return kn_dnnl_reorder_weights(exe, n, &b->md, g->values[v].data, want, mem, err);
+    }
+    if (b->plain && dnnl_memory_desc_equal(want, &b->md)) {
+        if ((st = kn_dnnl_ensure_plain(exe, i, v, err)) != KN_OK)
+            return st;
+        return kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[v], mem, err);
+    }
+    return kn_dnnl_layout(exe, i, v, want, mem, rep, err);
+}
+
+kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, char *why, size_t len, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    const bool conv = n->op == KN_OP_CONV || n->op == KN_OP_CONV_TRANSPOSE;
     kn_dnnl_desc desc;
     kn_dnnl_bind binds[KN_DNNL_MAX_ARGS];
     int nb = 0;
-    bool has_res = false;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    *built = false;
-    memset(&desc, 0, sizeof desc);
+    kn_dnnl_request req = {.blocked = blocked && (conv || kn_dnnl_reads_blocked(exe, n))};
+    dnnl_memory_desc_t fix[3];
     kn_error derr;
-    kn_status st = kn_dnnl_describe(exe, n, &desc, binds, &nb, &has_res, &derr);
-    if (st == KN_ERR_UNSUPPORTED)
-        return KN_OK; /* a configuration this slice does not map: reference kernels */
+    kn_status st = KN_OK;
+    *built = false;
+    if (len)
+        why[0] = '\0';
+    if (req.blocked && conv && n->fused.residual >= 0) {
+        /* first pass without the residual post-op: the layouts oneDNN picks; the residual is then read in dst's */
+        req.no_residual = true;
+        if ((st = kn_dnnl_describe(exe, n, &req, &desc, binds, &nb, &derr)) != KN_OK)
+            goto described;
+        if ((st = kn_dnnl_attr(n, NULL, false, &attr, err)) != KN_OK ||
+            (st = kn_dnnl_create_pd(exe, n, &desc, binds, nb, attr, &pd, err)) != KN_OK)
+            goto fail;
+        if (!pd) {
+            snprintf(why, len, "oneDNN has no implementation for this configuration (blocked layouts)");
+            goto fail;
+        }
+        fix[0] = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
+        fix[1] = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        fix[2] = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_primitive_attr_destroy(attr);
+        pd = NULL;
+        attr = NULL;
+        req.no_residual = false;
+        req.fix_src = &fix[0];
+        req.fix_wei = &fix[1];
+        req.fix_dst = &fix[2];
+    }
+    st = kn_dnnl_describe(exe, n, &req, &desc, binds, &nb, &derr);
+described:
+    if (st == KN_ERR_UNSUPPORTED) {
+        snprintf(why, len, "%s", derr.message); /* a configuration left to the reference kernels */
+        return KN_OK;
+    }
     if (st != KN_OK) {
         if (err)
             *err = derr;
         return st;
     }
-    kn_dnnl_bind *src = NULL, *dst = NULL, *wb = NULL, *bias = NULL, *res = NULL;
+    kn_dnnl_bind *dst = NULL, *res = NULL;
     for (int k = 0; k < nb; k++) {
-        if (binds[k].arg == DNNL_ARG_SRC) src = &binds[k];
-        else if (binds[k].arg == DNNL_ARG_DST) dst = &binds[k];
-        else if (binds[k].arg == DNNL_ARG_WEIGHTS) wb = &binds[k];
-        else if (binds[k].arg == DNNL_ARG_BIAS) bias = &binds[k];
-        else if (binds[k].arg == KN_DNNL_RES_ARG) res = &binds[k];
+        if (binds[k].arg == DNNL_ARG_DST)
+            dst = &binds[k];
+        else if (binds[k].arg == KN_DNNL_RES_ARG)
+            res = &binds[k];
     }
-    const bool is_conv = n->op == KN_OP_CONV;
-    const bool is_pool = n->op == KN_OP_MAX_POOL || n->op == KN_OP_AVERAGE_POOL;
-    const bool is_elt = !is_conv && !is_pool && n->op != KN_OP_GEMM && n->op != KN_OP_MATMUL;
-    const int x = n->inputs[0];
-    if (blocked && !is_conv && !((is_pool || is_elt) && !exe->plain_ok[x]))
-        blocked = false;
-    if (blocked) {
-        const kn_shape *xs = &g->values[x].shape, *ys = &g->values[n->outputs[0]].shape;
-        dnnl_dims_t xd, yd;
-        for (int k = 0; k < xs->rank; k++)
-            xd[k] = xs->dims[k];
-        for (int k = 0; k < ys->rank; k++)
-            yd[k] = ys->dims[k];
-        if (is_conv) {
-            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&src->md, xs->rank, xd, dnnl_f32, dnnl_format_tag_any));
-            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dst->md, ys->rank, yd, dnnl_f32, dnnl_format_tag_any));
-            if (g->values[wb->value].data) {
-                dnnl_memory_desc_t w = wb->md;
-                KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&w, wb->md.ndims, wb->md.dims, dnnl_f32,
-                                                              dnnl_format_tag_any));
-                /* keep the plain md in the bind (the source of the weight reorder) */
-                if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, &w, bias ? &bias->md : NULL, &dst->md, err)) !=
-                    KN_OK)
-                    return st;
-            } else if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, &wb->md, bias ? &bias->md : NULL, &dst->md,
-                                                 err)) != KN_OK)
-                return st;
-            if (res) {
-                /* the residual's layout is the output's: find it without the binary post-op first */
-                if ((st = kn_dnnl_attr(n, NULL, false, &attr, err)) != KN_OK)
-                    goto fail;
-                dnnl_status_t ds = dnnl_primitive_desc_create(&pd, &desc, attr, exe->engine, NULL);
-                if (ds == dnnl_unimplemented) {
-                    pd = NULL;
-                    goto fail; /* KN_OK, not built */
-                }
-                KN_DNNL_CHECK(n, ds);
-                dnnl_memory_desc_t s = *dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
-                dnnl_memory_desc_t w = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-                dnnl_memory_desc_t d = *dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-                dnnl_primitive_desc_destroy(pd);
-                pd = NULL;
-                dnnl_primitive_attr_destroy(attr);
-                attr = NULL;
-                src->md = s;
-                dst->md = d;
-                res->md = d;
-                if ((st = kn_dnnl_reinit_desc(n, &desc, &s, &w, bias ? &bias->md : NULL, &d, err)) != KN_OK)
-                    return st;
-            }
-        } else {
-            int r = exe->rep_head[x];
-            src->md = exe->reps[r].md;
-            if (is_pool)
-                KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dst->md, ys->rank, yd, dnnl_f32, dnnl_format_tag_any));
-            else
-                dst->md = src->md;
-            if ((st = kn_dnnl_reinit_desc(n, &desc, &src->md, NULL, NULL, &dst->md, err)) != KN_OK)
-                return st;
-        }
-    }
-    if ((st = kn_dnnl_attr(n, res ? &res->md : NULL, true, &attr, err)) != KN_OK)
+    if (!dst)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': no destination", n->name);
+    if ((st = kn_dnnl_attr(n, res ? &res->md : NULL, true, &attr, err)) != KN_OK ||
+        (st = kn_dnnl_create_pd(exe, n, &desc, binds, nb, attr, &pd, err)) != KN_OK)
         goto fail;
-    dnnl_status_t ds = dnnl_primitive_desc_create(&pd, &desc, attr, exe->engine, NULL);
-    if (ds == dnnl_unimplemented) {
-        pd = NULL;
-        goto fail; /* st is KN_OK, not built */
+    if (!pd) {
+        snprintf(why, len, "oneDNN has no implementation for this configuration (%s layouts)",
+                 req.blocked ? "blocked" : "plain");
+        goto fail;
     }
-    KN_DNNL_CHECK(n, ds);
     /* bind the inputs (reorders go before the node's op), then the op itself */
     int touched[KN_DNNL_MAX_ARGS], nt = 0;
     dnnl_memory_t mems[KN_DNNL_MAX_ARGS] = {0};
     for (int k = 0; k < nb; k++) {
-        kn_dnnl_bind *b = &binds[k];
+        const kn_dnnl_bind *b = &binds[k];
         if (b == dst)
             continue;
-        if (blocked && (b == src || b == res)) {
-            const dnnl_memory_desc_t *want = b == src ? dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0) : &b->md;
-            int r;
-            if ((st = kn_dnnl_layout(exe, i, b->value, want, &mems[k], &r, err)) != KN_OK)
-                goto fail;
-            if (r >= 0)
-                touched[nt++] = r;
-            continue;
-        }
-        if (blocked && b == wb && g->values[b->value].data) {
-            const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-            if (!dnnl_memory_desc_equal(want, &b->md)) {
-                if ((st = kn_dnnl_reorder_weights(exe, n, &b->md, g->values[b->value].data, want, &mems[k], err)) !=
-                    KN_OK)
-                    goto fail;
-                continue;
-            }
-        }
-        if ((st = kn_dnnl_ensure_plain(exe, i, b->value, err)) != KN_OK ||
-            (st = kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[b->value], &mems[k], err)) != KN_OK)
+        const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, b->arg);
+        if (!want || want->ndims == 0)
+            want = &b->md;
+        int r;
+        if ((st = kn_dnnl_bind_mem(exe, i, b, want, &mems[k], &r, err)) != KN_OK)
             goto fail;
+        if (r >= 0)
+            touched[nt++] = r;
     }
     int idx = exe->num_ops;
-    int y = dst->value;
+    const int y = dst->value;
+    const int dk = (int)(dst - binds);
     {
         const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-        dnnl_memory_desc_t plain;
-        if (blocked && (st = kn_dnnl_md_value(g, n, y, &plain, err)) != KN_OK)
+        dnnl_memory_desc_t natural;
+        if ((st = kn_dnnl_md_value(g, n, y, &natural, err)) != KN_OK)
             goto fail;
-        if (blocked && !dnnl_memory_desc_equal(dmd, &plain)) {
+        if ((dst->plain && dnnl_memory_desc_equal(dmd, &dst->md)) || dnnl_memory_desc_equal(dmd, &natural)) {
+            exe->plain_ok[y] = true;
+            if ((st = kn_dnnl_new_mem(exe, n, dmd, exe->buffers[y], &mems[dk], err)) != KN_OK)
+                goto fail;
+        } else {
             int r;
             if ((st = kn_dnnl_new_rep(exe, i, y, dmd, idx, &r, err)) != KN_OK)
                 goto fail;
             exe->plain_ok[y] = false;
-            for (int k = 0; k < nb; k++)
-                if (&binds[k] == dst)
-                    mems[k] = exe->reps[r].mem;
-        } else {
-            exe->plain_ok[y] = true;
-            for (int k = 0; k < nb; k++)
-                if (&binds[k] == dst &&
-                    (st = kn_dnnl_new_mem(exe, n, blocked ? dmd : &dst->md, exe->buffers[y], &mems[k], err)) != KN_OK)
-                    goto fail;
+            mems[dk] = exe->reps[r].mem;
         }
     }
     if ((st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK)

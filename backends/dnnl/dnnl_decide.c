@@ -62,6 +62,30 @@ bool kn_dnnl_const_scalar(const kn_graph *g, const kn_node *n, int i, float *v, 
     return true;
 }
 
+/* Whether every input and output of n is float32 (absent optional inputs aside); why[] names the first that is not. */
+static bool kn_dnnl_all_f32(const kn_graph *g, const kn_node *n, char *why, size_t len)
+{
+    for (int k = 0; k < n->num_inputs + n->num_outputs; k++) {
+        int v = k < n->num_inputs ? n->inputs[k] : n->outputs[k - n->num_inputs];
+        if (!kn_dnnl_f32(g, v)) {
+            snprintf(why, len, "%s %d is %s, not float32", k < n->num_inputs ? "input" : "output",
+                     k < n->num_inputs ? k : k - n->num_inputs, kn_dtype_name(g->values[v].dtype));
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Whether value v's rank is within [lo, hi]; why[] says otherwise. */
+static bool kn_dnnl_rank_in(const kn_graph *g, int v, int lo, int hi, char *why, size_t len)
+{
+    int r = g->values[v].shape.rank;
+    if (r >= lo && r <= hi)
+        return true;
+    snprintf(why, len, "rank %d (oneDNN: %d to %d)", r, lo, hi);
+    return false;
+}
+
 bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t len)
 {
     for (int k = 0; k < n->num_inputs + n->num_outputs; k++) {
@@ -122,6 +146,44 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
             return false;
         }
         return true;
+    case KN_OP_CONV_TRANSPOSE:
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
+            return false;
+        if (n->fused.residual >= 0) {
+            snprintf(why, len, "fused residual on ConvTranspose");
+            return false;
+        }
+        return true;
+    case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_DIV:
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->outputs[0], 1, 6, why, len))
+            return false;
+        if (n->fused.activation != KN_OP_COUNT || n->fused.residual >= 0) {
+            snprintf(why, len, "binary op with fused post-ops");
+            return false;
+        }
+        return true;
+    case KN_OP_CONCAT:
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->outputs[0], 1, 6, why, len))
+            return false;
+        if (n->num_inputs > KN_DNNL_MAX_ARGS - 2) {
+            snprintf(why, len, "%d inputs (this backend binds at most %d)", n->num_inputs, KN_DNNL_MAX_ARGS - 2);
+            return false;
+        }
+        return true;
+    case KN_OP_BATCH_NORM:
+        return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[0], 2, 5, why, len);
+    case KN_OP_LRN:
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
+            return false;
+        if (n->attrs.lrn.size % 2 == 0) {
+            snprintf(why, len, "even size %lld (oneDNN's window is centred)", (long long)n->attrs.lrn.size);
+            return false;
+        }
+        return true;
+    case KN_OP_SOFTMAX: case KN_OP_LOG_SOFTMAX:
+        return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[0], 1, 6, why, len);
+    case KN_OP_GLOBAL_AVERAGE_POOL: case KN_OP_GLOBAL_MAX_POOL:
+        return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len);
     case KN_OP_MAX_POOL:
     case KN_OP_AVERAGE_POOL:
         if (n->num_outputs > 1 && n->outputs[1] >= 0) {

@@ -6,187 +6,547 @@
 
 #include "dnnl_internal.h"
 
-kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
-                           kn_dnnl_bind *binds, int *nbinds, bool *has_residual, kn_error *err)
+/* ------------------------------------------------------------ layouts of arguments */
+
+/* The blocked copy value v is read from (its producer's), or NULL when its plain buffer holds it. */
+static const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v)
+{
+    if (v < 0 || exe->plain_ok[v] || exe->rep_head[v] < 0)
+        return NULL;
+    return &exe->reps[exe->rep_head[v]].md;
+}
+
+/* A new bind: plain md of value v (dims as given, or the value's own when dims is NULL). */
+static kn_status kn_dnnl_bind_plain(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_bind *b, int arg, int v,
+                                    int nd, const int64_t *dims, kn_error *err)
+{
+    b->arg = arg;
+    b->value = v;
+    b->plain = true;
+    if (!dims)
+        return kn_dnnl_md_value(exe->graph, n, v, &b->md, err);
+    return kn_dnnl_md(n, &b->md, nd, dims, err);
+}
+
+/* An activation input: its blocked copy's layout when `req` is blocked and it has one, else plain. */
+static kn_status kn_dnnl_bind_act(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                  kn_dnnl_bind *b, int arg, int v, kn_error *err)
+{
+    const dnnl_memory_desc_t *blk = req->blocked ? kn_dnnl_blocked_md(exe, v) : NULL;
+    if (!blk)
+        return kn_dnnl_bind_plain(exe, n, b, arg, v, 0, NULL, err);
+    b->arg = arg;
+    b->value = v;
+    b->plain = false;
+    b->md = *blk;
+    return KN_OK;
+}
+
+/* md with the dims of `like` and format_tag any (oneDNN chooses). */
+static kn_status kn_dnnl_any(const kn_node *n, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md,
+                             kn_error *err)
+{
+    kn_status st = KN_OK;
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(md, like->ndims, like->dims, dnnl_f32, dnnl_format_tag_any));
+fail:
+    return st;
+}
+
+/* The format tag a blocked activation layout has (nChw8c...); false when it is none of the usual ones. */
+static bool kn_dnnl_tag_of(const dnnl_memory_desc_t *md, dnnl_format_tag_t *tag)
+{
+    static const dnnl_format_tag_t tags3[] = {dnnl_aBc8b, dnnl_aBc16b, dnnl_acb, dnnl_abc};
+    static const dnnl_format_tag_t tags4[] = {dnnl_aBcd8b, dnnl_aBcd16b, dnnl_acdb, dnnl_abcd};
+    static const dnnl_format_tag_t tags5[] = {dnnl_aBcde8b, dnnl_aBcde16b, dnnl_acdeb, dnnl_abcde};
+    const dnnl_format_tag_t *tags = md->ndims == 3 ? tags3 : md->ndims == 4 ? tags4 : md->ndims == 5 ? tags5 : NULL;
+    if (!tags)
+        return false;
+    for (int k = 0; k < 4; k++) {
+        dnnl_memory_desc_t t;
+        if (dnnl_memory_desc_init_by_tag(&t, md->ndims, md->dims, dnnl_f32, tags[k]) == dnnl_success &&
+            dnnl_memory_desc_equal(&t, md)) {
+            *tag = tags[k];
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------ windows: conv, deconv, pools */
+
+static kn_status kn_dnnl_describe_window(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                         kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     kn_status st = KN_OK;
-    *nbinds = 0;
-    *has_residual = false;
     const kn_shape *xs = &g->values[n->inputs[0]].shape;
     const kn_shape *ys = &g->values[n->outputs[0]].shape;
-    kn_dnnl_bind *src = &binds[(*nbinds)++], *dst = &binds[(*nbinds)++];
-    src->arg = DNNL_ARG_SRC;
-    src->value = n->inputs[0];
-    dst->arg = DNNL_ARG_DST;
-    dst->value = n->outputs[0];
-    switch (n->op) {
-    case KN_OP_CONV:
-    case KN_OP_MAX_POOL:
-    case KN_OP_AVERAGE_POOL: {
+    const bool conv = n->op == KN_OP_CONV, deconv = n->op == KN_OP_CONV_TRANSPOSE;
+    const bool global = n->op == KN_OP_GLOBAL_AVERAGE_POOL || n->op == KN_OP_GLOBAL_MAX_POOL;
+    const int ns = xs->rank - 2;
+    if (ns < 1 || ns > 3 || ys->rank != xs->rank)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "%d spatial dimensions", ns);
+    dnnl_dims_t strides, dil, pl, pr, kd;
+    const kn_shape *ws = conv || deconv ? &g->values[n->inputs[1]].shape : NULL;
+    if (global) {
+        for (int i = 0; i < ns; i++) {
+            kd[i] = xs->dims[2 + i];
+            strides[i] = 1;
+            dil[i] = pl[i] = pr[i] = 0;
+        }
+    } else {
         const kn_window_attrs *a = &n->attrs.window;
-        const int ns = a->nspatial;
-        if (xs->rank != ns + 2 || ys->rank != ns + 2)
+        if (a->nspatial != ns)
             return kn_error_set(err, KN_ERR_BACKEND, "node '%s': rank does not match the spatial dimensions",
                                 n->name);
         int64_t kernel[KN_MAX_SPATIAL] = {0}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
-        const kn_shape *ws = n->op == KN_OP_CONV ? &g->values[n->inputs[1]].shape : NULL;
         for (int i = 0; i < ns; i++)
             kernel[i] = a->kernel[i] ? a->kernel[i] : (ws ? ws->dims[2 + i] : 0);
-        if ((st = kn_window_resolve(n, a, xs->dims + 2, kernel, false, pb, pe, o, err)) != KN_OK)
+        if ((st = kn_window_resolve(n, a, xs->dims + 2, kernel, deconv, pb, pe, o, err)) != KN_OK)
             return st;
-        dnnl_dims_t strides, dil, pl, pr;
         for (int i = 0; i < ns; i++) {
             int64_t s = a->stride[i] ? a->stride[i] : 1, d = a->dilation[i] ? a->dilation[i] : 1;
             int64_t ek = (kernel[i] - 1) * d + 1;
             if (o[i] != ys->dims[2 + i])
                 return kn_error_set(err, KN_ERR_BACKEND, "node '%s': output size disagrees with the shape rule",
                                     n->name);
+            kd[i] = kernel[i];
             strides[i] = s;
             dil[i] = d - 1;
             pl[i] = pb[i];
+            if (deconv) {
+                /* oneDNN: out = s (in - 1) + ek - pl - pr; output_padding and output_shape end up in pr */
+                pr[i] = s * (xs->dims[2 + i] - 1) + ek - pb[i] - o[i];
+                if (pl[i] < 0 || pr[i] < 0)
+                    return kn_error_set(err, KN_ERR_UNSUPPORTED,
+                                        "output_padding/output_shape beyond the padding (negative oneDNN padding)");
+                continue;
+            }
             /* ceil_mode: the right padding that makes oneDNN's output size the shape rule's */
             pr[i] = (o[i] - 1) * s + ek - xs->dims[2 + i] - pb[i];
             if (n->op == KN_OP_AVERAGE_POOL && a->count_include_pad && pr[i] > pe[i])
-                return kn_error_set(err, KN_ERR_UNSUPPORTED,
-                                    "node '%s': ceil_mode window overhang with count_include_pad", n->name);
+                return kn_error_set(err, KN_ERR_UNSUPPORTED, "ceil_mode window overhang with count_include_pad");
             if (pr[i] < 0)
                 pr[i] = 0; /* the last input rows/cols are not read; oneDNN accepts a smaller right pad */
         }
-        if ((st = kn_dnnl_md_value(g, n, src->value, &src->md, err)) != KN_OK ||
-            (st = kn_dnnl_md_value(g, n, dst->value, &dst->md, err)) != KN_OK)
+    }
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_act(exe, n, req, src, DNNL_ARG_SRC, n->inputs[0], err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    if (!conv && !deconv) {
+        dnnl_alg_kind_t alg = n->op == KN_OP_MAX_POOL || n->op == KN_OP_GLOBAL_MAX_POOL ? dnnl_pooling_max
+                              : !global && n->attrs.window.count_include_pad ? dnnl_pooling_avg_include_padding
+                                                                             : dnnl_pooling_avg_exclude_padding;
+        dnnl_memory_desc_t dmd = dst->md;
+        if (!src->plain && (st = kn_dnnl_any(n, &dst->md, &dmd, err)) != KN_OK)
             return st;
-        if (n->op != KN_OP_CONV) {
-            dnnl_alg_kind_t alg = n->op == KN_OP_MAX_POOL ? dnnl_pooling_max
-                                  : a->count_include_pad   ? dnnl_pooling_avg_include_padding
-                                                           : dnnl_pooling_avg_exclude_padding;
-            dnnl_dims_t k;
-            for (int i = 0; i < ns; i++)
-                k[i] = kernel[i];
-            KN_DNNL_CHECK(n, dnnl_pooling_v2_forward_desc_init(&desc->pool, dnnl_forward_inference, alg, &src->md,
-                                                               &dst->md, strides, k, dil, pl, pr));
-            return KN_OK;
-        }
-        /* weights: oihw, or goihw when grouped (the same bytes: O = G * O/G) */
-        int64_t group = a->group ? a->group : 1;
-        kn_dnnl_bind *w = &binds[(*nbinds)++];
-        w->arg = DNNL_ARG_WEIGHTS;
-        w->value = n->inputs[1];
-        int64_t wd[KN_MAX_SPATIAL + 3];
+        KN_DNNL_CHECK(n, dnnl_pooling_v2_forward_desc_init(&desc->op.pool, dnnl_forward_inference, alg, &src->md,
+                                                           &dmd, strides, kd, dil, pl, pr));
+        return KN_OK;
+    }
+    /* weights: conv oihw (goihw grouped: O = G * O/G); deconv iohw (giohw: I = G * I/G) */
+    const kn_window_attrs *a = &n->attrs.window;
+    int64_t group = a->group ? a->group : 1;
+    int64_t oc = deconv ? ws->dims[1] * group : ws->dims[0], ic = deconv ? ws->dims[0] : ws->dims[1] * group;
+    if (oc % group || ic % group)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': channels not divisible by group %lld", n->name,
+                            (long long)group);
+    kn_dnnl_bind *w = &binds[(*nb)++];
+    w->arg = DNNL_ARG_WEIGHTS;
+    w->value = n->inputs[1];
+    w->plain = true;
+    {
+        dnnl_dims_t wd, wstr;
         int wn = 0;
-        if (group > 1) {
-            if (ws->dims[0] % group != 0)
-                return kn_error_set(err, KN_ERR_BACKEND, "node '%s': %lld output channels not divisible by group %lld",
-                                    n->name, (long long)ws->dims[0], (long long)group);
+        int64_t ksz = 1;
+        for (int i = 0; i < ns; i++)
+            ksz *= kd[i];
+        if (group > 1)
             wd[wn++] = group;
-            wd[wn++] = ws->dims[0] / group;
+        wd[wn++] = oc / group;
+        wd[wn++] = ic / group;
+        for (int i = 0; i < ns; i++)
+            wd[wn++] = kd[i];
+        /* strides of the ONNX bytes: conv [oc, ic/G, k..], deconv [ic, oc/G, k..] */
+        int64_t kst = 1;
+        for (int i = ns - 1; i >= 0; i--) {
+            wstr[wn - ns + i] = kst;
+            kst *= kd[i];
+        }
+        int o_at = group > 1 ? 1 : 0, i_at = o_at + 1;
+        if (deconv) {
+            wstr[o_at] = ksz;
+            wstr[i_at] = (oc / group) * ksz;
+            if (group > 1)
+                wstr[0] = (ic / group) * (oc / group) * ksz;
         } else {
-            wd[wn++] = ws->dims[0];
+            wstr[i_at] = ksz;
+            wstr[o_at] = (ic / group) * ksz;
+            if (group > 1)
+                wstr[0] = (oc / group) * (ic / group) * ksz;
         }
-        for (int i = 1; i < ws->rank; i++)
-            wd[wn++] = ws->dims[i];
-        if ((st = kn_dnnl_md(n, &w->md, wn, wd, err)) != KN_OK)
+        KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&w->md, wn, wd, dnnl_f32, wstr));
+    }
+    const dnnl_memory_desc_t *bias_md = NULL;
+    if (n->num_inputs > 2 && n->inputs[2] >= 0) {
+        kn_dnnl_bind *b = &binds[(*nb)++];
+        if ((st = kn_dnnl_bind_plain(exe, n, b, DNNL_ARG_BIAS, n->inputs[2], 1, &oc, err)) != KN_OK)
             return st;
-        const dnnl_memory_desc_t *bias_md = NULL;
-        if (n->num_inputs > 2 && n->inputs[2] >= 0) {
-            kn_dnnl_bind *b = &binds[(*nbinds)++];
-            b->arg = DNNL_ARG_BIAS;
-            b->value = n->inputs[2];
-            int64_t bd = ws->dims[0];
-            if ((st = kn_dnnl_md(n, &b->md, 1, &bd, err)) != KN_OK)
-                return st;
-            bias_md = &b->md;
+        bias_md = &b->md;
+    }
+    /* layouts: plain, or oneDNN's choice (any), or fixed by the first pass of a fused residual */
+    dnnl_memory_desc_t smd = src->md, wmd = w->md, dmd = dst->md;
+    if (req->blocked) {
+        /* weights that are graph inputs stay plain: their buffer is bound as it is */
+        if ((st = kn_dnnl_any(n, &src->md, &smd, err)) != KN_OK || (st = kn_dnnl_any(n, &dst->md, &dmd, err)) != KN_OK ||
+            (g->values[w->value].data && (st = kn_dnnl_any(n, &w->md, &wmd, err)) != KN_OK))
+            return st;
+        if (req->fix_src)
+            smd = *req->fix_src;
+        if (req->fix_wei)
+            wmd = *req->fix_wei;
+        if (req->fix_dst)
+            dmd = *req->fix_dst;
+        src->plain = false;
+        src->md = smd;
+    }
+    if (n->fused.residual >= 0 && !req->no_residual) {
+        kn_dnnl_bind *r = &binds[(*nb)++];
+        r->arg = KN_DNNL_RES_ARG;
+        r->value = n->inputs[n->fused.residual];
+        r->plain = !req->blocked;
+        r->md = dmd;
+    }
+    if (deconv)
+        KN_DNNL_CHECK(n, dnnl_dilated_deconvolution_forward_desc_init(&desc->op.deconv, dnnl_forward_inference,
+                                                                      dnnl_deconvolution_direct, &smd, &wmd, bias_md,
+                                                                      &dmd, strides, dil, pl, pr));
+    else
+        KN_DNNL_CHECK(n, dnnl_dilated_convolution_forward_desc_init(&desc->op.conv, dnnl_forward_inference,
+                                                                    dnnl_convolution_direct, &smd, &wmd, bias_md, &dmd,
+                                                                    strides, dil, pl, pr));
+fail:
+    return st;
+}
+
+/* ------------------------------------------------------------ Gemm, MatMul */
+
+static kn_status kn_dnnl_describe_matmul(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                         kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape, *ys = &g->values[n->outputs[0]].shape;
+    const kn_shape *bs = &g->values[n->inputs[1]].shape;
+    bool ta = n->op == KN_OP_GEMM && n->attrs.gemm.trans_a;
+    bool tb = n->op == KN_OP_GEMM && n->attrs.gemm.trans_b;
+    int64_t M = ys->dims[0], N = ys->dims[1];
+    int64_t K = ta ? xs->dims[0] : xs->dims[1];
+    dnnl_dims_t ad = {M, K}, as = {ta ? 1 : K, ta ? M : 1};
+    dnnl_dims_t bd = {K, N}, bstr = {tb ? 1 : N, tb ? K : 1};
+    if ((tb ? bs->dims[1] : bs->dims[0]) != K)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': inner dimensions disagree", n->name);
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++], *w = &binds[(*nb)++];
+    *src = (kn_dnnl_bind){.arg = DNNL_ARG_SRC, .value = n->inputs[0], .plain = true};
+    *w = (kn_dnnl_bind){.arg = DNNL_ARG_WEIGHTS, .value = n->inputs[1], .plain = true};
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, 2, ad, dnnl_f32, as));
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&w->md, 2, bd, dnnl_f32, bstr));
+    int64_t yd[2] = {M, N};
+    if ((st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 2, yd, err)) != KN_OK)
+        return st;
+    const dnnl_memory_desc_t *bias_md = NULL;
+    if (n->num_inputs > 2 && n->inputs[2] >= 0) {
+        const kn_shape *cs = &g->values[n->inputs[2]].shape;
+        /* C broadcasts to [M, N]: as a 2-D [1 or M, 1 or N] bias */
+        int64_t cd[2] = {1, 1};
+        if (cs->rank == 1)
+            cd[1] = cs->dims[0];
+        else if (cs->rank == 2) {
+            cd[0] = cs->dims[0];
+            cd[1] = cs->dims[1];
         }
-        if (n->fused.residual >= 0) {
-            kn_dnnl_bind *r = &binds[(*nbinds)++];
-            r->arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
-            r->value = n->inputs[n->fused.residual];
-            r->md = dst->md;
-            *has_residual = true;
-        }
-        KN_DNNL_CHECK(n, dnnl_dilated_convolution_forward_desc_init(&desc->conv, dnnl_forward_inference,
-                                                                    dnnl_convolution_direct, &src->md, &w->md,
-                                                                    bias_md, &dst->md, strides, dil, pl, pr));
+        if ((cd[0] != 1 && cd[0] != M) || (cd[1] != 1 && cd[1] != N))
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': C does not broadcast to [M, N]", n->name);
+        kn_dnnl_bind *b = &binds[(*nb)++];
+        if ((st = kn_dnnl_bind_plain(exe, n, b, DNNL_ARG_BIAS, n->inputs[2], 2, cd, err)) != KN_OK)
+            return st;
+        bias_md = &b->md;
+    }
+    KN_DNNL_CHECK(n, dnnl_matmul_desc_init(&desc->op.matmul, &src->md, &w->md, bias_md, &dst->md));
+fail:
+    return st;
+}
+
+/* ------------------------------------------------------------ binary, sum, concat */
+
+/* Input slot k's dims with leading 1s up to `rank`. */
+static void kn_dnnl_padded_dims(const kn_shape *s, int rank, int64_t *dims)
+{
+    for (int i = 0; i < rank; i++) {
+        int j = i - (rank - s->rank);
+        dims[i] = j >= 0 ? s->dims[j] : 1;
+    }
+}
+
+static kn_status kn_dnnl_describe_binary(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                         kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *ys = &g->values[n->outputs[0]].shape;
+    const int R = ys->rank;
+    int first = 0; /* the input of the output's shape: oneDNN's src0 */
+    if (!kn_shape_equal(&g->values[n->inputs[0]].shape, ys)) {
+        if ((n->op != KN_OP_ADD && n->op != KN_OP_MUL) || !kn_shape_equal(&g->values[n->inputs[1]].shape, ys))
+            return kn_error_set(err, KN_ERR_UNSUPPORTED, "the first input is broadcast (oneDNN broadcasts src1 only)");
+        first = 1; /* commutative: swap */
+    }
+    const int a = n->inputs[first], b = n->inputs[1 - first];
+    const bool same = kn_shape_equal(&g->values[b].shape, ys);
+    kn_dnnl_bind *s0 = &binds[(*nb)++], *dst = &binds[(*nb)++], *s1 = &binds[(*nb)++];
+    if (n->op == KN_OP_ADD && same) {
+        /* the sum primitive: both sources (and the destination) in one layout */
+        desc->kind = KN_DNNL_SUM;
+        if ((st = kn_dnnl_bind_act(exe, n, req, s0, DNNL_ARG_MULTIPLE_SRC, a, err)) != KN_OK ||
+            (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+            return st;
+        if (!s0->plain && g->values[b].data)
+            return kn_error_set(err, KN_ERR_UNSUPPORTED, "constant operand of a blocked input");
+        *s1 = *s0; /* the same layout: a reorder when b has another */
+        s1->arg = DNNL_ARG_MULTIPLE_SRC + 1;
+        s1->value = b;
+        desc->dst_any = !s0->plain;
         return KN_OK;
     }
-    case KN_OP_GEMM:
-    case KN_OP_MATMUL: {
-        const kn_shape *bs = &g->values[n->inputs[1]].shape;
-        bool ta = n->op == KN_OP_GEMM && n->attrs.gemm.trans_a;
-        bool tb = n->op == KN_OP_GEMM && n->attrs.gemm.trans_b;
-        int64_t M = ys->dims[0], N = ys->dims[1];
-        int64_t K = ta ? xs->dims[0] : xs->dims[1];
-        dnnl_dims_t ad = {M, K}, as = {ta ? 1 : K, ta ? M : 1};
-        dnnl_dims_t bd = {K, N}, bstr = {tb ? 1 : N, tb ? K : 1};
-        if ((tb ? bs->dims[1] : bs->dims[0]) != K)
-            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': inner dimensions disagree", n->name);
-        KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, 2, ad, dnnl_f32, as));
-        kn_dnnl_bind *w = &binds[(*nbinds)++];
-        w->arg = DNNL_ARG_WEIGHTS;
-        w->value = n->inputs[1];
-        KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&w->md, 2, bd, dnnl_f32, bstr));
-        int64_t yd[2] = {M, N};
-        if ((st = kn_dnnl_md(n, &dst->md, 2, yd, err)) != KN_OK)
+    dnnl_alg_kind_t alg = n->op == KN_OP_ADD ? dnnl_binary_add : n->op == KN_OP_SUB ? dnnl_binary_sub
+                        : n->op == KN_OP_MUL ? dnnl_binary_mul : dnnl_binary_div;
+    if ((st = kn_dnnl_bind_act(exe, n, req, s0, DNNL_ARG_SRC_0, a, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    if (same && !s0->plain && !g->values[b].data) {
+        *s1 = *s0; /* read in src0's layout (a reorder when it has another) */
+        s1->arg = DNNL_ARG_SRC_1;
+        s1->value = b;
+    } else {
+        int64_t d1[KN_MAX_RANK];
+        kn_dnnl_padded_dims(&g->values[b].shape, R, d1);
+        if ((st = kn_dnnl_bind_plain(exe, n, s1, DNNL_ARG_SRC_1, b, R, d1, err)) != KN_OK)
             return st;
-        const dnnl_memory_desc_t *bias_md = NULL;
-        if (n->num_inputs > 2 && n->inputs[2] >= 0) {
-            const kn_shape *cs = &g->values[n->inputs[2]].shape;
-            /* C broadcasts to [M, N]: as a 2-D [1 or M, 1 or N] bias */
-            int64_t cd[2] = {1, 1};
-            if (cs->rank == 1)
-                cd[1] = cs->dims[0];
-            else if (cs->rank == 2) {
-                cd[0] = cs->dims[0];
-                cd[1] = cs->dims[1];
-            }
-            if ((cd[0] != 1 && cd[0] != M) || (cd[1] != 1 && cd[1] != N))
-                return kn_error_set(err, KN_ERR_BACKEND, "node '%s': C does not broadcast to [M, N]", n->name);
-            kn_dnnl_bind *b = &binds[(*nbinds)++];
-            b->arg = DNNL_ARG_BIAS;
-            b->value = n->inputs[2];
-            if ((st = kn_dnnl_md(n, &b->md, 2, cd, err)) != KN_OK)
-                return st;
-            bias_md = &b->md;
-        }
-        KN_DNNL_CHECK(n, dnnl_matmul_desc_init(&desc->matmul, &src->md, &w->md, bias_md, &dst->md));
-        return KN_OK;
     }
-    default: {
-        /* element-wise: the tensor as one flat vector (any rank, plain layout) */
-        size_t numel;
-        if (kn_shape_numel(xs, &numel) != KN_OK || numel > INT64_MAX)
-            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': tensor too large", n->name);
-        int64_t d = numel ? (int64_t)numel : 1;
-        if ((st = kn_dnnl_md(n, &src->md, 1, &d, err)) != KN_OK)
+    KN_DNNL_CHECK(n, dnnl_binary_desc_init(&desc->op.binary, alg, &s0->md, &s1->md, &s0->md));
+fail:
+    return st;
+}
+
+static kn_status kn_dnnl_describe_concat(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                         kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *ys = &g->values[n->outputs[0]].shape;
+    int64_t axis;
+    if ((st = kn_axis_normalize(n, n->attrs.axis.axis, ys->rank, &axis, err)) != KN_OK)
+        return st;
+    if (n->num_inputs > KN_DNNL_MAX_ARGS - 2) /* + dst and scratchpad */
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "%d inputs (at most %d)", n->num_inputs, KN_DNNL_MAX_ARGS - 2);
+    desc->kind = KN_DNNL_CONCAT;
+    desc->axis = (int)axis;
+    kn_dnnl_bind *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    /* blocked: every source in the first blocked source's format (nChw8c...), and the destination too */
+    dnnl_format_tag_t tag = dnnl_format_tag_undef;
+    for (int k = 0; k < n->num_inputs && req->blocked && tag == dnnl_format_tag_undef; k++) {
+        const dnnl_memory_desc_t *blk = kn_dnnl_blocked_md(exe, n->inputs[k]);
+        if (blk && !kn_dnnl_tag_of(blk, &tag))
+            tag = dnnl_format_tag_undef;
+    }
+    for (int k = 0; k < n->num_inputs; k++) {
+        kn_dnnl_bind *s = &binds[(*nb)++];
+        if ((st = kn_dnnl_bind_plain(exe, n, s, DNNL_ARG_MULTIPLE_SRC + k, n->inputs[k], 0, NULL, err)) != KN_OK)
             return st;
-        dst->md = src->md;
-        kn_scalar_attrs p = n->attrs.scalar;
-        if (n->op == KN_OP_CLIP) {
-            bool present;
-            p.min = -INFINITY;
-            p.max = INFINITY;
-            float v;
-            if (kn_dnnl_const_scalar(g, n, 1, &v, &present) && present)
-                p.min = v;
-            if (kn_dnnl_const_scalar(g, n, 2, &v, &present) && present)
-                p.max = v;
+        if (tag != dnnl_format_tag_undef && !g->values[n->inputs[k]].data) {
+            s->plain = false;
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&s->md, s->md.ndims, s->md.dims, dnnl_f32, tag));
         }
-        dnnl_alg_kind_t alg;
-        float alpha, beta;
-        if (!kn_dnnl_eltwise_alg(n->op, &p, &alg, &alpha, &beta))
-            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': no oneDNN eltwise", n->name);
-        KN_DNNL_CHECK(n, dnnl_eltwise_forward_desc_init(&desc->eltwise, dnnl_forward_inference, alg, &src->md,
-                                                        alpha, beta));
-        return KN_OK;
     }
+    if (tag != dnnl_format_tag_undef) {
+        dst->plain = false;
+        KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dst->md, dst->md.ndims, dst->md.dims, dnnl_f32, tag));
     }
 fail:
     return st;
 }
 
+/* ------------------------------------------------------------ normalisation, softmax, eltwise */
 
-/* ------------------------------------------------------------ primitives */
+static kn_status kn_dnnl_describe_norm(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                       kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_act(exe, n, req, src, DNNL_ARG_SRC, n->inputs[0], err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    if (n->op == KN_OP_LRN) {
+        const kn_lrn_attrs *a = &n->attrs.lrn;
+        KN_DNNL_CHECK(n, dnnl_lrn_forward_desc_init(&desc->op.lrn, dnnl_forward_inference, dnnl_lrn_across_channels,
+                                                    &src->md, a->size, a->alpha, a->beta, a->bias));
+        return KN_OK;
+    }
+    /* BatchNormalization (inference): scale, shift, mean, variance are [C] */
+    static const int args[4] = {DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE};
+    int64_t C = xs->dims[1];
+    for (int k = 0; k < 4; k++)
+        if ((st = kn_dnnl_bind_plain(exe, n, &binds[(*nb)++], args[k], n->inputs[1 + k], 1, &C, err)) != KN_OK)
+            return st;
+    KN_DNNL_CHECK(n, dnnl_batch_normalization_forward_desc_init(
+                         &desc->op.bnorm, dnnl_forward_inference, &src->md, n->attrs.batch_norm.epsilon,
+                         dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift));
+fail:
+    return st;
+}
 
+static kn_status kn_dnnl_describe_softmax(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                          kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    int64_t axis;
+    if ((st = kn_axis_normalize(n, n->attrs.axis.axis, xs->rank, &axis, err)) != KN_OK)
+        return st;
+    int64_t dims[KN_MAX_RANK];
+    int nd = xs->rank;
+    for (int i = 0; i < nd; i++)
+        dims[i] = xs->dims[i];
+    if (n->attrs.axis.legacy_2d) { /* opset < 13: [prod(dims before axis), prod(dims from axis)], axis 1 */
+        int64_t outer = 1, inner = 1;
+        for (int i = 0; i < xs->rank; i++)
+            *(i < axis ? &outer : &inner) *= xs->dims[i];
+        dims[0] = outer;
+        dims[1] = inner;
+        nd = 2;
+        axis = 1;
+    }
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], nd, dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], nd, dims, err)) != KN_OK)
+        return st;
+    KN_DNNL_CHECK(n, dnnl_softmax_v2_forward_desc_init(&desc->op.softmax, dnnl_forward_inference,
+                                                       n->op == KN_OP_LOG_SOFTMAX ? dnnl_softmax_log
+                                                                                  : dnnl_softmax_accurate,
+                                                       &src->md, &dst->md, (int)axis));
+fail:
+    return st;
+}
+
+static kn_status kn_dnnl_describe_eltwise(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                          kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_act(exe, n, req, src, DNNL_ARG_SRC, n->inputs[0], err)) != KN_OK)
+        return st;
+    if (src->plain) { /* plain: the tensor as one flat vector */
+        size_t numel;
+        if (kn_shape_numel(&g->values[n->inputs[0]].shape, &numel) != KN_OK || numel > INT64_MAX)
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': tensor too large", n->name);
+        int64_t d = numel ? (int64_t)numel : 1;
+        if ((st = kn_dnnl_md(n, &src->md, 1, &d, err)) != KN_OK)
+            return st;
+    }
+    *dst = (kn_dnnl_bind){.arg = DNNL_ARG_DST, .value = n->outputs[0], .plain = src->plain, .md = src->md};
+    kn_scalar_attrs p = n->attrs.scalar;
+    if (n->op == KN_OP_CLIP) {
+        bool present;
+        p.min = -INFINITY;
+        p.max = INFINITY;
+        float v;
+        if (kn_dnnl_const_scalar(g, n, 1, &v, &present) && present)
+            p.min = v;
+        if (kn_dnnl_const_scalar(g, n, 2, &v, &present) && present)
+            p.max = v;
+    }
+    dnnl_alg_kind_t alg;
+    float alpha, beta;
+    if (!kn_dnnl_eltwise_alg(n->op, &p, &alg, &alpha, &beta))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "no oneDNN eltwise algorithm");
+    KN_DNNL_CHECK(n, dnnl_eltwise_forward_desc_init(&desc->op.eltwise, dnnl_forward_inference, alg, &src->md, alpha,
+                                                    beta));
+fail:
+    return st;
+}
+
+kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
+                           kn_dnnl_bind *binds, int *nbinds, kn_error *err)
+{
+    memset(desc, 0, sizeof *desc);
+    *nbinds = 0;
+    switch (n->op) {
+    case KN_OP_CONV:
+    case KN_OP_CONV_TRANSPOSE:
+    case KN_OP_MAX_POOL:
+    case KN_OP_AVERAGE_POOL:
+    case KN_OP_GLOBAL_AVERAGE_POOL:
+    case KN_OP_GLOBAL_MAX_POOL: return kn_dnnl_describe_window(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_GEMM:
+    case KN_OP_MATMUL: return kn_dnnl_describe_matmul(exe, n, desc, binds, nbinds, err);
+    case KN_OP_ADD:
+    case KN_OP_SUB:
+    case KN_OP_MUL:
+    case KN_OP_DIV: return kn_dnnl_describe_binary(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_CONCAT: return kn_dnnl_describe_concat(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_BATCH_NORM:
+    case KN_OP_LRN: return kn_dnnl_describe_norm(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_SOFTMAX:
+    case KN_OP_LOG_SOFTMAX: return kn_dnnl_describe_softmax(exe, n, desc, binds, nbinds, err);
+    default: return kn_dnnl_describe_eltwise(exe, n, req, desc, binds, nbinds, err);
+    }
+}
+
+kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_desc *desc,
+                            const kn_dnnl_bind *binds, int nbinds, const dnnl_primitive_attr_t attr,
+                            dnnl_primitive_desc_t *pd, kn_error *err)
+{
+    kn_status st = KN_OK;
+    dnnl_status_t ds;
+    *pd = NULL;
+    if (desc->kind == KN_DNNL_OPDESC) {
+        ds = dnnl_primitive_desc_create(pd, &desc->op, attr, exe->engine, NULL);
+    } else {
+        dnnl_memory_desc_t srcs[KN_DNNL_MAX_ARGS];
+        const dnnl_memory_desc_t *dst = NULL;
+        int ns = 0;
+        for (int k = 0; k < nbinds; k++) {
+            if (binds[k].arg == DNNL_ARG_DST)
+                dst = &binds[k].md;
+            else if (binds[k].arg >= DNNL_ARG_MULTIPLE_SRC && binds[k].arg < DNNL_ARG_MULTIPLE_SRC + KN_DNNL_MAX_ARGS)
+                srcs[binds[k].arg - DNNL_ARG_MULTIPLE_SRC] = binds[k].md, ns++;
+        }
+        if (desc->dst_any)
+            dst = NULL;
+        if (desc->kind == KN_DNNL_CONCAT) {
+            ds = dnnl_concat_primitive_desc_create(pd, dst, ns, desc->axis, srcs, attr, exe->engine);
+        } else {
+            float scales[KN_DNNL_MAX_ARGS];
+            for (int k = 0; k < ns; k++)
+                scales[k] = 1.0f;
+            ds = dnnl_sum_primitive_desc_create(pd, dst, ns, scales, srcs, attr, exe->engine);
+        }
+    }
+    if (ds == dnnl_unimplemented) {
+        *pd = NULL;
+        return KN_OK;
+    }
+    KN_DNNL_CHECK(n, ds);
+fail:
+    return st;
+}
 
 /* Attributes of node n: user scratchpad; post-ops (the residual add only when with_res). */
 kn_status kn_dnnl_attr(const kn_node *n, const dnnl_memory_desc_t *res_md, bool with_res,
@@ -219,35 +579,3 @@ fail:
     }
     return st;
 }
-
-kn_status kn_dnnl_reinit_desc(const kn_node *n, kn_dnnl_desc *desc, const dnnl_memory_desc_t *src,
-                              const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *bias,
-                                     const dnnl_memory_desc_t *dst, kn_error *err)
-{
-    kn_status st = KN_OK;
-    if (n->op == KN_OP_CONV) {
-        dnnl_convolution_desc_t c = desc->conv;
-        KN_DNNL_CHECK(n, dnnl_dilated_convolution_forward_desc_init(&desc->conv, dnnl_forward_inference,
-                                                                    dnnl_convolution_direct, src, w, bias, dst,
-                                                                    c.strides, c.dilates, c.padding[0],
-                                                                    c.padding[1]));
-    } else if (n->op == KN_OP_MAX_POOL || n->op == KN_OP_AVERAGE_POOL) {
-        dnnl_pooling_v2_desc_t p = desc->pool;
-        KN_DNNL_CHECK(n, dnnl_pooling_v2_forward_desc_init(&desc->pool, dnnl_forward_inference, p.alg_kind, src, dst,
-                                                           p.strides, p.kernel, p.dilation, p.padding[0],
-                                                           p.padding[1]));
-    } else {
-        dnnl_eltwise_desc_t e = desc->eltwise;
-        KN_DNNL_CHECK(n, dnnl_eltwise_forward_desc_init(&desc->eltwise, dnnl_forward_inference, e.alg_kind, src,
-                                                        e.alpha, e.beta));
-    }
-fail:
-    return st;
-}
-
-/*
- * Try to build node i as a primitive: in oneDNN's chosen layouts (blocked:
- * Conv always, pooling and eltwise when their input is blocked) or in plain
- * layouts. *built false (and KN_OK) when oneDNN has no implementation; no
- * op is appended then.
- */

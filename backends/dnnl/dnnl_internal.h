@@ -7,7 +7,8 @@
  *   dnnl_util.c      memory descriptors, memory objects, ops, layouts and reorders
  *   dnnl_describe.c  oneDNN operation descriptors and attributes of a node
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
- *   dnnl_backend.c   compile (arenas, scratchpads), run, profile, the vtable
+ *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
+ *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
 #ifndef KN_DNNL_INTERNAL_H
 #define KN_DNNL_INTERNAL_H
@@ -45,7 +46,11 @@
         }                                                                                                    \
     } while (0)
 
-#define KN_DNNL_MAX_ARGS 8
+/* Arguments of one primitive: a concat binds every source, its destination and a scratchpad. */
+#define KN_DNNL_MAX_ARGS 40
+
+/* Bytes of one node's fallback reason (kn_dnnl_exe.fallback_why). */
+#define KN_DNNL_WHY_LEN 256
 
 /*
  * One operation of the run, in order: a primitive with its arguments (a
@@ -87,6 +92,7 @@ typedef struct kn_dnnl_exe {
     int num_reps, cap_reps;
     void *blocked;              /* the blocked arena: every rep, placed by the memory planner */
     bool *on_dnnl;              /* per node: runs as a oneDNN primitive */
+    char *fallback_why;         /* per node, KN_DNNL_WHY_LEN bytes: why it runs on reference kernels, or NULL */
     void **scratch;             /* per node: reference-kernel scratch, or NULL */
     size_t *scratch_size;
     void *ref_scratch;          /* reference scratch the plan did not hold (compile-time fallbacks) */
@@ -105,20 +111,52 @@ extern const dnnl_format_tag_t kn_dnnl_plain_tags[7];
 
 #define KN_DNNL_RES_ARG (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1)
 
+/* How a node's primitive is created: from an operation descriptor, or as concat/sum of its sources. */
+typedef enum kn_dnnl_kind { KN_DNNL_OPDESC = 0, KN_DNNL_CONCAT, KN_DNNL_SUM } kn_dnnl_kind;
+
 /* The operation descriptor of a node, whichever its kind. */
-typedef union kn_dnnl_desc {
-    dnnl_convolution_desc_t conv;
-    dnnl_pooling_v2_desc_t pool;
-    dnnl_eltwise_desc_t eltwise;
-    dnnl_matmul_desc_t matmul;
+typedef struct kn_dnnl_desc {
+    kn_dnnl_kind kind;
+    int axis;        /* KN_DNNL_CONCAT: the concatenation axis */
+    bool dst_any;    /* KN_DNNL_CONCAT/SUM: let oneDNN choose the destination layout */
+    union {
+        dnnl_convolution_desc_t conv;
+        dnnl_deconvolution_desc_t deconv;
+        dnnl_pooling_v2_desc_t pool;
+        dnnl_eltwise_desc_t eltwise;
+        dnnl_matmul_desc_t matmul;
+        dnnl_binary_desc_t binary;
+        dnnl_batch_normalization_desc_t bnorm;
+        dnnl_lrn_desc_t lrn;
+        dnnl_softmax_v2_desc_t softmax;
+    } op;
 } kn_dnnl_desc;
 
-/* Argument slots: which value (or buffer) binds to which oneDNN argument. */
+/*
+ * Argument slots: which value binds to which oneDNN argument, in memory
+ * descriptor `md`. `plain`: md describes the value's plain buffer (possibly
+ * flattened or with leading 1s); otherwise it is a layout a copy must have.
+ */
 typedef struct kn_dnnl_bind {
     int arg;
     int value;
+    bool plain;
     dnnl_memory_desc_t md;
 } kn_dnnl_bind;
+
+/*
+ * Layout request for kn_dnnl_describe. blocked: activations already in a
+ * blocked copy are read in it, Conv/ConvTranspose (and the destinations of
+ * pools and concat) let oneDNN choose (format_tag any). fix_*: exact layouts
+ * for a convolution's src, weights and dst (second pass of a fused residual,
+ * whose src1 must be in the dst layout); no_residual: leave the residual
+ * post-op out (first pass).
+ */
+typedef struct kn_dnnl_request {
+    bool blocked;
+    bool no_residual;
+    const dnnl_memory_desc_t *fix_src, *fix_wei, *fix_dst;
+} kn_dnnl_request;
 
 /* The eltwise algorithm (and alpha/beta) of an activation; false when oneDNN has none in one step. */
 bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *alg, float *alpha,
@@ -159,12 +197,18 @@ kn_status kn_dnnl_post_ops(const kn_node *node, const dnnl_memory_desc_t *res_md
                            kn_error *err);
 
 /*
- * Build the operation descriptor of `n` into `desc` (a union large enough for
- * every kind) and its memory descriptors (plain layouts) into binds[*nbinds].
- * KN_ERR_UNSUPPORTED: a configuration the backend leaves to reference kernels.
+ * Build the operation descriptor of `n` into `desc` and its arguments into
+ * binds[*nbinds] (plain layouts unless `req` asks otherwise; the residual's
+ * md is the dst's). KN_ERR_UNSUPPORTED (message in err): a configuration
+ * the backend leaves to the reference kernels.
  */
-kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
-                           kn_dnnl_bind *binds, int *nbinds, bool *has_residual, kn_error *err);
+kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
+                           kn_dnnl_bind *binds, int *nbinds, kn_error *err);
+
+/* Create the primitive descriptor of a described node (opdesc, concat or sum) with `attr`; *pd NULL: unimplemented. */
+kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_desc *desc,
+                            const kn_dnnl_bind *binds, int nbinds, const dnnl_primitive_attr_t attr,
+                            dnnl_primitive_desc_t *pd, kn_error *err);
 
 /* Append a reorder op (primitive built now) from src_mem to dst_mem for node `ni`; *idx receives its index. */
 kn_status kn_dnnl_reorder_op(kn_dnnl_exe *exe, int ni, dnnl_memory_t src_mem, const dnnl_memory_desc_t *src_md,
@@ -194,19 +238,48 @@ kn_status kn_dnnl_reorder_weights(kn_dnnl_exe *exe, const kn_node *n, const dnnl
 kn_status kn_dnnl_attr(const kn_node *n, const dnnl_memory_desc_t *res_md, bool with_res,
                        dnnl_primitive_attr_t *attr, kn_error *err);
 
-/* Re-initialise `desc` (same kind and parameters) with other memory descriptors (format_tag any, blocked). */
-kn_status kn_dnnl_reinit_desc(const kn_node *n, kn_dnnl_desc *desc, const dnnl_memory_desc_t *src,
-                              const dnnl_memory_desc_t *w, const dnnl_memory_desc_t *bias,
-                                     const dnnl_memory_desc_t *dst, kn_error *err);
 
 /*
  * Try to build node i as a primitive: in oneDNN's chosen layouts (blocked)
  * or in plain layouts. *built false (and KN_OK) when oneDNN has no
- * implementation; no op is appended then.
+ * implementation, with the reason in why[len]; no op is appended then.
  */
-kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, kn_error *err);
+kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, char *why, size_t len,
+                           kn_error *err);
 
 /* Node i on the reference kernels: its inputs in plain layout first. */
 kn_status kn_dnnl_ref_node(kn_dnnl_exe *exe, int i, kn_error *err);
+
+/* Threads for a run (or a compile): OpenMP (oneDNN) gets `threads`, OpenBLAS one. Called before each run. */
+void kn_dnnl_set_threads(int threads);
+
+/*
+ * Run op (prim NULL: a reference-kernel fallback) on the reference kernels:
+ * its node's kernel on the plain buffers, then the node's fused post-ops.
+ * Primitives submitted before it must have been waited for.
+ */
+kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *err);
+
+/*
+ * The backend's run_profiled (backend.h): every op, waiting for each
+ * primitive, its time added to node_seconds[op->node]. A reorder op is
+ * attributed to its node (the consumer; a graph output's reorder to the
+ * producer): the profile has one entry per node, none for reorders.
+ */
+kn_status kn_dnnl_run_profiled(void *exe, double *node_seconds, kn_error *err);
+
+/*
+ * Record, at compile time, why node i runs on the reference kernels:
+ * kn_dnnl_node_runs's reason or kn_dnnl_try_node's ("" or NULL: oneDNN has
+ * no implementation for the configuration). Allocates exe->fallback_why on
+ * first use.
+ */
+kn_status kn_dnnl_note_fallback(kn_dnnl_exe *exe, int i, const char *why, kn_error *err);
+
+/*
+ * The backend's placement (backend.h): true when node runs as a oneDNN
+ * primitive; else false with the reason compile recorded.
+ */
+bool kn_dnnl_placement(void *exe, int node, char *why, size_t len);
 
 #endif /* KN_DNNL_INTERNAL_H */
