@@ -65,9 +65,20 @@ typedef struct kn_backend {
      * Optional: run once, like `run`, timing every node: node_seconds[i]
      * (g->num_nodes entries) gets the wall-clock seconds node i took, its
      * fused post-ops included; 0 for a node the backend skips (dead, or run
-     * as part of another node). NULL: no per-node profile.
+     * as part of another node). Work the backend adds for a node (a layout
+     * reorder of its inputs) counts toward that node. NULL: no per-node
+     * profile.
      */
     kn_status (*run_profiled)(void *exe, double *node_seconds, kn_error *err);
+    /**
+     * Optional: whether live node `node` of the compiled graph runs natively
+     * on this backend (true), or on the reference kernels it falls back to
+     * (false, with the reason in why[len]: the one supports() gave, or the
+     * one compile found, such as a configuration the backend's library has
+     * no implementation for). For --explain (kn_options.explain). NULL: the
+     * backend runs every node itself.
+     */
+    bool (*placement)(void *exe, int node, char *why, size_t len);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

@@ -167,7 +167,13 @@ typedef struct kn_options {
     /*
      * Optimization diagnostics (all optional; leave zero for none).
      */
-    /** When non-NULL, every pass writes one line per change here (and why a candidate was left alone). */
+    /**
+     * When non-NULL, every pass writes one line per change here (and why a
+     * candidate was left alone); after compile, a backend that runs some
+     * nodes on the reference kernels ("dnnl") writes how many nodes it runs
+     * itself, then each node it leaves to them with the reason (identical op
+     * and reason grouped on one line).
+     */
     FILE *explain;
     /** Non-zero: verify the graph after every pass; a failure names the pass. */
     int verify_each;
@@ -228,8 +234,9 @@ typedef struct kn_node_time {
  * Run the session once, as kn_session_run does (same inputs, same outputs
  * afterwards), timing every node. *times gets a new array of *n entries,
  * one per node of the compiled (optimised) graph in run order; release it
- * with kn_node_times_free. Timing adds two clock reads per node; for stable
- * numbers, take the median of several calls. KN_ERR_UNSUPPORTED ("per-node
+ * with kn_node_times_free. Timing adds two clock reads per node (on "dnnl",
+ * also a wait for each primitive to finish; layout reorders count toward the
+ * node they feed); for stable numbers, take the median of several calls. KN_ERR_UNSUPPORTED ("per-node
  * profile not available for backend X") when the backend cannot time nodes;
  * *times is then NULL and *n 0.
  */

@@ -276,6 +276,74 @@ int kn_default_threads(void)
     return n > 0 ? (int)n : 1;
 }
 
+#define KN_EXPLAIN_WHY 256  /* bytes of one fallback reason */
+#define KN_EXPLAIN_NAMES 3  /* node names shown for a group of fallbacks with the same op and reason */
+
+/*
+ * --explain after compile, for a backend with a placement hook: how many
+ * live nodes run natively, then the nodes that fall back to the reference
+ * kernels, one line per op and reason: "node 'x' (Op): why", or for several
+ * "N nodes (Op) 'a', 'b', 'c' and M more: why".
+ */
+static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backend, void *exe, FILE *out,
+                                      kn_error *err)
+{
+    size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    char *why = kn_xcalloc(nn, KN_EXPLAIN_WHY);
+    int *leader = kn_xcalloc(nn, sizeof *leader); /* per fallback node: the first of its group; -1 otherwise */
+    if (!why || !leader) {
+        free(why);
+        free(leader);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    int live = 0, native = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        char *wi = why + (size_t)i * KN_EXPLAIN_WHY;
+        leader[i] = -1;
+        if (n->dead)
+            continue;
+        live++;
+        if (backend->placement(exe, i, wi, KN_EXPLAIN_WHY)) {
+            native++;
+            continue;
+        }
+        leader[i] = i;
+        for (int j = 0; j < i; j++)
+            if (leader[j] == j && g->nodes[j].op == n->op && strcmp(why + (size_t)j * KN_EXPLAIN_WHY, wi) == 0) {
+                leader[i] = j;
+                break;
+            }
+    }
+    fprintf(out, "backend %s: %d of %d nodes run natively", backend->name, native, live);
+    if (native < live)
+        fprintf(out, ", %d on the reference kernels:", live - native);
+    fputc('\n', out);
+    for (int i = 0; i < g->num_nodes; i++) {
+        if (leader[i] != i)
+            continue;
+        const char *op = kn_op_get(g->nodes[i].op)->name, *wi = why + (size_t)i * KN_EXPLAIN_WHY;
+        int count = 0;
+        for (int j = i; j < g->num_nodes; j++)
+            count += leader[j] == i;
+        if (count == 1) {
+            fprintf(out, "  node '%s' (%s): %s\n", g->nodes[i].name, op, wi);
+            continue;
+        }
+        fprintf(out, "  %d nodes (%s)", count, op);
+        int shown = 0;
+        for (int j = i; j < g->num_nodes && shown < KN_EXPLAIN_NAMES; j++)
+            if (leader[j] == i)
+                fprintf(out, "%s '%s'", shown++ ? "," : "", g->nodes[j].name);
+        if (count > shown)
+            fprintf(out, " and %d more", count - shown);
+        fprintf(out, ": %s\n", wi);
+    }
+    free(why);
+    free(leader);
+    return KN_OK;
+}
+
 kn_status kn_session_create(const kn_model_t *model, const kn_options *options, kn_session_t **session,
                             kn_error *err)
 {
@@ -331,6 +399,11 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
     kn_buffer_plan plan = {s->mem.summary.peak, s->mem.value_offset, s->mem.scratch_offset, s->mem.scratch_bytes};
     st = backend->compile(&s->graph, &plan, threads, &s->exe, err);
     if (st != KN_OK) {
+        kn_session_free(s);
+        return st;
+    }
+    if (opts.explain && backend->placement &&
+        (st = kn_explain_placement(&s->graph, backend, s->exe, opts.explain, err)) != KN_OK) {
         kn_session_free(s);
         return st;
     }

@@ -119,6 +119,15 @@ kn_cli_test(run_mnist_batch4 0
             -f ${CMAKE_CURRENT_BINARY_DIR}/cli_out/sub/probs.npy
             -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digits_batch4.npy --output ${CMAKE_CURRENT_BINARY_DIR}/cli_out/sub)
 kn_cli_test(run_mnist_no_top 0 -o "^output 'probs'" -n "image 0" -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digit_0.npy --top 0)
+# --explain: the passes, then (a backend with a placement hook) which nodes fall back to the reference kernels, and why
+kn_cli_test(run_explain_ref 0 -e "^passes: 9 nodes before, 7 after$" -n "^backend " -n "reference kernels"
+            -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digit_7.npy --explain --threads 1)
+if(KILN_WITH_ONEDNN)
+  kn_cli_test(run_explain_dnnl 0 -e "^passes: 9 nodes before, 7 after$"
+              -e "^backend dnnl: [1-6] of 7 nodes run natively, [1-6] on the reference kernels:$"
+              -e "^  node '[^']+' \\([A-Za-z]+\\): [a-z].*$" -o "^  image 0: 7 "
+              -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digit_7.npy --backend dnnl --explain --threads 1)
+endif()
 
 # ------------------------------------------- small models of tests/cli/
 set(KN_CLI_MODELS ${CMAKE_CURRENT_SOURCE_DIR}/cli)

@@ -38,7 +38,6 @@ static void kn_dnnl_free(void *p)
     free(exe->scratch);
     free(exe->scratch_size);
     free(exe->ref_scratch);
-    free(exe->dnnl_scratch);
     free(exe);
 }
 
@@ -169,49 +168,58 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
 }
 
 /*
- * Place the blocked copies in one arena: greedy by size (largest first), each
- * at the lowest 64-byte-aligned offset free of every placed copy whose life
- * (op indices [first_op, last_op]) overlaps its own. (passes/memplan.h's
- * planner sits above the backends in the link order; sharing it is a next step.)
+ * The second arena: every blocked copy (live from the op that writes it to
+ * the last op that reads it) and every primitive's oneDNN scratchpad (live
+ * during its op only), planned together: greedy by size (largest first),
+ * each at the lowest 64-byte-aligned offset free of every placed item whose
+ * life (op indices [first, last]) overlaps its own, so a scratchpad reuses
+ * the bytes of copies that are dead at its op. Then the memory objects get
+ * their addresses and each primitive its scratchpad argument.
+ * (passes/memplan.h's planner sits above the backends in the link order;
+ * this is the same greedy-by-size rule on op indices.)
  */
 static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
 {
-    const int nr = exe->num_reps;
-    if (nr == 0)
+    const int nr = exe->num_reps, ni = nr + exe->num_ops;
+    if (ni == 0)
         return KN_OK;
     kn_status st = KN_OK;
-    int *order = calloc((size_t)nr, sizeof *order);
-    size_t *offs = calloc((size_t)nr, sizeof *offs), *size = calloc((size_t)nr, sizeof *size);
-    bool *placed = calloc((size_t)nr, sizeof *placed);
+    int *order = calloc((size_t)ni, sizeof *order), *first = calloc((size_t)ni, sizeof *first);
+    int *last = calloc((size_t)ni, sizeof *last);
+    size_t *offs = calloc((size_t)ni, sizeof *offs), *size = calloc((size_t)ni, sizeof *size);
+    bool *placed = calloc((size_t)ni, sizeof *placed);
     size_t peak = 0;
-    if (!order || !offs || !size || !placed) {
+    int count = 0;
+    if (!order || !first || !last || !offs || !size || !placed) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (int r = 0; r < nr; r++) {
-        order[r] = r;
-        size[r] = exe->reps[r].bytes;
-        if (size[r] > SIZE_MAX - 63) {
-            st = kn_error_set(err, KN_ERR_OVERFLOW, "a blocked tensor does not fit in memory");
+    for (int it = 0; it < ni; it++) { /* items: reps 0..nr-1, then the scratchpad of op it - nr */
+        size_t bytes = it < nr ? exe->reps[it].bytes : exe->ops[it - nr].scratch_bytes;
+        if (it >= nr && (bytes == 0 || !exe->ops[it - nr].prim))
+            continue;
+        if (bytes > SIZE_MAX - 63) {
+            st = kn_error_set(err, KN_ERR_OVERFLOW, "a blocked tensor or scratchpad does not fit in memory");
             goto done;
         }
-        size[r] = size[r] ? (size[r] + 63) & ~(size_t)63 : 64;
+        size[it] = bytes ? (bytes + 63) & ~(size_t)63 : 64;
+        first[it] = it < nr ? exe->reps[it].first_op : it - nr;
+        last[it] = it < nr ? exe->reps[it].last_op : it - nr;
+        order[count++] = it;
     }
-    for (int a = 1; a < nr; a++) /* insertion sort, largest first (stable) */
+    for (int a = 1; a < count; a++) /* insertion sort, largest first (stable) */
         for (int b = a; b > 0 && size[order[b]] > size[order[b - 1]]; b--) {
             int t = order[b];
             order[b] = order[b - 1];
             order[b - 1] = t;
         }
-    for (int a = 0; a < nr; a++) {
+    for (int a = 0; a < count; a++) {
         const int r = order[a];
-        const kn_dnnl_rep *rp = &exe->reps[r];
         size_t off = 0;
         for (bool moved = true; moved;) {
             moved = false;
-            for (int q = 0; q < nr; q++) {
-                const kn_dnnl_rep *qp = &exe->reps[q];
-                if (!placed[q] || qp->last_op < rp->first_op || qp->first_op > rp->last_op)
+            for (int q = 0; q < ni; q++) {
+                if (!placed[q] || last[q] < first[r] || first[q] > last[r])
                     continue;
                 if (off < offs[q] + size[q] && offs[q] < off + size[r]) {
                     off = offs[q] + size[q];
@@ -228,18 +236,32 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
         if (off + size[r] > peak)
             peak = off + size[r];
     }
-    if (posix_memalign(&exe->blocked, 64, peak) != 0) {
+    exe->blocked_bytes = peak;
+    if (posix_memalign(&exe->blocked, 64, peak ? peak : 64) != 0) {
         exe->blocked = NULL;
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
         goto done;
     }
-    for (int r = 0; r < nr; r++) {
-        const kn_node *n = &exe->graph->nodes[exe->ops[exe->reps[r].first_op].node];
-        KN_DNNL_CHECK(n, dnnl_memory_set_data_handle(exe->reps[r].mem, (char *)exe->blocked + offs[r]));
+    for (int it = 0; it < ni; it++) {
+        if (!placed[it])
+            continue;
+        if (it < nr) {
+            const kn_node *n = &exe->graph->nodes[exe->ops[exe->reps[it].first_op].node];
+            KN_DNNL_CHECK(n, dnnl_memory_set_data_handle(exe->reps[it].mem, (char *)exe->blocked + offs[it]));
+            continue;
+        }
+        kn_dnnl_op *op = &exe->ops[it - nr];
+        const kn_node *n = &exe->graph->nodes[op->node];
+        dnnl_memory_t mem;
+        if ((st = kn_dnnl_new_mem(exe, n, &op->scratch_md, (char *)exe->blocked + offs[it], &mem, err)) != KN_OK ||
+            (st = kn_dnnl_add_arg(op, n, DNNL_ARG_SCRATCHPAD, mem, err)) != KN_OK)
+            goto done;
     }
 fail:
 done:
     free(order);
+    free(first);
+    free(last);
     free(offs);
     free(size);
     free(placed);
@@ -318,28 +340,6 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     }
     if ((st = kn_dnnl_place_blocked(exe, err)) != KN_OK)
         goto fail;
-    /* One shared oneDNN scratchpad (TODO: plan it into the arena via scratch_bytes). */
-    for (int k = 0; k < exe->num_ops; k++)
-        if (exe->ops[k].scratch_bytes > exe->dnnl_scratch_bytes)
-            exe->dnnl_scratch_bytes = exe->ops[k].scratch_bytes;
-    if (exe->dnnl_scratch_bytes) {
-        size_t bytes = kn_ref_scratch_align(exe->dnnl_scratch_bytes);
-        if (bytes == SIZE_MAX || posix_memalign(&exe->dnnl_scratch, 64, bytes) != 0) {
-            exe->dnnl_scratch = NULL;
-            st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte oneDNN scratchpad",
-                              exe->dnnl_scratch_bytes);
-            goto fail;
-        }
-        for (int k = 0; k < exe->num_ops; k++) {
-            kn_dnnl_op *op = &exe->ops[k];
-            const kn_node *n = &g->nodes[op->node];
-            dnnl_memory_t mem;
-            if (op->prim && op->scratch_bytes &&
-                ((st = kn_dnnl_new_mem(exe, n, &op->scratch_md, exe->dnnl_scratch, &mem, err)) != KN_OK ||
-                 (st = kn_dnnl_add_arg(op, n, DNNL_ARG_SCRATCHPAD, mem, err)) != KN_OK))
-                goto fail;
-        }
-    }
     if ((st = kn_dnnl_ref_scratch(exe, plan, tensor_bytes, err)) != KN_OK)
         goto fail;
     *out = exe;

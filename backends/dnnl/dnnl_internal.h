@@ -90,14 +90,13 @@ typedef struct kn_dnnl_exe {
     int *rep_head;              /* per value: first blocked copy, or -1 */
     kn_dnnl_rep *reps;
     int num_reps, cap_reps;
-    void *blocked;              /* the blocked arena: every rep, placed by the memory planner */
+    void *blocked;              /* the second arena: blocked copies and scratchpads (kn_dnnl_place_blocked) */
     bool *on_dnnl;              /* per node: runs as a oneDNN primitive */
     char *fallback_why;         /* per node, KN_DNNL_WHY_LEN bytes: why it runs on reference kernels, or NULL */
     void **scratch;             /* per node: reference-kernel scratch, or NULL */
     size_t *scratch_size;
     void *ref_scratch;          /* reference scratch the plan did not hold (compile-time fallbacks) */
-    void *dnnl_scratch;         /* shared oneDNN scratchpad */
-    size_t dnnl_scratch_bytes;
+    size_t blocked_bytes;       /* its size: blocked copies and oneDNN scratchpads, planned by lifetime */
     kn_dnnl_op *ops;
     int num_ops, cap_ops;
     void **wbufs;               /* weights reordered at compile time */
