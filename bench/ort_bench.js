@@ -16,15 +16,26 @@
  * N timed ones (process.hrtime, around session.run only). Prints one JSON
  * object: {"init_ms", "iters", "min_ms", "median_ms", "p90_ms", "p99_ms",
  * "max_ms", "mean_ms"}; percentiles interpolate linearly between ranks,
- * as in kiln bench.
+ * as in kiln bench. Several inputs: one --input each (NAME may contain ':';
+ * DTYPE and the dims are the last two fields). On failure it prints one line
+ * naming the model and what failed (loading it, its inputs, or a run) on
+ * stderr and exits with status 1.
  */
 'use strict';
 
 const path = require('path');
 
+let modelName = null; /* named in every failure once --model is known */
+
 function fail(msg) {
-    process.stderr.write(`ort_bench: ${msg}\n`);
+    const where = modelName ? `${modelName}: ` : '';
+    process.stderr.write(`ort_bench: ${where}${String(msg).replace(/\s+/g, ' ').trim()}\n`);
     process.exit(1);
+}
+
+/* the text of whatever ORT threw (an Error, or sometimes a bare string) */
+function errorText(e) {
+    return e && e.message ? e.message : String(e);
 }
 
 function parseArgs(argv) {
@@ -43,15 +54,21 @@ function parseArgs(argv) {
         case '--iters': a.iters = parseInt(v, 10); break;
         case '--seed': a.seed = parseInt(v, 10); break;
         case '--input': {
-            const [name, dtype, dims] = v.split(':');
+            const parts = v.split(':');
+            const dims = parts.pop();
+            const dtype = parts.pop();
+            const name = parts.join(':');
             if (!name || !dtype || dims === undefined) fail(`--input needs NAME:DTYPE:D0,D1,..., got '${v}'`);
-            a.inputs.push({ name, dtype, dims: dims === '' ? [] : dims.split(',').map(Number) });
+            const shape = dims === '' ? [] : dims.split(',').map(Number);
+            if (shape.some(d => !Number.isInteger(d) || d < -1)) fail(`--input '${v}': bad dimension`);
+            a.inputs.push({ name, dtype, dims: shape });
             break;
         }
         default: fail(`unknown option '${k}'`);
         }
     }
     if (!a.ort || !a.model) fail('--ort and --model are required');
+    modelName = a.model;
     for (const key of ['batch', 'threads', 'warmup', 'iters', 'seed'])
         if (!Number.isInteger(a[key]) || a[key] < 0) fail(`--${key} needs a non-negative integer`);
     if (a.batch < 1 || a.iters < 1) fail('--batch and --iters must be positive');
@@ -121,15 +138,29 @@ async function main() {
     const t0 = nowMs();
     const opts = { executionProviders: ['cpu'], graphOptimizationLevel: 'all', interOpNumThreads: 1 };
     if (a.threads > 0) opts.intraOpNumThreads = a.threads;
-    const session = await ort.InferenceSession.create(a.model, opts);
+    let session;
+    try {
+        session = await ort.InferenceSession.create(a.model, opts);
+    } catch (e) {
+        fail(`ONNX Runtime cannot load the model: ${errorText(e)}`);
+    }
     const initMs = nowMs() - t0;
     const feeds = makeFeeds(ort, session, a);
-    for (let i = 0; i < a.warmup; i++) await session.run(feeds);
+    const known = new Set(session.inputNames);
+    for (const name of Object.keys(feeds))
+        if (!known.has(name)) fail(`no input named '${name}' (inputs: ${session.inputNames.join(', ')})`);
+    for (const name of session.inputNames)
+        if (!(name in feeds)) fail(`input '${name}' is not given (pass --input ${name}:DTYPE:DIMS)`);
     const lat = [];
-    for (let i = 0; i < a.iters; i++) {
-        const s = nowMs();
-        await session.run(feeds);
-        lat.push(nowMs() - s);
+    try {
+        for (let i = 0; i < a.warmup; i++) await session.run(feeds);
+        for (let i = 0; i < a.iters; i++) {
+            const s = nowMs();
+            await session.run(feeds);
+            lat.push(nowMs() - s);
+        }
+    } catch (e) {
+        fail(`ONNX Runtime failed to run the model at batch ${a.batch}: ${errorText(e)}`);
     }
     lat.sort((x, y) => x - y);
     const r = {
@@ -141,4 +172,4 @@ async function main() {
     process.stdout.write(JSON.stringify(r) + '\n');
 }
 
-main().catch(e => fail(e.message));
+main().catch(e => fail(errorText(e)));

@@ -141,11 +141,13 @@ kn_bench_test(profile_top 0 -o "^profile: ref batch 1 \\(median per node over 3 
               -o "^  25 +[0-9.]+ +[0-9.]+% +[^ ]+ \\(Gemm([+]Relu)?\\)$"
               -o "^ +[0-9.]+ +[0-9.]+% +others \\(5 nodes\\)$" -n "^  26 "
               -- bench ${KN_BENCH_DEEP} --threads 1 --profile ${KN_BENCH_FAST})
-# a backend without per-node timing says so, and the run still succeeds
+# the oneDNN backend times its nodes too (reorders count toward the node they feed), fused names shown
 if(KILN_WITH_ONEDNN)
-  kn_bench_test(profile_unavailable 0 -o "^profile: dnnl batch 1: per-node profile not available for backend dnnl$"
-                -o "^profile: ref batch 1 \\(median per node"
-                -- bench ${KN_BENCH_MNIST} --backend ref,dnnl --threads 1 --profile ${KN_BENCH_FAST})
+  kn_bench_test(profile_dnnl 0 -o "^profile: dnnl batch 1 \\(median per node over 3 runs, sum [0-9.]+ ms, 7 nodes\\)$"
+                -o "^ +[1-7] +[0-9.]+ +[0-9.]+% +/net/conv1/Conv \\(Conv[+]Relu\\)$"
+                -o "^ +[1-7] +[0-9.]+ +[0-9.]+% +/net/flatten/Flatten \\(Flatten\\)$"
+                -n "^profile: ref " -n "not available" -n "^   8 "
+                -- bench ${KN_BENCH_MNIST} --backend dnnl --threads 1 --profile ${KN_BENCH_FAST})
 endif()
 if(KN_BENCH_PYTHON)
   set(kn_bench_profile_check [=[
@@ -171,4 +173,116 @@ print("bench profile json ok")
                    kn_bench $<TARGET_FILE:kiln_cli> ${KN_BENCH_MNIST} ${KN_BENCH_PYTHON} "${kn_bench_profile_check}")
   set_tests_properties(cli_bench_profile_json PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
                        PASS_REGULAR_EXPRESSION "bench profile json ok")
+endif()
+
+# ---------------------------------------------------------- compare_ort.sh
+# bench/compare_ort.sh, label `bench`. Its choice of models and its usage
+# errors need kiln only; the table case (label `ort` too) runs it on two tiny
+# models (the shipped ONNX file and one model of a multi-model spec, exported
+# on the fly), one configuration and a few runs, and checks the Markdown
+# table, its summary lines and the export, never a speed. That case needs
+# node (at configure time) and onnxruntime-node in KILN_ORT_DIR (installed by
+# the models.setup fixture, see tests/models.cmake): without it the case is
+# reported as skipped rather than installing it from the network.
+set(KILN_ORT_DIR ${CMAKE_BINARY_DIR}/ort CACHE PATH "Where scripts/setup_ort.sh installs onnxruntime-node")
+find_program(KILN_NODE NAMES node nodejs)
+find_program(KN_BENCH_BASH NAMES bash)
+set(KN_COMPARE_ORT ${PROJECT_SOURCE_DIR}/bench/compare_ort.sh)
+set(KN_COMPARE_MD ${CMAKE_CURRENT_BINARY_DIR}/compare_ort_test.md)
+
+# kn_compare_ort_test(NAME RC [check.sh options...] -- [compare_ort.sh arguments...])
+# registers bench_compare_ort_NAME; the classifier cache is an empty folder
+# unless the arguments name models. With kn_compare_needs_ort set, the case
+# is skipped when KILN_ORT_DIR has no onnxruntime-node.
+function(kn_compare_ort_test name rc)
+  set(args ${ARGN})
+  list(FIND args "--" sep)
+  math(EXPR after "${sep} + 1")
+  list(INSERT args ${after} ${KN_BENCH_BASH} ${KN_COMPARE_ORT} --kiln $<TARGET_FILE:kiln_cli>)
+  if(kn_compare_needs_ort)
+    # skipped, not installed from the network, without onnxruntime-node; a
+    # stale table from an earlier run must not satisfy -f
+    add_test(NAME bench_compare_ort_${name}
+             COMMAND sh -c "ort=\"$1\"; shift
+                            if [ ! -d \"$ort/node_modules/onnxruntime-node\" ]; then
+                              echo \"KILN_SKIP: no onnxruntime-node in $ort (ctest -R models.setup installs it)\"
+                              exit 0
+                            fi
+                            rm -f \"${KN_COMPARE_MD}\"
+                            exec \"$@\""
+                     kn_compare_ort ${KILN_ORT_DIR} sh ${KN_BENCH_CHECK} ${rc} ${args})
+  else()
+    add_test(NAME bench_compare_ort_${name} COMMAND sh ${KN_BENCH_CHECK} ${rc} ${args})
+  endif()
+  set_tests_properties(bench_compare_ort_${name} PROPERTIES LABELS bench TIMEOUT 300
+    ENVIRONMENT "KILN_MODELS_DIR=${CMAKE_CURRENT_BINARY_DIR}/no_classifiers;KILN_ORT_DIR=${KILN_ORT_DIR}")
+endfunction()
+
+if(KN_BENCH_BASH)
+  # --list: without a classifier cache, every models/ file, each .kiln spec
+  # exported model by model (a spec with several models gives SPEC:MODEL rows)
+  file(GLOB kn_specs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/models/*.kiln)
+  set(kn_list_checks -o "^mnist_small[[:space:]]models/mnist_small[.]onnx$")
+  foreach(spec ${kn_specs})
+    get_filename_component(base ${spec} NAME_WE)
+    list(APPEND kn_list_checks
+         -o "^${base}(:[A-Za-z0-9_]+)?[[:space:]]models/${base}[.]kiln --model [A-Za-z0-9_]+ [(]exported[)]$")
+  endforeach()
+  kn_compare_ort_test(list 0 ${kn_list_checks}
+    -o "^dcgan:generator[[:space:]]" -o "^dcgan:discriminator[[:space:]]" -o "^mnist_cnn[[:space:]]"
+    -e "^compare_ort.sh: no classifier set in .*no_classifiers"
+    -e "^compare_ort.sh: exported models/dcgan[.]kiln model discriminator to ONNX as dcgan:discriminator$"
+    -n "skipp" -n "^[|]" -- --list)
+  kn_compare_ort_test(list_pick 0 -o "^mnist_small[[:space:]]" -o "^mlp_gan:discriminator[[:space:]]"
+    -o "^mnist_cnn[[:space:]]models/mnist_cnn[.]kiln --model mnist_cnn" -n "^mlp_gan:generator" -n "^dcgan"
+    -- --list --models mnist_small,mlp_gan:discriminator ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln)
+  kn_compare_ort_test(unknown_model 1 -e "^compare_ort.sh: no model 'nosuch' \\(not in .* or models/, and not a file\\)$"
+    -n "^[|]" -- nosuch)
+  kn_compare_ort_test(unknown_spec_model 1
+    -e "^compare_ort.sh: models/mlp_gan[.]kiln has no model 'critic' \\(models: generator, discriminator\\)$"
+    -- mlp_gan:critic)
+  kn_compare_ort_test(unknown_backend 1 -e "^compare_ort.sh: kiln has no backend 'nosuch' \\(available: ref[a-z ,]*\\)$"
+    -- --backend ref,nosuch mnist_small)
+  kn_compare_ort_test(bad_iters 1 -e "^compare_ort.sh: --iters needs a positive integer, got '0'$" -- --iters 0)
+endif()
+
+if(KN_BENCH_BASH AND KILN_NODE)
+  set(kn_num "[0-9]+[.][0-9]+")
+  set(kn_rows 2)
+  set(kn_wins "ref: [0-2] of 2")
+  set(kn_dnnl_checks "")
+  if(KILN_WITH_ONEDNN) # both backends by default
+    set(kn_rows 4)
+    set(kn_wins "ref: [0-2] of 2, dnnl: [0-2] of 2")
+    set(kn_dnnl_checks -o "^\\| mnist_small \\| dnnl \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+                       -o "^\\| mlp_gan:generator \\| dnnl \\| 1 \\| 1 \\| "
+                       -o "^\\| [*][*]geometric mean[*][*] \\| dnnl \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\|$")
+  endif()
+  set(kn_wait "OMP_WAIT_POLICY")
+  if(NOT CMAKE_VERSION VERSION_LESS 3.22)
+    set(kn_wait "^OMP_WAIT_POLICY unset \\(libgomp default\\)[.] kiln: ")
+  endif()
+  set(kn_compare_needs_ort ON)
+  kn_compare_ort_test(table 0
+    -o "^\\| model \\| backend \\| batch \\| threads \\| kiln median ms \\| ORT median ms \\| kiln/ORT \\|$"
+    -o "^\\|---\\|---\\|---:\\|---:\\|---:\\|---:\\|---:\\|$"
+    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^\\| mlp_gan:generator \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^\\| [*][*]geometric mean[*][*] \\| ref \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\|$"
+    ${kn_dnnl_checks}
+    -o "^kiln as fast as ONNX Runtime or faster \\(kiln/ORT <= 1\\) in [0-${kn_rows}] of ${kn_rows} rows \\(${kn_wins}\\)[.]$"
+    -o "${kn_wait}" -o "onnxruntime-node [0-9.]+, CPU provider"
+    -e "^compare_ort.sh: exported models/mlp_gan[.]kiln model generator to ONNX as mlp_gan:generator$"
+    -e "^compare_ort.sh: mnist_small ref batch 1 threads 1 round 1/1 \\(2 runs\\)$"
+    -n "discriminator" -n "Skipped" -n "skipping" -n "fast, round 1 again" -f ${KN_COMPARE_MD}
+    -- --batch 1 --threads 1 --warmup 1 --iters 2 --rounds 1 --min-time 0
+       --markdown-out ${KN_COMPARE_MD} mnist_small mlp_gan:generator)
+  set_tests_properties(bench_compare_ort_table PROPERTIES LABELS "bench;ort" TIMEOUT 600
+    SKIP_REGULAR_EXPRESSION "KILN_SKIP"
+    # after models.setup when both run (it installs onnxruntime-node), without pulling it in
+    DEPENDS models.setup)
+  if(NOT CMAKE_VERSION VERSION_LESS 3.22)
+    # the environment as a user would have it: no OMP_WAIT_POLICY
+    set_tests_properties(bench_compare_ort_table PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:")
+  endif()
 endif()

@@ -324,17 +324,31 @@ static kn_status kn_dnnl_describe_binary(const kn_dnnl_exe *exe, const kn_node *
     if ((st = kn_dnnl_bind_act(exe, n, req, s0, DNNL_ARG_SRC_0, a, err)) != KN_OK ||
         (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
         return st;
+    dnnl_memory_desc_t s1md; /* src1 as the primitive reads it (a constant's bind keeps its plain md) */
+    dnnl_format_tag_t tag;
     if (same && !s0->plain && !g->values[b].data) {
         *s1 = *s0; /* read in src0's layout (a reorder when it has another) */
         s1->arg = DNNL_ARG_SRC_1;
         s1->value = b;
+        s1md = s1->md;
     } else {
         int64_t d1[KN_MAX_RANK];
         kn_dnnl_padded_dims(&g->values[b].shape, R, d1);
         if ((st = kn_dnnl_bind_plain(exe, n, s1, DNNL_ARG_SRC_1, b, R, d1, err)) != KN_OK)
             return st;
+        s1md = s1->md;
+        /* a broadcast operand next to a blocked src0 (squeeze-excitation scales): in src0's format too,
+         * which oneDNN's jit kernels need (a plain src1 falls to its slow reference kernel) */
+        const bool constant = g->values[b].data != NULL;
+        if (!s0->plain && (constant || g->values[b].shape.rank == R) && kn_dnnl_tag_of(&s0->md, &tag)) {
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&s1md, R, s1->md.dims, dnnl_f32, tag));
+            if (!constant) {
+                s1->md = s1md;
+                s1->plain = false;
+            }
+        }
     }
-    KN_DNNL_CHECK(n, dnnl_binary_desc_init(&desc->op.binary, alg, &s0->md, &s1->md, &s0->md));
+    KN_DNNL_CHECK(n, dnnl_binary_desc_init(&desc->op.binary, alg, &s0->md, &s1md, &s0->md));
 fail:
     return st;
 }
