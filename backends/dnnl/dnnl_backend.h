@@ -4,29 +4,47 @@
  *
  * compile() creates every oneDNN primitive (and its memory objects, bound to
  * fixed places in the one tensor arena of the memory plan) once; a run only
- * executes them. oneDNN runs Conv (grouped, depthwise, dilated, padded; bias;
- * a fused residual add as a binary-add post-op and a fused activation as
- * eltwise post-ops), Gemm (as matmul, transA/transB, alpha = beta = 1),
- * 2-D MatMul, MaxPool/AveragePool and the element-wise activations; every
- * other node runs on the reference kernels (backends/ref/ref.h) with its
- * scratch from the memory plan, on the plan's plain NCHW buffers.
+ * executes them. oneDNN runs (dnnl_decide.c says which, dnnl_describe.c how):
+ *   - Conv (grouped, depthwise, dilated, padded; bias; a fused residual add as
+ *     a binary-add post-op, a fused activation as eltwise post-ops) and
+ *     ConvTranspose (deconvolution; groups, dilations, output_padding and
+ *     output_shape as right padding; fused activation);
+ *   - Gemm (as matmul: transA/transB, alpha = beta = 1) and 2-D MatMul;
+ *   - MaxPool/AveragePool (ceil_mode, count_include_pad), GlobalAveragePool,
+ *     GlobalMaxPool (pooling over the whole spatial extent);
+ *   - the element-wise activations (eltwise), BatchNormalization (inference:
+ *     global statistics, scale and shift), LRN (odd sizes), Softmax and
+ *     LogSoftmax (opset < 13's 2-D coercion included);
+ *   - Add/Sub/Mul/Div with numpy broadcasting (binary: oneDNN broadcasts its
+ *     second source only, so a broadcast first input of Add/Mul is swapped and
+ *     of Sub/Div falls back), Add of two same-shape tensors as a sum, Concat.
+ * Every other node (and any configuration oneDNN has no implementation for)
+ * runs on the reference kernels (backends/ref/ref.h) with its scratch from
+ * the memory plan, on the plan's plain C-order buffers.
  *
- * Layouts: Conv primitives are created with format_tag any for src,
- * weights and dst, so oneDNN picks its blocked layouts (nChw8c/16c...).
+ * Layouts: Conv/ConvTranspose primitives are created with format_tag any for
+ * src, weights and dst, so oneDNN picks its blocked layouts (nChw8c...).
  * Constant weights are reordered once, at compile time, into the chosen
  * layout. A value produced in a blocked layout stays blocked for the next
- * oneDNN nodes (Conv, and pooling/eltwise on a blocked input keep it); a
- * fused residual is bound in the Conv's dst layout. Reorder primitives,
- * built at compile time, are inserted only where a layout must change: at
- * graph inputs (plain -> the Conv's src layout), before nodes that run on
- * the reference kernels or in plain layouts (Gemm/MatMul; blocked -> the
- * plain buffer the memory plan gave the value), and before graph outputs.
- * Each value's plain buffer is the plan's; blocked copies live in one
- * second arena allocated at compile time, placed by lifetime (op indices)
- * with a greedy first-fit (next step: place them with passes/memplan.h's
- * planner, which sits above the backends in the link order, and merge the
- * two arenas). Values other than graph inputs and outputs are not
- * guaranteed to be in their plain buffers after a run.
+ * oneDNN nodes: pooling, eltwise, batch norm, LRN, binary and sum read and
+ * write it in that layout, Concat concatenates in it (every source and the
+ * destination in the first blocked source's format), and a broadcast
+ * operand is read in the same format; a fused residual is bound in the
+ * Conv's dst layout. Each argument is bound in the layout the primitive
+ * reports for it (dnnl_query_exec_arg_md). Reorder primitives, built at
+ * compile time, are inserted only where a layout must change: at graph
+ * inputs, before nodes that run on the reference kernels or only in plain
+ * layouts (Gemm/MatMul, Softmax), and before graph outputs. Each value's
+ * plain buffer is the plan's; blocked copies live in a second arena
+ * allocated at compile time. Values other than graph inputs and outputs are
+ * not guaranteed to be in their plain buffers after a run.
+ *
+ * Scratchpads are user-managed (dnnl_scratchpad_mode_user): each primitive's
+ * scratchpad is planned with the blocked copies in the second arena, live
+ * during its own op only, so it reuses bytes of copies dead at that point
+ * (kn_dnnl_place_blocked: greedy by size over op lifetimes, the memory
+ * planner's rule; passes/memplan.h itself sits above the backends in the
+ * link order). Reference-kernel scratch comes from the memory plan.
  *
  * A run submits every primitive without waiting; the stream is waited on
  * only before a reference kernel reads results, and once at the end. A
@@ -34,11 +52,10 @@
  * primitive to time it; a reorder counts toward the node it was inserted
  * for. --explain lists the nodes left to the reference kernels and why.
  *
- * oneDNN scratchpads are user-managed: one buffer, the largest any primitive
- * needs, allocated at compile time and shared by all (nodes run one at a
- * time). Threads: oneDNN (OpenMP build) uses omp_set_num_threads(threads)
- * set at the start of each run; OpenBLAS is then single-threaded, as in the
- * reference backend.
+ * Threads: oneDNN (OpenMP build) uses omp_set_num_threads(threads), set at
+ * the start of each run; OpenBLAS is then single-threaded (reference
+ * kernels call it inside OpenMP regions), as in the reference backend, so
+ * the two libraries never run two thread pools on the same cores.
  */
 #ifndef KN_DNNL_BACKEND_H
 #define KN_DNNL_BACKEND_H
