@@ -58,7 +58,7 @@ char *kn_strdup(const char *s);
 /** Fusion classes used by the fusion passes. */
 typedef enum kn_fuse_class {
     KN_FUSE_NONE = 0,
-    KN_FUSE_PRODUCER,    /**< conv/gemm-like: may carry a post-activation */
+    KN_FUSE_PRODUCER,    /**< conv/gemm-like (and batch norm): may carry a post-activation */
     KN_FUSE_ACTIVATION,  /**< element-wise unary activation */
     KN_FUSE_BINARY       /**< element-wise binary op (residual add) */
 } kn_fuse_class;

@@ -65,7 +65,8 @@ kn_status kn_pass_infer_and_fold(kn_graph *g, const kn_pass_ctx *ctx, bool *chan
 kn_status kn_pass_dce(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
 /**
- * Activation fusion: a Conv/ConvTranspose/Gemm/MatMul (KN_FUSE_PRODUCER)
+ * Activation fusion: a Conv/ConvTranspose/Gemm/MatMul/BatchNormalization
+ * (KN_FUSE_PRODUCER; BatchNormalization: pre-activation blocks, DenseNet)
  * whose float32 output is read only by an element-wise activation (Relu,
  * LeakyRelu, Clip with constant bounds, Sigmoid, Tanh, HardSigmoid,
  * HardSwish, Elu) takes the activation over as node->fused: the producer

@@ -436,6 +436,8 @@ static bool kn_dnnl_supports(const kn_graph *g, const kn_node *node, char *why, 
 /* Fusions are accepted when the producer runs on reference kernels anyway, or the activation maps to post-ops. */
 static bool kn_dnnl_can_fuse(const kn_graph *g, const kn_node *producer, kn_op activation, bool residual)
 {
+    if (producer->op == KN_OP_BATCH_NORM) /* oneDNN's batch norm fuses a Relu (flag), no other post-op */
+        return !residual && (activation == KN_OP_RELU || activation == KN_OP_COUNT);
     if (producer->op != KN_OP_CONV && producer->op != KN_OP_CONV_TRANSPOSE && producer->op != KN_OP_GEMM &&
         producer->op != KN_OP_MATMUL)
         return true;

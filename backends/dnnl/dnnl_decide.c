@@ -171,6 +171,10 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     case KN_OP_BATCH_NORM:
+        if (n->fused.activation != KN_OP_COUNT && n->fused.activation != KN_OP_RELU) {
+            snprintf(why, len, "fused %s (oneDNN's batch norm fuses Relu only)", kn_op_get(n->fused.activation)->name);
+            return false;
+        }
         return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[0], 2, 5, why, len);
     case KN_OP_LRN:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))

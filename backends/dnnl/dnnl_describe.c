@@ -419,7 +419,8 @@ static kn_status kn_dnnl_describe_norm(const kn_dnnl_exe *exe, const kn_node *n,
             return st;
     KN_DNNL_CHECK(n, dnnl_batch_normalization_forward_desc_init(
                          &desc->op.bnorm, dnnl_forward_inference, &src->md, n->attrs.batch_norm.epsilon,
-                         dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift));
+                         dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift |
+                             (n->fused.activation == KN_OP_RELU ? dnnl_fuse_norm_relu : 0)));
 fail:
     return st;
 }
@@ -571,7 +572,8 @@ kn_status kn_dnnl_attr(const kn_node *n, const dnnl_memory_desc_t *res_md, bool 
     *attr = NULL;
     KN_DNNL_CHECK(n, dnnl_primitive_attr_create(attr));
     KN_DNNL_CHECK(n, dnnl_primitive_attr_set_scratchpad_mode(*attr, dnnl_scratchpad_mode_user));
-    if ((with_res && n->fused.residual >= 0) || n->fused.activation != KN_OP_COUNT) {
+    /* batch norm's fused Relu is a flag of its descriptor (kn_dnnl_describe_norm), not a post-op */
+    if ((with_res && n->fused.residual >= 0) || (n->fused.activation != KN_OP_COUNT && n->op != KN_OP_BATCH_NORM)) {
         kn_node tmp = *n;
         if (!with_res)
             tmp.fused.residual = -1;
