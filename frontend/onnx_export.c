@@ -568,6 +568,18 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         const char *mul_in[2] = {in[0], t};
         return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
     }
+    case KN_OP_SWISH: {
+        /* kiln's Swish (SiLU) has no ONNX op: x * Sigmoid(x), the pair it was formed from */
+        if (nin != 1 || nout != 1)
+            return kn_ex_fail(ex, KN_ERR_GRAPH, "Swish takes 1 input and gives 1 output");
+        const char *t = kn_ex_unique(ex, out[0], "sigmoid");
+        const char *s_name = kn_ex_unique(ex, name, "sigmoid");
+        if (!t || !s_name)
+            return kn_ex_nomem(ex);
+        KN_TRY(kn_ex_node(ex, "Sigmoid", s_name, in, 1, &t, 1, &p));
+        const char *mul_in[2] = {in[0], t};
+        return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
+    }
     case KN_OP_CLIP: {
         /* Clip-13: min and max are inputs; Clip-6 bounds kept in attrs become constants */
         const char *cin[3] = {in[0], nin > 1 ? in[1] : "", nin > 2 ? in[2] : ""};

@@ -29,8 +29,8 @@ bool kn_op_is_unary_eltwise(kn_op op)
 {
     switch (op) {
     case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
-    case KN_OP_ERF:
+    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT:
+    case KN_OP_EXP: case KN_OP_ERF:
         return true;
     default:
         return false;

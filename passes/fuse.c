@@ -394,3 +394,58 @@ kn_status kn_pass_fuse_residual(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
         return st;
     return kn_graph_sort(g, err);
 }
+
+/* ------------------------------------------------------------ swish */
+
+kn_status kn_pass_fuse_swish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+{
+    kn_fuse_state s = {.g = g, .ctx = ctx};
+    kn_status st = kn_fuse_count_readers(&s, err);
+    if (st != KN_OK)
+        return st;
+    bool formed = false;
+    for (int i = 0; i < g->num_nodes; i++) {
+        kn_node *m = &g->nodes[i];
+        if (m->dead || m->op != KN_OP_MUL || m->num_inputs != 2 || m->num_outputs != 1 || m->inputs[0] < 0 ||
+            m->inputs[1] < 0)
+            continue;
+        for (int slot = 0; slot < 2; slot++) {
+            const int sv = m->inputs[slot], x = m->inputs[1 - slot];
+            const int pid = g->values[sv].producer;
+            if (pid < 0 || pid >= g->num_nodes)
+                continue;
+            kn_node *sig = &g->nodes[pid];
+            if (sig->dead || sig->op != KN_OP_SIGMOID || sig->inputs[0] != x)
+                continue;
+            const char *why = NULL;
+            if (g->values[sv].is_output)
+                why = "the Sigmoid's output is a graph output";
+            else if (s.readers[sv] != 1)
+                why = "the Sigmoid's output has other readers";
+            else if (g->values[x].dtype != KN_F32 || g->values[m->outputs[0]].dtype != KN_F32)
+                why = "not float32";
+            if (why) {
+                kn_fuse_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' left alone: %s", m->name, sig->name, why);
+                continue;
+            }
+            kn_fuse_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' became Swish '%s'", m->name, sig->name, m->name);
+            kn_fuse_drop_reads(&s, sig);
+            kn_fuse_drop_reads(&s, m);
+            sig->dead = true;
+            g->values[sv].producer = -1;
+            m->op = KN_OP_SWISH;
+            m->num_inputs = 1;
+            m->inputs[0] = x;
+            m->inputs[1] = -1;
+            kn_attrs_init(KN_OP_SWISH, &m->attrs);
+            s.readers[x]++;
+            formed = true;
+            break;
+        }
+    }
+    free(s.readers);
+    if (!formed)
+        return KN_OK;
+    *changed = true;
+    return kn_graph_compact(g, err);
+}

@@ -91,6 +91,16 @@ kn_status kn_pass_fuse_activation(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
 kn_status kn_pass_fuse_residual(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
 /**
+ * Swish formation: Mul(x, Sigmoid(x)) (either input order), where the
+ * Sigmoid's float32 output is read by that Mul only and is not a graph
+ * output, becomes one Swish node (x * sigmoid(x), SiLU: EfficientNet,
+ * MobileNetV3-style blocks) reading x; the Sigmoid dies. Swish is an
+ * activation, so kn_pass_fuse_activation can then fuse it into the Conv
+ * that produces x. Explains every candidate it leaves alone.
+ */
+kn_status kn_pass_fuse_swish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
  * Remove Identity nodes and inference Dropouts (no mask read, training_mode
  * absent or constant false): readers are rewired to the input. When the
  * removed node wrote a graph output, its producer writes that output

@@ -36,8 +36,9 @@ static const kn_pass kn_inference_pipeline[] = {
      * rewrites a node that carries one. Residual first: a Conv that already
      * carries an activation cannot take an Add (it would come after it), and
      * the residual pass fuses the activation after the Add itself. */
+    {"fuse_swish", "turn Mul(x, Sigmoid(x)) into Swish(x)", kn_pass_fuse_swish, KN_ONCE},
     {"fuse_residual", "fuse Conv + Add (+ activation)", kn_pass_fuse_residual, KN_ONCE},
-    {"fuse_activation", "fuse activations into Conv, ConvTranspose, Gemm and MatMul", kn_pass_fuse_activation,
+    {"fuse_activation", "fuse activations into Conv, ConvTranspose, Gemm, MatMul, BatchNormalization", kn_pass_fuse_activation,
      KN_ONCE},
     /* Fusion bypasses the Add and activation nodes it absorbs. */
     {"fuse_dce", "remove what fusion left unused", kn_pass_dce, KN_ONCE},

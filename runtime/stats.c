@@ -54,7 +54,7 @@ static int64_t kn_node_flops(const kn_graph *g, const kn_node *n)
         return kn_numel(&g->values[n->inputs[0]]);
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_DIV: case KN_OP_POW:
     case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
     case KN_OP_ERF: case KN_OP_SOFTMAX: case KN_OP_LOG_SOFTMAX: case KN_OP_BATCH_NORM: case KN_OP_LRN:
         return out_elems;
     default:

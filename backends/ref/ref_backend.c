@@ -29,6 +29,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_CLIP] = kn_ref_unary,
     [KN_OP_HARD_SIGMOID] = kn_ref_unary,
     [KN_OP_HARD_SWISH] = kn_ref_unary,
+    [KN_OP_SWISH] = kn_ref_unary,
     [KN_OP_ELU] = kn_ref_unary,
     [KN_OP_SQRT] = kn_ref_unary,
     [KN_OP_EXP] = kn_ref_unary,

@@ -307,6 +307,7 @@ static KN_ELTWISE_FN void kn_activation_chunk(kn_op op, float alpha, float beta,
     case KN_OP_CLIP: KN_MAP((v < lo ? lo : v) > hi ? hi : (v < lo ? lo : v)); break;
     case KN_OP_HARD_SIGMOID: KN_MAP(kn_clamp01f(alpha * v + beta)); break;
     case KN_OP_HARD_SWISH: KN_MAP(v * kn_clamp01f(v * (1.0f / 6.0f) + 0.5f)); break;
+    case KN_OP_SWISH: KN_MAP(v * kn_sigmoidf(v)); break;
     case KN_OP_ELU: KN_MAP(kn_eluf(v, alpha)); break;
     case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
     case KN_OP_EXP: KN_MAP(kn_expf(v)); break;

@@ -346,6 +346,66 @@ static void test_silu_not_fused(void **state)
     kn_graph_free(&f.g);
 }
 
+/*
+ * Mul(h, Sigmoid(h)) in either order becomes Swish(h), which then fuses
+ * into the Conv: one node, same outputs. With the Sigmoid's output also a
+ * graph output, nothing is formed and the reason is explained.
+ */
+static void test_swish(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        fx f;
+        fx_init(&f);
+        int x;
+        int h = build_producer(&f, KN_OP_CONV, &x);
+        int s = fx_node(&f, "sig", KN_OP_SIGMOID, NULL, "s", 1, h);
+        int y = variant == 1 ? fx_node(&f, "mul", KN_OP_MUL, NULL, "y", 2, s, h)
+                             : fx_node(&f, "mul", KN_OP_MUL, NULL, "y", 2, h, s);
+        fx_output(&f, y);
+        if (variant == 2)
+            fx_output(&f, s);
+        fx_finish(&f);
+        kn_error err = {0};
+        kn_graph g;
+        assert_int_equal(kn_graph_clone(&f.g, &g, &err), KN_OK);
+        explain_buf b;
+        kn_pass_ctx ctx;
+        explain_open(&b, &ctx);
+        bool changed = false;
+        assert_int_equal(kn_pass_fuse_swish(&g, &ctx, &changed, &err), KN_OK);
+        assert_int_equal(changed, variant != 2);
+        assert_int_equal(kn_pass_fuse_activation(&g, &ctx, &changed, &err), KN_OK);
+        assert_int_equal(kn_pass_dce(&g, &ctx, &changed, &err), KN_OK);
+        if (kn_graph_verify(&g, true, &err) != KN_OK)
+            fail_msg("verify: %s", err.message);
+        const char *text = explain_text(&b);
+        if (variant == 2) {
+            assert_int_equal(live_nodes(&g), 3);
+            assert_non_null(strstr(text, "fuse_swish: Mul 'mul' and Sigmoid 'sig' left alone: the Sigmoid's output "
+                                         "is a graph output"));
+        } else {
+            assert_int_equal(live_nodes(&g), 1);
+            assert_non_null(strstr(text, "fuse_swish: Mul 'mul' and Sigmoid 'sig' became Swish 'mul'"));
+            assert_non_null(strstr(text, "fuse_activation: fused Swish 'mul' into Conv 'conv_1'"));
+            for (int i = 0; i < g.num_nodes; i++)
+                if (!g.nodes[i].dead)
+                    assert_int_equal(g.nodes[i].fused.activation, KN_OP_SWISH);
+        }
+        size_t n0, n1;
+        float *y0 = kn_test_run_ref(&f.g, 777ull, &n0), *y1 = kn_test_run_ref(&g, 777ull, &n1);
+        assert_int_equal(n0, n1);
+        float d = kn_test_max_abs_diff(y0, y1, n0);
+        if (!(d <= 1e-6f))
+            fail_msg("variant %d: Swish output differs by %g", variant, (double)d);
+        free(y0);
+        free(y1);
+        explain_close(&b);
+        kn_graph_free(&g);
+        kn_graph_free(&f.g);
+    }
+}
+
 /* The producer's output is itself a graph output: the activation stays. */
 static void test_graph_output_not_fused(void **state)
 {
@@ -607,6 +667,7 @@ int main(void)
         cmocka_unit_test(test_fuse_every_activation),
         cmocka_unit_test(test_explain_fused_and_unfused),
         cmocka_unit_test(test_silu_not_fused),
+        cmocka_unit_test(test_swish),
         cmocka_unit_test(test_graph_output_not_fused),
         cmocka_unit_test(test_backend_declines),
         cmocka_unit_test(test_chain_second_activation),
