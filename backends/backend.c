@@ -21,6 +21,11 @@ const kn_backend *kn_backend_find(const char *name)
     return NULL;
 }
 
+const kn_backend *kn_backend_at(int i)
+{
+    return i >= 0 && i < (int)(sizeof kn_backends / sizeof kn_backends[0]) ? kn_backends[i] : NULL;
+}
+
 const char *kn_backend_names(void)
 {
 #ifdef KILN_WITH_ONEDNN

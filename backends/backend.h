@@ -83,6 +83,8 @@ typedef struct kn_backend {
 
 /** Find a backend by name ("ref"); NULL when unknown. */
 const kn_backend *kn_backend_find(const char *name);
+/** The i-th backend of this build (0: "ref"), or NULL past the last. */
+const kn_backend *kn_backend_at(int i);
 /** Comma-separated list of backend names, for help and messages. */
 const char *kn_backend_names(void);
 

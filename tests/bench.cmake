@@ -104,7 +104,7 @@ assert d["threads"] == 1 and d["warmup"] == 0 and d["seed"] == 7 and d["omp_wait
 print("bench json ok")
 ]=])
   add_test(NAME cli_bench_json_valid
-           COMMAND sh -c "\"$1\" bench \"$2\" --batch 1,2 --threads 1 --warmup 0 --iters 4 --seed 7 --json | \"$3\" -c \"$4\""
+           COMMAND sh -c "\"$1\" bench \"$2\" --backend ref --batch 1,2 --threads 1 --warmup 0 --iters 4 --seed 7 --json | \"$3\" -c \"$4\""
                    kn_bench $<TARGET_FILE:kiln_cli> ${KN_BENCH_MNIST} ${KN_BENCH_PYTHON} "${kn_bench_json_check}")
   set_tests_properties(cli_bench_json_valid PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
                        PASS_REGULAR_EXPRESSION "bench json ok")
@@ -169,7 +169,7 @@ for r in rows:
 print("bench profile json ok")
 ]=])
   add_test(NAME cli_bench_profile_json
-           COMMAND sh -c "\"$1\" bench \"$2\" --batch 1,3 --threads 1 --warmup 0 --iters 4 --profile --json | \"$3\" -c \"$4\""
+           COMMAND sh -c "\"$1\" bench \"$2\" --backend ref --batch 1,3 --threads 1 --warmup 0 --iters 4 --profile --json | \"$3\" -c \"$4\""
                    kn_bench $<TARGET_FILE:kiln_cli> ${KN_BENCH_MNIST} ${KN_BENCH_PYTHON} "${kn_bench_profile_check}")
   set_tests_properties(cli_bench_profile_json PROPERTIES LABELS cli TIMEOUT 300 ENVIRONMENT "${KN_BENCH_ENV}"
                        PASS_REGULAR_EXPRESSION "bench profile json ok")

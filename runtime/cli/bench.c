@@ -39,7 +39,8 @@ static const char kn_bench_usage[] =
     "backend on the same seeded random inputs.\n"
     "\n"
     "options:\n"
-    "  --backend LIST   comma-separated backends to measure (default: ref)\n"
+    "  --backend LIST   comma-separated backends to measure (default: every\n"
+    "                   backend of this build, see the last line)\n"
     "  --batch LIST     comma-separated batch sizes (default: 1)\n"
     "  --threads N      worker threads (default: 0, all cores)\n"
     "  --warmup W       untimed runs before timing (default: 3)\n"
@@ -272,8 +273,13 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
         return kn_cli_usage_error("bench", kn_bench_usage, "--iters and --time exclude each other");
     if (!a->model)
         return kn_cli_usage_error("bench", kn_bench_usage, "missing MODEL");
-    if (a->num_backends == 0 && (rc = kn_bench_parse_backends(a, "ref")) != KN_CLI_OK)
-        return rc;
+    if (a->num_backends == 0) { /* every backend of this build, the reference first */
+        char all[128] = "";
+        for (int i = 0; kn_backend_at(i); i++)
+            snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? "," : "", kn_backend_at(i)->name);
+        if ((rc = kn_bench_parse_backends(a, all)) != KN_CLI_OK)
+            return rc;
+    }
     if (a->num_batches == 0) {
         a->batches[0] = 1;
         a->num_batches = 1;
