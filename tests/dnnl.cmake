@@ -3,8 +3,10 @@ if(KILN_WITH_ONEDNN)
   # test_dnnl: every op case; test_dnnl.models_dir: mnist_small.onnx and every .kiln model of models/ (and
   # tests/spec/layers.kiln) at batch 1 and 8; dnnl.<classifier> (label models): one classifier-set model each
   # at batch 1 and 8, skipped when absent.
-  add_executable(test_dnnl ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl.c ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_parity.c
-                           ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_graph_cases.c ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)
+  add_executable(test_dnnl ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_parity.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_graph_cases.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)
   target_include_directories(test_dnnl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(test_dnnl PRIVATE kiln PkgConfig::CMOCKA)
   set(kn_dnnl_env "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive")

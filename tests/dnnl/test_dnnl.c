@@ -9,14 +9,19 @@
  *
  * that is a max error of 1e-4 relative to the output's scale (absolute for
  * outputs within [-1, 1], such as probabilities); a case may only ask for a
- * tighter bound. Outputs of other dtypes must be identical. Each comparison
- * prints "parity <case> (batch N): max|dnnl-ref| A, rel R ..." with where
- * the nodes run (kn_dnnl_node_runs), so the figures can be quoted from the
- * ctest log (ctest -V / --output-on-failure).
+ * tighter bound. Outputs of other dtypes must be identical. Model files are
+ * also compared on their logits: the input of a Softmax/LogSoftmax that
+ * gives an output becomes an output too (probabilities of random-weight
+ * classifiers saturate near 1 or flatten near 1/1000 and would hide errors).
+ * Each comparison prints "parity <case> (batch N): max|dnnl-ref| A, rel R
+ * (max|ref| M ...)" and the nodes left to the reference kernels (with
+ * several outputs, one line per output after it), so the figures can be
+ * quoted from the ctest log (ctest -V).
  *
  * Where nodes run: a case can require nodes of the compiled graph to run on
  * oneDNN (here: expect_dnnl, every node of the case; dnnl_graph_cases.c: a
- * list of node names); a fallback to the reference kernels then fails it.
+ * list of node names), by kn_dnnl_node_runs and by the backend's account
+ * after compile (--explain); a fallback to the reference kernels fails it.
  *
  * Runs (tests/dnnl.cmake):
  *   test_dnnl                   the op cases: the table below (Conv, Gemm,
@@ -47,6 +52,7 @@
 #include "dnnl_parity.h"
 #include "ir.h"
 #include "kiln.h"
+#include "runtime_internal.h"
 #include "spec.h"
 
 /* ------------------------------------------------------------ graphs */
@@ -199,13 +205,19 @@ static const op_case cases[] = {
      KN_OP_RELU},
     {"gemm_transa", K_GEMM, true, {16, 3}, 2, 0, 0, 0, 0, 0, 0, 0, false, false, false, 5, true, false, NOACT},
     {"matmul2d", K_MATMUL, true, {5, 12}, 2, 0, 0, 0, 0, 0, 0, 0, false, false, false, 9, false, false, NOACT},
-    {"maxpool3x3s2", K_MAXPOOL, true, {2, 4, 11, 11}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, false, 0, false, false, NOACT},
+    {"maxpool3x3s2", K_MAXPOOL, true, {2, 4, 11, 11}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, false, 0, false, false,
+     NOACT},
     {"maxpool2x2", K_MAXPOOL, true, {1, 3, 8, 8}, 4, 0, 2, 2, 0, -1, 1, 0, false, false, false, 0, false, false, NOACT},
-    {"maxpool_dilated", K_MAXPOOL, true, {1, 3, 9, 9}, 4, 0, 2, 1, 0, -1, 2, 0, false, false, false, 0, false, false, NOACT},
-    {"maxpool_ceil", K_MAXPOOL, true, {1, 3, 10, 10}, 4, 0, 3, 2, 0, -1, 1, 0, false, true, false, 0, false, false, NOACT},
-    {"avgpool_ceil_excl", K_AVGPOOL, true, {1, 3, 10, 10}, 4, 0, 3, 2, 0, -1, 1, 0, false, true, false, 0, false, false, NOACT},
-    {"avgpool_excl", K_AVGPOOL, true, {1, 4, 9, 9}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, false, 0, false, false, NOACT},
-    {"avgpool_incl", K_AVGPOOL, true, {1, 4, 9, 9}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, true, 0, false, false, NOACT},
+    {"maxpool_dilated", K_MAXPOOL, true, {1, 3, 9, 9}, 4, 0, 2, 1, 0, -1, 2, 0, false, false, false, 0, false, false,
+     NOACT},
+    {"maxpool_ceil", K_MAXPOOL, true, {1, 3, 10, 10}, 4, 0, 3, 2, 0, -1, 1, 0, false, true, false, 0, false, false,
+     NOACT},
+    {"avgpool_ceil_excl", K_AVGPOOL, true, {1, 3, 10, 10}, 4, 0, 3, 2, 0, -1, 1, 0, false, true, false, 0, false,
+     false, NOACT},
+    {"avgpool_excl", K_AVGPOOL, true, {1, 4, 9, 9}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, false, 0, false, false,
+     NOACT},
+    {"avgpool_incl", K_AVGPOOL, true, {1, 4, 9, 9}, 4, 0, 3, 2, 1, -1, 1, 0, false, false, true, 0, false, false,
+     NOACT},
     {"relu", K_ELTWISE, true, {2, 3, 4, 5}, 4, 0, 0, 0, 0, 0, 0, 0, false, false, false, 0, 0, 0, KN_OP_RELU},
     {"sigmoid", K_ELTWISE, true, {7, 9}, 2, 0, 0, 0, 0, 0, 0, 0, false, false, false, 0, 0, 0, KN_OP_SIGMOID},
     {"tanh", K_ELTWISE, true, {3, 50}, 2, 0, 0, 0, 0, 0, 0, 0, false, false, false, 0, 0, 0, KN_OP_TANH},
@@ -241,9 +253,32 @@ static bool file_exists(const char *path)
     return f != NULL;
 }
 
-/* Compare `m` at every batch of model_batches; `what` names it in the log. */
-static void check_model(const kn_model_t *m, const char *what)
+/*
+ * Make the input of every Softmax/LogSoftmax that gives a graph output (the
+ * classifiers' logits) an output too: probabilities saturate (near 1) or
+ * flatten (near 1/classes) and then hide errors; the logits are compared
+ * under the same bound.
+ */
+static void expose_logits(kn_model_t *m)
 {
+    kn_graph *g = &m->graph;
+    int nout = g->num_outputs;
+    for (int i = 0; i < nout; i++) {
+        int p = g->values[g->outputs[i]].producer;
+        if (p < 0 || (g->nodes[p].op != KN_OP_SOFTMAX && g->nodes[p].op != KN_OP_LOG_SOFTMAX))
+            continue;
+        int v = g->nodes[p].inputs[0];
+        if (g->values[v].is_output || g->values[v].kind != KN_VALUE_INTERMEDIATE)
+            continue;
+        kn_error err;
+        assert_int_equal(kn_graph_add_output(g, v, &err), KN_OK);
+    }
+}
+
+/* Compare `m` (its logits exposed) at every batch of model_batches; `what` names it in the log. */
+static void check_model(kn_model_t *m, const char *what)
+{
+    expose_logits(m);
     for (size_t b = 0; b < sizeof model_batches / sizeof model_batches[0]; b++)
         kn_parity_check(m, model_batches[b], KN_DNNL_TOL, NULL, false, what);
 }
