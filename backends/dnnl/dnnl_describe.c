@@ -135,6 +135,13 @@ static kn_status kn_dnnl_describe_window(const kn_dnnl_exe *exe, const kn_node *
         (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
         return st;
     if (!conv && !deconv) {
+        /* a windowed pool on a plain input (after a gemm-based or reference producer) reads an nCx8c copy:
+         * oneDNN's plain-layout pooling is its slow one (14 ms of AlexNet's 100 at batch 8, the reorder 0.2) */
+        static const dnnl_format_tag_t blk8[6] = {0, 0, 0, dnnl_aBc8b, dnnl_aBcd8b, dnnl_aBcde8b};
+        if (req->blocked && src->plain && !global && xs->dims[1] >= 8) {
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&src->md, xs->rank, src->md.dims, dnnl_f32, blk8[xs->rank]));
+            src->plain = false;
+        }
         dnnl_alg_kind_t alg = n->op == KN_OP_MAX_POOL || n->op == KN_OP_GLOBAL_MAX_POOL ? dnnl_pooling_max
                               : !global && n->attrs.window.count_include_pad ? dnnl_pooling_avg_include_padding
                                                                              : dnnl_pooling_avg_exclude_padding;
@@ -376,6 +383,14 @@ static kn_status kn_dnnl_describe_concat(const kn_dnnl_exe *exe, const kn_node *
         if (blk && !kn_dnnl_tag_of(blk, &tag))
             tag = dnnl_format_tag_undef;
     }
+    /* channel blocks (nCx8c) padded inside the result put oneDNN on its slow reference concat: plain then
+     * (ShuffleNet's 58/116/232 channels; its reshapes need the plain layout anyway) */
+    const bool channel_blocked = tag == dnnl_aBc8b || tag == dnnl_aBcd8b || tag == dnnl_aBcde8b ||
+                                 tag == dnnl_aBc16b || tag == dnnl_aBcd16b || tag == dnnl_aBcde16b;
+    const int64_t blk = tag == dnnl_aBc16b || tag == dnnl_aBcd16b || tag == dnnl_aBcde16b ? 16 : 8;
+    for (int k = 0; k < n->num_inputs && channel_blocked; k++)
+        if (g->values[n->inputs[k]].shape.rank < 2 || g->values[n->inputs[k]].shape.dims[1] % blk != 0)
+            tag = dnnl_format_tag_undef;
     for (int k = 0; k < n->num_inputs; k++) {
         kn_dnnl_bind *s = &binds[(*nb)++];
         if ((st = kn_dnnl_bind_plain(exe, n, s, DNNL_ARG_MULTIPLE_SRC + k, n->inputs[k], 0, NULL, err)) != KN_OK)
