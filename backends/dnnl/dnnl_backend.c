@@ -13,9 +13,13 @@ static void kn_dnnl_free(void *p)
     kn_dnnl_exe *exe = p;
     if (!exe)
         return;
-    for (int i = 0; i < exe->num_ops; i++)
+    for (int i = 0; i < exe->num_ops; i++) {
         if (exe->ops[i].prim)
             dnnl_primitive_destroy(exe->ops[i].prim);
+        if (exe->ops[i].concat)
+            free(exe->ops[i].concat->copies);
+        free(exe->ops[i].concat);
+    }
     for (int i = 0; i < exe->num_mems; i++)
         dnnl_memory_destroy(exe->mems[i]);
     for (int i = 0; i < exe->num_wbufs; i++)
@@ -365,6 +369,10 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
     const kn_node *node = &g->nodes[op->node];
     kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
     kn_status st;
+    if (op->concat) {
+        kn_dnnl_run_concat(op);
+        return KN_OK;
+    }
     kn_ref_kernel kern = kn_ref_kernel_for(node->op);
     if (!kern)
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no kernel for %s", node->name,

@@ -25,9 +25,8 @@ static bool kn_dnnl_reads_blocked(const kn_dnnl_exe *exe, const kn_node *n)
     return false;
 }
 
-/* The memory object of argument bind b for node i: the plain buffer, a constant (reordered once), or a blocked copy. */
-static kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
-                                  dnnl_memory_t *mem, int *rep, kn_error *err)
+kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
+                           dnnl_memory_t *mem, int *rep, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
@@ -112,6 +111,10 @@ described:
     }
     if (!dst)
         return kn_error_set(err, KN_ERR_BACKEND, "node '%s': no destination", n->name);
+    if (n->op == KN_OP_CONCAT) {
+        if ((st = kn_dnnl_try_concat_copy(exe, i, &desc, binds, nb, built, err)) != KN_OK || *built)
+            return st;
+    }
     if ((st = kn_dnnl_attr(n, res ? &res->md : NULL, true, &attr, err)) != KN_OK ||
         (st = kn_dnnl_create_pd(exe, n, &desc, binds, nb, attr, &pd, err)) != KN_OK)
         goto fail;

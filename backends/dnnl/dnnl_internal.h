@@ -57,8 +57,21 @@
  * node's, or a reorder inserted before a consumer), or (prim NULL) the
  * reference kernel of node `node`. `node` also names the node in errors.
  */
+/* One memcpy of a concat run as kiln's own copy: `bytes` from source `src` (an argument index) at src_off to dst_off. */
+typedef struct kn_dnnl_copy {
+    int src;
+    size_t src_off, dst_off, bytes;
+} kn_dnnl_copy;
+
+/* A concat run as a parallel list of copies (dnnl_concat.c); the op's args are the sources, then the destination. */
+typedef struct kn_dnnl_concat {
+    int nsrc, ncopies;
+    kn_dnnl_copy *copies;
+} kn_dnnl_concat;
+
 typedef struct kn_dnnl_op {
     dnnl_primitive_t prim;
+    kn_dnnl_concat *concat; /* prim NULL and concat set: kiln's own concat copy, else a reference kernel */
     int node;
     int nargs;
     dnnl_exec_arg_t args[KN_DNNL_MAX_ARGS];
@@ -204,6 +217,14 @@ kn_status kn_dnnl_post_ops(const kn_node *node, const dnnl_memory_desc_t *res_md
 kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
                            kn_dnnl_bind *binds, int *nbinds, kn_error *err);
 
+/*
+ * The memory object of argument bind b for node i in layout `want`: the
+ * plain buffer, a constant (reordered once), or a blocked copy (a reorder
+ * inserted now when needed); *rep receives the copy's index, or -1.
+ */
+kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
+                           dnnl_memory_t *mem, int *rep, kn_error *err);
+
 /* Create the primitive descriptor of a described node (opdesc, concat or sum) with `attr`; *pd NULL: unimplemented. */
 kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_desc *desc,
                             const kn_dnnl_bind *binds, int nbinds, const dnnl_primitive_attr_t attr,
@@ -258,6 +279,21 @@ void kn_dnnl_set_threads(int threads);
  * Primitives submitted before it must have been waited for.
  */
 kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *err);
+
+/*
+ * Concat node i (described into desc/binds by kn_dnnl_describe) as kiln's
+ * own parallel copy, when in the layouts chosen every source is `outer`
+ * contiguous chunks that land contiguously in the destination: plain
+ * layouts (any axis), or channel blocks (nCx8c, axis 1, no padded block).
+ * oneDNN 2.6's simple concat measured ~10x slower than memcpy on the same
+ * bytes (0.4 ms for SqueezeNet's 55x55x128 concat, 0.045 ms as copies).
+ * *built false (nothing appended) when the layouts do not allow it.
+ */
+kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *desc, const kn_dnnl_bind *binds,
+                                  int nb, bool *built, kn_error *err);
+
+/* Run a concat copy op (the stream must have been waited for). */
+void kn_dnnl_run_concat(const kn_dnnl_op *op);
 
 /*
  * The backend's run_profiled (backend.h): every op, waiting for each
