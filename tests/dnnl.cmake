@@ -20,7 +20,7 @@ if(KILN_WITH_ONEDNN)
   foreach(name resnet18 mobilenet_v2 squeezenet1_1 densenet121 googlenet shufflenet_v2_x1_0 efficientnet_b0 alexnet)
     add_test(NAME dnnl.${name} COMMAND test_dnnl --model ${KILN_MODELS_DIR}/${name}.onnx)
     set_tests_properties(dnnl.${name} PROPERTIES LABELS "models;dnnl" ENVIRONMENT "${kn_dnnl_env}" TIMEOUT 900
-                         SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+                         SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
   endforeach()
   # per-node profile and --explain placement (tests/dnnl/test_dnnl_profile.c)
   add_executable(test_dnnl_profile ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl_profile.c
