@@ -234,7 +234,7 @@ if [ ! -d "$ORT/node_modules/onnxruntime-node" ]; then
     note "installing onnxruntime-node into $ORT"
     sh "$ROOT/scripts/setup_ort.sh" "$ORT" >&2 || die "cannot install onnxruntime-node into $ORT"
 fi
-ORT_VERSION=$(node -p 'require(process.argv[1]).version' "$ORT/node_modules/onnxruntime-node/package.json" 2> /dev/null) || true
+ORT_VERSION=$(node -p 'require(require("path").resolve(process.argv[1])).version' "$ORT/node_modules/onnxruntime-node/package.json" 2> /dev/null) || true
 
 ROWS=$TMP/rows # name backend batch threads kiln_ms ort_ms runs, tab-separated
 : > "$ROWS"
