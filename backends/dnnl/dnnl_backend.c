@@ -19,6 +19,7 @@ static void kn_dnnl_free(void *p)
         if (exe->ops[i].concat)
             free(exe->ops[i].concat->copies);
         free(exe->ops[i].concat);
+        free(exe->ops[i].pool);
     }
     for (int i = 0; i < exe->num_mems; i++)
         dnnl_memory_destroy(exe->mems[i]);
@@ -371,6 +372,10 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
     kn_status st;
     if (op->concat) {
         kn_dnnl_run_concat(op);
+        return KN_OK;
+    }
+    if (op->pool) {
+        kn_dnnl_run_pool(op);
         return KN_OK;
     }
     kn_ref_kernel kern = kn_ref_kernel_for(node->op);

@@ -115,6 +115,10 @@ described:
         if ((st = kn_dnnl_try_concat_copy(exe, i, &desc, binds, nb, built, err)) != KN_OK || *built)
             return st;
     }
+    if (pool && req.blocked) {
+        if ((st = kn_dnnl_try_pool_native(exe, i, built, err)) != KN_OK || *built)
+            return st;
+    }
     if ((st = kn_dnnl_attr(n, res ? &res->md : NULL, true, &attr, err)) != KN_OK ||
         (st = kn_dnnl_create_pd(exe, n, &desc, binds, nb, attr, &pd, err)) != KN_OK)
         goto fail;
