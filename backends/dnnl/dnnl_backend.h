@@ -7,8 +7,8 @@
  * executes them. oneDNN runs (dnnl_decide.c says which, dnnl_describe.c how):
  *   - Conv (grouped, depthwise, dilated, padded; bias; a fused residual add as
  *     a binary-add post-op, a fused activation as eltwise post-ops) and
- *     ConvTranspose (deconvolution; groups, dilations, output_padding and
- *     output_shape as right padding; fused activation);
+ *     ConvTranspose (deconvolution, stride 1; groups, dilations, fused
+ *     activation);
  *   - Gemm (as matmul: transA/transB, alpha = beta = 1) and 2-D MatMul;
  *   - MaxPool/AveragePool (ceil_mode, count_include_pad), GlobalAveragePool,
  *     GlobalMaxPool (pooling over the whole spatial extent);
@@ -18,6 +18,13 @@
  *   - Add/Sub/Mul/Div with numpy broadcasting (binary: oneDNN broadcasts its
  *     second source only, so a broadcast first input of Add/Mul is swapped and
  *     of Sub/Div falls back), Add of two same-shape tensors as a sum, Concat.
+ * Two ops run as kiln's own loops on oneDNN's layouts where oneDNN 2.6
+ * measured slow: Concat as a parallel copy list (plain, or unpadded channel
+ * blocks; dnnl_concat.c) and 2-D Max/AveragePool on nChw8c (dnnl_pool.c);
+ * oneDNN's primitives cover the other configurations. By measurement, too,
+ * first-layer convolutions oneDNN would run as im2col + gemm and strided
+ * ConvTranspose stay on the reference kernels (faster there; dnnl_decide.c,
+ * dnnl_build.c carry the figures).
  * Every other node (and any configuration oneDNN has no implementation for)
  * runs on the reference kernels (backends/ref/ref.h) with its scratch from
  * the memory plan, on the plan's plain C-order buffers.

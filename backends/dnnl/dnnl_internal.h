@@ -7,6 +7,8 @@
  *   dnnl_util.c      memory descriptors, memory objects, ops, layouts and reorders
  *   dnnl_describe.c  oneDNN operation descriptors and attributes of a node
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
+ *   dnnl_concat.c    Concat as kiln's own parallel copy list
+ *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
