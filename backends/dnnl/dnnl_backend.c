@@ -241,7 +241,6 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
         if (off + size[r] > peak)
             peak = off + size[r];
     }
-    exe->blocked_bytes = peak;
     if (posix_memalign(&exe->blocked, 64, peak ? peak : 64) != 0) {
         exe->blocked = NULL;
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
@@ -459,7 +458,11 @@ static bool kn_dnnl_can_fuse(const kn_graph *g, const kn_node *producer, kn_op a
     return kn_dnnl_post_act_ok(activation);
 }
 
-/* Only nodes that run on reference kernels need planned scratch; oneDNN's scratchpad is separate for now. */
+/*
+ * Only nodes that run on reference kernels need planned scratch: oneDNN's
+ * scratchpads live in the backend's second arena (kn_dnnl_place_blocked).
+ * A node that falls back only at compile time gets a private region.
+ */
 static size_t kn_dnnl_scratch_bytes(const kn_graph *g, const kn_node *node, int threads)
 {
     char why[256];

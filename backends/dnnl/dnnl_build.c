@@ -17,11 +17,9 @@ static bool kn_dnnl_impl_is_gemm(const_dnnl_primitive_desc_t pd)
 /* Whether node n reads a value that is in a blocked copy and not in its plain buffer. */
 static bool kn_dnnl_reads_blocked(const kn_dnnl_exe *exe, const kn_node *n)
 {
-    for (int k = 0; k < n->num_inputs; k++) {
-        int v = n->inputs[k];
-        if (v >= 0 && !exe->plain_ok[v] && exe->rep_head[v] >= 0)
+    for (int k = 0; k < n->num_inputs; k++)
+        if (kn_dnnl_blocked_md(exe, n->inputs[k]))
             return true;
-    }
     return false;
 }
 

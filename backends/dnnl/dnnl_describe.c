@@ -8,8 +8,7 @@
 
 /* ------------------------------------------------------------ layouts of arguments */
 
-/* The blocked copy value v is read from (its producer's), or NULL when its plain buffer holds it. */
-static const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v)
+const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v)
 {
     if (v < 0 || exe->plain_ok[v] || exe->rep_head[v] < 0)
         return NULL;

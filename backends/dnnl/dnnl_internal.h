@@ -118,7 +118,6 @@ typedef struct kn_dnnl_exe {
     void **scratch;             /* per node: reference-kernel scratch, or NULL */
     size_t *scratch_size;
     void *ref_scratch;          /* reference scratch the plan did not hold (compile-time fallbacks) */
-    size_t blocked_bytes;       /* its size: blocked copies and oneDNN scratchpads, planned by lifetime */
     kn_dnnl_op *ops;
     int num_ops, cap_ops;
     void **wbufs;               /* weights reordered at compile time */
@@ -191,6 +190,9 @@ bool kn_dnnl_f32(const kn_graph *g, int id);
 
 /* Read a float scalar constant (Clip bounds) of input slot i; *present false when absent. */
 bool kn_dnnl_const_scalar(const kn_graph *g, const kn_node *n, int i, float *v, bool *present);
+
+/* The blocked copy value v is read from (its producer's), or NULL when its plain buffer holds it. */
+const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v);
 
 /* Plain (C-order) float32 memory descriptor of dims[nd]. */
 kn_status kn_dnnl_md(const kn_node *node, dnnl_memory_desc_t *md, int nd, const int64_t *dims,
