@@ -76,7 +76,8 @@ typedef struct kn_backend {
      * (false, with the reason in why[len]: the one supports() gave, or the
      * one compile found, such as a configuration the backend's library has
      * no implementation for). For --explain (kn_options.explain). NULL: the
-     * backend runs every node itself.
+     * backend runs every node itself. A native node may carry a note in why
+     * (empty otherwise): the backend runs it on kiln's own kernel, named there.
      */
     bool (*placement)(void *exe, int node, char *why, size_t len);
 } kn_backend;

@@ -280,45 +280,12 @@ int kn_default_threads(void)
 #define KN_EXPLAIN_NAMES 3  /* node names shown for a group of fallbacks with the same op and reason */
 
 /*
- * --explain after compile, for a backend with a placement hook: how many
- * live nodes run natively, then the nodes that fall back to the reference
- * kernels, one line per op and reason: "node 'x' (Op): why", or for several
- * "N nodes (Op) 'a', 'b', 'c' and M more: why".
+ * Print the nodes i with leader[i] >= 0, one line per group (leader[i]: the
+ * first node of i's group, same op and same text in why): "  node 'x' (Op):
+ * why", or for several "  N nodes (Op) 'a', 'b', 'c' and M more: why".
  */
-static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backend, void *exe, FILE *out,
-                                      kn_error *err)
+static void kn_explain_groups(const kn_graph *g, const char *why, const int *leader, FILE *out)
 {
-    size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
-    char *why = kn_xcalloc(nn, KN_EXPLAIN_WHY);
-    int *leader = kn_xcalloc(nn, sizeof *leader); /* per fallback node: the first of its group; -1 otherwise */
-    if (!why || !leader) {
-        free(why);
-        free(leader);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    }
-    int live = 0, native = 0;
-    for (int i = 0; i < g->num_nodes; i++) {
-        const kn_node *n = &g->nodes[i];
-        char *wi = why + (size_t)i * KN_EXPLAIN_WHY;
-        leader[i] = -1;
-        if (n->dead)
-            continue;
-        live++;
-        if (backend->placement(exe, i, wi, KN_EXPLAIN_WHY)) {
-            native++;
-            continue;
-        }
-        leader[i] = i;
-        for (int j = 0; j < i; j++)
-            if (leader[j] == j && g->nodes[j].op == n->op && strcmp(why + (size_t)j * KN_EXPLAIN_WHY, wi) == 0) {
-                leader[i] = j;
-                break;
-            }
-    }
-    fprintf(out, "backend %s: %d of %d nodes run natively", backend->name, native, live);
-    if (native < live)
-        fprintf(out, ", %d on the reference kernels:", live - native);
-    fputc('\n', out);
     for (int i = 0; i < g->num_nodes; i++) {
         if (leader[i] != i)
             continue;
@@ -339,8 +306,70 @@ static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backe
             fprintf(out, " and %d more", count - shown);
         fprintf(out, ": %s\n", wi);
     }
+}
+
+/* Put node i in a group of leader[] (see kn_explain_groups): the first earlier member with its op and text. */
+static void kn_explain_join(const kn_graph *g, const char *why, int *leader, int i)
+{
+    leader[i] = i;
+    for (int j = 0; j < i; j++)
+        if (leader[j] == j && g->nodes[j].op == g->nodes[i].op &&
+            strcmp(why + (size_t)j * KN_EXPLAIN_WHY, why + (size_t)i * KN_EXPLAIN_WHY) == 0) {
+            leader[i] = j;
+            return;
+        }
+}
+
+/*
+ * --explain after compile, for a backend with a placement hook: how many
+ * live nodes run natively, then the nodes that fall back to the reference
+ * kernels, one line per op and reason; then, when the backend runs some
+ * nodes on kiln's own kernels (a placement note), "kiln's own kernels for N
+ * of them:" and one line per op and kernel.
+ */
+static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backend, void *exe, FILE *out,
+                                      kn_error *err)
+{
+    size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    char *why = kn_xcalloc(nn, KN_EXPLAIN_WHY);
+    int *leader = kn_xcalloc(nn, sizeof *leader); /* per fallback node: the first of its group; -1 otherwise */
+    int *own = kn_xcalloc(nn, sizeof *own);       /* the same for native nodes with a note (kiln's kernels) */
+    if (!why || !leader || !own) {
+        free(why);
+        free(leader);
+        free(own);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    int live = 0, native = 0, noted = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        char *wi = why + (size_t)i * KN_EXPLAIN_WHY;
+        leader[i] = own[i] = -1;
+        if (n->dead)
+            continue;
+        live++;
+        if (backend->placement(exe, i, wi, KN_EXPLAIN_WHY)) {
+            native++;
+            if (wi[0]) {
+                noted++;
+                kn_explain_join(g, why, own, i);
+            }
+            continue;
+        }
+        kn_explain_join(g, why, leader, i);
+    }
+    fprintf(out, "backend %s: %d of %d nodes run natively", backend->name, native, live);
+    if (native < live)
+        fprintf(out, ", %d on the reference kernels:", live - native);
+    fputc('\n', out);
+    kn_explain_groups(g, why, leader, out);
+    if (noted) {
+        fprintf(out, "kiln's own kernels for %d of them:\n", noted);
+        kn_explain_groups(g, why, own, out);
+    }
     free(why);
     free(leader);
+    free(own);
     return KN_OK;
 }
 

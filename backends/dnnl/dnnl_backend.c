@@ -20,6 +20,7 @@ static void kn_dnnl_free(void *p)
             free(exe->ops[i].concat->copies);
         free(exe->ops[i].concat);
         free(exe->ops[i].pool);
+        kn_dnnl_wino_free(exe->ops[i].wino);
     }
     for (int i = 0; i < exe->num_mems; i++)
         dnnl_memory_destroy(exe->mems[i]);
@@ -174,7 +175,7 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
 
 /*
  * The second arena: every blocked copy (live from the op that writes it to
- * the last op that reads it) and every primitive's oneDNN scratchpad (live
+ * the last op that reads it) and every scratchpad (a primitive's or a Winograd op's, live
  * during its op only), planned together: greedy by size (largest first),
  * each at the lowest 64-byte-aligned offset free of every placed item whose
  * life (op indices [first, last]) overlaps its own, so a scratchpad reuses
@@ -201,7 +202,7 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
     }
     for (int it = 0; it < ni; it++) { /* items: reps 0..nr-1, then the scratchpad of op it - nr */
         size_t bytes = it < nr ? exe->reps[it].bytes : exe->ops[it - nr].scratch_bytes;
-        if (it >= nr && (bytes == 0 || !exe->ops[it - nr].prim))
+        if (it >= nr && (bytes == 0 || (!exe->ops[it - nr].prim && !exe->ops[it - nr].wino)))
             continue;
         if (bytes > SIZE_MAX - 63) {
             st = kn_error_set(err, KN_ERR_OVERFLOW, "a blocked tensor or scratchpad does not fit in memory");
@@ -375,6 +376,10 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
     }
     if (op->pool) {
         kn_dnnl_run_pool(op);
+        return KN_OK;
+    }
+    if (op->wino) {
+        kn_dnnl_run_wino(op);
         return KN_OK;
     }
     kn_ref_kernel kern = kn_ref_kernel_for(node->op);

@@ -21,7 +21,14 @@
  * Two ops run as kiln's own loops on oneDNN's layouts where oneDNN 2.6
  * measured slow: Concat as a parallel copy list (plain, or unpadded channel
  * blocks; dnnl_concat.c) and 2-D Max/AveragePool on nChw8c (dnnl_pool.c);
- * oneDNN's primitives cover the other configurations. By measurement, too,
+ * oneDNN's primitives cover the other configurations. 3x3 stride-1 Convs
+ * (one group, 16+ input and output channels) run as kiln's Winograd
+ * F(4x4, 3x3) on nChw8c (dnnl_wino.c; AVX2 + FMA CPUs only): oneDNN 2.6 has
+ * Winograd only for AVX-512, and its direct AVX2 kernels reach ~170 GFLOP/s
+ * here (ResNet-18 at batch 8: 166 -> 90 ms). A cost rule keeps oneDNN's
+ * direct conv where streaming the transformed weights (4x the weights) would
+ * cost more than it saves (512 channels at 7x7, batch 1); KILN_DNNL_WINOGRAD=0
+ * turns the kernel off. By measurement, too,
  * first-layer convolutions oneDNN would run as im2col + gemm and strided
  * ConvTranspose stay on the reference kernels (faster there; dnnl_decide.c,
  * dnnl_build.c carry the figures).
@@ -47,7 +54,7 @@
  * not guaranteed to be in their plain buffers after a run.
  *
  * Scratchpads are user-managed (dnnl_scratchpad_mode_user): each primitive's
- * scratchpad is planned with the blocked copies in the second arena, live
+ * scratchpad (and each Winograd op's transform buffers) is planned with the blocked copies in the second arena, live
  * during its own op only, so it reuses bytes of copies dead at that point
  * (kn_dnnl_place_blocked: greedy by size over op lifetimes, the memory
  * planner's rule; passes/memplan.h itself sits above the backends in the
@@ -57,7 +64,8 @@
  * only before a reference kernel reads results, and once at the end. A
  * profiled run (kn_session_profile; dnnl_profile.c) waits after every
  * primitive to time it; a reorder counts toward the node it was inserted
- * for. --explain lists the nodes left to the reference kernels and why.
+ * for. --explain lists the nodes left to the reference kernels and why,
+ * and the nodes run on kiln's own kernels.
  *
  * Threads: oneDNN (OpenMP build) uses omp_set_num_threads(threads), set at
  * the start of each run; OpenBLAS is then single-threaded (reference
@@ -79,5 +87,11 @@ extern const kn_backend kn_dnnl_backend;
  * oneDNN has no implementation for its exact configuration.
  */
 bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *node, char *why, size_t len);
+
+/**
+ * Whether compile runs eligible 3x3 convolutions on kiln's Winograd kernel:
+ * an AVX2 + FMA CPU and the environment variable KILN_DNNL_WINOGRAD not "0".
+ */
+bool kn_dnnl_wino_available(void);
 
 #endif /* KN_DNNL_BACKEND_H */

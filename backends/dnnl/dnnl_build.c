@@ -65,6 +65,10 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
     *built = false;
     if (len)
         why[0] = '\0';
+    if (req.blocked && n->op == KN_OP_CONV) {
+        if ((st = kn_dnnl_try_wino(exe, i, built, err)) != KN_OK || *built)
+            return st;
+    }
     if (req.blocked && conv && n->fused.residual >= 0) {
         /* first pass without the residual post-op: the layouts oneDNN picks; the residual is then read in dst's */
         req.no_residual = true;

@@ -9,6 +9,7 @@
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
  *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
+ *   dnnl_wino.c      3x3 stride-1 Conv as kiln's own Winograd F(4x4, 3x3) on nChw8c
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -77,10 +78,29 @@ typedef struct kn_dnnl_pool {
     bool avg, include_pad;
 } kn_dnnl_pool;
 
+/*
+ * A 3x3 stride-1 Conv run as Winograd F(4x4, 3x3) on nChw8c (dnnl_wino.c);
+ * args: src, dst, the residual (KN_DNNL_RES_ARG) when fused, the scratchpad.
+ */
+typedef struct kn_dnnl_wino {
+    int64_t n, cb, kb, h, w, oh, ow, pt, pl; /* cb, kb: 8-channel blocks of the input and output */
+    int64_t kp;                              /* output channels of the products: kb * 8 rounded up to 16 */
+    int64_t th, tw, tiles;                   /* 4x4 output tiles per column, per row, in all */
+    int64_t tc, nchunks;                     /* tiles per chunk, chunks */
+    int64_t ks, nslices;                     /* output channels per slice (a multiple of 16), slices */
+    int64_t thread_floats;                   /* scratch floats per thread: V and M of one chunk */
+    int threads;
+    float *u;                                /* transformed weights [36][kp/16][cb*8][16] */
+    float *bias;                             /* [kp], zero-padded */
+    kn_op act;                               /* fused activation, KN_OP_COUNT: none */
+    kn_scalar_attrs act_attrs;
+} kn_dnnl_wino;
+
 typedef struct kn_dnnl_op {
     dnnl_primitive_t prim;
     kn_dnnl_concat *concat; /* prim NULL and concat set: kiln's own concat copy */
-    kn_dnnl_pool *pool;     /* prim NULL and pool set: kiln's own pooling loop; neither: a reference kernel */
+    kn_dnnl_pool *pool;     /* prim NULL and pool set: kiln's own pooling loop */
+    kn_dnnl_wino *wino;     /* prim NULL and wino set: kiln's own Winograd conv; none set: a reference kernel */
     int node;
     int nargs;
     dnnl_exec_arg_t args[KN_DNNL_MAX_ARGS];
@@ -321,6 +341,27 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
 void kn_dnnl_run_pool(const kn_dnnl_op *op);
 
 /*
+ * The Winograd plan of Conv node i (weights transformed now), or *out NULL
+ * when the node is not one it runs: 2-D, 3x3, stride 1, no dilation, one
+ * group, constant weights (and bias), at least 16 input and output channels,
+ * pads of at most 2, an AVX2 + FMA CPU, KILN_DNNL_WINOGRAD not "0".
+ */
+kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, kn_error *err);
+
+/*
+ * Conv node i as kiln's Winograd kernel when kn_dnnl_wino_plan gives a plan:
+ * its input (and residual) read in nChw8c, its output a new nChw8c copy,
+ * its scratch planned like a primitive's scratchpad. *built false otherwise.
+ */
+kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* Run a Winograd op (the stream must have been waited for). */
+void kn_dnnl_run_wino(const kn_dnnl_op *op);
+
+/* Free a Winograd plan (NULL is fine). */
+void kn_dnnl_wino_free(kn_dnnl_wino *p);
+
+/*
  * The backend's run_profiled (backend.h): every op, waiting for each
  * primitive, its time added to node_seconds[op->node]. A reorder op is
  * attributed to its node (the consumer; a graph output's reorder to the
@@ -337,8 +378,9 @@ kn_status kn_dnnl_run_profiled(void *exe, double *node_seconds, kn_error *err);
 kn_status kn_dnnl_note_fallback(kn_dnnl_exe *exe, int i, const char *why, kn_error *err);
 
 /*
- * The backend's placement (backend.h): true when node runs as a oneDNN
- * primitive; else false with the reason compile recorded.
+ * The backend's placement (backend.h): true when node runs natively (a
+ * oneDNN primitive, or kiln's own kernel on oneDNN's layouts: then why
+ * names it); else false with the reason compile recorded.
  */
 bool kn_dnnl_placement(void *exe, int node, char *why, size_t len);
 

@@ -90,8 +90,20 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
         snprintf(why, len, "removed from the graph (not run)");
         return false;
     }
-    if (exe->on_dnnl[node])
+    if (exe->on_dnnl[node]) {
+        for (int k = 0; k < exe->num_ops; k++) { /* kiln's own kernel rather than a oneDNN primitive: say which */
+            const kn_dnnl_op *op = &exe->ops[k];
+            if (op->node != node || op->prim)
+                continue;
+            if (op->wino)
+                snprintf(why, len, "Winograd F(4x4, 3x3) convolution on nChw8c");
+            else if (op->pool)
+                snprintf(why, len, "pooling loop on nChw8c");
+            else if (op->concat)
+                snprintf(why, len, "concat as parallel copies");
+        }
         return true;
+    }
     const char *r = exe->fallback_why ? exe->fallback_why + (size_t)node * KN_DNNL_WHY_LEN : "";
     snprintf(why, len, "%s", r[0] ? r : "oneDNN has no implementation for this configuration");
     return false;

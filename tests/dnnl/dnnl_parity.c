@@ -85,6 +85,21 @@ static void placement(const kn_session_t *s, const char *explain, const char *ex
         say(off, cap, &used_off, "%s%.*s", used_off ? "; " : " ", (int)len, q);
         q = end ? end + 1 : q + len;
     }
+    const char *own = strstr(head, "kiln's own kernels for ");
+    const char *own_nl = own ? strchr(own, '\n') : NULL;
+    for (const char *q = own_nl ? own_nl + 1 : ""; *q == ' ';) { /* "  N nodes (Op) ...: kernel" or "  node ..." */
+        while (*q == ' ')
+            q++;
+        const char *end = strchr(q, '\n');
+        size_t len = end ? (size_t)(end - q) : strlen(q);
+        int count = 1;
+        if (strncmp(q, "node '", 6) != 0 && sscanf(q, "%d nodes", &count) != 1)
+            fail_msg("%s: unreadable own-kernel line in --explain: %.*s", what, (int)len, q);
+        const char *w = strstr(q, "Winograd");
+        if (w && w < q + len)
+            p->wino_nodes += count;
+        q = end ? end + 1 : q + len;
+    }
     bool all = expect && strcmp(expect, "*") == 0;
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *n = &g->nodes[i];
@@ -230,9 +245,9 @@ kn_parity kn_parity_check(const kn_model_t *m, int64_t batch, float tol, const c
     placement(s[1], explain, expect_dnnl, what, &p, on, off, sizeof on);
     free(explain);
     printf("parity %s (batch %lld): max|dnnl-ref| %.3g, rel %.3g (max|ref| %.3g, bound %.0e); nodes on oneDNN %d of "
-           "%d (%d accepted) |%s%s%s%s\n",
+           "%d (%d accepted, %d Winograd) |%s%s%s%s\n",
            what, (long long)(batch ? batch : 1), p.worst_abs, p.worst_rel, worst_maxref, (double)tol, p.native_nodes,
-           p.dnnl_nodes + p.ref_nodes, p.dnnl_nodes, show_placement ? " dnnl:" : "", show_placement ? on : "",
+           p.dnnl_nodes + p.ref_nodes, p.dnnl_nodes, p.wino_nodes, show_placement ? " dnnl:" : "", show_placement ? on : "",
            off[0] ? " ref:" : "", off);
     fputs(outs, stdout);
     fflush(stdout);

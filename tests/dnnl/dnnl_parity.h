@@ -31,6 +31,7 @@ typedef struct kn_parity {
     int dnnl_nodes;     /**< live nodes of the dnnl session's graph that kn_dnnl_node_runs accepts */
     int ref_nodes;      /**< live nodes it sends to the reference kernels */
     int native_nodes;   /**< live nodes that run on oneDNN after compile (its --explain summary) */
+    int wino_nodes;     /**< of those, Convs run as kiln's Winograd kernel (--explain's own-kernel lines) */
 } kn_parity;
 
 /**

@@ -49,6 +49,7 @@
 
 #include <cmocka.h>
 
+#include "dnnl_backend.h"
 #include "dnnl_parity.h"
 #include "ir.h"
 #include "kiln.h"
@@ -76,6 +77,7 @@ typedef struct op_case {
     float alpha, beta, lo, hi; /* activation parameters; Clip bounds (lo == hi: no bounds) */
     bool residual;       /* Add a second graph input of the output's shape (fused as residual) */
     float tol;           /* 0: KN_DNNL_TOL */
+    int wino;            /* Convs expected on kiln's Winograd kernel (on an AVX2 + FMA CPU; else none) */
 } op_case;
 
 /* Output spatial size of one axis (floor or ceil mode) for the test's own residual shape. */
@@ -198,6 +200,38 @@ static const op_case cases[] = {
      KN_OP_HARD_SIGMOID, 0.2f, 0.5f},
     {"conv_leaky", K_CONV, true, {1, 3, 6, 6}, 4, 4, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
      KN_OP_LEAKY_RELU, 0.1f},
+    /* Winograd F(4x4, 3x3) (dnnl_wino.c): 3x3 stride 1 with 16+ channels; channel counts off the 8/16 blocks,
+     * edge tiles (sizes not multiples of 4), every padding, fused residual and activations, few tiles (output
+     * channels split between threads) and many (several chunks of tiles) */
+    {"wino_c16_k16", K_CONV, true, {2, 16, 9, 9}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0, 0,
+     0, 0, false, 0, 1},
+    {"wino_c20_k24_relu_edge", K_CONV, true, {1, 20, 13, 11}, 4, 24, 3, 1, 1, -1, 1, 1, false, false, false, 0, 0, 0,
+     KN_OP_RELU, 0, 0, 0, 0, false, 0, 1},
+    {"wino_valid_c17_k40", K_CONV, true, {3, 17, 10, 7}, 4, 40, 3, 1, 0, -1, 1, 1, true, false, false, 0, 0, 0, NOACT,
+     0, 0, 0, 0, false, 0, 1},
+    {"wino_asym_pad2", K_CONV, true, {1, 16, 8, 9}, 4, 16, 3, 1, 0, 2, 1, 1, true, false, false, 0, 0, 0, NOACT, 0, 0,
+     0, 0, false, 0, 1},
+    {"wino_pad2", K_CONV, true, {1, 24, 6, 6}, 4, 32, 3, 1, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0, 0, 0,
+     0, false, 0, 1},
+    {"wino_residual_relu", K_CONV, true, {2, 32, 12, 12}, 4, 32, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_RELU, 0, 0, 0, 0, true, 0, 1},
+    {"wino_residual", K_CONV, true, {1, 16, 7, 7}, 4, 16, 3, 1, 1, -1, 1, 1, false, false, false, 0, 0, 0, NOACT, 0, 0,
+     0, 0, true, 0, 1},
+    {"wino_leaky", K_CONV, true, {1, 16, 10, 10}, 4, 24, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_LEAKY_RELU, 0.1f, 0, 0, 0, false, 0, 1},
+    {"wino_relu6", K_CONV, true, {1, 16, 10, 10}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, KN_OP_CLIP, 0,
+     0, 0.0f, 6.0f, false, 0, 1},
+    {"wino_sigmoid", K_CONV, true, {1, 16, 10, 10}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_SIGMOID, 0, 0, 0, 0, false, 0, 1},
+    {"wino_many_tiles", K_CONV, true, {2, 16, 50, 46}, 4, 48, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_RELU, 0, 0, 0, 0, false, 0, 1},
+    {"wino_wide_c64_k128", K_CONV, true, {1, 64, 14, 14}, 4, 128, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     NOACT, 0, 0, 0, 0, false, 0, 1},
+    /* not Winograd: stride 2, 15 channels, grouped, dilated */
+    {"nowino_stride2", K_CONV, true, {1, 16, 9, 9}, 4, 16, 3, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_c15", K_CONV, true, {1, 15, 9, 9}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_grouped", K_CONV, true, {1, 32, 9, 9}, 4, 32, 3, 1, 1, -1, 1, 2, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_dilated", K_CONV, true, {1, 16, 9, 9}, 4, 16, 3, 1, 2, -1, 2, 1, true, false, false, 0, 0, 0, NOACT},
     {"conv1d", K_CONV, true, {2, 3, 17}, 3, 5, 3, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"conv3d", K_CONV, true, {1, 2, 5, 6, 7}, 5, 3, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, KN_OP_TANH},
     {"gemm_transb_bias", K_GEMM, true, {4, 32}, 2, 0, 0, 0, 0, 0, 0, 0, true, false, false, 10, false, true, NOACT},
@@ -236,7 +270,10 @@ static void test_op_cases(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const op_case *c = &cases[i];
         kn_model_t *m = build_case(c);
-        kn_parity_check(m, 0, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
+        kn_parity p = kn_parity_check(m, 0, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
+        if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
+            fail_msg("%s: %d Convs on the Winograd kernel, expected %d", c->name, p.wino_nodes,
+                     kn_dnnl_wino_available() ? c->wino : 0);
         kn_model_free(m);
     }
 }

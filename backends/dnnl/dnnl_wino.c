@@ -1,0 +1,456 @@
+/*
+ * dnnl_wino.c - 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on nChw8c,
+ * kiln's own kernel in the oneDNN backend (see dnnl_internal.h).
+ *
+ * Y = A^T [ (G g G^T) (.) (B^T d B) ] A for each 6x6 input tile d giving a
+ * 4x4 output tile: 36 multiplications per output tile and channel pair
+ * instead of 144. The weights are transformed once at compile time (in
+ * double); a run takes tiles in chunks (one per thread at a time): input
+ * transform into V[36][tiles][C], 36 matrix products V[xi] x U[xi] (OpenBLAS,
+ * single-threaded inside the OpenMP region), output transform with bias,
+ * residual and activation into the nChw8c destination. When there are too
+ * few tiles to share, the threads split the output channels instead.
+ *
+ * The hot loops use AVX2 + FMA (function attributes); the backend only
+ * builds this kernel when the CPU has both (kn_dnnl_wino_available).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnnl_internal.h"
+
+typedef float kn_v8 __attribute__((vector_size(32), aligned(4)));
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define KN_WINO_X86 1
+#define KN_WINO_HOT __attribute__((target("avx2,fma")))
+/* max(0, y) per lane; a NaN stays NaN (maxps returns its second operand when either is NaN). */
+KN_WINO_HOT static inline kn_v8 kn_wino_relu(kn_v8 y)
+{
+    return (kn_v8)_mm256_max_ps(_mm256_setzero_ps(), (__m256)y);
+}
+#else
+#define KN_WINO_HOT
+static inline kn_v8 kn_wino_relu(kn_v8 y)
+{
+    for (int c = 0; c < 8; c++)
+        y[c] = y[c] > 0.0f || y[c] != y[c] ? y[c] : 0.0f;
+    return y;
+}
+#endif
+
+/*
+ * Tiles per chunk at most. Each chunk reads all of U (36 x C x K floats:
+ * 37.7 MB for 512 channels) once, so chunks must be long; 48 to 240 measured
+ * the same on ResNet-18 (V and M need not fit in L2).
+ */
+#define KN_WINO_MAX_TILES 96
+
+bool kn_dnnl_wino_available(void)
+{
+    const char *env = getenv("KILN_DNNL_WINOGRAD");
+    if (env && strcmp(env, "0") == 0)
+        return false;
+#ifdef KN_WINO_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
+/* G (6x3) of F(4x4, 3x3): U = G g G^T. */
+static const double kn_wino_g[6][3] = {
+    {1.0 / 4, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+    {0, 0, 1},
+};
+
+/*
+ * U = G g G^T of OIHW weights w[k][c][3][3], packed for the matrix products:
+ * u[xi][k / 16][c][k % 16] (36 x kp/16 x cp x 16 floats, zero-padded; kp a multiple of 16).
+ */
+static void kn_wino_weights(const float *w, int64_t k_count, int64_t c_count, int64_t cp, int64_t kp, float *u)
+{
+    memset(u, 0, (size_t)36 * (size_t)cp * (size_t)kp * sizeof(float));
+    for (int64_t k = 0; k < k_count; k++)
+        for (int64_t c = 0; c < c_count; c++) {
+            const float *g = w + (k * c_count + c) * 9;
+            double t[6][3]; /* G g */
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 3; j++)
+                    t[i][j] = kn_wino_g[i][0] * g[0 * 3 + j] + kn_wino_g[i][1] * g[1 * 3 + j] +
+                              kn_wino_g[i][2] * g[2 * 3 + j];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    const double v = t[i][0] * kn_wino_g[j][0] + t[i][1] * kn_wino_g[j][1] + t[i][2] * kn_wino_g[j][2];
+                    u[(((int64_t)(i * 6 + j) * (kp / 16) + k / 16) * cp + c) * 16 + k % 16] = (float)v;
+                }
+        }
+}
+
+/* B^T applied to six 8-channel vectors (one row or column of a 6x6 tile). */
+#define KN_WINO_BT(d, r)                                                                                   \
+    do {                                                                                                   \
+        const kn_v8 kn_a_ = (d)[4] - 4.0f * (d)[2], kn_b_ = (d)[3] - 4.0f * (d)[1];                         \
+        const kn_v8 kn_c_ = (d)[4] - (d)[2], kn_e_ = 2.0f * ((d)[3] - (d)[1]);                              \
+        (r)[0] = 4.0f * (d)[0] - 5.0f * (d)[2] + (d)[4];                                                   \
+        (r)[1] = kn_a_ + kn_b_;                                                                            \
+        (r)[2] = kn_a_ - kn_b_;                                                                            \
+        (r)[3] = kn_c_ + kn_e_;                                                                            \
+        (r)[4] = kn_c_ - kn_e_;                                                                            \
+        (r)[5] = 4.0f * (d)[1] - 5.0f * (d)[3] + (d)[5];                                                   \
+    } while (0)
+
+/* A^T applied to six 8-channel vectors: four outputs. */
+#define KN_WINO_AT(m, o)                                                                                   \
+    do {                                                                                                   \
+        const kn_v8 kn_p_ = (m)[1] + (m)[2], kn_q_ = (m)[1] - (m)[2];                                       \
+        const kn_v8 kn_r_ = (m)[3] + (m)[4], kn_s_ = (m)[3] - (m)[4];                                       \
+        (o)[0] = (m)[0] + kn_p_ + kn_r_;                                                                   \
+        (o)[1] = kn_q_ + 2.0f * kn_s_;                                                                     \
+        (o)[2] = kn_p_ + 4.0f * kn_r_;                                                                     \
+        (o)[3] = kn_q_ + 8.0f * kn_s_ + (m)[5];                                                            \
+    } while (0)
+
+/* Input transform of tiles [t0, t0 + count) into v[36][tc][cp]. */
+KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, int64_t t0, int64_t count, float *v)
+{
+    const int64_t cp = p->cb * 8, per_image = p->th * p->tw;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = t0 + t, img = tile / per_image, ty = tile % per_image / p->tw, tx = tile % p->tw;
+        const int64_t y0 = ty * 4 - p->pt, x0 = tx * 4 - p->pl;
+        const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= p->h && x0 + 6 <= p->w;
+        for (int64_t cb = 0; cb < p->cb; cb++) {
+            const float *plane = src + (img * p->cb + cb) * p->h * p->w * 8;
+            kn_v8 d[6][6], r[6][6], col[6], out[6];
+            for (int i = 0; i < 6; i++)
+                for (int j = 0; j < 6; j++) {
+                    const int64_t y = y0 + i, x = x0 + j;
+                    if (inside || (y >= 0 && y < p->h && x >= 0 && x < p->w))
+                        d[i][j] = *(const kn_v8 *)(plane + (y * p->w + x) * 8);
+                    else
+                        d[i][j] = (kn_v8){0};
+                }
+            for (int j = 0; j < 6; j++) { /* columns: B^T d */
+                for (int i = 0; i < 6; i++)
+                    col[i] = d[i][j];
+                KN_WINO_BT(col, out);
+                for (int i = 0; i < 6; i++)
+                    r[i][j] = out[i];
+            }
+            for (int i = 0; i < 6; i++) { /* rows: (B^T d) B */
+                KN_WINO_BT(r[i], out);
+                for (int j = 0; j < 6; j++)
+                    *(kn_v8 *)(v + ((int64_t)(i * 6 + j) * p->tc + t) * cp + cb * 8) = out[j];
+            }
+        }
+    }
+}
+
+/* Output transform of tiles [t0, t0 + count), output channels [k0, k0 + ks) from m[36][tc][ks]. */
+KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, int64_t t0, int64_t count, int64_t k0,
+                                       int64_t ks, const float *res, float *dst)
+{
+    const int64_t per_image = p->th * p->tw;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = t0 + t, img = tile / per_image, ty = tile % per_image / p->tw, tx = tile % p->tw;
+        const int64_t oy0 = ty * 4, ox0 = tx * 4;
+        const int64_t rows = p->oh - oy0 < 4 ? p->oh - oy0 : 4, cols = p->ow - ox0 < 4 ? p->ow - ox0 : 4;
+        for (int64_t kk = 0; kk < ks && k0 + kk < p->kb * 8; kk += 8) {
+            const int64_t kb = (k0 + kk) / 8;
+            kn_v8 r[4][6], col[6], o[4], y[4][4];
+            for (int j = 0; j < 6; j++) { /* columns: A^T M */
+                for (int i = 0; i < 6; i++)
+                    col[i] = *(const kn_v8 *)(m + ((int64_t)(i * 6 + j) * p->tc + t) * ks + kk);
+                KN_WINO_AT(col, o);
+                for (int i = 0; i < 4; i++)
+                    r[i][j] = o[i];
+            }
+            const kn_v8 bias = *(const kn_v8 *)(p->bias + k0 + kk);
+            for (int i = 0; i < 4; i++) { /* rows: (A^T M) A */
+                KN_WINO_AT(r[i], o);
+                for (int j = 0; j < 4; j++)
+                    y[i][j] = o[j] + bias;
+            }
+            const int64_t plane = (img * p->kb + kb) * p->oh * p->ow * 8;
+            if (res)
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < cols; j++)
+                        y[i][j] += *(const kn_v8 *)(res + plane + ((oy0 + i) * p->ow + ox0 + j) * 8);
+            if (p->act == KN_OP_RELU) {
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        y[i][j] = kn_wino_relu(y[i][j]);
+            } else if (p->act != KN_OP_COUNT) {
+                kn_ref_activation(p->act, &p->act_attrs, (float *)y, sizeof y / sizeof(float));
+            }
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t j = 0; j < cols; j++)
+                    *(kn_v8 *)(dst + plane + ((oy0 + i) * p->ow + ox0 + j) * 8) = y[i][j];
+        }
+    }
+}
+
+#ifdef KN_WINO_X86
+/*
+ * out[r][0..16) = sum over c of a[r * lda + c] * b[c][0..16) for r < rows
+ * (rows <= 6, a constant where it is inlined): 12 accumulators in registers.
+ */
+KN_WINO_HOT static inline __attribute__((always_inline)) void kn_wino_micro(int rows, const float *a, int64_t lda,
+                                                                            const float *b, int64_t depth,
+                                                                            float *out, int64_t ldo)
+{
+    __m256 acc[6][2];
+    for (int r = 0; r < rows; r++)
+        acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int64_t c = 0; c < depth; c++) {
+        const __m256 b0 = _mm256_loadu_ps(b + c * 16), b1 = _mm256_loadu_ps(b + c * 16 + 8);
+        for (int r = 0; r < rows; r++) {
+            const __m256 av = _mm256_broadcast_ss(a + r * lda + c);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_ps(out + r * ldo, acc[r][0]);
+        _mm256_storeu_ps(out + r * ldo + 8, acc[r][1]);
+    }
+}
+
+/* m[t][0..ks) = v[t][0..cp) x U[xi][.][k0 .. k0 + ks) for t < count: 6 x 16 blocks. */
+KN_WINO_HOT static void kn_wino_gemm(const kn_dnnl_wino *p, int xi, const float *v, int64_t count, int64_t k0,
+                                     int64_t ks, float *m)
+{
+    const int64_t cp = p->cb * 8, kblocks = p->kp / 16;
+    for (int64_t kk = 0; kk < ks; kk += 16) {
+        const float *b = p->u + ((int64_t)xi * kblocks + (k0 + kk) / 16) * cp * 16;
+        for (int64_t t = 0; t < count; t += 6) {
+            const float *a = v + t * cp;
+            float *out = m + t * ks + kk;
+            switch (count - t < 6 ? count - t : 6) {
+            case 6: kn_wino_micro(6, a, cp, b, cp, out, ks); break;
+            case 5: kn_wino_micro(5, a, cp, b, cp, out, ks); break;
+            case 4: kn_wino_micro(4, a, cp, b, cp, out, ks); break;
+            case 3: kn_wino_micro(3, a, cp, b, cp, out, ks); break;
+            case 2: kn_wino_micro(2, a, cp, b, cp, out, ks); break;
+            default: kn_wino_micro(1, a, cp, b, cp, out, ks); break;
+            }
+        }
+    }
+}
+#endif
+
+/* One work item: tile chunk `chunk`, output-channel slice `slice`, with this thread's scratch. */
+static void kn_wino_item(const kn_dnnl_wino *p, int64_t chunk, int64_t slice, const float *src, const float *res,
+                         float *dst, float *scratch)
+{
+#ifdef KN_WINO_X86
+    const int64_t cp = p->cb * 8;
+    const int64_t t0 = chunk * p->tc, count = p->tiles - t0 < p->tc ? p->tiles - t0 : p->tc;
+    const int64_t k0 = slice * p->ks, ks = p->kp - k0 < p->ks ? p->kp - k0 : p->ks;
+    float *v = scratch, *m = scratch + 36 * p->tc * cp;
+    kn_wino_input(p, src, t0, count, v);
+    for (int xi = 0; xi < 36; xi++)
+        kn_wino_gemm(p, xi, v + xi * p->tc * cp, count, k0, ks, m + xi * p->tc * ks);
+    kn_wino_output(p, m, t0, count, k0, ks, res, dst);
+#else
+    (void)p, (void)chunk, (void)slice, (void)src, (void)res, (void)dst, (void)scratch;
+#endif
+}
+
+void kn_dnnl_run_wino(const kn_dnnl_op *op)
+{
+    const kn_dnnl_wino *p = op->wino;
+    const float *src = NULL, *res = NULL;
+    float *dst = NULL, *scratch = NULL;
+    for (int a = 0; a < op->nargs; a++) {
+        void *h = NULL;
+        dnnl_memory_get_data_handle(op->args[a].memory, &h);
+        switch (op->args[a].arg) {
+        case DNNL_ARG_SRC: src = h; break;
+        case DNNL_ARG_DST: dst = h; break;
+        case KN_DNNL_RES_ARG: res = h; break;
+        case DNNL_ARG_SCRATCHPAD: scratch = h; break;
+        default: break;
+        }
+    }
+    const int64_t items = p->nchunks * p->nslices;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(p->threads)
+#endif
+    for (int64_t it = 0; it < items; it++) {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        kn_wino_item(p, it / p->nslices, it % p->nslices, src, res, dst, scratch + (int64_t)tid * p->thread_floats);
+    }
+}
+
+void kn_dnnl_wino_free(kn_dnnl_wino *p)
+{
+    if (p) {
+        free(p->u);
+        free(p->bias);
+        free(p);
+    }
+}
+
+/* Chunks and slices of the work for `threads` threads (see the file comment). */
+static void kn_wino_split(kn_dnnl_wino *p, int threads)
+{
+    const int64_t k16 = p->kp / 16;
+    p->nslices = 1;
+    p->ks = p->kp;
+    if (p->tiles < (int64_t)threads * KN_WINO_MAX_TILES / 2 && k16 >= threads) {
+        /* few tiles per thread: each thread takes every tile and a slice of the output channels, so U is
+         * read once in all rather than once per thread */
+        p->ks = (k16 + threads - 1) / threads * 16;
+        p->nslices = (p->kp + p->ks - 1) / p->ks;
+    }
+    int64_t chunks = (p->tiles + KN_WINO_MAX_TILES - 1) / KN_WINO_MAX_TILES;
+    if (p->nslices == 1 && chunks < threads)
+        chunks = p->tiles < threads ? p->tiles : threads;
+    if (p->nslices == 1 && chunks % threads) /* an even share per thread */
+        chunks += threads - chunks % threads;
+    p->tc = (p->tiles + chunks - 1) / chunks;
+    p->nchunks = (p->tiles + p->tc - 1) / p->tc;
+}
+
+kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    *out = NULL;
+    if (n->op != KN_OP_CONV || n->num_inputs < 2 || !kn_dnnl_wino_available())
+        return KN_OK;
+    const kn_window_attrs *a = &n->attrs.window;
+    const int x = n->inputs[0], wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1, y = n->outputs[0];
+    if (!kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, wv) || !kn_dnnl_f32(g, y) || (b >= 0 && !kn_dnnl_f32(g, b)))
+        return KN_OK;
+    const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
+    if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 || ws->dims[2] != 3 ||
+        ws->dims[3] != 3 || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+        return KN_OK;
+    for (int d = 0; d < 2; d++)
+        if ((a->stride[d] && a->stride[d] != 1) || (a->dilation[d] && a->dilation[d] != 1))
+            return KN_OK;
+    const int64_t c = xs->dims[1], k = ws->dims[0];
+    if (ws->dims[1] != c || ys->dims[1] != k || c < 16 || k < 16)
+        return KN_OK; /* few channels: the transforms cost more than the products save */
+    int64_t kernel[KN_MAX_SPATIAL] = {3, 3}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
+    kn_error e;
+    if (kn_window_resolve(n, a, xs->dims + 2, kernel, false, pb, pe, o, &e) != KN_OK || o[0] != ys->dims[2] ||
+        o[1] != ys->dims[3] || pb[0] > 2 || pb[1] > 2)
+        return KN_OK;
+    if (n->fused.residual >= 0) {
+        const int r = n->inputs[n->fused.residual];
+        if (!kn_dnnl_f32(g, r) || !kn_shape_equal(&g->values[r].shape, ys))
+            return KN_OK;
+    }
+    {
+        /* U (36 x C x K floats) is read once per run; when it does not stay in the caches (over 2 MB) and
+         * streaming it alone would take most of what oneDNN's direct convolution needs, keep the direct one.
+         * Measured here: direct 3x3 convs run at ~170 GFLOP/s, U streams at ~20 GB/s (ResNet-18 layer4 at batch
+         * 1, 512 channels, 7x7: 1.78 ms against 1.53 direct) */
+        const double direct_flops = 2.0 * 9.0 * (double)c * (double)k * (double)(ys->dims[0] * o[0] * o[1]);
+        const double u_bytes = 36.0 * 4.0 * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
+        if (u_bytes > 2e6 && u_bytes / 20e9 > 0.7 * direct_flops / 170e9)
+            return KN_OK;
+    }
+    kn_dnnl_wino *p = calloc(1, sizeof *p);
+    if (!p)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    p->n = xs->dims[0];
+    p->cb = (c + 7) / 8;
+    p->kb = (k + 7) / 8;
+    p->h = xs->dims[2];
+    p->w = xs->dims[3];
+    p->oh = ys->dims[2];
+    p->ow = ys->dims[3];
+    p->pt = pb[0];
+    p->pl = pb[1];
+    p->th = (p->oh + 3) / 4;
+    p->tw = (p->ow + 3) / 4;
+    p->tiles = p->n * p->th * p->tw;
+    p->act = n->fused.activation;
+    p->act_attrs = n->fused.act;
+    p->threads = exe->threads > 0 ? exe->threads : 1;
+    const int64_t cp = p->cb * 8, kp = (k + 15) / 16 * 16;
+    p->kp = kp;
+    kn_wino_split(p, p->threads);
+    p->thread_floats = (36 * p->tc * (cp + p->ks) + 15) / 16 * 16; /* 64-byte multiples */
+    p->u = malloc((size_t)36 * (size_t)cp * (size_t)kp * sizeof(float));
+    p->bias = calloc((size_t)kp, sizeof(float));
+    if (!p->u || !p->bias) {
+        kn_dnnl_wino_free(p);
+        return kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory for Winograd weights", n->name);
+    }
+    kn_wino_weights(g->values[wv].data, k, c, cp, kp, p->u);
+    if (b >= 0)
+        memcpy(p->bias, g->values[b].data, (size_t)k * sizeof(float));
+    *out = p;
+    return KN_OK;
+}
+
+/* nChw8c float32 memory descriptor of a 4-D value. */
+static bool kn_wino_md(const kn_shape *s, dnnl_memory_desc_t *md)
+{
+    dnnl_dims_t d = {s->dims[0], s->dims[1], s->dims[2], s->dims[3]};
+    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_aBcd8b) == dnnl_success;
+}
+
+kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    kn_dnnl_wino *p;
+    *built = false;
+    kn_status st = kn_dnnl_wino_plan(exe, i, &p, err);
+    if (st != KN_OK || !p)
+        return st;
+    const int x = n->inputs[0], y = n->outputs[0], r = n->fused.residual >= 0 ? n->inputs[n->fused.residual] : -1;
+    kn_dnnl_bind src = {.arg = DNNL_ARG_SRC, .value = x, .plain = false};
+    kn_dnnl_bind res = {.arg = KN_DNNL_RES_ARG, .value = r, .plain = false};
+    dnnl_memory_desc_t ymd;
+    if (!kn_wino_md(&g->values[x].shape, &src.md) || !kn_wino_md(&g->values[y].shape, &ymd) ||
+        (r >= 0 && !kn_wino_md(&g->values[r].shape, &res.md))) {
+        kn_dnnl_wino_free(p);
+        return KN_OK;
+    }
+    const size_t scratch = (size_t)p->threads * (size_t)p->thread_floats * sizeof(float);
+    dnnl_memory_desc_t smd;
+    if (dnnl_memory_desc_init_by_tag(&smd, 1, (dnnl_dims_t){(dnnl_dim_t)scratch}, dnnl_u8, dnnl_a) != dnnl_success) {
+        kn_dnnl_wino_free(p);
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': Winograd scratch descriptor", n->name);
+    }
+    dnnl_memory_t m_src, m_res = NULL;
+    int r_src = -1, r_res = -1, r_out, idx;
+    if ((st = kn_dnnl_bind_mem(exe, i, &src, &src.md, &m_src, &r_src, err)) != KN_OK ||
+        (r >= 0 && (st = kn_dnnl_bind_mem(exe, i, &res, &res.md, &m_res, &r_res, err)) != KN_OK) ||
+        (st = kn_dnnl_new_rep(exe, i, y, &ymd, exe->num_ops, &r_out, err)) != KN_OK ||
+        (st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK) {
+        kn_dnnl_wino_free(p);
+        return st;
+    }
+    exe->plain_ok[y] = false;
+    kn_dnnl_op *op = &exe->ops[idx];
+    op->wino = p;
+    op->scratch_md = smd;
+    op->scratch_bytes = scratch;
+    if ((st = kn_dnnl_add_arg(op, n, DNNL_ARG_SRC, m_src, err)) != KN_OK ||
+        (st = kn_dnnl_add_arg(op, n, DNNL_ARG_DST, exe->reps[r_out].mem, err)) != KN_OK ||
+        (r >= 0 && (st = kn_dnnl_add_arg(op, n, KN_DNNL_RES_ARG, m_res, err)) != KN_OK))
+        return st;
+    if (r_src >= 0)
+        exe->reps[r_src].last_op = idx;
+    if (r_res >= 0)
+        exe->reps[r_res].last_op = idx;
+    *built = true;
+    return KN_OK;
+}
