@@ -183,7 +183,7 @@ typedef struct concat_case {
 static const concat_case concat_cases[] = {
     {"concat_ch_16_16", 2, {16, 16}, 1, true, false, "*"},
     {"concat_ch_12_16", 2, {12, 16}, 1, true, false, "*"},
-    {"concat_ch_8_12_4", 3, {8, 12, 4}, 1, true, false, "*"},
+    {"concat_ch_8_12_5", 3, {8, 12, 5}, 1, true, false, "*"},
     {"concat_ch_16x4", 4, {16, 16, 16, 16}, 1, true, false, "*"},
     {"concat_ch_12x4", 4, {12, 12, 12, 12}, 1, true, false, "*"},
     {"concat_ch_conv_and_input", 2, {16, 8}, 1, true, true, "*"},

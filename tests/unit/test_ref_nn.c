@@ -359,6 +359,16 @@ static void test_conv_large(void **state)
          .pe = {1}, .bias = true},
         {.ns = 3, .n = 1, .group = 1, .cg = 3, .mg = 4, .in = {9, 10, 11}, .k = {3, 3, 3}, .s = {1, 2, 1},
          .d = {1, 1, 2}, .pb = {1, 0, 2}, .pe = {1, 1, 2}, .bias = false},
+        /* few output channels (direct rows): a GAN generator's image layer; RGB out of a wide row (several
+         * 32-column blocks, dilated, asymmetric pads); a long 1-D row; grouped, two outputs per group */
+        {.ns = 2, .n = 2, .group = 1, .cg = 64, .mg = 1, .in = {28, 28}, .k = {5, 5}, .s = {1, 1}, .d = {1, 1},
+         .pb = {2, 2}, .pe = {2, 2}, .bias = true},
+        {.ns = 2, .n = 1, .group = 1, .cg = 16, .mg = 3, .in = {9, 70}, .k = {3, 3}, .s = {2, 1}, .d = {1, 2},
+         .pb = {1, 3}, .pe = {0, 1}, .bias = true},
+        {.ns = 1, .n = 2, .group = 1, .cg = 4, .mg = 2, .in = {1000}, .k = {7}, .s = {1}, .d = {1}, .pb = {3},
+         .pe = {3}, .bias = false},
+        {.ns = 2, .n = 1, .group = 3, .cg = 5, .mg = 2, .in = {12, 33}, .k = {3, 4}, .s = {1, 1}, .d = {1, 1},
+         .pb = {0, 2}, .pe = {2, 1}, .bias = true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_conv_case(&cases[i], 1000 + (int)i);
