@@ -385,7 +385,13 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     p->kp = kp;
     kn_wino_split(p, p->threads);
     p->thread_floats = (36 * p->tc * (cp + p->ks) + 15) / 16 * 16; /* 64-byte multiples */
-    p->u = malloc((size_t)36 * (size_t)cp * (size_t)kp * sizeof(float));
+    size_t u_count, u_bytes;
+    if (!kn_size_mul(36, (size_t)cp, &u_count) || !kn_size_mul(u_count, (size_t)kp, &u_count) ||
+        !kn_size_mul(u_count, sizeof(float), &u_bytes)) {
+        kn_dnnl_wino_free(p);
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': Winograd buffers overflow", n->name);
+    }
+    p->u = malloc(u_bytes);
     p->bias = calloc((size_t)kp, sizeof(float));
     if (!p->u || !p->bias) {
         kn_dnnl_wino_free(p);
@@ -423,8 +429,13 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
         kn_dnnl_wino_free(p);
         return KN_OK;
     }
-    const size_t scratch = (size_t)p->threads * (size_t)p->thread_floats * sizeof(float);
+    size_t scratch;
     dnnl_memory_desc_t smd;
+    if (!kn_size_mul((size_t)p->threads, (size_t)p->thread_floats * sizeof(float), &scratch) ||
+        scratch > (size_t)INT64_MAX) {
+        kn_dnnl_wino_free(p);
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': Winograd scratch overflows", n->name);
+    }
     if (dnnl_memory_desc_init_by_tag(&smd, 1, (dnnl_dims_t){(dnnl_dim_t)scratch}, dnnl_u8, dnnl_a) != dnnl_success) {
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_BACKEND, "node '%s': Winograd scratch descriptor", n->name);
