@@ -29,9 +29,10 @@
  * direct conv where streaming the transformed weights (4x the weights) would
  * cost more than it saves (512 channels at 7x7, batch 1); KILN_DNNL_WINOGRAD=0
  * turns the kernel off. By measurement, too,
- * first-layer convolutions oneDNN would run as im2col + gemm and strided
- * ConvTranspose stay on the reference kernels (faster there; dnnl_decide.c,
- * dnnl_build.c carry the figures).
+ * first-layer convolutions oneDNN would run as im2col + gemm, convolutions
+ * with 1-3 output channels (a generator's image layer: the reference
+ * kernel's direct rows) and strided ConvTranspose stay on the reference
+ * kernels (faster there; dnnl_decide.c, dnnl_build.c carry the figures).
  * Every other node (and any configuration oneDNN has no implementation for)
  * runs on the reference kernels (backends/ref/ref.h) with its scratch from
  * the memory plan, on the plan's plain C-order buffers.
