@@ -5,8 +5,10 @@
  * one cblas_sgemm; tiles run on OpenMP threads, each with its own im2col
  * buffer, when sgemm may run inside a parallel region (see ref_nn.h),
  * otherwise one tile per (image, group) and OpenBLAS threads the sgemm. A
- * 1x1, stride-1, unpadded conv multiplies the input directly, and depthwise
- * convs (one input channel per group) use a direct loop. ConvTranspose is one
+ * 1x1, stride-1, unpadded conv multiplies the input directly, depthwise
+ * convs (one input channel per group) use a direct loop, and convs with at
+ * most 4 output channels per group (stride 1 along rows) compute each output
+ * row directly from padded copies of the input rows. ConvTranspose is one
  * sgemm (W^T X) followed by col2im. 1-D and 2-D problems are handled as 3-D
  * ones with leading spatial dimensions of size 1, so there is one code path.
  * Bias is written into the output before the sgemm/col2im accumulates onto
