@@ -623,6 +623,21 @@ static void conv_wide(const kn_conv_geom *g, const float *x, const float *w, con
 
 typedef float kn_few_v8 __attribute__((vector_size(32), aligned(4)));
 
+/* acc0..3 += the kw taps (weights wr, dilation dx) of the 32 outputs starting at pr. */
+static inline __attribute__((always_inline)) void few_out_taps(const float *pr, const float *wr, int64_t kw,
+                                                               int64_t dx, kn_few_v8 *acc0, kn_few_v8 *acc1,
+                                                               kn_few_v8 *acc2, kn_few_v8 *acc3)
+{
+    for (int64_t kx = 0; kx < kw; kx++) {
+        const float *q = pr + kx * dx;
+        const float wv = wr[kx];
+        *acc0 += wv * *(const kn_few_v8 *)q;
+        *acc1 += wv * *(const kn_few_v8 *)(q + 8);
+        *acc2 += wv * *(const kn_few_v8 *)(q + 16);
+        *acc3 += wv * *(const kn_few_v8 *)(q + 24);
+    }
+}
+
 /*
  * One output row (the last axis, stride 1) of output channel `m` of a conv
  * with few output channels, from `padded` (the image's input rows, each
@@ -646,25 +661,10 @@ static KN_SIMD_CLONES void few_out_row(const kn_conv_geom *g, const float *padde
             if (iz < 0 || iz >= wn->img[0] || iy < 0 || iy >= wn->img[1])
                 continue;
             const float *pr = padded + ((c * wn->img[0] + iz) * wn->img[1] + iy) * span + ox0, *wr = wm + t * kw;
-            if (t % 2 == 0) {
-                for (int64_t kx = 0; kx < kw; kx++) {
-                    const float *q = pr + kx * dx;
-                    const float wv = wr[kx];
-                    a0 += wv * *(const kn_few_v8 *)q;
-                    a1 += wv * *(const kn_few_v8 *)(q + 8);
-                    a2 += wv * *(const kn_few_v8 *)(q + 16);
-                    a3 += wv * *(const kn_few_v8 *)(q + 24);
-                }
-            } else {
-                for (int64_t kx = 0; kx < kw; kx++) {
-                    const float *q = pr + kx * dx;
-                    const float wv = wr[kx];
-                    b0 += wv * *(const kn_few_v8 *)q;
-                    b1 += wv * *(const kn_few_v8 *)(q + 8);
-                    b2 += wv * *(const kn_few_v8 *)(q + 16);
-                    b3 += wv * *(const kn_few_v8 *)(q + 24);
-                }
-            }
+            if (t % 2 == 0)
+                few_out_taps(pr, wr, kw, dx, &a0, &a1, &a2, &a3);
+            else
+                few_out_taps(pr, wr, kw, dx, &b0, &b1, &b2, &b3);
         }
         float out[KN_FEW_BLOCK];
         *(kn_few_v8 *)out = a0 + b0;
