@@ -9,7 +9,7 @@
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
  *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
- *   dnnl_wino.c      3x3 stride-1 Conv as kiln's own Winograd F(4x4, 3x3) on nChw8c
+ *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv as kiln's own Winograd F(4x4, 3x3) on nChw8c
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -79,16 +79,19 @@ typedef struct kn_dnnl_pool {
 } kn_dnnl_pool;
 
 /*
- * A 3x3 stride-1 Conv run as Winograd F(4x4, 3x3) on nChw8c (dnnl_wino.c);
- * args: src, dst, the residual (KN_DNNL_RES_ARG) when fused, the scratchpad.
+ * A 3x3 stride-1 Conv (or a strided one split into s*s phases of 3x3 taps)
+ * run as Winograd F(4x4, 3x3) on nChw8c (dnnl_wino.c); args: src, dst, the
+ * residual (KN_DNNL_RES_ARG) when fused, the scratchpad.
  */
 typedef struct kn_dnnl_wino {
     int64_t n, cb, kb, h, w, oh, ow, pt, pl; /* cb, kb: 8-channel blocks of the input and output */
+    int64_t s;                               /* stride (1, or 2..4: s*s phases, s*s*cb*8 channels in the products) */
     int64_t kp;                              /* output channels of the products: kb * 8 rounded up to 16 */
     int64_t th, tw, tiles;                   /* 4x4 output tiles per column, per row, in all */
     int64_t tc, nchunks;                     /* tiles per chunk, chunks */
     int64_t ks, nslices;                     /* output channels per slice (a multiple of 16), slices */
-    int64_t thread_floats;                   /* scratch floats per thread: V and M of one chunk */
+    int64_t shared_floats;                   /* scratch floats all threads share: V of one chunk (slices only) */
+    int64_t thread_floats;                   /* scratch floats per thread: V and M of one chunk (M: slices) */
     int threads;
     float *u;                                /* transformed weights [36][kp/16][cb*8][16] */
     float *bias;                             /* [kp], zero-padded */

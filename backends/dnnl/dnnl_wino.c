@@ -2,12 +2,21 @@
  * dnnl_wino.c - 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on nChw8c,
  * kiln's own kernel in the oneDNN backend (see dnnl_internal.h).
  *
+ * A strided KxK convolution with 2s < K <= 3s (5x5 stride 2, 7x7..9x9
+ * stride 3) takes the same kernel after a space-to-depth split: output o
+ * reads x[s*o + kk - p] for taps kk = s*j + r, so with the s*s phase planes
+ * z_r[i] = x[s*i + r - p] it is a stride-1, 3-tap, unpadded convolution over
+ * s*s times the input channels, whose weights g'[r][j] = g[s*j + r] (zero
+ * where s*j + r >= K). The phases are read straight from the input (strided);
+ * the products gain channels (s*s*C) and lose the 144/36 of Winograd's taps
+ * against the direct kernel's K*K.
+ *
  * Y = A^T [ (G g G^T) (.) (B^T d B) ] A for each 6x6 input tile d giving a
  * 4x4 output tile: 36 multiplications per output tile and channel pair
  * instead of 144. The weights are transformed once at compile time (in
  * double); a run takes tiles in chunks (one per thread at a time): input
- * transform into V[36][tiles][C], 36 matrix products V[xi] x U[xi] (OpenBLAS,
- * single-threaded inside the OpenMP region), output transform with bias,
+ * transform into V[36][tiles][C], 36 matrix products V[xi] x U[xi] (a 6x16
+ * register-blocked micro-kernel on U packed at compile time), output transform with bias,
  * residual and activation into the nChw8c destination. When there are too
  * few tiles to share, the threads split the output channels instead.
  *
@@ -71,26 +80,38 @@ static const double kn_wino_g[6][3] = {
 };
 
 /*
- * U = G g G^T of OIHW weights w[k][c][3][3], packed for the matrix products:
- * u[xi][k / 16][c][k % 16] (36 x kp/16 x cp x 16 floats, zero-padded; kp a multiple of 16).
+ * U = G g G^T of OIHW weights w[k][c][ks][ks] split into s*s phases of 3x3
+ * taps (s = 1, ks = 3: the weights themselves; see the file comment), packed
+ * for the matrix products: u[xi][k / 16][phase * cp + c][k % 16]
+ * (36 x kp/16 x s*s*cp x 16 floats, zero-padded; kp a multiple of 16).
  */
-static void kn_wino_weights(const float *w, int64_t k_count, int64_t c_count, int64_t cp, int64_t kp, float *u)
+static void kn_wino_weights(const float *w, int64_t k_count, int64_t c_count, int ks, int s, int64_t cp, int64_t kp,
+                            float *u)
 {
-    memset(u, 0, (size_t)36 * (size_t)cp * (size_t)kp * sizeof(float));
-    for (int64_t k = 0; k < k_count; k++)
-        for (int64_t c = 0; c < c_count; c++) {
-            const float *g = w + (k * c_count + c) * 9;
-            double t[6][3]; /* G g */
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 3; j++)
-                    t[i][j] = kn_wino_g[i][0] * g[0 * 3 + j] + kn_wino_g[i][1] * g[1 * 3 + j] +
-                              kn_wino_g[i][2] * g[2 * 3 + j];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    const double v = t[i][0] * kn_wino_g[j][0] + t[i][1] * kn_wino_g[j][1] + t[i][2] * kn_wino_g[j][2];
-                    u[(((int64_t)(i * 6 + j) * (kp / 16) + k / 16) * cp + c) * 16 + k % 16] = (float)v;
+    const int64_t depth = (int64_t)s * s * cp, kblocks = kp / 16;
+    memset(u, 0, (size_t)36 * (size_t)depth * (size_t)kp * sizeof(float));
+    for (int ry = 0; ry < s; ry++)
+        for (int rx = 0; rx < s; rx++)
+            for (int64_t c = 0; c < c_count; c++)
+                for (int64_t k = 0; k < k_count; k++) { /* k innermost: u is written 16 floats in a row */
+                    const float *wk = w + (k * c_count + c) * ks * ks;
+                    double g[3][3], t[6][3]; /* this phase's taps, G g */
+                    for (int jy = 0; jy < 3; jy++)
+                        for (int jx = 0; jx < 3; jx++) {
+                            const int y = s * jy + ry, x = s * jx + rx;
+                            g[jy][jx] = y < ks && x < ks ? wk[y * ks + x] : 0.0;
+                        }
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 3; j++)
+                            t[i][j] = kn_wino_g[i][0] * g[0][j] + kn_wino_g[i][1] * g[1][j] + kn_wino_g[i][2] * g[2][j];
+                    const int64_t row = (ry * s + rx) * cp + c;
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) {
+                            const double v =
+                                t[i][0] * kn_wino_g[j][0] + t[i][1] * kn_wino_g[j][1] + t[i][2] * kn_wino_g[j][2];
+                            u[(((int64_t)(i * 6 + j) * kblocks + k / 16) * depth + row) * 16 + k % 16] = (float)v;
+                        }
                 }
-        }
 }
 
 /* B^T applied to six 8-channel vectors (one row or column of a 6x6 tile). */
@@ -117,38 +138,48 @@ static void kn_wino_weights(const float *w, int64_t k_count, int64_t c_count, in
         (o)[3] = kn_q_ + 8.0f * kn_s_ + (m)[5];                                                            \
     } while (0)
 
-/* Input transform of tiles [t0, t0 + count) into v[36][tc][cp]. */
-KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, int64_t t0, int64_t count, float *v)
+/*
+ * Input transform of tiles [t0, t0 + count) into rows row0.. of
+ * v[36][tc][depth]: each phase (ry, rx) of the input (one when s = 1) gives
+ * cp of the depth channels.
+ */
+KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, int64_t t0, int64_t count,
+                                      int64_t row0, float *v)
 {
-    const int64_t cp = p->cb * 8, per_image = p->th * p->tw;
+    const int64_t cp = p->cb * 8, depth = p->s * p->s * cp, per_image = p->th * p->tw, s = p->s;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = t0 + t, img = tile / per_image, ty = tile % per_image / p->tw, tx = tile % p->tw;
-        const int64_t y0 = ty * 4 - p->pt, x0 = tx * 4 - p->pl;
-        const bool inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= p->h && x0 + 6 <= p->w;
-        for (int64_t cb = 0; cb < p->cb; cb++) {
-            const float *plane = src + (img * p->cb + cb) * p->h * p->w * 8;
-            kn_v8 d[6][6], r[6][6], col[6], out[6];
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) {
-                    const int64_t y = y0 + i, x = x0 + j;
-                    if (inside || (y >= 0 && y < p->h && x >= 0 && x < p->w))
-                        d[i][j] = *(const kn_v8 *)(plane + (y * p->w + x) * 8);
-                    else
-                        d[i][j] = (kn_v8){0};
+        for (int64_t ry = 0; ry < s; ry++)
+            for (int64_t rx = 0; rx < s; rx++) {
+                /* input row and column of the tile's first element: rows y0 + s * i, columns x0 + s * j */
+                const int64_t y0 = s * ty * 4 + ry - p->pt, x0 = s * tx * 4 + rx - p->pl;
+                const bool inside = y0 >= 0 && x0 >= 0 && y0 + s * 5 < p->h && x0 + s * 5 < p->w;
+                const int64_t c0 = (ry * s + rx) * cp;
+                for (int64_t cb = 0; cb < p->cb; cb++) {
+                    const float *plane = src + (img * p->cb + cb) * p->h * p->w * 8;
+                    kn_v8 d[6][6], r[6][6], col[6], out[6];
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) {
+                            const int64_t y = y0 + s * i, x = x0 + s * j;
+                            if (inside || (y >= 0 && y < p->h && x >= 0 && x < p->w))
+                                d[i][j] = *(const kn_v8 *)(plane + (y * p->w + x) * 8);
+                            else
+                                d[i][j] = (kn_v8){0};
+                        }
+                    for (int j = 0; j < 6; j++) { /* columns: B^T d */
+                        for (int i = 0; i < 6; i++)
+                            col[i] = d[i][j];
+                        KN_WINO_BT(col, out);
+                        for (int i = 0; i < 6; i++)
+                            r[i][j] = out[i];
+                    }
+                    for (int i = 0; i < 6; i++) { /* rows: (B^T d) B */
+                        KN_WINO_BT(r[i], out);
+                        for (int j = 0; j < 6; j++)
+                            *(kn_v8 *)(v + ((int64_t)(i * 6 + j) * p->tc + row0 + t) * depth + c0 + cb * 8) = out[j];
+                    }
                 }
-            for (int j = 0; j < 6; j++) { /* columns: B^T d */
-                for (int i = 0; i < 6; i++)
-                    col[i] = d[i][j];
-                KN_WINO_BT(col, out);
-                for (int i = 0; i < 6; i++)
-                    r[i][j] = out[i];
             }
-            for (int i = 0; i < 6; i++) { /* rows: (B^T d) B */
-                KN_WINO_BT(r[i], out);
-                for (int j = 0; j < 6; j++)
-                    *(kn_v8 *)(v + ((int64_t)(i * 6 + j) * p->tc + t) * cp + cb * 8) = out[j];
-            }
-        }
     }
 }
 
@@ -226,13 +257,16 @@ KN_WINO_HOT static inline __attribute__((always_inline)) void kn_wino_micro(int 
 KN_WINO_HOT static void kn_wino_gemm(const kn_dnnl_wino *p, int xi, const float *v, int64_t count, int64_t k0,
                                      int64_t ks, float *m)
 {
-    const int64_t cp = p->cb * 8, kblocks = p->kp / 16;
+    const int64_t cp = p->s * p->s * p->cb * 8, kblocks = p->kp / 16; /* cp: the products' depth */
     for (int64_t kk = 0; kk < ks; kk += 16) {
         const float *b = p->u + ((int64_t)xi * kblocks + (k0 + kk) / 16) * cp * 16;
-        for (int64_t t = 0; t < count; t += 6) {
+        for (int64_t t = 0, rows; t < count; t += rows) {
             const float *a = v + t * cp;
             float *out = m + t * ks + kk;
-            switch (count - t < 6 ? count - t : 6) {
+            /* 6 rows a block; 7 to 9 left go as two blocks of 3 to 5, as a block of 1 or 2 rows would wait on its
+             * FMA latency (2 or 4 chains) */
+            rows = count - t <= 6 ? count - t : count - t < 10 ? (count - t + 1) / 2 : 6;
+            switch (rows) {
             case 6: kn_wino_micro(6, a, cp, b, cp, out, ks); break;
             case 5: kn_wino_micro(5, a, cp, b, cp, out, ks); break;
             case 4: kn_wino_micro(4, a, cp, b, cp, out, ks); break;
@@ -245,21 +279,25 @@ KN_WINO_HOT static void kn_wino_gemm(const kn_dnnl_wino *p, int xi, const float 
 }
 #endif
 
-/* One work item: tile chunk `chunk`, output-channel slice `slice`, with this thread's scratch. */
-static void kn_wino_item(const kn_dnnl_wino *p, int64_t chunk, int64_t slice, const float *src, const float *res,
-                         float *dst, float *scratch)
+/* Chunk `chunk`'s first tile and tile count. */
+static void kn_wino_chunk(const kn_dnnl_wino *p, int64_t chunk, int64_t *t0, int64_t *count)
+{
+    *t0 = chunk * p->tc;
+    *count = p->tiles - *t0 < p->tc ? p->tiles - *t0 : p->tc;
+}
+
+/* Products and output transform of a chunk whose input transform is in v, for output-channel slice `slice`. */
+static void kn_wino_products(const kn_dnnl_wino *p, int64_t t0, int64_t count, int64_t slice, const float *v,
+                             float *m, const float *res, float *dst)
 {
 #ifdef KN_WINO_X86
-    const int64_t cp = p->cb * 8;
-    const int64_t t0 = chunk * p->tc, count = p->tiles - t0 < p->tc ? p->tiles - t0 : p->tc;
+    const int64_t depth = p->s * p->s * p->cb * 8;
     const int64_t k0 = slice * p->ks, ks = p->kp - k0 < p->ks ? p->kp - k0 : p->ks;
-    float *v = scratch, *m = scratch + 36 * p->tc * cp;
-    kn_wino_input(p, src, t0, count, v);
     for (int xi = 0; xi < 36; xi++)
-        kn_wino_gemm(p, xi, v + xi * p->tc * cp, count, k0, ks, m + xi * p->tc * ks);
+        kn_wino_gemm(p, xi, v + xi * p->tc * depth, count, k0, ks, m + xi * p->tc * ks);
     kn_wino_output(p, m, t0, count, k0, ks, res, dst);
 #else
-    (void)p, (void)chunk, (void)slice, (void)src, (void)res, (void)dst, (void)scratch;
+    (void)p, (void)t0, (void)count, (void)slice, (void)v, (void)m, (void)res, (void)dst;
 #endif
 }
 
@@ -279,16 +317,53 @@ void kn_dnnl_run_wino(const kn_dnnl_op *op)
         default: break;
         }
     }
-    const int64_t items = p->nchunks * p->nslices;
+    const int64_t depth = p->s * p->s * p->cb * 8;
+    if (p->nslices == 1) {
+        /* one chunk per thread at a time: its own V and M */
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(p->threads)
 #endif
-    for (int64_t it = 0; it < items; it++) {
-        int tid = 0;
+        for (int64_t chunk = 0; chunk < p->nchunks; chunk++) {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float *v = scratch + (int64_t)tid * p->thread_floats, *m = v + 36 * p->tc * depth;
+            int64_t t0, count;
+            kn_wino_chunk(p, chunk, &t0, &count);
+            kn_wino_input(p, src, t0, count, 0, v);
+            kn_wino_products(p, t0, count, 0, v, m, res, dst);
+        }
+        return;
+    }
+    /* output-channel slices: the threads share each chunk's input transform (V, at the scratch's start), then
+     * each takes slices with its own M */
+    float *v = scratch;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(p->threads)
+#endif
+    {
+        int tid = 0, nth = 1;
 #ifdef _OPENMP
         tid = omp_get_thread_num();
+        nth = omp_get_num_threads();
 #endif
-        kn_wino_item(p, it / p->nslices, it % p->nslices, src, res, dst, scratch + (int64_t)tid * p->thread_floats);
+        float *m = scratch + p->shared_floats + (int64_t)tid * p->thread_floats;
+        for (int64_t chunk = 0; chunk < p->nchunks; chunk++) {
+            int64_t t0, count;
+            kn_wino_chunk(p, chunk, &t0, &count);
+            const int64_t a = count * tid / nth, b = count * (tid + 1) / nth;
+            if (b > a)
+                kn_wino_input(p, src, t0 + a, b - a, a, v);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+            for (int64_t slice = tid; slice < p->nslices; slice += nth)
+                kn_wino_products(p, t0, count, slice, v, m, res, dst);
+#ifdef _OPENMP
+#pragma omp barrier /* V is rewritten by the next chunk */
+#endif
+        }
     }
 }
 
@@ -334,19 +409,23 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     if (!kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, wv) || !kn_dnnl_f32(g, y) || (b >= 0 && !kn_dnnl_f32(g, b)))
         return KN_OK;
     const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
-    if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 || ws->dims[2] != 3 ||
-        ws->dims[3] != 3 || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+    if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
+        ws->dims[2] != ws->dims[3] || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+        return KN_OK;
+    /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
+    const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
+    if ((a->stride[1] ? a->stride[1] : 1) != s || s > 4 || ksize <= 2 * s || ksize > 3 * s)
         return KN_OK;
     for (int d = 0; d < 2; d++)
-        if ((a->stride[d] && a->stride[d] != 1) || (a->dilation[d] && a->dilation[d] != 1))
+        if (a->dilation[d] && a->dilation[d] != 1)
             return KN_OK;
     const int64_t c = xs->dims[1], k = ws->dims[0];
     if (ws->dims[1] != c || ys->dims[1] != k || c < 16 || k < 16)
         return KN_OK; /* few channels: the transforms cost more than the products save */
-    int64_t kernel[KN_MAX_SPATIAL] = {3, 3}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
+    int64_t kernel[KN_MAX_SPATIAL] = {ksize, ksize}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
     kn_error e;
     if (kn_window_resolve(n, a, xs->dims + 2, kernel, false, pb, pe, o, &e) != KN_OK || o[0] != ys->dims[2] ||
-        o[1] != ys->dims[3] || pb[0] > 2 || pb[1] > 2)
+        o[1] != ys->dims[3] || pb[0] >= ksize || pb[1] >= ksize || (s == 1 && (pb[0] > 2 || pb[1] > 2)))
         return KN_OK;
     if (n->fused.residual >= 0) {
         const int r = n->inputs[n->fused.residual];
@@ -354,12 +433,13 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
             return KN_OK;
     }
     {
-        /* U (36 x C x K floats) is read once per run; when it does not stay in the caches (over 2 MB) and
+        /* U (36 x s*s*C x K floats) is read once per run; when it does not stay in the caches (over 2 MB) and
          * streaming it alone would take most of what oneDNN's direct convolution needs, keep the direct one.
          * Measured here: direct 3x3 convs run at ~170 GFLOP/s, U streams at ~20 GB/s (ResNet-18 layer4 at batch
          * 1, 512 channels, 7x7: 1.78 ms against 1.53 direct) */
-        const double direct_flops = 2.0 * 9.0 * (double)c * (double)k * (double)(ys->dims[0] * o[0] * o[1]);
-        const double u_bytes = 36.0 * 4.0 * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
+        const double direct_flops =
+            2.0 * (double)(ksize * ksize) * (double)c * (double)k * (double)(ys->dims[0] * o[0] * o[1]);
+        const double u_bytes = 36.0 * 4.0 * (double)(s * s) * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
         if (u_bytes > 2e6 && u_bytes / 20e9 > 0.7 * direct_flops / 170e9)
             return KN_OK;
     }
@@ -375,6 +455,7 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     p->ow = ys->dims[3];
     p->pt = pb[0];
     p->pl = pb[1];
+    p->s = s;
     p->th = (p->oh + 3) / 4;
     p->tw = (p->ow + 3) / 4;
     p->tiles = p->n * p->th * p->tw;
@@ -384,9 +465,16 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     const int64_t cp = p->cb * 8, kp = (k + 15) / 16 * 16;
     p->kp = kp;
     kn_wino_split(p, p->threads);
-    p->thread_floats = (36 * p->tc * (cp + p->ks) + 15) / 16 * 16; /* 64-byte multiples */
+    /* scratch, in 64-byte multiples: V and M per thread; or, with slices, one V shared and M per thread */
+    if (p->nslices == 1) {
+        p->shared_floats = 0;
+        p->thread_floats = (36 * p->tc * (s * s * cp + p->ks) + 15) / 16 * 16;
+    } else {
+        p->shared_floats = (36 * p->tc * s * s * cp + 15) / 16 * 16;
+        p->thread_floats = (36 * p->tc * p->ks + 15) / 16 * 16;
+    }
     size_t u_count, u_bytes;
-    if (!kn_size_mul(36, (size_t)cp, &u_count) || !kn_size_mul(u_count, (size_t)kp, &u_count) ||
+    if (!kn_size_mul(36, (size_t)(s * s * cp), &u_count) || !kn_size_mul(u_count, (size_t)kp, &u_count) ||
         !kn_size_mul(u_count, sizeof(float), &u_bytes)) {
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': Winograd buffers overflow", n->name);
@@ -397,7 +485,7 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory for Winograd weights", n->name);
     }
-    kn_wino_weights(g->values[wv].data, k, c, cp, kp, p->u);
+    kn_wino_weights(g->values[wv].data, k, c, (int)ksize, (int)s, cp, kp, p->u);
     if (b >= 0)
         memcpy(p->bias, g->values[b].data, (size_t)k * sizeof(float));
     *out = p;
@@ -431,8 +519,9 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
     }
     size_t scratch;
     dnnl_memory_desc_t smd;
-    if (!kn_size_mul((size_t)p->threads, (size_t)p->thread_floats * sizeof(float), &scratch) ||
-        scratch > (size_t)INT64_MAX) {
+    if (!kn_size_mul((size_t)p->threads, (size_t)p->thread_floats, &scratch) ||
+        !kn_size_add(scratch, (size_t)p->shared_floats, &scratch) ||
+        !kn_size_mul(scratch, sizeof(float), &scratch) || scratch > (size_t)INT64_MAX) {
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': Winograd scratch overflows", n->name);
     }

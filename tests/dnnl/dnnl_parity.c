@@ -144,13 +144,19 @@ static void placement(const kn_session_t *s, const char *explain, const char *ex
 kn_parity kn_parity_check(const kn_model_t *m, int64_t batch, float tol, const char *expect_dnnl,
                           bool show_placement, const char *what)
 {
+    return kn_parity_check_threads(m, batch, 2, tol, expect_dnnl, show_placement, what);
+}
+
+kn_parity kn_parity_check_threads(const kn_model_t *m, int64_t batch, int threads, float tol,
+                                  const char *expect_dnnl, bool show_placement, const char *what)
+{
     kn_parity p = {0};
     if (tol <= 0.0f)
         tol = KN_DNNL_TOL;
     kn_options opts;
     memset(&opts, 0, sizeof opts);
     opts.batch = batch;
-    opts.threads = 2;
+    opts.threads = threads;
     kn_session_t *s[2];
     kn_error err;
     const char *backends[2] = {"ref", "dnnl"};

@@ -49,6 +49,10 @@ typedef struct kn_parity {
 kn_parity kn_parity_check(const kn_model_t *m, int64_t batch, float tol, const char *expect_dnnl,
                           bool show_placement, const char *what);
 
+/** kn_parity_check with `threads` worker threads (kn_parity_check: 2). */
+kn_parity kn_parity_check_threads(const kn_model_t *m, int64_t batch, int threads, float tol,
+                                  const char *expect_dnnl, bool show_placement, const char *what);
+
 /* ------------------------------------------------------------ building */
 
 /** A test graph under construction: weights are drawn from `seed`. */

@@ -78,6 +78,7 @@ typedef struct op_case {
     bool residual;       /* Add a second graph input of the output's shape (fused as residual) */
     float tol;           /* 0: KN_DNNL_TOL */
     int wino;            /* Convs expected on kiln's Winograd kernel (on an AVX2 + FMA CPU; else none) */
+    int threads;         /* worker threads (0: 2) */
 } op_case;
 
 /* Output spatial size of one axis (floor or ceil mode) for the test's own residual shape. */
@@ -232,7 +233,35 @@ static const op_case cases[] = {
      KN_OP_RELU, 0, 0, 0, 0, false, 0, 1},
     {"wino_wide_c64_k128", K_CONV, true, {1, 64, 14, 14}, 4, 128, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
      NOACT, 0, 0, 0, 0, false, 0, 1},
-    /* not Winograd: stride 2, 15 channels, grouped, dilated */
+    /* strided Winograd (space-to-depth into s*s phases of 3x3 taps): 5x5 stride 2 with TensorFlow's 'same' pads
+     * (1 before, 2 after), symmetric pads on odd sizes, no pads, 6x6 stride 2, 7x7 stride 3, fused residual and
+     * Relu, a single tile, 3 threads sharing 4 tiles, and many tiles (two chunks); with 3 threads, 121 tiles
+     * of a 3x3 conv run as output-channel slices in two chunks */
+    {"wino_s2_k5_same", K_CONV, true, {2, 24, 14, 14}, 4, 32, 5, 2, 1, 2, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_LEAKY_RELU, 0.2f, 0, 0, 0, false, 0, 1},
+    {"wino_s2_k5_odd", K_CONV, true, {1, 16, 15, 13}, 4, 20, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0,
+     0, 0, 0, false, 0, 1},
+    {"wino_s2_k5_valid", K_CONV, true, {1, 17, 11, 12}, 4, 16, 5, 2, 0, -1, 1, 1, false, false, false, 0, 0, 0, NOACT,
+     0, 0, 0, 0, false, 0, 1},
+    {"wino_s2_k6", K_CONV, true, {1, 16, 12, 12}, 4, 16, 6, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0, 0,
+     0, 0, false, 0, 1},
+    {"wino_s3_k7", K_CONV, true, {1, 16, 20, 20}, 4, 24, 7, 3, 3, -1, 1, 1, true, false, false, 0, 0, 0, KN_OP_RELU,
+     0, 0, 0, 0, false, 0, 1},
+    {"wino_s2_k5_residual_relu", K_CONV, true, {1, 16, 10, 10}, 4, 16, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_RELU, 0, 0, 0, 0, true, 0, 1},
+    {"wino_s2_k5_one_tile", K_CONV, true, {1, 16, 8, 8}, 4, 32, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT,
+     0, 0, 0, 0, false, 0, 1},
+    {"wino_s2_k5_3threads", K_CONV, true, {1, 32, 14, 14}, 4, 48, 5, 2, 1, 2, 1, 1, true, false, false, 0, 0, 0,
+     KN_OP_LEAKY_RELU, 0.2f, 0, 0, 0, false, 0, 1, 3},
+    {"wino_3threads_2chunks", K_CONV, true, {1, 24, 44, 42}, 4, 40, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0,
+     0, 0, 0, false, 0, 1, 3},
+    {"wino_s2_k5_many_tiles", K_CONV, true, {4, 32, 40, 40}, 4, 64, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0,
+     NOACT, 0, 0, 0, 0, false, 0, 1},
+    /* not Winograd: 3x3 stride 2, 4x4 stride 2 (two taps per phase), 7x7 stride 2 (four), 8 channels at 5x5
+     * stride 2, 15 channels, grouped, dilated */
+    {"nowino_s2_k4", K_CONV, true, {1, 16, 10, 10}, 4, 16, 4, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_s2_k7", K_CONV, true, {1, 16, 14, 14}, 4, 16, 7, 2, 3, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_s2_k5_c8", K_CONV, true, {1, 8, 14, 14}, 4, 16, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_stride2", K_CONV, true, {1, 16, 9, 9}, 4, 16, 3, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_c15", K_CONV, true, {1, 15, 9, 9}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_grouped", K_CONV, true, {1, 32, 9, 9}, 4, 32, 3, 1, 1, -1, 1, 2, true, false, false, 0, 0, 0, NOACT},
@@ -275,7 +304,8 @@ static void test_op_cases(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const op_case *c = &cases[i];
         kn_model_t *m = build_case(c);
-        kn_parity p = kn_parity_check(m, 0, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
+        kn_parity p =
+            kn_parity_check_threads(m, 0, c->threads ? c->threads : 2, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
         if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
             fail_msg("%s: %d Convs on the Winograd kernel, expected %d", c->name, p.wino_nodes,
                      kn_dnnl_wino_available() ? c->wino : 0);
