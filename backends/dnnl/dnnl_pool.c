@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dnnl_internal.h"
+#include "ref_nn.h"
 
 kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
 {
@@ -73,6 +74,43 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
     return KN_OK;
 }
 
+/* One output row oy of plane `in` (h x w x 8) into `out` (ow x 8); compiled for AVX2 and the baseline. */
+KN_SIMD_CLONES static void kn_dnnl_pool_row(const kn_dnnl_pool *p, const float *in, float *out, int64_t oy)
+{
+    const int64_t y0 = oy * p->sh - p->pt, y_lo = y0 < 0 ? 0 : y0;
+    const int64_t y_hi = y0 + p->kh > p->h ? p->h : y0 + p->kh;
+    for (int64_t ox = 0; ox < p->ow; ox++) {
+        const int64_t x0 = ox * p->sw - p->pl, x_lo = x0 < 0 ? 0 : x0;
+        const int64_t x_hi = x0 + p->kw > p->w ? p->w : x0 + p->kw;
+        float acc[8];
+        for (int c = 0; c < 8; c++)
+            acc[c] = p->avg ? 0.0f : -FLT_MAX;
+        for (int64_t iy = y_lo; iy < y_hi; iy++)
+            for (int64_t ix = x_lo; ix < x_hi; ix++) {
+                const float *v = in + (iy * p->w + ix) * 8;
+                if (p->avg) {
+                    KN_OMP_SIMD
+                    for (int c = 0; c < 8; c++)
+                        acc[c] += v[c];
+                } else {
+                    KN_OMP_SIMD
+                    for (int c = 0; c < 8; c++)
+                        acc[c] = v[c] > acc[c] || v[c] != v[c] ? v[c] : acc[c]; /* NaN wins, as in ONNX */
+                }
+            }
+        if (p->avg) {
+            int64_t cnt = p->include_pad ? p->kh * p->kw : (y_hi - y_lo) * (x_hi - x_lo);
+            const float inv = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
+            for (int c = 0; c < 8; c++)
+                acc[c] *= inv;
+        } else if (y_hi <= y_lo || x_hi <= x_lo) {
+            for (int c = 0; c < 8; c++)
+                acc[c] = 0.0f; /* an empty window (only padding) */
+        }
+        memcpy(out + ox * 8, acc, sizeof acc);
+    }
+}
+
 void kn_dnnl_run_pool(const kn_dnnl_op *op)
 {
     const kn_dnnl_pool *p = op->pool;
@@ -86,44 +124,6 @@ void kn_dnnl_run_pool(const kn_dnnl_op *op)
 #pragma omp parallel for schedule(static) collapse(2)
 #endif
     for (int64_t pc = 0; pc < planes; pc++)
-        for (int64_t oy = 0; oy < p->oh; oy++) {
-            const float *in = src + pc * p->h * p->w * 8;
-            float *out = dst + (pc * p->oh + oy) * p->ow * 8;
-            const int64_t y0 = oy * p->sh - p->pt, y_lo = y0 < 0 ? 0 : y0;
-            const int64_t y_hi = y0 + p->kh > p->h ? p->h : y0 + p->kh;
-            for (int64_t ox = 0; ox < p->ow; ox++) {
-                const int64_t x0 = ox * p->sw - p->pl, x_lo = x0 < 0 ? 0 : x0;
-                const int64_t x_hi = x0 + p->kw > p->w ? p->w : x0 + p->kw;
-                float acc[8];
-                for (int c = 0; c < 8; c++)
-                    acc[c] = p->avg ? 0.0f : -FLT_MAX;
-                for (int64_t iy = y_lo; iy < y_hi; iy++)
-                    for (int64_t ix = x_lo; ix < x_hi; ix++) {
-                        const float *v = in + (iy * p->w + ix) * 8;
-                        if (p->avg) {
-#ifdef _OPENMP
-#pragma omp simd
-#endif
-                            for (int c = 0; c < 8; c++)
-                                acc[c] += v[c];
-                        } else {
-#ifdef _OPENMP
-#pragma omp simd
-#endif
-                            for (int c = 0; c < 8; c++)
-                                acc[c] = v[c] > acc[c] || v[c] != v[c] ? v[c] : acc[c]; /* NaN wins, as in ONNX */
-                        }
-                    }
-                if (p->avg) {
-                    int64_t cnt = p->include_pad ? p->kh * p->kw : (y_hi - y_lo) * (x_hi - x_lo);
-                    const float inv = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
-                    for (int c = 0; c < 8; c++)
-                        acc[c] *= inv;
-                } else if (y_hi <= y_lo || x_hi <= x_lo) {
-                    for (int c = 0; c < 8; c++)
-                        acc[c] = 0.0f; /* an empty window (only padding) */
-                }
-                memcpy(out + ox * 8, acc, sizeof acc);
-            }
-        }
+        for (int64_t oy = 0; oy < p->oh; oy++)
+            kn_dnnl_pool_row(p, src + pc * p->h * p->w * 8, dst + (pc * p->oh + oy) * p->ow * 8, oy);
 }
