@@ -31,7 +31,9 @@
 # at least as fast in. Fast rows get more timed runs: when --iters runs of
 # kiln's first round take less than --min-time seconds, that round is
 # repeated with as many runs as fill --min-time (at most 100000), and every
-# round of that row, kiln and ORT, uses that count.
+# round of that row, kiln and ORT, uses that count. Such a row also gets
+# --fast-rounds rounds: its rounds cost little, and sub-millisecond medians
+# are the ones a noisy spell of the machine moves most.
 #
 # Environment: left as it is. kiln's backends keep OpenBLAS single-threaded
 # inside their OpenMP regions, so OMP_WAIT_POLICY unset (the libgomp
@@ -52,6 +54,8 @@
 #   --min-time S       seconds a round should last at least (default: 0.25;
 #                      0: exactly --iters runs)
 #   --rounds R         kiln/ORT rounds per configuration (default: 2)
+#   --fast-rounds R    rounds of a fast row (see above; default: 5, at
+#                      least --rounds)
 #   --models LIST      models to run (comma- or space-separated), as MODEL
 #   --markdown-out F   also write the table and its notes to F
 #   --list             print the models (row name, file) and exit:
@@ -75,6 +79,7 @@ WARMUP=3
 ITERS=20
 MIN_TIME=0.25
 ROUNDS=2
+FAST_ROUNDS=5
 MD_OUT=
 LIST=0
 MODELS=()
@@ -84,7 +89,7 @@ note() { echo "compare_ort.sh: $*" >&2; }
 need_value() { [ $# -ge 2 ] || die "option '$1' needs a value"; }
 while [ $# -gt 0 ]; do
     case $1 in
-    --build|--kiln|--backend|--backends|--batch|--threads|--warmup|--iters|--min-time|--rounds|--models|--markdown-out)
+    --build|--kiln|--backend|--backends|--batch|--threads|--warmup|--iters|--min-time|--rounds|--fast-rounds|--models|--markdown-out)
         need_value "$@" ;;
     esac
     case $1 in
@@ -97,6 +102,7 @@ while [ $# -gt 0 ]; do
     --iters) ITERS=$2; shift 2 ;;
     --min-time) MIN_TIME=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
+    --fast-rounds) FAST_ROUNDS=$2; shift 2 ;;
     --models) for m in ${2//,/ }; do MODELS+=("$m"); done; shift 2 ;;
     --markdown-out) MD_OUT=$2; shift 2 ;;
     --list) LIST=1; shift ;;
@@ -117,6 +123,8 @@ for v in $BATCHES $THREADS; do is_pos "$v" || die "--batch and --threads need po
 is_uint "$WARMUP" || die "--warmup needs a non-negative integer, got '$WARMUP'"
 is_pos "$ITERS" || die "--iters needs a positive integer, got '$ITERS'"
 is_pos "$ROUNDS" || die "--rounds needs a positive integer, got '$ROUNDS'"
+is_pos "$FAST_ROUNDS" || die "--fast-rounds needs a positive integer, got '$FAST_ROUNDS'"
+[ "$FAST_ROUNDS" -ge "$ROUNDS" ] || FAST_ROUNDS=$ROUNDS
 [[ $MIN_TIME =~ ^[0-9]*\.?[0-9]+$ ]] || die "--min-time needs a non-negative number of seconds, got '$MIN_TIME'"
 
 if [ -z "$KILN" ]; then
@@ -268,9 +276,10 @@ for k in "${!NAMES[@]}"; do
         for batch in $BATCHES; do
             for threads in $THREADS; do
                 row="$name $backend batch $batch threads $threads"
-                kiln_meds=() ort_meds=() iters=$ITERS ok=1 calibrated=0
-                for round in $(seq 1 "$ROUNDS"); do
-                    note "$row round $round/$ROUNDS ($iters runs)"
+                kiln_meds=() ort_meds=() iters=$ITERS ok=1 calibrated=0 rounds=$ROUNDS round=0
+                while [ "$round" -lt "$rounds" ]; do
+                    round=$((round + 1))
+                    note "$row round $round/$rounds ($iters runs)"
                     while :; do
                         if ! "$KILN" bench "$model" --backend "$backend" --batch "$batch" --threads "$threads" \
                                 --warmup "$WARMUP" --iters "$iters" --json > "$TMP/kiln.json" 2> "$TMP/err"; then
@@ -286,8 +295,8 @@ for k in "${!NAMES[@]}"; do
                             'BEGIN { w = (ms > 0) ? int(t * 1000 / ms) + 1 : cap; if (w > cap) w = cap
                                      print (t > 0 && ms * n < t * 1000 && w > n) ? w : n }')
                         [ "$more" -gt "$iters" ] || break
-                        iters=$more
-                        note "$row: fast, round 1 again with $iters runs (--min-time $MIN_TIME)"
+                        iters=$more rounds=$FAST_ROUNDS
+                        note "$row: fast, round 1 again with $iters runs (--min-time $MIN_TIME), $rounds rounds"
                     done
                     [ $ok = 1 ] || break
                     kiln_meds+=("$kiln_ms")
@@ -313,7 +322,7 @@ TABLE=$TMP/table.md
 {
     echo "| model | backend | batch | threads | kiln median ms | ORT median ms | kiln/ORT |"
     echo "|---|---|---:|---:|---:|---:|---:|"
-    awk -F '\t' -v backends="$BACKENDS" -v threads="$THREADS" -v iters="$ITERS" -v min_time="$MIN_TIME" '
+    awk -F '\t' -v backends="$BACKENDS" -v threads="$THREADS" -v iters="$ITERS" -v min_time="$MIN_TIME" -v fast_rounds="$FAST_ROUNDS" '
         function ms(v) { return v >= 100 ? sprintf("%.1f", v) : v >= 1 ? sprintf("%.2f", v) : sprintf("%.3f", v) }
         {
             r = $5 / $6
@@ -338,7 +347,7 @@ TABLE=$TMP/table.md
                 if (n[b[i]]) { printf "%s%s: %d of %d", sep, b[i], win[b[i]], n[b[i]]; sep = ", " }
             printf "%s.\n", rows ? ")" : ""
             if (raised)
-                printf "Timed runs per round: %d; raised in %d rows (up to %d) so that a kiln round lasts %s s (--min-time).\n", iters, raised, max_runs, min_time
+                printf "Timed runs per round: %d; raised in %d rows (up to %d) so that a kiln round lasts %s s (--min-time); those rows ran %d rounds (--fast-rounds).\n", iters, raised, max_runs, min_time, fast_rounds
         }' "$ROWS"
     echo
     if [ -n "${OMP_WAIT_POLICY+set}" ]; then

@@ -244,6 +244,8 @@ if(KN_BENCH_BASH)
   kn_compare_ort_test(unknown_backend 1 -e "^compare_ort.sh: kiln has no backend 'nosuch' \\(available: ref[a-z ,]*\\)$"
     -- --backend ref,nosuch mnist_small)
   kn_compare_ort_test(bad_iters 1 -e "^compare_ort.sh: --iters needs a positive integer, got '0'$" -- --iters 0)
+  kn_compare_ort_test(bad_fast_rounds 1 -e "^compare_ort.sh: --fast-rounds needs a positive integer, got 'x'$"
+    -- --fast-rounds x)
 endif()
 
 if(KN_BENCH_BASH AND KILN_NODE)
@@ -277,6 +279,16 @@ if(KN_BENCH_BASH AND KILN_NODE)
     -n "discriminator" -n "Skipped" -n "skipping" -n "fast, round 1 again" -f ${KN_COMPARE_MD}
     -- --batch 1 --threads 1 --warmup 1 --iters 2 --rounds 1 --min-time 0
        --markdown-out ${KN_COMPARE_MD} mnist_small mlp_gan:generator)
+  # a fast row (2 runs under --min-time): round 1 again with more runs, then --fast-rounds rounds in all
+  kn_compare_ort_test(fast_rounds 0
+    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^Timed runs per round: 2. raised in 1 rows .*. those rows ran 3 rounds \\(--fast-rounds\\)[.]$"
+    -e "^compare_ort.sh: mnist_small ref batch 1 threads 1: fast, round 1 again with [0-9]+ runs \\(--min-time 0.05\\), 3 rounds$"
+    -e "^compare_ort.sh: mnist_small ref batch 1 threads 1 round 3/3 \\([0-9]+ runs\\)$" -n "round 4/"
+    -- --backend ref --batch 1 --threads 1 --warmup 1 --iters 2 --rounds 1 --fast-rounds 3 --min-time 0.05
+       mnist_small)
+  set_tests_properties(bench_compare_ort_fast_rounds PROPERTIES LABELS "bench;ort" TIMEOUT 300
+    SKIP_REGULAR_EXPRESSION "KILN_SKIP" DEPENDS models.setup)
   set_tests_properties(bench_compare_ort_table PROPERTIES LABELS "bench;ort" TIMEOUT 600
     SKIP_REGULAR_EXPRESSION "KILN_SKIP"
     # after models.setup when both run (it installs onnxruntime-node), without pulling it in

@@ -40,6 +40,7 @@ static void kn_dnnl_free(void *p)
     free(exe->plain_ok);
     free(exe->rep_head);
     free(exe->on_dnnl);
+    free(exe->folded);
     free(exe->fallback_why);
     free(exe->scratch);
     free(exe->scratch_size);
@@ -293,10 +294,11 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     exe->plain_ok = kn_xcalloc(nv, sizeof(bool));
     exe->rep_head = kn_xcalloc(nv, sizeof(int));
     exe->on_dnnl = kn_xcalloc(nn, sizeof(bool));
+    exe->folded = kn_xcalloc(nn, sizeof(bool));
     exe->scratch = kn_xcalloc(nn, sizeof(void *));
     exe->scratch_size = kn_xcalloc(nn, sizeof(size_t));
     kn_status st = KN_OK;
-    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->scratch || !exe->scratch_size) {
+    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->folded || !exe->scratch || !exe->scratch_size) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -324,6 +326,10 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
         if (g->nodes[i].dead)
             continue;
         bool built = false;
+        if (kn_dnnl_fold_flatten(exe, i)) {
+            exe->on_dnnl[i] = true;
+            continue;
+        }
         if (kn_dnnl_node_runs(g, &g->nodes[i], why, sizeof why)) {
             /* oneDNN's layouts first, then plain ones; why[] keeps the last reason */
             if ((st = kn_dnnl_try_node(exe, i, true, &built, why, sizeof why, err)) != KN_OK)
@@ -382,6 +388,7 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
         kn_dnnl_run_wino(op);
         return KN_OK;
     }
+
     kn_ref_kernel kern = kn_ref_kernel_for(node->op);
     if (!kern)
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no kernel for %s", node->name,

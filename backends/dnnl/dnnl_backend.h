@@ -49,7 +49,11 @@
  * reports for it (dnnl_query_exec_arg_md). Reorder primitives, built at
  * compile time, are inserted only where a layout must change: at graph
  * inputs, before nodes that run on the reference kernels or only in plain
- * layouts (Gemm/MatMul, Softmax), and before graph outputs. Each value's
+ * layouts (Gemm/MatMul, Softmax), and before graph outputs. A Flatten (or
+ * Reshape to [N, rest]) of a blocked value read only by Gemms runs as no op:
+ * those Gemms read its N-D input in the blocked layout as a oneDNN inner
+ * product, with the weights reordered to match at compile time
+ * (dnnl_flatten.c). Each value's
  * plain buffer is the plan's; blocked copies live in a second arena
  * allocated at compile time. Values other than graph inputs and outputs are
  * not guaranteed to be in their plain buffers after a run.

@@ -9,6 +9,7 @@
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
  *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
+ *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
  *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv as kiln's own Winograd F(4x4, 3x3) on nChw8c
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
@@ -137,6 +138,7 @@ typedef struct kn_dnnl_exe {
     int num_reps, cap_reps;
     void *blocked;              /* the second arena: blocked copies and scratchpads (kn_dnnl_place_blocked) */
     bool *on_dnnl;              /* per node: runs as a oneDNN primitive */
+    bool *folded;               /* per node: a Flatten that runs as no op (kn_dnnl_fold_flatten) */
     char *fallback_why;         /* per node, KN_DNNL_WHY_LEN bytes: why it runs on reference kernels, or NULL */
     void **scratch;             /* per node: reference-kernel scratch, or NULL */
     size_t *scratch_size;
@@ -363,6 +365,27 @@ void kn_dnnl_run_wino(const kn_dnnl_op *op);
 
 /* Free a Winograd plan (NULL is fine). */
 void kn_dnnl_wino_free(kn_dnnl_wino *p);
+
+
+/*
+ * Whether Flatten (or a Reshape to [N, rest]) node i runs as no op: its input
+ * is only in a blocked copy, its output is no graph output and every
+ * consumer is a oneDNN Gemm reading it as A with constant B and C (those
+ * then read the input through kn_dnnl_try_inner_product). Sets folded[i].
+ */
+bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i);
+
+/*
+ * Gemm node i whose A comes from a folded Flatten as a oneDNN inner product
+ * on the Flatten's blocked input, B reordered to match at compile time.
+ * *built false (KN_OK) when A is no folded Flatten's; when oneDNN has no
+ * such inner product, the Flatten runs after all (a reference op appended
+ * now) and *built is false.
+ */
+kn_status kn_dnnl_try_inner_product(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* The --explain note of a folded Flatten (false when node is none). */
+bool kn_dnnl_folded_note(const kn_dnnl_exe *exe, int node, char *why, size_t len);
 
 /*
  * The backend's run_profiled (backend.h): every op, waiting for each

@@ -91,12 +91,15 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
         return false;
     }
     if (exe->on_dnnl[node]) {
+        if (kn_dnnl_folded_note(exe, node, why, len))
+            return true;
         for (int k = 0; k < exe->num_ops; k++) { /* kiln's own kernel rather than a oneDNN primitive: say which */
             const kn_dnnl_op *op = &exe->ops[k];
             if (op->node != node || op->prim)
                 continue;
             if (op->wino)
                 snprintf(why, len, "Winograd F(4x4, 3x3) convolution on nChw8c");
+
             else if (op->pool)
                 snprintf(why, len, "pooling loop on nChw8c");
             else if (op->concat)

@@ -1045,3 +1045,79 @@ void kn_dnnl_test_tensor_ops(void **state)
     for (size_t i = 0; i < COUNT(tensor_cases); i++)
         check(tensor_cases[i].build(), tensor_cases[i].expect, 0, tensor_cases[i].name);
 }
+
+/* ------------------------------------------------------------ Flatten -> Gemm */
+
+typedef struct flat_case {
+    const char *name;
+    int64_t c;        /* channels of Conv "c1" (x [3, 8, 5, 5] -> c): the blocked input of the Flatten */
+    bool reshape;     /* Reshape to [3, c * 25] rather than Flatten */
+    bool trans_b;     /* Gemm B as [n, K] (else [K, n]) */
+    int bias_rank;    /* C: absent (0), [n] (1) or [1, n] (2) */
+    bool relu;        /* Relu after the Gemm (fused) */
+    int gemms;        /* Gemms reading the Flatten (1 or 2) */
+    bool flat_output; /* the Flatten's output is a graph output too */
+    bool flat_relu;   /* a Relu reads the Flatten's output too */
+    int folded;       /* Flattens expected as no op */
+    const char *expect;
+} flat_case;
+
+static const flat_case flat_cases[] = {
+    {"flatten_gemm", 16, false, true, 1, false, 1, false, false, 1, "c1,fc0"},
+    {"flatten_gemm_c12_relu", 12, false, true, 1, true, 1, false, false, 1, "c1,fc0"},
+    {"reshape_gemm_b_kn_bias2d", 16, true, false, 2, false, 1, false, false, 1, "c1,fc0"},
+    {"flatten_gemm_nobias", 12, false, false, 0, false, 1, false, false, 1, "c1,fc0"},
+    {"flatten_two_gemms", 16, false, true, 1, true, 2, false, false, 1, "c1,fc0,fc1"},
+    {"flatten_also_output", 16, false, true, 1, false, 1, true, false, 0, "c1,fc0"},
+    {"flatten_also_relu", 16, false, true, 1, false, 1, false, true, 0, "c1,fc0"},
+};
+
+static kn_model_t *build_flat(const flat_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x = kn_pb_input(&b, "x", 4, KN_DIMS(3, 8, 5, 5));
+    int h = kn_pb_conv(&b, "c1", x, 8, c->c, 3, 1, 1, 1), f;
+    const int64_t k = c->c * 25, n = 10;
+    if (c->reshape) {
+        int in[2] = {h, kn_pb_ints(&b, "shape", 2, KN_DIMS(3, k))};
+        f = kn_pb_node(&b, "flat", KN_OP_RESHAPE, NULL, 2, in);
+    } else {
+        f = kn_pb_unary(&b, "flat", KN_OP_FLATTEN, h);
+    }
+    for (int j = 0; j < c->gemms; j++) {
+        char name[16], wname[16], cname[16], rname[16];
+        snprintf(name, sizeof name, "fc%d", j);
+        snprintf(wname, sizeof wname, "w%d", j);
+        snprintf(cname, sizeof cname, "b%d", j);
+        snprintf(rname, sizeof rname, "relu%d", j);
+        kn_attrs a;
+        kn_attrs_init(KN_OP_GEMM, &a);
+        a.gemm.trans_b = c->trans_b;
+        int in[3] = {f, kn_pb_param(&b, wname, -0.1f, 0.1f, 2, c->trans_b ? KN_DIMS(n, k) : KN_DIMS(k, n)), -1};
+        if (c->bias_rank)
+            in[2] = kn_pb_param(&b, cname, -0.5f, 0.5f, c->bias_rank, c->bias_rank == 1 ? KN_DIMS(n) : KN_DIMS(1, n));
+        int y = kn_pb_node(&b, name, KN_OP_GEMM, &a, c->bias_rank ? 3 : 2, in);
+        kn_pb_output(&b, c->relu ? kn_pb_unary(&b, rname, KN_OP_RELU, y) : y);
+    }
+    if (c->flat_output)
+        kn_pb_output(&b, f);
+    if (c->flat_relu)
+        kn_pb_output(&b, kn_pb_unary(&b, "frelu", KN_OP_RELU, f));
+    return kn_pb_model(&b);
+}
+
+/* Flatten (or Reshape to [N, rest]) of a blocked Conv output read by Gemm: no op and an inner product, unless
+ * the flat value is needed as such (a graph output, another reader) */
+void kn_dnnl_test_flatten(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < COUNT(flat_cases); i++) {
+        const flat_case *c = &flat_cases[i];
+        kn_model_t *m = build_flat(c);
+        kn_parity p = kn_parity_check(m, 0, 0, c->expect, true, c->name);
+        if (p.folded_nodes != c->folded)
+            fail_msg("%s: %d Flattens run as no op, expected %d", c->name, p.folded_nodes, c->folded);
+        kn_model_free(m);
+    }
+}

@@ -98,6 +98,9 @@ static void placement(const kn_session_t *s, const char *explain, const char *ex
         const char *w = strstr(q, "Winograd");
         if (w && w < q + len)
             p->wino_nodes += count;
+        const char *nc = strstr(q, "no copy:");
+        if (nc && nc < q + len)
+            p->folded_nodes += count;
         q = end ? end + 1 : q + len;
     }
     bool all = expect && strcmp(expect, "*") == 0;

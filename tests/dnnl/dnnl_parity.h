@@ -32,6 +32,7 @@ typedef struct kn_parity {
     int ref_nodes;      /**< live nodes it sends to the reference kernels */
     int native_nodes;   /**< live nodes that run on oneDNN after compile (its --explain summary) */
     int wino_nodes;     /**< of those, Convs run as kiln's Winograd kernel (--explain's own-kernel lines) */
+    int folded_nodes;   /**< Flattens run as no op, read through by an inner product ("no copy" lines) */
 } kn_parity;
 
 /**
@@ -103,5 +104,6 @@ void kn_dnnl_test_pools(void **state);
 void kn_dnnl_test_matmul(void **state);
 void kn_dnnl_test_post_ops(void **state);
 void kn_dnnl_test_tensor_ops(void **state);
+void kn_dnnl_test_flatten(void **state);
 
 #endif /* KN_DNNL_PARITY_H */

@@ -483,6 +483,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kn_dnnl_test_matmul),
         cmocka_unit_test(kn_dnnl_test_post_ops),
         cmocka_unit_test(kn_dnnl_test_tensor_ops),
+        cmocka_unit_test(kn_dnnl_test_flatten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
