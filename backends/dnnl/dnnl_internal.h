@@ -347,9 +347,12 @@ void kn_dnnl_run_pool(const kn_dnnl_op *op);
 
 /*
  * The Winograd plan of Conv node i (weights transformed now), or *out NULL
- * when the node is not one it runs: 2-D, 3x3, stride 1, no dilation, one
- * group, constant weights (and bias), at least 16 input and output channels,
- * pads of at most 2, an AVX2 + FMA CPU, KILN_DNNL_WINOGRAD not "0".
+ * when the node is not one it runs: 2-D, 3x3 stride 1 with pads of at most
+ * 2, or KxK stride s (both axes) with 2s < K <= 3s and s <= 4 (split into
+ * s*s phases of 3x3 taps); no dilation, one group, constant weights (and
+ * bias), at least 16 input and output channels, an AVX2 + FMA CPU,
+ * KILN_DNNL_WINOGRAD not "0"; and not when the cost rule says oneDNN's
+ * direct conv is faster (the transformed weights streamed from memory).
  */
 kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, kn_error *err);
 
