@@ -1,5 +1,6 @@
 /* dnnl_pool.c - 2-D MaxPool/AveragePool as kiln's own loop on nChw8c in the oneDNN backend (see dnnl_internal.h). */
 #include <float.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,40 +75,52 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
     return KN_OK;
 }
 
+typedef float kn_pool_v8 __attribute__((vector_size(32), aligned(4)));
+typedef int32_t kn_pool_m8 __attribute__((vector_size(32), aligned(4)));
+
+/* max(acc, v) per lane, a NaN in v winning (as ONNX's MaxPool propagates NaN); a macro, as a function returning a
+ * 32-byte vector would change the ABI between the AVX2 and baseline clones */
+#define KN_POOL_MAX(acc, v)                                                                                      \
+    __extension__({                                                                                            \
+        const kn_pool_v8 kn_a_ = (acc), kn_v_ = (v);                                                           \
+        const kn_pool_m8 kn_t_ = (kn_v_ > kn_a_) | (kn_v_ != kn_v_);                                          \
+        (kn_pool_v8)(((kn_pool_m8)kn_v_ & kn_t_) | ((kn_pool_m8)kn_a_ & ~kn_t_));                              \
+    })
+
 /* One output row oy of plane `in` (h x w x 8) into `out` (ow x 8); compiled for AVX2 and the baseline. */
 KN_SIMD_CLONES static void kn_dnnl_pool_row(const kn_dnnl_pool *p, const float *in, float *out, int64_t oy)
 {
     const int64_t y0 = oy * p->sh - p->pt, y_lo = y0 < 0 ? 0 : y0;
     const int64_t y_hi = y0 + p->kh > p->h ? p->h : y0 + p->kh;
-    for (int64_t ox = 0; ox < p->ow; ox++) {
+    int64_t ox = 0;
+    if (!p->avg && p->kw == 2 && y_hi - y_lo == 2 && p->pl == 0) {
+        /* 2x2 max windows inside the image (the CNN classifiers' pooling): no bounds, no loops */
+        const float *r0 = in + y_lo * p->w * 8, *r1 = r0 + p->w * 8;
+        for (; ox < p->ow && ox * p->sw + 2 <= p->w; ox++) {
+            const int64_t x = ox * p->sw * 8;
+            kn_pool_v8 acc = KN_POOL_MAX(*(const kn_pool_v8 *)(r0 + x), *(const kn_pool_v8 *)(r0 + x + 8));
+            acc = KN_POOL_MAX(acc, *(const kn_pool_v8 *)(r1 + x));
+            *(kn_pool_v8 *)(out + ox * 8) = KN_POOL_MAX(acc, *(const kn_pool_v8 *)(r1 + x + 8));
+        }
+    }
+    for (; ox < p->ow; ox++) {
         const int64_t x0 = ox * p->sw - p->pl, x_lo = x0 < 0 ? 0 : x0;
         const int64_t x_hi = x0 + p->kw > p->w ? p->w : x0 + p->kw;
-        float acc[8];
+        kn_pool_v8 acc;
         for (int c = 0; c < 8; c++)
             acc[c] = p->avg ? 0.0f : -FLT_MAX;
         for (int64_t iy = y_lo; iy < y_hi; iy++)
             for (int64_t ix = x_lo; ix < x_hi; ix++) {
-                const float *v = in + (iy * p->w + ix) * 8;
-                if (p->avg) {
-                    KN_OMP_SIMD
-                    for (int c = 0; c < 8; c++)
-                        acc[c] += v[c];
-                } else {
-                    KN_OMP_SIMD
-                    for (int c = 0; c < 8; c++)
-                        acc[c] = v[c] > acc[c] || v[c] != v[c] ? v[c] : acc[c]; /* NaN wins, as in ONNX */
-                }
+                const kn_pool_v8 v = *(const kn_pool_v8 *)(in + (iy * p->w + ix) * 8);
+                acc = p->avg ? acc + v : KN_POOL_MAX(acc, v);
             }
         if (p->avg) {
             int64_t cnt = p->include_pad ? p->kh * p->kw : (y_hi - y_lo) * (x_hi - x_lo);
-            const float inv = cnt > 0 ? 1.0f / (float)cnt : 0.0f;
-            for (int c = 0; c < 8; c++)
-                acc[c] *= inv;
+            acc *= cnt > 0 ? 1.0f / (float)cnt : 0.0f;
         } else if (y_hi <= y_lo || x_hi <= x_lo) {
-            for (int c = 0; c < 8; c++)
-                acc[c] = 0.0f; /* an empty window (only padding) */
+            acc = (kn_pool_v8){0}; /* an empty window (only padding) */
         }
-        memcpy(out + ox * 8, acc, sizeof acc);
+        *(kn_pool_v8 *)(out + ox * 8) = acc;
     }
 }
 
