@@ -92,13 +92,39 @@ char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suff
 
 /* ------------------------------------------------- Identity and Dropout */
 
+/*
+ * Whether n copies its input unchanged: Identity, Dropout (checked below), a
+ * Pad whose pads are a constant of zeros (PyTorch exports one before the
+ * AveragePool of DenseNet's transitions), a Concat of one input.
+ */
+static bool kn_is_identity(const kn_graph *g, const kn_node *n)
+{
+    switch (n->op) {
+    case KN_OP_IDENTITY:
+    case KN_OP_DROPOUT: return true;
+    case KN_OP_CONCAT: return n->num_inputs == 1;
+    case KN_OP_PAD: {
+        const int pads = n->num_inputs > 1 ? n->inputs[1] : -1;
+        size_t count = 0;
+        if (pads < 0 || !g->values[pads].data || g->values[pads].dtype != KN_I64 ||
+            kn_shape_numel(&g->values[pads].shape, &count) != KN_OK)
+            return false;
+        for (size_t k = 0; k < count; k++)
+            if (((const int64_t *)g->values[pads].data)[k] != 0)
+                return false;
+        return true;
+    }
+    default: return false;
+    }
+}
+
 kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
     (void)err;
     FILE *ex = ctx ? ctx->explain : NULL;
     for (int i = 0; i < g->num_nodes; i++) {
         kn_node *n = &g->nodes[i];
-        if (n->dead || (n->op != KN_OP_IDENTITY && n->op != KN_OP_DROPOUT))
+        if (n->dead || !kn_is_identity(g, n))
             continue;
         if (n->op == KN_OP_DROPOUT) {
             if (n->num_inputs > 2 && n->inputs[2] >= 0) {

@@ -221,6 +221,31 @@ static void test_identity_input_to_output_kept(void **state)
     kn_graph_free(&t.g);
 }
 
+/* Pad with all-zero pads and one-input Concat copy their input (DenseNet's transitions as PyTorch exports them);
+ * a Pad with a nonzero pad stays */
+static void test_zero_pad_and_single_concat(void **state)
+{
+    (void)state;
+    tg t;
+    tg_init(&t);
+    int x = tg_input(&t, "x", S(4, 1, 3, 4, 4));
+    const int64_t zeros[8] = {0}, ones[8] = {0, 0, 1, 1, 0, 0, 1, 1};
+    int p0 = tg_node(&t, "pad0", KN_OP_PAD, NULL, "p0", 2, x, tg_ints(&t, "zero_pads", 8, zeros));
+    int r = tg_node(&t, "relu", KN_OP_RELU, NULL, "r", 1, p0);
+    int c = tg_node(&t, "cat1", KN_OP_CONCAT, NULL, "c", 1, r);
+    int y = tg_node(&t, "pad1", KN_OP_PAD, NULL, "y", 2, c, tg_ints(&t, "one_pads", 8, ones));
+    tg_output(&t, y);
+    kn_graph opt;
+    char *text = optimize_and_compare(&t, kn_pass_remove_identity, 4, 2, true, &opt);
+    assert_contains(text, "remove_identity: removed Pad 'pad0'");
+    assert_contains(text, "remove_identity: removed Concat 'cat1'");
+    assert_int_equal(count_op(&opt, KN_OP_PAD), 1);
+    assert_int_equal(count_op(&opt, KN_OP_CONCAT), 0);
+    free(text);
+    kn_graph_free(&opt);
+    kn_graph_free(&t.g);
+}
+
 /* ---------------------------------------------------------------- CSE */
 
 static kn_attrs conv_attrs(int pad, int group)
@@ -671,6 +696,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_identity_and_dropout),
         cmocka_unit_test(test_identity_input_to_output_kept),
+        cmocka_unit_test(test_zero_pad_and_single_concat),
         cmocka_unit_test(test_cse_duplicate_convs),
         cmocka_unit_test(test_cse_different_attrs_kept),
         cmocka_unit_test(test_transpose_pair_cancels),
