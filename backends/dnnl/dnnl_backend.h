@@ -25,13 +25,16 @@
  * (one group, 16+ input and output channels) run as kiln's Winograd
  * F(4x4, 3x3) on nChw8c (dnnl_wino.c; AVX2 + FMA CPUs only): oneDNN 2.6 has
  * Winograd only for AVX-512, and its direct AVX2 kernels reach ~170 GFLOP/s
- * here (ResNet-18 at batch 8: 166 -> 90 ms). A cost rule keeps oneDNN's
+ * here (ResNet-18 at batch 8: 166 -> 90 ms). So do KxK Convs of stride s with
+ * 2s < K <= 3s (5x5 stride 2: split into s*s input phases of 3x3 taps) and
+ * ConvTranspose of the same shapes (s*s output phases; DCGAN's generator at
+ * batch 8: 11.4 -> 6.8 ms). A cost rule keeps oneDNN's
  * direct conv where streaming the transformed weights (4x the weights) would
  * cost more than it saves (512 channels at 7x7, batch 1); KILN_DNNL_WINOGRAD=0
  * turns the kernel off. By measurement, too,
  * first-layer convolutions oneDNN would run as im2col + gemm, convolutions
  * with 1-3 output channels (a generator's image layer: the reference
- * kernel's direct rows) and strided ConvTranspose stay on the reference
+ * kernel's direct rows) and other strided ConvTranspose stay on the reference
  * kernels (faster there; dnnl_decide.c, dnnl_build.c carry the figures).
  * Every other node (and any configuration oneDNN has no implementation for)
  * runs on the reference kernels (backends/ref/ref.h) with its scratch from
@@ -94,7 +97,8 @@ extern const kn_backend kn_dnnl_backend;
 bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *node, char *why, size_t len);
 
 /**
- * Whether compile runs eligible 3x3 convolutions on kiln's Winograd kernel:
+ * Whether compile runs eligible convolutions (3x3 stride 1, KxK stride s
+ * with 2s < K <= 3s, and such ConvTranspose) on kiln's Winograd kernel:
  * an AVX2 + FMA CPU and the environment variable KILN_DNNL_WINOGRAD not "0".
  */
 bool kn_dnnl_wino_available(void);

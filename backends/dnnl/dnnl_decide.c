@@ -172,6 +172,8 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
             snprintf(why, len, "fused residual on ConvTranspose");
             return false;
         }
+        if (kn_dnnl_wino_takes(g, n))
+            return true; /* kiln's Winograd kernel, one output phase per stride step (dnnl_wino.c) */
         for (int i = 0; i < n->attrs.window.nspatial; i++)
             if (n->attrs.window.stride[i] > 1) {
                 /* measured on DCGAN's 5x5 stride-2 layers at batch 8: 9.3 and 17.6 ms on oneDNN 2.6's jit

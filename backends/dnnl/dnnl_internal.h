@@ -10,7 +10,7 @@
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
  *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
- *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv as kiln's own Winograd F(4x4, 3x3) on nChw8c
+ *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on nChw8c
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -80,14 +80,19 @@ typedef struct kn_dnnl_pool {
 } kn_dnnl_pool;
 
 /*
- * A 3x3 stride-1 Conv (or a strided one split into s*s phases of 3x3 taps)
- * run as Winograd F(4x4, 3x3) on nChw8c (dnnl_wino.c); args: src, dst, the
- * residual (KN_DNNL_RES_ARG) when fused, the scratchpad.
+ * A 3x3 stride-1 Conv (or a strided one split into s*s input phases of 3x3
+ * taps, or a ConvTranspose split into os*os output phases) run as Winograd
+ * F(4x4, 3x3) on nChw8c (dnnl_wino.c); args: src, dst, the residual
+ * (KN_DNNL_RES_ARG) when fused, the scratchpad.
  */
 typedef struct kn_dnnl_wino {
-    int64_t n, cb, kb, h, w, oh, ow, pt, pl; /* cb, kb: 8-channel blocks of the input and output */
-    int64_t s;                               /* stride (1, or 2..4: s*s phases, s*s*cb*8 channels in the products) */
-    int64_t kp;                              /* output channels of the products: kb * 8 rounded up to 16 */
+    int64_t n, cb, kb, h, w, oh, ow;         /* cb, kb: 8-channel blocks of the input and output */
+    int64_t s;                               /* Conv stride (1, or 2..4: s*s phases, s*s*cb*8 channels in the products) */
+    int64_t iy0, ix0;                        /* input row/column of tile (0, 0)'s first element (Conv: -pads) */
+    int64_t os;                              /* ConvTranspose stride: os*os output phases (Conv: 1) */
+    int64_t kq;                              /* output channels of one phase in the products: kb * 8 */
+    int64_t qy0, qx0, dpt, dpl;              /* ConvTranspose: first phase position q, leading pads */
+    int64_t kp;                              /* output channels of the products: os*os*kq rounded up to 16 */
     int64_t th, tw, tiles;                   /* 4x4 output tiles per column, per row, in all */
     int64_t tc, nchunks;                     /* tiles per chunk, chunks */
     int64_t ks, nslices;                     /* output channels per slice (a multiple of 16), slices */
@@ -346,11 +351,12 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
 void kn_dnnl_run_pool(const kn_dnnl_op *op);
 
 /*
- * The Winograd plan of Conv node i (weights transformed now), or *out NULL
+ * The Winograd plan of Conv/ConvTranspose node i (weights transformed now), or *out NULL
  * when the node is not one it runs: 2-D, 3x3 stride 1 with pads of at most
  * 2, or KxK stride s (both axes) with 2s < K <= 3s and s <= 4 (split into
  * s*s phases of 3x3 taps); no dilation, one group, constant weights (and
- * bias), at least 16 input and output channels, an AVX2 + FMA CPU,
+ * bias), at least 16 input channels and 16 product columns (output channels
+ * times phases), no residual on a ConvTranspose, an AVX2 + FMA CPU,
  * KILN_DNNL_WINOGRAD not "0"; and not when the cost rule says oneDNN's
  * direct conv is faster (the transformed weights streamed from memory).
  */
@@ -362,6 +368,9 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
  * its scratch planned like a primitive's scratchpad. *built false otherwise.
  */
 kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* Whether kn_dnnl_wino_plan would give node n a plan (for the decision on strided ConvTranspose). */
+bool kn_dnnl_wino_takes(const kn_graph *g, const kn_node *n);
 
 /* Run a Winograd op (the stream must have been waited for). */
 void kn_dnnl_run_wino(const kn_dnnl_op *op);

@@ -97,7 +97,10 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
             const kn_dnnl_op *op = &exe->ops[k];
             if (op->node != node || op->prim)
                 continue;
-            if (op->wino)
+            if (op->wino && op->wino->os > 1)
+                snprintf(why, len, "Winograd F(4x4, 3x3) transposed convolution (%lld output phases) on nChw8c",
+                         (long long)(op->wino->os * op->wino->os));
+            else if (op->wino)
                 snprintf(why, len, "Winograd F(4x4, 3x3) convolution on nChw8c");
 
             else if (op->pool)

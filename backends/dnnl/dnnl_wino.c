@@ -11,6 +11,13 @@
  * the products gain channels (s*s*C) and lose the 144/36 of Winograd's taps
  * against the direct kernel's K*K.
  *
+ * A strided ConvTranspose (same K and s) splits the other way, into s*s
+ * output phases: output o = s*q + r - p sums x[q - j] w[s*j + r] over the
+ * three taps j, a stride-1 3x3 convolution of x with flipped taps per phase.
+ * The phases become s*s times the output channels of one product (K'
+ * = s*s*M), and the output transform writes each phase's 4x4 tile to every
+ * s-th row and column (the sub-pixel view of a deconvolution).
+ *
  * Y = A^T [ (G g G^T) (.) (B^T d B) ] A for each 6x6 input tile d giving a
  * 4x4 output tile: 36 multiplications per output tile and channel pair
  * instead of 144. The weights are transformed once at compile time (in
@@ -114,6 +121,40 @@ static void kn_wino_weights(const float *w, int64_t k_count, int64_t c_count, in
                 }
 }
 
+/*
+ * U of a ConvTranspose's weights w[c][m][ks][ks] (IOHW) split into os*os
+ * output phases of 3x3 flipped taps: g'[t] = w[os*(2 - t) + r] (zero past
+ * the kernel), packed u[xi][k / 16][c][k % 16] with k = phase * kq + m.
+ */
+static void kn_wino_weights_deconv(const float *w, int64_t c_count, int64_t m_count, int ks, int os, int64_t cp,
+                                   int64_t kq, int64_t kp, float *u)
+{
+    const int64_t kblocks = kp / 16;
+    memset(u, 0, (size_t)36 * (size_t)cp * (size_t)kp * sizeof(float));
+    for (int64_t c = 0; c < c_count; c++)
+        for (int ry = 0; ry < os; ry++)
+            for (int rx = 0; rx < os; rx++)
+                for (int64_t m = 0; m < m_count; m++) {
+                    const float *wm = w + (c * m_count + m) * ks * ks;
+                    const int64_t k = (ry * os + rx) * kq + m;
+                    double g[3][3], t[6][3];
+                    for (int jy = 0; jy < 3; jy++)
+                        for (int jx = 0; jx < 3; jx++) {
+                            const int y = os * (2 - jy) + ry, x = os * (2 - jx) + rx;
+                            g[jy][jx] = y < ks && x < ks ? wm[y * ks + x] : 0.0;
+                        }
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 3; j++)
+                            t[i][j] = kn_wino_g[i][0] * g[0][j] + kn_wino_g[i][1] * g[1][j] + kn_wino_g[i][2] * g[2][j];
+                    for (int i = 0; i < 6; i++)
+                        for (int j = 0; j < 6; j++) {
+                            const double v =
+                                t[i][0] * kn_wino_g[j][0] + t[i][1] * kn_wino_g[j][1] + t[i][2] * kn_wino_g[j][2];
+                            u[(((int64_t)(i * 6 + j) * kblocks + k / 16) * cp + c) * 16 + k % 16] = (float)v;
+                        }
+                }
+}
+
 /* B^T applied to six 8-channel vectors (one row or column of a 6x6 tile). */
 #define KN_WINO_BT(d, r)                                                                                   \
     do {                                                                                                   \
@@ -152,7 +193,7 @@ KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, i
         for (int64_t ry = 0; ry < s; ry++)
             for (int64_t rx = 0; rx < s; rx++) {
                 /* input row and column of the tile's first element: rows y0 + s * i, columns x0 + s * j */
-                const int64_t y0 = s * ty * 4 + ry - p->pt, x0 = s * tx * 4 + rx - p->pl;
+                const int64_t y0 = s * ty * 4 + ry + p->iy0, x0 = s * tx * 4 + rx + p->ix0;
                 const bool inside = y0 >= 0 && x0 >= 0 && y0 + s * 5 < p->h && x0 + s * 5 < p->w;
                 const int64_t c0 = (ry * s + rx) * cp;
                 for (int64_t cb = 0; cb < p->cb; cb++) {
@@ -183,17 +224,22 @@ KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, i
     }
 }
 
-/* Output transform of tiles [t0, t0 + count), output channels [k0, k0 + ks) from m[36][tc][ks]. */
+/*
+ * Output transform of tiles [t0, t0 + count), output channels [k0, k0 + ks)
+ * from m[36][tc][ks]. A ConvTranspose's channel k is phase k / kq's output
+ * channel k % kq: its tile lands on every os-th row and column.
+ */
 KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, int64_t t0, int64_t count, int64_t k0,
                                        int64_t ks, const float *res, float *dst)
 {
-    const int64_t per_image = p->th * p->tw;
+    const int64_t per_image = p->th * p->tw, os = p->os, kend = os * os * p->kq;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = t0 + t, img = tile / per_image, ty = tile % per_image / p->tw, tx = tile % p->tw;
-        const int64_t oy0 = ty * 4, ox0 = tx * 4;
-        const int64_t rows = p->oh - oy0 < 4 ? p->oh - oy0 : 4, cols = p->ow - ox0 < 4 ? p->ow - ox0 : 4;
-        for (int64_t kk = 0; kk < ks && k0 + kk < p->kb * 8; kk += 8) {
-            const int64_t kb = (k0 + kk) / 8;
+        for (int64_t kk = 0; kk < ks && k0 + kk < kend; kk += 8) {
+            const int64_t phase = (k0 + kk) / p->kq, kb = (k0 + kk) % p->kq / 8;
+            /* output row and column of the tile's first element, and their steps */
+            const int64_t oy0 = os * (p->qy0 + ty * 4) + phase / os - p->dpt;
+            const int64_t ox0 = os * (p->qx0 + tx * 4) + phase % os - p->dpl;
             kn_v8 r[4][6], col[6], o[4], y[4][4];
             for (int j = 0; j < 6; j++) { /* columns: A^T M */
                 for (int i = 0; i < 6; i++)
@@ -208,11 +254,18 @@ KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, in
                 for (int j = 0; j < 4; j++)
                     y[i][j] = o[j] + bias;
             }
+            bool in_y[4], in_x[4];
+            for (int i = 0; i < 4; i++) {
+                in_y[i] = oy0 + os * i >= 0 && oy0 + os * i < p->oh;
+                in_x[i] = ox0 + os * i >= 0 && ox0 + os * i < p->ow;
+            }
             const int64_t plane = (img * p->kb + kb) * p->oh * p->ow * 8;
+#define KN_WINO_AT_YX(i, j) (plane + ((oy0 + os * (i)) * p->ow + ox0 + os * (j)) * 8)
             if (res)
-                for (int64_t i = 0; i < rows; i++)
-                    for (int64_t j = 0; j < cols; j++)
-                        y[i][j] += *(const kn_v8 *)(res + plane + ((oy0 + i) * p->ow + ox0 + j) * 8);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        if (in_y[i] && in_x[j])
+                            y[i][j] += *(const kn_v8 *)(res + KN_WINO_AT_YX(i, j));
             if (p->act == KN_OP_RELU) {
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 4; j++)
@@ -220,9 +273,11 @@ KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, in
             } else if (p->act != KN_OP_COUNT) {
                 kn_ref_activation(p->act, &p->act_attrs, (float *)y, sizeof y / sizeof(float));
             }
-            for (int64_t i = 0; i < rows; i++)
-                for (int64_t j = 0; j < cols; j++)
-                    *(kn_v8 *)(dst + plane + ((oy0 + i) * p->ow + ox0 + j) * 8) = y[i][j];
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++)
+                    if (in_y[i] && in_x[j])
+                        *(kn_v8 *)(dst + KN_WINO_AT_YX(i, j)) = y[i][j];
+#undef KN_WINO_AT_YX
         }
     }
 }
@@ -397,52 +452,96 @@ static void kn_wino_split(kn_dnnl_wino *p, int threads)
     p->nchunks = (p->tiles + p->tc - 1) / p->tc;
 }
 
+/* What kn_wino_check reads off an eligible node. */
+typedef struct kn_wino_geom {
+    bool deconv;
+    int64_t ksize, s, c, k; /* kernel, stride, input and output channels */
+    int64_t pb[2], o[2];    /* leading pads, output spatial dims */
+} kn_wino_geom;
+
+/* Whether node n is a Conv/ConvTranspose the Winograd kernel takes (see kn_dnnl_wino_plan), and its geometry. */
+static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo)
+{
+    if ((n->op != KN_OP_CONV && n->op != KN_OP_CONV_TRANSPOSE) || n->num_inputs < 2 || !kn_dnnl_wino_available())
+        return false;
+    const bool deconv = n->op == KN_OP_CONV_TRANSPOSE;
+    const kn_window_attrs *a = &n->attrs.window;
+    const int x = n->inputs[0], wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1, y = n->outputs[0];
+    if (!kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, wv) || !kn_dnnl_f32(g, y) || (b >= 0 && !kn_dnnl_f32(g, b)))
+        return false;
+    const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
+    if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
+        ws->dims[2] != ws->dims[3] || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+        return false;
+    /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
+    const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
+    if ((a->stride[1] ? a->stride[1] : 1) != s || s > 4 || ksize <= 2 * s || ksize > 3 * s)
+        return false;
+    for (int d = 0; d < 2; d++)
+        if (a->dilation[d] && a->dilation[d] != 1)
+            return false;
+    /* Conv weights [K, C, ks, ks]; ConvTranspose weights [C, M, ks, ks] */
+    const int64_t c = xs->dims[1], k = deconv ? ws->dims[1] : ws->dims[0];
+    if ((deconv ? ws->dims[0] : ws->dims[1]) != c || ys->dims[1] != k || c < 16 || (deconv ? s * s * k : k) < 16)
+        return false; /* few channels: the transforms cost more than the products save */
+    int64_t kernel[KN_MAX_SPATIAL] = {ksize, ksize}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
+    kn_error e;
+    if (kn_window_resolve(n, a, xs->dims + 2, kernel, deconv, pb, pe, o, &e) != KN_OK || o[0] != ys->dims[2] ||
+        o[1] != ys->dims[3] || pb[0] < 0 || pb[1] < 0 || pb[0] >= ksize || pb[1] >= ksize ||
+        (!deconv && s == 1 && (pb[0] > 2 || pb[1] > 2)))
+        return false;
+    if (n->fused.residual >= 0) {
+        const int r = n->inputs[n->fused.residual];
+        if (deconv || !kn_dnnl_f32(g, r) || !kn_shape_equal(&g->values[r].shape, ys))
+            return false;
+    }
+    {
+        /* U (36 x depth x K' floats) is read once per run; when it does not stay in the caches (over 2 MB) and
+         * streaming it alone would take most of what a direct convolution needs, keep the direct one.
+         * Measured here: direct 3x3 convs run at ~170 GFLOP/s, U streams at ~20 GB/s (ResNet-18 layer4 at batch
+         * 1, 512 channels, 7x7: 1.78 ms against 1.53 direct) */
+        const double positions = (double)(xs->dims[0] * (deconv ? xs->dims[2] * xs->dims[3] : o[0] * o[1]));
+        const double direct_flops = 2.0 * (double)(ksize * ksize) * (double)c * (double)k * positions;
+        const double u_bytes = deconv ? 36.0 * 4.0 * (double)((c + 7) / 8 * 8) * (double)((s * s * ((k + 7) / 8 * 8) + 15) / 16 * 16)
+                                      : 36.0 * 4.0 * (double)(s * s) * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
+        if (u_bytes > 2e6 && u_bytes / 20e9 > 0.7 * direct_flops / 170e9)
+            return false;
+    }
+    geo->deconv = deconv;
+    geo->ksize = ksize;
+    geo->s = s;
+    geo->c = c;
+    geo->k = k;
+    for (int d = 0; d < 2; d++) {
+        geo->pb[d] = pb[d];
+        geo->o[d] = o[d];
+    }
+    return true;
+}
+
+bool kn_dnnl_wino_takes(const kn_graph *g, const kn_node *n)
+{
+    kn_wino_geom geo;
+    return kn_wino_check(g, n, &geo);
+}
+
+/* floor(a / b) for b > 0 */
+static int64_t kn_floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
 kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
+    kn_wino_geom geo;
     *out = NULL;
-    if (n->op != KN_OP_CONV || n->num_inputs < 2 || !kn_dnnl_wino_available())
+    if (!kn_wino_check(g, n, &geo))
         return KN_OK;
-    const kn_window_attrs *a = &n->attrs.window;
-    const int x = n->inputs[0], wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1, y = n->outputs[0];
-    if (!kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, wv) || !kn_dnnl_f32(g, y) || (b >= 0 && !kn_dnnl_f32(g, b)))
-        return KN_OK;
-    const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
-    if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
-        ws->dims[2] != ws->dims[3] || !g->values[wv].data || (b >= 0 && !g->values[b].data))
-        return KN_OK;
-    /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
-    const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
-    if ((a->stride[1] ? a->stride[1] : 1) != s || s > 4 || ksize <= 2 * s || ksize > 3 * s)
-        return KN_OK;
-    for (int d = 0; d < 2; d++)
-        if (a->dilation[d] && a->dilation[d] != 1)
-            return KN_OK;
-    const int64_t c = xs->dims[1], k = ws->dims[0];
-    if (ws->dims[1] != c || ys->dims[1] != k || c < 16 || k < 16)
-        return KN_OK; /* few channels: the transforms cost more than the products save */
-    int64_t kernel[KN_MAX_SPATIAL] = {ksize, ksize}, pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL], o[KN_MAX_SPATIAL];
-    kn_error e;
-    if (kn_window_resolve(n, a, xs->dims + 2, kernel, false, pb, pe, o, &e) != KN_OK || o[0] != ys->dims[2] ||
-        o[1] != ys->dims[3] || pb[0] >= ksize || pb[1] >= ksize || (s == 1 && (pb[0] > 2 || pb[1] > 2)))
-        return KN_OK;
-    if (n->fused.residual >= 0) {
-        const int r = n->inputs[n->fused.residual];
-        if (!kn_dnnl_f32(g, r) || !kn_shape_equal(&g->values[r].shape, ys))
-            return KN_OK;
-    }
-    {
-        /* U (36 x s*s*C x K floats) is read once per run; when it does not stay in the caches (over 2 MB) and
-         * streaming it alone would take most of what oneDNN's direct convolution needs, keep the direct one.
-         * Measured here: direct 3x3 convs run at ~170 GFLOP/s, U streams at ~20 GB/s (ResNet-18 layer4 at batch
-         * 1, 512 channels, 7x7: 1.78 ms against 1.53 direct) */
-        const double direct_flops =
-            2.0 * (double)(ksize * ksize) * (double)c * (double)k * (double)(ys->dims[0] * o[0] * o[1]);
-        const double u_bytes = 36.0 * 4.0 * (double)(s * s) * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
-        if (u_bytes > 2e6 && u_bytes / 20e9 > 0.7 * direct_flops / 170e9)
-            return KN_OK;
-    }
+    const int wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    const int64_t c = geo.c, k = geo.k, ksize = geo.ksize;
     kn_dnnl_wino *p = calloc(1, sizeof *p);
     if (!p)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
@@ -451,18 +550,41 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     p->kb = (k + 7) / 8;
     p->h = xs->dims[2];
     p->w = xs->dims[3];
-    p->oh = ys->dims[2];
-    p->ow = ys->dims[3];
-    p->pt = pb[0];
-    p->pl = pb[1];
-    p->s = s;
-    p->th = (p->oh + 3) / 4;
-    p->tw = (p->ow + 3) / 4;
+    p->oh = geo.o[0];
+    p->ow = geo.o[1];
+    int64_t qh, qw; /* the tile grid: output positions (Conv) or phase positions q (ConvTranspose) */
+    if (!geo.deconv) {
+        p->s = geo.s;
+        p->os = 1;
+        p->iy0 = -geo.pb[0];
+        p->ix0 = -geo.pb[1];
+        p->kq = p->kb * 8;
+        qh = p->oh;
+        qw = p->ow;
+    } else {
+        /* output o = os*q + r - p for phases r < os: q from min over r of ceil((p - r) / os) to max over r of
+         * floor((O - 1 + p - r) / os); a tile's outputs q0..q0+3 read x[q0 - 2 .. q0 + 3] */
+        const int64_t os = geo.s;
+        p->s = 1;
+        p->os = os;
+        p->dpt = geo.pb[0];
+        p->dpl = geo.pb[1];
+        p->qy0 = -kn_floor_div(-(geo.pb[0] - (os - 1)), os);
+        p->qx0 = -kn_floor_div(-(geo.pb[1] - (os - 1)), os);
+        qh = kn_floor_div(p->oh - 1 + geo.pb[0], os) - p->qy0 + 1;
+        qw = kn_floor_div(p->ow - 1 + geo.pb[1], os) - p->qx0 + 1;
+        p->iy0 = p->qy0 - 2;
+        p->ix0 = p->qx0 - 2;
+        p->kq = p->kb * 8;
+    }
+    const int64_t s = p->s;
+    p->th = (qh + 3) / 4;
+    p->tw = (qw + 3) / 4;
     p->tiles = p->n * p->th * p->tw;
     p->act = n->fused.activation;
     p->act_attrs = n->fused.act;
     p->threads = exe->threads > 0 ? exe->threads : 1;
-    const int64_t cp = p->cb * 8, kp = (k + 15) / 16 * 16;
+    const int64_t cp = p->cb * 8, kp = (p->os * p->os * p->kq + 15) / 16 * 16;
     p->kp = kp;
     kn_wino_split(p, p->threads);
     /* scratch, in 64-byte multiples: V and M per thread; or, with slices, one V shared and M per thread */
@@ -485,9 +607,12 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory for Winograd weights", n->name);
     }
-    kn_wino_weights(g->values[wv].data, k, c, (int)ksize, (int)s, cp, kp, p->u);
-    if (b >= 0)
-        memcpy(p->bias, g->values[b].data, (size_t)k * sizeof(float));
+    if (geo.deconv)
+        kn_wino_weights_deconv(g->values[wv].data, c, k, (int)ksize, (int)p->os, cp, p->kq, kp, p->u);
+    else
+        kn_wino_weights(g->values[wv].data, k, c, (int)ksize, (int)s, cp, kp, p->u);
+    for (int64_t ph = 0; b >= 0 && ph < p->os * p->os; ph++) /* the bias of every phase */
+        memcpy(p->bias + ph * p->kq, g->values[b].data, (size_t)k * sizeof(float));
     *out = p;
     return KN_OK;
 }

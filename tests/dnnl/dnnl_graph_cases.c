@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "dnnl_backend.h"
 #include "dnnl_parity.h"
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -410,10 +411,12 @@ typedef struct deconv_case {
     int64_t out_shape;  /* > 0: given as output_shape instead of pads */
     bool blocked;       /* Conv "c1" (8 -> cin) before, Conv "c2" (cout -> 8) after */
     const char *expect;
+    int wino;           /* nodes expected on kiln's Winograd kernel (on an AVX2 + FMA CPU; else none) */
 } deconv_case;
 
 /* Strided deconvolutions run on the reference kernels by choice (faster there, see dnnl_decide.c): no
- * expectation; stride 1 runs on oneDNN. */
+ * expectation; stride 1 runs on oneDNN; 16+ input channels and 2s < K <= 3s (5x5 stride 2, 3x3 stride 1) run on
+ * kiln's Winograd kernel, one output phase per stride step (and in the blocked chain, c1 and c2 may too). */
 static const deconv_case deconv_cases[] = {
     {"deconv3_s1_p1", 2, 4, 6, 5, 3, 1, 1, 1, 0, 1, 1, true, NONE, 0, false, "*"},
     {"deconv_relu_s1", 2, 4, 6, 5, 3, 1, 1, 1, 0, 1, 1, true, KN_OP_RELU, 0, false, "*"},
@@ -433,6 +436,17 @@ static const deconv_case deconv_cases[] = {
     {"deconv_c16_to_c12", 2, 16, 12, 6, 3, 1, 1, 1, 0, 1, 1, true, NONE, 0, true, "*"},
     {"deconv_c12_to_c16_s2", 2, 12, 16, 6, 4, 2, 1, 1, 0, 1, 1, true, KN_OP_RELU, 0, true, NULL},
     {"deconv_c16_groups2_s2", 2, 16, 16, 6, 3, 2, 1, 1, 1, 1, 2, true, NONE, 0, true, NULL},
+    /* Winograd: TensorFlow's 'same' 5x5 stride 2 (pads 1, 2), output_padding, 6x6 stride 2, 7x7 stride 3 to 8
+     * channels, output_shape, a blocked chain, batch 2 throughout; near-misses: 4x4 stride 2, 8 input channels */
+    {"wino_deconv3_s1_c16", 2, 16, 16, 6, 3, 1, 1, 1, 0, 1, 1, true, KN_OP_SIGMOID, 0, false, "*", 1},
+    {"wino_deconv5_s2_same", 2, 16, 16, 7, 5, 2, 1, 2, 0, 1, 1, true, KN_OP_LEAKY_RELU, 0, false, "*", 1},
+    {"wino_deconv5_s2_op1_relu", 2, 24, 12, 6, 5, 2, 2, 2, 1, 1, 1, true, KN_OP_RELU, 0, false, "*", 1},
+    {"wino_deconv6_s2_tanh", 2, 16, 20, 5, 6, 2, 2, 2, 0, 1, 1, false, KN_OP_TANH, 0, false, "*", 1},
+    {"wino_deconv7_s3_c8", 2, 16, 8, 5, 7, 3, 2, 2, 0, 1, 1, true, NONE, 0, false, "*", 1},
+    {"wino_deconv5_s2_out_shape", 2, 17, 16, 6, 5, 2, 0, 0, 0, 1, 1, true, NONE, 12, false, "*", 1},
+    {"wino_deconv5_s2_blocked", 2, 32, 16, 6, 5, 2, 1, 2, 0, 1, 1, true, KN_OP_RELU, 0, true, "op", 1},
+    {"nowino_deconv4_s2_c16", 2, 16, 16, 5, 4, 2, 1, 1, 0, 1, 1, true, NONE, 0, false, NULL, 0},
+    {"nowino_deconv5_s2_c8", 2, 8, 16, 5, 5, 2, 1, 2, 0, 1, 1, true, NONE, 0, false, NULL, 0},
 };
 
 static kn_model_t *build_deconv(const deconv_case *c)
@@ -486,8 +500,16 @@ static kn_model_t *build_deconv(const deconv_case *c)
 void kn_dnnl_test_conv_transpose(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < COUNT(deconv_cases); i++)
-        check(build_deconv(&deconv_cases[i]), deconv_cases[i].expect, 0, deconv_cases[i].name);
+    for (size_t i = 0; i < COUNT(deconv_cases); i++) {
+        const deconv_case *c = &deconv_cases[i];
+        kn_model_t *m = build_deconv(c);
+        kn_parity p = kn_parity_check(m, 0, 0, c->expect, true, c->name);
+        /* (the blocked chain's 8 -> cin and cout -> 8 convs have too few channels for it) */
+        if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
+            fail_msg("%s: %d nodes on the Winograd kernel, expected %d", c->name, p.wino_nodes,
+                     kn_dnnl_wino_available() ? c->wino : 0);
+        kn_model_free(m);
+    }
 }
 
 /* ------------------------------------------------------------ pools */

@@ -258,10 +258,11 @@ static const op_case cases[] = {
     {"wino_s2_k5_many_tiles", K_CONV, true, {4, 32, 40, 40}, 4, 64, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0,
      NOACT, 0, 0, 0, 0, false, 0, 1},
     /* not Winograd: 3x3 stride 2, 4x4 stride 2 (two taps per phase), 7x7 stride 2 (four), 8 channels at 5x5
-     * stride 2, 15 channels, grouped, dilated */
+     * stride 2 (and 8 output channels), 15 channels, grouped, dilated */
     {"nowino_s2_k4", K_CONV, true, {1, 16, 10, 10}, 4, 16, 4, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_s2_k7", K_CONV, true, {1, 16, 14, 14}, 4, 16, 7, 2, 3, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_s2_k5_c8", K_CONV, true, {1, 8, 14, 14}, 4, 16, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
+    {"nowino_s2_k5_k8", K_CONV, true, {1, 16, 14, 14}, 4, 8, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_stride2", K_CONV, true, {1, 16, 9, 9}, 4, 16, 3, 2, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_c15", K_CONV, true, {1, 15, 9, 9}, 4, 16, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT},
     {"nowino_grouped", K_CONV, true, {1, 32, 9, 9}, 4, 32, 3, 1, 1, -1, 1, 2, true, false, false, 0, 0, 0, NOACT},
