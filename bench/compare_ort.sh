@@ -53,7 +53,7 @@
 #   --iters N          timed runs per round (default: 20)
 #   --min-time S       seconds a round should last at least (default: 0.25;
 #                      0: exactly --iters runs)
-#   --rounds R         kiln/ORT rounds per configuration (default: 2)
+#   --rounds R         kiln/ORT rounds per configuration (default: 3)
 #   --fast-rounds R    rounds of a fast row (see above; default: 5, at
 #                      least --rounds)
 #   --models LIST      models to run (comma- or space-separated), as MODEL
@@ -78,7 +78,7 @@ THREADS="1 2"
 WARMUP=3
 ITERS=20
 MIN_TIME=0.25
-ROUNDS=2
+ROUNDS=3
 FAST_ROUNDS=5
 MD_OUT=
 LIST=0
