@@ -21,7 +21,8 @@ static const kn_pass kn_inference_pipeline[] = {
     /* Simplification, repeated until nothing changes: each rewrite can
      * expose another (an Identity between two Transposes hides the pair; a
      * folded BatchNormalization makes two Convs identical for CSE). */
-    {"remove_identity", "remove Identity, inference Dropout, all-zero Pad and one-input Concat", kn_pass_remove_identity, KN_GROUP_SIMPLIFY},
+    {"remove_identity", "remove Identity, inference Dropout, all-zero Pad and one-input Concat",
+     kn_pass_remove_identity, KN_GROUP_SIMPLIFY},
     {"cse", "merge identical constants and nodes", kn_pass_cse, KN_GROUP_SIMPLIFY},
     {"cancel_pairs", "cancel or merge Transpose/Transpose and Reshape/Reshape pairs", kn_pass_cancel_pairs,
      KN_GROUP_SIMPLIFY},

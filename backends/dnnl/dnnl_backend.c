@@ -298,7 +298,8 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     exe->scratch = kn_xcalloc(nn, sizeof(void *));
     exe->scratch_size = kn_xcalloc(nn, sizeof(size_t));
     kn_status st = KN_OK;
-    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->folded || !exe->scratch || !exe->scratch_size) {
+    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->folded || !exe->scratch ||
+        !exe->scratch_size) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }

@@ -21,7 +21,8 @@ static bool kn_flatten_is_2d(const kn_graph *g, const kn_node *n)
     if ((n->op != KN_OP_FLATTEN && n->op != KN_OP_RESHAPE) || n->num_inputs < 1 || n->num_outputs < 1)
         return false;
     const int x = n->inputs[0], y = n->outputs[0];
-    if (x < 0 || y < 0 || !kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, y) || (n->op == KN_OP_FLATTEN && n->attrs.axis.axis != 1))
+    if (x < 0 || y < 0 || !kn_dnnl_f32(g, x) || !kn_dnnl_f32(g, y) ||
+        (n->op == KN_OP_FLATTEN && n->attrs.axis.axis != 1))
         return false;
     const kn_shape *xs = &g->values[x].shape, *ys = &g->values[y].shape;
     if (xs->rank < 3 || xs->rank > 5 || ys->rank != 2 || ys->dims[0] != xs->dims[0])
@@ -45,9 +46,10 @@ static bool kn_flatten_gemm_ok(const kn_graph *g, const kn_node *c, int y)
     if (bias >= 0) {
         const kn_shape *cs = &g->values[bias].shape;
         const int64_t n_out = g->values[c->outputs[0]].shape.dims[1];
-        if (!g->values[bias].data || bias == y || (cs->rank == 1 && cs->dims[0] != n_out) ||
-            (cs->rank == 2 && (cs->dims[0] != 1 || cs->dims[1] != n_out)) || cs->rank > 2 || cs->rank == 0)
-            return false;
+        const bool per_column = cs->rank == 1 ? cs->dims[0] == n_out
+                                              : cs->rank == 2 && cs->dims[0] == 1 && cs->dims[1] == n_out;
+        if (!g->values[bias].data || bias == y || !per_column)
+            return false; /* the inner product's bias is one value per output column */
     }
     return true;
 }

@@ -87,7 +87,7 @@ typedef struct kn_dnnl_pool {
  */
 typedef struct kn_dnnl_wino {
     int64_t n, cb, kb, h, w, oh, ow;         /* cb, kb: 8-channel blocks of the input and output */
-    int64_t s;                               /* Conv stride (1, or 2..4: s*s phases, s*s*cb*8 channels in the products) */
+    int64_t s;                               /* Conv stride (1, or 2..4: s*s phases, s*s*cb*8 product rows) */
     int64_t iy0, ix0;                        /* input row/column of tile (0, 0)'s first element (Conv: -pads) */
     int64_t os;                              /* ConvTranspose stride: os*os output phases (Conv: 1) */
     int64_t kq;                              /* output channels of one phase in the products: kb * 8 */

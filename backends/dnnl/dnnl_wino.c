@@ -502,8 +502,9 @@ static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo
          * 1, 512 channels, 7x7: 1.78 ms against 1.53 direct) */
         const double positions = (double)(xs->dims[0] * (deconv ? xs->dims[2] * xs->dims[3] : o[0] * o[1]));
         const double direct_flops = 2.0 * (double)(ksize * ksize) * (double)c * (double)k * positions;
-        const double u_bytes = deconv ? 36.0 * 4.0 * (double)((c + 7) / 8 * 8) * (double)((s * s * ((k + 7) / 8 * 8) + 15) / 16 * 16)
-                                      : 36.0 * 4.0 * (double)(s * s) * (double)((c + 7) / 8 * 8) * (double)((k + 15) / 16 * 16);
+        const double depth = (double)(deconv ? 1 : s * s) * (double)((c + 7) / 8 * 8);
+        const double columns = (double)(deconv ? (s * s * ((k + 7) / 8 * 8) + 15) / 16 * 16 : (k + 15) / 16 * 16);
+        const double u_bytes = 36.0 * 4.0 * depth * columns;
         if (u_bytes > 2e6 && u_bytes / 20e9 > 0.7 * direct_flops / 170e9)
             return false;
     }
@@ -558,7 +559,6 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
         p->os = 1;
         p->iy0 = -geo.pb[0];
         p->ix0 = -geo.pb[1];
-        p->kq = p->kb * 8;
         qh = p->oh;
         qw = p->ow;
     } else {
@@ -575,8 +575,8 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
         qw = kn_floor_div(p->ow - 1 + geo.pb[1], os) - p->qx0 + 1;
         p->iy0 = p->qy0 - 2;
         p->ix0 = p->qx0 - 2;
-        p->kq = p->kb * 8;
     }
+    p->kq = p->kb * 8;
     const int64_t s = p->s;
     p->th = (qh + 3) / 4;
     p->tw = (qw + 3) / 4;

@@ -253,8 +253,8 @@ static const op_case cases[] = {
      0, 0, 0, 0, false, 0, 1},
     {"wino_s2_k5_3threads", K_CONV, true, {1, 32, 14, 14}, 4, 48, 5, 2, 1, 2, 1, 1, true, false, false, 0, 0, 0,
      KN_OP_LEAKY_RELU, 0.2f, 0, 0, 0, false, 0, 1, 3},
-    {"wino_3threads_2chunks", K_CONV, true, {1, 24, 44, 42}, 4, 40, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0, NOACT, 0,
-     0, 0, 0, false, 0, 1, 3},
+    {"wino_3threads_2chunks", K_CONV, true, {1, 24, 44, 42}, 4, 40, 3, 1, 1, -1, 1, 1, true, false, false, 0, 0, 0,
+     NOACT, 0, 0, 0, 0, false, 0, 1, 3},
     {"wino_s2_k5_many_tiles", K_CONV, true, {4, 32, 40, 40}, 4, 64, 5, 2, 2, -1, 1, 1, true, false, false, 0, 0, 0,
      NOACT, 0, 0, 0, 0, false, 0, 1},
     /* not Winograd: 3x3 stride 2, 4x4 stride 2 (two taps per phase), 7x7 stride 2 (four), 8 channels at 5x5
@@ -305,8 +305,8 @@ static void test_op_cases(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const op_case *c = &cases[i];
         kn_model_t *m = build_case(c);
-        kn_parity p =
-            kn_parity_check_threads(m, 0, c->threads ? c->threads : 2, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
+        const int threads = c->threads ? c->threads : 2;
+        kn_parity p = kn_parity_check_threads(m, 0, threads, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
         if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
             fail_msg("%s: %d Convs on the Winograd kernel, expected %d", c->name, p.wino_nodes,
                      kn_dnnl_wino_available() ? c->wino : 0);
