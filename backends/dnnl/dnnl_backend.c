@@ -212,7 +212,18 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
         size[it] = bytes ? (bytes + 63) & ~(size_t)63 : 64;
         first[it] = it < nr ? exe->reps[it].first_op : it - nr;
         last[it] = it < nr ? exe->reps[it].last_op : it - nr;
-        order[count++] = it;
+        if (it >= nr || exe->reps[it].alias < 0)
+            order[count++] = it;
+    }
+    for (int it = 0; it < nr; it++) { /* a concat chain: its root's item holds every member, for all their lives */
+        int root = it;
+        while (exe->reps[root].alias >= 0)
+            root = exe->reps[root].alias;
+        if (root == it)
+            continue;
+        size[root] = size[it] > size[root] ? size[it] : size[root];
+        first[root] = first[it] < first[root] ? first[it] : first[root];
+        last[root] = last[it] > last[root] ? last[it] : last[root];
     }
     for (int a = 1; a < count; a++) /* insertion sort, largest first (stable) */
         for (int b = a; b > 0 && size[order[b]] > size[order[b - 1]]; b--) {
@@ -247,6 +258,15 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
         exe->blocked = NULL;
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
         goto done;
+    }
+    for (int it = 0; it < nr; it++) {
+        int root = it;
+        while (exe->reps[root].alias >= 0)
+            root = exe->reps[root].alias;
+        if (root != it) {
+            const kn_node *n = &exe->graph->nodes[exe->ops[exe->reps[it].first_op].node];
+            KN_DNNL_CHECK(n, dnnl_memory_set_data_handle(exe->reps[it].mem, (char *)exe->blocked + offs[root]));
+        }
     }
     for (int it = 0; it < ni; it++) {
         if (!placed[it])

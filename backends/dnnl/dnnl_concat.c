@@ -10,6 +10,65 @@
 /* Above this many copies the layout is too fragmented for a copy list: oneDNN's primitive instead. */
 #define KN_DNNL_MAX_COPIES 4096
 
+/*
+ * Whether `part` is a leading channel range of `whole`: one image, the same
+ * channel-blocked format (8 or 16) and spatial dims, a whole number of blocks.
+ * Its bytes are then exactly the start of whole's.
+ */
+static bool kn_cat_is_prefix(const dnnl_memory_desc_t *whole, const dnnl_memory_desc_t *part)
+{
+    static const dnnl_format_tag_t tags[][2] = {{dnnl_aBc8b, dnnl_aBc16b}, {dnnl_aBcd8b, dnnl_aBcd16b},
+                                                {dnnl_aBcde8b, dnnl_aBcde16b}};
+    const int nd = whole->ndims;
+    if (nd < 3 || nd > 5 || part->ndims != nd || whole->dims[0] != 1 || part->dims[0] != 1 ||
+        part->dims[1] >= whole->dims[1])
+        return false;
+    for (int d = 2; d < nd; d++)
+        if (part->dims[d] != whole->dims[d])
+            return false;
+    for (int t = 0; t < 2; t++) {
+        const int block = t ? 16 : 8;
+        dnnl_memory_desc_t w, q;
+        if (part->dims[1] % block == 0 &&
+            dnnl_memory_desc_init_by_tag(&w, nd, whole->dims, dnnl_f32, tags[nd - 3][t]) == dnnl_success &&
+            dnnl_memory_desc_init_by_tag(&q, nd, part->dims, dnnl_f32, tags[nd - 3][t]) == dnnl_success &&
+            dnnl_memory_desc_equal(&w, whole) && dnnl_memory_desc_equal(&q, part))
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The blocked copy of an earlier Concat's output that node i's output can
+ * extend in place: that Concat read the first *m sources of node i, wrote
+ * this copy with kiln's copy list, and nothing extends it yet; -1 if none.
+ * (A DenseNet block: concat k+1 is concat k and one more layer's output.)
+ */
+static int kn_cat_prefix_rep(const kn_dnnl_exe *exe, int i, const dnnl_memory_desc_t *dst_md, int *m)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    int best = -1;
+    *m = 0;
+    for (int j = 0; j < i; j++) {
+        const kn_node *pc = &g->nodes[j];
+        if (pc->dead || pc->op != KN_OP_CONCAT || pc->num_inputs >= n->num_inputs || pc->num_inputs <= *m ||
+            exe->rep_head[pc->outputs[0]] < 0)
+            continue;
+        bool same = true;
+        for (int k = 0; k < pc->num_inputs && same; k++)
+            same = pc->inputs[k] == n->inputs[k];
+        const int r = exe->rep_head[pc->outputs[0]];
+        const kn_dnnl_rep *rp = &exe->reps[r];
+        if (!same || rp->extended || !exe->ops[rp->first_op].concat || exe->ops[rp->first_op].node != j ||
+            !kn_cat_is_prefix(dst_md, &rp->md))
+            continue;
+        best = r;
+        *m = pc->num_inputs;
+    }
+    return best;
+}
+
 kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *desc, const kn_dnnl_bind *binds,
                                   int nb, bool *built, kn_error *err)
 {
@@ -61,10 +120,14 @@ kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *d
     }
     cat->copies = cp;
     cat->nsrc = nsrc;
+    /* one image in a channel-blocked layout: when an earlier concat's copy holds our first sources, write after it */
+    int prefix = -1;
+    if (!dst->plain && outer == 1)
+        prefix = kn_cat_prefix_rep(exe, i, &dst->md, &cat->in_place);
     for (size_t o = 0; o < outer; o++) {
         size_t at = o * total;
         for (int s = 0; s < nsrc; s++) {
-            for (size_t off = 0; off < chunk[s]; off += KN_DNNL_COPY_PIECE) {
+            for (size_t off = 0; off < chunk[s] && s >= cat->in_place; off += KN_DNNL_COPY_PIECE) {
                 size_t b = chunk[s] - off < KN_DNNL_COPY_PIECE ? chunk[s] - off : KN_DNNL_COPY_PIECE;
                 cp[cat->ncopies++] = (kn_dnnl_copy){s, o * chunk[s] + off, at + off, b};
             }
@@ -90,6 +153,10 @@ kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *d
         if ((st = kn_dnnl_new_rep(exe, i, y, &dst->md, idx, &r, err)) == KN_OK) {
             exe->plain_ok[y] = false;
             mems[nsrc] = exe->reps[r].mem;
+            if (prefix >= 0) { /* the same storage from its start (kn_dnnl_place_blocked) */
+                exe->reps[r].alias = prefix;
+                exe->reps[prefix].extended = true;
+            }
         }
     }
     if (st == KN_OK)

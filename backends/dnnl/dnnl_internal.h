@@ -71,6 +71,7 @@ typedef struct kn_dnnl_copy {
 typedef struct kn_dnnl_concat {
     int nsrc, ncopies;
     kn_dnnl_copy *copies;
+    int in_place; /* leading sources already in place: the prefix concat's copy this one extends (0: none) */
 } kn_dnnl_concat;
 
 /* A 2-D Max/AveragePool run by kiln's own loop on nChw8c (dnnl_pool.c); args: src, then dst. */
@@ -128,6 +129,8 @@ typedef struct kn_dnnl_rep {
     dnnl_memory_t mem;
     size_t bytes;
     int first_op, last_op;
+    int alias;     /* -1, or the copy whose storage this one starts at (a concat appended in place) */
+    bool extended; /* another copy aliases this one's storage past its end */
 } kn_dnnl_rep;
 
 typedef struct kn_dnnl_exe {
@@ -328,6 +331,11 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
  * layouts (any axis), or channel blocks (nCx8c, axis 1, no padded block).
  * oneDNN 2.6's simple concat measured ~10x slower than memcpy on the same
  * bytes (0.4 ms for SqueezeNet's 55x55x128 concat, 0.045 ms as copies).
+ * One image, channel blocks, and an earlier Concat (built this way) whose
+ * sources are our first ones: our copy starts at that one's storage (a rep
+ * alias, kn_dnnl_place_blocked keeps the storage for all of the chain) and
+ * only the further sources are copied, once per storage (a second extension
+ * of the same prefix copies everything).
  * *built false (nothing appended) when the layouts do not allow it.
  */
 kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *desc, const kn_dnnl_bind *binds,

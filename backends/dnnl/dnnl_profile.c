@@ -105,6 +105,8 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
 
             else if (op->pool)
                 snprintf(why, len, "pooling loop on nChw8c");
+            else if (op->concat && op->concat->in_place)
+                snprintf(why, len, "concat as parallel copies, appended in place to its prefix concat's");
             else if (op->concat)
                 snprintf(why, len, "concat as parallel copies");
         }

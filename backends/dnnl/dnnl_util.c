@@ -178,6 +178,7 @@ kn_status kn_dnnl_new_rep(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_des
     rp->md = *md;
     rp->bytes = dnnl_memory_desc_get_size(md);
     rp->first_op = rp->last_op = first_op;
+    rp->alias = -1;
     kn_status st = kn_dnnl_new_mem(exe, n, md, DNNL_MEMORY_NONE, &rp->mem, err);
     if (st != KN_OK)
         return st;

@@ -243,6 +243,57 @@ void kn_dnnl_test_concat(void **state)
         check(build_concat(&concat_cases[i]), concat_cases[i].expect, 0, concat_cases[i].name);
 }
 
+/* A dense block: a0 = Conv(x) with `c0` channels; y_k = Conv(cat_k) with `g` channels; cat_1 = [a0, y_1],
+ * cat_k = [a0, y_1 .. y_k]; and a branch [a0, y_1, y_3] that extends cat_1 a second time. */
+typedef struct chain_case {
+    const char *name;
+    int64_t n, c0, g;
+    int in_place; /* concats expected appended in place to their prefix's copy */
+} chain_case;
+
+static const chain_case chain_cases[] = {
+    {"dense_block_b1", 1, 16, 8, 2},       /* cat_2 after cat_1, cat_3 after cat_2; the branch copies it all */
+    {"dense_block_b2", 2, 16, 8, 0},       /* two images: a prefix is not contiguous */
+    {"dense_block_g4", 1, 16, 4, 0},       /* cat_1 has 20 channels: not whole 8-channel blocks */
+    {"dense_block_g16_c32", 1, 32, 16, 2},
+};
+
+static kn_model_t *build_chain(const chain_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    kn_attrs ax;
+    kn_attrs_init(KN_OP_CONCAT, &ax);
+    ax.axis.axis = 1;
+    int x = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, 8, 6, 6));
+    int a0 = kn_pb_conv(&b, "a0", x, 8, c->c0, 3, 1, 1, 1);
+    int y1 = kn_pb_conv(&b, "y1", a0, c->c0, c->g, 3, 1, 1, 1);
+    int cat1 = kn_pb_node(&b, "cat1", KN_OP_CONCAT, &ax, 2, (const int[]){a0, y1});
+    int y2 = kn_pb_conv(&b, "y2", cat1, c->c0 + c->g, c->g, 3, 1, 1, 1);
+    int cat2 = kn_pb_node(&b, "cat2", KN_OP_CONCAT, &ax, 3, (const int[]){a0, y1, y2});
+    int y3 = kn_pb_conv(&b, "y3", cat2, c->c0 + 2 * c->g, c->g, 3, 1, 1, 1);
+    int cat3 = kn_pb_node(&b, "cat3", KN_OP_CONCAT, &ax, 4, (const int[]){a0, y1, y2, y3});
+    int branch = kn_pb_node(&b, "branch", KN_OP_CONCAT, &ax, 3, (const int[]){a0, y1, y3});
+    kn_pb_output(&b, kn_pb_conv(&b, "out", cat3, c->c0 + 3 * c->g, 8, 1, 1, 0, 1));
+    kn_pb_output(&b, kn_pb_conv(&b, "out_branch", branch, c->c0 + 2 * c->g, 8, 1, 1, 0, 1));
+    kn_pb_output(&b, cat2); /* read after cat3 was appended to its storage */
+    return kn_pb_model(&b);
+}
+
+/* Concats that extend an earlier concat's output by more sources write only those, after it (dnnl_concat.c) */
+void kn_dnnl_test_concat_chain(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < COUNT(chain_cases); i++) {
+        const chain_case *c = &chain_cases[i];
+        kn_model_t *m = build_chain(c);
+        kn_parity p = kn_parity_check(m, 0, 0, "cat1,cat2,cat3,branch", true, c->name);
+        if (p.in_place_concats != c->in_place)
+            fail_msg("%s: %d concats appended in place, expected %d", c->name, p.in_place_concats, c->in_place);
+        kn_model_free(m);
+    }
+}
+
 /* ------------------------------------------------------------ BatchNormalization, LRN */
 
 typedef struct norm_case {

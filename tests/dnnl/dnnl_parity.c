@@ -101,6 +101,9 @@ static void placement(const kn_session_t *s, const char *explain, const char *ex
         const char *nc = strstr(q, "no copy:");
         if (nc && nc < q + len)
             p->folded_nodes += count;
+        const char *ip = strstr(q, "appended in place");
+        if (ip && ip < q + len)
+            p->in_place_concats += count;
         q = end ? end + 1 : q + len;
     }
     bool all = expect && strcmp(expect, "*") == 0;

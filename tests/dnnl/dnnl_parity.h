@@ -33,6 +33,7 @@ typedef struct kn_parity {
     int native_nodes;   /**< live nodes that run on oneDNN after compile (its --explain summary) */
     int wino_nodes;     /**< of those, Convs run as kiln's Winograd kernel (--explain's own-kernel lines) */
     int folded_nodes;   /**< Flattens run as no op, read through by an inner product ("no copy" lines) */
+    int in_place_concats; /**< Concats appended in place to their prefix concat's copy */
 } kn_parity;
 
 /**
@@ -97,6 +98,7 @@ kn_model_t *kn_pb_model(kn_pb *b);
 /* tests/dnnl/dnnl_graph_cases.c: cmocka tests over graphs of every op family. */
 void kn_dnnl_test_binary(void **state);
 void kn_dnnl_test_concat(void **state);
+void kn_dnnl_test_concat_chain(void **state);
 void kn_dnnl_test_norm(void **state);
 void kn_dnnl_test_softmax(void **state);
 void kn_dnnl_test_conv_transpose(void **state);
