@@ -80,6 +80,18 @@ typedef struct kn_backend {
      * (empty otherwise): the backend runs it on kiln's own kernel, named there.
      */
     bool (*placement)(void *exe, int node, char *why, size_t len);
+    /**
+     * Optional: the instruction set the backend's kernels use on this CPU, as
+     * its library names it ("AVX512_CORE" for oneDNN; OpenBLAS's core for
+     * the reference backend's matrix products). NULL: not reported.
+     */
+    const char *(*isa)(void);
+    /**
+     * Optional: cap that instruction set at `level` (oneDNN: the levels of
+     * DNNL_MAX_CPU_ISA), before the backend's first compile. NULL: the
+     * backend has no such setting (KN_ERR_UNSUPPORTED).
+     */
+    kn_status (*set_isa)(const char *level, kn_error *err);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

@@ -56,6 +56,9 @@
 #   --rounds R         kiln/ORT rounds per configuration (default: 3)
 #   --fast-rounds R    rounds of a fast row (see above; default: 5, at
 #                      least --rounds)
+#   --isa LEVEL        cap oneDNN's instruction set (kiln bench --isa, as
+#                      DNNL_MAX_CPU_ISA: SSE41, AVX2, AVX512_CORE, ...); the
+#                      set in effect is printed under the table either way
 #   --models LIST      models to run (comma- or space-separated), as MODEL
 #   --markdown-out F   also write the table and its notes to F
 #   --list             print the models (row name, file) and exit:
@@ -81,6 +84,7 @@ MIN_TIME=0.25
 ROUNDS=3
 FAST_ROUNDS=5
 MD_OUT=
+ISA_ARGS=()
 LIST=0
 MODELS=()
 MAX_ITERS=100000
@@ -89,7 +93,7 @@ note() { echo "compare_ort.sh: $*" >&2; }
 need_value() { [ $# -ge 2 ] || die "option '$1' needs a value"; }
 while [ $# -gt 0 ]; do
     case $1 in
-    --build|--kiln|--backend|--backends|--batch|--threads|--warmup|--iters|--min-time|--rounds|--fast-rounds|--models|--markdown-out)
+    --build|--kiln|--backend|--backends|--batch|--threads|--warmup|--iters|--min-time|--rounds|--fast-rounds|--models|--markdown-out|--isa)
         need_value "$@" ;;
     esac
     case $1 in
@@ -105,6 +109,7 @@ while [ $# -gt 0 ]; do
     --fast-rounds) FAST_ROUNDS=$2; shift 2 ;;
     --models) for m in ${2//,/ }; do MODELS+=("$m"); done; shift 2 ;;
     --markdown-out) MD_OUT=$2; shift 2 ;;
+    --isa) ISA_ARGS=(--isa "$2"); shift 2 ;;
     --list) LIST=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) shift; MODELS+=("$@"); break ;;
@@ -244,13 +249,14 @@ if [ ! -d "$ORT/node_modules/onnxruntime-node" ]; then
 fi
 ORT_VERSION=$(node -p 'require(require("path").resolve(process.argv[1])).version' "$ORT/node_modules/onnxruntime-node/package.json" 2> /dev/null) || true
 
+declare -A ISAS # backend -> the instruction set kiln bench reported for it
 ROWS=$TMP/rows # name backend batch threads kiln_ms ort_ms runs, tab-separated
 : > "$ROWS"
 for k in "${!NAMES[@]}"; do
     name=${NAMES[$k]} model=${FILES[$k]}
     # probe: kiln (ref) and ONNX Runtime run it once, and its inputs are float32
     note "$name: checking that kiln and ONNX Runtime run it"
-    if ! "$KILN" bench "$model" --backend ref --batch 1 --threads 1 --warmup 0 --iters 1 --json \
+    if ! "$KILN" bench "$model" --backend ref --batch 1 --threads 1 --warmup 0 --iters 1 --json "${ISA_ARGS[@]}" \
             > "$TMP/kiln.json" 2> "$TMP/err"; then
         skip "$name" "kiln cannot run it: $(last_line "$TMP/err")"
         KILN_FAILED=1
@@ -282,12 +288,15 @@ for k in "${!NAMES[@]}"; do
                     note "$row round $round/$rounds ($iters runs)"
                     while :; do
                         if ! "$KILN" bench "$model" --backend "$backend" --batch "$batch" --threads "$threads" \
-                                --warmup "$WARMUP" --iters "$iters" --json > "$TMP/kiln.json" 2> "$TMP/err"; then
+                                --warmup "$WARMUP" --iters "$iters" --json "${ISA_ARGS[@]}" > "$TMP/kiln.json" \
+                                2> "$TMP/err"; then
                             skip "$row" "kiln bench failed: $(last_line "$TMP/err")"
                             KILN_FAILED=1 ok=0
                             break
                         fi
                         kiln_ms=$(jget "$TMP/kiln.json" 'd.results[0].median_ms')
+                        isa=$(jget "$TMP/kiln.json" 'd.isa ? d.isa[d.results[0].backend] : ""')
+                        [ -z "$isa" ] || ISAS[$backend]=$isa
                         [ "$round.$calibrated" = 1.0 ] || break
                         calibrated=1
                         # a fast row: as many runs as fill --min-time, for kiln and ORT alike (once)
@@ -361,6 +370,17 @@ TABLE=$TMP/table.md
          "ONNX Runtime: onnxruntime-node ${ORT_VERSION:-?}, CPU provider, intraOpNumThreads = threads;" \
          "warm-up runs: $WARMUP, timed runs per round: $ITERS, rounds: $ROUNDS (kiln, ORT interleaved);" \
          "the medians are over rounds of each round's median; $(nproc) cores."
+    cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2> /dev/null || true)
+    isa_note=
+    for backend in $BACKENDS; do
+        [ -z "${ISAS[$backend]:-}" ] && continue
+        case $backend in
+        dnnl) isa_note="$isa_note${isa_note:+, }dnnl: oneDNN ISA ${ISAS[$backend]}" ;;
+        ref) isa_note="$isa_note${isa_note:+, }ref: OpenBLAS core ${ISAS[$backend]}" ;;
+        *) isa_note="$isa_note${isa_note:+, }$backend: ${ISAS[$backend]}" ;;
+        esac
+    done
+    echo "CPU: ${cpu:-unknown}; instruction sets: ${isa_note:-not reported}${ISA_ARGS[1]:+ (--isa ${ISA_ARGS[1]})}${DNNL_MAX_CPU_ISA:+ (DNNL_MAX_CPU_ISA=$DNNL_MAX_CPU_ISA)}."
     if [ -n "$LOAD_START" ]; then
         load_note="1-minute load average at the start: $LOAD_START"
         awk -v l="$LOAD_START" 'BEGIN { exit !(l >= 1) }' &&

@@ -186,6 +186,26 @@ typedef struct kn_options {
     const char *dump_path;
 } kn_options;
 
+/**
+ * The instruction set backend `backend` ("ref", "dnnl") uses on this CPU,
+ * as its library names it: for "dnnl" oneDNN's effective ISA ("AVX2",
+ * "AVX512_CORE", ...; DNNL_MAX_CPU_ISA and kn_backend_set_isa included),
+ * for "ref" the OpenBLAS core its matrix products run on. NULL for an
+ * unknown backend or one that does not say.
+ */
+const char *kn_backend_isa(const char *backend);
+
+/**
+ * Cap the instruction set of `backend` at `level` (for "dnnl" the levels of
+ * DNNL_MAX_CPU_ISA: "SSE41", "AVX2", "AVX512_CORE", "AVX512_CORE_AMX",
+ * "ALL", ...), as the environment variable would. Call it before the first
+ * session of that backend is created; a level above the CPU's leaves the
+ * CPU's best (kn_backend_isa tells which is in effect). KN_ERR_INVALID_ARG
+ * for an unknown level or a call after the first session, KN_ERR_UNSUPPORTED
+ * for a backend without such a setting.
+ */
+kn_status kn_backend_set_isa(const char *backend, const char *level, kn_error *err);
+
 /** Compile `model` for a backend and batch size. The session owns copies of what it needs. */
 kn_status kn_session_create(const kn_model_t *model, const kn_options *options,
                             kn_session_t **session, kn_error *err);

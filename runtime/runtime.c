@@ -373,6 +373,25 @@ static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backe
     return KN_OK;
 }
 
+const char *kn_backend_isa(const char *name)
+{
+    const kn_backend *backend = name ? kn_backend_find(name) : NULL;
+    return backend && backend->isa ? backend->isa() : NULL;
+}
+
+kn_status kn_backend_set_isa(const char *name, const char *level, kn_error *err)
+{
+    const kn_backend *backend = name ? kn_backend_find(name) : NULL;
+    if (!backend)
+        return kn_error_set(err, KN_ERR_NOT_FOUND, "unknown backend '%s' (available: %s)", name ? name : "(null)",
+                            kn_backend_names());
+    if (!backend->set_isa)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "backend '%s' has no instruction-set setting", name);
+    if (!level)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_backend_set_isa: no level");
+    return backend->set_isa(level, err);
+}
+
 kn_status kn_session_create(const kn_model_t *model, const kn_options *options, kn_session_t **session,
                             kn_error *err)
 {

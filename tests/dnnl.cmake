@@ -10,17 +10,34 @@ if(KILN_WITH_ONEDNN)
   target_include_directories(test_dnnl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(test_dnnl PRIVATE kiln PkgConfig::CMOCKA)
   set(kn_dnnl_env "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive")
-  add_test(NAME test_dnnl COMMAND test_dnnl)
-  set_tests_properties(test_dnnl PROPERTIES LABELS "unit;dnnl" ENVIRONMENT "${kn_dnnl_env}")
-  add_test(NAME test_dnnl.models_dir COMMAND test_dnnl --models-dir ${PROJECT_SOURCE_DIR}/models
-                                                         ${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln)
-  set_tests_properties(test_dnnl.models_dir PROPERTIES LABELS "unit;dnnl" ENVIRONMENT "${kn_dnnl_env}")
-  # the classifier set as tests/models.cmake exports it (its models.setup test)
+  # The suite runs at the instruction set oneDNN picks on this CPU (no suffix), then once per level below
+  # (test@LEVEL, DNNL_MAX_CPU_ISA=LEVEL): oneDNN picks other layouts at each (nChw8c on SSE4.1/AVX2, nChw16c and
+  # nhwc on AVX-512) and kiln's own kernels must be right on all of them. A level this CPU lacks is skipped
+  # with a line saying so. Every run goes through tests/dnnl/run_isa.cmake: no oneDNN reference
+  # implementation may execute, and every blocked output's padding must stay zero.
   set(KILN_MODELS_DIR ${CMAKE_BINARY_DIR}/models CACHE PATH "Cache of exported classifier fixtures")
-  foreach(name resnet18 mobilenet_v2 squeezenet1_1 densenet121 googlenet shufflenet_v2_x1_0 efficientnet_b0 alexnet)
-    add_test(NAME dnnl.${name} COMMAND test_dnnl --model ${KILN_MODELS_DIR}/${name}.onnx)
-    set_tests_properties(dnnl.${name} PROPERTIES LABELS "models;dnnl" ENVIRONMENT "${kn_dnnl_env}" TIMEOUT 900
-                         SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
+  set(kn_run_isa ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/run_isa.cmake)
+  foreach(isa "" ${KILN_DNNL_ISAS})
+    set(sfx "")
+    if(isa)
+      set(sfx "@${isa}")
+    endif()
+    add_test(NAME test_dnnl${sfx} COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -DISA=${isa}
+                                          -P ${kn_run_isa})
+    add_test(NAME test_dnnl.models_dir${sfx}
+             COMMAND ${CMAKE_COMMAND}
+                     "-DCMD=$<TARGET_FILE:test_dnnl>;--models-dir;${PROJECT_SOURCE_DIR}/models;${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln"
+                     -DISA=${isa} -P ${kn_run_isa})
+    set_tests_properties(test_dnnl${sfx} test_dnnl.models_dir${sfx} PROPERTIES LABELS "unit;dnnl"
+                         ENVIRONMENT "${kn_dnnl_env}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+    # the classifier set as tests/models.cmake exports it (its models.setup test)
+    foreach(name resnet18 mobilenet_v2 squeezenet1_1 densenet121 googlenet shufflenet_v2_x1_0 efficientnet_b0 alexnet)
+      add_test(NAME dnnl.${name}${sfx}
+               COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>;--model;${KILN_MODELS_DIR}/${name}.onnx"
+                       -DISA=${isa} -P ${kn_run_isa})
+      set_tests_properties(dnnl.${name}${sfx} PROPERTIES LABELS "models;dnnl" ENVIRONMENT "${kn_dnnl_env}"
+                           TIMEOUT 900 SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
+    endforeach()
   endforeach()
   # per-node profile and --explain placement (tests/dnnl/test_dnnl_profile.c)
   add_executable(test_dnnl_profile ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl_profile.c

@@ -102,18 +102,40 @@ set_tests_properties(models.setup PROPERTIES
   LABELS models TIMEOUT 1200 FIXTURES_SETUP kn_classifiers SKIP_REGULAR_EXPRESSION "KILN_SKIP"
   RESOURCE_LOCK kn_models_dir)
 
+# On the reference backend (models.NAME_bB), and with the oneDNN backend on at the instruction set it picks
+# (models.NAME_bB.dnnl) and at each level of KILN_DNNL_ISAS (models.NAME_bB.dnnl@LEVEL; see tests/dnnl.cmake).
+set(kn_model_runs "ref")
+if(KILN_WITH_ONEDNN)
+  list(APPEND kn_model_runs "dnnl")
+  foreach(isa ${KILN_DNNL_ISAS})
+    list(APPEND kn_model_runs "dnnl@${isa}")
+  endforeach()
+endif()
 foreach(name ${KN_CLASSIFIERS})
   foreach(batch 1 4)
-    set(test models.${name}_b${batch})
-    add_test(NAME ${test}
-             COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
-                     -DMODEL=${KILN_MODELS_DIR}/${name}.onnx -DINPUT_NAME=input
-                     -DINPUT=${KILN_MODELS_DIR}/${name}_b${batch}.npy -DOUTPUT_NAME=probs
-                     -DREFERENCE=${KILN_MODELS_DIR}/${name}_b${batch}_ort.npy
-                     -DBATCH=${batch} -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/models_out/${name}_b${batch}
-                     -P ${KN_MODEL_CHECK})
-    set_tests_properties(${test} PROPERTIES
-      LABELS models TIMEOUT 900 ENVIRONMENT "${KN_MODEL_ENV}" FIXTURES_REQUIRED kn_classifiers
-      SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+    foreach(run ${kn_model_runs})
+      string(REPLACE "@" ";" parts "${run}")
+      list(GET parts 0 backend)
+      set(isa "")
+      set(test models.${name}_b${batch})
+      if(NOT backend STREQUAL "ref")
+        set(test ${test}.${run})
+        list(LENGTH parts np)
+        if(np GREATER 1)
+          list(GET parts 1 isa)
+        endif()
+      endif()
+      string(REPLACE "@" "_" out_dir "${name}_b${batch}.${run}")
+      add_test(NAME ${test}
+               COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
+                       -DMODEL=${KILN_MODELS_DIR}/${name}.onnx -DINPUT_NAME=input
+                       -DINPUT=${KILN_MODELS_DIR}/${name}_b${batch}.npy -DOUTPUT_NAME=probs
+                       -DREFERENCE=${KILN_MODELS_DIR}/${name}_b${batch}_ort.npy
+                       -DBATCH=${batch} -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/models_out/${out_dir}
+                       -DBACKEND=${backend} -DISA=${isa} -P ${KN_MODEL_CHECK})
+      set_tests_properties(${test} PROPERTIES
+        LABELS models TIMEOUT 900 ENVIRONMENT "${KN_MODEL_ENV}" FIXTURES_REQUIRED kn_classifiers
+        SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+    endforeach()
   endforeach()
 endforeach()

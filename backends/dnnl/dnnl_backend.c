@@ -308,6 +308,8 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     exe->threads = threads;
 #endif
     exe->kthreads = kn_ref_kernel_threads(exe->threads);
+    const char *check = getenv("KILN_DNNL_CHECK_PADDING");
+    exe->check_padding = check && strcmp(check, "0") != 0;
     size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
     size_t nv = (size_t)(g->num_values ? g->num_values : 1);
     exe->buffers = kn_xcalloc(nv, sizeof(void *));
@@ -359,6 +361,8 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
                 goto fail;
         }
         exe->on_dnnl[i] = built;
+        if (!built)
+            kn_dnnl_flatten_plain_note(exe, i, why, sizeof why);
         if (!built && (st = kn_dnnl_note_fallback(exe, i, why, err)) != KN_OK)
             goto fail;
         if (!built && (st = kn_dnnl_ref_node(exe, i, err)) != KN_OK)
@@ -428,6 +432,33 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
     return KN_OK;
 }
 
+/*
+ * KILN_DNNL_CHECK_PADDING=1 (the tests set it): after op k, every output it
+ * wrote in a padded blocked layout must hold zeros in its padding, the
+ * invariant oneDNN's primitives and kiln's kernels rely on when they read
+ * whole blocks. A violation is an error naming the node and the layout.
+ */
+static kn_status kn_dnnl_check_padding(const kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[op->node];
+    for (int a = 0; a < op->nargs; a++) {
+        if (op->args[a].arg != DNNL_ARG_DST && op->args[a].arg != DNNL_ARG_TO)
+            continue;
+        const dnnl_memory_desc_t *md = NULL;
+        void *data = NULL;
+        int64_t at;
+        if (dnnl_memory_get_memory_desc(op->args[a].memory, &md) != dnnl_success || !md ||
+            dnnl_memory_get_data_handle(op->args[a].memory, &data) != dnnl_success || !data)
+            continue;
+        if (kn_dnnl_padding_nonzero(md, data, &at))
+            return kn_error_set(err, KN_ERR_BACKEND,
+                                "node '%s' (%s): the padding of its output in %s holds %g at element %lld, not 0",
+                                n->name, kn_op_get(n->op)->name, kn_dnnl_layout_name(md),
+                                (double)((const float *)data)[at], (long long)at);
+    }
+    return KN_OK;
+}
+
 static kn_status kn_dnnl_run(void *p, kn_error *err)
 {
     kn_dnnl_exe *exe = p;
@@ -442,14 +473,20 @@ static kn_status kn_dnnl_run(void *p, kn_error *err)
         if (op->prim) {
             KN_DNNL_CHECK(node, dnnl_primitive_execute(op->prim, exe->stream, op->nargs, op->args));
             pending = true;
-            continue;
+        } else {
+            if (pending) {
+                KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
+                pending = false;
+            }
+            if ((st = kn_dnnl_run_ref_op(exe, op, err)) != KN_OK)
+                return st;
         }
-        if (pending) {
+        if (exe->check_padding) {
             KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
             pending = false;
+            if ((st = kn_dnnl_check_padding(exe, op, err)) != KN_OK)
+                return st;
         }
-        if ((st = kn_dnnl_run_ref_op(exe, op, err)) != KN_OK)
-            return st;
     }
     if (pending && node)
         KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
@@ -515,4 +552,6 @@ const kn_backend kn_dnnl_backend = {
     .scratch_bytes = kn_dnnl_scratch_bytes,
     .run_profiled = kn_dnnl_run_profiled,
     .placement = kn_dnnl_placement,
+    .isa = kn_dnnl_isa_name,
+    .set_isa = kn_dnnl_isa_set,
 };

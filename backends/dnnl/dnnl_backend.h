@@ -106,4 +106,16 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *node, char *why, size_t
  */
 bool kn_dnnl_wino_available(void);
 
+/** The instruction set oneDNN uses on this CPU ("AVX2", "AVX512_CORE", ...; DNNL_MAX_CPU_ISA included). */
+const char *kn_dnnl_isa_name(void);
+
+/**
+ * Cap oneDNN's instruction set at `name` (as DNNL_MAX_CPU_ISA: "SSE41",
+ * "AVX2", "AVX512_CORE", "AVX512_CORE_AMX", "ALL", ...; case ignored).
+ * Only before the first primitive is created; a level the CPU lacks leaves
+ * the CPU's best (kn_dnnl_isa_name tells). KN_ERR_INVALID_ARG for an
+ * unknown name or a call after the first primitive.
+ */
+kn_status kn_dnnl_isa_set(const char *name, kn_error *err);
+
 #endif /* KN_DNNL_BACKEND_H */

@@ -11,31 +11,22 @@
 #define KN_DNNL_MAX_COPIES 4096
 
 /*
- * Whether `part` is a leading channel range of `whole`: one image, the same
- * channel-blocked format (8 or 16) and spatial dims, a whole number of blocks.
- * Its bytes are then exactly the start of whole's.
+ * Whether `part` (an earlier concat's destination) is the leading sources of
+ * `whole` along `axis`: both one run of chunks (outer 1) in the same
+ * blocking, part without padding along the axis (it is not whole's last
+ * source). Part's bytes are then exactly the start of whole's.
  */
-static bool kn_cat_is_prefix(const dnnl_memory_desc_t *whole, const dnnl_memory_desc_t *part)
+static bool kn_cat_is_prefix(const dnnl_memory_desc_t *whole, const dnnl_memory_desc_t *part, int axis)
 {
-    static const dnnl_format_tag_t tags[][2] = {{dnnl_aBc8b, dnnl_aBc16b}, {dnnl_aBcd8b, dnnl_aBcd16b},
-                                                {dnnl_aBcde8b, dnnl_aBcde16b}};
-    const int nd = whole->ndims;
-    if (nd < 3 || nd > 5 || part->ndims != nd || whole->dims[0] != 1 || part->dims[0] != 1 ||
-        part->dims[1] >= whole->dims[1])
+    size_t outer_w, outer_p, chunk_w, chunk_p;
+    const dnnl_memory_desc_t *w1[1] = {whole}, *p1[1] = {part}, *p2[2] = {part, whole};
+    if (part->ndims != whole->ndims || part->dims[axis] >= whole->dims[axis] ||
+        !kn_dnnl_concat_geometry(1, w1, whole, axis, &outer_w, &chunk_w) ||
+        !kn_dnnl_concat_geometry(1, p1, part, axis, &outer_p, &chunk_p) || outer_w != 1 || outer_p != 1)
         return false;
-    for (int d = 2; d < nd; d++)
-        if (part->dims[d] != whole->dims[d])
-            return false;
-    for (int t = 0; t < 2; t++) {
-        const int block = t ? 16 : 8;
-        dnnl_memory_desc_t w, q;
-        if (part->dims[1] % block == 0 &&
-            dnnl_memory_desc_init_by_tag(&w, nd, whole->dims, dnnl_f32, tags[nd - 3][t]) == dnnl_success &&
-            dnnl_memory_desc_init_by_tag(&q, nd, part->dims, dnnl_f32, tags[nd - 3][t]) == dnnl_success &&
-            dnnl_memory_desc_equal(&w, whole) && dnnl_memory_desc_equal(&q, part))
-            return true;
-    }
-    return false;
+    /* part followed by whole's rest: the geometry accepts part as a leading source of whole's layout */
+    size_t outer, chunks[2];
+    return kn_dnnl_concat_geometry(2, p2, whole, axis, &outer, chunks) && outer == 1 && chunks[0] == chunk_p;
 }
 
 /*
@@ -44,7 +35,7 @@ static bool kn_cat_is_prefix(const dnnl_memory_desc_t *whole, const dnnl_memory_
  * this copy with kiln's copy list, and nothing extends it yet; -1 if none.
  * (A DenseNet block: concat k+1 is concat k and one more layer's output.)
  */
-static int kn_cat_prefix_rep(const kn_dnnl_exe *exe, int i, const dnnl_memory_desc_t *dst_md, int *m)
+static int kn_cat_prefix_rep(const kn_dnnl_exe *exe, int i, const dnnl_memory_desc_t *dst_md, int axis, int *m)
 {
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
@@ -61,7 +52,7 @@ static int kn_cat_prefix_rep(const kn_dnnl_exe *exe, int i, const dnnl_memory_de
         const int r = exe->rep_head[pc->outputs[0]];
         const kn_dnnl_rep *rp = &exe->reps[r];
         if (!same || rp->extended || !exe->ops[rp->first_op].concat || exe->ops[rp->first_op].node != j ||
-            !kn_cat_is_prefix(dst_md, &rp->md))
+            !kn_cat_is_prefix(dst_md, &rp->md, axis))
             continue;
         best = r;
         *m = pc->num_inputs;
@@ -76,10 +67,8 @@ kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *d
     const kn_node *n = &g->nodes[i];
     const kn_dnnl_bind *dst = NULL, *src[KN_DNNL_MAX_ARGS];
     int nsrc = 0;
-    bool all_plain = true, any_const = false;
     *built = false;
     for (int k = 0; k < nb; k++) {
-        all_plain &= binds[k].plain;
         if (binds[k].arg == DNNL_ARG_DST) {
             dst = &binds[k];
         } else {
@@ -88,50 +77,63 @@ kn_status kn_dnnl_try_concat_copy(kn_dnnl_exe *exe, int i, const kn_dnnl_desc *d
                 return KN_OK;
             src[s] = &binds[k];
             nsrc = s + 1 > nsrc ? s + 1 : nsrc;
-            any_const |= g->values[binds[k].value].data != NULL;
         }
     }
-    /* blocked: only channel blocks along axis 1 (kn_dnnl_describe leaves padded blocks plain), all in one format */
-    if (!dst || nsrc != n->num_inputs || (!all_plain && (desc->axis != 1 || any_const)))
+    if (!dst || nsrc != n->num_inputs)
         return KN_OK;
-    const kn_shape *ys = &g->values[n->outputs[0]].shape;
-    size_t outer = 1, inner = sizeof(float);
-    for (int d = 0; d < ys->rank; d++)
-        if (d != desc->axis && !kn_size_mul(d < desc->axis ? outer : inner, (size_t)ys->dims[d],
-                                            d < desc->axis ? &outer : &inner))
-            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': concat too large", n->name);
-    /* the list: for every outer index, every source's chunk, cut into pieces */
-    size_t count = 0, total = 0, chunk[KN_DNNL_MAX_ARGS];
-    for (int s = 0; s < nsrc; s++) {
-        if (!kn_size_mul((size_t)g->values[src[s]->value].shape.dims[desc->axis], inner, &chunk[s]) ||
-            !kn_size_add(total, chunk[s], &total))
-            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': concat too large", n->name);
-        count += chunk[s] / KN_DNNL_COPY_PIECE + 1;
-        if (count > KN_DNNL_MAX_COPIES)
-            return KN_OK;
-    }
-    if (outer > KN_DNNL_MAX_COPIES / (count ? count : 1))
+    /* the geometry of the layouts the sources will be bound in (a constant's plain one) */
+    const dnnl_memory_desc_t *mds[KN_DNNL_MAX_ARGS];
+    size_t outer, total = 0, count = 0, chunk[KN_DNNL_MAX_ARGS];
+    for (int s = 0; s < nsrc; s++)
+        mds[s] = &src[s]->md;
+    if (!kn_dnnl_concat_geometry(nsrc, mds, &dst->md, desc->axis, &outer, chunk))
         return KN_OK;
     kn_dnnl_concat *cat = calloc(1, sizeof *cat);
-    kn_dnnl_copy *cp = cat ? calloc(outer * count + 1, sizeof *cp) : NULL;
+    if (!cat)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    cat->nsrc = nsrc;
+    /* one run per source: when an earlier concat's copy holds our first sources, write after it */
+    int prefix = -1;
+    if (!dst->plain && outer == 1)
+        prefix = kn_cat_prefix_rep(exe, i, &dst->md, desc->axis, &cat->in_place);
+    /* the list: every source's runs, cut into pieces of about KN_DNNL_COPY_PIECE bytes (a run cut, or runs
+     * grouped) so that the threads share even one big source */
+    for (int s = 0; s < nsrc; s++)
+        if (!kn_size_add(total, chunk[s], &total) || (chunk[s] && outer > SIZE_MAX / chunk[s])) {
+            free(cat);
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s': concat too large", n->name);
+        }
+    for (int s = cat->in_place; s < nsrc; s++) {
+        const size_t per = chunk[s] ? KN_DNNL_COPY_PIECE / chunk[s] : 0;
+        count += chunk[s] == 0 ? 0 : per == 0 ? outer * ((chunk[s] + KN_DNNL_COPY_PIECE - 1) / KN_DNNL_COPY_PIECE)
+                                              : (outer + per - 1) / per;
+        if (count > KN_DNNL_MAX_COPIES) {
+            free(cat);
+            return KN_OK; /* a layout too fragmented for a copy list: oneDNN's primitive */
+        }
+    }
+    kn_dnnl_copy *cp = calloc(count + 1, sizeof *cp);
     if (!cp) {
         free(cat);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     }
     cat->copies = cp;
-    cat->nsrc = nsrc;
-    /* one image in a channel-blocked layout: when an earlier concat's copy holds our first sources, write after it */
-    int prefix = -1;
-    if (!dst->plain && outer == 1)
-        prefix = kn_cat_prefix_rep(exe, i, &dst->md, &cat->in_place);
-    for (size_t o = 0; o < outer; o++) {
-        size_t at = o * total;
-        for (int s = 0; s < nsrc; s++) {
-            for (size_t off = 0; off < chunk[s] && s >= cat->in_place; off += KN_DNNL_COPY_PIECE) {
-                size_t b = chunk[s] - off < KN_DNNL_COPY_PIECE ? chunk[s] - off : KN_DNNL_COPY_PIECE;
-                cp[cat->ncopies++] = (kn_dnnl_copy){s, o * chunk[s] + off, at + off, b};
-            }
-            at += chunk[s];
+    size_t at = 0;
+    for (int s = 0; s < nsrc; at += chunk[s], s++) {
+        if (s < cat->in_place || chunk[s] == 0)
+            continue;
+        const size_t per = KN_DNNL_COPY_PIECE / chunk[s];
+        if (per == 0) {
+            for (size_t o = 0; o < outer; o++)
+                for (size_t off = 0; off < chunk[s]; off += KN_DNNL_COPY_PIECE) {
+                    size_t b = chunk[s] - off < KN_DNNL_COPY_PIECE ? chunk[s] - off : KN_DNNL_COPY_PIECE;
+                    cp[cat->ncopies++] = (kn_dnnl_copy){s, o * chunk[s] + off, o * total + at + off, b, 1, 0, 0};
+                }
+            continue;
+        }
+        for (size_t o = 0; o < outer; o += per) {
+            const size_t rows = outer - o < per ? outer - o : per;
+            cp[cat->ncopies++] = (kn_dnnl_copy){s, o * chunk[s], o * total + at, chunk[s], rows, chunk[s], total};
         }
     }
     /* bind the sources in their layouts (reorders go first), then the destination */
@@ -190,6 +192,10 @@ void kn_dnnl_run_concat(const kn_dnnl_op *op)
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (cat->ncopies > 1)
 #endif
-    for (int t = 0; t < cat->ncopies; t++)
-        memcpy(dst + cp[t].dst_off, base[cp[t].src] + cp[t].src_off, cp[t].bytes);
+    for (int t = 0; t < cat->ncopies; t++) {
+        char *d = dst + cp[t].dst_off;
+        const char *s = base[cp[t].src] + cp[t].src_off;
+        for (size_t r = 0; r < cp[t].rows; r++)
+            memcpy(d + r * cp[t].dst_pitch, s + r * cp[t].src_pitch, cp[t].bytes);
+    }
 }

@@ -382,13 +382,15 @@ static kn_status kn_dnnl_describe_concat(const kn_dnnl_exe *exe, const kn_node *
         if (blk && !kn_dnnl_tag_of(blk, &tag))
             tag = dnnl_format_tag_undef;
     }
-    /* channel blocks (nCx8c) padded inside the result put oneDNN on its slow reference concat: plain then
-     * (ShuffleNet's 58/116/232 channels; its reshapes need the plain layout anyway) */
+    /* channel blocks (nCx8c, nCx16c) padded inside the result (a source before the last one not a whole
+     * number of blocks) have no copy list and put oneDNN on its reference concat: plain then (ShuffleNet's
+     * 58/116/232 channels; its reshapes need the plain layout anyway) */
     const bool channel_blocked = tag == dnnl_aBc8b || tag == dnnl_aBcd8b || tag == dnnl_aBcde8b ||
                                  tag == dnnl_aBc16b || tag == dnnl_aBcd16b || tag == dnnl_aBcde16b;
     const int64_t blk = tag == dnnl_aBc16b || tag == dnnl_aBcd16b || tag == dnnl_aBcde16b ? 16 : 8;
     for (int k = 0; k < n->num_inputs && channel_blocked; k++)
-        if (g->values[n->inputs[k]].shape.rank < 2 || g->values[n->inputs[k]].shape.dims[1] % blk != 0)
+        if (g->values[n->inputs[k]].shape.rank < 2 ||
+            (axis == 1 && k < n->num_inputs - 1 && g->values[n->inputs[k]].shape.dims[1] % blk != 0))
             tag = dnnl_format_tag_undef;
     for (int k = 0; k < n->num_inputs; k++) {
         kn_dnnl_bind *s = &binds[(*nb)++];
@@ -540,7 +542,7 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
 
 kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_desc *desc,
                             const kn_dnnl_bind *binds, int nbinds, const dnnl_primitive_attr_t attr,
-                            dnnl_primitive_desc_t *pd, kn_error *err)
+                            dnnl_primitive_desc_t *pd, char *why, size_t len, kn_error *err)
 {
     kn_status st = KN_OK;
     dnnl_status_t ds;
@@ -570,9 +572,15 @@ kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_d
     }
     if (ds == dnnl_unimplemented) {
         *pd = NULL;
+        if (len)
+            snprintf(why, len, "oneDNN has no implementation for it");
         return KN_OK;
     }
     KN_DNNL_CHECK(n, ds);
+    if (kn_dnnl_pd_is_ref(*pd, why, len)) {
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+    }
 fail:
     return st;
 }

@@ -86,6 +86,19 @@ bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i)
     return true;
 }
 
+bool kn_dnnl_flatten_plain_note(const kn_dnnl_exe *exe, int i, char *why, size_t len)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    if (!kn_flatten_is_2d(g, n) || !exe->plain_ok[n->inputs[0]])
+        return false;
+    const int producer = g->values[n->inputs[0]].producer;
+    if (producer < 0 || !exe->on_dnnl[producer])
+        return false;
+    snprintf(why, len, "a free view: on this CPU oneDNN wrote its input in plain layout");
+    return true;
+}
+
 /* Materialize folded Flatten fl after all (its consumer's inner product is unavailable): a reference op now. */
 static kn_status kn_flatten_unfold(kn_dnnl_exe *exe, int fl, const char *why, kn_error *err)
 {
@@ -148,6 +161,11 @@ kn_status kn_dnnl_try_inner_product(kn_dnnl_exe *exe, int i, bool *built, kn_err
         goto fail;
     }
     KN_DNNL_CHECK(n, ds);
+    char why[KN_DNNL_WHY_LEN];
+    if (kn_dnnl_pd_is_ref(pd, why, sizeof why)) {
+        st = kn_flatten_unfold(exe, fl, "on this CPU oneDNN has only its reference inner product on this layout", err);
+        goto fail;
+    }
     {
         const dnnl_memory_desc_t *want_src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
         const dnnl_memory_desc_t *want_wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);

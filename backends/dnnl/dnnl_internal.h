@@ -5,6 +5,7 @@
  *
  *   dnnl_decide.c    which nodes oneDNN runs (and why not: --explain)
  *   dnnl_util.c      memory descriptors, memory objects, ops, layouts and reorders
+ *   dnnl_layout.c    what kiln's own kernels read off a memory descriptor; implementations and ISA
  *   dnnl_describe.c  oneDNN operation descriptors and attributes of a node
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
@@ -61,10 +62,14 @@
  * node's, or a reorder inserted before a consumer), or (prim NULL) the
  * reference kernel of node `node`. `node` also names the node in errors.
  */
-/* One memcpy of a concat run as kiln's own copy: `bytes` from source `src` (an argument index) at src_off to dst_off. */
+/*
+ * Copies of a concat run as kiln's own copy: `rows` runs of `bytes` from
+ * source `src` (an argument index), the r-th at src_off + r * src_pitch, to
+ * dst_off + r * dst_pitch.
+ */
 typedef struct kn_dnnl_copy {
     int src;
-    size_t src_off, dst_off, bytes;
+    size_t src_off, dst_off, bytes, rows, src_pitch, dst_pitch;
 } kn_dnnl_copy;
 
 /* A concat run as a parallel list of copies (dnnl_concat.c); the op's args are the sources, then the destination. */
@@ -74,9 +79,33 @@ typedef struct kn_dnnl_concat {
     int in_place; /* leading sources already in place: the prefix concat's copy this one extends (0: none) */
 } kn_dnnl_concat;
 
-/* A 2-D Max/AveragePool run by kiln's own loop on nChw8c (dnnl_pool.c); args: src, then dst. */
+/*
+ * How kiln's own kernels address a 4-D float32 activation [N, C, H, W] in a
+ * oneDNN layout: as groups of 8 channels whose 8 values are contiguous.
+ * Element (n, 8g + l, y, x) lies at n*sn + kn_dnnl_view_group(v, g) + y*sh
+ * + x*sw + l floats from the start. Read off the memory descriptor by
+ * kn_dnnl_view_of: channel blocks of any multiple of 8 (nChw8c, nChw16c, in
+ * any order of the outer dims), or channels innermost (nhwc) with C a
+ * multiple of 8. Lanes past C (a padded block) are padding: kiln's kernels
+ * write them as zero and never let what they hold reach a real channel.
+ */
+typedef struct kn_dnnl_view {
+    int64_t n, c, h, w; /* dims */
+    int64_t groups;     /* 8-channel groups in the layout, padding included */
+    int64_t sn, sh, sw; /* strides in floats */
+    int64_t blk, sb;    /* channels per block (1: not blocked) and the stride of one block */
+} kn_dnnl_view;
+
+/* Offset (floats) of 8-channel group g in view v, from an image's start. */
+static inline int64_t kn_dnnl_view_group(const kn_dnnl_view *v, int64_t g)
+{
+    return 8 * g / v->blk * v->sb + 8 * g % v->blk;
+}
+
+/* A 2-D Max/AveragePool run by kiln's own loop on an 8-channel view (dnnl_pool.c); args: src, then dst. */
 typedef struct kn_dnnl_pool {
-    int64_t n, cb, h, w, oh, ow, kh, kw, sh, sw, pt, pl;
+    kn_dnnl_view in, out;
+    int64_t oh, ow, kh, kw, sh, sw, pt, pl;
     bool avg, include_pad;
 } kn_dnnl_pool;
 
@@ -87,7 +116,8 @@ typedef struct kn_dnnl_pool {
  * (KN_DNNL_RES_ARG) when fused, the scratchpad.
  */
 typedef struct kn_dnnl_wino {
-    int64_t n, cb, kb, h, w, oh, ow;         /* cb, kb: 8-channel blocks of the input and output */
+    int64_t n, cb, kb, h, w, oh, ow;         /* cb, kb: 8-channel groups with real channels, input and output */
+    kn_dnnl_view in, out;                    /* the layouts of the input (and residual) and output */
     int64_t s;                               /* Conv stride (1, or 2..4: s*s phases, s*s*cb*8 product rows) */
     int64_t iy0, ix0;                        /* input row/column of tile (0, 0)'s first element (Conv: -pads) */
     int64_t os;                              /* ConvTranspose stride: os*os output phases (Conv: 1) */
@@ -136,6 +166,7 @@ typedef struct kn_dnnl_rep {
 typedef struct kn_dnnl_exe {
     const kn_graph *graph;
     int threads, kthreads;
+    bool check_padding;         /* KILN_DNNL_CHECK_PADDING: check every output's padding after its op */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     void *arena;                /* the one tensor arena (the memory plan's): plain layouts */
@@ -269,10 +300,17 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
 kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
                            dnnl_memory_t *mem, int *rep, kn_error *err);
 
-/* Create the primitive descriptor of a described node (opdesc, concat or sum) with `attr`; *pd NULL: unimplemented. */
+/*
+ * Create the primitive descriptor of a described node (opdesc, concat or
+ * sum) with `attr`. *pd NULL (KN_OK), with the reason in why[len], when
+ * oneDNN has no implementation for it or only its reference one
+ * (kn_dnnl_pd_is_ref): the caller tries another layout, splits post-ops
+ * off, or leaves the node to the reference kernels. Reasons that depend on
+ * the CPU (what oneDNN offers at its ISA) start "on this CPU".
+ */
 kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_desc *desc,
                             const kn_dnnl_bind *binds, int nbinds, const dnnl_primitive_attr_t attr,
-                            dnnl_primitive_desc_t *pd, kn_error *err);
+                            dnnl_primitive_desc_t *pd, char *why, size_t len, kn_error *err);
 
 /* Append a reorder op (primitive built now) from src_mem to dst_mem for node `ni`; *idx receives its index. */
 kn_status kn_dnnl_reorder_op(kn_dnnl_exe *exe, int ni, dnnl_memory_t src_mem, const dnnl_memory_desc_t *src_md,
@@ -404,6 +442,13 @@ bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i);
  */
 kn_status kn_dnnl_try_inner_product(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
 
+/*
+ * Whether Flatten (or Reshape to [N, rest]) node i is one kn_dnnl_fold_flatten
+ * would fold but for its input, which a oneDNN primitive wrote in plain
+ * layout: the reason into why[len] (the reference Flatten is a free view).
+ */
+bool kn_dnnl_flatten_plain_note(const kn_dnnl_exe *exe, int i, char *why, size_t len);
+
 /* The --explain note of a folded Flatten (false when node is none). */
 bool kn_dnnl_folded_note(const kn_dnnl_exe *exe, int node, char *why, size_t len);
 
@@ -429,5 +474,53 @@ kn_status kn_dnnl_note_fallback(kn_dnnl_exe *exe, int i, const char *why, kn_err
  * names it); else false with the reason compile recorded.
  */
 bool kn_dnnl_placement(void *exe, int node, char *why, size_t len);
+
+/* ------------------------------------------------------------ layouts (dnnl_layout.c) */
+
+/* The 8-channel view of md (see kn_dnnl_view); false when md is not a layout kiln's kernels can address. */
+bool kn_dnnl_view_of(const dnnl_memory_desc_t *md, kn_dnnl_view *v);
+
+/* Real channels in 8-channel group g of v: 8, fewer in the last group of a padded block, 0 past C. */
+int kn_dnnl_view_lanes(const kn_dnnl_view *v, int64_t g);
+
+/*
+ * A layout for 4-D value `value` that kiln's kernels can address: the
+ * format of `like` (nChw8c, nChw16c or nhwc) at the value's dims when that
+ * gives a view, else nChw8c. false when the value is not 4-D.
+ */
+bool kn_dnnl_view_md(const kn_graph *g, int value, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md);
+
+/* A short name of md's layout for --explain ("nChw8c", "nChw16c", "nhwc", "nchw", ...). */
+const char *kn_dnnl_layout_name(const dnnl_memory_desc_t *md);
+
+/*
+ * The copy geometry of a concat along `axis` of sources src[0..nsrc) into
+ * dst, each in the layout its descriptor gives: source s is `outer` runs of
+ * chunk[s] contiguous bytes, the r-th at r * chunk[s] in the source and at
+ * r * (sum of chunks) + (chunks of sources before s) in the destination.
+ * False when the layouts do not allow it (other blocks, gaps, offsets, a
+ * padded block before the last source, another order of dimensions).
+ */
+bool kn_dnnl_concat_geometry(int nsrc, const dnnl_memory_desc_t *const *src, const dnnl_memory_desc_t *dst,
+                             int axis, size_t *outer, size_t *chunk);
+
+/*
+ * Whether the padding of blocked layout md (elements past its dims in its
+ * padded dims) holds anything but zeros in `data`; *where gets the first
+ * offending element's offset (floats). The invariant every writer keeps:
+ * oneDNN's primitives zero their outputs' padding, kiln's kernels too
+ * (checked after every op when KILN_DNNL_CHECK_PADDING=1, see dnnl_backend.c).
+ */
+bool kn_dnnl_padding_nonzero(const dnnl_memory_desc_t *md, const void *data, int64_t *where);
+
+/*
+ * Whether oneDNN picked one of its reference implementations for pd
+ * (impl_info_str "ref:any", "bnorm_ref:any", "lrn_ref:any", ...): orders of magnitude slower than its jit
+ * kernels, so never chosen; the reason into why[len].
+ */
+bool kn_dnnl_pd_is_ref(const_dnnl_primitive_desc_t pd, char *why, size_t len);
+
+/* Whether oneDNN may use AVX2 (its effective ISA, DNNL_MAX_CPU_ISA included): kiln's AVX2 kernels follow it. */
+bool kn_dnnl_isa_at_least_avx2(void);
 
 #endif /* KN_DNNL_INTERNAL_H */

@@ -1,4 +1,5 @@
-/* dnnl_pool.c - 2-D MaxPool/AveragePool as kiln's own loop on nChw8c in the oneDNN backend (see dnnl_internal.h). */
+/* dnnl_pool.c - 2-D MaxPool/AveragePool as kiln's own loop on 8-channel groups (nChw8c, nChw16c, nhwc) in the
+ * oneDNN backend (see dnnl_internal.h). */
 #include <float.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,8 +30,7 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
     if (kn_window_resolve(n, a, xs->dims + 2, kernel, false, pb, pe, o, &e) != KN_OK || o[0] != ys->dims[2] ||
         o[1] != ys->dims[3])
         return KN_OK;
-    kn_dnnl_pool p = {.n = xs->dims[0], .cb = (xs->dims[1] + 7) / 8, .h = xs->dims[2], .w = xs->dims[3],
-                      .oh = ys->dims[2], .ow = ys->dims[3], .kh = kernel[0], .kw = kernel[1],
+    kn_dnnl_pool p = {.oh = ys->dims[2], .ow = ys->dims[3], .kh = kernel[0], .kw = kernel[1],
                       .sh = a->stride[0] ? a->stride[0] : 1, .sw = a->stride[1] ? a->stride[1] : 1,
                       .pt = pb[0], .pl = pb[1], .avg = n->op == KN_OP_AVERAGE_POOL,
                       .include_pad = a->count_include_pad};
@@ -40,13 +40,12 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
             if ((o[d] - 1) * s + k > in + pb[d] + pe[d])
                 return KN_OK;
         }
-    /* the input in nChw8c (a reorder when it is elsewhere), the output as a new nChw8c copy */
+    /* the input in the layout its producer wrote when kiln's loop can address it (else nChw8c: a reorder), the
+     * output a new copy in the same format */
     kn_dnnl_bind src = {.arg = DNNL_ARG_SRC, .value = x, .plain = false};
     dnnl_memory_desc_t ymd;
-    dnnl_dims_t xd = {xs->dims[0], xs->dims[1], xs->dims[2], xs->dims[3]};
-    dnnl_dims_t yd = {ys->dims[0], ys->dims[1], ys->dims[2], ys->dims[3]};
-    if (dnnl_memory_desc_init_by_tag(&src.md, 4, xd, dnnl_f32, dnnl_aBcd8b) != dnnl_success ||
-        dnnl_memory_desc_init_by_tag(&ymd, 4, yd, dnnl_f32, dnnl_aBcd8b) != dnnl_success)
+    if (!kn_dnnl_view_md(g, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(g, y, &src.md, &ymd) ||
+        !kn_dnnl_view_of(&src.md, &p.in) || !kn_dnnl_view_of(&ymd, &p.out) || p.in.groups != p.out.groups)
         return KN_OK;
     kn_dnnl_pool *pool = malloc(sizeof *pool);
     if (!pool)
@@ -87,31 +86,40 @@ typedef int32_t kn_pool_m8 __attribute__((vector_size(32), aligned(4)));
         (kn_pool_v8)(((kn_pool_m8)kn_v_ & kn_t_) | ((kn_pool_m8)kn_a_ & ~kn_t_));                              \
     })
 
-/* One output row oy of plane `in` (h x w x 8) into `out` (ow x 8); compiled for AVX2 and the baseline. */
-KN_SIMD_CLONES static void kn_dnnl_pool_row(const kn_dnnl_pool *p, const float *in, float *out, int64_t oy)
+/*
+ * One output row oy of 8-channel group plane `in` into `out`, `lanes` of its 8 lanes real channels (the
+ * others written as zero); compiled for AVX2 and the baseline.
+ */
+KN_SIMD_CLONES static void kn_dnnl_pool_row(const kn_dnnl_pool *p, const float *in, float *out, int64_t oy, int lanes)
 {
     const int64_t y0 = oy * p->sh - p->pt, y_lo = y0 < 0 ? 0 : y0;
-    const int64_t y_hi = y0 + p->kh > p->h ? p->h : y0 + p->kh;
+    const int64_t y_hi = y0 + p->kh > p->in.h ? p->in.h : y0 + p->kh;
+    const int64_t sh = p->in.sh, sw = p->in.sw, osw = p->out.sw;
     int64_t ox = 0;
+    if (lanes == 0) { /* a group of padding only */
+        for (; ox < p->ow; ox++)
+            *(kn_pool_v8 *)(out + ox * osw) = (kn_pool_v8){0};
+        return;
+    }
     if (!p->avg && p->kw == 2 && y_hi - y_lo == 2 && p->pl == 0) {
         /* 2x2 max windows inside the image (the CNN classifiers' pooling): no bounds, no loops */
-        const float *r0 = in + y_lo * p->w * 8, *r1 = r0 + p->w * 8;
-        for (; ox < p->ow && ox * p->sw + 2 <= p->w; ox++) {
-            const int64_t x = ox * p->sw * 8;
-            kn_pool_v8 acc = KN_POOL_MAX(*(const kn_pool_v8 *)(r0 + x), *(const kn_pool_v8 *)(r0 + x + 8));
+        const float *r0 = in + y_lo * sh, *r1 = r0 + sh;
+        for (; ox < p->ow && ox * p->sw + 2 <= p->in.w; ox++) {
+            const int64_t x = ox * p->sw * sw;
+            kn_pool_v8 acc = KN_POOL_MAX(*(const kn_pool_v8 *)(r0 + x), *(const kn_pool_v8 *)(r0 + x + sw));
             acc = KN_POOL_MAX(acc, *(const kn_pool_v8 *)(r1 + x));
-            *(kn_pool_v8 *)(out + ox * 8) = KN_POOL_MAX(acc, *(const kn_pool_v8 *)(r1 + x + 8));
+            *(kn_pool_v8 *)(out + ox * osw) = KN_POOL_MAX(acc, *(const kn_pool_v8 *)(r1 + x + sw));
         }
     }
     for (; ox < p->ow; ox++) {
         const int64_t x0 = ox * p->sw - p->pl, x_lo = x0 < 0 ? 0 : x0;
-        const int64_t x_hi = x0 + p->kw > p->w ? p->w : x0 + p->kw;
+        const int64_t x_hi = x0 + p->kw > p->in.w ? p->in.w : x0 + p->kw;
         kn_pool_v8 acc;
         for (int c = 0; c < 8; c++)
             acc[c] = p->avg ? 0.0f : -FLT_MAX;
         for (int64_t iy = y_lo; iy < y_hi; iy++)
             for (int64_t ix = x_lo; ix < x_hi; ix++) {
-                const kn_pool_v8 v = *(const kn_pool_v8 *)(in + (iy * p->w + ix) * 8);
+                const kn_pool_v8 v = *(const kn_pool_v8 *)(in + iy * sh + ix * sw);
                 acc = p->avg ? acc + v : KN_POOL_MAX(acc, v);
             }
         if (p->avg) {
@@ -120,8 +128,12 @@ KN_SIMD_CLONES static void kn_dnnl_pool_row(const kn_dnnl_pool *p, const float *
         } else if (y_hi <= y_lo || x_hi <= x_lo) {
             acc = (kn_pool_v8){0}; /* an empty window (only padding) */
         }
-        *(kn_pool_v8 *)(out + ox * 8) = acc;
+        *(kn_pool_v8 *)(out + ox * osw) = acc;
     }
+    if (lanes < 8) /* the padded lanes of a partial block: zero, whatever the input's padding held */
+        for (ox = 0; ox < p->ow; ox++)
+            for (int c = lanes; c < 8; c++)
+                out[ox * osw + c] = 0.0f;
 }
 
 void kn_dnnl_run_pool(const kn_dnnl_op *op)
@@ -132,11 +144,15 @@ void kn_dnnl_run_pool(const kn_dnnl_op *op)
     dnnl_memory_get_data_handle(op->args[1].memory, &dp);
     const float *src = sp;
     float *dst = dp;
-    const int64_t planes = p->n * p->cb;
+    const int64_t groups = p->out.groups, planes = p->out.n * groups;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) collapse(2)
 #endif
     for (int64_t pc = 0; pc < planes; pc++)
-        for (int64_t oy = 0; oy < p->oh; oy++)
-            kn_dnnl_pool_row(p, src + pc * p->h * p->w * 8, dst + (pc * p->oh + oy) * p->ow * 8, oy);
+        for (int64_t oy = 0; oy < p->oh; oy++) {
+            const int64_t img = pc / groups, grp = pc % groups;
+            kn_dnnl_pool_row(p, src + img * p->in.sn + kn_dnnl_view_group(&p->in, grp),
+                             dst + img * p->out.sn + kn_dnnl_view_group(&p->out, grp) + oy * p->out.sh, oy,
+                             kn_dnnl_view_lanes(&p->out, grp));
+        }
 }

@@ -97,18 +97,20 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
             const kn_dnnl_op *op = &exe->ops[k];
             if (op->node != node || op->prim)
                 continue;
+            const dnnl_memory_desc_t *md = NULL; /* the layout its input is read in */
+            dnnl_memory_get_memory_desc(op->args[0].memory, &md);
+            const char *layout = md ? kn_dnnl_layout_name(md) : "?";
             if (op->wino && op->wino->os > 1)
-                snprintf(why, len, "Winograd F(4x4, 3x3) transposed convolution (%lld output phases) on nChw8c",
-                         (long long)(op->wino->os * op->wino->os));
+                snprintf(why, len, "Winograd F(4x4, 3x3) transposed convolution (%lld output phases) on %s",
+                         (long long)(op->wino->os * op->wino->os), layout);
             else if (op->wino)
-                snprintf(why, len, "Winograd F(4x4, 3x3) convolution on nChw8c");
-
+                snprintf(why, len, "Winograd F(4x4, 3x3) convolution on %s", layout);
             else if (op->pool)
-                snprintf(why, len, "pooling loop on nChw8c");
+                snprintf(why, len, "pooling loop on %s", layout);
             else if (op->concat && op->concat->in_place)
-                snprintf(why, len, "concat as parallel copies, appended in place to its prefix concat's");
+                snprintf(why, len, "concat as parallel copies in %s, appended in place to its prefix concat's", layout);
             else if (op->concat)
-                snprintf(why, len, "concat as parallel copies");
+                snprintf(why, len, "concat as parallel copies in %s", layout);
         }
         return true;
     }

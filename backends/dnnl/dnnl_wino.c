@@ -70,7 +70,7 @@ bool kn_dnnl_wino_available(void)
         return false;
 #ifdef KN_WINO_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && kn_dnnl_isa_at_least_avx2();
 #else
     return false;
 #endif
@@ -197,15 +197,18 @@ KN_WINO_HOT static void kn_wino_input(const kn_dnnl_wino *p, const float *src, i
                 const bool inside = y0 >= 0 && x0 >= 0 && y0 + s * 5 < p->h && x0 + s * 5 < p->w;
                 const int64_t c0 = (ry * s + rx) * cp;
                 for (int64_t cb = 0; cb < p->cb; cb++) {
-                    const float *plane = src + (img * p->cb + cb) * p->h * p->w * 8;
+                    const float *plane = src + img * p->in.sn + kn_dnnl_view_group(&p->in, cb);
+                    const int lanes = kn_dnnl_view_lanes(&p->in, cb);
                     kn_v8 d[6][6], r[6][6], col[6], out[6];
                     for (int i = 0; i < 6; i++)
                         for (int j = 0; j < 6; j++) {
                             const int64_t y = y0 + s * i, x = x0 + s * j;
                             if (inside || (y >= 0 && y < p->h && x >= 0 && x < p->w))
-                                d[i][j] = *(const kn_v8 *)(plane + (y * p->w + x) * 8);
+                                d[i][j] = *(const kn_v8 *)(plane + y * p->in.sh + x * p->in.sw);
                             else
                                 d[i][j] = (kn_v8){0};
+                            for (int l = lanes; l < 8; l++) /* a padded block's lanes: never read */
+                                d[i][j][l] = 0.0f;
                         }
                     for (int j = 0; j < 6; j++) { /* columns: B^T d */
                         for (int i = 0; i < 6; i++)
@@ -259,8 +262,9 @@ KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, in
                 in_y[i] = oy0 + os * i >= 0 && oy0 + os * i < p->oh;
                 in_x[i] = ox0 + os * i >= 0 && ox0 + os * i < p->ow;
             }
-            const int64_t plane = (img * p->kb + kb) * p->oh * p->ow * 8;
-#define KN_WINO_AT_YX(i, j) (plane + ((oy0 + os * (i)) * p->ow + ox0 + os * (j)) * 8)
+            const int64_t plane = img * p->out.sn + kn_dnnl_view_group(&p->out, kb);
+            const int lanes = kn_dnnl_view_lanes(&p->out, kb);
+#define KN_WINO_AT_YX(i, j) (plane + (oy0 + os * (i)) * p->out.sh + (ox0 + os * (j)) * p->out.sw)
             if (res)
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 4; j++)
@@ -273,6 +277,10 @@ KN_WINO_HOT static void kn_wino_output(const kn_dnnl_wino *p, const float *m, in
             } else if (p->act != KN_OP_COUNT) {
                 kn_ref_activation(p->act, &p->act_attrs, (float *)y, sizeof y / sizeof(float));
             }
+            for (int l = lanes; l < 8; l++) /* a padded block's lanes: zero */
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++)
+                        y[i][j][l] = 0.0f;
             for (int i = 0; i < 4; i++)
                 for (int j = 0; j < 4; j++)
                     if (in_y[i] && in_x[j])
@@ -356,6 +364,18 @@ static void kn_wino_products(const kn_dnnl_wino *p, int64_t t0, int64_t count, i
 #endif
 }
 
+/* Zero the groups of the output's layout past the output channels (a padded block of 16 with 8 or fewer used). */
+static void kn_wino_zero_padding(const kn_dnnl_wino *p, float *dst)
+{
+    for (int64_t img = 0; img < p->n; img++)
+        for (int64_t g = p->kb; g < p->out.groups; g++) {
+            float *plane = dst + img * p->out.sn + kn_dnnl_view_group(&p->out, g);
+            for (int64_t y = 0; y < p->oh; y++)
+                for (int64_t x = 0; x < p->ow; x++)
+                    memset(plane + y * p->out.sh + x * p->out.sw, 0, 8 * sizeof(float));
+        }
+}
+
 void kn_dnnl_run_wino(const kn_dnnl_op *op)
 {
     const kn_dnnl_wino *p = op->wino;
@@ -373,6 +393,8 @@ void kn_dnnl_run_wino(const kn_dnnl_op *op)
         }
     }
     const int64_t depth = p->s * p->s * p->cb * 8;
+    if (p->out.groups > p->kb)
+        kn_wino_zero_padding(p, dst);
     if (p->nslices == 1) {
         /* one chunk per thread at a time: its own V and M */
 #ifdef _OPENMP
@@ -617,13 +639,6 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     return KN_OK;
 }
 
-/* nChw8c float32 memory descriptor of a 4-D value. */
-static bool kn_wino_md(const kn_shape *s, dnnl_memory_desc_t *md)
-{
-    dnnl_dims_t d = {s->dims[0], s->dims[1], s->dims[2], s->dims[3]};
-    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_aBcd8b) == dnnl_success;
-}
-
 kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
 {
     const kn_graph *g = exe->graph;
@@ -636,12 +651,15 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
     const int x = n->inputs[0], y = n->outputs[0], r = n->fused.residual >= 0 ? n->inputs[n->fused.residual] : -1;
     kn_dnnl_bind src = {.arg = DNNL_ARG_SRC, .value = x, .plain = false};
     kn_dnnl_bind res = {.arg = KN_DNNL_RES_ARG, .value = r, .plain = false};
+    /* the input in the layout its producer wrote when the kernel can address it (else nChw8c: a reorder); the
+     * output, and the residual read with it, in the same format */
     dnnl_memory_desc_t ymd;
-    if (!kn_wino_md(&g->values[x].shape, &src.md) || !kn_wino_md(&g->values[y].shape, &ymd) ||
-        (r >= 0 && !kn_wino_md(&g->values[r].shape, &res.md))) {
+    if (!kn_dnnl_view_md(g, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(g, y, &src.md, &ymd) ||
+        !kn_dnnl_view_of(&src.md, &p->in) || !kn_dnnl_view_of(&ymd, &p->out)) {
         kn_dnnl_wino_free(p);
         return KN_OK;
     }
+    res.md = ymd;
     size_t scratch;
     dnnl_memory_desc_t smd;
     if (!kn_size_mul((size_t)p->threads, (size_t)p->thread_floats, &scratch) ||

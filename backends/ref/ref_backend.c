@@ -546,6 +546,13 @@ static size_t kn_ref_backend_scratch(const kn_graph *g, const kn_node *node, int
     return kn_ref_scratch_bytes(g, node, kn_ref_kernel_threads(threads));
 }
 
+/* The reference kernels are portable C (a few loops compiled for AVX2 too); their matrix products are OpenBLAS's,
+ * whose kernels it picks for the CPU at start-up: that core ("Haswell", "SkylakeX", "Zen") is what this reports. */
+static const char *kn_ref_isa(void)
+{
+    return openblas_get_corename();
+}
+
 const kn_backend kn_ref_backend = {
     .name = "ref",
     .supports = kn_ref_supports,
@@ -556,4 +563,5 @@ const kn_backend kn_ref_backend = {
     .can_fuse = kn_ref_can_fuse,
     .scratch_bytes = kn_ref_backend_scratch,
     .run_profiled = kn_ref_run_profiled,
+    .isa = kn_ref_isa,
 };

@@ -47,6 +47,9 @@ static const char kn_bench_usage[] =
     "  --iters N        timed runs (default: 20)\n"
     "  --time S         time runs for S seconds instead of --iters\n"
     "  --seed N         seed of the random inputs (default: 1)\n"
+    "  --isa LEVEL      cap oneDNN's instruction set, as DNNL_MAX_CPU_ISA does\n"
+    "                   (SSE41, AVX2, AVX512_CORE, AVX512_CORE_AMX, ALL, ...;\n"
+    "                   a level the CPU lacks leaves the CPU's best)\n"
     "  --json           print the results as JSON\n"
     "  --csv            print the results as CSV (one row per backend x batch)\n"
     "  --profile        also time every node (median over as many runs as were\n"
@@ -82,6 +85,7 @@ typedef struct kn_bench_args {
     double time_s;     /* > 0: time-based */
     int format;
     bool profile;
+    const char *isa;   /* --isa: oneDNN's instruction set cap, or NULL */
     char *backend_buf; /* owns the strings of backends[] */
 } kn_bench_args;
 
@@ -213,9 +217,9 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             continue;
         }
         static const char *const names[] = {"--backend", "--batch", "--threads", "--warmup",
-                                            "--iters", "--time", "--seed"};
+                                            "--iters", "--time", "--seed", "--isa"};
         int which = -1;
-        for (int k = 0; k < 7 && which < 0; k++) {
+        for (int k = 0; k < 8 && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
             if (m < 0)
                 return kn_cli_usage_error("bench", kn_bench_usage, "option '%s' needs a value",
@@ -262,6 +266,9 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             if (!kn_cli_parse_int(value, 0, INT64_MAX, &a->seed))
                 return kn_cli_usage_error("bench", kn_bench_usage,
                                           "--seed needs a non-negative integer, got '%s'", value);
+            break;
+        case 7:
+            a->isa = value;
             break;
         default:
             return kn_cli_usage_error("bench", kn_bench_usage, "unknown option '%s'", arg);
@@ -688,6 +695,23 @@ static void kn_bench_print_json_profile(const kn_bench_result *x)
     printf("%s]", x->prof_count ? "\n     " : "");
 }
 
+/* The instruction set each measured backend ran at: a figure always says what it was measured on. */
+static void kn_bench_print_isa(const kn_bench_args *a)
+{
+    const char *cap = getenv("DNNL_MAX_CPU_ISA");
+    printf("instruction sets:");
+    for (int i = 0; i < a->num_backends; i++) {
+        const char *isa = kn_backend_isa(a->backends[i]);
+        if (strcmp(a->backends[i], "dnnl") == 0)
+            printf("%s dnnl %s (oneDNN's; cap: %s)", i ? "," : "", isa ? isa : "unknown",
+                   a->isa ? a->isa : cap ? cap : "none");
+        else
+            printf("%s %s %s%s", i ? "," : "", a->backends[i], strcmp(a->backends[i], "ref") == 0 ? "OpenBLAS core " : "",
+                   isa ? isa : "unknown");
+    }
+    printf("\n");
+}
+
 static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *stats, double load_ms,
                                 const kn_model_t *model, const kn_bench_result *r, int n)
 {
@@ -706,7 +730,18 @@ static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *st
         kn_bench_json_string(wait);
     else
         fputs("null", stdout);
-    printf(",\n  \"load_ms\": %.3f,\n  \"inputs\": [", load_ms);
+    printf(",\n  \"isa\": {");
+    for (int i = 0; i < a->num_backends; i++) {
+        const char *isa = kn_backend_isa(a->backends[i]);
+        printf("%s", i ? ", " : "");
+        kn_bench_json_string(a->backends[i]);
+        printf(": ");
+        if (isa)
+            kn_bench_json_string(isa);
+        else
+            fputs("null", stdout);
+    }
+    printf("},\n  \"load_ms\": %.3f,\n  \"inputs\": [", load_ms);
     /* the model's inputs; a symbolic batch dimension is -1 */
     int ni = kn_model_num_inputs(model);
     for (int i = 0; i < ni; i++) {
@@ -816,6 +851,7 @@ static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *st
                (long long)a->warmup, (long long)a->iters, load_ms);
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("OMP_WAIT_POLICY: %s\n", wait ? wait : "unset (the OpenMP default)");
+    kn_bench_print_isa(a);
     printf("\n%-8s %5s %9s %6s %9s %9s %9s %9s %9s %10s %8s %10s %10s %10s\n", "backend", "batch",
            "init ms", "runs", "min ms", "median ms", "p90 ms", "p99 ms", "max ms", "images/s",
            "GFLOP/s", "peak RSS", "max abs", "max rel");
@@ -920,8 +956,13 @@ int kn_cli_bench(int argc, char **argv)
             free(a.backend_buf);
             return rc;
         }
-    bool tty = isatty(STDERR_FILENO) == 1;
     kn_error err = {0};
+    if (a.isa && kn_backend_set_isa("dnnl", a.isa, &err) != KN_OK) {
+        rc = kn_cli_fail("--isa: %s", err.message);
+        free(a.backend_buf);
+        return rc;
+    }
+    bool tty = isatty(STDERR_FILENO) == 1;
     kn_model_t *model = NULL;
     kn_bench_result *results = NULL;
     kn_model_stats stats = {0};

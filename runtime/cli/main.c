@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h" /* kn_backend_at: the backends of this build, for --version */
 #include "cli.h"
 
 typedef struct kn_cli_command {
@@ -66,7 +67,13 @@ static int kn_cli_main(int argc, char **argv)
         return KN_CLI_OK;
     }
     if (strcmp(arg, "--version") == 0) {
+        /* the backends and the instruction sets they run at here (DNNL_MAX_CPU_ISA included) */
         printf("kiln %s\n", KN_CLI_VERSION);
+        for (int i = 0; kn_backend_at(i); i++) {
+            const char *name = kn_backend_at(i)->name, *isa = kn_backend_isa(name);
+            printf("backend %s: %s%s\n", name, strcmp(name, "ref") == 0 ? "OpenBLAS core " : "oneDNN ISA ",
+                   isa ? isa : "unknown");
+        }
         return KN_CLI_OK;
     }
     if (strcmp(arg, "help") == 0) {

@@ -34,6 +34,10 @@ typedef struct kn_parity {
     int wino_nodes;     /**< of those, Convs run as kiln's Winograd kernel (--explain's own-kernel lines) */
     int folded_nodes;   /**< Flattens run as no op, read through by an inner product ("no copy" lines) */
     int in_place_concats; /**< Concats appended in place to their prefix concat's copy */
+    int concat_block;   /**< largest channel block of the Concats run as kiln's copies (8: nChw8c, ...; 0: none) */
+    int cpu_fallbacks;  /**< accepted nodes compile left to the reference kernels for what oneDNN offers on this
+                             CPU ("on this CPU ..." in --explain: only a reference implementation, ...) */
+    int cpu_flatten_fallbacks; /**< of those, Flattens (their Gemm's inner product had only a reference one) */
 } kn_parity;
 
 /**
@@ -43,7 +47,10 @@ typedef struct kn_parity {
  * the compiled graph that must run on oneDNN, separated by commas; "*"
  * means every node. Both kn_dnnl_node_runs (the decision) and the backend's
  * account after compile (kn_options.explain: a node accepted by the decision
- * can still fall back when oneDNN has no implementation for it) must agree.
+ * can still fall back when oneDNN has no implementation for it) must agree,
+ * except for fallbacks whose reason depends on the CPU ("on this CPU": oneDNN
+ * has only its reference implementation at this ISA, ...), which are counted
+ * and printed.
  * Prints the "parity" line, which lists the nodes left to the reference
  * kernels (with the reason) and, when `show_placement`, those oneDNN
  * accepts; returns the figures.

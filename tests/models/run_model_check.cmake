@@ -2,9 +2,11 @@
 #
 #   -DKILN=kiln -DCOMPARE=kn_npy_compare -DMODEL=M.onnx -DINPUT_NAME=N -DINPUT=X.npy
 #   -DOUTPUT_NAME=O -DREFERENCE=R.npy -DBATCH=B -DOUT_DIR=DIR [-DLABELS=labels.txt]
-#   [-DATOL=1e-4]
+#   [-DATOL=1e-4] [-DBACKEND=dnnl] [-DISA=AVX2]
 #
-# Runs `kiln run MODEL --input N=X.npy --output DIR --batch B --top 0`, then
+# Runs `kiln run MODEL --input N=X.npy --output DIR --batch B --top 0
+# [--backend BACKEND]` (with DNNL_MAX_CPU_ISA=ISA when given: a level that
+# `kiln --version` shows oneDNN does not run at, the CPU lacks: KILN_SKIP), then
 # compares DIR/O.npy with R.npy: max abs difference <= ATOL and the same
 # top-1 in every row; with LABELS (whitespace-separated class indices) the
 # top-1 must also be those labels. A missing fixture prints KILN_SKIP (the
@@ -28,10 +30,26 @@ foreach(f ${MODEL} ${INPUT} ${REFERENCE})
   endif()
 endforeach()
 
+set(backend_args "")
+if(DEFINED BACKEND AND NOT BACKEND STREQUAL "")
+  set(backend_args --backend ${BACKEND})
+  set(label "${label} on ${BACKEND}")
+endif()
+if(DEFINED ISA AND NOT ISA STREQUAL "")
+  set(ENV{DNNL_MAX_CPU_ISA} ${ISA})
+  set(label "${label} at ${ISA}")
+  execute_process(COMMAND ${KILN} --version OUTPUT_VARIABLE version RESULT_VARIABLE rc)
+  string(TOUPPER "${version}" version)
+  if(NOT rc EQUAL 0 OR NOT version MATCHES "ONEDNN ISA ${ISA}\n")
+    message("KILN_SKIP: ${label}: this CPU has no ${ISA} (kiln --version: ${version})")
+    return()
+  endif()
+endif()
+
 file(REMOVE_RECURSE ${OUT_DIR})
 string(TIMESTAMP t0 "%s")
 execute_process(COMMAND ${KILN} run ${MODEL} --input ${INPUT_NAME}=${INPUT} --output ${OUT_DIR}
-                        --batch ${BATCH} --top 0
+                        --batch ${BATCH} --top 0 ${backend_args}
                 RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 string(TIMESTAMP t1 "%s")
 math(EXPR secs "${t1} - ${t0}")
