@@ -39,6 +39,18 @@ if(KILN_WITH_ONEDNN)
                            TIMEOUT 900 SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
     endforeach()
   endforeach()
+  # kiln's own kernels (pooling loop, Winograd, concat copies) on every layout an ISA may produce, on any CPU:
+  # KILN_DNNL_LAYOUT forces it (test_dnnl@LAYOUT), at the ISA oneDNN picks here
+  foreach(layout nChw8c nChw16c nhwc)
+    add_test(NAME test_dnnl@${layout} COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -DLAYOUT=${layout}
+                                               -P ${kn_run_isa})
+    add_test(NAME test_dnnl.models_dir@${layout}
+             COMMAND ${CMAKE_COMMAND}
+                     "-DCMD=$<TARGET_FILE:test_dnnl>;--models-dir;${PROJECT_SOURCE_DIR}/models;${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln"
+                     -DLAYOUT=${layout} -P ${kn_run_isa})
+    set_tests_properties(test_dnnl@${layout} test_dnnl.models_dir@${layout} PROPERTIES LABELS "unit;dnnl"
+                         ENVIRONMENT "${kn_dnnl_env}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+  endforeach()
   # per-node profile and --explain placement (tests/dnnl/test_dnnl_profile.c)
   add_executable(test_dnnl_profile ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl_profile.c
                                    ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)

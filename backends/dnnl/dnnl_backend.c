@@ -325,6 +325,8 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }
+    if ((st = kn_dnnl_forced_layout(&exe->force_tag, err)) != KN_OK)
+        goto fail;
     for (int v = 0; v < g->num_values; v++) {
         exe->rep_head[v] = -1;
         exe->plain_ok[v] = g->values[v].data != NULL || g->values[v].producer < 0;

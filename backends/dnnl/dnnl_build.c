@@ -186,7 +186,7 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
     int nb = 0;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL, res_pd = NULL;
-    kn_dnnl_request req = {.blocked = blocked && (conv || pool || kn_dnnl_reads_blocked(exe, n))};
+    kn_dnnl_request req = {.blocked = blocked && (conv || pool || exe->force_tag || kn_dnnl_reads_blocked(exe, n))};
     dnnl_memory_desc_t fix[3];
     kn_node bare; /* n without its post-ops: a conv whose residual runs as an op of its own */
     kn_error derr;

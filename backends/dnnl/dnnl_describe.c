@@ -382,6 +382,8 @@ static kn_status kn_dnnl_describe_concat(const kn_dnnl_exe *exe, const kn_node *
         if (blk && !kn_dnnl_tag_of(blk, &tag))
             tag = dnnl_format_tag_undef;
     }
+    if (req->blocked && exe->force_tag && ys->rank == 4)
+        tag = exe->force_tag; /* KILN_DNNL_LAYOUT: kiln's copies on that layout, whatever the sources are in */
     /* channel blocks (nCx8c, nCx16c) padded inside the result (a source before the last one not a whole
      * number of blocks) have no copy list and put oneDNN on its reference concat: plain then (ShuffleNet's
      * 58/116/232 channels; its reshapes need the plain layout anyway) */

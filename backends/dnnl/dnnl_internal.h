@@ -167,6 +167,7 @@ typedef struct kn_dnnl_exe {
     const kn_graph *graph;
     int threads, kthreads;
     bool check_padding;         /* KILN_DNNL_CHECK_PADDING: check every output's padding after its op */
+    dnnl_format_tag_t force_tag; /* KILN_DNNL_LAYOUT (kn_dnnl_forced_layout), or undef */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     void *arena;                /* the one tensor arena (the memory plan's): plain layouts */
@@ -485,10 +486,20 @@ int kn_dnnl_view_lanes(const kn_dnnl_view *v, int64_t g);
 
 /*
  * A layout for 4-D value `value` that kiln's kernels can address: the
- * format of `like` (nChw8c, nChw16c or nhwc) at the value's dims when that
- * gives a view, else nChw8c. false when the value is not 4-D.
+ * forced one (KILN_DNNL_LAYOUT) when it gives a view, else the format of
+ * `like` (nChw8c, nChw16c or nhwc) at the value's dims when that does, else
+ * nChw8c. false when the value is not 4-D.
  */
-bool kn_dnnl_view_md(const kn_graph *g, int value, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md);
+bool kn_dnnl_view_md(const kn_dnnl_exe *exe, int value, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md);
+
+/*
+ * The layout KILN_DNNL_LAYOUT forces (nChw8c, nChw16c or nhwc; undef when
+ * unset): kiln's own kernels (pooling loop, Winograd, concat copies) read
+ * and write 4-D activations in it whatever oneDNN's convolutions picked
+ * (reorders between), so that the tests run every kernel on every layout on
+ * any CPU. A testing knob; KN_ERR_INVALID_ARG for another value.
+ */
+kn_status kn_dnnl_forced_layout(dnnl_format_tag_t *tag, kn_error *err);
 
 /* A short name of md's layout for --explain ("nChw8c", "nChw16c", "nhwc", "nchw", ...). */
 const char *kn_dnnl_layout_name(const dnnl_memory_desc_t *md);

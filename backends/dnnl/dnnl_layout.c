@@ -100,14 +100,17 @@ int kn_dnnl_view_lanes(const kn_dnnl_view *v, int64_t g)
     return left >= 8 ? 8 : left > 0 ? (int)left : 0;
 }
 
-bool kn_dnnl_view_md(const kn_graph *g, int value, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md)
+bool kn_dnnl_view_md(const kn_dnnl_exe *exe, int value, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md)
 {
     static const dnnl_format_tag_t tags[] = {dnnl_aBcd8b, dnnl_aBcd16b, dnnl_acdb};
-    const kn_shape *s = &g->values[value].shape;
+    const kn_shape *s = &exe->graph->values[value].shape;
     if (s->rank != 4)
         return false;
     dnnl_dims_t d = {s->dims[0], s->dims[1], s->dims[2], s->dims[3]};
     kn_dnnl_view v;
+    if (exe->force_tag && dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, exe->force_tag) == dnnl_success &&
+        kn_dnnl_view_of(md, &v))
+        return true; /* KILN_DNNL_LAYOUT */
     for (int k = 0; like && k < 3; k++) {
         dnnl_memory_desc_t a, b;
         /* `like`'s format: the same tag at its own dims, then at value's dims */
@@ -155,11 +158,14 @@ bool kn_dnnl_concat_geometry(int nsrc, const dnnl_memory_desc_t *const *src, con
         return false;
     const dnnl_dims_t *ds = &dst->format_desc.blocking.strides;
     const int64_t ba = kn_md_block(dst, axis);
-    /* the destination's dims above the axis (outer, counted in blocks) and below it (inner) */
+    /* the destination's dims above the axis (outer, counted in blocks) and below it (inner). Dims of one block
+     * are left out (their strides say nothing); in a dense layout a dim of more than one block is above the axis
+     * exactly when its stride is at least the axis's (equal when the axis is one block: a single channel block's
+     * stride is the image's) */
     size_t count = 1;
     for (int d = 0; d < nd; d++) {
         const int64_t extent = dst->padded_dims[d] / kn_md_block(dst, d);
-        if (d != axis && extent > 1 && (*ds)[d] > (*ds)[axis] && !kn_size_mul(count, (size_t)extent, &count))
+        if (d != axis && extent > 1 && (*ds)[d] >= (*ds)[axis] && !kn_size_mul(count, (size_t)extent, &count))
             return false;
     }
     for (int s = 0; s < nsrc; s++) {
@@ -176,8 +182,8 @@ bool kn_dnnl_concat_geometry(int nsrc, const dnnl_memory_desc_t *const *src, con
                 continue;
             if (m->padded_dims[d] != dst->padded_dims[d])
                 return false;
-            const bool above = (*ds)[d] > (*ds)[axis];
-            if (above != ((*ss)[d] > (*ss)[axis]) || (!above && (*ss)[d] != (*ds)[d]))
+            const bool above = (*ds)[d] >= (*ds)[axis];
+            if (above != ((*ss)[d] >= (*ss)[axis]) || (!above && (*ss)[d] != (*ds)[d]))
                 return false;
             for (int e = 0; e < nd; e++) { /* dims above the axis in the same order */
                 const int64_t ee = dst->padded_dims[e] / kn_md_block(dst, e);
@@ -245,6 +251,24 @@ bool kn_dnnl_padding_nonzero(const dnnl_memory_desc_t *md, const void *data, int
         if (d < 0)
             return false;
     }
+}
+
+kn_status kn_dnnl_forced_layout(dnnl_format_tag_t *tag, kn_error *err)
+{
+    static const struct {
+        const char *name;
+        dnnl_format_tag_t tag;
+    } layouts[] = {{"nChw8c", dnnl_aBcd8b}, {"nChw16c", dnnl_aBcd16b}, {"nhwc", dnnl_acdb}};
+    const char *env = getenv("KILN_DNNL_LAYOUT");
+    *tag = dnnl_format_tag_undef;
+    if (!env || !*env)
+        return KN_OK;
+    for (size_t k = 0; k < sizeof layouts / sizeof layouts[0]; k++)
+        if (strcmp(env, layouts[k].name) == 0) {
+            *tag = layouts[k].tag;
+            return KN_OK;
+        }
+    return kn_error_set(err, KN_ERR_INVALID_ARG, "KILN_DNNL_LAYOUT=%s: not nChw8c, nChw16c or nhwc", env);
 }
 
 /* ------------------------------------------------------------ implementations and ISA */

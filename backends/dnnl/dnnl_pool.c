@@ -44,7 +44,7 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
      * output a new copy in the same format */
     kn_dnnl_bind src = {.arg = DNNL_ARG_SRC, .value = x, .plain = false};
     dnnl_memory_desc_t ymd;
-    if (!kn_dnnl_view_md(g, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(g, y, &src.md, &ymd) ||
+    if (!kn_dnnl_view_md(exe, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(exe, y, &src.md, &ymd) ||
         !kn_dnnl_view_of(&src.md, &p.in) || !kn_dnnl_view_of(&ymd, &p.out) || p.in.groups != p.out.groups)
         return KN_OK;
     kn_dnnl_pool *pool = malloc(sizeof *pool);

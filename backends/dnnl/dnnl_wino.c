@@ -654,7 +654,7 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
     /* the input in the layout its producer wrote when the kernel can address it (else nChw8c: a reorder); the
      * output, and the residual read with it, in the same format */
     dnnl_memory_desc_t ymd;
-    if (!kn_dnnl_view_md(g, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(g, y, &src.md, &ymd) ||
+    if (!kn_dnnl_view_md(exe, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(exe, y, &src.md, &ymd) ||
         !kn_dnnl_view_of(&src.md, &p->in) || !kn_dnnl_view_of(&ymd, &p->out)) {
         kn_dnnl_wino_free(p);
         return KN_OK;

@@ -602,6 +602,16 @@ static const pool_case pool_cases[] = {
     {"maxpool_ceil_c12", KN_OP_MAX_POOL, 12, 0, {0}, 3, 2, 0, 0, true, false, "*"},
     {"avgpool_incl_c12", KN_OP_AVERAGE_POOL, 12, 0, {0}, 3, 2, 1, 1, false, true, "*"},
     {"avgpool_ceil_excl_c16", KN_OP_AVERAGE_POOL, 16, 0, {0}, 3, 2, 1, 1, true, false, "*"},
+    /* kiln's pooling loop (8+ channels) on graph inputs, read in nChw8c (or the KILN_DNNL_LAYOUT the suite
+     * forces: nChw16c, nhwc): whole and partial channel blocks, batch 1 and more, the 2x2 fast path with an odd
+     * width, padding, ceil mode, both counting modes */
+    {"poolloop_max2x2_c8_b1", KN_OP_MAX_POOL, 0, 4, {1, 8, 8, 8}, 2, 2, 0, 0, false, false, "*"},
+    {"poolloop_max2x2_c20_b3", KN_OP_MAX_POOL, 0, 4, {3, 20, 9, 11}, 2, 2, 0, 0, false, false, "*"},
+    {"poolloop_max3x3s2_c24_b2", KN_OP_MAX_POOL, 0, 4, {2, 24, 11, 11}, 3, 2, 1, 1, false, false, "*"},
+    {"poolloop_max_ceil_c17_b2", KN_OP_MAX_POOL, 0, 4, {2, 17, 10, 10}, 3, 2, 0, 0, true, false, "*"},
+    {"poolloop_avg3x3_incl_c12_b1", KN_OP_AVERAGE_POOL, 0, 4, {1, 12, 7, 7}, 3, 1, 1, 1, false, true, "*"},
+    {"poolloop_avg2x2_ceil_c40_b2", KN_OP_AVERAGE_POOL, 0, 4, {2, 40, 9, 9}, 2, 2, 0, 0, true, false, "*"},
+    {"poolloop_avg3x3s2_excl_c32_b2", KN_OP_AVERAGE_POOL, 0, 4, {2, 32, 8, 8}, 3, 2, 1, 1, false, false, "*"},
 };
 
 static kn_model_t *build_pool(const pool_case *c)

@@ -66,7 +66,7 @@ static bool names_node(const char *text, const char *name, size_t len)
  * fallback lines (joined) into off[cap].
  */
 static void placement(const kn_session_t *s, const char *explain, const char *expect, const char *what, kn_parity *p,
-                      char *on, char *off, size_t cap)
+                      char *on, char *off, char *own_text, size_t cap)
 {
     const kn_graph *g = kn_session_graph(s);
     const char *head = strstr(explain, "backend dnnl: ");
@@ -103,11 +103,14 @@ static void placement(const kn_session_t *s, const char *explain, const char *ex
     }
     const char *own = strstr(head, "kiln's own kernels for ");
     const char *own_nl = own ? strchr(own, '\n') : NULL;
+    size_t used_own = 0;
+    own_text[0] = '\0';
     for (const char *q = own_nl ? own_nl + 1 : ""; *q == ' ';) { /* "  N nodes (Op) ...: kernel" or "  node ..." */
         while (*q == ' ')
             q++;
         const char *end = strchr(q, '\n');
         size_t len = end ? (size_t)(end - q) : strlen(q);
+        say(own_text, cap, &used_own, "%s%.*s", used_own ? "; " : " ", (int)len, q);
         int count = 1;
         if (strncmp(q, "node '", 6) != 0 && sscanf(q, "%d nodes", &count) != 1)
             fail_msg("%s: unreadable own-kernel line in --explain: %.*s", what, (int)len, q);
@@ -274,14 +277,14 @@ kn_parity kn_parity_check_threads(const kn_model_t *m, int64_t batch, int thread
             worst_maxref = maxref;
         }
     }
-    char on[2048], off[2048];
-    placement(s[1], explain, expect_dnnl, what, &p, on, off, sizeof on);
+    char on[2048], off[2048], own[2048];
+    placement(s[1], explain, expect_dnnl, what, &p, on, off, own, sizeof on);
     free(explain);
     printf("parity %s (batch %lld): max|dnnl-ref| %.3g, rel %.3g (max|ref| %.3g, bound %.0e); nodes on oneDNN %d of "
-           "%d (%d accepted, %d Winograd) |%s%s%s%s\n",
+           "%d (%d accepted, %d Winograd) |%s%s%s%s%s%s\n",
            what, (long long)(batch ? batch : 1), p.worst_abs, p.worst_rel, worst_maxref, (double)tol, p.native_nodes,
            p.dnnl_nodes + p.ref_nodes, p.dnnl_nodes, p.wino_nodes, show_placement ? " dnnl:" : "", show_placement ? on : "",
-           off[0] ? " ref:" : "", off);
+           off[0] ? " ref:" : "", off, own[0] ? " kiln's kernels:" : "", own);
     fputs(outs, stdout);
     fflush(stdout);
     for (int b = 0; b < 2; b++)

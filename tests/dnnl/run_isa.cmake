@@ -1,11 +1,12 @@
 # cmake -P script: one oneDNN parity run at one instruction set (see tests/dnnl.cmake).
 #
-#   -DCMD="test_dnnl;--models-dir;DIR" [-DISA=AVX2]
+#   -DCMD="test_dnnl;--models-dir;DIR" [-DISA=AVX2] [-DLAYOUT=nChw16c]
 #
 # Runs CMD with DNNL_VERBOSE=1 (oneDNN prints every primitive it executes,
 # with the implementation it chose), DNNL_MAX_CPU_ISA=ISA when given, and
 # KILN_DNNL_CHECK_PADDING=1 (the backend checks the zero padding of every
-# blocked output). Fails when CMD fails, or when any primitive executed was
+# blocked output), and KILN_DNNL_LAYOUT=LAYOUT when given (kiln's own kernels
+# run on that layout whatever this CPU's convolutions pick). Fails when CMD fails, or when any primitive executed was
 # one of oneDNN's reference implementations ("ref:any", "bnorm_ref:any", ...): the backend
 # must refuse those (orders of magnitude slower) and run the node another
 # way. Prints CMD's own output without the verbose lines, and how many
@@ -19,6 +20,9 @@ set(ENV{DNNL_VERBOSE} 1)
 set(ENV{KILN_DNNL_CHECK_PADDING} 1)
 if(DEFINED ISA AND NOT ISA STREQUAL "")
   set(ENV{DNNL_MAX_CPU_ISA} ${ISA})
+endif()
+if(DEFINED LAYOUT AND NOT LAYOUT STREQUAL "")
+  set(ENV{KILN_DNNL_LAYOUT} ${LAYOUT})
 endif()
 execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 string(REPLACE ";" "\\;" out "${out}")
