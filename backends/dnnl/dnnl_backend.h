@@ -19,14 +19,16 @@
  *     second source only, so a broadcast first input of Add/Mul is swapped and
  *     of Sub/Div falls back), Add of two same-shape tensors as a sum, Concat.
  * Two ops run as kiln's own loops on oneDNN's layouts where oneDNN 2.6
- * measured slow: Concat as a parallel copy list (plain, or unpadded channel
- * blocks; dnnl_concat.c; at batch 1 a Concat whose first sources are an
- * earlier Concat's is appended in place to that one's copy, as in a DenseNet
- * block: 1.6-2.0 -> 0.4 ms of copies for DenseNet-121) and 2-D
- * Max/AveragePool on nChw8c (dnnl_pool.c);
+ * measured slow: Concat as a parallel copy list (any dense layout in which
+ * every source is runs of contiguous bytes: plain, nhwc, channel blocks with
+ * no padded block before the last source; dnnl_concat.c; at batch 1 a
+ * Concat whose first sources are an earlier Concat's is appended in place to
+ * that one's copy, as in a DenseNet block: 1.6-2.0 -> 0.4 ms of copies for
+ * DenseNet-121) and 2-D Max/AveragePool on 8-channel views of nChw8c,
+ * nChw16c or nhwc (dnnl_pool.c);
  * oneDNN's primitives cover the other configurations. 3x3 stride-1 Convs
  * (one group, 16+ input and output channels) run as kiln's Winograd
- * F(4x4, 3x3) on nChw8c (dnnl_wino.c; AVX2 + FMA CPUs only): oneDNN 2.6 has
+ * F(4x4, 3x3) on the same views (dnnl_wino.c; AVX2 + FMA CPUs only): oneDNN 2.6 has
  * Winograd only for AVX-512, and its direct AVX2 kernels reach ~170 GFLOP/s
  * here (ResNet-18 at batch 8: 166 -> 90 ms). So do KxK Convs of stride s with
  * 2s < K <= 3s (5x5 stride 2: split into s*s input phases of 3x3 taps) and
@@ -42,6 +44,25 @@
  * Every other node (and any configuration oneDNN has no implementation for)
  * runs on the reference kernels (backends/ref/ref.h) with its scratch from
  * the memory plan, on the plan's plain C-order buffers.
+ *
+ * Every CPU: oneDNN picks other layouts at each instruction set (nChw8c on
+ * SSE4.1 and AVX2; nChw16c, nhwc, Acdb32a weights on AVX-512), so nothing
+ * here assumes one. kiln's kernels read the layout off the memory
+ * descriptor (block size, padded dims, strides: kn_dnnl_view,
+ * kn_dnnl_concat_geometry in dnnl_layout.c) and take it or reorder; they
+ * keep blocked padding zero, as oneDNN's primitives do, and never let it
+ * reach a real channel (KILN_DNNL_CHECK_PADDING=1 checks every output).
+ * After creating a primitive descriptor, kiln asks oneDNN which
+ * implementation it got: a reference one ("ref:any", "bnorm_ref:any"...,
+ * orders of magnitude slower: 3.7 s for one of ResNet-18's convs with a
+ * residual post-op in nhwc) is refused; a Conv with a fused residual is
+ * then retried as the conv alone plus a binary add carrying the
+ * activation, and anything else runs on the reference kernels, the reason
+ * ("on this CPU ...") in --explain. kiln's own AVX2 kernels follow oneDNN's
+ * ISA, so DNNL_MAX_CPU_ISA (or kiln bench --isa) makes a run behave as on
+ * the smaller CPU; KILN_DNNL_LAYOUT (nChw8c, nChw16c, nhwc) forces the
+ * layout kiln's kernels run on, so that the tests cover every layout on any
+ * CPU.
  *
  * Layouts: Conv/ConvTranspose primitives are created with format_tag any for
  * src, weights and dst, so oneDNN picks its blocked layouts (nChw8c...).

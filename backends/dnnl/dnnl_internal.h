@@ -9,9 +9,10 @@
  *   dnnl_describe.c  oneDNN operation descriptors and attributes of a node
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
- *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on nChw8c
+ *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on 8-channel views (nChw8c, nChw16c, nhwc)
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
- *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on nChw8c
+ *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on
+ *                    8-channel views
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -112,7 +113,7 @@ typedef struct kn_dnnl_pool {
 /*
  * A 3x3 stride-1 Conv (or a strided one split into s*s input phases of 3x3
  * taps, or a ConvTranspose split into os*os output phases) run as Winograd
- * F(4x4, 3x3) on nChw8c (dnnl_wino.c); args: src, dst, the residual
+ * F(4x4, 3x3) on 8-channel views (dnnl_wino.c); args: src, dst, the residual
  * (KN_DNNL_RES_ARG) when fused, the scratchpad.
  */
 typedef struct kn_dnnl_wino {
@@ -385,8 +386,10 @@ void kn_dnnl_run_concat(const kn_dnnl_op *op);
 
 /*
  * A 2-D MaxPool/AveragePool node i (no dilation) as kiln's own loop over
- * nChw8c (its input read in that layout, a reorder inserted when needed;
- * its output a blocked copy in it): oneDNN 2.6's AVX2 jit pooling measured
+ * 8-channel groups (kn_dnnl_view): its input read in the layout its
+ * producer wrote when the loop can address it (nChw8c, nChw16c, nhwc with
+ * C % 8 == 0; else nChw8c, a reorder inserted), its output a blocked copy in
+ * the same format, padded lanes zero: oneDNN 2.6's AVX2 jit pooling measured
  * slower than the reference backend's plain loop (8x32x28x28, 2x2 stride 2:
  * 0.175 ms against 0.116 ms on one thread). *built false when the
  * configuration is not one it handles (AveragePool counting padding past a
@@ -411,7 +414,9 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
 
 /*
  * Conv node i as kiln's Winograd kernel when kn_dnnl_wino_plan gives a plan:
- * its input (and residual) read in nChw8c, its output a new nChw8c copy,
+ * its input read in its producer's layout when the kernel can address it
+ * (kn_dnnl_view; else nChw8c), its output a new copy in the same format and
+ * the residual read in that one,
  * its scratch planned like a primitive's scratchpad. *built false otherwise.
  */
 kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);

@@ -1,5 +1,6 @@
 /*
- * dnnl_wino.c - 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on nChw8c,
+ * dnnl_wino.c - 3x3 stride-1 convolutions as Winograd F(4x4, 3x3) on 8-channel
+ * views of oneDNN's layouts (nChw8c, nChw16c, nhwc: kn_dnnl_view),
  * kiln's own kernel in the oneDNN backend (see dnnl_internal.h).
  *
  * A strided KxK convolution with 2s < K <= 3s (5x5 stride 2, 7x7..9x9
@@ -24,11 +25,18 @@
  * double); a run takes tiles in chunks (one per thread at a time): input
  * transform into V[36][tiles][C], 36 matrix products V[xi] x U[xi] (a 6x16
  * register-blocked micro-kernel on U packed at compile time), output transform with bias,
- * residual and activation into the nChw8c destination. When there are too
+ * residual and activation into the destination (its padded lanes zero,
+ * and the input's padded lanes never read: what they hold cannot reach a
+ * real channel). When there are too
  * few tiles to share, the threads split the output channels instead.
  *
  * The hot loops use AVX2 + FMA (function attributes); the backend only
- * builds this kernel when the CPU has both (kn_dnnl_wino_available).
+ * builds this kernel when the CPU has both and oneDNN's ISA (its
+ * DNNL_MAX_CPU_ISA cap included) is AVX2 or above (kn_dnnl_wino_available),
+ * so that a capped run behaves as the smaller CPU would. On AVX-512 (AMD
+ * Zen 4, oneDNN's brgconv in nhwc) it measured faster than oneDNN's direct
+ * convolution too: ResNet-18 at batch 1, 2 threads, 14.5 ms against 19.0 ms;
+ * batch 8: 85 against 148 ms.
  */
 #include <stdlib.h>
 #include <string.h>

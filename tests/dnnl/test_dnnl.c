@@ -36,6 +36,11 @@
  *   test_dnnl --model FILE      one model file (the classifier set, label
  *                               "models") at batch 1 and 8; prints KILN_SKIP
  *                               when FILE is absent
+ * Each runs through tests/dnnl/run_isa.cmake, once at the instruction set
+ * oneDNN picks and once per level of KILN_DNNL_ISAS (DNNL_MAX_CPU_ISA; a
+ * level this CPU lacks prints KILN_SKIP), the op cases and models/ again
+ * with KILN_DNNL_LAYOUT (kiln's kernels on nChw8c, nChw16c, nhwc); every run
+ * fails on an executed oneDNN reference implementation or nonzero padding.
  */
 #include <dirent.h>
 #include <math.h>
