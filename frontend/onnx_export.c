@@ -552,6 +552,10 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     Onnx__NodeProto *p = NULL;
     while (nin > 0 && in[nin - 1][0] == '\0')
         nin--;
+    if ((kn_op_get(op)->flags & KN_OPF_INTERNAL) && op != KN_OP_SWISH)
+        return kn_ex_fail(ex, KN_ERR_UNSUPPORTED,
+                          "%s is one of kiln's training ops and has no ONNX form (export the model, not its "
+                          "training graph)", opname);
 
     switch (op) {
     case KN_OP_HARD_SWISH: {
@@ -792,6 +796,7 @@ static const char *kn_ex_kind(kn_value_kind k)
     case KN_VALUE_INPUT: return "input";
     case KN_VALUE_PARAM: return "weight";
     case KN_VALUE_CONST: return "constant";
+    case KN_VALUE_STATE: return "state";
     default: return "value";
     }
 }
@@ -924,7 +929,7 @@ static kn_status kn_ex_initializers(kn_exporter *ex, bool *used, const bool *is_
         used[id] = used[id] || is_output[id];
     for (int id = 0; id < g->num_values; id++) {
         const kn_value *v = &g->values[id];
-        if (!used[id] || (v->kind != KN_VALUE_PARAM && v->kind != KN_VALUE_CONST))
+        if (!used[id] || !kn_value_kind_stored(v->kind))
             continue;
         if (!v->data)
             return kn_error_set(ex->err, KN_ERR_INVALID_ARG, "%s '%s' has no data", kn_ex_kind(v->kind), v->name);

@@ -1014,6 +1014,13 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
     }
     if (imp->g->num_nodes > 0 && (st = kn_graph_sort(imp->g, err)) != KN_OK)
         return st;
+    /* BatchNormalization's running mean and variance are state training updates, not trainable weights */
+    for (int i = 0; i < imp->g->num_nodes; i++) {
+        const kn_node *n = &imp->g->nodes[i];
+        for (int k = 3; n->op == KN_OP_BATCH_NORM && k < 5 && k < n->num_inputs; k++)
+            if (n->inputs[k] >= 0 && imp->g->values[n->inputs[k]].kind == KN_VALUE_PARAM)
+                imp->g->values[n->inputs[k]].kind = KN_VALUE_STATE;
+    }
     return kn_graph_verify(imp->g, false, err);
 }
 

@@ -466,7 +466,7 @@ static kn_status kn_onnx_dropout7(kn_onnx_node *n, kn_error *err)
 static kn_status kn_onnx_dropout12(kn_onnx_node *n, kn_error *err)
 {
     kn_value *ratio = kn_onnx_input(n, 1);
-    if (ratio && ratio->data && (ratio->kind == KN_VALUE_CONST || ratio->kind == KN_VALUE_PARAM)) {
+    if (ratio && ratio->data && kn_value_kind_stored(ratio->kind)) {
         if (ratio->dtype == KN_F32)
             n->attrs.scalar.ratio = *(const float *)ratio->data;
         else if (ratio->dtype == KN_F64)
@@ -474,7 +474,7 @@ static kn_status kn_onnx_dropout12(kn_onnx_node *n, kn_error *err)
     }
     kn_value *train = kn_onnx_input(n, 2);
     if (train) {
-        bool constant = (train->kind == KN_VALUE_CONST || train->kind == KN_VALUE_PARAM) && train->data;
+        bool constant = train->data && kn_value_kind_stored(train->kind);
         size_t count = 0;
         if (constant && train->dtype == KN_BOOL && kn_shape_numel(&train->shape, &count) == KN_OK &&
             count == 1 && *(const unsigned char *)train->data == 0) {

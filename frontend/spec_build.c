@@ -11,8 +11,8 @@
  *   global_avgpool   GlobalAveragePool (+ Flatten unless keepdims)
  *   flatten          Flatten(axis=1);  reshape: Reshape with a constant shape
  *   concat/add/multiply  Concat / chains of Add / Mul
- *   batchnorm        BatchNormalization (inference form; gamma/beta and the
- *                    moving statistics are weights)
+ *   batchnorm        BatchNormalization (inference form; gamma/beta are
+ *                    weights, the moving statistics state)
  *   dropout          Dropout(ratio)
  *   activations      Relu, LeakyRelu, Sigmoid, Tanh, Softmax(axis), Elu, HardSwish
  * The output value of every layer carries the layer's name; weights are
@@ -271,8 +271,8 @@ static kn_status kn_b_batchnorm(kn_builder *b, const kn_spec_layer *l, int x, in
                           bn->scale ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[1])) != KN_OK ||
         (st = kn_b_weight(b, l, "beta", &cs, bn->center ? &bn->beta_init : &zeros, c, c,
                           bn->center ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[2])) != KN_OK ||
-        (st = kn_b_weight(b, l, "moving_mean", &cs, &bn->mean_init, c, c, KN_VALUE_PARAM, &ins[3])) != KN_OK ||
-        (st = kn_b_weight(b, l, "moving_variance", &cs, &bn->variance_init, c, c, KN_VALUE_PARAM, &ins[4])) != KN_OK)
+        (st = kn_b_weight(b, l, "moving_mean", &cs, &bn->mean_init, c, c, KN_VALUE_STATE, &ins[3])) != KN_OK ||
+        (st = kn_b_weight(b, l, "moving_variance", &cs, &bn->variance_init, c, c, KN_VALUE_STATE, &ins[4])) != KN_OK)
         return st;
     ins[0] = x;
     kn_attrs a;

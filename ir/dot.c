@@ -81,6 +81,7 @@ static void kn_dot_value_node(FILE *f, const kn_graph *g, int id)
         style = "shape=ellipse, style=filled, fillcolor=\"#cdeccb\"";
         break;
     case KN_VALUE_PARAM:
+    case KN_VALUE_STATE:
         style = "shape=note, style=filled, fillcolor=\"#e8e8e8\", fontsize=8";
         break;
     case KN_VALUE_CONST:

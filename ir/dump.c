@@ -9,6 +9,7 @@ static const char *kn_kind_name(kn_value_kind k)
     case KN_VALUE_INPUT: return "input";
     case KN_VALUE_PARAM: return "param";
     case KN_VALUE_CONST: return "const";
+    case KN_VALUE_STATE: return "state";
     case KN_VALUE_INTERMEDIATE: break;
     }
     return "value";
@@ -38,7 +39,7 @@ void kn_graph_dump(const kn_graph *g, void *stream)
     }
     for (int i = 0; i < g->num_values; i++) {
         const kn_value *v = &g->values[i];
-        if (v->kind == KN_VALUE_PARAM || v->kind == KN_VALUE_CONST)
+        if (kn_value_kind_stored(v->kind))
             fprintf(f, "  %s %%%s: %s%s\n", kn_kind_name(v->kind), v->name, kn_dtype_name(v->dtype),
                     kn_shape_str(&v->shape, buf, sizeof buf));
     }

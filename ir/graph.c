@@ -232,6 +232,7 @@ static kn_status kn_graph_copy(const kn_graph *src, kn_graph *dst, bool borrow, 
         memcpy(dst->outputs, src->outputs, sizeof(int) * (size_t)src->num_outputs);
     dst->num_inputs = src->num_inputs;
     dst->num_outputs = src->num_outputs;
+    dst->variables = src->variables;
     return KN_OK;
 fail:
     kn_graph_free(dst);

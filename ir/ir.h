@@ -63,14 +63,30 @@ typedef enum kn_fuse_class {
     KN_FUSE_BINARY       /**< element-wise binary op (residual add) */
 } kn_fuse_class;
 
+/** Op flags (the last column of ops.def). */
+enum {
+    KN_OPF_UNARY_ELTWISE = 1 << 0, /**< element-wise unary float op: same shape in and out, safe in place */
+    KN_OPF_INTERNAL = 1 << 1,      /**< kiln's own op (a pass forms it): no ONNX import or export */
+    KN_OPF_EFFECT = 1 << 2,        /**< writes inputs in place (optimizer updates, running statistics):
+                                        never removed, merged, folded or moved before a reader of them */
+};
+
 struct kn_graph;
 struct kn_node;
+struct kn_grad_ctx;
 
 /** Shape rule: set dtype and shape of every output of `node` from its inputs. */
 typedef kn_status (*kn_shape_fn)(struct kn_graph *graph, struct kn_node *node, kn_error *err);
 
+/**
+ * Gradient rule: build the backward part of the forward node ctx->fwd in
+ * ctx's graph, from the gradients of its outputs, setting the gradient of
+ * each input that needs one (ir/grad.h).
+ */
+typedef kn_status (*kn_grad_fn)(struct kn_grad_ctx *ctx);
+
 typedef enum kn_op {
-#define KN_OP(e, name, imin, imax, omin, omax, fuse, shape) KN_OP_##e,
+#define KN_OP(e, name, imin, imax, omin, omax, fuse, shape, grad, flags) KN_OP_##e,
 #include "ops.def"
 #undef KN_OP
     KN_OP_COUNT
@@ -83,6 +99,8 @@ typedef struct kn_op_info {
     int min_outputs, max_outputs;  /**< max -1: unbounded (up to KN_MAX_OUTPUTS) */
     kn_fuse_class fuse;
     kn_shape_fn shape;
+    kn_grad_fn grad;               /**< NULL: no gradient rule */
+    unsigned flags;                /**< KN_OPF_* */
 } kn_op_info;
 
 /** Table row of `op`; op must be < KN_OP_COUNT. */
@@ -185,6 +203,51 @@ typedef struct kn_shape_attrs {
     bool has_end;
 } kn_shape_attrs;
 
+/**
+ * ActivationGrad: the gradient of activation `act` (with its parameters p;
+ * Clip's bounds in p.min/p.max) from dy and, when use_dst, the activation's
+ * output y, else its input x.
+ */
+typedef struct kn_act_grad_attrs {
+    kn_op act;
+    kn_scalar_attrs p;
+    bool use_dst;
+} kn_act_grad_attrs;
+
+/** DropoutTrain, DropoutGrad: drop probability; the mask of step t is a function of (seed, t, element). */
+typedef struct kn_dropout_attrs {
+    float ratio;
+    uint64_t seed;
+} kn_dropout_attrs;
+
+/** SumTo: the shape to sum down to. */
+typedef struct kn_to_shape_attrs {
+    kn_shape shape;
+} kn_to_shape_attrs;
+
+/**
+ * Losses and LossGrad: `kind` the loss op (LossGrad: the loss whose
+ * gradient it is); epsilon clips probabilities to [eps, 1 - eps] (Keras:
+ * 1e-7) for CrossEntropy and BinaryCrossEntropy.
+ */
+typedef struct kn_loss_attrs {
+    kn_op kind;
+    float epsilon;
+} kn_loss_attrs;
+
+/**
+ * Optimizer updates (docs/spec-language.md): learning rate, decoupled
+ * weight decay (w -= lr * wd * w first), SGD momentum and Nesterov, Adam's
+ * betas and epsilon (Keras's form: lr * sqrt(1 - b2^t) / (1 - b1^t) * m /
+ * (sqrt(v) + eps), t the step input).
+ */
+typedef struct kn_optim_attrs {
+    float lr, weight_decay;
+    float momentum;
+    bool nesterov;
+    float beta1, beta2, epsilon;
+} kn_optim_attrs;
+
 /** Typed attributes; which member is live follows from the node's op. */
 typedef union kn_attrs {
     kn_window_attrs window;
@@ -198,10 +261,16 @@ typedef union kn_attrs {
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;
+    kn_act_grad_attrs act_grad;
+    kn_dropout_attrs dropout;
+    kn_to_shape_attrs to_shape;
+    kn_loss_attrs loss;
+    kn_optim_attrs optim;
 } kn_attrs;
 
 /** Whether `op` is an element-wise unary float op (Relu ... Erf): same shape in and out, safe in place. */
 bool kn_op_is_unary_eltwise(kn_op op);
+
 
 /** Set the defaults of `op`'s attributes (what ONNX says when an attribute is absent). */
 void kn_attrs_init(kn_op op, kn_attrs *attrs);
@@ -222,8 +291,16 @@ typedef enum kn_value_kind {
     KN_VALUE_INTERMEDIATE = 0,  /**< produced by a node */
     KN_VALUE_INPUT,             /**< a graph input, fed at run time */
     KN_VALUE_PARAM,             /**< a trainable weight (has data) */
-    KN_VALUE_CONST              /**< a constant (has data) */
+    KN_VALUE_CONST,             /**< a constant (has data) */
+    KN_VALUE_STATE              /**< non-trainable state that training updates (has data): BatchNorm's running
+                                     statistics, optimizer moments, ... */
 } kn_value_kind;
+
+/** Whether value kind k holds data of its own (PARAM, CONST, STATE). */
+static inline bool kn_value_kind_stored(kn_value_kind k)
+{
+    return k == KN_VALUE_PARAM || k == KN_VALUE_CONST || k == KN_VALUE_STATE;
+}
 
 typedef struct kn_value {
     char *name;
@@ -233,8 +310,9 @@ typedef struct kn_value {
     kn_value_kind kind;
     int producer;               /**< node id, or -1 */
     bool is_output;             /**< a graph output */
-    void *data;                 /**< PARAM/CONST: dense C-order data, owned by the graph */
+    void *data;                 /**< PARAM/CONST/STATE: dense C-order data, owned by the graph */
     bool data_borrowed;         /**< data belongs to another graph (kn_graph_clone_view); never written or freed */
+    int model;                  /**< PARAM/STATE: which model of its file it belongs to (0: the first or only) */
 } kn_value;
 
 typedef struct kn_node {
@@ -258,6 +336,13 @@ typedef struct kn_graph {
     int num_inputs;
     int *outputs;                /**< graph output value ids, in order */
     int num_outputs;
+    /**
+     * Weights (PARAM) and state (STATE) are variables: training changes
+     * them between runs, so no pass may fold them into constants or rewrite
+     * them (kn_value_is_constant). Set for training graphs and for the
+     * evaluation graphs that share their weights.
+     */
+    bool variables;
 } kn_graph;
 
 /* ---------------------------------------------------------------- graph */
@@ -315,6 +400,14 @@ void kn_graph_dump(const kn_graph *g, void *f);
  * safe. Render with `dot -Tsvg`.
  */
 void kn_graph_dump_dot(const kn_graph *g, void *file);
+
+/**
+ * The one answer to "may a pass treat value `id` as a constant (fold it,
+ * read its contents to rewrite a node, merge it)?": a CONST with data
+ * always; a PARAM or STATE with data only when the graph's weights are not
+ * variables (inference). Never an input or intermediate.
+ */
+bool kn_value_is_constant(const kn_graph *g, int id);
 
 /** Number of nodes that read value `id` (plus 1 if it is a graph output). */
 int kn_graph_value_readers(const kn_graph *g, int id);

@@ -2,12 +2,13 @@
 #include <math.h>
 #include <string.h>
 
+#include "grad.h"
 #include "shape.h"
 
 static const kn_op_info kn_op_table[KN_OP_COUNT] = {
-#define KN_OP(e, nm, imin, imax, omin, omax, fz, sh) \
+#define KN_OP(e, nm, imin, imax, omin, omax, fz, sh, gr, fl) \
     [KN_OP_##e] = {.name = nm, .min_inputs = imin, .max_inputs = imax, .min_outputs = omin, \
-                   .max_outputs = omax, .fuse = fz, .shape = sh},
+                   .max_outputs = omax, .fuse = fz, .shape = sh, .grad = gr, .flags = fl},
 #include "ops.def"
 #undef KN_OP
 };
@@ -27,14 +28,17 @@ kn_op kn_op_from_name(const char *name)
 
 bool kn_op_is_unary_eltwise(kn_op op)
 {
-    switch (op) {
-    case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT:
-    case KN_OP_EXP: case KN_OP_ERF:
-        return true;
-    default:
+    return op < KN_OP_COUNT && (kn_op_table[op].flags & KN_OPF_UNARY_ELTWISE);
+}
+
+bool kn_value_is_constant(const kn_graph *g, int id)
+{
+    if (id < 0 || id >= g->num_values)
         return false;
-    }
+    const kn_value *v = &g->values[id];
+    if (!v->data)
+        return false;
+    return v->kind == KN_VALUE_CONST || ((v->kind == KN_VALUE_PARAM || v->kind == KN_VALUE_STATE) && !g->variables);
 }
 
 void kn_attrs_init(kn_op op, kn_attrs *a)
@@ -45,6 +49,9 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
     case KN_OP_CONV_TRANSPOSE:
     case KN_OP_MAX_POOL:
     case KN_OP_AVERAGE_POOL:
+    case KN_OP_CONV_GRAD_WEIGHT:
+    case KN_OP_MAX_POOL_GRAD:
+    case KN_OP_AVERAGE_POOL_GRAD:
         for (int i = 0; i < KN_MAX_SPATIAL; i++) {
             a->window.stride[i] = 1;
             a->window.dilation[i] = 1;
@@ -80,6 +87,7 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->axis.axis = 1;
         break;
     case KN_OP_BATCH_NORM:
+    case KN_OP_BATCH_NORM_TRAIN:
         a->batch_norm.epsilon = 1e-5f;
         a->batch_norm.momentum = 0.9f;
         break;
@@ -94,6 +102,35 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
     case KN_OP_CONSTANT_OF_SHAPE:
         a->dtype.to = KN_F32;
         a->dtype.value = 0.0;
+        break;
+    case KN_OP_DROPOUT_TRAIN:
+    case KN_OP_DROPOUT_GRAD:
+        a->dropout.ratio = 0.5f;
+        break;
+    case KN_OP_SOFTMAX_GRAD:
+    case KN_OP_LOG_SOFTMAX_GRAD:
+        a->axis.axis = -1;
+        break;
+    case KN_OP_SOFTMAX_CROSS_ENTROPY:
+    case KN_OP_CROSS_ENTROPY:
+    case KN_OP_BINARY_CROSS_ENTROPY:
+    case KN_OP_BCE_WITH_LOGITS:
+    case KN_OP_MSE_LOSS:
+        a->loss.kind = op;
+        a->loss.epsilon = 1e-7f;
+        break;
+    case KN_OP_LOSS_GRAD:
+        a->loss.kind = KN_OP_MSE_LOSS;
+        a->loss.epsilon = 1e-7f;
+        break;
+    case KN_OP_SGD_UPDATE:
+    case KN_OP_MOMENTUM_UPDATE:
+    case KN_OP_ADAM_UPDATE:
+        a->optim.lr = op == KN_OP_ADAM_UPDATE ? 1e-3f : 1e-2f;
+        a->optim.momentum = 0.9f;
+        a->optim.beta1 = 0.9f;
+        a->optim.beta2 = 0.999f;
+        a->optim.epsilon = 1e-7f;
         break;
     default:
         break;

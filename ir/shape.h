@@ -35,6 +35,16 @@ KN_SHAPE_RULE(kn_shape_shape)
 KN_SHAPE_RULE(kn_shape_constant_of_shape)
 KN_SHAPE_RULE(kn_shape_dropout)
 KN_SHAPE_RULE(kn_shape_cast)
+/* training (shape_train.c) */
+KN_SHAPE_RULE(kn_shape_batch_norm_train)
+KN_SHAPE_RULE(kn_shape_batch_norm_grad)
+KN_SHAPE_RULE(kn_shape_dropout_train)
+KN_SHAPE_RULE(kn_shape_conv_grad_weight)
+KN_SHAPE_RULE(kn_shape_like_input1)
+KN_SHAPE_RULE(kn_shape_sum_to)
+KN_SHAPE_RULE(kn_shape_loss_softmax)
+KN_SHAPE_RULE(kn_shape_loss)
+KN_SHAPE_RULE(kn_shape_update)
 #undef KN_SHAPE_RULE
 
 /* Helpers shared by the rules. */

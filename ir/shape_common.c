@@ -76,7 +76,7 @@ kn_status kn_value_read_ints(const kn_graph *g, int id, int64_t *out, int cap, i
     if (id < 0 || id >= g->num_values)
         return kn_error_set(err, KN_ERR_GRAPH, "integer input is missing");
     const kn_value *v = &g->values[id];
-    if (!v->data || (v->kind != KN_VALUE_CONST && v->kind != KN_VALUE_PARAM))
+    if (!kn_value_is_constant(g, id))
         return kn_error_set(err, KN_ERR_UNSUPPORTED,
                             "'%s' must be a constant (its content is only known at run time, "
                             "and kiln needs it to know shapes)", v->name);

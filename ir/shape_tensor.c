@@ -547,7 +547,7 @@ kn_status kn_shape_gather(kn_graph *g, kn_node *n, kn_error *err)
         return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
                             KN_MAX_RANK);
     int64_t dim = x->shape.dims[axis];
-    if (idx->data && (idx->kind == KN_VALUE_CONST || idx->kind == KN_VALUE_PARAM)) {
+    if (kn_value_is_constant(g, n->inputs[1])) {
         size_t cnt = kn_value_numel(idx);
         for (size_t i = 0; i < cnt; i++) {
             int64_t v = idx->dtype == KN_I64 ? ((const int64_t *)idx->data)[i] : ((const int32_t *)idx->data)[i];

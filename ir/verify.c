@@ -35,7 +35,7 @@ kn_status kn_graph_verify(const kn_graph *g, bool check_shapes, kn_error *err)
                                   val->name, g->nodes[val->producer].name);
                 goto done;
             }
-            if ((val->kind == KN_VALUE_PARAM || val->kind == KN_VALUE_CONST) && !val->data) {
+            if (kn_value_kind_stored(val->kind) && !val->data) {
                 st = kn_error_set(err, KN_ERR_GRAPH, "weight '%s' has no data", val->name);
                 goto done;
             }

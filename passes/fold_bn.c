@@ -60,7 +60,7 @@ static const char *kn_fold_bn_blocker(const kn_graph *g, const kn_node *bn, cons
     *channels = x->shape.dims[1];
     for (int k = 1; k < 5; k++) {
         const kn_value *v = &g->values[bn->inputs[k]];
-        if (!kn_value_is_const(v) || v->dtype != KN_F32 || (int64_t)kn_numel_of(v) != *channels)
+        if (!kn_value_is_constant(g, bn->inputs[k]) || v->dtype != KN_F32 || (int64_t)kn_numel_of(v) != *channels)
             return "its scale, bias, mean and variance are not float32 constants, one per channel";
     }
     if (kn_value_node_readers(g, bn->inputs[0]) != 1 || kn_value_is_graph_output(g, bn->inputs[0]))
@@ -68,10 +68,10 @@ static const char *kn_fold_bn_blocker(const kn_graph *g, const kn_node *bn, cons
     if (p->fused.activation != KN_OP_COUNT || p->fused.residual >= 0)
         return "the producer already has a fused post-op";
     const kn_value *w = &g->values[p->inputs[1]];
-    if (!kn_value_is_const(w) || w->dtype != KN_F32)
+    if (!kn_value_is_constant(g, p->inputs[1]) || w->dtype != KN_F32)
         return "the producer's weights are not float32 constants";
     int bias = p->num_inputs > 2 ? p->inputs[2] : -1;
-    if (bias >= 0 && (!kn_value_is_const(&g->values[bias]) || g->values[bias].dtype != KN_F32))
+    if (bias >= 0 && (!kn_value_is_constant(g, bias) || g->values[bias].dtype != KN_F32))
         return "the producer's bias is not a float32 constant";
     if (p->op == KN_OP_GEMM) {
         if (x->shape.rank != 2 || w->shape.rank != 2)

@@ -114,7 +114,7 @@ static bool kn_fuse_act_params(const kn_graph *g, const kn_node *a, kn_scalar_at
             continue;
         const kn_value *v = &g->values[id];
         size_t n;
-        if (!v->data || (v->kind != KN_VALUE_CONST && v->kind != KN_VALUE_PARAM)) {
+        if (!kn_value_is_constant(g, id)) {
             snprintf(why, len, "%s '%s' is not a constant", k == 1 ? "min" : "max", v->name);
             return false;
         }

@@ -21,15 +21,12 @@ kn_status kn_graph_bind_batch(kn_graph *g, int64_t batch, kn_error *err)
     return KN_OK;
 }
 
-static bool kn_value_is_constant(const kn_value *v)
-{
-    return v->data && (v->kind == KN_VALUE_CONST || v->kind == KN_VALUE_PARAM);
-}
-
 static bool kn_inputs_constant(const kn_graph *g, const kn_node *n)
 {
+    if (kn_op_get(n->op)->flags & KN_OPF_EFFECT)
+        return false; /* it writes its inputs: never evaluated ahead of time */
     for (int k = 0; k < n->num_inputs; k++)
-        if (n->inputs[k] >= 0 && !kn_value_is_constant(&g->values[n->inputs[k]]))
+        if (n->inputs[k] >= 0 && !kn_value_is_constant(g, n->inputs[k]))
             return false;
     return true;
 }
@@ -103,7 +100,7 @@ kn_status kn_pass_dce(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_err
         kn_node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        bool used = false;
+        bool used = (kn_op_get(n->op)->flags & KN_OPF_EFFECT) != 0; /* an update is its own reason to be */
         for (int k = 0; k < n->num_outputs; k++)
             if (readers[n->outputs[k]] > 0)
                 used = true;

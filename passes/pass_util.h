@@ -6,8 +6,6 @@
 
 /** Whether value `v` is one of the graph's outputs. */
 bool kn_value_is_graph_output(const kn_graph *g, int v);
-/** Whether `v` holds constant data (a weight or a constant). */
-bool kn_value_is_const(const kn_value *v);
 /** Number of live nodes that read value `v` (graph outputs not counted). */
 int kn_value_node_readers(const kn_graph *g, int v);
 /** Make every live node that reads `from` read `to` instead. */

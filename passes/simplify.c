@@ -21,10 +21,6 @@ bool kn_value_is_graph_output(const kn_graph *g, int v)
     return false;
 }
 
-bool kn_value_is_const(const kn_value *v)
-{
-    return v->data && (v->kind == KN_VALUE_CONST || v->kind == KN_VALUE_PARAM);
-}
 
 int kn_value_node_readers(const kn_graph *g, int v)
 {
@@ -242,7 +238,7 @@ kn_status kn_pass_cse(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_err
      * b is replaced by a, b's readers read a's outputs and may match too. */
     for (int j = 0; j < nn; j++) {
         kn_node *b = &g->nodes[j];
-        if (b->dead)
+        if (b->dead || (kn_op_get(b->op)->flags & KN_OPF_EFFECT))
             continue;
         uint64_t h = kn_hash_bytes(&b->op, sizeof b->op, 14695981039346656037ull);
         h = kn_hash_bytes(b->inputs, sizeof(int) * (size_t)b->num_inputs, h);

@@ -70,7 +70,7 @@ kn_status kn_model_get_stats(const kn_model_t *model, kn_model_stats *stats, kn_
     stats->num_nodes = src->num_nodes;
     stats->num_parameters = 0;
     for (int v = 0; v < src->num_values; v++)
-        if (src->values[v].kind == KN_VALUE_PARAM && src->values[v].dtype == KN_F32)
+        if ((src->values[v].kind == KN_VALUE_PARAM || src->values[v].kind == KN_VALUE_STATE) && src->values[v].dtype == KN_F32)
             stats->num_parameters += kn_numel(&src->values[v]);
     kn_graph g;
     kn_status st = kn_graph_clone_view(src, &g, err);

@@ -611,8 +611,8 @@ static void test_op_attributes(void **state)
     }
     for (size_t i = 0; i < sizeof spelled_out / sizeof spelled_out[0]; i++)
         covered[spelled_out[i]] = true;
-    for (int op = 0; op < KN_OP_COUNT; op++)
-        if (!covered[op])
+    for (int op = 0; op < KN_OP_COUNT; op++) /* kiln's training ops have no ONNX form: refused, not exported */
+        if (!covered[op] && !(kn_op_get((kn_op)op)->flags & KN_OPF_INTERNAL))
             fail_msg("op %s has no export case", kn_op_get((kn_op)op)->name);
 }
 

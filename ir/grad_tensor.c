@@ -1,0 +1,164 @@
+/*
+ * grad_tensor.c - gradient rules of element-wise arithmetic (broadcasting
+ * reduced back to each operand's shape) and of the tensor-manipulation ops
+ * (see grad.h).
+ */
+#include <string.h>
+
+#include "grad.h"
+#include "shape.h"
+
+kn_status kn_grad_binary(kn_grad_ctx *c)
+{
+    const int dy = c->dy[0], A = kn_grad_x(c, 0), B = kn_grad_x(c, 1), Y = kn_grad_y(c, 0);
+    if (dy < 0 || (c->fwd.fused.activation != KN_OP_COUNT || c->fwd.fused.residual >= 0))
+        return dy < 0 ? c->st : (kn_grad_fail(c, KN_ERR_INVALID_ARG, "fused post-ops before autodiff"), c->st);
+    const kn_shape *as = kn_grad_shape(c, A), *bs = kn_grad_shape(c, B);
+    switch (c->fwd.op) {
+    case KN_OP_ADD:
+        c->dx[0] = c->need[0] ? kn_grad_sum_to(c, dy, as) : -1;
+        c->dx[1] = c->need[1] ? kn_grad_sum_to(c, dy, bs) : -1;
+        break;
+    case KN_OP_SUB:
+        c->dx[0] = c->need[0] ? kn_grad_sum_to(c, dy, as) : -1;
+        if (c->need[1]) /* summed first: the negation then touches the smaller tensor */
+            c->dx[1] = kn_grad_op(c, KN_OP_MUL, NULL, kn_grad_sum_to(c, dy, bs), kn_grad_scalar(c, -1.0f), -1);
+        break;
+    case KN_OP_MUL:
+        if (c->need[0])
+            c->dx[0] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_MUL, NULL, dy, B, -1), as);
+        if (c->need[1])
+            c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_MUL, NULL, dy, A, -1), bs);
+        break;
+    case KN_OP_DIV:
+        /* d(a/b)/da = 1/b; d(a/b)/db = -a/b^2 = -y/b */
+        if (c->need[0])
+            c->dx[0] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_DIV, NULL, dy, B, -1), as);
+        if (c->need[1]) {
+            const int t = kn_grad_op(c, KN_OP_MUL, NULL, dy, kn_grad_op(c, KN_OP_DIV, NULL, Y, B, -1), -1);
+            c->dx[1] = kn_grad_op(c, KN_OP_MUL, NULL, kn_grad_sum_to(c, t, bs), kn_grad_scalar(c, -1.0f), -1);
+        }
+        break;
+    default:
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
+    }
+    return c->st;
+}
+
+kn_status kn_grad_reshape(kn_grad_ctx *c)
+{
+    if (c->dy[0] >= 0 && c->need[0])
+        c->dx[0] = kn_grad_reshape_to(c, c->dy[0], kn_grad_shape(c, kn_grad_x(c, 0)));
+    return c->st;
+}
+
+kn_status kn_grad_identity(kn_grad_ctx *c)
+{
+    if (c->dy[0] >= 0 && c->need[0])
+        c->dx[0] = c->dy[0];
+    return c->st;
+}
+
+kn_status kn_grad_transpose(kn_grad_ctx *c)
+{
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    const int r = kn_grad_shape(c, kn_grad_x(c, 0))->rank;
+    const kn_transpose_attrs *t = &c->fwd.attrs.transpose;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_TRANSPOSE, &a);
+    a.transpose.nperm = r;
+    for (int i = 0; i < r; i++) { /* the inverse permutation (none given: reversed, its own inverse) */
+        const int64_t p = t->nperm ? t->perm[i] : r - 1 - i;
+        a.transpose.perm[p] = i;
+    }
+    c->dx[0] = kn_grad_op(c, KN_OP_TRANSPOSE, &a, c->dy[0], -1, -1);
+    return c->st;
+}
+
+kn_status kn_grad_concat(kn_grad_ctx *c)
+{
+    const kn_node *n = &c->fwd;
+    if (c->dy[0] < 0)
+        return c->st;
+    const int rank = kn_grad_shape(c, c->dy[0])->rank;
+    int64_t axis;
+    if ((c->st = kn_axis_normalize(n, n->attrs.axis.axis, rank, &axis, c->err)) != KN_OK)
+        return c->st;
+    if (n->num_inputs > KN_MAX_OUTPUTS)
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "%d inputs (a Split gives at most %d)", n->num_inputs,
+                            KN_MAX_OUTPUTS), c->st;
+    int64_t sizes[KN_MAX_OUTPUTS];
+    for (int k = 0; k < n->num_inputs; k++)
+        sizes[k] = kn_grad_shape(c, kn_grad_x(c, k))->dims[axis];
+    kn_attrs a;
+    kn_attrs_init(KN_OP_SPLIT, &a);
+    a.axis.axis = axis;
+    int outs[KN_MAX_OUTPUTS], in[2] = {c->dy[0], kn_grad_ints(c, n->num_inputs, sizes)};
+    kn_grad_emit(c, KN_OP_SPLIT, &a, in, 2, n->num_inputs, outs);
+    for (int k = 0; k < n->num_inputs && c->st == KN_OK; k++)
+        c->dx[k] = c->need[k] ? outs[k] : -1;
+    return c->st;
+}
+
+kn_status kn_grad_split(kn_grad_ctx *c)
+{
+    const kn_node *n = &c->fwd;
+    if (!c->need[0])
+        return c->st;
+    bool any = false;
+    int in[KN_MAX_INPUTS];
+    for (int k = 0; k < n->num_outputs; k++) {
+        any |= c->dy[k] >= 0;
+        /* an output nothing differentiates contributes zeros */
+        in[k] = c->dy[k] >= 0 ? c->dy[k] : kn_grad_fill(c, kn_grad_shape(c, kn_grad_y(c, k)), 0.0f);
+    }
+    if (!any)
+        return c->st;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_CONCAT, &a);
+    a.axis.axis = n->attrs.axis.axis;
+    int out;
+    c->dx[0] = kn_grad_emit(c, KN_OP_CONCAT, &a, in, n->num_outputs, 1, &out);
+    return c->st;
+}
+
+kn_status kn_grad_slice(kn_grad_ctx *c)
+{
+    const kn_node *n = &c->fwd;
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    int in[KN_MAX_INPUTS] = {c->dy[0]}, out;
+    for (int k = 0; k < n->num_inputs; k++)
+        in[1 + k] = n->inputs[k];
+    int nin = 1 + n->num_inputs;
+    while (nin > 4 && in[nin - 1] < 0)
+        nin--;
+    c->dx[0] = kn_grad_emit(c, KN_OP_SLICE_GRAD, NULL, in, nin, 1, &out);
+    return c->st;
+}
+
+kn_status kn_grad_pad(kn_grad_ctx *c)
+{
+    const kn_node *n = &c->fwd;
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    if (n->attrs.pad.mode != KN_PAD_CONSTANT)
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "only constant-mode Pad has a gradient rule"), c->st;
+    const kn_shape *xs = kn_grad_shape(c, kn_grad_x(c, 0));
+    int64_t pads[2 * KN_MAX_RANK], starts[KN_MAX_RANK], ends[KN_MAX_RANK];
+    int count = 0;
+    if ((c->st = kn_value_read_ints(c->g, kn_grad_x(c, 1), pads, 2 * KN_MAX_RANK, &count, c->err)) != KN_OK)
+        return c->st;
+    for (int d = 0; d < xs->rank; d++) {
+        if (pads[d] < 0 || pads[d + xs->rank] < 0)
+            return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "a Pad that crops (negative pads) has no gradient rule"),
+                   c->st;
+        starts[d] = pads[d];
+        ends[d] = pads[d] + xs->dims[d];
+    }
+    /* the padding's gradient goes nowhere: dx is the part of dy over the input */
+    c->dx[0] = kn_grad_op(c, KN_OP_SLICE, NULL, c->dy[0], kn_grad_ints(c, xs->rank, starts),
+                          kn_grad_ints(c, xs->rank, ends));
+    return c->st;
+}
