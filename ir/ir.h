@@ -296,6 +296,13 @@ typedef enum kn_value_kind {
                                      statistics, optimizer moments, ... */
 } kn_value_kind;
 
+/**
+ * Whether a node of side-effect op `op` (KN_OPF_EFFECT) writes its input
+ * `slot` in place: the weight and moments of an optimizer update,
+ * BatchNormTrain's running mean and variance.
+ */
+bool kn_op_writes_input(kn_op op, int slot);
+
 /** Whether value kind k holds data of its own (PARAM, CONST, STATE). */
 static inline bool kn_value_kind_stored(kn_value_kind k)
 {

@@ -31,6 +31,17 @@ bool kn_op_is_unary_eltwise(kn_op op)
     return op < KN_OP_COUNT && (kn_op_table[op].flags & KN_OPF_UNARY_ELTWISE);
 }
 
+bool kn_op_writes_input(kn_op op, int slot)
+{
+    switch (op) {
+    case KN_OP_BATCH_NORM_TRAIN: return slot == 3 || slot == 4;
+    case KN_OP_SGD_UPDATE: return slot == 0;
+    case KN_OP_MOMENTUM_UPDATE: return slot == 0 || slot == 2;
+    case KN_OP_ADAM_UPDATE: return slot == 0 || slot == 2 || slot == 3;
+    default: return false;
+    }
+}
+
 bool kn_value_is_constant(const kn_graph *g, int id)
 {
     if (id < 0 || id >= g->num_values)

@@ -96,6 +96,27 @@ kn_status kn_graph_verify(const kn_graph *g, bool check_shapes, kn_error *err)
             }
         }
     }
+    /* a value written in place (weights by their update, running statistics) is read by nothing after the write */
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *e = &g->nodes[i];
+        if (e->dead || !(kn_op_get(e->op)->flags & KN_OPF_EFFECT))
+            continue;
+        for (int k = 0; k < e->num_inputs; k++) {
+            const int w = e->inputs[k];
+            if (w < 0 || !kn_op_writes_input(e->op, k))
+                continue;
+            for (int j = i + 1; j < g->num_nodes; j++) {
+                const kn_node *r = &g->nodes[j];
+                for (int q = 0; !r->dead && q < r->num_inputs; q++)
+                    if (r->inputs[q] == w) {
+                        st = kn_error_set(err, KN_ERR_GRAPH, "node '%s' (%s) reads '%s' after node '%s' (%s) wrote it",
+                                          r->name, kn_op_get(r->op)->name, g->values[w].name, e->name,
+                                          kn_op_get(e->op)->name);
+                        goto done;
+                    }
+            }
+        }
+    }
     for (int i = 0; i < g->num_outputs; i++) {
         int id = g->outputs[i];
         if (id < 0 || id >= g->num_values || !defined[id]) {

@@ -13,6 +13,26 @@
 
 #include "ir.h"
 
+/**
+ * What the training pipeline's passes read (kn_pass_ctx.train; NULL for
+ * inference) and pass on to each other. The graph is the forward graph of
+ * the models with the loss already built on it (runtime/train_graph.c).
+ */
+typedef struct kn_train_pass {
+    const char *loss;          /**< name of the scalar loss value */
+    const char *step;          /**< name of the int64 scalar step input (Dropout masks, Adam's t), or NULL */
+    uint64_t update_models;    /**< bit m set: the weights of model m (kn_value.model) are trained */
+    kn_op optimizer;           /**< KN_OP_SGD_UPDATE, KN_OP_MOMENTUM_UPDATE or KN_OP_ADAM_UPDATE */
+    kn_optim_attrs optim;
+    uint64_t seed;             /**< Dropout masks: each node's seed mixes this with its name */
+    /** Set by the autodiff pass for the optimizer pass: the trained weights and their gradients (value ids). */
+    int num_params;
+    int *params, *grads;
+} kn_train_pass;
+
+/** Free what autodiff left in t (params, grads). */
+void kn_train_pass_free(kn_train_pass *t);
+
 /** What a pass may consult and where it reports. */
 typedef struct kn_pass_ctx {
     FILE *explain;            /**< when non-NULL, passes write one line per change here */
@@ -35,6 +55,8 @@ typedef struct kn_pass_ctx {
     const char *dump_after;
     /** Where dump_after writes: NULL for standard output; a name ending in .dot gets Graphviz DOT, others text. */
     const char *dump_path;
+    /** The training passes' parameters and hand-over (training pipeline only). */
+    kn_train_pass *train;
 } kn_pass_ctx;
 
 typedef struct kn_pass {
@@ -139,11 +161,55 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
  */
 kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
+/*
+ * Training passes (autodiff.c), run by the training pipeline with ctx->train set (no-ops without it).
+ */
+
+/**
+ * Training mode: BatchNormalization becomes BatchNormTrain (batch
+ * statistics; the running mean and variance, made STATE, updated in place
+ * with the node's momentum) and Dropout becomes DropoutTrain (a mask drawn
+ * each step from the seed mixed with the node's name and the step input).
+ */
+kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Reverse-mode automatic differentiation: from the loss (ctx->train->loss)
+ * back to every trained weight (PARAM of a model in update_models) the loss
+ * depends on, calling each node's gradient rule (ir/grad.h) in reverse
+ * topological order and summing the gradients of values read more than
+ * once. Frozen models' weights get no gradient (and no node computes one);
+ * inputs and constants neither. Every node on a path from a trained weight
+ * to the loss whose op has no rule is named, all at once, in a
+ * KN_ERR_UNSUPPORTED error. Leaves the weights and their gradients in
+ * ctx->train for the optimizer pass.
+ */
+kn_status kn_pass_autodiff(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Optimizer insertion: one update node per trained weight (SgdUpdate,
+ * MomentumUpdate with a zeroed velocity, AdamUpdate with zeroed moments and
+ * the step), at the end of the graph, after every reader of the weight. The
+ * moments are STATE values of the weight's model ("<w>/m", "<w>/v",
+ * "<w>/velocity").
+ */
+kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
 /**
  * Check that `name` names a pass of the inference pipeline; otherwise
  * KN_ERR_INVALID_ARG with a message listing the valid names.
  */
 kn_status kn_pipeline_check_pass_name(const char *name, kn_error *err);
+
+/** The training pipeline (forward graph with its loss -> forward, backward and updates), in order. */
+const kn_pass *kn_pipeline_training(int *count);
+
+/**
+ * Run `count` passes of `pipeline` on g (kn_passes_run's rules: fixed-point
+ * groups, verification, dumps; a dump_after name must be one of these).
+ */
+kn_status kn_passes_run_pipeline(kn_graph *g, const kn_pass *pipeline, int count, const kn_pass_ctx *ctx,
+                                 kn_error *err);
 
 /** Number of live (not dead) nodes of `g`. */
 int kn_graph_live_nodes(const kn_graph *g);

@@ -3,6 +3,7 @@
  * passes) and the pass manager that runs it: fixed-point groups,
  * verification after every pass, graph dumps after a named pass.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "passes.h"
@@ -47,10 +48,59 @@ static const kn_pass kn_inference_pipeline[] = {
 
 #define KN_PIPELINE_LEN ((int)(sizeof kn_inference_pipeline / sizeof kn_inference_pipeline[0]))
 
+/*
+ * Training: the forward graph of the models with the loss built on it
+ * becomes forward + backward + optimizer updates, then goes through the
+ * inference passes that stay valid when weights change every step.
+ */
+static const kn_pass kn_training_pipeline[] = {
+    /* Shapes first: gradient rules build on concrete shapes. Only true
+     * constants fold: the graph's weights are variables. */
+    {"infer_and_fold", "infer shapes and fold constant subgraphs", kn_pass_infer_and_fold, KN_ONCE},
+    {"dce", "remove dead nodes and values", kn_pass_dce, KN_ONCE},
+    /* Before autodiff: the gradients are those of the training-mode ops. */
+    {"training_mode", "BatchNormalization on batch statistics, Dropout with a seeded mask", kn_pass_training_mode,
+     KN_ONCE},
+    /* Adjacent: autodiff hands the weights and gradients (value ids) to the optimizer pass. */
+    {"autodiff", "the backward graph from the loss to every trained weight", kn_pass_autodiff, KN_ONCE},
+    {"optimizer", "one update of each trained weight from its gradient", kn_pass_optimizer, KN_ONCE},
+    /* Simplification without BatchNorm folding (statistics change every step). */
+    {"remove_identity", "remove Identity, all-zero Pad and one-input Concat", kn_pass_remove_identity,
+     KN_GROUP_SIMPLIFY},
+    {"cse", "merge identical constants and nodes", kn_pass_cse, KN_GROUP_SIMPLIFY},
+    {"cancel_pairs", "cancel or merge Transpose/Transpose and Reshape/Reshape pairs", kn_pass_cancel_pairs,
+     KN_GROUP_SIMPLIFY},
+    {"simplify_dce", "remove what simplification left unused", kn_pass_dce, KN_GROUP_SIMPLIFY},
+    /* Fusion last, as for inference: a producer takes an activation or residual only when its output has no
+     * other reader, so a pre-activation value the backward graph reads is never fused away. */
+    {"fuse_residual", "fuse Conv + Add (+ activation)", kn_pass_fuse_residual, KN_ONCE},
+    {"fuse_activation", "fuse activations into Conv, ConvTranspose, Gemm, MatMul, BatchNormalization",
+     kn_pass_fuse_activation, KN_ONCE},
+    {"fuse_dce", "remove what fusion left unused", kn_pass_dce, KN_ONCE},
+};
+
+#define KN_TRAIN_PIPELINE_LEN ((int)(sizeof kn_training_pipeline / sizeof kn_training_pipeline[0]))
+
 const kn_pass *kn_pipeline_inference(int *count)
 {
     *count = KN_PIPELINE_LEN;
     return kn_inference_pipeline;
+}
+
+const kn_pass *kn_pipeline_training(int *count)
+{
+    *count = KN_TRAIN_PIPELINE_LEN;
+    return kn_training_pipeline;
+}
+
+void kn_train_pass_free(kn_train_pass *t)
+{
+    if (!t)
+        return;
+    free(t->params);
+    free(t->grads);
+    t->params = t->grads = NULL;
+    t->num_params = 0;
 }
 
 int kn_graph_live_nodes(const kn_graph *g)
@@ -61,18 +111,23 @@ int kn_graph_live_nodes(const kn_graph *g)
     return n;
 }
 
-kn_status kn_pipeline_check_pass_name(const char *name, kn_error *err)
+/* Check that `name` names a pass of pipeline[0..count). */
+static kn_status kn_pipeline_check_name(const kn_pass *pipeline, int count, const char *name, kn_error *err)
 {
     char names[1024] = "";
     size_t used = 0;
-    for (int i = 0; i < KN_PIPELINE_LEN; i++) {
-        if (name && strcmp(name, kn_inference_pipeline[i].name) == 0)
+    for (int i = 0; i < count; i++) {
+        if (name && strcmp(name, pipeline[i].name) == 0)
             return KN_OK;
         if (used < sizeof names)
-            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "",
-                                     kn_inference_pipeline[i].name);
+            used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", pipeline[i].name);
     }
     return kn_error_set(err, KN_ERR_INVALID_ARG, "unknown pass '%s' (passes: %s)", name ? name : "(null)", names);
+}
+
+kn_status kn_pipeline_check_pass_name(const char *name, kn_error *err)
+{
+    return kn_pipeline_check_name(kn_inference_pipeline, KN_PIPELINE_LEN, name, err);
 }
 
 static bool kn_ends_with(const char *s, const char *suffix)
@@ -126,15 +181,21 @@ static kn_status kn_pipeline_step(kn_graph *g, const kn_pass *p, int round, cons
 
 kn_status kn_passes_run(kn_graph *g, const kn_pass_ctx *ctx_in, kn_error *err)
 {
+    return kn_passes_run_pipeline(g, kn_inference_pipeline, KN_PIPELINE_LEN, ctx_in, err);
+}
+
+kn_status kn_passes_run_pipeline(kn_graph *g, const kn_pass *pipeline, int count, const kn_pass_ctx *ctx_in,
+                                 kn_error *err)
+{
     kn_pass_ctx ctx = {0};
     if (ctx_in)
         ctx = *ctx_in;
     kn_status st;
-    if (ctx.dump_after && (st = kn_pipeline_check_pass_name(ctx.dump_after, err)) != KN_OK)
+    if (ctx.dump_after && (st = kn_pipeline_check_name(pipeline, count, ctx.dump_after, err)) != KN_OK)
         return st;
     int before = kn_graph_live_nodes(g);
-    for (int i = 0; i < KN_PIPELINE_LEN;) {
-        const kn_pass *p = &kn_inference_pipeline[i];
+    for (int i = 0; i < count;) {
+        const kn_pass *p = &pipeline[i];
         if (p->group == KN_ONCE) {
             bool changed = false;
             if ((st = kn_pipeline_step(g, p, 0, &ctx, &changed, err)) != KN_OK)
@@ -143,12 +204,12 @@ kn_status kn_passes_run(kn_graph *g, const kn_pass_ctx *ctx_in, kn_error *err)
             continue;
         }
         int end = i;
-        while (end < KN_PIPELINE_LEN && kn_inference_pipeline[end].group == p->group)
+        while (end < count && pipeline[end].group == p->group)
             end++;
         for (int round = 0; round < KN_PASS_MAX_ROUNDS; round++) {
             bool changed = false;
             for (int k = i; k < end; k++)
-                if ((st = kn_pipeline_step(g, &kn_inference_pipeline[k], round, &ctx, &changed, err)) != KN_OK)
+                if ((st = kn_pipeline_step(g, &pipeline[k], round, &ctx, &changed, err)) != KN_OK)
                     return st;
             if (!changed)
                 break;

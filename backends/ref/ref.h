@@ -122,6 +122,21 @@ KN_REF_KERNEL(kn_ref_gather)
 KN_REF_KERNEL(kn_ref_shape)
 KN_REF_KERNEL(kn_ref_constant_of_shape)
 KN_REF_KERNEL(kn_ref_cast)
+/* training (ref_train.c; ConvGradWeight in ref_conv.c, SliceGrad in ref_tensor.c) */
+KN_REF_KERNEL(kn_ref_batch_norm_train)
+KN_REF_KERNEL(kn_ref_batch_norm_grad)
+KN_REF_KERNEL(kn_ref_dropout_train)
+KN_REF_KERNEL(kn_ref_dropout_grad)
+KN_REF_KERNEL(kn_ref_conv_grad_weight)
+KN_REF_KERNEL(kn_ref_pool_grad)             /* MaxPoolGrad, AveragePoolGrad */
+KN_REF_KERNEL(kn_ref_global_average_pool_grad)
+KN_REF_KERNEL(kn_ref_activation_grad)
+KN_REF_KERNEL(kn_ref_softmax_grad)          /* SoftmaxGrad, LogSoftmaxGrad */
+KN_REF_KERNEL(kn_ref_sum_to)
+KN_REF_KERNEL(kn_ref_slice_grad)
+KN_REF_KERNEL(kn_ref_loss)                  /* SoftmaxCrossEntropy ... MeanSquaredError */
+KN_REF_KERNEL(kn_ref_loss_grad)
+KN_REF_KERNEL(kn_ref_update)                /* SgdUpdate, MomentumUpdate, AdamUpdate */
 #undef KN_REF_KERNEL
 
 /** Number of elements of t (0 when its shape is invalid). */

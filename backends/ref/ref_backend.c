@@ -58,7 +58,30 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_IDENTITY] = kn_ref_copy,
     [KN_OP_DROPOUT] = kn_ref_copy,
     [KN_OP_CAST] = kn_ref_cast,
+    [KN_OP_BATCH_NORM_TRAIN] = kn_ref_batch_norm_train,
+    [KN_OP_DROPOUT_TRAIN] = kn_ref_dropout_train,
+    [KN_OP_CONV_GRAD_WEIGHT] = kn_ref_conv_grad_weight,
+    [KN_OP_MAX_POOL_GRAD] = kn_ref_pool_grad,
+    [KN_OP_AVERAGE_POOL_GRAD] = kn_ref_pool_grad,
+    [KN_OP_GLOBAL_AVERAGE_POOL_GRAD] = kn_ref_global_average_pool_grad,
+    [KN_OP_ACTIVATION_GRAD] = kn_ref_activation_grad,
+    [KN_OP_SOFTMAX_GRAD] = kn_ref_softmax_grad,
+    [KN_OP_LOG_SOFTMAX_GRAD] = kn_ref_softmax_grad,
+    [KN_OP_BATCH_NORM_GRAD] = kn_ref_batch_norm_grad,
+    [KN_OP_DROPOUT_GRAD] = kn_ref_dropout_grad,
+    [KN_OP_SUM_TO] = kn_ref_sum_to,
+    [KN_OP_SLICE_GRAD] = kn_ref_slice_grad,
+    [KN_OP_SOFTMAX_CROSS_ENTROPY] = kn_ref_loss,
+    [KN_OP_CROSS_ENTROPY] = kn_ref_loss,
+    [KN_OP_BINARY_CROSS_ENTROPY] = kn_ref_loss,
+    [KN_OP_BCE_WITH_LOGITS] = kn_ref_loss,
+    [KN_OP_MSE_LOSS] = kn_ref_loss,
+    [KN_OP_LOSS_GRAD] = kn_ref_loss_grad,
+    [KN_OP_SGD_UPDATE] = kn_ref_update,
+    [KN_OP_MOMENTUM_UPDATE] = kn_ref_update,
+    [KN_OP_ADAM_UPDATE] = kn_ref_update,
 };
+
 
 kn_ref_kernel kn_ref_kernel_for(kn_op op)
 {
@@ -107,6 +130,8 @@ size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const 
     case KN_OP_MAX_POOL:
     case KN_OP_AVERAGE_POOL:
         return kn_ref_pool_scratch_bytes(node, in, out);
+    case KN_OP_CONV_GRAD_WEIGHT:
+        return kn_ref_conv_grad_weight_bytes(node, in, out);
     default:
         return 0;
     }

@@ -814,3 +814,71 @@ kn_status kn_ref_conv_transpose(const kn_node *node, const kn_tensor *in, kn_ten
         }
     return KN_OK;
 }
+
+/* ------------------------------------------------------------ ConvGradWeight */
+
+/* The geometry of the Conv whose weights node differentiates: input a (in[0]), output gradient b (in[1]). */
+static kn_status conv_grad_setup(const kn_node *node, const kn_tensor *in, const kn_tensor *out, kn_conv_geom *g,
+                                 kn_error *err)
+{
+    if (node->num_inputs < 2 || node->num_outputs < 1)
+        return kn_node_error(err, KN_ERR_GRAPH, node, "needs the input and the output gradient");
+    return conv_setup(node, &in[0], &out[0], NULL, &in[1], false, g, err);
+}
+
+size_t kn_ref_conv_grad_weight_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out)
+{
+    kn_conv_geom g;
+    kn_error err;
+    size_t bytes;
+    if (conv_grad_setup(node, in, out, &g, &err) != KN_OK || win_is_identity(&g.win))
+        return 0;
+    if (!kn_size_mul((size_t)(g.cg * g.win.k_size), (size_t)g.out_size, &bytes) ||
+        !kn_size_mul(bytes, sizeof(float), &bytes))
+        return SIZE_MAX;
+    return bytes;
+}
+
+/*
+ * dW[g][k][r] = sum over images n and positions p of b[n][g k][p] col_n[r][p], col_n the im2col of a[n]: one
+ * sgemm per (group, image) accumulating into dW in image order (the same order for any thread count); db the
+ * sum of b over images and positions, per channel in double precision.
+ */
+kn_status kn_ref_conv_grad_weight(const kn_node *node, const kn_tensor *in, kn_tensor *out,
+                                  const kn_ref_scratch *scratch, kn_error *err)
+{
+    kn_conv_geom g;
+    kn_status st = conv_grad_setup(node, in, out, &g, err);
+    if (st)
+        return st;
+    const float *a = in[0].data, *b = in[1].data;
+    float *dw = out[0].data, *db = node->num_outputs > 1 ? out[1].data : NULL;
+    const int64_t R = g.cg * g.win.k_size, P = g.out_size;
+    const bool direct = win_is_identity(&g.win);
+    if ((st = check_blas_dims(node, g.mg, R, P, err)) ||
+        (st = kn_ref_scratch_check(node, scratch, direct ? 0 : kn_ref_conv_grad_weight_bytes(node, in, out), err)))
+        return st;
+    float *col = scratch->data;
+    memset(dw, 0, sizeof(float) * (size_t)(g.m * R));
+    for (int64_t gi = 0; gi < g.group && P > 0 && R > 0; gi++)
+        for (int64_t n = 0; n < g.n; n++) {
+            const float *ag = a + (n * g.c + gi * g.cg) * g.in_size, *bg = b + (n * g.m + gi * g.mg) * P;
+            if (!direct) {
+                KN_OMP_FOR(g.cg > 1 && R * P > KN_PAR_MIN)
+                for (int64_t c = 0; c < g.cg; c++)
+                    im2col_tile(ag + c * g.win.img_size, col + c * g.win.k_size * P, &g.win, 1, 0, P);
+            }
+            kn_ref_sgemm(false, true, g.mg, R, P, 1.0f, bg, P, direct ? ag : col, P, 1.0f, dw + gi * g.mg * R, R);
+        }
+    if (db) {
+        KN_OMP_FOR(g.m > 1 && g.n * g.m * P > KN_PAR_MIN)
+        for (int64_t k = 0; k < g.m; k++) {
+            double s = 0.0;
+            for (int64_t n = 0; n < g.n; n++)
+                for (int64_t p = 0; p < P; p++)
+                    s += b[(n * g.m + k) * P + p];
+            db[k] = (float)s;
+        }
+    }
+    return KN_OK;
+}

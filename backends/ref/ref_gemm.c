@@ -41,20 +41,25 @@ int kn_ref_gemm_threads(void)
 #endif
 }
 
+/* Largest number of slabs one product is cut into (see kn_ref_sgemm). */
+#define KN_SGEMM_SLABS 8
+
 void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a,
                   int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc)
 {
     const enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-    int nth = kn_ref_gemm_threads();
-    if (nth > 1 && (double)m * (double)n * (double)k >= (double)(1 << 18)) {
-        /* split the larger side of C into one slab per thread, each at least 16 wide */
+    /* Cut the larger side of C into slabs at least 16 wide, as many as the problem's size says (never the thread
+     * count's): each slab is then the same sgemm call whichever thread runs it, so the result is bitwise the same
+     * for any number of threads (training on the reference backend relies on it). */
+    if ((double)m * (double)n * (double)k >= (double)(1 << 18)) {
         const bool by_rows = m >= n;
         const int64_t dim = by_rows ? m : n;
-        int64_t parts = dim / 16 < nth ? dim / 16 : nth;
+        const int64_t parts = dim / 16 < KN_SGEMM_SLABS ? dim / 16 : KN_SGEMM_SLABS;
         if (parts >= 2) {
             const int64_t chunk = (dim + parts - 1) / parts;
+            const int nth = kn_ref_gemm_threads();
 #ifdef _OPENMP
-#pragma omp parallel for num_threads((int)parts) schedule(static)
+#pragma omp parallel for num_threads(nth < parts ? nth : (int)parts) schedule(static) if (nth > 1)
 #endif
             for (int64_t t = 0; t < parts; t++) {
                 int64_t lo = t * chunk, hi = lo + chunk < dim ? lo + chunk : dim;

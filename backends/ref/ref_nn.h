@@ -64,6 +64,8 @@ void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
 
 /** Scratch bytes of a Conv or ConvTranspose node (see kn_ref_scratch_bytes). */
 size_t kn_ref_conv_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out, int threads);
+/** Scratch bytes of a ConvGradWeight node: the im2col of one image and group (0 for a 1x1 identity window). */
+size_t kn_ref_conv_grad_weight_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
 /** Scratch bytes of a MaxPool or AveragePool node: its tap tables. */
 size_t kn_ref_pool_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
 

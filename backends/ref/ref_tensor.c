@@ -263,6 +263,49 @@ kn_status kn_ref_slice(const kn_node *node, const kn_tensor *in, kn_tensor *out,
     return KN_OK;
 }
 
+/* SliceGrad: zeros of the forward input's shape, then dy written where Slice read (the reverse of kn_ref_slice). */
+kn_status kn_ref_slice_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                            kn_error *err)
+{
+    (void)scratch;
+    int64_t starts[KN_MAX_RANK], ends[KN_MAX_RANK], axes[KN_MAX_RANK], steps[KN_MAX_RANK];
+    int ns = 0, ne = 0, na = 0, nst = 0;
+    bool has_axes = node->num_inputs > 4 && in[4].data, has_steps = node->num_inputs > 5 && in[5].data;
+    kn_status st;
+    if ((st = kn_tensor_ints(node, &in[2], "starts", starts, KN_MAX_RANK, &ns, err)) != KN_OK ||
+        (st = kn_tensor_ints(node, &in[3], "ends", ends, KN_MAX_RANK, &ne, err)) != KN_OK ||
+        (has_axes && (st = kn_tensor_ints(node, &in[4], "axes", axes, KN_MAX_RANK, &na, err)) != KN_OK) ||
+        (has_steps && (st = kn_tensor_ints(node, &in[5], "steps", steps, KN_MAX_RANK, &nst, err)) != KN_OK))
+        return st;
+    if (ne != ns || (has_axes && na != ns) || (has_steps && nst != ns))
+        return kn_node_error(err, KN_ERR_SHAPE, node, "starts, ends, axes and steps have different lengths");
+    int64_t start[KN_MAX_RANK], step[KN_MAX_RANK];
+    kn_shape os;
+    const kn_shape *s = &out[0].shape;
+    if ((st = kn_slice_resolve(node, s, starts, ends, has_axes ? axes : NULL, has_steps ? steps : NULL, ns, start,
+                               step, &os, err)) != KN_OK)
+        return st;
+    if (!kn_shape_equal(&os, &in[0].shape))
+        return kn_node_error(err, KN_ERR_SHAPE, node, "the gradient's shape is not the slice's");
+    const size_t n = kn_numel_of(&out[0]), m = kn_numel_of(&in[0]);
+    float *dx = out[0].data;
+    const float *dy = in[0].data;
+    memset(dx, 0, sizeof(float) * n);
+    int64_t ist[KN_MAX_RANK], off = 0;
+    kn_strides_of(s, ist);
+    for (int d = 0; d < s->rank; d++)
+        off += start[d] * ist[d];
+    for (size_t i = 0; i < m; i++) { /* element i of dy, by its index in the slice */
+        int64_t rem = (int64_t)i, o = off;
+        for (int d = os.rank - 1; d >= 0; d--) {
+            o += rem % os.dims[d] * step[d] * ist[d];
+            rem /= os.dims[d];
+        }
+        dx[o] = dy[i];
+    }
+    return KN_OK;
+}
+
 /* ------------------------------------------------------------------- pad */
 
 /* Map an output coordinate to an input one; -1 where constant padding applies. */

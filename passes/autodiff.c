@@ -1,0 +1,342 @@
+/*
+ * autodiff.c - the training passes: training mode, reverse-mode automatic
+ * differentiation, optimizer insertion (see passes.h).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grad.h"
+#include "pass_util.h"
+#include "passes.h"
+
+/* ------------------------------------------------------------ training mode */
+
+/* A seed per node: the session's seed mixed with the node's name (FNV-1a), so two dropouts draw different masks. */
+static uint64_t kn_node_seed(uint64_t seed, const char *name)
+{
+    uint64_t h = 14695981039346656037ull ^ seed;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    return h;
+}
+
+/* A new intermediate value "<base><suffix>" (unique) of dtype/shape; -1 after an error. */
+static int kn_train_value(kn_graph *g, const char *base, const char *suffix, kn_dtype dt, const kn_shape *s,
+                          kn_error *err)
+{
+    char *name = kn_unique_value_name(g, base, suffix);
+    int id = -1;
+    if (!name) {
+        kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        return -1;
+    }
+    kn_status st = kn_graph_add_value(g, name, dt, s, KN_VALUE_INTERMEDIATE, NULL, &id, err);
+    free(name);
+    return st == KN_OK ? id : -1;
+}
+
+kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+{
+    kn_train_pass *t = ctx ? ctx->train : NULL;
+    if (!t)
+        return KN_OK;
+    const int step = t->step ? kn_graph_find_value(g, t->step) : -1;
+    const int nn = g->num_nodes;
+    for (int i = 0; i < nn; i++) {
+        kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        if (n->op == KN_OP_BATCH_NORM) {
+            for (int k = 3; k < 5; k++)
+                if (!g->values[n->inputs[k]].data || g->values[n->inputs[k]].kind == KN_VALUE_INTERMEDIATE)
+                    return kn_node_error(err, KN_ERR_UNSUPPORTED, n,
+                                         "the running statistics must be stored values to train on batch statistics");
+            const kn_shape c = {.rank = 1, .dims = {g->values[n->inputs[0]].shape.dims[1]}};
+            const int m = kn_train_value(g, n->name, "/batch_mean", KN_F32, &c, err);
+            const int s = m < 0 ? -1 : kn_train_value(g, n->name, "/batch_invstd", KN_F32, &c, err);
+            if (s < 0)
+                return err ? err->status : KN_ERR_NOMEM;
+            n = &g->nodes[i];
+            for (int k = 3; k < 5; k++) /* BatchNormTrain updates them: they are state, whatever the file said */
+                g->values[n->inputs[k]].kind = KN_VALUE_STATE;
+            n->op = KN_OP_BATCH_NORM_TRAIN;
+            n->outputs[1] = m;
+            n->outputs[2] = s;
+            n->num_outputs = 3;
+            g->values[m].producer = g->values[s].producer = i;
+        } else if (n->op == KN_OP_DROPOUT) {
+            if (step < 0)
+                return kn_node_error(err, KN_ERR_GRAPH, n, "training needs the step input '%s'",
+                                     t->step ? t->step : "(none)");
+            if (n->num_outputs > 1 && n->outputs[1] >= 0 && kn_graph_value_readers(g, n->outputs[1]) > 0)
+                return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "its mask output is read: not supported in training");
+            const float ratio = n->attrs.scalar.ratio;
+            const int mask = kn_train_value(g, n->name, "/mask", KN_BOOL, &g->values[n->inputs[0]].shape, err);
+            if (mask < 0)
+                return err ? err->status : KN_ERR_NOMEM;
+            n = &g->nodes[i];
+            n->op = KN_OP_DROPOUT_TRAIN;
+            kn_attrs_init(KN_OP_DROPOUT_TRAIN, &n->attrs);
+            n->attrs.dropout.ratio = ratio;
+            n->attrs.dropout.seed = kn_node_seed(t->seed, n->name);
+            n->inputs[1] = step;
+            n->num_inputs = 2;
+            n->outputs[1] = mask;
+            n->num_outputs = 2;
+            g->values[mask].producer = i;
+        } else {
+            continue;
+        }
+        if ((n = &g->nodes[i]) && kn_node_infer_shape(g, n, err) != KN_OK)
+            return err ? err->status : KN_ERR_SHAPE;
+        *changed = true;
+        if (ctx->explain)
+            fprintf(ctx->explain, "training_mode: %s '%s' runs in training mode (%s)\n",
+                    n->op == KN_OP_DROPOUT_TRAIN ? "Dropout" : "BatchNormalization", n->name,
+                    n->op == KN_OP_DROPOUT_TRAIN ? "a seeded mask each step" : "batch statistics");
+    }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ autodiff */
+
+/* Gradient contributions of each value, summed when it is read more than once. */
+typedef struct kn_grads {
+    int *sum;      /* per value: the accumulated gradient so far, or -1 */
+} kn_grads;
+
+/* Add contribution d to value v's gradient (an Add node when there is one already). */
+static kn_status kn_grad_accumulate(kn_grad_ctx *c, kn_grads *gr, int v, int d)
+{
+    if (d < 0)
+        return c->st;
+    if (gr->sum[v] < 0) {
+        gr->sum[v] = d;
+        return c->st;
+    }
+    /* "A value read by several nodes gets its gradients summed" */
+    gr->sum[v] = kn_grad_op(c, KN_OP_ADD, NULL, gr->sum[v], d, -1);
+    return c->st;
+}
+
+kn_status kn_pass_autodiff(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+{
+    kn_train_pass *t = ctx ? ctx->train : NULL;
+    if (!t)
+        return KN_OK;
+    const int loss = t->loss ? kn_graph_find_value(g, t->loss) : -1;
+    if (loss < 0)
+        return kn_error_set(err, KN_ERR_GRAPH, "autodiff: no loss value '%s'", t->loss ? t->loss : "(none)");
+    size_t ln;
+    if (g->values[loss].dtype != KN_F32 || kn_shape_numel(&g->values[loss].shape, &ln) != KN_OK || ln != 1)
+        return kn_error_set(err, KN_ERR_SHAPE, "autodiff: the loss '%s' is not one float32 value", g->values[loss].name);
+    const int nv0 = g->num_values, nn0 = g->num_nodes;
+    bool *on_path = kn_xcalloc((size_t)nv0, sizeof(bool)), *reaches = kn_xcalloc((size_t)nv0, sizeof(bool));
+    kn_grads gr = {kn_xcalloc((size_t)nv0 + 1, sizeof(int))};
+    char *missing = NULL;
+    kn_status st = KN_OK;
+    if (!on_path || !reaches || !gr.sum) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory in autodiff");
+        goto done;
+    }
+    /* values a trained weight influences (forward), and those that influence the loss (backward) */
+    for (int v = 0; v < nv0; v++) {
+        const kn_value *val = &g->values[v];
+        on_path[v] = val->kind == KN_VALUE_PARAM && val->data && val->model >= 0 && val->model < 64 &&
+                     ((t->update_models >> val->model) & 1);
+        gr.sum[v] = -1;
+    }
+    for (int i = 0; i < nn0; i++) {
+        const kn_node *n = &g->nodes[i];
+        bool any = false;
+        for (int k = 0; !n->dead && k < n->num_inputs; k++)
+            any |= n->inputs[k] >= 0 && on_path[n->inputs[k]];
+        for (int k = 0; any && k < n->num_outputs; k++)
+            if (n->outputs[k] >= 0)
+                on_path[n->outputs[k]] = true;
+    }
+    reaches[loss] = true;
+    for (int i = nn0 - 1; i >= 0; i--) {
+        const kn_node *n = &g->nodes[i];
+        bool any = false;
+        for (int k = 0; !n->dead && k < n->num_outputs; k++)
+            any |= n->outputs[k] >= 0 && reaches[n->outputs[k]];
+        for (int k = 0; any && k < n->num_inputs; k++)
+            if (n->inputs[k] >= 0)
+                reaches[n->inputs[k]] = true;
+    }
+    kn_grad_ctx c = {.g = g, .st = KN_OK, .err = err};
+    memset(&c.fwd, 0, sizeof c.fwd);
+    c.fwd.name = (char *)g->values[loss].name;
+    gr.sum[loss] = kn_grad_scalar(&c, 1.0f); /* d loss / d loss */
+    if (gr.sum[loss] >= 0) {
+        kn_shape ls = g->values[loss].shape;
+        gr.sum[loss] = kn_grad_reshape_to(&c, gr.sum[loss], &ls);
+    }
+    /* every node between a trained weight and the loss needs a rule: name all that have none, at once */
+    size_t missing_len = 0, missing_cap = 0;
+    int nmissing = 0, nodes_before = g->num_nodes;
+    for (int i = 0; i < nn0; i++) {
+        const kn_node *n = &g->nodes[i];
+        bool out = false, in = false;
+        for (int k = 0; !n->dead && k < n->num_outputs; k++)
+            out |= n->outputs[k] >= 0 && reaches[n->outputs[k]];
+        for (int k = 0; out && k < n->num_inputs; k++)
+            in |= n->inputs[k] >= 0 && on_path[n->inputs[k]] && reaches[n->inputs[k]];
+        if (!in || kn_op_get(n->op)->grad)
+            continue;
+        char line[300];
+        int len = snprintf(line, sizeof line, "%snode '%s' (%s)", nmissing ? ", " : "", n->name, kn_op_get(n->op)->name);
+        if (missing_len + (size_t)len + 1 > missing_cap) {
+            size_t cap = missing_cap ? missing_cap * 2 : 512;
+            while (cap < missing_len + (size_t)len + 1)
+                cap *= 2;
+            char *m = realloc(missing, cap);
+            if (!m) {
+                st = kn_error_set(err, KN_ERR_NOMEM, "out of memory in autodiff");
+                goto done;
+            }
+            missing = m;
+            missing_cap = cap;
+        }
+        memcpy(missing + missing_len, line, (size_t)len + 1);
+        missing_len += (size_t)len;
+        nmissing++;
+    }
+    if (nmissing) {
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED, "no gradient rule for %d node%s between the weights and the loss: %s",
+                          nmissing, nmissing == 1 ? "" : "s", missing);
+        goto done;
+    }
+    /* reverse topological order over the forward nodes: every reader of a value is done before its producer */
+    for (int i = nn0 - 1; i >= 0 && c.st == KN_OK; i--) {
+        const kn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        bool has_dy = false, needs = false;
+        for (int k = 0; k < n->num_outputs; k++)
+            has_dy |= n->outputs[k] >= 0 && n->outputs[k] < nv0 && gr.sum[n->outputs[k]] >= 0;
+        for (int k = 0; k < n->num_inputs; k++)
+            needs |= n->inputs[k] >= 0 && on_path[n->inputs[k]] && reaches[n->inputs[k]];
+        if (!has_dy || !needs)
+            continue;
+        c.fwd = *n;
+        c.count = 0;
+        for (int k = 0; k < KN_MAX_OUTPUTS; k++)
+            c.dy[k] = k < n->num_outputs && n->outputs[k] >= 0 && n->outputs[k] < nv0 ? gr.sum[n->outputs[k]] : -1;
+        for (int k = 0; k < KN_MAX_INPUTS; k++) {
+            c.need[k] = k < n->num_inputs && n->inputs[k] >= 0 && on_path[n->inputs[k]] && reaches[n->inputs[k]];
+            c.dx[k] = -1;
+        }
+        if (kn_op_get(n->op)->grad(&c) != KN_OK)
+            break;
+        for (int k = 0; k < c.fwd.num_inputs && c.st == KN_OK; k++)
+            if (c.need[k] && c.dx[k] >= 0)
+                kn_grad_accumulate(&c, &gr, c.fwd.inputs[k], c.dx[k]);
+    }
+    if (c.st != KN_OK) {
+        st = c.st;
+        goto done;
+    }
+    /* the gradient of every trained weight the loss depends on */
+    free(t->params);
+    free(t->grads);
+    t->params = t->grads = NULL;
+    t->num_params = 0;
+    int count = 0;
+    for (int v = 0; v < nv0; v++)
+        count += g->values[v].kind == KN_VALUE_PARAM && on_path[v] && reaches[v] && gr.sum[v] >= 0;
+    t->params = kn_xcalloc((size_t)(count ? count : 1), sizeof(int));
+    t->grads = kn_xcalloc((size_t)(count ? count : 1), sizeof(int));
+    if (!t->params || !t->grads) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory in autodiff");
+        goto done;
+    }
+    for (int v = 0; v < nv0; v++)
+        if (g->values[v].kind == KN_VALUE_PARAM && on_path[v] && reaches[v] && gr.sum[v] >= 0) {
+            t->params[t->num_params] = v;
+            t->grads[t->num_params++] = gr.sum[v];
+        }
+    *changed = true;
+    if (ctx->explain)
+        fprintf(ctx->explain, "autodiff: gradients of %d weights of the loss '%s' (%d backward nodes)\n", t->num_params,
+                g->values[loss].name, g->num_nodes - nodes_before);
+done:
+    free(on_path);
+    free(reaches);
+    free(gr.sum);
+    free(missing);
+    return st;
+}
+
+/* ------------------------------------------------------------ optimizer */
+
+/* A zero-filled STATE value "<param><suffix>" of param's shape (optimizer moments), of param's model. */
+static int kn_state_like(kn_graph *g, int param, const char *suffix, kn_error *err)
+{
+    const kn_value *p = &g->values[param];
+    size_t n;
+    if (kn_shape_numel(&p->shape, &n) != KN_OK)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "weight '%s' is too large", p->name), -1;
+    float *data = calloc(n ? n : 1, sizeof(float));
+    char *name = kn_unique_value_name(g, p->name, suffix);
+    int id = -1;
+    if (!data || !name) {
+        free(data);
+        free(name);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory for optimizer state"), -1;
+    }
+    const kn_shape s = p->shape;
+    const int model = p->model;
+    if (kn_graph_add_value(g, name, KN_F32, &s, KN_VALUE_STATE, data, &id, err) != KN_OK) {
+        free(data);
+        id = -1;
+    } else {
+        g->values[id].model = model;
+    }
+    free(name);
+    return id;
+}
+
+kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+{
+    kn_train_pass *t = ctx ? ctx->train : NULL;
+    if (!t || t->num_params == 0)
+        return KN_OK;
+    const int step = t->step ? kn_graph_find_value(g, t->step) : -1;
+    const kn_op op = t->optimizer;
+    if (op != KN_OP_SGD_UPDATE && op != KN_OP_MOMENTUM_UPDATE && op != KN_OP_ADAM_UPDATE)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "optimizer: unknown update op");
+    if (op == KN_OP_ADAM_UPDATE && step < 0)
+        return kn_error_set(err, KN_ERR_GRAPH, "optimizer: Adam needs the step input '%s'", t->step ? t->step : "");
+    for (int k = 0; k < t->num_params; k++) {
+        const int w = t->params[k];
+        int in[5] = {w, t->grads[k], -1, -1, -1}, nin = 2;
+        if (op == KN_OP_MOMENTUM_UPDATE) {
+            if ((in[2] = kn_state_like(g, w, "/velocity", err)) < 0)
+                return err ? err->status : KN_ERR_NOMEM;
+            nin = 3;
+        } else if (op == KN_OP_ADAM_UPDATE) {
+            if ((in[2] = kn_state_like(g, w, "/m", err)) < 0 || (in[3] = kn_state_like(g, w, "/v", err)) < 0)
+                return err ? err->status : KN_ERR_NOMEM;
+            in[4] = step;
+            nin = 5;
+        }
+        char name[320];
+        snprintf(name, sizeof name, "%s/update", g->values[w].name);
+        kn_attrs a;
+        kn_attrs_init(op, &a);
+        a.optim = t->optim;
+        int id;
+        kn_status st = kn_graph_add_node(g, name, op, in, nin, NULL, 0, &a, &id, err);
+        if (st == KN_OK)
+            st = kn_node_infer_shape(g, &g->nodes[id], err);
+        if (st != KN_OK)
+            return st;
+    }
+    *changed = true;
+    if (ctx->explain)
+        fprintf(ctx->explain, "optimizer: %d %s updates\n", t->num_params, kn_op_get(op)->name);
+    return KN_OK;
+}

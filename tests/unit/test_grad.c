@@ -1,0 +1,422 @@
+/*
+ * test_grad.c - every gradient rule of ir/ops.def against central finite
+ * differences, on the reference backend.
+ *
+ * Each case builds a small graph: one op (with its attribute variant) whose
+ * float inputs are trainable weights (seeded uniform values), and, unless
+ * the op is itself a loss, the loss mean((y - T)^2) on its first output
+ * against a random target T. The training passes (infer_and_fold,
+ * training_mode, autodiff) add the backward graph; the gradient of every
+ * weight becomes a graph output and the graph runs once on the reference
+ * backend. Then each weight element is moved by +-h and the graph run again:
+ * the loss recomputed in double precision on the host from y (float32),
+ * (L(w + h) - L(w - h)) / 2h, must match the analytic gradient within
+ * |fd - an| <= 1e-3 + 2e-2 * max(|fd|, |an|). A case also fails when every
+ * gradient of a weight is zero (a rule that returns nothing must not pass),
+ * and every op with a gradient rule must have a case.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "backend.h"
+#include "passes.h"
+#include "ref.h"
+#include "testutil.h"
+
+#define MAXIN 6
+
+/* One graph input of a case: float32 weight of a shape (uniform in [lo, hi)), or an integer constant. */
+typedef struct gin {
+    int rank;
+    int64_t dims[5];
+    float lo, hi;            /* lo == hi: 0, -1 */
+    int nints;               /* > 0: an int64 constant of these values (a shape, labels, ...) */
+    int64_t ints[8];
+    bool fixed;              /* a float constant (not differentiated: a target) */
+} gin;
+
+typedef struct grad_case {
+    const char *name;
+    kn_op op;
+    int nin;
+    gin in[MAXIN];
+    int nout;                /* outputs of the op (the loss reads output 0) */
+    void (*set)(kn_attrs *a);
+    bool is_loss;            /* the op's output 0 is the loss itself */
+    bool step;               /* append the int64 step input (DropoutTrain needs it at the end) */
+    bool inference_form;     /* no training-mode pass: BatchNormalization with its running statistics */
+} grad_case;
+
+/* ------------------------------------------------------------ attribute setters */
+
+static void conv_pad1(kn_attrs *a) { a->window.nspatial = 2; a->window.pad_begin[0] = a->window.pad_begin[1] = a->window.pad_end[0] = a->window.pad_end[1] = 1; }
+static void conv_s2(kn_attrs *a) { conv_pad1(a); a->window.stride[0] = a->window.stride[1] = 2; }
+static void conv_g2(kn_attrs *a) { conv_pad1(a); a->window.group = 2; }
+static void conv_dil(kn_attrs *a) { a->window.nspatial = 2; a->window.dilation[0] = a->window.dilation[1] = 2; a->window.pad_begin[1] = 2; a->window.pad_end[0] = 1; }
+static void conv_asym(kn_attrs *a) { a->window.nspatial = 2; a->window.pad_begin[0] = 2; a->window.pad_end[1] = 1; a->window.stride[1] = 2; }
+static void conv_1d(kn_attrs *a) { a->window.nspatial = 1; a->window.pad_begin[0] = 1; a->window.stride[0] = 2; }
+static void deconv_s2(kn_attrs *a) { a->window.nspatial = 2; a->window.stride[0] = a->window.stride[1] = 2; a->window.pad_begin[0] = a->window.pad_begin[1] = 1; a->window.pad_end[0] = a->window.pad_end[1] = 2; }
+static void deconv_op(kn_attrs *a) { deconv_s2(a); a->window.pad_end[0] = a->window.pad_end[1] = 1; a->window.output_padding[0] = a->window.output_padding[1] = 1; }
+static void deconv_g2(kn_attrs *a) { a->window.nspatial = 2; a->window.group = 2; a->window.pad_begin[0] = a->window.pad_end[0] = 1; }
+static void gemm_tb(kn_attrs *a) { a->gemm.trans_b = true; }
+static void gemm_ta(kn_attrs *a) { a->gemm.trans_a = true; a->gemm.alpha = 0.5f; a->gemm.beta = 2.0f; }
+static void gemm_tab(kn_attrs *a) { a->gemm.trans_a = a->gemm.trans_b = true; }
+static void leaky(kn_attrs *a) { a->scalar.alpha = 0.2f; }
+static void elu(kn_attrs *a) { a->scalar.alpha = 0.7f; }
+static void clip(kn_attrs *a) { a->scalar.min = -0.5f; a->scalar.max = 0.4f; }
+static void axis1(kn_attrs *a) { a->axis.axis = 1; }
+static void axis_m1(kn_attrs *a) { a->axis.axis = -1; }
+static void pool2(kn_attrs *a) { a->window.nspatial = 2; a->window.kernel[0] = a->window.kernel[1] = 2; a->window.stride[0] = a->window.stride[1] = 2; }
+static void pool3(kn_attrs *a) { a->window.nspatial = 2; a->window.kernel[0] = a->window.kernel[1] = 3; a->window.stride[0] = a->window.stride[1] = 2; a->window.pad_begin[0] = a->window.pad_begin[1] = a->window.pad_end[0] = a->window.pad_end[1] = 1; }
+static void pool3_ceil(kn_attrs *a) { pool3(a); a->window.pad_end[0] = a->window.pad_end[1] = 0; a->window.ceil_mode = true; }
+static void pool3_incl(kn_attrs *a) { pool3(a); a->window.count_include_pad = true; }
+static void bn(kn_attrs *a) { a->batch_norm.epsilon = 1e-3f; a->batch_norm.momentum = 0.9f; }
+static void drop(kn_attrs *a) { a->scalar.ratio = 0.4f; }
+static void perm(kn_attrs *a) { a->transpose.nperm = 4; a->transpose.perm[0] = 0; a->transpose.perm[1] = 2; a->transpose.perm[2] = 3; a->transpose.perm[3] = 1; }
+static void split3(kn_attrs *a) { a->axis.axis = 2; }
+static void bce_eps(kn_attrs *a) { a->loss.epsilon = 1e-7f; }
+
+#define W(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = -1.0f, .hi = 1.0f}
+#define P(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.05f, .hi = 0.95f}     /* probabilities */
+#define POS(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.5f, .hi = 2.0f}     /* away from 0 */
+#define T(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.0f, .hi = 1.0f, .fixed = true}
+#define INTS(n, ...) {.nints = n, .ints = {__VA_ARGS__}}
+
+static const grad_case cases[] = {
+    {"conv3x3_pad1", KN_OP_CONV, 3, {W(4, 2, 3, 5, 5), W(4, 4, 3, 3, 3), W(1, 4)}, 1, conv_pad1},
+    {"conv_stride2", KN_OP_CONV, 3, {W(4, 2, 3, 6, 7), W(4, 2, 3, 3, 3), W(1, 2)}, 1, conv_s2},
+    {"conv_groups2", KN_OP_CONV, 2, {W(4, 1, 4, 5, 5), W(4, 6, 2, 3, 3)}, 1, conv_g2},
+    {"conv_dilated", KN_OP_CONV, 3, {W(4, 1, 2, 7, 6), W(4, 3, 2, 3, 2), W(1, 3)}, 1, conv_dil},
+    {"conv_asym_pad", KN_OP_CONV, 2, {W(4, 2, 2, 5, 6), W(4, 3, 2, 2, 3)}, 1, conv_asym},
+    {"conv1x1", KN_OP_CONV, 3, {W(4, 2, 3, 4, 4), W(4, 5, 3, 1, 1), W(1, 5)}, 1, NULL},
+    {"conv1d_stride2", KN_OP_CONV, 3, {W(3, 2, 3, 9), W(3, 2, 3, 3), W(1, 2)}, 1, conv_1d},
+    {"deconv_s1", KN_OP_CONV_TRANSPOSE, 3, {W(4, 2, 3, 4, 4), W(4, 3, 2, 3, 3), W(1, 2)}, 1, NULL},
+    {"deconv_s2_5x5", KN_OP_CONV_TRANSPOSE, 3, {W(4, 1, 2, 3, 3), W(4, 2, 3, 5, 5), W(1, 3)}, 1, deconv_s2},
+    {"deconv_outpad", KN_OP_CONV_TRANSPOSE, 2, {W(4, 2, 2, 3, 3), W(4, 2, 2, 3, 3)}, 1, deconv_op},
+    {"deconv_groups2", KN_OP_CONV_TRANSPOSE, 2, {W(4, 1, 4, 3, 4), W(4, 4, 1, 3, 2)}, 1, deconv_g2},
+    {"gemm_transb_bias", KN_OP_GEMM, 3, {W(2, 3, 4), W(2, 5, 4), W(1, 5)}, 1, gemm_tb},
+    {"gemm_transa_alpha_beta", KN_OP_GEMM, 3, {W(2, 4, 3), W(2, 4, 5), W(2, 1, 5)}, 1, gemm_ta},
+    {"gemm_both_trans_full_c", KN_OP_GEMM, 3, {W(2, 4, 3), W(2, 5, 4), W(2, 3, 5)}, 1, gemm_tab},
+    {"matmul_2d", KN_OP_MATMUL, 2, {W(2, 3, 4), W(2, 4, 2)}, 1, NULL},
+    {"matmul_3d_by_2d", KN_OP_MATMUL, 2, {W(3, 2, 3, 4), W(2, 4, 5)}, 1, NULL},
+    {"matmul_batch_broadcast", KN_OP_MATMUL, 2, {W(3, 1, 3, 4), W(3, 2, 4, 2)}, 1, NULL},
+    {"add_broadcast", KN_OP_ADD, 2, {W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
+    {"sub_broadcast", KN_OP_SUB, 2, {W(1, 4), W(3, 2, 3, 4)}, 1, NULL},
+    {"mul_broadcast", KN_OP_MUL, 2, {W(3, 2, 3, 4), W(3, 2, 1, 4)}, 1, NULL},
+    {"div_broadcast", KN_OP_DIV, 2, {W(3, 2, 3, 4), POS(1, 4)}, 1, NULL},
+    {"mul_same", KN_OP_MUL, 2, {W(2, 3, 4), W(2, 3, 4)}, 1, NULL},
+    {"relu", KN_OP_RELU, 1, {W(2, 4, 6)}, 1, NULL},
+    {"leaky_relu", KN_OP_LEAKY_RELU, 1, {W(2, 4, 6)}, 1, leaky},
+    {"elu", KN_OP_ELU, 1, {W(2, 4, 6)}, 1, elu},
+    {"sigmoid", KN_OP_SIGMOID, 1, {W(2, 4, 6)}, 1, NULL},
+    {"tanh", KN_OP_TANH, 1, {W(2, 4, 6)}, 1, NULL},
+    {"swish", KN_OP_SWISH, 1, {W(2, 4, 6)}, 1, NULL},
+    {"hard_swish", KN_OP_HARD_SWISH, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
+    {"hard_sigmoid", KN_OP_HARD_SIGMOID, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
+    {"clip", KN_OP_CLIP, 1, {W(2, 4, 6)}, 1, clip},
+    {"sqrt", KN_OP_SQRT, 1, {POS(2, 3, 4)}, 1, NULL},
+    {"exp", KN_OP_EXP, 1, {W(2, 3, 4)}, 1, NULL},
+    {"erf", KN_OP_ERF, 1, {W(2, 3, 4)}, 1, NULL},
+    {"softmax_last", KN_OP_SOFTMAX, 1, {W(2, 3, 5)}, 1, axis_m1},
+    {"softmax_axis1", KN_OP_SOFTMAX, 1, {W(3, 2, 4, 3)}, 1, axis1},
+    {"log_softmax", KN_OP_LOG_SOFTMAX, 1, {W(2, 3, 5)}, 1, axis_m1},
+    {"maxpool2x2", KN_OP_MAX_POOL, 1, {W(4, 2, 2, 4, 6)}, 1, pool2},
+    {"maxpool3x3_s2_pad", KN_OP_MAX_POOL, 1, {W(4, 1, 2, 7, 6)}, 1, pool3},
+    {"maxpool_ceil", KN_OP_MAX_POOL, 1, {W(4, 1, 2, 6, 6)}, 1, pool3_ceil},
+    {"avgpool3x3_excl", KN_OP_AVERAGE_POOL, 1, {W(4, 1, 2, 7, 6)}, 1, pool3},
+    {"avgpool3x3_incl", KN_OP_AVERAGE_POOL, 1, {W(4, 1, 2, 7, 6)}, 1, pool3_incl},
+    {"avgpool_ceil", KN_OP_AVERAGE_POOL, 1, {W(4, 1, 2, 6, 6)}, 1, pool3_ceil},
+    {"global_avgpool", KN_OP_GLOBAL_AVERAGE_POOL, 1, {W(4, 2, 3, 4, 5)}, 1, NULL},
+    {"global_maxpool", KN_OP_GLOBAL_MAX_POOL, 1, {W(4, 2, 3, 4, 5)}, 1, NULL},
+    /* training mode: batch statistics (the running ones are state, updated, not differentiated) */
+    {"batchnorm_train", KN_OP_BATCH_NORM, 5, {W(4, 3, 2, 3, 3), POS(1, 2), W(1, 2), T(1, 2), POS(1, 2)}, 1, bn},
+    {"batchnorm_train_2d", KN_OP_BATCH_NORM, 5, {W(2, 5, 3), POS(1, 3), W(1, 3), T(1, 3), POS(1, 3)}, 1, bn},
+    {"batchnorm_inference", KN_OP_BATCH_NORM, 5, {W(4, 2, 2, 2, 3), POS(1, 2), W(1, 2), W(1, 2), POS(1, 2)}, 1, bn,
+     false, false, true},
+    {"dropout_train", KN_OP_DROPOUT, 1, {W(2, 6, 5)}, 1, drop, false, true},
+    {"flatten", KN_OP_FLATTEN, 1, {W(4, 2, 3, 2, 2)}, 1, NULL},
+    {"reshape", KN_OP_RESHAPE, 2, {W(3, 2, 3, 4), INTS(2, 6, 4)}, 1, NULL},
+    {"transpose", KN_OP_TRANSPOSE, 1, {W(4, 2, 3, 4, 2)}, 1, perm},
+    {"concat_axis1", KN_OP_CONCAT, 3, {W(3, 2, 2, 3), W(3, 2, 1, 3), W(3, 2, 3, 3)}, 1, axis1},
+    {"split_axis2", KN_OP_SPLIT, 2, {W(3, 2, 3, 5), INTS(2, 2, 3)}, 2, split3},
+    {"slice_steps", KN_OP_SLICE, 5, {W(3, 3, 4, 6), INTS(2, 1, 5), INTS(2, 3, 0), INTS(2, 1, 2), INTS(2, 1, -2)}, 1,
+     NULL},
+    {"pad_constant", KN_OP_PAD, 2, {W(3, 2, 3, 2), INTS(6, 0, 1, 2, 0, 0, 1)}, 1, NULL},
+    {"squeeze", KN_OP_SQUEEZE, 2, {W(3, 2, 1, 3), INTS(1, 1)}, 1, NULL},
+    {"unsqueeze", KN_OP_UNSQUEEZE, 2, {W(2, 2, 3), INTS(1, 1)}, 1, NULL},
+    {"identity", KN_OP_IDENTITY, 1, {W(2, 3, 4)}, 1, NULL},
+    /* losses: the op is the loss */
+    {"softmax_cross_entropy", KN_OP_SOFTMAX_CROSS_ENTROPY, 2, {W(2, 4, 5), INTS(4, 1, 0, 4, 2)}, 2, NULL, true},
+    {"cross_entropy", KN_OP_CROSS_ENTROPY, 2, {P(2, 4, 5), INTS(4, 3, 0, 4, 2)}, 1, NULL, true},
+    {"binary_cross_entropy", KN_OP_BINARY_CROSS_ENTROPY, 2, {P(2, 4, 3), T(2, 4, 3)}, 1, bce_eps, true},
+    {"bce_with_logits", KN_OP_BCE_WITH_LOGITS, 2, {W(2, 4, 3), T(2, 4, 3)}, 1, NULL, true},
+    {"mse", KN_OP_MSE_LOSS, 2, {W(2, 4, 3), T(2, 4, 3)}, 1, NULL, true},
+};
+
+/* ------------------------------------------------------------ harness */
+
+/*
+ * n distinct values spread evenly over [lo, hi) (off the grid's centre, so that none sits on a kink such as 0,
+ * +-2.5 or +-3), shuffled: no two inputs of a max pool tie, and no value is within a step h of a kink.
+ */
+static void fill_distinct(uint64_t *seed, float *x, size_t n, float lo, float hi)
+{
+    const double step = ((double)hi - lo) / (double)(n ? n : 1);
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)(lo + ((double)i + 0.6234) * step);
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)(kn_test_uniform(seed, 0.0f, 1.0f) * (float)i);
+        j = j >= i ? i - 1 : j;
+        float t = x[i - 1];
+        x[i - 1] = x[j];
+        x[j] = t;
+    }
+}
+
+typedef struct built {
+    kn_graph g;
+    int w[MAXIN], nw;         /* weights (value ids) */
+    int grad[MAXIN];          /* their gradients (value ids, graph outputs) */
+    int y, target;            /* output 0 of the op; the loss target (or -1) */
+    bool is_loss;
+} built;
+
+static void build(const grad_case *c, built *b)
+{
+    kn_graph *g = &b->g;
+    kn_graph_init(g);
+    g->name = kn_strdup(c->name);
+    g->variables = true;
+    uint64_t seed = 0x51ed27a1u ^ (uint64_t)strlen(c->name) * 7919u;
+    int in[MAXIN + 1], outs[4];
+    b->nw = 0;
+    for (int k = 0; k < c->nin; k++) {
+        const gin *x = &c->in[k];
+        char name[32];
+        snprintf(name, sizeof name, "in%d", k);
+        if (x->nints > 0) {
+            int64_t *d = malloc(sizeof(int64_t) * (size_t)x->nints);
+            memcpy(d, x->ints, sizeof(int64_t) * (size_t)x->nints);
+            in[k] = kn_test_add_value(g, name, KN_I64, 1, (int64_t[]){x->nints}, KN_VALUE_CONST, d);
+            continue;
+        }
+        kn_shape s = {.rank = x->rank};
+        memcpy(s.dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
+        size_t n;
+        assert_int_equal(kn_shape_numel(&s, &n), KN_OK);
+        float *d = malloc(sizeof(float) * (n ? n : 1));
+        if (x->fixed)
+            kn_test_fill(&seed, d, n, x->lo, x->hi);
+        else
+            fill_distinct(&seed, d, n, x->lo, x->hi);
+        /* BatchNormalization's statistics are state; a target is a constant; the rest are trained weights */
+        const bool state = c->op == KN_OP_BATCH_NORM && k >= 3;
+        in[k] = kn_test_add_value(g, name, KN_F32, x->rank, x->dims,
+                                  state ? KN_VALUE_STATE : x->fixed ? KN_VALUE_CONST : KN_VALUE_PARAM, d);
+        if (!state && !x->fixed && !(c->is_loss && k == 1))
+            b->w[b->nw++] = in[k];
+    }
+    int nin = c->nin;
+    if (c->step) {
+        int64_t *t = calloc(1, sizeof(int64_t));
+        in[nin] = kn_test_add_value(g, "step", KN_I64, 0, NULL, KN_VALUE_CONST, t);
+    }
+    for (int k = 0; k < c->nout; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "y%d", k);
+        outs[k] = kn_test_add_tmp(g, name);
+    }
+    kn_attrs a;
+    kn_attrs_init(c->op, &a);
+    if (c->set)
+        c->set(&a);
+    assert_int_equal(kn_graph_add_node(g, "op", c->op, in, nin, outs, c->nout, &a, NULL, NULL), KN_OK);
+    b->y = outs[0];
+    b->is_loss = c->is_loss;
+    b->target = -1;
+    if (!c->is_loss) {
+        /* the loss mean((y - T)^2); T random, fixed per case (the op's shapes first, to size T) */
+        assert_int_equal(kn_node_infer_shape(g, &g->nodes[0], NULL), KN_OK);
+        const kn_value *yv = &g->values[b->y];
+        size_t n;
+        assert_int_equal(kn_shape_numel(&yv->shape, &n), KN_OK);
+        float *t = malloc(sizeof(float) * (n ? n : 1));
+        kn_test_fill(&seed, t, n, -1.0f, 1.0f);
+        kn_shape ys = yv->shape;
+        b->target = kn_test_add_value(g, "target", KN_F32, ys.rank, ys.dims, KN_VALUE_CONST, t);
+        int loss = kn_test_add_tmp(g, "loss");
+        int lin[2] = {b->y, b->target};
+        assert_int_equal(kn_graph_add_node(g, "mse", KN_OP_MSE_LOSS, lin, 2, &loss, 1, NULL, NULL, NULL), KN_OK);
+    }
+    assert_int_equal(kn_graph_add_output(g, b->y, NULL), KN_OK);
+}
+
+/* Run the training passes up to autodiff; the gradients become graph outputs. */
+static void differentiate(built *b, const char *loss, bool inference_form)
+{
+    static const kn_pass train[] = {
+        {"infer_and_fold", "", kn_pass_infer_and_fold, 0},
+        {"training_mode", "", kn_pass_training_mode, 0},
+        {"autodiff", "", kn_pass_autodiff, 0},
+    };
+    static const kn_pass infer[] = {
+        {"infer_and_fold", "", kn_pass_infer_and_fold, 0},
+        {"autodiff", "", kn_pass_autodiff, 0},
+    };
+    const kn_pass *passes = inference_form ? infer : train;
+    const int npasses = inference_form ? 2 : 3;
+    kn_train_pass t = {.loss = loss, .step = "step", .update_models = 1, .seed = 7};
+    kn_pass_ctx ctx = {.train = &t};
+    kn_error err;
+    if (kn_passes_run_pipeline(&b->g, passes, npasses, &ctx, &err) != KN_OK)
+        fail_msg("%s: %s", b->g.name, err.message);
+    for (int k = 0; k < b->nw; k++) {
+        b->grad[k] = -1;
+        for (int q = 0; q < t.num_params; q++)
+            if (t.params[q] == b->w[k])
+                b->grad[k] = t.grads[q];
+        if (b->grad[k] < 0)
+            fail_msg("%s: weight %d got no gradient", b->g.name, k);
+        /* a gradient that is a weight itself (Identity) is read from there */
+        if (b->g.values[b->grad[k]].kind == KN_VALUE_INTERMEDIATE && !b->g.values[b->grad[k]].is_output) {
+            assert_int_equal(kn_graph_add_output(&b->g, b->grad[k], NULL), KN_OK);
+            b->g.values[b->grad[k]].is_output = true;
+        }
+    }
+    kn_train_pass_free(&t);
+    assert_int_equal(kn_graph_verify(&b->g, true, &err), KN_OK);
+}
+
+/* The loss in double precision from the run's y (or the loss op's own output). */
+static double loss_of(const built *b, void *x)
+{
+    const kn_value *yv = &b->g.values[b->y];
+    const float *y = kn_ref_backend.value_data(x, b->y);
+    if (b->is_loss)
+        return *y;
+    const float *t = b->g.values[b->target].data;
+    size_t n;
+    kn_shape_numel(&yv->shape, &n);
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += ((double)y[i] - t[i]) * ((double)y[i] - t[i]);
+    return n ? s / (double)n : 0.0;
+}
+
+static void check_case(const grad_case *c)
+{
+    built b;
+    build(c, &b);
+    differentiate(&b, c->is_loss ? "y0" : "loss", c->inference_form);
+    void *x = NULL;
+    kn_error err;
+    if (kn_ref_backend.compile(&b.g, NULL, 1, &x, &err) != KN_OK)
+        fail_msg("%s: compile: %s", c->name, err.message);
+    if (kn_ref_backend.run(x, &err) != KN_OK)
+        fail_msg("%s: run: %s", c->name, err.message);
+    double worst = 0.0;
+    int checked = 0;
+    for (int k = 0; k < b.nw; k++) {
+        kn_value *wv = &b.g.values[b.w[k]];
+        size_t n;
+        kn_shape_numel(&wv->shape, &n);
+        float *an = malloc(sizeof(float) * (n ? n : 1));
+        memcpy(an, kn_ref_backend.value_data(x, b.grad[k]), sizeof(float) * n);
+        float *w = wv->data;
+        double maxabs = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            const float keep = w[i];
+            const float h = 1e-3f * (fabsf(keep) > 1.0f ? fabsf(keep) : 1.0f);
+            w[i] = keep + h;
+            assert_int_equal(kn_ref_backend.run(x, &err), KN_OK);
+            const double lp = loss_of(&b, x);
+            w[i] = keep - h;
+            assert_int_equal(kn_ref_backend.run(x, &err), KN_OK);
+            const double lm = loss_of(&b, x);
+            w[i] = keep;
+            const double fd = (lp - lm) / (2.0 * ((double)(keep + h) - (double)keep));
+            const double d = fabs(fd - an[i]), tol = 1e-3 + 2e-2 * fmax(fabs(fd), fabs(an[i]));
+            if (d > tol)
+                fail_msg("%s: d loss / d in%d[%zu]: analytic %.6g, finite difference %.6g", c->name, k, i,
+                         (double)an[i], fd);
+            worst = fmax(worst, d / fmax(1e-3, fmax(fabs(fd), fabs(an[i]))));
+            maxabs = fmax(maxabs, fabs(an[i]));
+            checked++;
+        }
+        if (n > 0 && maxabs == 0.0)
+            fail_msg("%s: every gradient of in%d is zero", c->name, k);
+        free(an);
+    }
+    printf("grad %-24s %3d elements, worst relative difference %.2g\n", c->name, checked, worst);
+    kn_ref_backend.free(x);
+    kn_graph_free(&b.g);
+}
+
+static void test_gradients(void **state)
+{
+    (void)state;
+    bool covered[KN_OP_COUNT] = {false};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_case(&cases[i]);
+        covered[cases[i].op] = true;
+    }
+    /* BatchNormTrain and DropoutTrain are what BatchNormalization and Dropout become in training */
+    covered[KN_OP_BATCH_NORM_TRAIN] = covered[KN_OP_BATCH_NORM];
+    covered[KN_OP_DROPOUT_TRAIN] = covered[KN_OP_DROPOUT];
+    for (int op = 0; op < KN_OP_COUNT; op++)
+        if (kn_op_get((kn_op)op)->grad && !covered[op])
+            fail_msg("op %s has a gradient rule but no finite-difference case", kn_op_get((kn_op)op)->name);
+}
+
+/* A node on the path without a rule is an error naming every such node at once. */
+static void test_missing_rules(void **state)
+{
+    (void)state;
+    kn_graph g;
+    kn_graph_init(&g);
+    g.name = kn_strdup("missing");
+    g.variables = true;
+    float *w = malloc(sizeof(float) * 4), *e = malloc(sizeof(float)), *t = calloc(4, sizeof(float));
+    for (int i = 0; i < 4; i++)
+        w[i] = 0.5f + (float)i;
+    *e = 2.0f;
+    int wv = kn_test_add_value(&g, "w", KN_F32, 1, (int64_t[]){4}, KN_VALUE_PARAM, w);
+    int ev = kn_test_add_value(&g, "e", KN_F32, 0, NULL, KN_VALUE_CONST, e);
+    int tv = kn_test_add_value(&g, "t", KN_F32, 1, (int64_t[]){4}, KN_VALUE_CONST, t);
+    int p1 = kn_test_add_tmp(&g, "p1"), p2 = kn_test_add_tmp(&g, "p2"), l = kn_test_add_tmp(&g, "l");
+    kn_test_add_node(&g, "pow1", KN_OP_POW, (int[]){wv, ev}, 2, p1);
+    kn_test_add_node(&g, "lrn", KN_OP_LRN, (int[]){p1}, 1, p2);
+    kn_test_add_node(&g, "mse", KN_OP_MSE_LOSS, (int[]){p2, tv}, 2, l);
+    kn_graph_add_output(&g, l, NULL);
+    static const kn_pass passes[] = {{"infer_and_fold", "", kn_pass_infer_and_fold, 0},
+                                     {"autodiff", "", kn_pass_autodiff, 0}};
+    kn_train_pass tp = {.loss = "l", .update_models = 1};
+    kn_pass_ctx ctx = {.train = &tp};
+    kn_error err;
+    g.nodes[1].attrs.lrn.size = 3;
+    kn_status st = kn_passes_run_pipeline(&g, passes, 2, &ctx, &err);
+    print_message("%s\n", err.message);
+    assert_int_equal(st, KN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "no gradient rule for 2 nodes"));
+    assert_non_null(strstr(err.message, "node 'lrn' (LRN)"));
+    assert_non_null(strstr(err.message, "node 'pow1' (Pow)"));
+    kn_train_pass_free(&tp);
+    kn_graph_free(&g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_missing_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
