@@ -406,6 +406,8 @@ kn_status kn_spec_build_graph(const kn_spec *spec, int index, kn_graph *graph, k
         st = kn_b_layer(&b, &m->layers[i], &b.value_of[i]);
     for (int i = 0; i < m->num_outputs && st == KN_OK; i++)
         st = kn_graph_add_output(graph, b.value_of[m->outputs[i]], err);
+    for (int v = 0; v < graph->num_values; v++) /* which model of the file each weight belongs to */
+        graph->values[v].model = index;
     if (st == KN_OK)
         st = kn_graph_verify(graph, true, err);
     free(b.value_of);

@@ -11,6 +11,7 @@
 #ifndef KILN_H
 #define KILN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -304,6 +305,134 @@ kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory
 kn_status kn_session_memory_plan(const kn_session_t *session, kn_memory_plan *plan, kn_error *err);
 /** Free what a memory plan owns and zero it. NULL is allowed. */
 void kn_memory_plan_free(kn_memory_plan *plan);
+
+/* -------------------------------------------------------------- training */
+
+/**
+ * A training run of a .kiln file's train block: the trained models' weights,
+ * their BatchNorm statistics and the optimizer state, one copy shared by
+ * the training graph of every step (and batch size) and by the evaluation
+ * graphs. Each training graph is the forward graph of a step with its loss,
+ * turned by the autodiff pass into forward + backward + optimizer updates,
+ * optimized, memory-planned and compiled like an inference graph.
+ */
+typedef struct kn_trainer kn_trainer_t;
+
+/** Options for kn_trainer_create. Zero-initialise, then set what you need. */
+typedef struct kn_train_options {
+    const char *backend;      /**< "ref" (NULL: "ref"; training runs on the reference backend) */
+    int threads;              /**< 0: the number of cores */
+    const char *train;        /**< name of the train block; NULL: the file's first */
+    int64_t batch_size;       /**< 0: the block's */
+    uint64_t seed;            /**< Dropout masks and noise draw from it (with the step number) */
+    FILE *explain;            /**< as kn_options: what the passes did to the training graphs */
+    int verify_each;
+    const char *dump_after;   /**< a pass of the training pipeline (kiln train --dump-after) */
+    const char *dump_path;
+} kn_train_options;
+
+/** What the train block asks for (kn_trainer_info). */
+typedef struct kn_train_info {
+    const char *name;             /**< the block's name */
+    int64_t batch_size, epochs;
+    int num_steps;                /**< steps run on every batch (1 for a classifier) */
+    const char *step_names[8];
+    unsigned metrics;             /**< KN_METRIC_* bits */
+    kn_shape image_shape;         /**< one sample, without the batch */
+    int64_t num_classes;
+    const char *dataset;          /**< "idx", "cifar10" or "synthetic" */
+    bool shuffle;
+} kn_train_info;
+
+enum { KN_METRIC_ACCURACY = 1, KN_METRIC_BINARY_ACCURACY = 2, KN_METRIC_MSE = 4, KN_METRIC_MAE = 8 };
+
+/** Most steps a train block may have. */
+#define KN_TRAIN_MAX_STEPS 8
+
+/**
+ * What one batch gave (kn_trainer_train_batch, kn_trainer_evaluate_batch):
+ * the loss of each step (the mean over the batch), and the sums behind the
+ * metrics of the first step's prediction over `samples` samples: correct
+ * (accuracy: argmax against the label; binary accuracy: > 0.5 against the
+ * 0/1 target), squared and absolute errors (against the target).
+ */
+typedef struct kn_train_report {
+    int num_steps;
+    double loss[KN_TRAIN_MAX_STEPS];
+    int64_t samples, correct;
+    double sq_err, abs_err;
+    int64_t elements;             /**< elements behind sq_err and abs_err */
+} kn_train_report;
+
+/**
+ * Load `path` (a .kiln file), check its train block and set up training:
+ * the models' initial weights (their seeded initializers), the optimizer
+ * state (zeros). Graphs are compiled at the first batch of each size.
+ * KN_ERR_UNSUPPORTED for a backend that cannot train yet.
+ */
+kn_status kn_trainer_create(const char *path, const kn_train_options *options, kn_trainer_t **trainer,
+                            kn_error *err);
+void kn_trainer_free(kn_trainer_t *trainer);
+kn_status kn_trainer_info(const kn_trainer_t *trainer, kn_train_info *info);
+
+/**
+ * One training batch: every step of the block in order, each a forward,
+ * backward and optimizer update. images [B, sample shape] float32, labels
+ * [B] int64 (NULL when no loss uses labels); B at most the batch size (a
+ * smaller last batch compiles its own graphs once). Noise, when the block
+ * declares it, is drawn from the seed and the step number. *report (may be
+ * NULL) receives the losses and metric sums.
+ */
+kn_status kn_trainer_train_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                 kn_train_report *report, kn_error *err);
+
+/** The first step's loss and metrics on a batch in evaluation mode (BatchNorm's running statistics, no Dropout). */
+kn_status kn_trainer_evaluate_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                    kn_train_report *report, kn_error *err);
+
+/** Training batches run so far (the step number: Adam's t - 1, the Dropout and noise streams). */
+int64_t kn_trainer_steps(const kn_trainer_t *trainer);
+
+/**
+ * Write every trained weight, running statistic and optimizer state, the
+ * step number and `epoch` (the caller's: epochs completed) to `path`
+ * atomically (temporary file, then rename), with a checksum.
+ */
+kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch, const char *path, kn_error *err);
+
+/**
+ * Load a checkpoint of this file's train block written by
+ * kn_trainer_save_checkpoint: every tensor must be there with its shape
+ * (KN_ERR_INVALID_ARG naming the first that is not), the checksum must
+ * hold. *epoch receives the epochs it recorded.
+ */
+kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, int64_t *epoch, kn_error *err);
+
+/** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
+kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
+
+/** A 64-bit hash (FNV-1a) of every trained weight's bytes, in name order: two runs agree bit for bit when equal. */
+uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
+
+/** A loaded dataset: samples as float32 in [0, 1] (pixel / 255) and int64 labels. */
+typedef struct kn_dataset kn_dataset_t;
+
+/**
+ * Load the train block's dataset: its training split (test false) or its
+ * test split, the first `limit` samples (0: all). Relative directories are
+ * relative to the spec file.
+ */
+kn_status kn_trainer_load_dataset(const kn_trainer_t *trainer, bool test, int64_t limit, kn_dataset_t **dataset,
+                                  kn_error *err);
+void kn_dataset_free(kn_dataset_t *dataset);
+int64_t kn_dataset_count(const kn_dataset_t *dataset);
+/**
+ * Gather samples index[0..n) into images [n, sample shape] and labels [n]
+ * (their data point into `images_buf` and `labels_buf`, which must hold
+ * them: n * sample size floats, n int64).
+ */
+kn_status kn_dataset_batch(const kn_dataset_t *dataset, const int64_t *index, int64_t n, float *images_buf,
+                           int64_t *labels_buf, kn_tensor *images, kn_tensor *labels, kn_error *err);
 
 /* ------------------------------------------------------------------ .npy */
 

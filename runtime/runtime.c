@@ -413,16 +413,32 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
         return kn_error_set(err, KN_ERR_INVALID_ARG, "thread count must be positive, not %d", opts.threads);
     if (opts.num_frozen < 0 || (opts.num_frozen > 0 && (!opts.frozen_names || !opts.frozen_values)))
         return kn_error_set(err, KN_ERR_INVALID_ARG, "frozen inputs need names and values");
-    kn_session_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    kn_status st = kn_prepare_graph_frozen(model, opts.batch ? opts.batch : 1, &opts, &s->graph, err);
-    if (st != KN_OK) {
-        free(s);
+    kn_graph g;
+    kn_status st = kn_prepare_graph_frozen(model, opts.batch ? opts.batch : 1, &opts, &g, err);
+    if (st != KN_OK)
         return st;
+    return kn_session_from_graph(&g, opts.batch ? opts.batch : 1, &opts, session, err);
+}
+
+kn_status kn_session_from_graph(kn_graph *g, int64_t batch, const kn_options *options, kn_session_t **session,
+                                kn_error *err)
+{
+    kn_options opts = {0};
+    if (options)
+        opts = *options;
+    *session = NULL;
+    const kn_backend *backend = kn_backend_find(opts.backend ? opts.backend : "ref");
+    kn_session_t *s = calloc(1, sizeof *s);
+    if (!s || !backend) {
+        kn_graph_free(g);
+        free(s);
+        return kn_error_set(err, backend ? KN_ERR_NOMEM : KN_ERR_NOT_FOUND, backend ? "out of memory" : "unknown backend");
     }
+    s->graph = *g; /* taken over */
+    kn_graph_init(g);
+    kn_status st = KN_OK;
     s->backend = backend;
-    s->batch = opts.batch ? opts.batch : 1;
+    s->batch = batch;
     s->fed = kn_xcalloc((size_t)s->graph.num_inputs, sizeof(bool));
     if (!s->fed) {
         kn_session_free(s);

@@ -39,6 +39,15 @@ int kn_default_threads(void);
 kn_status kn_plan_backend_memory(const kn_graph *g, const struct kn_backend *backend, int threads,
                                  struct kn_graph_mem_plan *plan, kn_error *err);
 
+/**
+ * A session of graph g (taken over: *g is emptied), already bound to
+ * `batch` and through its pipeline: checked against the backend, planned,
+ * compiled (kn_session_create's last part; training graphs come this way).
+ * Only backend, threads and explain of `opts` are read.
+ */
+kn_status kn_session_from_graph(kn_graph *g, int64_t batch, const kn_options *opts, kn_session_t **session,
+                                kn_error *err);
+
 /** The graph and memory plan of a session (for kn_session_memory_plan). */
 const kn_graph *kn_session_graph(const kn_session_t *session);
 const struct kn_graph_mem_plan *kn_session_mem_plan(const kn_session_t *session);

@@ -18,12 +18,15 @@ typedef struct kn_cli_command {
 int kn_cli_compile(int argc, char **argv);
 /* `kiln bench` (bench.c): init time and latency per backend and batch size. */
 int kn_cli_bench(int argc, char **argv);
+/* `kiln train` (train.c): run a .kiln file's train block. */
+int kn_cli_train(int argc, char **argv);
 
 static const kn_cli_command kn_cli_commands[] = {
     {"run", kn_cli_run, "run a model on inputs read from .npy files"},
     {"info", kn_cli_info, "describe a model: inputs, outputs, ops, parameters, FLOPs"},
     {"compile", kn_cli_compile, "check a .kiln model spec; print its summary or write IR, DOT or ONNX"},
     {"bench", kn_cli_bench, "measure init time and latency per backend and batch size"},
+    {"train", kn_cli_train, "train the models of a .kiln file as its train block says"},
 };
 #define KN_CLI_NUM_COMMANDS ((int)(sizeof kn_cli_commands / sizeof kn_cli_commands[0]))
 

@@ -1,0 +1,391 @@
+/*
+ * train.c - `kiln train FILE.kiln`: run a spec's train block (a thin client
+ * of the training API in kiln.h).
+ *
+ * Like Keras's fit(): the training split shuffled every epoch from the seed,
+ * batches in order (the last one smaller), a progress bar on a terminal
+ * (batch count, ETA, running loss and metrics; one line per epoch when not a
+ * terminal), evaluation on the test split after every epoch, a checkpoint
+ * per epoch (--checkpoint DIR: epoch_NNN.kcpt and latest.kcpt, each written
+ * atomically), --resume from the latest one (the same result, bit for bit,
+ * as a run that was never stopped: the shuffle of epoch e and the Dropout
+ * and noise streams of step t are functions of the seed, e and t), Ctrl-C
+ * stopping at the end of the batch with the last checkpoint kept, the
+ * trained model written as ONNX (-o), and a hash of the final weights.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static const char kn_train_usage[] =
+    "usage: kiln train [options] FILE.kiln\n"
+    "\n"
+    "Train the models of FILE.kiln as its train block says (dataset, loss,\n"
+    "optimizer, batch size, epochs, metrics), evaluating on the dataset's test\n"
+    "split after every epoch.\n"
+    "\n"
+    "options:\n"
+    "  --epochs N         epochs (default: the block's)\n"
+    "  --batch-size N     samples per batch (default: the block's)\n"
+    "  --seed N           shuffling, Dropout masks and noise (default: 0)\n"
+    "  --threads N        worker threads (default: 0, all cores); the result\n"
+    "                     is the same for any count on the reference backend\n"
+    "  --backend NAME     backend (default: ref, the one that trains now)\n"
+    "  --limit N          use only the first N samples of each split\n"
+    "  --train NAME       the train block (default: the file's first)\n"
+    "  -o FILE.onnx       write the trained model as ONNX (opset 13)\n"
+    "  --model NAME       the model -o writes (default: the first trained)\n"
+    "  --checkpoint DIR   write DIR/epoch_NNN.kcpt and DIR/latest.kcpt after\n"
+    "                     every epoch (atomically)\n"
+    "  --resume [PATH]    continue from a checkpoint (a file, or a directory's\n"
+    "                     latest.kcpt; default: --checkpoint's)\n"
+    "  --no-eval          skip the evaluation on the test split\n"
+    "  --explain  --verify-each  --dump-after PASS[=FILE]\n"
+    "                     report, check or dump the training graphs' passes\n"
+    "  -h, --help         show this help and exit\n"
+    "\n"
+    "Images are float32 in [0, 1] (pixel / 255). Ctrl-C stops at the end of\n"
+    "the batch and keeps the last checkpoint. The last line is a hash of the\n"
+    "trained weights: two runs gave bitwise the same weights when it agrees.\n";
+
+static volatile sig_atomic_t kn_train_stop;
+
+static void kn_train_on_sigint(int sig)
+{
+    (void)sig;
+    kn_train_stop = 1;
+}
+
+static double kn_train_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The order of epoch e: a Fisher-Yates shuffle from splitmix64 of (seed, e), or 0..n-1. */
+static void kn_train_order(int64_t *order, int64_t n, uint64_t seed, int64_t epoch, bool shuffle)
+{
+    for (int64_t i = 0; i < n; i++)
+        order[i] = i;
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)epoch * 0xc2b2ae3d27d4eb4full ^ 0x165667b19e3779f9ull;
+    for (int64_t i = n - 1; shuffle && i > 0; i--) {
+        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        const int64_t j = (int64_t)(z % (uint64_t)(i + 1));
+        const int64_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* "loss 0.1234 - accuracy 0.9650" of a report summed over batches (losses weighted by samples). */
+static void kn_train_metrics_str(const kn_train_info *info, const kn_train_report *sum, int64_t samples,
+                                 const char *prefix, char *buf, size_t len)
+{
+    size_t used = 0;
+    for (int s = 0; s < sum->num_steps && used < len; s++) {
+        const char *name = sum->num_steps > 1 && info->step_names[s] ? info->step_names[s] : NULL;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s%s%sloss %.4f", used ? " - " : "", prefix,
+                                 name ? name : "", name ? " " : "", samples ? sum->loss[s] / (double)samples : 0.0);
+    }
+    if ((info->metrics & (KN_METRIC_ACCURACY | KN_METRIC_BINARY_ACCURACY)) && sum->samples && used < len)
+        snprintf(buf + used, len - used, " - %s%s %.4f", prefix,
+                 info->metrics & KN_METRIC_ACCURACY ? "accuracy" : "binary_accuracy",
+                 (double)sum->correct / (double)sum->samples);
+}
+
+static void kn_train_accumulate(kn_train_report *sum, const kn_train_report *r, int64_t b)
+{
+    sum->num_steps = r->num_steps;
+    for (int s = 0; s < r->num_steps; s++)
+        sum->loss[s] += r->loss[s] * (double)b;
+    sum->samples += r->samples;
+    sum->correct += r->correct;
+}
+
+/* "1:02" or "45s" */
+static const char *kn_train_eta(double s, char *buf, size_t len)
+{
+    if (s >= 60)
+        snprintf(buf, len, "%d:%02d", (int)(s / 60), (int)fmod(s, 60));
+    else
+        snprintf(buf, len, "%ds", (int)s);
+    return buf;
+}
+
+typedef struct kn_train_args {
+    const char *file, *train, *out, *model, *ckpt_dir, *resume;
+    bool resume_given, no_eval;
+    int64_t epochs, batch, seed, threads, limit;
+    const char *backend;
+    kn_cli_pass_opts pass;
+} kn_train_args;
+
+static int kn_train_parse(int argc, char **argv, kn_train_args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value = NULL;
+        if (kn_cli_is_help(arg)) {
+            fputs(kn_train_usage, stdout);
+            return -1;
+        }
+        int rc = kn_cli_pass_option(argc, argv, &i, "train", kn_train_usage, &a->pass);
+        if (rc == KN_CLI_USAGE)
+            return rc;
+        if (rc == 1)
+            continue;
+        if (strcmp(arg, "--no-eval") == 0) {
+            a->no_eval = true;
+            continue;
+        }
+        if (strcmp(arg, "--resume") == 0) { /* an optional value: the next argument unless it is an option or .kiln */
+            a->resume_given = true;
+            if (i + 1 < argc && argv[i + 1][0] != '-' && !strstr(argv[i + 1], ".kiln"))
+                a->resume = argv[++i];
+            continue;
+        }
+        static const char *const names[] = {"--epochs", "--batch-size", "--seed", "--threads", "--limit", "--backend",
+                                            "--train", "-o", "--model", "--checkpoint", "--resume"};
+        int which = -1;
+        for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
+            int m = kn_cli_option(argc, argv, &i, names[k], &value);
+            if (m < 0)
+                return kn_cli_usage_error("train", kn_train_usage, "option '%s' needs a value", names[k]);
+            if (m > 0)
+                which = k;
+        }
+        if (which < 0 && arg[0] == '-' && arg[1])
+            return kn_cli_usage_error("train", kn_train_usage, "unknown option '%s'", arg);
+        if (which < 0) {
+            if (a->file)
+                return kn_cli_usage_error("train", kn_train_usage, "unexpected argument '%s'", arg);
+            a->file = arg;
+            continue;
+        }
+        int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit};
+        const int64_t lo[] = {1, 1, 0, 0, 1}, hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX};
+        if (which < 5) {
+            if (!kn_cli_parse_int(value, lo[which], hi[which], ints[which]))
+                return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld, got '%s'", names[which],
+                                          (long long)lo[which], value);
+            continue;
+        }
+        const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume};
+        *strs[which - 5] = value;
+        if (which == 10)
+            a->resume_given = true;
+    }
+    if (!a->file)
+        return kn_cli_usage_error("train", kn_train_usage, "missing FILE.kiln");
+    if (a->resume_given && !a->resume && !a->ckpt_dir)
+        return kn_cli_usage_error("train", kn_train_usage, "--resume needs a checkpoint file or --checkpoint DIR");
+    return KN_CLI_OK;
+}
+
+/* Evaluate on the whole test split, in batches; the summed report. */
+static kn_status kn_train_evaluate(kn_trainer_t *t, const kn_dataset_t *test, int64_t batch, float *img, int64_t *lab,
+                                   int64_t *idx, kn_train_report *sum, kn_error *err)
+{
+    memset(sum, 0, sizeof *sum);
+    const int64_t n = kn_dataset_count(test);
+    for (int64_t at = 0; at < n; at += batch) {
+        const int64_t b = n - at < batch ? n - at : batch;
+        for (int64_t k = 0; k < b; k++)
+            idx[k] = at + k;
+        kn_tensor x, y;
+        kn_train_report r;
+        kn_status st = kn_dataset_batch(test, idx, b, img, lab, &x, &y, err);
+        if (st == KN_OK)
+            st = kn_trainer_evaluate_batch(t, &x, &y, &r, err);
+        if (st != KN_OK)
+            return st;
+        kn_train_accumulate(sum, &r, b);
+    }
+    return KN_OK;
+}
+
+int kn_cli_train(int argc, char **argv);
+int kn_cli_train(int argc, char **argv)
+{
+    kn_train_args a;
+    int rc = kn_train_parse(argc, argv, &a);
+    if (rc != KN_CLI_OK)
+        return rc < 0 ? KN_CLI_OK : rc;
+    kn_error err = {0};
+    char dump_file[512] = "";
+    kn_train_options o = {.backend = a.backend, .threads = (int)a.threads, .train = a.train,
+                          .batch_size = a.batch, .seed = (uint64_t)a.seed, .explain = a.pass.explain ? stdout : NULL,
+                          .verify_each = a.pass.verify_each};
+    if (a.pass.dump_pass[0]) {
+        o.dump_after = a.pass.dump_pass;
+        if (a.pass.dump_file)
+            snprintf(dump_file, sizeof dump_file, "%s", a.pass.dump_file);
+        o.dump_path = a.pass.dump_file ? dump_file : NULL;
+    }
+    kn_trainer_t *t = NULL;
+    kn_dataset_t *train = NULL, *test = NULL;
+    float *img = NULL;
+    int64_t *lab = NULL, *order = NULL, *idx = NULL;
+    double t0 = kn_train_now();
+    if (kn_trainer_create(a.file, &o, &t, &err) != KN_OK) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    kn_train_info info;
+    kn_trainer_info(t, &info);
+    const int64_t epochs = a.epochs ? a.epochs : info.epochs, batch = info.batch_size;
+    if (kn_trainer_load_dataset(t, false, a.limit, &train, &err) != KN_OK ||
+        (!a.no_eval && kn_trainer_load_dataset(t, true, a.limit, &test, &err) != KN_OK)) {
+        rc = kn_cli_fail("%s", err.message);
+        goto done;
+    }
+    const int64_t n = kn_dataset_count(train);
+    if (n == 0) {
+        rc = kn_cli_fail("%s: the training split is empty", a.file);
+        goto done;
+    }
+    size_t sample;
+    if (kn_shape_numel(&info.image_shape, &sample) != KN_OK) {
+        rc = kn_cli_fail("bad sample shape");
+        goto done;
+    }
+    img = malloc(sizeof(float) * sample * (size_t)batch);
+    lab = malloc(sizeof(int64_t) * (size_t)batch);
+    idx = malloc(sizeof(int64_t) * (size_t)batch);
+    order = malloc(sizeof(int64_t) * (size_t)n);
+    if (!img || !lab || !idx || !order) {
+        rc = kn_cli_fail("out of memory");
+        goto done;
+    }
+    int64_t start = 0;
+    char ckpt[1200];
+    if (a.resume_given) {
+        const char *from = a.resume ? a.resume : a.ckpt_dir;
+        struct stat sb;
+        if (stat(from, &sb) == 0 && S_ISDIR(sb.st_mode))
+            snprintf(ckpt, sizeof ckpt, "%s/latest.kcpt", from);
+        else
+            snprintf(ckpt, sizeof ckpt, "%s", from);
+        if (kn_trainer_load_checkpoint(t, ckpt, &start, &err) != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            goto done;
+        }
+        printf("resumed from %s: %lld epochs done, step %lld\n", ckpt, (long long)start,
+               (long long)kn_trainer_steps(t));
+    }
+    if (a.ckpt_dir && !kn_cli_mkdirs(a.ckpt_dir)) {
+        rc = kn_cli_fail("cannot create %s: %s", a.ckpt_dir, strerror(errno));
+        goto done;
+    }
+    const bool tty = isatty(STDOUT_FILENO) == 1;
+    const int64_t nbatches = (n + batch - 1) / batch;
+    printf("train '%s': %lld samples, %lld batches of %lld, %lld epochs%s%s (init %.1f s)\n", info.name, (long long)n,
+           (long long)nbatches, (long long)batch, (long long)epochs,
+           test ? ", evaluated on " : "", test ? "the test split" : "", kn_train_now() - t0);
+    fflush(stdout);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = kn_train_on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    for (int64_t e = start; e < epochs && !kn_train_stop; e++) {
+        kn_train_order(order, n, (uint64_t)a.seed, e, info.shuffle);
+        kn_train_report sum = {0};
+        int64_t seen = 0;
+        const double te = kn_train_now();
+        for (int64_t bi = 0; bi < nbatches; bi++) {
+            const int64_t at = bi * batch, b = n - at < batch ? n - at : batch;
+            kn_tensor x, y;
+            kn_train_report r;
+            if (kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err) != KN_OK ||
+                kn_trainer_train_batch(t, &x, &y, &r, &err) != KN_OK) {
+                rc = kn_cli_fail("epoch %lld, batch %lld: %s", (long long)e + 1, (long long)bi + 1, err.message);
+                goto restore;
+            }
+            kn_train_accumulate(&sum, &r, b);
+            seen += b;
+            for (int s = 0; s < r.num_steps; s++)
+                if (!isfinite(r.loss[s])) {
+                    rc = kn_cli_fail("epoch %lld, batch %lld: the loss is %g (diverged; lower the learning rate)",
+                                     (long long)e + 1, (long long)bi + 1, r.loss[s]);
+                    goto restore;
+                }
+            if (tty) {
+                char m[256], eta[32];
+                const double el = kn_train_now() - te;
+                kn_train_metrics_str(&info, &sum, seen, "", m, sizeof m);
+                printf("\r\033[Kepoch %lld/%lld %lld/%lld ETA %s - %s", (long long)e + 1, (long long)epochs,
+                       (long long)bi + 1, (long long)nbatches,
+                       kn_train_eta(el / (double)(bi + 1) * (double)(nbatches - bi - 1), eta, sizeof eta), m);
+                fflush(stdout);
+            }
+            if (kn_train_stop)
+                break;
+        }
+        const double el = kn_train_now() - te;
+        if (kn_train_stop && seen < n) {
+            printf("%sinterrupted in epoch %lld after %lld of %lld batches; the last checkpoint is kept%s%s\n",
+                   tty ? "\r\033[K" : "", (long long)e + 1, (long long)((seen + batch - 1) / batch),
+                   (long long)nbatches, a.ckpt_dir ? " in " : "", a.ckpt_dir ? a.ckpt_dir : "");
+            rc = 130;
+            goto restore;
+        }
+        char m[256], tm[256] = "";
+        kn_train_metrics_str(&info, &sum, seen, "", m, sizeof m);
+        if (test && kn_dataset_count(test) > 0) {
+            kn_train_report ev;
+            if (kn_train_evaluate(t, test, batch, img, lab, idx, &ev, &err) != KN_OK) {
+                rc = kn_cli_fail("evaluation after epoch %lld: %s", (long long)e + 1, err.message);
+                goto restore;
+            }
+            tm[0] = ' ';
+            tm[1] = '-';
+            tm[2] = ' ';
+            kn_train_metrics_str(&info, &ev, ev.samples ? ev.samples : kn_dataset_count(test), "test_", tm + 3,
+                                 sizeof tm - 3);
+        }
+        printf("%sepoch %lld/%lld - %.1f s (%.1f ms/step) - %s%s\n", tty ? "\r\033[K" : "", (long long)e + 1,
+               (long long)epochs, el, el * 1e3 / (double)nbatches, m, tm);
+        fflush(stdout);
+        if (a.ckpt_dir) {
+            char path[1200];
+            snprintf(path, sizeof path, "%s/epoch_%03lld.kcpt", a.ckpt_dir, (long long)e + 1);
+            snprintf(ckpt, sizeof ckpt, "%s/latest.kcpt", a.ckpt_dir);
+            if (kn_trainer_save_checkpoint(t, e + 1, path, &err) != KN_OK ||
+                kn_trainer_save_checkpoint(t, e + 1, ckpt, &err) != KN_OK) {
+                rc = kn_cli_fail("%s", err.message);
+                goto restore;
+            }
+        }
+    }
+    if (a.out) {
+        if (kn_trainer_export_onnx(t, a.model, a.out, &err) != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            goto restore;
+        }
+        printf("wrote %s\n", a.out);
+    }
+    printf("weights hash %016llx after %lld steps\n", (unsigned long long)kn_trainer_weights_hash(t),
+           (long long)kn_trainer_steps(t));
+restore:
+    sigaction(SIGINT, &old, NULL);
+done:
+    free(img);
+    free(lab);
+    free(idx);
+    free(order);
+    kn_dataset_free(train);
+    kn_dataset_free(test);
+    kn_trainer_free(t);
+    return rc;
+}

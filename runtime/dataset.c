@@ -1,0 +1,320 @@
+/*
+ * dataset.c - the datasets a train block names (docs/spec-language.md):
+ * MNIST-style IDX files (plain or gzip: zlib reads both), CIFAR-10's
+ * binary batches, and seeded synthetic data. Images become float32 in
+ * [0, 1] (pixel / 255, as the Keras examples scale them), so a trained
+ * model takes what `kiln run` users give it; labels int64.
+ *
+ * Every size read from a file is checked against the spec's shape and
+ * against overflow before anything is allocated, and a short read is an
+ * error naming the file: a truncated download fails cleanly.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "train_internal.h"
+
+struct kn_dataset {
+    int64_t count, classes;
+    kn_shape sample;          /* one image, no batch */
+    size_t sample_floats;
+    float *images;            /* count * sample_floats */
+    int64_t *labels;          /* count */
+};
+
+/* Most samples a dataset may hold (the pixels must fit in memory; 2^31 keeps every count an int). */
+#define KN_DATASET_MAX_SAMPLES ((int64_t)1 << 31)
+
+void kn_dataset_free(kn_dataset_t *d)
+{
+    if (!d)
+        return;
+    free(d->images);
+    free(d->labels);
+    free(d);
+}
+
+int64_t kn_dataset_count(const kn_dataset_t *d)
+{
+    return d ? d->count : 0;
+}
+
+/* Allocate the arrays of n samples. */
+static kn_status kn_dataset_alloc(kn_dataset_t *d, int64_t n, kn_error *err)
+{
+    size_t floats;
+    if (n < 0 || n > KN_DATASET_MAX_SAMPLES || !kn_size_mul((size_t)n, d->sample_floats, &floats) ||
+        floats > SIZE_MAX / sizeof(float))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "a dataset of %lld samples is too large", (long long)n);
+    d->images = malloc(sizeof(float) * (floats ? floats : 1));
+    d->labels = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    if (!d->images || !d->labels)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory for %lld samples", (long long)n);
+    d->count = n;
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ IDX */
+
+/* Open dir/name, or dir/name.gz; NULL when neither opens (the path tried into path[len]). */
+static gzFile kn_idx_open(const char *dir, const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "%s/%s", dir, name);
+    gzFile f = gzopen(path, "rb");
+    if (f)
+        return f;
+    snprintf(path, len, "%s/%s.gz", dir, name);
+    return gzopen(path, "rb");
+}
+
+static kn_status kn_idx_read(gzFile f, const char *path, void *buf, size_t bytes, kn_error *err)
+{
+    unsigned char *p = buf;
+    while (bytes > 0) { /* gzread takes an unsigned int count */
+        unsigned chunk = bytes > (1u << 30) ? (1u << 30) : (unsigned)bytes;
+        int n = gzread(f, p, chunk);
+        if (n <= 0)
+            return kn_error_set(err, KN_ERR_IO, "%s: the file ends early (truncated or not an IDX file)", path);
+        p += n;
+        bytes -= (size_t)n;
+    }
+    return KN_OK;
+}
+
+/* An IDX header: magic 0x0000 08 ndims, then ndims big-endian u32 dims. */
+static kn_status kn_idx_header(gzFile f, const char *path, int ndims, uint32_t *dims, kn_error *err)
+{
+    unsigned char h[4 + 4 * 4];
+    kn_status st = kn_idx_read(f, path, h, 4 + 4 * (size_t)ndims, err);
+    if (st != KN_OK)
+        return st;
+    if (h[0] != 0 || h[1] != 0 || h[2] != 0x08 || h[3] != ndims)
+        return kn_error_set(err, KN_ERR_PARSE, "%s: not an IDX file of unsigned bytes with %d dimensions", path, ndims);
+    for (int i = 0; i < ndims; i++)
+        dims[i] = (uint32_t)h[4 + 4 * i] << 24 | (uint32_t)h[5 + 4 * i] << 16 | (uint32_t)h[6 + 4 * i] << 8 |
+                  h[7 + 4 * i];
+    return KN_OK;
+}
+
+static kn_status kn_dataset_idx(const char *dir, bool test, int64_t limit, kn_dataset_t *d, kn_error *err)
+{
+    char ipath[1200], lpath[1200];
+    const char *prefix = test ? "t10k" : "train";
+    char iname[64], lname[64];
+    snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", prefix);
+    snprintf(lname, sizeof lname, "%s-labels-idx1-ubyte", prefix);
+    gzFile fi = kn_idx_open(dir, iname, ipath, sizeof ipath), fl = NULL;
+    kn_status st = KN_OK;
+    unsigned char *pix = NULL, *lab = NULL;
+    if (!fi)
+        return kn_error_set(err, KN_ERR_IO, "cannot open %s (or %s.gz)", ipath, iname);
+    if (!(fl = kn_idx_open(dir, lname, lpath, sizeof lpath))) {
+        st = kn_error_set(err, KN_ERR_IO, "cannot open %s/%s (or .gz)", dir, lname);
+        goto done;
+    }
+    uint32_t idims[3] = {0}, ldims[1] = {0};
+    if ((st = kn_idx_header(fi, ipath, 3, idims, err)) != KN_OK || (st = kn_idx_header(fl, lpath, 1, ldims, err)))
+        goto done;
+    const kn_shape *s = &d->sample;
+    if (s->rank != 3 || s->dims[0] != 1 || s->dims[1] != idims[1] || s->dims[2] != idims[2]) {
+        st = kn_error_set(err, KN_ERR_SHAPE, "%s: images are %ux%u, but the dataset's shape is (1, %lld, %lld)", ipath,
+                          idims[1], idims[2], (long long)(s->rank == 3 ? s->dims[1] : 0),
+                          (long long)(s->rank == 3 ? s->dims[2] : 0));
+        goto done;
+    }
+    if (idims[0] != ldims[0]) {
+        st = kn_error_set(err, KN_ERR_SHAPE, "%s has %u images but %s has %u labels", ipath, idims[0], lpath, ldims[0]);
+        goto done;
+    }
+    int64_t n = idims[0];
+    if (limit > 0 && limit < n)
+        n = limit;
+    if ((st = kn_dataset_alloc(d, n, err)) != KN_OK)
+        goto done;
+    const size_t px = d->sample_floats;
+    pix = malloc(px ? px : 1);
+    lab = malloc((size_t)(n ? n : 1));
+    if (!pix || !lab) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = kn_idx_read(fl, lpath, lab, (size_t)n, err)) != KN_OK)
+        goto done;
+    for (int64_t i = 0; i < n; i++) {
+        if ((st = kn_idx_read(fi, ipath, pix, px, err)) != KN_OK)
+            goto done;
+        for (size_t k = 0; k < px; k++)
+            d->images[(size_t)i * px + k] = pix[k] / 255.0f;
+        if (lab[i] >= d->classes) {
+            st = kn_error_set(err, KN_ERR_PARSE, "%s: label %u of sample %lld is outside 0..%lld", lpath, lab[i],
+                              (long long)i, (long long)(d->classes - 1));
+            goto done;
+        }
+        d->labels[i] = lab[i];
+    }
+done:
+    free(pix);
+    free(lab);
+    if (fi)
+        gzclose(fi);
+    if (fl)
+        gzclose(fl);
+    return st;
+}
+
+/* ------------------------------------------------------------ CIFAR-10 */
+
+static kn_status kn_dataset_cifar(const char *dir, bool test, int64_t limit, kn_dataset_t *d, kn_error *err)
+{
+    enum { REC = 1 + 3 * 32 * 32, PER_FILE = 10000 };
+    const kn_shape *s = &d->sample;
+    if (s->rank != 3 || s->dims[0] != 3 || s->dims[1] != 32 || s->dims[2] != 32)
+        return kn_error_set(err, KN_ERR_SHAPE, "cifar10 images are (3, 32, 32)");
+    const int files = test ? 1 : 5;
+    int64_t want = (int64_t)files * PER_FILE;
+    if (limit > 0 && limit < want)
+        want = limit;
+    kn_status st = kn_dataset_alloc(d, want, err);
+    if (st != KN_OK)
+        return st;
+    unsigned char rec[REC];
+    int64_t n = 0;
+    for (int f = 0; f < files && n < want; f++) {
+        char path[1200];
+        if (test)
+            snprintf(path, sizeof path, "%s/test_batch.bin", dir);
+        else
+            snprintf(path, sizeof path, "%s/data_batch_%d.bin", dir, f + 1);
+        gzFile fp = gzopen(path, "rb");
+        if (!fp)
+            return kn_error_set(err, KN_ERR_IO, "cannot open %s", path);
+        for (int r = 0; r < PER_FILE && n < want; r++, n++) {
+            if ((st = kn_idx_read(fp, path, rec, REC, err)) != KN_OK) {
+                gzclose(fp);
+                kn_error_prefix(err, "CIFAR-10 record %d", r);
+                return st;
+            }
+            if (rec[0] >= d->classes) {
+                gzclose(fp);
+                return kn_error_set(err, KN_ERR_PARSE, "%s: label %u of record %d is outside 0..%lld", path, rec[0], r,
+                                    (long long)(d->classes - 1));
+            }
+            d->labels[n] = rec[0];
+            for (int k = 0; k < REC - 1; k++) /* red, green, blue planes: already channels-first */
+                d->images[n * (REC - 1) + k] = rec[1 + k] / 255.0f;
+        }
+        gzclose(fp);
+    }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ synthetic */
+
+static uint64_t kn_splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static float kn_unit(uint64_t *s)
+{
+    return (float)((double)(kn_splitmix(s) >> 40) * (1.0 / 16777216.0));
+}
+
+/*
+ * Seeded samples that can be learnt: each class has a random prototype image, and a sample is half its class's
+ * prototype and half uniform noise, labels uniform over the classes. The test split uses another stream.
+ */
+static kn_status kn_dataset_synthetic(const kn_spec_dataset *sd, bool test, int64_t limit, kn_dataset_t *d,
+                                      kn_error *err)
+{
+    int64_t n = test ? (sd->samples + 4) / 5 : sd->samples;
+    if (limit > 0 && limit < n)
+        n = limit;
+    kn_status st = kn_dataset_alloc(d, n, err);
+    if (st != KN_OK)
+        return st;
+    const size_t px = d->sample_floats;
+    size_t pfloats;
+    if (!kn_size_mul(px, (size_t)d->classes, &pfloats))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "synthetic prototypes too large");
+    float *proto = malloc(sizeof(float) * (pfloats ? pfloats : 1));
+    if (!proto)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    uint64_t s = sd->seed * 0x2545f4914f6cdd1dull + 1;
+    for (size_t k = 0; k < pfloats; k++)
+        proto[k] = kn_unit(&s);
+    s ^= test ? 0x7f4a7c159e3779b9ull : 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t l = (int64_t)(kn_splitmix(&s) % (uint64_t)d->classes);
+        d->labels[i] = l;
+        for (size_t k = 0; k < px; k++)
+            d->images[(size_t)i * px + k] = 0.5f * proto[(size_t)l * px + k] + 0.5f * kn_unit(&s);
+    }
+    free(proto);
+    return KN_OK;
+}
+
+kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool test, int64_t limit,
+                          kn_dataset_t **out, kn_error *err)
+{
+    *out = NULL;
+    kn_dataset_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    d->sample = sd->image_shape;
+    d->classes = sd->num_classes > 0 ? sd->num_classes : 1;
+    size_t px;
+    kn_status st = kn_shape_numel(&d->sample, &px);
+    if (st != KN_OK || px == 0) {
+        kn_dataset_free(d);
+        return kn_error_set(err, KN_ERR_SHAPE, "the dataset's samples have no elements");
+    }
+    d->sample_floats = px;
+    char dir[1024];
+    if (sd->dir && sd->dir[0] != '/' && base_dir && base_dir[0])
+        snprintf(dir, sizeof dir, "%s/%s", base_dir, sd->dir);
+    else
+        snprintf(dir, sizeof dir, "%s", sd->dir ? sd->dir : ".");
+    switch (sd->kind) {
+    case KN_SPEC_DATA_IDX: st = kn_dataset_idx(dir, test, limit, d, err); break;
+    case KN_SPEC_DATA_CIFAR10: st = kn_dataset_cifar(dir, test, limit, d, err); break;
+    default: st = kn_dataset_synthetic(sd, test, limit, d, err); break;
+    }
+    if (st != KN_OK) {
+        kn_dataset_free(d);
+        return st;
+    }
+    *out = d;
+    return KN_OK;
+}
+
+kn_status kn_dataset_batch(const kn_dataset_t *d, const int64_t *index, int64_t n, float *images_buf,
+                           int64_t *labels_buf, kn_tensor *images, kn_tensor *labels, kn_error *err)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (index[i] < 0 || index[i] >= d->count)
+            return kn_error_set(err, KN_ERR_INVALID_ARG, "sample %lld is outside the dataset's %lld",
+                                (long long)index[i], (long long)d->count);
+        memcpy(images_buf + (size_t)i * d->sample_floats, d->images + (size_t)index[i] * d->sample_floats,
+               sizeof(float) * d->sample_floats);
+        labels_buf[i] = d->labels[index[i]];
+    }
+    memset(images, 0, sizeof *images);
+    images->dtype = KN_F32;
+    images->shape.rank = d->sample.rank + 1;
+    images->shape.dims[0] = n;
+    memcpy(images->shape.dims + 1, d->sample.dims, sizeof(int64_t) * (size_t)d->sample.rank);
+    images->data = images_buf;
+    memset(labels, 0, sizeof *labels);
+    labels->dtype = KN_I64;
+    labels->shape.rank = 1;
+    labels->shape.dims[0] = n;
+    labels->data = labels_buf;
+    return KN_OK;
+}

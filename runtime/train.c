@@ -1,0 +1,789 @@
+/*
+ * train.c - the training API of kiln.h: a trainer owns one copy of every
+ * variable (trained weights, BatchNorm statistics, optimizer state; the
+ * "store", by name) and compiles, at the first batch of each size, one
+ * training session per step of the train block (the step's forward graph
+ * and loss through the training pipeline) and an evaluation session (the
+ * first step's forward graph and loss through the inference pipeline).
+ * Every session's variables are bound to the store's buffers before it is
+ * compiled, so the optimizer's in-place updates are what every later run,
+ * training or evaluation, reads.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "backend.h"
+#include "passes.h"
+#include "runtime_internal.h"
+#include "train_internal.h"
+
+/* One variable of the store. */
+typedef struct kn_var {
+    char *key;                 /* "<model>/<value name>" */
+    kn_dtype dtype;
+    kn_shape shape;
+    size_t bytes;
+    void *data;
+    bool trained;              /* a PARAM (counted in the weights hash) */
+} kn_var;
+
+/* Sessions compiled for one batch size: one per step, and the evaluation one. */
+typedef struct kn_batch_sessions {
+    int64_t batch;
+    kn_session_t *step[KN_TRAIN_MAX_STEPS];
+    kn_session_t *eval;
+} kn_batch_sessions;
+
+#define KN_TRAIN_MAX_SIZES 4
+
+struct kn_trainer {
+    kn_spec spec;
+    int train;                 /* index of the train block */
+    char *dir;                 /* the spec file's directory (datasets) */
+    kn_graph *models;          /* [spec.num_models]: each model as built, with its initial weights */
+    kn_train_options opts;
+    const char *backend;
+    int64_t batch_size;
+    kn_var *vars;
+    int num_vars, cap_vars;
+    kn_batch_sessions sizes[KN_TRAIN_MAX_SIZES];
+    int num_sizes;
+    kn_train_io io[KN_TRAIN_MAX_STEPS];
+    int64_t steps;             /* batches trained */
+    float *noise;              /* a batch of noise, when the block declares it */
+    size_t noise_floats;
+};
+
+/* ------------------------------------------------------------ the store */
+
+static kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
+{
+    for (int i = 0; i < t->num_vars; i++)
+        if (strcmp(t->vars[i].key, key) == 0)
+            return &t->vars[i];
+    return NULL;
+}
+
+/*
+ * Bind the variables of graph g (PARAM and STATE values with data) to the store: a value the store has reads
+ * the store's buffer (its own data is freed); a new one moves its buffer into the store. `prefix` makes the
+ * key from the value's name ("" for graphs whose names are "<model>/...").
+ */
+static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix, kn_error *err)
+{
+    for (int v = 0; v < g->num_values; v++) {
+        kn_value *val = &g->values[v];
+        if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE))
+            continue;
+        char key[600];
+        snprintf(key, sizeof key, "%s%s", prefix, val->name);
+        size_t bytes;
+        if (kn_tensor_nbytes(val->dtype, &val->shape, &bytes) != KN_OK)
+            return kn_error_set(err, KN_ERR_OVERFLOW, "'%s' is too large", val->name);
+        kn_var *var = kn_store_find(t, key);
+        if (var) {
+            if (var->dtype != val->dtype || !kn_shape_equal(&var->shape, &val->shape))
+                return kn_error_set(err, KN_ERR_GRAPH, "'%s' has another shape in another graph of the training", key);
+            if (!val->data_borrowed)
+                free(val->data);
+            val->data = var->data;
+            val->data_borrowed = true;
+            continue;
+        }
+        if (t->num_vars == t->cap_vars) {
+            int cap = t->cap_vars ? t->cap_vars * 2 : 64;
+            kn_var *p = realloc(t->vars, sizeof *p * (size_t)cap);
+            if (!p)
+                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            t->vars = p;
+            t->cap_vars = cap;
+        }
+        var = &t->vars[t->num_vars];
+        memset(var, 0, sizeof *var);
+        var->key = kn_strdup(key);
+        if (!var->key)
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        var->dtype = val->dtype;
+        var->shape = val->shape;
+        var->bytes = bytes;
+        var->trained = val->kind == KN_VALUE_PARAM;
+        if (val->data_borrowed) { /* someone else's buffer: the store keeps a copy */
+            var->data = malloc(bytes ? bytes : 1);
+            if (!var->data) {
+                free(var->key);
+                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            }
+            memcpy(var->data, val->data, bytes);
+        } else {
+            var->data = val->data;
+        }
+        val->data = var->data;
+        val->data_borrowed = true;
+        t->num_vars++;
+    }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static kn_op kn_update_op(kn_spec_opt_kind k)
+{
+    return k == KN_SPEC_OPT_ADAM ? KN_OP_ADAM_UPDATE : k == KN_SPEC_OPT_MOMENTUM ? KN_OP_MOMENTUM_UPDATE
+                                                                                  : KN_OP_SGD_UPDATE;
+}
+
+static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bool eval, kn_session_t **out,
+                                    kn_error *err)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_graph g;
+    kn_train_io io;
+    kn_status st = kn_train_build_graph(&t->spec, t->models, tr, step, batch, &g, &io, err);
+    if (st != KN_OK)
+        return st;
+    t->io[step] = io;
+    kn_pass_ctx ctx = {.verify_each = t->opts.verify_each != 0};
+    const kn_spec_step *s = &tr->steps[step];
+    kn_train_pass tp = {.loss = "loss", .step = "step", .update_models = io.update_models,
+                        .optimizer = kn_update_op(s->optimizer.kind), .seed = t->opts.seed};
+    if (eval) {
+        st = kn_passes_run(&g, &ctx, err);
+    } else {
+        ctx.explain = t->opts.explain;
+        ctx.dump_after = t->opts.dump_after;
+        ctx.dump_path = t->opts.dump_path;
+        ctx.train = &tp;
+        tp.optim = (kn_optim_attrs){.lr = (float)s->optimizer.learning_rate,
+                                    .weight_decay = (float)s->optimizer.weight_decay,
+                                    .momentum = (float)s->optimizer.momentum,
+                                    .nesterov = s->optimizer.nesterov,
+                                    .beta1 = (float)s->optimizer.beta_1,
+                                    .beta2 = (float)s->optimizer.beta_2,
+                                    .epsilon = (float)s->optimizer.epsilon};
+        int n;
+        const kn_pass *pipe = kn_pipeline_training(&n);
+        st = kn_passes_run_pipeline(&g, pipe, n, &ctx, err);
+        kn_train_pass_free(&tp);
+    }
+    if (st == KN_OK)
+        st = kn_graph_verify(&g, true, err);
+    if (st == KN_OK)
+        st = kn_store_bind(t, &g, "", err);
+    if (st != KN_OK) {
+        kn_graph_free(&g);
+        kn_error_prefix(err, "%s step '%s'", eval ? "evaluation graph of" : "training graph of", s->name);
+        return st;
+    }
+    kn_options o = {.backend = t->backend, .threads = t->opts.threads, .explain = eval ? NULL : t->opts.explain};
+    return kn_session_from_graph(&g, batch, &o, out, err);
+}
+
+/* The sessions of batch size b (compiled now, the first time). */
+static kn_status kn_trainer_sessions(kn_trainer_t *t, int64_t b, bool eval, kn_batch_sessions **out, kn_error *err)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_batch_sessions *bs = NULL;
+    for (int i = 0; i < t->num_sizes; i++)
+        if (t->sizes[i].batch == b)
+            bs = &t->sizes[i];
+    if (!bs) {
+        if (t->num_sizes == KN_TRAIN_MAX_SIZES) { /* the oldest size other than the full batch goes */
+            int victim = t->sizes[0].batch == t->batch_size ? 1 : 0;
+            for (int s = 0; s < KN_TRAIN_MAX_STEPS; s++)
+                kn_session_free(t->sizes[victim].step[s]);
+            kn_session_free(t->sizes[victim].eval);
+            memmove(&t->sizes[victim], &t->sizes[victim + 1], sizeof t->sizes[0] * (size_t)(t->num_sizes - victim - 1));
+            t->num_sizes--;
+        }
+        bs = &t->sizes[t->num_sizes++];
+        memset(bs, 0, sizeof *bs);
+        bs->batch = b;
+    }
+    kn_status st = KN_OK;
+    if (eval && !bs->eval)
+        st = kn_trainer_compile(t, b, 0, true, &bs->eval, err);
+    for (int s = 0; !eval && s < tr->num_steps && st == KN_OK; s++)
+        if (!bs->step[s])
+            st = kn_trainer_compile(t, b, s, false, &bs->step[s], err);
+    *out = bs;
+    return st;
+}
+
+/* ------------------------------------------------------------ create */
+
+kn_status kn_trainer_create(const char *path, const kn_train_options *options, kn_trainer_t **out, kn_error *err)
+{
+    if (!path || !out)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_create: path and trainer are required");
+    *out = NULL;
+    kn_trainer_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    if (options)
+        t->opts = *options;
+    t->backend = t->opts.backend ? t->opts.backend : "ref";
+    kn_status st = kn_spec_parse_file(path, &t->spec, err);
+    if (st != KN_OK)
+        goto fail;
+    if (!kn_backend_find(t->backend)) {
+        st = kn_error_set(err, KN_ERR_NOT_FOUND, "unknown backend '%s' (available: %s)", t->backend, kn_backend_names());
+        goto fail;
+    }
+    if (strcmp(t->backend, "ref") != 0) {
+        /* oneDNN reorders weights into its layouts when it compiles: the optimizer's updates would not reach them */
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED,
+                          "training runs on the reference backend (--backend ref); backend '%s' cannot train yet",
+                          t->backend);
+        goto fail;
+    }
+    if (t->spec.num_trainings == 0) {
+        st = kn_error_set(err, KN_ERR_NOT_FOUND, "%s has no train block", path);
+        goto fail;
+    }
+    t->train = 0;
+    if (t->opts.train) {
+        t->train = -1;
+        for (int i = 0; i < t->spec.num_trainings; i++)
+            if (strcmp(t->spec.trainings[i].name, t->opts.train) == 0)
+                t->train = i;
+        if (t->train < 0) {
+            st = kn_error_set(err, KN_ERR_NOT_FOUND, "%s has no train block named '%s'", path, t->opts.train);
+            goto fail;
+        }
+    }
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    if (tr->num_steps < 1 || tr->num_steps > KN_TRAIN_MAX_STEPS) {
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED, "train block '%s' has %d steps (1 to %d)", tr->name, tr->num_steps,
+                          KN_TRAIN_MAX_STEPS);
+        goto fail;
+    }
+    t->batch_size = t->opts.batch_size > 0 ? t->opts.batch_size : tr->batch_size;
+    if (t->batch_size < 1 || t->batch_size > ((int64_t)1 << 20)) {
+        st = kn_error_set(err, KN_ERR_INVALID_ARG, "batch size %lld is not in 1 .. 1048576", (long long)t->batch_size);
+        goto fail;
+    }
+    const char *slash = strrchr(path, '/');
+    t->dir = slash ? kn_strdup(path) : kn_strdup(".");
+    if (t->dir && slash)
+        t->dir[slash - path] = '\0';
+    t->models = kn_xcalloc((size_t)t->spec.num_models, sizeof(kn_graph));
+    if (!t->dir || !t->models) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (int m = 0; m < t->spec.num_models; m++)
+        kn_graph_init(&t->models[m]);
+    for (int m = 0; m < t->spec.num_models; m++)
+        if ((st = kn_spec_build_graph(&t->spec, m, &t->models[m], err)) != KN_OK)
+            goto fail;
+    if (tr->has_noise) {
+        size_t n;
+        if (kn_shape_numel(&tr->noise_shape, &n) != KN_OK || !kn_size_mul(n, (size_t)t->batch_size, &n)) {
+            st = kn_error_set(err, KN_ERR_OVERFLOW, "noise too large");
+            goto fail;
+        }
+        t->noise_floats = n;
+        if (!(t->noise = malloc(sizeof(float) * (n ? n : 1)))) {
+            st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+    }
+    /* the full batch's graphs now: a spec or pipeline problem shows before any data is read */
+    kn_batch_sessions *bs;
+    if ((st = kn_trainer_sessions(t, t->batch_size, false, &bs, err)) != KN_OK)
+        goto fail;
+    *out = t;
+    return KN_OK;
+fail:
+    kn_trainer_free(t);
+    return st;
+}
+
+void kn_trainer_free(kn_trainer_t *t)
+{
+    if (!t)
+        return;
+    for (int i = 0; i < t->num_sizes; i++) {
+        for (int s = 0; s < KN_TRAIN_MAX_STEPS; s++)
+            kn_session_free(t->sizes[i].step[s]);
+        kn_session_free(t->sizes[i].eval);
+    }
+    for (int m = 0; t->models && m < t->spec.num_models; m++)
+        kn_graph_free(&t->models[m]);
+    free(t->models);
+    for (int i = 0; i < t->num_vars; i++) {
+        free(t->vars[i].key);
+        free(t->vars[i].data);
+    }
+    free(t->vars);
+    free(t->noise);
+    free(t->dir);
+    kn_spec_free(&t->spec);
+    free(t);
+}
+
+kn_status kn_trainer_info(const kn_trainer_t *t, kn_train_info *info)
+{
+    if (!t || !info)
+        return KN_ERR_INVALID_ARG;
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    memset(info, 0, sizeof *info);
+    info->name = tr->name;
+    info->batch_size = t->batch_size;
+    info->epochs = tr->epochs;
+    info->num_steps = tr->num_steps;
+    for (int s = 0; s < tr->num_steps && s < 8; s++)
+        info->step_names[s] = tr->steps[s].name;
+    info->metrics = tr->metrics; /* KN_SPEC_METRIC_* and KN_METRIC_* are the same bits */
+    info->image_shape = tr->dataset.image_shape;
+    info->num_classes = tr->dataset.num_classes;
+    info->dataset = tr->dataset.kind == KN_SPEC_DATA_IDX ? "idx" : tr->dataset.kind == KN_SPEC_DATA_CIFAR10 ? "cifar10"
+                                                                                                          : "synthetic";
+    info->shuffle = tr->dataset.shuffle;
+    return KN_OK;
+}
+
+int64_t kn_trainer_steps(const kn_trainer_t *t)
+{
+    return t ? t->steps : 0;
+}
+
+kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limit, kn_dataset_t **out, kn_error *err)
+{
+    if (!t || !out)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_dataset: trainer and dataset are required");
+    return kn_dataset_load(&t->spec.trainings[t->train].dataset, t->dir, test, limit, out, err);
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* Noise of step `step`: value i from a counter-based stream of (seed, step, i), normal (Box-Muller) or uniform. */
+static void kn_trainer_draw_noise(const kn_trainer_t *t, size_t n)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    const double a = tr->noise.a, b = tr->noise.b;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = t->opts.seed ^ 0x6a09e667f3bcc909ull ^ ((uint64_t)t->steps * 0x9e3779b97f4a7c15ull) ^
+                     ((uint64_t)i * 0xd1b54a32d192ed03ull);
+        uint64_t u[2];
+        for (int k = 0; k < 2; k++) {
+            z += 0x9e3779b97f4a7c15ull;
+            uint64_t y = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            y = (y ^ (y >> 27)) * 0x94d049bb133111ebull;
+            u[k] = y ^ (y >> 31);
+        }
+        const double u1 = ((double)(u[0] >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+        const double u2 = (double)(u[1] >> 11) * (1.0 / 9007199254740992.0);
+        t->noise[i] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
+                          ? (float)(a + (b - a) * u1)
+                          : (float)(a + b * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+    }
+}
+
+/* Add the metric sums of prediction `pred` (first term of step 0) against the labels / the term's target. */
+static void kn_trainer_metrics(const kn_trainer_t *t, const kn_tensor *pred, const kn_tensor *labels, int64_t b,
+                               kn_train_report *r)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    const kn_spec_loss_term *term = &tr->steps[0].terms[0];
+    const float *p = pred->data;
+    size_t n;
+    if (kn_shape_numel(&pred->shape, &n) != KN_OK || b <= 0)
+        return;
+    const int64_t per = (int64_t)n / b;
+    const int64_t *l = labels ? labels->data : NULL;
+    r->samples += b;
+    for (int64_t i = 0; i < b; i++) {
+        const float *row = p + i * per;
+        if ((tr->metrics & KN_METRIC_ACCURACY) && per > 1 && l) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < per; c++)
+                best = row[c] > row[best] ? c : best;
+            r->correct += best == l[i];
+        } else if ((tr->metrics & KN_METRIC_BINARY_ACCURACY) && per == 1) {
+            const float want = term->target == KN_SPEC_TARGET_ONES ? 1.0f : term->target == KN_SPEC_TARGET_ZEROS ? 0.0f
+                               : l ? (float)l[i] : 0.0f;
+            r->correct += (row[0] > 0.5f) == (want > 0.5f);
+        }
+    }
+}
+
+kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
+                                 kn_train_report *report, kn_error *err)
+{
+    kn_train_report local;
+    kn_train_report *r = report ? report : &local;
+    memset(r, 0, sizeof *r);
+    if (!t || !images || images->dtype != KN_F32 || images->shape.rank < 1)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_train_batch: float32 images are required");
+    const int64_t b = images->shape.dims[0];
+    if (b < 1 || b > t->batch_size)
+        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)b,
+                            (long long)t->batch_size);
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_batch_sessions *bs;
+    kn_status st = kn_trainer_sessions(t, b, false, &bs, err);
+    if (st != KN_OK)
+        return st;
+    int64_t *zeros = NULL;
+    kn_tensor lab;
+    if (labels) {
+        lab = *labels;
+    } else { /* no loss reads labels: the input is fed anyway */
+        zeros = calloc((size_t)b, sizeof *zeros);
+        if (!zeros)
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
+    }
+    r->num_steps = tr->num_steps;
+    for (int s = 0; s < tr->num_steps && st == KN_OK; s++) {
+        int64_t stepv = t->steps;
+        kn_tensor in[4] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv}};
+        const char *names[4] = {"images", "labels", "step", "noise"};
+        int count = 3;
+        if (t->io[s].has_noise) {
+            const size_t n = t->noise_floats / (size_t)t->batch_size * (size_t)b;
+            kn_trainer_draw_noise(t, n);
+            in[3] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
+            in[3].shape.rank = tr->noise_shape.rank + 1;
+            in[3].shape.dims[0] = b;
+            memcpy(in[3].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+            count = 4;
+        }
+        if ((st = kn_session_run(bs->step[s], count, names, in, err)) != KN_OK)
+            break;
+        kn_tensor loss;
+        if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)
+            break;
+        r->loss[s] = *(const float *)loss.data;
+        if (s == 0 && kn_session_num_outputs(bs->step[s]) > 1) {
+            kn_tensor pred;
+            if ((st = kn_session_get_output(bs->step[s], 1, &pred, err)) == KN_OK)
+                kn_trainer_metrics(t, &pred, labels, b, r);
+        }
+    }
+    free(zeros);
+    if (st == KN_OK)
+        t->steps++;
+    return st;
+}
+
+kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
+                                    kn_train_report *r, kn_error *err)
+{
+    memset(r, 0, sizeof *r);
+    if (!t || !images || images->dtype != KN_F32 || images->shape.rank < 1)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_evaluate_batch: float32 images are required");
+    const int64_t b = images->shape.dims[0];
+    if (b < 1 || b > t->batch_size)
+        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)b,
+                            (long long)t->batch_size);
+    kn_batch_sessions *bs;
+    kn_status st = kn_trainer_sessions(t, b, true, &bs, err);
+    if (st != KN_OK)
+        return st;
+    int64_t stepv = t->steps, *zeros = NULL;
+    kn_tensor lab;
+    if (labels) {
+        lab = *labels;
+    } else {
+        if (!(zeros = calloc((size_t)b, sizeof *zeros)))
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
+    }
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_tensor in[4] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv}};
+    const char *names[4] = {"images", "labels", "step", "noise"};
+    int count = 3;
+    if (t->io[0].has_noise) {
+        kn_trainer_draw_noise(t, t->noise_floats / (size_t)t->batch_size * (size_t)b);
+        in[3] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
+        in[3].shape.rank = tr->noise_shape.rank + 1;
+        in[3].shape.dims[0] = b;
+        memcpy(in[3].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+        count = 4;
+    }
+    /* inputs the evaluation graph does not read were dropped with their readers: feed only those it has */
+    const char *fed[4];
+    kn_tensor fin[4];
+    int nf = 0;
+    for (int k = 0; k < count; k++)
+        for (int i = 0; i < kn_session_num_inputs(bs->eval); i++) {
+            kn_io_info io;
+            if (kn_session_input(bs->eval, i, &io) == KN_OK && strcmp(io.name, names[k]) == 0) {
+                fed[nf] = names[k];
+                fin[nf++] = in[k];
+            }
+        }
+    st = kn_session_run(bs->eval, nf, fed, fin, err);
+    kn_tensor loss, pred;
+    if (st == KN_OK && (st = kn_session_get_output(bs->eval, 0, &loss, err)) == KN_OK) {
+        r->num_steps = 1;
+        r->loss[0] = *(const float *)loss.data;
+        if (kn_session_num_outputs(bs->eval) > 1 && (st = kn_session_get_output(bs->eval, 1, &pred, err)) == KN_OK)
+            kn_trainer_metrics(t, &pred, labels, b, r);
+    }
+    free(zeros);
+    return st;
+}
+
+/* ------------------------------------------------------------ weights: hash, export */
+
+static int kn_var_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const kn_var *const *)a)->key, (*(const kn_var *const *)b)->key);
+}
+
+/* The store's variables sorted by key (an array of pointers the caller frees); NULL when out of memory. */
+static const kn_var **kn_store_sorted(const kn_trainer_t *t)
+{
+    const kn_var **p = malloc(sizeof *p * (size_t)(t->num_vars ? t->num_vars : 1));
+    for (int i = 0; p && i < t->num_vars; i++)
+        p[i] = &t->vars[i];
+    if (p)
+        qsort(p, (size_t)t->num_vars, sizeof *p, kn_var_cmp);
+    return p;
+}
+
+uint64_t kn_trainer_weights_hash(const kn_trainer_t *t)
+{
+    uint64_t h = 14695981039346656037ull;
+    const kn_var **v = kn_store_sorted(t);
+    for (int i = 0; v && i < t->num_vars; i++) {
+        if (!v[i]->trained)
+            continue;
+        for (const char *k = v[i]->key; *k; k++)
+            h = (h ^ (unsigned char)*k) * 1099511628211ull;
+        const unsigned char *d = v[i]->data;
+        for (size_t j = 0; j < v[i]->bytes; j++)
+            h = (h ^ d[j]) * 1099511628211ull;
+    }
+    free(v);
+    return h;
+}
+
+kn_status kn_trainer_export_onnx(const kn_trainer_t *t, const char *model, const char *path, kn_error *err)
+{
+    if (!t || !path)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_export_onnx: trainer and path are required");
+    int m = -1;
+    if (model) {
+        m = kn_spec_find_model(&t->spec, model);
+        if (m < 0)
+            return kn_error_set(err, KN_ERR_NOT_FOUND, "no model named '%s'", model);
+    } else {
+        const kn_spec_step *s = &t->spec.trainings[t->train].steps[0];
+        m = s->num_update > 0 ? s->update[0] : 0;
+    }
+    kn_model_t *out = calloc(1, sizeof *out);
+    if (!out)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_status st = kn_graph_clone(&t->models[m], &out->graph, err);
+    /* the trained values over the initial ones */
+    for (int v = 0; st == KN_OK && v < out->graph.num_values; v++) {
+        kn_value *val = &out->graph.values[v];
+        if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE))
+            continue;
+        char key[600];
+        snprintf(key, sizeof key, "%s/%s", t->spec.models[m].name, val->name);
+        const kn_var *var = kn_store_find(t, key);
+        if (var && var->dtype == val->dtype && kn_shape_equal(&var->shape, &val->shape))
+            memcpy(val->data, var->data, var->bytes);
+    }
+    if (st == KN_OK)
+        st = kn_model_save_onnx(out, path, err);
+    kn_model_free(out);
+    return st;
+}
+
+/* ------------------------------------------------------------ checkpoints */
+
+/*
+ * Format (little-endian): "KILNCKPT", u32 version 1, i64 steps, i64 epoch, u32 count; per variable u32 key length,
+ * key, u32 dtype, u32 rank, i64 dims[rank], u64 bytes, data; then u32 CRC-32 of everything before it.
+ */
+#define KN_CKPT_MAGIC "KILNCKPT"
+
+typedef struct kn_buf {
+    unsigned char *p;
+    size_t len, cap;
+    bool failed;
+} kn_buf;
+
+static void kn_put(kn_buf *b, const void *data, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+kn_status kn_trainer_save_checkpoint(const kn_trainer_t *t, int64_t epoch, const char *path, kn_error *err)
+{
+    if (!t || !path)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_save_checkpoint: trainer and path are required");
+    kn_buf b = {0};
+    const uint32_t version = 1, count = (uint32_t)t->num_vars;
+    kn_put(&b, KN_CKPT_MAGIC, 8);
+    kn_put(&b, &version, 4);
+    kn_put(&b, &t->steps, 8);
+    kn_put(&b, &epoch, 8);
+    kn_put(&b, &count, 4);
+    const kn_var **v = kn_store_sorted(t);
+    if (!v)
+        b.failed = true;
+    for (int i = 0; v && i < t->num_vars; i++) {
+        const uint32_t klen = (uint32_t)strlen(v[i]->key), dt = (uint32_t)v[i]->dtype, rank = (uint32_t)v[i]->shape.rank;
+        const uint64_t bytes = v[i]->bytes;
+        kn_put(&b, &klen, 4);
+        kn_put(&b, v[i]->key, klen);
+        kn_put(&b, &dt, 4);
+        kn_put(&b, &rank, 4);
+        kn_put(&b, v[i]->shape.dims, sizeof(int64_t) * rank);
+        kn_put(&b, &bytes, 8);
+        kn_put(&b, v[i]->data, v[i]->bytes);
+    }
+    free(v);
+    const uint32_t crc = b.failed ? 0 : (uint32_t)crc32(0L, b.p, (uInt)b.len);
+    kn_put(&b, &crc, 4);
+    if (b.failed) {
+        free(b.p);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory writing checkpoint %s", path);
+    }
+    const void *chunks[1] = {b.p};
+    const size_t sizes[1] = {b.len};
+    kn_status st = kn_file_write_atomic(path, chunks, sizes, 1, err);
+    free(b.p);
+    return st;
+}
+
+/* A reader over a loaded checkpoint; any read past its end sets `short_`. */
+typedef struct kn_rd {
+    const unsigned char *p;
+    size_t len, at;
+    bool short_;
+} kn_rd;
+
+static bool kn_get(kn_rd *r, void *out, size_t n)
+{
+    if (r->short_ || n > r->len - r->at) {
+        r->short_ = true;
+        return false;
+    }
+    memcpy(out, r->p + r->at, n);
+    r->at += n;
+    return true;
+}
+
+kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
+{
+    if (!t || !path)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_checkpoint: trainer and path are required");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kn_error_set(err, KN_ERR_IO, "cannot open checkpoint %s", path);
+    unsigned char *data = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) { /* the whole file: its size is checked piece by piece below */
+        if (len == cap) {
+            cap = cap ? cap * 2 : 1 << 20;
+            unsigned char *p = realloc(data, cap);
+            if (!p) {
+                fclose(f);
+                free(data);
+                return kn_error_set(err, KN_ERR_NOMEM, "out of memory reading %s", path);
+            }
+            data = p;
+        }
+        size_t n = fread(data + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    const bool rerr = ferror(f) != 0;
+    fclose(f);
+    kn_status st = KN_OK;
+    kn_rd r = {data, len, 0, false};
+    char magic[8];
+    uint32_t version = 0, count = 0, crc = 0;
+    int64_t steps = 0, ep = 0;
+    if (rerr) {
+        st = kn_error_set(err, KN_ERR_IO, "cannot read checkpoint %s", path);
+        goto done;
+    }
+    if (len < 12 || memcmp(data, KN_CKPT_MAGIC, 8) != 0) {
+        st = kn_error_set(err, KN_ERR_PARSE, "%s is not a kiln checkpoint", path);
+        goto done;
+    }
+    memcpy(&crc, data + len - 4, 4);
+    if ((uint32_t)crc32(0L, data, (uInt)(len - 4)) != crc) {
+        st = kn_error_set(err, KN_ERR_PARSE, "%s: checksum mismatch (truncated or damaged checkpoint)", path);
+        goto done;
+    }
+    r.len = len - 4;
+    kn_get(&r, magic, 8);
+    kn_get(&r, &version, 4);
+    kn_get(&r, &steps, 8);
+    kn_get(&r, &ep, 8);
+    kn_get(&r, &count, 4);
+    if (r.short_ || version != 1 || steps < 0 || ep < 0) {
+        st = kn_error_set(err, KN_ERR_PARSE, "%s: unsupported checkpoint (version %u)", path, version);
+        goto done;
+    }
+    if ((int)count != t->num_vars) {
+        st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors but this training has %d: another model or train block",
+                          path, count, t->num_vars);
+        goto done;
+    }
+    /* two passes: check everything, then copy, so a bad file changes nothing */
+    for (int pass = 0; pass < 2 && st == KN_OK; pass++) {
+        r.at = 8 + 4 + 8 + 8 + 4;
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t klen = 0, dt = 0, rank = 0;
+            uint64_t bytes = 0;
+            char key[600];
+            int64_t dims[KN_MAX_RANK] = {0};
+            if (!kn_get(&r, &klen, 4) || klen >= sizeof key || !kn_get(&r, key, klen) || !kn_get(&r, &dt, 4) ||
+                !kn_get(&r, &rank, 4) || rank > KN_MAX_RANK || !kn_get(&r, dims, sizeof(int64_t) * rank) ||
+                !kn_get(&r, &bytes, 8) || bytes > r.len - r.at) {
+                st = kn_error_set(err, KN_ERR_PARSE, "%s: tensor %u is cut short", path, i);
+                break;
+            }
+            key[klen] = '\0';
+            kn_var *v = kn_store_find(t, key);
+            kn_shape s = {.rank = (int)rank};
+            memcpy(s.dims, dims, sizeof(int64_t) * rank);
+            if (!v || v->dtype != (kn_dtype)dt || !kn_shape_equal(&v->shape, &s) || v->bytes != bytes) {
+                st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s: '%s' %s this training's", path, key,
+                                  v ? "does not have the shape of" : "is not one of");
+                break;
+            }
+            if (pass == 1)
+                memcpy(v->data, r.p + r.at, bytes);
+            r.at += bytes;
+        }
+    }
+    if (st == KN_OK) {
+        t->steps = steps;
+        if (epoch)
+            *epoch = ep;
+    }
+done:
+    free(data);
+    return st;
+}

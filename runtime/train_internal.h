@@ -1,0 +1,37 @@
+/* train_internal.h - what the training runtime's files share (train.c, train_graph.c, dataset.c). */
+#ifndef KN_TRAIN_INTERNAL_H
+#define KN_TRAIN_INTERNAL_H
+
+#include "ir.h"
+#include "kiln.h"
+#include "spec.h"
+
+/* What a step's forward graph reads and reports. Inputs are named "images", "labels", "noise" (when the block
+ * declares it) and "step"; outputs "loss" and the first loss term's prediction (pred_name). */
+typedef struct kn_train_io {
+    int pred;                  /* value id of the prediction in the built graph (before any pass) */
+    char pred_name[400];
+    bool has_noise;
+    uint64_t update_models;    /* bit m: the step trains model m */
+} kn_train_io;
+
+/*
+ * Build the forward graph of step `step` of train block `tr` at batch
+ * `batch`: for every loss term, its chain of models applied to its source
+ * (each application a copy of the model's nodes, all of them reading the
+ * model's one set of stored values, named "<model>/<name>"; intermediate
+ * values "<model>@<k>/<name>"), the loss (cross_entropy on a Softmax output,
+ * and binary_cross_entropy on a Sigmoid output, on their logits, as Keras
+ * does), term weights and the sum, named "loss". models[m] is model m built
+ * by kn_spec_build_graph (its initial weights are copied). g->variables is
+ * set: the weights are trained.
+ */
+kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, const kn_spec_training *tr, int step,
+                               int64_t batch, kn_graph *g, kn_train_io *io, kn_error *err);
+
+/* Load the dataset `sd` (relative directories from base_dir): its test split or its training split, at most
+ * `limit` samples (0: all). */
+kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool test, int64_t limit,
+                          kn_dataset_t **out, kn_error *err);
+
+#endif
