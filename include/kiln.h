@@ -325,6 +325,7 @@ typedef struct kn_train_options {
     const char *train;        /**< name of the train block; NULL: the file's first */
     int64_t batch_size;       /**< 0: the block's */
     uint64_t seed;            /**< Dropout masks and noise draw from it (with the step number) */
+    const char *data_dir;     /**< the dataset's directory instead of the block's (NULL: the block's) */
     FILE *explain;            /**< as kn_options: what the passes did to the training graphs */
     int verify_each;
     const char *dump_after;   /**< a pass of the training pipeline (kiln train --dump-after) */

@@ -355,7 +355,10 @@ kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limi
 {
     if (!t || !out)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_dataset: trainer and dataset are required");
-    return kn_dataset_load(&t->spec.trainings[t->train].dataset, t->dir, test, limit, out, err);
+    kn_spec_dataset ds = t->spec.trainings[t->train].dataset;
+    if (t->opts.data_dir)
+        ds.dir = (char *)t->opts.data_dir;
+    return kn_dataset_load(&ds, t->opts.data_dir ? "" : t->dir, test, limit, out, err);
 }
 
 /* ------------------------------------------------------------ batches */

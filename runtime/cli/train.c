@@ -40,6 +40,8 @@ static const char kn_train_usage[] =
     "                     is the same for any count on the reference backend\n"
     "  --backend NAME     backend (default: ref, the one that trains now)\n"
     "  --limit N          use only the first N samples of each split\n"
+    "  --data DIR         read the dataset from DIR instead of the block's\n"
+    "                     directory (idx, cifar10)\n"
     "  --train NAME       the train block (default: the file's first)\n"
     "  -o FILE.onnx       write the trained model as ONNX (opset 13)\n"
     "  --model NAME       the model -o writes (default: the first trained)\n"
@@ -125,7 +127,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 }
 
 typedef struct kn_train_args {
-    const char *file, *train, *out, *model, *ckpt_dir, *resume;
+    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data;
     bool resume_given, no_eval;
     int64_t epochs, batch, seed, threads, limit;
     const char *backend;
@@ -157,7 +159,7 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             continue;
         }
         static const char *const names[] = {"--epochs", "--batch-size", "--seed", "--threads", "--limit", "--backend",
-                                            "--train", "-o", "--model", "--checkpoint", "--resume"};
+                                            "--train", "-o", "--model", "--checkpoint", "--resume", "--data"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
@@ -182,7 +184,7 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
                                           (long long)lo[which], value);
             continue;
         }
-        const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume};
+        const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data};
         *strs[which - 5] = value;
         if (which == 10)
             a->resume_given = true;
@@ -226,7 +228,8 @@ int kn_cli_train(int argc, char **argv)
     kn_error err = {0};
     char dump_file[512] = "";
     kn_train_options o = {.backend = a.backend, .threads = (int)a.threads, .train = a.train,
-                          .batch_size = a.batch, .seed = (uint64_t)a.seed, .explain = a.pass.explain ? stdout : NULL,
+                          .batch_size = a.batch, .seed = (uint64_t)a.seed, .data_dir = a.data,
+                          .explain = a.pass.explain ? stdout : NULL,
                           .verify_each = a.pass.verify_each};
     if (a.pass.dump_pass[0]) {
         o.dump_after = a.pass.dump_pass;

@@ -1,0 +1,26 @@
+# Training checks (label `train`): `kiln train` on the shipped MNIST subset (data/mnist: 1,000 training and 500
+# test digits of ../shared/data/mnist) learns, is deterministic across thread counts, resumes exactly, and
+# writes a model `kiln run` runs (tests/train/run_train_check.cmake). The gradient rules have their own test
+# (tests/unit/test_grad.c), the command line's bad input cli_train_* cases (tests/cli.cmake).
+set(KN_TRAIN_CHECK ${CMAKE_CURRENT_SOURCE_DIR}/train/run_train_check.cmake)
+foreach(check learns deterministic resume export bad_checkpoint bad_data)
+  add_test(NAME train.mnist_${check}
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DSPEC=${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln
+                   -DCHECK=${check} -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/${check}
+                   "-DRUN_ARGS=image=${PROJECT_SOURCE_DIR}/models/data/digits_batch4.npy"
+                   -P ${KN_TRAIN_CHECK})
+  set_tests_properties(train.mnist_${check} PROPERTIES LABELS train TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=2")
+endforeach()
+
+# the command line's usage and refusals
+kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -- train --help)
+kn_cli_test(train_no_file 2 -e "^kiln train: missing FILE.kiln" -- train)
+kn_cli_test(train_bad_epochs 2 -e "^kiln train: --epochs needs an integer" -- train x.kiln --epochs 0)
+kn_cli_test(train_resume_nowhere 2 -e "--resume needs a checkpoint" -- train x.kiln --resume)
+kn_cli_test(train_no_block 1 -e "^kiln: error: .*has no train block" -- train ${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln)
+kn_cli_test(train_other_backend 1 -e "^kiln: error: .*(cannot train yet|unknown backend)"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --backend dnnl)
+kn_cli_test(train_no_data 1 -e "^kiln: error: cannot open .*train-images-idx3-ubyte"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_dir)
+kn_cli_test(train_no_block_named 1 -e "^kiln: error: .*no train block named 'nope'"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --train nope)
