@@ -412,6 +412,16 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, in
 /** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
 kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
 
+/**
+ * The memory plan of step `step`'s training graph at the full batch size
+ * (forward activations kept for the backward pass, gradients, scratch: one
+ * arena), and in *persistent the bytes kept across steps outside it
+ * (weights, BatchNorm statistics, optimizer state). Release with
+ * kn_memory_plan_free.
+ */
+kn_status kn_trainer_memory_plan(const kn_trainer_t *trainer, int step, kn_memory_plan *plan, size_t *persistent,
+                                 kn_error *err);
+
 /** A 64-bit hash (FNV-1a) of every trained weight's bytes, in name order: two runs agree bit for bit when equal. */
 uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
 

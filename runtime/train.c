@@ -533,6 +533,25 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
     return st;
 }
 
+kn_status kn_trainer_memory_plan(const kn_trainer_t *t, int step, kn_memory_plan *plan, size_t *persistent,
+                                 kn_error *err)
+{
+    if (!t || !plan || step < 0 || step >= t->spec.trainings[t->train].num_steps)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_memory_plan: no step %d", step);
+    const kn_session_t *s = NULL;
+    for (int i = 0; i < t->num_sizes; i++)
+        if (t->sizes[i].batch == t->batch_size)
+            s = t->sizes[i].step[step];
+    if (!s)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "the training graph of step %d is not compiled", step);
+    size_t total = 0;
+    for (int i = 0; i < t->num_vars; i++)
+        total += t->vars[i].bytes;
+    if (persistent)
+        *persistent = total;
+    return kn_session_memory_plan(s, plan, err);
+}
+
 /* ------------------------------------------------------------ weights: hash, export */
 
 static int kn_var_cmp(const void *a, const void *b)

@@ -32,6 +32,10 @@ static const char kn_compile_usage[] =
     "  --dump-after PASS[=FILE]  run the passes and write the graph after PASS\n"
     "                     to FILE (.dot: Graphviz DOT, otherwise text; default:\n"
     "                     stdout)\n"
+    "  --train [NAME]     with --emit ir or dot: the training graph of the train\n"
+    "                     block (its first step: forward, loss, backward,\n"
+    "                     optimizer updates) at --batch (default: the block's);\n"
+    "                     dot needs -o FILE.dot\n"
     "  -h, --help         show this help and exit\n";
 
 typedef enum { KN_EMIT_SUMMARY = 0, KN_EMIT_IR, KN_EMIT_DOT, KN_EMIT_ONNX } kn_emit;
@@ -44,6 +48,8 @@ typedef struct kn_compile_args {
     bool emit_given;
     int64_t batch;      /* 0: symbolic */
     kn_cli_pass_opts passes;
+    bool train;         /* --train: the training graph */
+    const char *train_name;
 } kn_compile_args;
 
 /* Whether an option asks for the optimization passes to run. */
@@ -75,6 +81,12 @@ static int kn_compile_parse(int argc, char **argv, kn_compile_args *a)
         }
         if (strcmp(arg, "--") == 0) {
             options_done = true;
+            continue;
+        }
+        if (strcmp(arg, "--train") == 0) { /* an optional block name */
+            a->train = true;
+            if (i + 1 < argc && argv[i + 1][0] != '-' && !strstr(argv[i + 1], ".kiln"))
+                a->train_name = argv[++i];
             continue;
         }
         if (kn_cli_is_help(arg)) {
@@ -130,6 +142,10 @@ static int kn_compile_parse(int argc, char **argv, kn_compile_args *a)
         a->emit = KN_EMIT_ONNX;
     if (a->emit == KN_EMIT_ONNX && !a->output)
         return kn_cli_usage_error("compile", kn_compile_usage, "--emit onnx needs -o FILE.onnx");
+    if (a->train && a->emit != KN_EMIT_IR && a->emit != KN_EMIT_DOT)
+        return kn_cli_usage_error("compile", kn_compile_usage, "--train goes with --emit ir or --emit dot");
+    if (a->train && a->emit == KN_EMIT_DOT && (!a->output || !kn_ends_with(a->output, ".dot")))
+        return kn_cli_usage_error("compile", kn_compile_usage, "--train --emit dot needs -o FILE.dot");
     return KN_CLI_OK;
 }
 
@@ -357,6 +373,20 @@ static int kn_compile_graph(const kn_compile_args *a, const kn_spec *spec, int i
     return KN_CLI_OK;
 }
 
+/* --train: build the trainer, which writes its first step's training graph after the last pass. */
+static int kn_compile_train(const kn_compile_args *a)
+{
+    kn_train_options o = {.train = a->train_name, .batch_size = a->batch, .dump_after = "fuse_dce",
+                          .dump_path = a->output, .verify_each = a->passes.verify_each,
+                          .explain = a->passes.explain ? stderr : NULL};
+    kn_trainer_t *t;
+    kn_error err;
+    if (kn_trainer_create(a->path, &o, &t, &err) != KN_OK)
+        return kn_cli_fail("%s", err.message);
+    kn_trainer_free(t);
+    return KN_CLI_OK;
+}
+
 static int kn_compile_emit(const kn_compile_args *a, const kn_spec *spec, int index, FILE *out)
 {
     kn_graph g;
@@ -401,6 +431,10 @@ int kn_cli_compile(int argc, char **argv)
             rc = kn_cli_fail("%s", err.message);
         kn_spec_free(&spec);
         return rc;
+    }
+    if (a.train) {
+        kn_spec_free(&spec);
+        return kn_compile_train(&a);
     }
     int index = -1;
     if (a.model) {

@@ -9,7 +9,7 @@
 #include "cli.h"
 
 static const char kn_info_usage[] =
-    "usage: kiln info [--help] [--memory] [--memory-svg FILE] [--batch N] MODEL\n"
+    "usage: kiln info [--help] [--memory] [--memory-svg FILE] [--batch N] [--train] MODEL\n"
     "\n"
     "Print a model's inputs and outputs (name, dtype, shape; N is the batch\n"
     "dimension), the number of nodes of each op type, the number of\n"
@@ -23,7 +23,13 @@ static const char kn_info_usage[] =
     "                    arena) and a lifetime chart of every buffer\n"
     "  --memory-svg FILE write the lifetime chart as an SVG picture (x: step,\n"
     "                    y: arena offset; one rectangle per buffer)\n"
-    "  --batch N         batch size of the memory plan (default 1)\n"
+    "  --batch N         batch size of the memory plan (default 1; with --train:\n"
+    "                    the train block's)\n"
+    "  --train           with --memory, for a .kiln file with a train block:\n"
+    "                    also the training graph's plan (forward activations\n"
+    "                    kept for the backward pass, gradients), its peak next\n"
+    "                    to the inference peak at the same batch, and the bytes\n"
+    "                    kept across steps (weights, optimizer state)\n"
     "  -h, --help        show this help and exit\n";
 
 /* Largest --batch accepted (the plan is only arithmetic, but keep sizes sane). */
@@ -75,7 +81,7 @@ static int kn_info_print_io(const kn_model_t *model, bool outputs)
 int kn_cli_info(int argc, char **argv)
 {
     const char *path = NULL, *svg = NULL;
-    bool options_done = false, memory = false;
+    bool options_done = false, memory = false, train = false, batch_given = false;
     int64_t batch = 1;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -85,6 +91,10 @@ int kn_cli_info(int argc, char **argv)
         }
         if (!options_done && strcmp(arg, "--") == 0) {
             options_done = true;
+            continue;
+        }
+        if (!options_done && strcmp(arg, "--train") == 0) {
+            train = true;
             continue;
         }
         if (!options_done && strcmp(arg, "--memory") == 0) {
@@ -105,6 +115,8 @@ int kn_cli_info(int argc, char **argv)
             } else if (!kn_cli_parse_int(value, 1, KN_INFO_MAX_BATCH, &batch)) {
                 return kn_cli_usage_error("info", kn_info_usage, "--batch needs a positive integer, got '%s'",
                                           value);
+            } else {
+                batch_given = true;
             }
             continue;
         }
@@ -149,6 +161,34 @@ int kn_cli_info(int argc, char **argv)
         printf(" (%s)", kn_cli_human((double)stats.num_parameters, "", human, sizeof human));
     printf("\n");
     printf("FLOPs per image: %s\n", kn_cli_human((double)stats.flops, "FLOPs", human, sizeof human));
+    size_t train_peak = 0, train_kept = 0;
+    if (train) {
+        /* the training graph of the file's train block, at its batch size unless --batch says otherwise */
+        kn_train_options to = {.batch_size = batch_given ? batch : 0};
+        kn_trainer_t *t = NULL;
+        kn_memory_plan tp;
+        size_t persistent = 0;
+        kn_train_info ti;
+        if (kn_trainer_create(path, &to, &t, &err) != KN_OK ||
+            kn_trainer_memory_plan(t, 0, &tp, &persistent, &err) != KN_OK) {
+            kn_trainer_free(t);
+            fflush(stdout);
+            rc = kn_cli_fail("%s", err.message);
+            goto done;
+        }
+        kn_trainer_info(t, &ti);
+        batch = ti.batch_size;
+        batch_given = true;
+        if (memory) {
+            printf("\ntraining graph (train block '%s', step '%s': forward, backward, optimizer updates):\n", ti.name,
+                   ti.step_names[0] ? ti.step_names[0] : "?");
+            kn_cli_print_memory_plan(&tp);
+        }
+        train_peak = tp.arena_bytes;
+        train_kept = persistent;
+        kn_memory_plan_free(&tp);
+        kn_trainer_free(t);
+    }
     if (memory || svg) {
         kn_memory_plan plan;
         if (kn_model_memory_plan(model, batch, &plan, &err) != KN_OK) {
@@ -162,6 +202,14 @@ int kn_cli_info(int argc, char **argv)
         }
         if (svg && (rc = kn_cli_write_memory_svg(&plan, path, svg)) == KN_CLI_OK)
             printf("%swrote the memory chart to %s\n", memory ? "\n" : "", svg);
+        if (train) {
+            char x[32], y[32], z[32];
+            printf("\npeak at batch %lld: inference %s, training %s (%.1fx); kept across steps: %s of weights, "
+                   "statistics and optimizer state\n",
+                   (long long)batch, kn_cli_bytes(plan.arena_bytes, x, sizeof x), kn_cli_bytes(train_peak, y, sizeof y),
+                   plan.arena_bytes ? (double)train_peak / (double)plan.arena_bytes : 0.0,
+                   kn_cli_bytes(train_kept, z, sizeof z));
+        }
         kn_memory_plan_free(&plan);
     }
 done:
