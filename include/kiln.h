@@ -326,6 +326,12 @@ typedef struct kn_train_options {
     int64_t batch_size;       /**< 0: the block's */
     uint64_t seed;            /**< Dropout masks and noise draw from it (with the step number) */
     const char *data_dir;     /**< the dataset's directory instead of the block's (NULL: the block's) */
+    /**
+     * Keep every weight's gradient ("<weight>:grad") and every Dropout mask
+     * of the training graphs as graph outputs (kn_trainer_dump_step reads
+     * them); costs their memory for the whole step.
+     */
+    int keep_gradients;
     FILE *explain;            /**< as kn_options: what the passes did to the training graphs */
     int verify_each;
     const char *dump_after;   /**< a pass of the training pipeline (kiln train --dump-after) */
@@ -411,6 +417,19 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, in
 
 /** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
 kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
+
+/**
+ * Run one training batch (as kn_trainer_train_batch) and write to directory
+ * `dir` (created if needed), as .npy files: the batch (images, labels),
+ * every variable before and after the step ("<key>.before.npy",
+ * "<key>.after.npy", '/' in keys as '.'), and every output of the first
+ * step's training graph: the loss, the prediction and, with
+ * keep_gradients, each weight's gradient ("<key>.grad.npy") and each
+ * Dropout mask. For comparing a step with another framework
+ * (scripts/torch_train_step.py).
+ */
+kn_status kn_trainer_dump_step(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                               const char *dir, kn_error *err);
 
 /**
  * The memory plan of step `step`'s training graph at the full batch size

@@ -312,6 +312,16 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
         return kn_error_set(err, KN_ERR_GRAPH, "optimizer: Adam needs the step input '%s'", t->step ? t->step : "");
     for (int k = 0; k < t->num_params; k++) {
         const int w = t->params[k];
+        /* the gradient takes its weight's name, "<w>:grad" (when it is no other weight's too), so that it can be
+         * found and inspected (kn_train_options.keep_gradients) */
+        kn_value *gv = &g->values[t->grads[k]];
+        if (gv->kind == KN_VALUE_INTERMEDIATE && !strstr(gv->name, ":grad")) {
+            char *name = kn_unique_value_name(g, g->values[w].name, ":grad");
+            if (!name)
+                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            free(gv->name);
+            gv->name = name;
+        }
         int in[5] = {w, t->grads[k], -1, -1, -1}, nin = 2;
         if (op == KN_OP_MOMENTUM_UPDATE) {
             if ((in[2] = kn_state_like(g, w, "/velocity", err)) < 0)

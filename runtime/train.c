@@ -42,7 +42,6 @@ typedef struct kn_batch_sessions {
 struct kn_trainer {
     kn_spec spec;
     int train;                 /* index of the train block */
-    char *dir;                 /* the spec file's directory (datasets) */
     kn_graph *models;          /* [spec.num_models]: each model as built, with its initial weights */
     kn_train_options opts;
     const char *backend;
@@ -168,6 +167,14 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
         st = kn_passes_run_pipeline(&g, pipe, n, &ctx, err);
         kn_train_pass_free(&tp);
     }
+    /* gradients and masks as outputs, to be read after the step (kn_trainer_dump_step) */
+    for (int v = 0; st == KN_OK && !eval && t->opts.keep_gradients && v < g.num_values; v++) {
+        const char *nm = g.values[v].name;
+        const size_t l = strlen(nm);
+        if (g.values[v].kind == KN_VALUE_INTERMEDIATE && g.values[v].producer >= 0 &&
+            ((l > 5 && strcmp(nm + l - 5, ":grad") == 0) || (l > 5 && strcmp(nm + l - 5, "/mask") == 0)))
+            st = kn_graph_add_output(&g, v, err);
+    }
     if (st == KN_OK)
         st = kn_graph_verify(&g, true, err);
     if (st == KN_OK)
@@ -265,12 +272,8 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         st = kn_error_set(err, KN_ERR_INVALID_ARG, "batch size %lld is not in 1 .. 1048576", (long long)t->batch_size);
         goto fail;
     }
-    const char *slash = strrchr(path, '/');
-    t->dir = slash ? kn_strdup(path) : kn_strdup(".");
-    if (t->dir && slash)
-        t->dir[slash - path] = '\0';
     t->models = kn_xcalloc((size_t)t->spec.num_models, sizeof(kn_graph));
-    if (!t->dir || !t->models) {
+    if (!t->models) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }
@@ -320,7 +323,6 @@ void kn_trainer_free(kn_trainer_t *t)
     }
     free(t->vars);
     free(t->noise);
-    free(t->dir);
     kn_spec_free(&t->spec);
     free(t);
 }
@@ -358,7 +360,7 @@ kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limi
     kn_spec_dataset ds = t->spec.trainings[t->train].dataset;
     if (t->opts.data_dir)
         ds.dir = (char *)t->opts.data_dir;
-    return kn_dataset_load(&ds, t->opts.data_dir ? "" : t->dir, test, limit, out, err);
+    return kn_dataset_load(&ds, "", test, limit, out, err); /* the spec's dir is already relative to the file's */
 }
 
 /* ------------------------------------------------------------ batches */
@@ -530,6 +532,48 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
             kn_trainer_metrics(t, &pred, labels, b, r);
     }
     free(zeros);
+    return st;
+}
+
+/* Write tensor `x` as dir/<name>.npy, '/' in the name as '.'. */
+static kn_status kn_dump_npy(const char *dir, const char *name, const char *suffix, const kn_tensor *x, kn_error *err)
+{
+    char path[1400];
+    int n = snprintf(path, sizeof path, "%s/", dir);
+    for (const char *c = name; *c && n < (int)sizeof path - 16; c++)
+        path[n++] = *c == '/' ? '.' : *c == ':' ? '.' : *c;
+    snprintf(path + n, sizeof path - (size_t)n, "%s.npy", suffix);
+    return kn_npy_write(path, x, err);
+}
+
+kn_status kn_trainer_dump_step(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels, const char *dir,
+                               kn_error *err)
+{
+    if (!t || !images || !dir)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_dump_step: trainer, images and dir are required");
+    kn_status st = kn_dump_npy(dir, "images", "", images, err);
+    if (st == KN_OK && labels)
+        st = kn_dump_npy(dir, "labels", "", labels, err);
+    for (int i = 0; st == KN_OK && i < t->num_vars; i++) {
+        kn_tensor x = {.dtype = t->vars[i].dtype, .shape = t->vars[i].shape, .data = t->vars[i].data};
+        st = kn_dump_npy(dir, t->vars[i].key, ".before", &x, err);
+    }
+    if (st == KN_OK)
+        st = kn_trainer_train_batch(t, images, labels, NULL, err);
+    for (int i = 0; st == KN_OK && i < t->num_vars; i++) {
+        kn_tensor x = {.dtype = t->vars[i].dtype, .shape = t->vars[i].shape, .data = t->vars[i].data};
+        st = kn_dump_npy(dir, t->vars[i].key, ".after", &x, err);
+    }
+    kn_session_t *s = NULL;
+    for (int i = 0; i < t->num_sizes; i++)
+        if (t->sizes[i].batch == images->shape.dims[0])
+            s = t->sizes[i].step[0];
+    for (int k = 0; st == KN_OK && s && k < kn_session_num_outputs(s); k++) {
+        kn_io_info io;
+        kn_tensor x;
+        if ((st = kn_session_output(s, k, &io)) == KN_OK && (st = kn_session_get_output(s, k, &x, err)) == KN_OK)
+            st = kn_dump_npy(dir, io.name, "", &x, err);
+    }
     return st;
 }
 

@@ -24,3 +24,27 @@ kn_cli_test(train_no_data 1 -e "^kiln: error: cannot open .*train-images-idx3-ub
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_dir)
 kn_cli_test(train_no_block_named 1 -e "^kiln: error: .*no train block named 'nope'"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --train nope)
+
+# One training step against PyTorch 1.13 (scripts/torch_train_step.py): the loss, every gradient and every weight
+# after one Adam and one SGD-momentum update, for the Keras MNIST convnet (Dropout with kiln's masks) and a
+# model with BatchNorm, within 1e-4 of each tensor's scale (tests/train/parity.kiln).
+set(kn_torch_python ${kn_python})
+if(NOT kn_torch_python)
+  set(kn_torch_python ${KN_MODELS_PYTHON_FOUND})
+endif()
+foreach(case "mnist_cnn;cnn_adam;--optimizer adam --lr 0.001"
+             "mnist_cnn;cnn_momentum;--optimizer momentum --lr 0.05 --momentum 0.9"
+             "bn_cnn;bn_adam;--optimizer adam --lr 0.002 --beta1 0.8 --weight-decay 0.01"
+             "bn_cnn;bn_momentum;--optimizer momentum --lr 0.1 --momentum 0.8 --nesterov --weight-decay 0.001")
+  list(GET case 0 model)
+  list(GET case 1 block)
+  list(GET case 2 args)
+  add_test(NAME train.torch_parity_${block}
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DPYTHON=${kn_torch_python}
+                   -DSPEC=${CMAKE_CURRENT_SOURCE_DIR}/train/parity.kiln -DMODEL=${model} -DTRAIN=${block}
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/torch_${block}
+                   -DSCRIPT=${PROJECT_SOURCE_DIR}/scripts/torch_train_step.py "-DARGS=${args}"
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/train/run_torch_parity.cmake)
+  set_tests_properties(train.torch_parity_${block} PROPERTIES LABELS train TIMEOUT 600
+                       ENVIRONMENT "OMP_NUM_THREADS=2" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+endforeach()

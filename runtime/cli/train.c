@@ -50,6 +50,10 @@ static const char kn_train_usage[] =
     "  --resume [PATH]    continue from a checkpoint (a file, or a directory's\n"
     "                     latest.kcpt; default: --checkpoint's)\n"
     "  --no-eval          skip the evaluation on the test split\n"
+    "  --dump-step DIR    run one training batch (the first of the first\n"
+    "                     epoch) and write the batch, every weight before and\n"
+    "                     after it, its gradient, the Dropout masks and the\n"
+    "                     loss to DIR as .npy files; then stop\n"
     "  --explain  --verify-each  --dump-after PASS[=FILE]\n"
     "                     report, check or dump the training graphs' passes\n"
     "  -h, --help         show this help and exit\n"
@@ -127,7 +131,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 }
 
 typedef struct kn_train_args {
-    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data;
+    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump;
     bool resume_given, no_eval;
     int64_t epochs, batch, seed, threads, limit;
     const char *backend;
@@ -159,7 +163,8 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             continue;
         }
         static const char *const names[] = {"--epochs", "--batch-size", "--seed", "--threads", "--limit", "--backend",
-                                            "--train", "-o", "--model", "--checkpoint", "--resume", "--data"};
+                                            "--train", "-o", "--model", "--checkpoint", "--resume", "--data",
+                                            "--dump-step"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
@@ -184,7 +189,8 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
                                           (long long)lo[which], value);
             continue;
         }
-        const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data};
+        const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data,
+                               &a->dump};
         *strs[which - 5] = value;
         if (which == 10)
             a->resume_given = true;
@@ -229,6 +235,7 @@ int kn_cli_train(int argc, char **argv)
     char dump_file[512] = "";
     kn_train_options o = {.backend = a.backend, .threads = (int)a.threads, .train = a.train,
                           .batch_size = a.batch, .seed = (uint64_t)a.seed, .data_dir = a.data,
+                          .keep_gradients = a.dump != NULL,
                           .explain = a.pass.explain ? stdout : NULL,
                           .verify_each = a.pass.verify_each};
     if (a.pass.dump_pass[0]) {
@@ -290,6 +297,22 @@ int kn_cli_train(int argc, char **argv)
     }
     if (a.ckpt_dir && !kn_cli_mkdirs(a.ckpt_dir)) {
         rc = kn_cli_fail("cannot create %s: %s", a.ckpt_dir, strerror(errno));
+        goto done;
+    }
+    if (a.dump) { /* one batch, every tensor of it written out */
+        const int64_t b = n < batch ? n : batch;
+        kn_train_order(order, n, (uint64_t)a.seed, start, info.shuffle);
+        kn_tensor x, y;
+        if (!kn_cli_mkdirs(a.dump)) {
+            rc = kn_cli_fail("cannot create %s: %s", a.dump, strerror(errno));
+            goto done;
+        }
+        if (kn_dataset_batch(train, order, b, img, lab, &x, &y, &err) != KN_OK ||
+            kn_trainer_dump_step(t, &x, &y, a.dump, &err) != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            goto done;
+        }
+        printf("wrote one training step (batch of %lld) to %s\n", (long long)b, a.dump);
         goto done;
     }
     const bool tty = isatty(STDOUT_FILENO) == 1;
