@@ -213,12 +213,16 @@ typedef struct kn_spec_model {
 typedef enum kn_spec_dataset_kind {
     KN_SPEC_DATA_IDX = 0,        /**< MNIST-style IDX files in a directory */
     KN_SPEC_DATA_CIFAR10,        /**< CIFAR-10 binary batches in a directory */
-    KN_SPEC_DATA_SYNTHETIC       /**< seeded random images and labels */
+    KN_SPEC_DATA_SYNTHETIC,      /**< seeded random images and labels */
+    KN_SPEC_DATA_NPY             /**< x_train.npy, y_train.npy, x_test.npy, y_test.npy in a directory */
 } kn_spec_dataset_kind;
+
+/** The spec name of a dataset kind ("idx", "cifar10", "synthetic", "npy"). */
+const char *kn_spec_dataset_name(kn_spec_dataset_kind kind);
 
 typedef struct kn_spec_dataset {
     kn_spec_dataset_kind kind;
-    char *dir;                   /**< IDX / CIFAR-10: the directory, relative to the spec file's */
+    char *dir;                   /**< IDX / CIFAR-10 / npy: the directory, relative to the spec file's */
     bool train_split;            /**< split=train (default) or test */
     kn_shape image_shape;        /**< without the batch: [C, H, W] */
     int64_t num_classes;
@@ -298,6 +302,9 @@ typedef struct kn_spec_training {
     bool has_noise;              /**< `noise = normal(...)` was declared */
     kn_shape noise_shape;        /**< without the batch */
     kn_spec_init noise;          /**< KN_SPEC_INIT_NORMAL or KN_SPEC_INIT_UNIFORM */
+    int64_t augment_shift;       /**< `augment = shift(N)`: training images moved by up to N pixels (0: none) */
+    bool cosine;                 /**< `schedule = cosine(final=F)`: the learning rate decays along a half cosine */
+    double cosine_final;         /**< ... to this fraction of itself at the last step (default 0) */
     kn_spec_step *steps;
     int num_steps;
     kn_spec_loc loc;

@@ -10,13 +10,18 @@
 
 #include "spec_priv.h"
 
-static const char *const kn_train_keys[] = {"model",  "dataset", "loss",    "optimizer", "batch_size",
-                                            "epochs", "metrics", "noise",   NULL};
+static const char *const kn_train_keys[] = {"model",  "dataset", "loss",  "optimizer", "batch_size", "epochs",
+                                            "metrics", "noise",  "augment", "schedule", NULL};
 static const char *const kn_step_keys[] = {"update", "loss", "optimizer", NULL};
 static const char *const kn_loss_names[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
 static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", NULL};
 static const char *const kn_metric_names[] = {"accuracy", "binary_accuracy", "mse", "mae", NULL};
-static const char *const kn_dataset_names[] = {"idx", "cifar10", "synthetic", NULL};
+static const char *const kn_dataset_names[] = {"idx", "cifar10", "synthetic", "npy", NULL};
+
+const char *kn_spec_dataset_name(kn_spec_dataset_kind kind)
+{
+    return (unsigned)kind <= KN_SPEC_DATA_NPY ? kn_dataset_names[kind] : "?";
+}
 static const char *const kn_split_names[] = {"train", "test", NULL};
 static const char *const kn_source_names[] = {"images", "labels", "noise", NULL};
 static const char *const kn_target_names[] = {"labels", "ones", "zeros", "images", NULL};
@@ -32,7 +37,8 @@ static const char *const kn_metric_hints[] = {"acc", "accuracy", "sparse_categor
                                               "categorical_accuracy", "accuracy", "mean_squared_error", "mse",
                                               "mean_absolute_error", "mae", NULL};
 static const char *const kn_dataset_hints[] = {"mnist", "idx", "fashion_mnist", "idx", "cifar", "cifar10",
-                                               "cifar_10", "cifar10", "random", "synthetic", NULL};
+                                               "cifar_10", "cifar10", "random", "synthetic", "numpy",
+                                               "npy", NULL};
 
 /* Named arguments of a call, checked against `keys`; positional ones fill the first `npos` keys. */
 typedef struct kn_call_args {
@@ -142,7 +148,7 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
     static const char *const idx_keys[] = {"dir", "split", "shape", "classes", "shuffle", NULL};
     static const char *const cifar_keys[] = {"dir", "split", "shuffle", NULL};
     static const char *const syn_keys[] = {"shape", "classes", "samples", "seed", NULL};
-    const char *const *keys = kind == KN_SPEC_DATA_IDX ? idx_keys : kind == KN_SPEC_DATA_CIFAR10 ? cifar_keys : syn_keys;
+    const char *const *keys = kind == KN_SPEC_DATA_CIFAR10 ? cifar_keys : kind == KN_SPEC_DATA_SYNTHETIC ? syn_keys : idx_keys;
     kn_call_args args;
     char what[64];
     snprintf(what, sizeof what, "dataset %s", name);
@@ -192,7 +198,9 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
     }
     if (kind != KN_SPEC_DATA_SYNTHETIC && !args.values[0]) {
         KN_SPEC_ERR(spec, KN_ERR_PARSE, tmp.loc, "dataset %s needs a directory, e.g. %s(\"data/%s\")", name, name,
-                    kind == KN_SPEC_DATA_IDX ? "mnist" : "cifar-10-batches-bin");
+                    kind == KN_SPEC_DATA_IDX   ? "mnist"
+                    : kind == KN_SPEC_DATA_NPY ? "my-images"
+                                               : "cifar-10-batches-bin");
         ok = false;
     }
     return ok;
@@ -629,7 +637,43 @@ static bool kn_collect_settings(kn_spec *spec, const kn_block *b, const char *co
     return ok;
 }
 
-enum { K_MODEL, K_DATASET, K_LOSS, K_OPTIMIZER, K_BATCH, K_EPOCHS, K_METRICS, K_NOISE };
+enum { K_MODEL, K_DATASET, K_LOSS, K_OPTIMIZER, K_BATCH, K_EPOCHS, K_METRICS, K_NOISE, K_AUGMENT, K_SCHEDULE };
+
+/* augment = shift(N): random translations of the training images by up to N pixels (Keras's RandomTranslation). */
+static void kn_check_augment(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
+{
+    const char *name = kn_ast_call_name(v);
+    static const char *const keys[] = {"pixels", NULL};
+    kn_call_args args;
+    if (!name || v->kind != KN_AST_CALL || strcmp(name, "shift") != 0) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "expected augment = shift(N): random shifts of up to N pixels");
+        return;
+    }
+    if (!kn_call_args_get(spec, v, name, keys, NULL, 1, &args))
+        return;
+    if (!args.values[0]) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->callee->loc, "shift needs a number of pixels, e.g. shift(2)");
+        return;
+    }
+    kn_spec_get_int(spec, args.values[0], "pixels", 1, 1024, &t->augment_shift);
+}
+
+/* schedule = cosine(final=F): lr * (F + (1 - F) (1 + cos(pi t / T)) / 2) at step t of T. */
+static void kn_check_schedule(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
+{
+    const char *name = v->kind == KN_AST_IDENT ? v->text : kn_ast_call_name(v);
+    static const char *const keys[] = {"final", NULL};
+    kn_call_args args;
+    if (v->kind == KN_AST_IDENT && strcmp(v->text, "constant") == 0)
+        return;
+    if (!name || (v->kind != KN_AST_CALL && v->kind != KN_AST_IDENT) || strcmp(name, "cosine") != 0) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "expected schedule = cosine(final=0.0) or constant");
+        return;
+    }
+    t->cosine = true;
+    if (v->kind == KN_AST_CALL && kn_call_args_get(spec, v, name, keys, NULL, 0, &args) && args.values[0])
+        kn_spec_get_float(spec, args.values[0], "final", 0.0, 1.0, &t->cosine_final);
+}
 
 static bool kn_check_noise(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
 {
@@ -684,7 +728,7 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
                     b->num_stmts, KN_SPEC_MAX_LAYERS);
         return;
     }
-    const kn_stmt *set[9] = {0};
+    const kn_stmt *set[11] = {0};
     unsigned misspelt;
     kn_collect_settings(spec, b, kn_train_keys, set, "a train block", &misspelt);
     int model = -1;
@@ -720,6 +764,10 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
     }
     if (set[K_NOISE] && set[K_NOISE]->value)
         kn_check_noise(spec, set[K_NOISE]->value, t);
+    if (set[K_AUGMENT] && set[K_AUGMENT]->value)
+        kn_check_augment(spec, set[K_AUGMENT]->value, t);
+    if (set[K_SCHEDULE] && set[K_SCHEDULE]->value)
+        kn_check_schedule(spec, set[K_SCHEDULE]->value, t);
     int nsteps = 0;
     for (int i = 0; i < b->num_stmts; i++)
         nsteps += b->stmts[i].kind == KN_STMT_BLOCK;

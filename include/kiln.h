@@ -347,8 +347,10 @@ typedef struct kn_train_info {
     unsigned metrics;             /**< KN_METRIC_* bits */
     kn_shape image_shape;         /**< one sample, without the batch */
     int64_t num_classes;
-    const char *dataset;          /**< "idx", "cifar10" or "synthetic" */
+    const char *dataset;          /**< "idx", "cifar10", "synthetic" or "npy" */
     bool shuffle;
+    int64_t augment_shift;        /**< training images moved by up to this many pixels (kn_dataset_shift) */
+    bool cosine;                  /**< a cosine learning-rate schedule (kn_trainer_set_total_steps) */
 } kn_train_info;
 
 enum { KN_METRIC_ACCURACY = 1, KN_METRIC_BINARY_ACCURACY = 2, KN_METRIC_MSE = 4, KN_METRIC_MAE = 8 };
@@ -399,6 +401,13 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *trainer, const kn_tensor *imag
 
 /** Training batches run so far (the step number: Adam's t - 1, the Dropout and noise streams). */
 int64_t kn_trainer_steps(const kn_trainer_t *trainer);
+
+/**
+ * The number of training batches of the whole run, which a learning-rate
+ * schedule spans (`schedule = cosine(...)`: step t runs at lr * (F + (1 -
+ * F)(1 + cos(pi t / total)) / 2)). 0 (the default): no decay.
+ */
+void kn_trainer_set_total_steps(kn_trainer_t *trainer, int64_t total);
 
 /**
  * Write every trained weight, running statistic and optimizer state, the
@@ -455,6 +464,14 @@ typedef struct kn_dataset kn_dataset_t;
 kn_status kn_trainer_load_dataset(const kn_trainer_t *trainer, bool test, int64_t limit, kn_dataset_t **dataset,
                                   kn_error *err);
 void kn_dataset_free(kn_dataset_t *dataset);
+
+/**
+ * Augment a batch: move each image [n, C, H, W] of `images` by dy, dx in
+ * [-shift, shift] pixels (zeros fill what moves in), drawn from (seed,
+ * epoch, id[i]) so that an epoch's batches are the same on every run and
+ * after a resume. id[i]: the sample's index in the dataset.
+ */
+void kn_dataset_shift(kn_tensor *images, const int64_t *id, int64_t shift, uint64_t seed, int64_t epoch);
 int64_t kn_dataset_count(const kn_dataset_t *dataset);
 /**
  * Gather samples index[0..n) into images [n, sample shape] and labels [n]

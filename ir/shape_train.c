@@ -219,11 +219,19 @@ kn_status kn_shape_update(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *v;
     kn_status st;
-    const int states = n->op == KN_OP_ADAM_UPDATE ? 4 : n->num_inputs;
+    const int states = n->op == KN_OP_ADAM_UPDATE ? 4 : n->op == KN_OP_MOMENTUM_UPDATE ? 3 : 2;
     for (int i = 0; i < states; i++)
         if ((st = kn_train_in(g, n, i, KN_F32, &v, err)) != KN_OK || (st = kn_train_same(g, n, 0, i, err)) != KN_OK)
             return st;
     if (n->op == KN_OP_ADAM_UPDATE && (st = kn_train_in(g, n, 4, KN_I64, &v, err)) != KN_OK)
         return st;
+    const int scale = states + (n->op == KN_OP_ADAM_UPDATE);
+    if (n->num_inputs > scale && n->inputs[scale] >= 0) {
+        if ((st = kn_train_in(g, n, scale, KN_F32, &v, err)) != KN_OK)
+            return st;
+        if (v->shape.rank != 0)
+            return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the learning-rate scale must be a scalar", n->name,
+                                KN_OPNAME(n));
+    }
     return KN_OK;
 }

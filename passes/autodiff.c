@@ -305,6 +305,7 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
     if (!t || t->num_params == 0)
         return KN_OK;
     const int step = t->step ? kn_graph_find_value(g, t->step) : -1;
+    const int scale = t->lr_scale ? kn_graph_find_value(g, t->lr_scale) : -1;
     const kn_op op = t->optimizer;
     if (op != KN_OP_SGD_UPDATE && op != KN_OP_MOMENTUM_UPDATE && op != KN_OP_ADAM_UPDATE)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "optimizer: unknown update op");
@@ -322,7 +323,7 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
             free(gv->name);
             gv->name = name;
         }
-        int in[5] = {w, t->grads[k], -1, -1, -1}, nin = 2;
+        int in[6] = {w, t->grads[k], -1, -1, -1, -1}, nin = 2;
         if (op == KN_OP_MOMENTUM_UPDATE) {
             if ((in[2] = kn_state_like(g, w, "/velocity", err)) < 0)
                 return err ? err->status : KN_ERR_NOMEM;
@@ -333,6 +334,8 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
             in[4] = step;
             nin = 5;
         }
+        if (scale >= 0)
+            in[nin++] = scale;
         char name[320];
         snprintf(name, sizeof name, "%s/update", g->values[w].name);
         kn_attrs a;

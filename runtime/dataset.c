@@ -1,7 +1,8 @@
 /*
  * dataset.c - the datasets a train block names (docs/spec-language.md):
  * MNIST-style IDX files (plain or gzip: zlib reads both), CIFAR-10's
- * binary batches, and seeded synthetic data. Images become float32 in
+ * binary batches, NumPy .npy pairs (x_train.npy + y_train.npy) and seeded
+ * synthetic data. Images become float32 in
  * [0, 1] (pixel / 255, as the Keras examples scale them), so a trained
  * model takes what `kiln run` users give it; labels int64.
  *
@@ -165,6 +166,98 @@ done:
     return st;
 }
 
+/* ------------------------------------------------------------ .npy pairs */
+
+/* Element i of a numeric tensor read by kn_npy_read, as a double. */
+static double kn_npy_at(const kn_tensor *t, size_t i)
+{
+    switch (t->dtype) {
+    case KN_F32: return ((const float *)t->data)[i];
+    case KN_F64: return ((const double *)t->data)[i];
+    case KN_U8: return ((const uint8_t *)t->data)[i];
+    case KN_I8: return ((const int8_t *)t->data)[i];
+    case KN_I32: return ((const int32_t *)t->data)[i];
+    case KN_I64: return (double)((const int64_t *)t->data)[i];
+    case KN_BOOL: return ((const uint8_t *)t->data)[i] != 0;
+    default: return 0.0;
+    }
+}
+
+/*
+ * x_<split>.npy holds the images: (N, C, H, W) as the dataset's shape says, (N, H, W) when C is 1, or
+ * channels-last (N, H, W, C) as Keras keeps them (transposed here). uint8 pixels are divided by 255;
+ * float pixels are taken as they are. y_<split>.npy holds N integer labels ((N,) or (N, 1)).
+ */
+static kn_status kn_dataset_npy(const char *dir, bool test, int64_t limit, kn_dataset_t *d, kn_error *err)
+{
+    char xpath[1200], ypath[1200];
+    snprintf(xpath, sizeof xpath, "%s/x_%s.npy", dir, test ? "test" : "train");
+    snprintf(ypath, sizeof ypath, "%s/y_%s.npy", dir, test ? "test" : "train");
+    kn_tensor x = {0}, y = {0};
+    kn_status st;
+    if ((st = kn_npy_read(xpath, &x, err)) != KN_OK || (st = kn_npy_read(ypath, &y, err)) != KN_OK)
+        goto done;
+    const kn_shape *s = &d->sample;
+    const int64_t c = s->dims[0], n = x.shape.rank > 0 ? x.shape.dims[0] : 0;
+    bool exact = x.shape.rank == s->rank + 1, squeezed = false, last = false;
+    for (int k = 0; exact && k < s->rank; k++)
+        exact = x.shape.dims[k + 1] == s->dims[k];
+    if (!exact && s->rank == 3 && x.shape.rank == 3 && c == 1)
+        squeezed = x.shape.dims[1] == s->dims[1] && x.shape.dims[2] == s->dims[2];
+    if (!exact && !squeezed && s->rank == 3 && x.shape.rank == 4)
+        last = x.shape.dims[1] == s->dims[1] && x.shape.dims[2] == s->dims[2] && x.shape.dims[3] == c;
+    if (!exact && !squeezed && !last) {
+        char got[160], want[160];
+        st = kn_error_set(err, KN_ERR_SHAPE,
+                          "%s: images of shape %s, but the dataset's samples are %s: expected (N, C, H, W), (N, H, W) "
+                          "for one channel or channels-last (N, H, W, C)",
+                          xpath, kn_shape_str(&x.shape, got, sizeof got), kn_shape_str(s, want, sizeof want));
+        goto done;
+    }
+    if (x.dtype == KN_BOOL || kn_dtype_size(x.dtype) == 0) {
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED, "%s: images of type %s: expected uint8 pixels or floats", xpath,
+                          kn_dtype_name(x.dtype));
+        goto done;
+    }
+    if (!(y.shape.rank == 1 || (y.shape.rank == 2 && y.shape.dims[1] == 1)) || y.dtype == KN_F32 ||
+        y.dtype == KN_F64) {
+        char got[160];
+        st = kn_error_set(err, KN_ERR_SHAPE, "%s: labels of type %s and shape %s: expected N integers", ypath,
+                          kn_dtype_name(y.dtype), kn_shape_str(&y.shape, got, sizeof got));
+        goto done;
+    }
+    if (y.shape.dims[0] != n) {
+        st = kn_error_set(err, KN_ERR_SHAPE, "%s has %lld images but %s has %lld labels", xpath, (long long)n, ypath,
+                          (long long)y.shape.dims[0]);
+        goto done;
+    }
+    const int64_t count = limit > 0 && limit < n ? limit : n;
+    if ((st = kn_dataset_alloc(d, count, err)) != KN_OK)
+        goto done;
+    const size_t px = d->sample_floats, plane = last ? px / (size_t)c : px;
+    const double scale = x.dtype == KN_U8 ? 1.0 / 255.0 : 1.0;
+    for (int64_t i = 0; i < count; i++) {
+        float *dst = d->images + (size_t)i * px;
+        const size_t base = (size_t)i * px;
+        for (size_t k = 0; k < px; k++) {
+            /* channels-last source element of destination (channel k / plane, pixel k % plane) */
+            const size_t src = last ? base + (k % plane) * (size_t)c + k / plane : base + k;
+            dst[k] = (float)(kn_npy_at(&x, src) * scale);
+        }
+        const double label = kn_npy_at(&y, (size_t)i);
+        if (label < 0 || label >= (double)d->classes) {
+            st = kn_error_set(err, KN_ERR_PARSE, "%s: label %.0f of sample %lld is outside 0..%lld", ypath, label,
+                              (long long)i, (long long)(d->classes - 1));
+            goto done;
+        }
+        d->labels[i] = (int64_t)label;
+    }
+done:
+    kn_tensor_free_data(&x);
+    kn_tensor_free_data(&y);
+    return st;
+}
+
 /* ------------------------------------------------------------ CIFAR-10 */
 
 static kn_status kn_dataset_cifar(const char *dir, bool test, int64_t limit, kn_dataset_t *d, kn_error *err)
@@ -284,6 +377,7 @@ kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool 
     switch (sd->kind) {
     case KN_SPEC_DATA_IDX: st = kn_dataset_idx(dir, test, limit, d, err); break;
     case KN_SPEC_DATA_CIFAR10: st = kn_dataset_cifar(dir, test, limit, d, err); break;
+    case KN_SPEC_DATA_NPY: st = kn_dataset_npy(dir, test, limit, d, err); break;
     default: st = kn_dataset_synthetic(sd, test, limit, d, err); break;
     }
     if (st != KN_OK) {
@@ -292,6 +386,48 @@ kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool 
     }
     *out = d;
     return KN_OK;
+}
+
+void kn_dataset_shift(kn_tensor *images, const int64_t *id, int64_t shift, uint64_t seed, int64_t epoch)
+{
+    const kn_shape *s = &images->shape;
+    if (shift <= 0 || s->rank != 4)
+        return;
+    const int64_t n = s->dims[0], c = s->dims[1], h = s->dims[2], w = s->dims[3];
+    float *x = images->data, *row = malloc(sizeof(float) * (size_t)(w > 0 ? w : 1));
+    if (!row)
+        return;
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)epoch * 0xbf58476d1ce4e5b9ull ^ (uint64_t)id[i] *
+                     0x94d049bb133111ebull;
+        const int64_t dy = (int64_t)(kn_splitmix(&z) % (uint64_t)(2 * shift + 1)) - shift;
+        const int64_t dx = (int64_t)(kn_splitmix(&z) % (uint64_t)(2 * shift + 1)) - shift;
+        for (int64_t p = 0; p < c; p++) {
+            float *img = x + (i * c + p) * h * w;
+            /* rows: moved by dy (in the direction that keeps reads ahead of writes), then each row by dx */
+            if (dy > 0) {
+                for (int64_t y = h - 1; y >= 0; y--) {
+                    if (y - dy >= 0)
+                        memcpy(img + y * w, img + (y - dy) * w, sizeof(float) * (size_t)w);
+                    else
+                        memset(img + y * w, 0, sizeof(float) * (size_t)w);
+                }
+            } else if (dy < 0) {
+                for (int64_t y = 0; y < h; y++) {
+                    if (y - dy < h)
+                        memcpy(img + y * w, img + (y - dy) * w, sizeof(float) * (size_t)w);
+                    else
+                        memset(img + y * w, 0, sizeof(float) * (size_t)w);
+                }
+            }
+            for (int64_t y = 0; dx && y < h; y++) {
+                memcpy(row, img + y * w, sizeof(float) * (size_t)w);
+                for (int64_t q = 0; q < w; q++)
+                    img[y * w + q] = q - dx >= 0 && q - dx < w ? row[q - dx] : 0.0f;
+            }
+        }
+    }
+    free(row);
 }
 
 kn_status kn_dataset_batch(const kn_dataset_t *d, const int64_t *index, int64_t n, float *images_buf,

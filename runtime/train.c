@@ -52,6 +52,7 @@ struct kn_trainer {
     int num_sizes;
     kn_train_io io[KN_TRAIN_MAX_STEPS];
     int64_t steps;             /* batches trained */
+    int64_t total_steps;       /* the run's batches (the schedule's length; 0: none) */
     float *noise;              /* a batch of noise, when the block declares it */
     size_t noise_floats;
 };
@@ -146,7 +147,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
     t->io[step] = io;
     kn_pass_ctx ctx = {.verify_each = t->opts.verify_each != 0};
     const kn_spec_step *s = &tr->steps[step];
-    kn_train_pass tp = {.loss = "loss", .step = "step", .update_models = io.update_models,
+    kn_train_pass tp = {.loss = "loss", .step = "step", .lr_scale = "lr_scale", .update_models = io.update_models,
                         .optimizer = kn_update_op(s->optimizer.kind), .seed = t->opts.seed};
     if (eval) {
         st = kn_passes_run(&g, &ctx, err);
@@ -342,10 +343,27 @@ kn_status kn_trainer_info(const kn_trainer_t *t, kn_train_info *info)
     info->metrics = tr->metrics; /* KN_SPEC_METRIC_* and KN_METRIC_* are the same bits */
     info->image_shape = tr->dataset.image_shape;
     info->num_classes = tr->dataset.num_classes;
-    info->dataset = tr->dataset.kind == KN_SPEC_DATA_IDX ? "idx" : tr->dataset.kind == KN_SPEC_DATA_CIFAR10 ? "cifar10"
-                                                                                                          : "synthetic";
+    info->dataset = kn_spec_dataset_name(tr->dataset.kind);
     info->shuffle = tr->dataset.shuffle;
+    info->augment_shift = tr->augment_shift;
+    info->cosine = tr->cosine;
     return KN_OK;
+}
+
+void kn_trainer_set_total_steps(kn_trainer_t *t, int64_t total)
+{
+    if (t)
+        t->total_steps = total > 0 ? total : 0;
+}
+
+/* The learning rate's scale at the current step (the block's schedule). */
+static float kn_trainer_lr_scale(const kn_trainer_t *t)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    if (!tr->cosine || t->total_steps <= 0)
+        return 1.0f;
+    const double p = t->steps >= t->total_steps ? 1.0 : (double)t->steps / (double)t->total_steps;
+    return (float)(tr->cosine_final + (1.0 - tr->cosine_final) * 0.5 * (1.0 + cos(3.141592653589793 * p)));
 }
 
 int64_t kn_trainer_steps(const kn_trainer_t *t)
@@ -446,17 +464,19 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
     r->num_steps = tr->num_steps;
     for (int s = 0; s < tr->num_steps && st == KN_OK; s++) {
         int64_t stepv = t->steps;
-        kn_tensor in[4] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv}};
-        const char *names[4] = {"images", "labels", "step", "noise"};
-        int count = 3;
+        float scale = kn_trainer_lr_scale(t);
+        kn_tensor in[5] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
+        const char *names[5] = {"images", "labels", "step", "lr_scale", "noise"};
+        int count = 4;
         if (t->io[s].has_noise) {
             const size_t n = t->noise_floats / (size_t)t->batch_size * (size_t)b;
             kn_trainer_draw_noise(t, n);
-            in[3] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
-            in[3].shape.rank = tr->noise_shape.rank + 1;
-            in[3].shape.dims[0] = b;
-            memcpy(in[3].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
-            count = 4;
+            in[4] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
+            in[4].shape.rank = tr->noise_shape.rank + 1;
+            in[4].shape.dims[0] = b;
+            memcpy(in[4].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+            count = 5;
         }
         if ((st = kn_session_run(bs->step[s], count, names, in, err)) != KN_OK)
             break;
@@ -500,20 +520,22 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
         lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
     }
     const kn_spec_training *tr = &t->spec.trainings[t->train];
-    kn_tensor in[4] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv}};
-    const char *names[4] = {"images", "labels", "step", "noise"};
-    int count = 3;
+    float scale = 1.0f;
+    kn_tensor in[5] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
+    const char *names[5] = {"images", "labels", "step", "lr_scale", "noise"};
+    int count = 4;
     if (t->io[0].has_noise) {
         kn_trainer_draw_noise(t, t->noise_floats / (size_t)t->batch_size * (size_t)b);
-        in[3] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
-        in[3].shape.rank = tr->noise_shape.rank + 1;
-        in[3].shape.dims[0] = b;
-        memcpy(in[3].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
-        count = 4;
+        in[4] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
+        in[4].shape.rank = tr->noise_shape.rank + 1;
+        in[4].shape.dims[0] = b;
+        memcpy(in[4].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+        count = 5;
     }
     /* inputs the evaluation graph does not read were dropped with their readers: feed only those it has */
-    const char *fed[4];
-    kn_tensor fin[4];
+    const char *fed[5];
+    kn_tensor fin[5];
     int nf = 0;
     for (int k = 0; k < count; k++)
         for (int i = 0; i < kn_session_num_inputs(bs->eval); i++) {

@@ -291,7 +291,8 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
     {
         const kn_shape s0 = {.rank = 0};
         int step_v = kn_tg_value(&t, KN_I64, &s0, KN_VALUE_INPUT, NULL, "step");
-        if (step_v < 0 || kn_graph_add_input(g, step_v, err) != KN_OK) {
+        int scale_v = step_v < 0 ? -1 : kn_tg_value(&t, KN_F32, &s0, KN_VALUE_INPUT, NULL, "lr_scale");
+        if (scale_v < 0 || kn_graph_add_input(g, step_v, err) != KN_OK || kn_graph_add_input(g, scale_v, err) != KN_OK) {
             st = err ? err->status : KN_ERR_NOMEM;
             goto done;
         }

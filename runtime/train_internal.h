@@ -7,7 +7,8 @@
 #include "spec.h"
 
 /* What a step's forward graph reads and reports. Inputs are named "images", "labels", "noise" (when the block
- * declares it) and "step"; outputs "loss" and the first loss term's prediction (pred_name). */
+ * declares it), "step" and "lr_scale" (the learning rate's schedule); outputs "loss" and the first loss term's
+ * prediction (pred_name). */
 typedef struct kn_train_io {
     int pred;                  /* value id of the prediction in the built graph (before any pass) */
     char pred_name[400];

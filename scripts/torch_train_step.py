@@ -36,114 +36,12 @@ import onnx.numpy_helper
 import torch
 import torch.nn.functional as F
 
-
-def attrs(node):
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_to_torch import run  # noqa: E402
 
 
 def npy(dump, name):
     return np.load(os.path.join(dump, name.replace("/", ".").replace(":", ".") + ".npy"))
-
-
-def pads_of(a, nsp):
-    p = list(a.get("pads", [0] * (2 * nsp)))
-    return p[:nsp], p[nsp:]
-
-
-def conv(x, w, b, a):
-    nsp = w.dim() - 2
-    begin, end = pads_of(a, nsp)
-    if begin != end:  # asymmetric: pad first (F.pad takes the last axis first)
-        pad = []
-        for i in reversed(range(nsp)):
-            pad += [begin[i], end[i]]
-        x = F.pad(x, pad)
-        begin = [0] * nsp
-    return F.conv2d(x, w, b, stride=a.get("strides", [1] * nsp), padding=begin,
-                    dilation=a.get("dilations", [1] * nsp), groups=a.get("group", 1))
-
-
-def pool(x, a, kind):
-    k = a["kernel_shape"]
-    nsp = len(k)
-    begin, end = pads_of(a, nsp)
-    s = a.get("strides", [1] * nsp)
-    ceil = bool(a.get("ceil_mode", 0))
-    if begin != end:
-        pad = []
-        for i in reversed(range(nsp)):
-            pad += [begin[i], end[i]]
-        x = F.pad(x, pad, value=-math.inf if kind == "max" else 0.0)
-        begin = [0] * nsp
-    if kind == "max":
-        return F.max_pool2d(x, k, s, begin, ceil_mode=ceil)
-    return F.avg_pool2d(x, k, s, begin, ceil_mode=ceil, count_include_pad=bool(a.get("count_include_pad", 0)))
-
-
-def run(model, params, consts, images, masks):
-    """The model's output (and its logits when it ends in Softmax)."""
-    env = {model.graph.input[0].name: images}
-    env.update(consts)
-    env.update(params)
-    logits = None
-    drop = 0
-    for n in model.graph.node:
-        a = attrs(n)
-        i = [env[x] if x else None for x in n.input]
-        op = n.op_type
-        if op == "Conv":
-            y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
-        elif op == "Relu":
-            y = F.relu(i[0])
-        elif op == "LeakyRelu":
-            y = F.leaky_relu(i[0], a.get("alpha", 0.01))
-        elif op == "Sigmoid":
-            y = torch.sigmoid(i[0])
-        elif op == "Tanh":
-            y = torch.tanh(i[0])
-        elif op == "Elu":
-            y = F.elu(i[0], a.get("alpha", 1.0))
-        elif op == "MaxPool":
-            y = pool(i[0], a, "max")
-        elif op == "AveragePool":
-            y = pool(i[0], a, "avg")
-        elif op == "GlobalAveragePool":
-            y = i[0].mean(dim=tuple(range(2, i[0].dim())), keepdim=True)
-        elif op == "Flatten":
-            ax = a.get("axis", 1)
-            y = i[0].reshape(int(np.prod(i[0].shape[:ax])), -1)
-        elif op == "Reshape":
-            shape = [int(v) for v in i[1]]
-            shape = [i[0].shape[k] if v == 0 else v for k, v in enumerate(shape)]
-            y = i[0].reshape(shape)
-        elif op == "Gemm":
-            A = i[0].t() if a.get("transA", 0) else i[0]
-            B = i[1].t() if a.get("transB", 0) else i[1]
-            y = a.get("alpha", 1.0) * (A @ B)
-            if len(i) > 2 and i[2] is not None:
-                y = y + a.get("beta", 1.0) * i[2]
-        elif op == "MatMul":
-            y = i[0] @ i[1]
-        elif op == "Add":
-            y = i[0] + i[1]
-        elif op == "Mul":
-            y = i[0] * i[1]
-        elif op == "Concat":
-            y = torch.cat(i, dim=a.get("axis", 1))
-        elif op == "Softmax":
-            logits = i[0]
-            y = F.softmax(i[0], dim=a.get("axis", -1))
-        elif op == "BatchNormalization":  # training mode: batch statistics
-            y = F.batch_norm(i[0], i[3].clone(), i[4].clone(), i[1], i[2], training=True,
-                             momentum=1.0 - a.get("momentum", 0.9), eps=a.get("epsilon", 1e-5))
-        elif op == "Dropout":
-            ratio = float(i[1]) if len(i) > 1 and i[1] is not None else 0.5
-            y = i[0] * masks[n.output[0]] / (1.0 - ratio)
-            drop += 1
-        else:
-            raise SystemExit(f"torch_train_step.py: op {op} is not supported here")
-        env[n.output[0]] = y
-    return env[model.graph.output[0].name], logits
 
 
 def main():
@@ -186,7 +84,7 @@ def main():
     for n in model.graph.node:
         if n.op_type == "Dropout":
             masks[n.output[0]] = torch.from_numpy(npy(dump, f"{args.model}@1/{n.output[0]}/mask").astype(np.float64))
-    out, logits = run(model, params, consts, images, masks)
+    out, logits = run(model, params, consts, images, lambda x, n, ratio: x * masks[n.output[0]] / (1.0 - ratio))
     loss = F.cross_entropy(logits, labels) if logits is not None else F.nll_loss(torch.log(out), labels)
     loss.backward()
     worst, failed = 0.0, []

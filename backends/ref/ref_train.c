@@ -610,7 +610,9 @@ kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out
     const size_t n = kn_tn(&in[0]);
     float *w = in[0].data; /* updated in place (a side-effect op), as are the moments */
     const float *g = in[1].data;
-    const float lr = o->lr, decay = o->lr * o->weight_decay; /* decoupled: w -= lr wd w first */
+    const int si = node->op == KN_OP_ADAM_UPDATE ? 5 : node->op == KN_OP_MOMENTUM_UPDATE ? 3 : 2;
+    const float scale = node->num_inputs > si && in[si].data ? *(const float *)in[si].data : 1.0f; /* a schedule */
+    const float lr = o->lr * scale, decay = lr * o->weight_decay; /* decoupled: w -= lr wd w first */
     switch (node->op) {
     case KN_OP_SGD_UPDATE:
         KN_OMP_FOR(n > KN_PAR_MIN)
@@ -633,7 +635,7 @@ kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out
         const int64_t step = *(const int64_t *)in[4].data;
         const double t = (double)(step + 1);
         const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
-        const float alpha = (float)(o->lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
+        const float alpha = (float)((double)lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
         KN_OMP_FOR(n > KN_PAR_MIN)
         for (size_t i = 0; i < n; i++) {
             const float wi = w[i] - decay * w[i];

@@ -278,13 +278,12 @@ static void kn_print_training(FILE *f, const kn_spec *spec, const kn_spec_traini
 {
     static const char *const sources[] = {"images", "labels", "noise"};
     static const char *const targets[] = {"labels", "ones", "zeros", "images"};
-    static const char *const datasets[] = {"idx", "cifar10", "synthetic"};
     static const char *const metrics[] = {"accuracy", "binary_accuracy", "mse", "mae"};
     char shape[160];
     const kn_spec_dataset *d = &t->dataset;
     fprintf(f, "Training \"%s\"\n", t->name);
     kn_shape img = d->image_shape;
-    fprintf(f, "  dataset:    %s(", datasets[d->kind]);
+    fprintf(f, "  dataset:    %s(", kn_spec_dataset_name(d->kind));
     if (d->kind == KN_SPEC_DATA_SYNTHETIC)
         fprintf(f, "samples=%lld, seed=%llu", (long long)d->samples, (unsigned long long)d->seed);
     else
@@ -300,6 +299,10 @@ static void kn_print_training(FILE *f, const kn_spec *spec, const kn_spec_traini
             any = true;
         }
     fprintf(f, "%s\n", any ? "" : " none");
+    if (t->augment_shift > 0)
+        fprintf(f, "  augment:    shift(%lld)\n", (long long)t->augment_shift);
+    if (t->cosine)
+        fprintf(f, "  schedule:   cosine(final=%g)\n", t->cosine_final);
     if (t->has_noise)
         fprintf(f, "  noise:      %s%s\n", t->noise.kind == KN_SPEC_INIT_NORMAL ? "normal" : "uniform",
                 kn_summary_shape(&t->noise_shape, 0, shape, sizeof shape));

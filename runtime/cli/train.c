@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -317,6 +318,7 @@ int kn_cli_train(int argc, char **argv)
     }
     const bool tty = isatty(STDOUT_FILENO) == 1;
     const int64_t nbatches = (n + batch - 1) / batch;
+    kn_trainer_set_total_steps(t, nbatches * epochs); /* a learning-rate schedule spans the whole run */
     printf("train '%s': %lld samples, %lld batches of %lld, %lld epochs%s%s (init %.1f s)\n", info.name, (long long)n,
            (long long)nbatches, (long long)batch, (long long)epochs,
            test ? ", evaluated on " : "", test ? "the test split" : "", kn_train_now() - t0);
@@ -333,8 +335,9 @@ int kn_cli_train(int argc, char **argv)
             const int64_t at = bi * batch, b = n - at < batch ? n - at : batch;
             kn_tensor x, y;
             kn_train_report r;
-            if (kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err) != KN_OK ||
-                kn_trainer_train_batch(t, &x, &y, &r, &err) != KN_OK) {
+            if (kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err) == KN_OK)
+                kn_dataset_shift(&x, order + at, info.augment_shift, (uint64_t)a.seed, e);
+            if (err.message[0] || kn_trainer_train_batch(t, &x, &y, &r, &err) != KN_OK) {
                 rc = kn_cli_fail("epoch %lld, batch %lld: %s", (long long)e + 1, (long long)bi + 1, err.message);
                 goto restore;
             }
@@ -400,6 +403,21 @@ int kn_cli_train(int argc, char **argv)
             goto restore;
         }
         printf("wrote %s\n", a.out);
+    }
+    {
+        /* memory: what the process peaked at, next to the planned arena of the step and the bytes kept */
+        struct rusage ru;
+        kn_memory_plan plan;
+        size_t kept = 0;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("peak RSS %.1f MiB", (double)ru.ru_maxrss / 1024.0);
+        if (kn_trainer_memory_plan(t, 0, &plan, &kept, &err) == KN_OK) {
+            printf(" (planned: training arena %.1f MiB + weights and optimizer state %.1f MiB)",
+                   (double)plan.arena_bytes / 1048576.0, (double)kept / 1048576.0);
+            kn_memory_plan_free(&plan);
+        }
+        err.message[0] = '\0';
+        printf("\n");
     }
     printf("weights hash %016llx after %lld steps\n", (unsigned long long)kn_trainer_weights_hash(t),
            (long long)kn_trainer_steps(t));

@@ -404,9 +404,13 @@ static void test_training_simple(void **state)
              "    loss = cross_entropy\n"
              "    optimizer = momentum(0.05, nesterov=true)\n"
              "    metrics = accuracy\n"
+             "    augment = shift(4)\n"
+             "    schedule = cosine(final=0.1)\n"
              "}\n",
              &spec);
     const kn_spec_training *t = &spec.trainings[0];
+    assert_int_equal(t->augment_shift, 4);
+    assert_true(t->cosine && t->cosine_final == 0.1);
     assert_string_equal(t->name, "train");
     assert_string_equal(t->dataset.dir, "/data/cifar");
     assert_shape(&t->dataset.image_shape, 3, 3, 32, 32);
@@ -743,7 +747,7 @@ static const kn_case kn_cases[] = {
      "    optimiser = adam()\n"
      "    epoch = 3\n"
      "}\n",
-     "t.kiln:7:15: error: unknown dataset 'mnist' (did you mean 'idx'?); expected idx, cifar10 or synthetic\n"
+     "t.kiln:7:15: error: unknown dataset 'mnist' (did you mean 'idx'?); expected idx, cifar10, synthetic or npy\n"
      "    7 |     dataset = mnist(\"data\")\n"
      "      |               ^~~~~\n"
      "t.kiln:8:12: error: unknown loss 'categorical_crossentropy' (did you mean 'cross_entropy'?); expected cross_entropy, binary_cross_entropy or mse\n"
@@ -776,6 +780,25 @@ static const kn_case kn_cases[] = {
      "t.kiln:7:18: error: 'batch_size' must be between 1 and 1048576, got 0\n"
      "    7 |     batch_size = 0\n"
      "      |                  ^"},
+    {"train_augment",
+     "model m {\n"
+     "    x = input(shape=(1, 8, 8))\n"
+     "    flatten()\n"
+     "    dense(10, activation=softmax)\n"
+     "}\n"
+     "train {\n"
+     "    dataset = synthetic(shape=(1, 8, 8))\n"
+     "    loss = cross_entropy\n"
+     "    optimizer = sgd(0.1)\n"
+     "    augment = flip\n"
+     "    schedule = linear(0.1)\n"
+     "}\n",
+     "t.kiln:10:15: error: expected augment = shift(N): random shifts of up to N pixels\n"
+     "   10 |     augment = flip\n"
+     "      |               ^~~~\n"
+     "t.kiln:11:16: error: expected schedule = cosine(final=0.0) or constant\n"
+     "   11 |     schedule = linear(0.1)\n"
+     "      |                ^~~~~~"},
     {"train_classes",
      "model m {\n"
      "    x = input(shape=(3, 32, 32))\n"
