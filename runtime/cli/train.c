@@ -41,6 +41,8 @@ static const char kn_train_usage[] =
     "                     is the same for any count on the reference backend\n"
     "  --backend NAME     backend (default: ref, the one that trains now)\n"
     "  --limit N          use only the first N samples of each split\n"
+    "  --stop-after E     stop after epoch E (a checkpoint and --resume carry\n"
+    "                     on; the learning-rate schedule still spans --epochs)\n"
     "  --data DIR         read the dataset from DIR instead of the block's\n"
     "                     directory (idx, cifar10)\n"
     "  --train NAME       the train block (default: the file's first)\n"
@@ -134,7 +136,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 typedef struct kn_train_args {
     const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump;
     bool resume_given, no_eval;
-    int64_t epochs, batch, seed, threads, limit;
+    int64_t epochs, batch, seed, threads, limit, stop_after;
     const char *backend;
     kn_cli_pass_opts pass;
 } kn_train_args;
@@ -163,9 +165,9 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
                 a->resume = argv[++i];
             continue;
         }
-        static const char *const names[] = {"--epochs", "--batch-size", "--seed", "--threads", "--limit", "--backend",
-                                            "--train", "-o", "--model", "--checkpoint", "--resume", "--data",
-                                            "--dump-step"};
+        static const char *const names[] = {"--epochs", "--batch-size", "--seed",  "--threads", "--limit",
+                                            "--stop-after", "--backend", "--train", "-o", "--model",
+                                            "--checkpoint", "--resume", "--data", "--dump-step"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
@@ -182,9 +184,9 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             a->file = arg;
             continue;
         }
-        int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit};
-        const int64_t lo[] = {1, 1, 0, 0, 1}, hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX};
-        if (which < 5) {
+        int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit, &a->stop_after};
+        const int64_t lo[] = {1, 1, 0, 0, 1, 1}, hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX, 1000000};
+        if (which < 6) {
             if (!kn_cli_parse_int(value, lo[which], hi[which], ints[which]))
                 return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld, got '%s'", names[which],
                                           (long long)lo[which], value);
@@ -192,8 +194,8 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
         }
         const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data,
                                &a->dump};
-        *strs[which - 5] = value;
-        if (which == 10)
+        *strs[which - 6] = value;
+        if (which == 11)
             a->resume_given = true;
     }
     if (!a->file)
@@ -326,7 +328,8 @@ int kn_cli_train(int argc, char **argv)
     struct sigaction sa = {0}, old;
     sa.sa_handler = kn_train_on_sigint;
     sigaction(SIGINT, &sa, &old);
-    for (int64_t e = start; e < epochs && !kn_train_stop; e++) {
+    const int64_t last = a.stop_after && a.stop_after < epochs ? a.stop_after : epochs;
+    for (int64_t e = start; e < last && !kn_train_stop; e++) {
         kn_train_order(order, n, (uint64_t)a.seed, e, info.shuffle);
         kn_train_report sum = {0};
         int64_t seen = 0;
@@ -397,6 +400,9 @@ int kn_cli_train(int argc, char **argv)
             }
         }
     }
+    if (last < epochs)
+        printf("stopped after epoch %lld of %lld (--stop-after)%s\n", (long long)last, (long long)epochs,
+               a.ckpt_dir ? "; --resume continues from the checkpoint" : "");
     if (a.out) {
         if (kn_trainer_export_onnx(t, a.model, a.out, &err) != KN_OK) {
             rc = kn_cli_fail("%s", err.message);

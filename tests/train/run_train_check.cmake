@@ -5,7 +5,8 @@
 #   learns         3 epochs on the shipped 1,000 MNIST digits: the training loss falls every epoch and the test
 #                  accuracy beats chance (10%) by a wide margin (> 70%)
 #   deterministic  one epoch on 256 samples with 1 and with 2 threads, and again with 2: the same weights hash
-#   resume         2 epochs in one run, and 1 epoch then --resume for the 2nd: the same weights hash
+#   resume         2 epochs in one run, and 1 epoch (--stop-after 1) then --resume for the 2nd: the same weights
+#                  hash (the spec's cosine schedule and shifts included)
 #   export         one epoch with -o: `kiln run` runs the written ONNX model on the sample digits
 #   bad_checkpoint --resume from a truncated, a flipped-bit and a foreign checkpoint: clear errors, exit 1
 #   bad_data       a truncated IDX file, mismatched image/label counts, a label out of range: clear errors
@@ -72,7 +73,7 @@ elseif(CHECK STREQUAL "deterministic")
   message("1 and 2 threads, twice: the same weights (${ha}); another seed: ${hd}")
 elseif(CHECK STREQUAL "resume")
   kn_train(a --epochs 2 --limit 256 --checkpoint ${WORK}/straight)
-  kn_train(b --epochs 1 --limit 256 --checkpoint ${WORK}/split)
+  kn_train(b --epochs 2 --stop-after 1 --limit 256 --checkpoint ${WORK}/split)
   kn_train(c --epochs 2 --limit 256 --checkpoint ${WORK}/split --resume)
   kn_hash("${a}" ha)
   kn_hash("${c}" hc)
@@ -84,7 +85,7 @@ elseif(CHECK STREQUAL "resume")
       message(FATAL_ERROR "checkpoint ${f} was not written")
     endif()
   endforeach()
-  message("1 epoch + --resume gives the uninterrupted run's weights (${ha})")
+  message("1 epoch (--stop-after) + --resume gives the uninterrupted run's weights (${ha}), cosine schedule and shifts included")
 elseif(CHECK STREQUAL "export")
   kn_train(a --epochs 1 --limit 512 -o ${WORK}/trained.onnx)
   execute_process(COMMAND ${KILN} run ${WORK}/trained.onnx --input ${RUN_ARGS} --output ${WORK}/out
