@@ -17,10 +17,7 @@ typedef struct kn_rng {
 
 static uint64_t kn_rng_next(kn_rng *r)
 {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return kn_splitmix64(&r->state);
 }
 
 /* Uniform in [0, 1). */
@@ -47,19 +44,10 @@ static double kn_rng_truncated(kn_rng *r)
     }
 }
 
-static uint64_t kn_fnv1a(uint64_t h, const char *s)
-{
-    for (; s && *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001B3ull;
-    }
-    return h;
-}
-
 void kn_spec_init_fill(const kn_spec_init *init, uint64_t seed, const char *model, const char *param,
                        int64_t fan_in, int64_t fan_out, float *data, size_t count)
 {
-    uint64_t h = kn_fnv1a(0xCBF29CE484222325ull, model);
+    uint64_t h = kn_fnv1a(KN_FNV1A_BASIS, model);
     h = kn_fnv1a(h ^ 0x2F, "/");
     h = kn_fnv1a(h, param);
     kn_rng r = {seed * 0x9E3779B97F4A7C15ull ^ h};

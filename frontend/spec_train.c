@@ -728,7 +728,7 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
                     b->num_stmts, KN_SPEC_MAX_LAYERS);
         return;
     }
-    const kn_stmt *set[11] = {0};
+    const kn_stmt *set[sizeof kn_train_keys / sizeof kn_train_keys[0]] = {0};
     unsigned misspelt;
     kn_collect_settings(spec, b, kn_train_keys, set, "a train block", &misspelt);
     int model = -1;

@@ -457,8 +457,10 @@ uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
 typedef struct kn_dataset kn_dataset_t;
 
 /**
- * Load the train block's dataset: its training split (test false) or its
- * test split, the first `limit` samples (0: all). Relative directories are
+ * Load the train block's dataset: the split it trains on (test false) or
+ * the one it evaluates on (test true): the training and test splits, or the
+ * other way round when the block says split=test. The first `limit`
+ * samples (0: all). Relative directories are
  * relative to the spec file.
  */
 kn_status kn_trainer_load_dataset(const kn_trainer_t *trainer, bool test, int64_t limit, kn_dataset_t **dataset,

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "kiln.h"
 
@@ -44,6 +45,38 @@ void kn_error_prefix(kn_error *err, const char *fmt, ...) __attribute__((format(
  */
 kn_status kn_file_write_atomic(const char *path, const void *const *data, const size_t *size, int count,
                                kn_error *err);
+
+/**
+ * splitmix64: advance *state by the golden-ratio increment and return the
+ * next 64 mixed bits. Every seeded stream in kiln (initial weights, dropout
+ * masks, shuffles, shifts, noise, benchmark inputs) draws from it, so a seed
+ * gives the same numbers on every machine.
+ */
+static inline uint64_t kn_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/** FNV-1a's offset basis: the h to start kn_fnv1a / kn_fnv1a_bytes from. */
+#define KN_FNV1A_BASIS 0xcbf29ce484222325ull
+
+/** FNV-1a (64-bit) of `n` bytes, continuing from h. */
+static inline uint64_t kn_fnv1a_bytes(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/** FNV-1a (64-bit) of a NUL-terminated string (NULL: none), continuing from h. */
+static inline uint64_t kn_fnv1a(uint64_t h, const char *s)
+{
+    return s ? kn_fnv1a_bytes(h, s, strlen(s)) : h;
+}
 
 /** Checked size arithmetic: false on overflow. */
 bool kn_size_mul(size_t a, size_t b, size_t *out);

@@ -15,10 +15,7 @@
 /* A seed per node: the session's seed mixed with the node's name (FNV-1a), so two dropouts draw different masks. */
 static uint64_t kn_node_seed(uint64_t seed, const char *name)
 {
-    uint64_t h = 14695981039346656037ull ^ seed;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return h;
+    return kn_fnv1a(KN_FNV1A_BASIS ^ seed, name);
 }
 
 /* A new intermediate value "<base><suffix>" (unique) of dtype/shape; -1 after an error. */

@@ -306,17 +306,9 @@ static kn_status kn_dataset_cifar(const char *dir, bool test, int64_t limit, kn_
 
 /* ------------------------------------------------------------ synthetic */
 
-static uint64_t kn_splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static float kn_unit(uint64_t *s)
 {
-    return (float)((double)(kn_splitmix(s) >> 40) * (1.0 / 16777216.0));
+    return (float)((double)(kn_splitmix64(s) >> 40) * (1.0 / 16777216.0));
 }
 
 /*
@@ -344,7 +336,7 @@ static kn_status kn_dataset_synthetic(const kn_spec_dataset *sd, bool test, int6
         proto[k] = kn_unit(&s);
     s ^= test ? 0x7f4a7c159e3779b9ull : 0;
     for (int64_t i = 0; i < n; i++) {
-        const int64_t l = (int64_t)(kn_splitmix(&s) % (uint64_t)d->classes);
+        const int64_t l = (int64_t)(kn_splitmix64(&s) % (uint64_t)d->classes);
         d->labels[i] = l;
         for (size_t k = 0; k < px; k++)
             d->images[(size_t)i * px + k] = 0.5f * proto[(size_t)l * px + k] + 0.5f * kn_unit(&s);
@@ -394,40 +386,42 @@ void kn_dataset_shift(kn_tensor *images, const int64_t *id, int64_t shift, uint6
     if (shift <= 0 || s->rank != 4)
         return;
     const int64_t n = s->dims[0], c = s->dims[1], h = s->dims[2], w = s->dims[3];
-    float *x = images->data, *row = malloc(sizeof(float) * (size_t)(w > 0 ? w : 1));
-    if (!row)
-        return;
+    float *x = images->data;
     for (int64_t i = 0; i < n; i++) {
         uint64_t z = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)epoch * 0xbf58476d1ce4e5b9ull ^ (uint64_t)id[i] *
                      0x94d049bb133111ebull;
-        const int64_t dy = (int64_t)(kn_splitmix(&z) % (uint64_t)(2 * shift + 1)) - shift;
-        const int64_t dx = (int64_t)(kn_splitmix(&z) % (uint64_t)(2 * shift + 1)) - shift;
+        const int64_t dy = (int64_t)(kn_splitmix64(&z) % (uint64_t)(2 * shift + 1)) - shift;
+        const int64_t dx = (int64_t)(kn_splitmix64(&z) % (uint64_t)(2 * shift + 1)) - shift;
+        const int64_t ady = dy < 0 ? -dy : dy, adx = dx < 0 ? -dx : dx;
         for (int64_t p = 0; p < c; p++) {
             float *img = x + (i * c + p) * h * w;
-            /* rows: moved by dy (in the direction that keeps reads ahead of writes), then each row by dx */
-            if (dy > 0) {
-                for (int64_t y = h - 1; y >= 0; y--) {
-                    if (y - dy >= 0)
-                        memcpy(img + y * w, img + (y - dy) * w, sizeof(float) * (size_t)w);
-                    else
-                        memset(img + y * w, 0, sizeof(float) * (size_t)w);
-                }
-            } else if (dy < 0) {
-                for (int64_t y = 0; y < h; y++) {
-                    if (y - dy < h)
-                        memcpy(img + y * w, img + (y - dy) * w, sizeof(float) * (size_t)w);
-                    else
-                        memset(img + y * w, 0, sizeof(float) * (size_t)w);
-                }
+            /* rows: y takes y - dy (memmove handles the overlap), the rows shifted in are zeros */
+            if (ady >= h) {
+                memset(img, 0, sizeof(float) * (size_t)(h * w));
+                continue;
             }
+            if (dy > 0) {
+                memmove(img + dy * w, img, sizeof(float) * (size_t)((h - dy) * w));
+                memset(img, 0, sizeof(float) * (size_t)(dy * w));
+            } else if (dy < 0) {
+                memmove(img, img - dy * w, sizeof(float) * (size_t)((h + dy) * w));
+                memset(img + (h + dy) * w, 0, sizeof(float) * (size_t)(-dy * w));
+            }
+            /* then each row: column q takes q - dx */
             for (int64_t y = 0; dx && y < h; y++) {
-                memcpy(row, img + y * w, sizeof(float) * (size_t)w);
-                for (int64_t q = 0; q < w; q++)
-                    img[y * w + q] = q - dx >= 0 && q - dx < w ? row[q - dx] : 0.0f;
+                float *row = img + y * w;
+                if (adx >= w)
+                    memset(row, 0, sizeof(float) * (size_t)w);
+                else if (dx > 0) {
+                    memmove(row + dx, row, sizeof(float) * (size_t)(w - dx));
+                    memset(row, 0, sizeof(float) * (size_t)dx);
+                } else {
+                    memmove(row, row - dx, sizeof(float) * (size_t)(w + dx));
+                    memset(row + w + dx, 0, sizeof(float) * (size_t)(-dx));
+                }
             }
         }
     }
-    free(row);
 }
 
 kn_status kn_dataset_batch(const kn_dataset_t *d, const int64_t *index, int64_t n, float *images_buf,

@@ -378,7 +378,9 @@ kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limi
     kn_spec_dataset ds = t->spec.trainings[t->train].dataset;
     if (t->opts.data_dir)
         ds.dir = (char *)t->opts.data_dir;
-    return kn_dataset_load(&ds, "", test, limit, out, err); /* the spec's dir is already relative to the file's */
+    /* split=test swaps the roles: training on the test split, evaluating on the training split */
+    const bool test_split = ds.train_split ? test : !test;
+    return kn_dataset_load(&ds, "", test_split, limit, out, err); /* the spec's dir is already relative to the file's */
 }
 
 /* ------------------------------------------------------------ batches */
@@ -391,13 +393,7 @@ static void kn_trainer_draw_noise(const kn_trainer_t *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         uint64_t z = t->opts.seed ^ 0x6a09e667f3bcc909ull ^ ((uint64_t)t->steps * 0x9e3779b97f4a7c15ull) ^
                      ((uint64_t)i * 0xd1b54a32d192ed03ull);
-        uint64_t u[2];
-        for (int k = 0; k < 2; k++) {
-            z += 0x9e3779b97f4a7c15ull;
-            uint64_t y = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            y = (y ^ (y >> 27)) * 0x94d049bb133111ebull;
-            u[k] = y ^ (y >> 31);
-        }
+        const uint64_t u[2] = {kn_splitmix64(&z), kn_splitmix64(&z)};
         const double u1 = ((double)(u[0] >> 11) + 0.5) * (1.0 / 9007199254740992.0);
         const double u2 = (double)(u[1] >> 11) * (1.0 / 9007199254740992.0);
         t->noise[i] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
@@ -499,6 +495,9 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
 kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
                                     kn_train_report *r, kn_error *err)
 {
+    kn_train_report unused;
+    if (!r)
+        r = &unused;
     memset(r, 0, sizeof *r);
     if (!t || !images || images->dtype != KN_F32 || images->shape.rank < 1)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_evaluate_batch: float32 images are required");
@@ -562,6 +561,8 @@ static kn_status kn_dump_npy(const char *dir, const char *name, const char *suff
 {
     char path[1400];
     int n = snprintf(path, sizeof path, "%s/", dir);
+    if (n < 0 || n >= (int)sizeof path - 16)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "the directory name is too long: %.60s...", dir);
     for (const char *c = name; *c && n < (int)sizeof path - 16; c++)
         path[n++] = *c == '/' ? '.' : *c == ':' ? '.' : *c;
     snprintf(path + n, sizeof path - (size_t)n, "%s.npy", suffix);
@@ -638,16 +639,12 @@ static const kn_var **kn_store_sorted(const kn_trainer_t *t)
 
 uint64_t kn_trainer_weights_hash(const kn_trainer_t *t)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = KN_FNV1A_BASIS;
     const kn_var **v = kn_store_sorted(t);
     for (int i = 0; v && i < t->num_vars; i++) {
         if (!v[i]->trained)
             continue;
-        for (const char *k = v[i]->key; *k; k++)
-            h = (h ^ (unsigned char)*k) * 1099511628211ull;
-        const unsigned char *d = v[i]->data;
-        for (size_t j = 0; j < v[i]->bytes; j++)
-            h = (h ^ d[j]) * 1099511628211ull;
+        h = kn_fnv1a_bytes(kn_fnv1a(h, v[i]->key), v[i]->data, v[i]->bytes);
     }
     free(v);
     return h;
@@ -747,7 +744,7 @@ kn_status kn_trainer_save_checkpoint(const kn_trainer_t *t, int64_t epoch, const
         kn_put(&b, v[i]->data, v[i]->bytes);
     }
     free(v);
-    const uint32_t crc = b.failed ? 0 : (uint32_t)crc32(0L, b.p, (uInt)b.len);
+    const uint32_t crc = b.failed ? 0 : (uint32_t)crc32_z(0L, b.p, b.len);
     kn_put(&b, &crc, 4);
     if (b.failed) {
         free(b.p);
@@ -819,7 +816,7 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t 
         goto done;
     }
     memcpy(&crc, data + len - 4, 4);
-    if ((uint32_t)crc32(0L, data, (uInt)(len - 4)) != crc) {
+    if ((uint32_t)crc32_z(0L, data, len - 4) != crc) {
         st = kn_error_set(err, KN_ERR_PARSE, "%s: checksum mismatch (truncated or damaged checkpoint)", path);
         goto done;
     }
@@ -838,7 +835,13 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t 
                           path, count, t->num_vars);
         goto done;
     }
-    /* two passes: check everything, then copy, so a bad file changes nothing */
+    /* two passes: check everything (each of this training's tensors exactly once), then copy, so a bad file
+     * changes nothing */
+    bool *seen = calloc((size_t)(t->num_vars > 0 ? t->num_vars : 1), sizeof *seen);
+    if (!seen) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     for (int pass = 0; pass < 2 && st == KN_OK; pass++) {
         r.at = 8 + 4 + 8 + 8 + 4;
         for (uint32_t i = 0; i < count; i++) {
@@ -861,6 +864,11 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t 
                                   v ? "does not have the shape of" : "is not one of");
                 break;
             }
+            if (pass == 0 && seen[v - t->vars]) {
+                st = kn_error_set(err, KN_ERR_PARSE, "%s: '%s' is in it twice", path, key);
+                break;
+            }
+            seen[v - t->vars] = true;
             if (pass == 1)
                 memcpy(v->data, r.p + r.at, bytes);
             r.at += bytes;
@@ -871,6 +879,7 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t 
         if (epoch)
             *epoch = ep;
     }
+    free(seen);
 done:
     free(data);
     return st;

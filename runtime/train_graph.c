@@ -133,6 +133,17 @@ static kn_status kn_tg_apply(kn_tg *t, int m, int x, int *out, int *stored)
         t->g->nodes[id].fused = n->fused;
     }
     *out = map[mg->outputs[0]];
+    {
+        /* the application's output takes the model's output type and shape, batch bound: the loss builds its
+         * targets (ones, zeros, binary labels) in that shape before any pass has run */
+        const kn_value *mo = &mg->values[mg->outputs[0]];
+        kn_value *o = &t->g->values[*out];
+        o->dtype = mo->dtype;
+        o->shape = mo->shape;
+        for (int d = 0; d < o->shape.rank; d++)
+            if (o->shape.dims[d] == KN_DIM_BATCH)
+                o->shape.dims[d] = t->batch;
+    }
 done:
     free(map);
     return st;
@@ -193,9 +204,11 @@ static int kn_tg_loss(kn_tg *t, const kn_spec_loss_term *term, int p, int k)
             char cn[160];
             snprintf(cn, sizeof cn, "%s/labels", name);
             int f = kn_tg_node(t, cn, KN_OP_CAST, &a, 1, &t->labels, 1);
-            int64_t *shape = malloc(sizeof(int64_t) * (size_t)ps.rank);
-            if (f < 0 || !shape)
-                return free(shape), -1;
+            int64_t *shape = malloc(sizeof(int64_t) * (size_t)(ps.rank ? ps.rank : 1));
+            if (f < 0 || !shape) {
+                free(shape);
+                return f < 0 ? -1 : (kn_error_set(t->err, KN_ERR_NOMEM, "out of memory"), -1);
+            }
             memcpy(shape, ps.dims, sizeof(int64_t) * (size_t)ps.rank);
             kn_shape ss = {.rank = 1, .dims = {ps.rank}};
             int sv = kn_tg_value(t, KN_I64, &ss, KN_VALUE_CONST, shape, "%s/labels_shape", name);
@@ -349,8 +362,14 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
     }
     io->has_noise = t.noise >= 0;
     io->update_models = 0;
-    for (int k = 0; k < s->num_update; k++)
+    for (int k = 0; k < s->num_update; k++) {
+        if (s->update[k] < 0 || s->update[k] >= 64) { /* a bit mask of models */
+            st = kn_error_set(err, KN_ERR_UNSUPPORTED, "step '%s' updates model %d: a step can train the first 64 "
+                              "models of a file only", s->name, s->update[k]);
+            goto done;
+        }
         io->update_models |= 1ull << s->update[k];
+    }
     st = kn_graph_sort(g, err);
 done:
     for (int m = 0; stored && m < spec->num_models; m++)

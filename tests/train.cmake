@@ -23,6 +23,11 @@ kn_cli_test(train_other_backend 1 -e "^kiln: error: .*(cannot train yet|unknown 
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --backend dnnl)
 kn_cli_test(train_no_data 1 -e "^kiln: error: cannot open .*train-images-idx3-ubyte"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_dir)
+# two-model train blocks (a GAN's discriminator and generator steps) build, run and report both losses
+kn_cli_test(train_mlp_gan_steps 0 -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+"
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 128 --epochs 1 --threads 2)
+kn_cli_test(train_dcgan_steps 0 -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+"
+            -- train ${PROJECT_SOURCE_DIR}/models/dcgan.kiln --limit 32 --batch-size 32 --epochs 1 --no-eval --threads 2)
 kn_cli_test(train_no_block_named 1 -e "^kiln: error: .*no train block named 'nope'"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --train nope)
 

@@ -124,11 +124,8 @@ kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_te
 /* The keep decision of element i at step t: a uniform draw in [0, 1) from splitmix64 of (seed, t, i). */
 static inline bool kn_dropout_keep(uint64_t seed, uint64_t t, uint64_t i, float ratio)
 {
-    uint64_t z = seed ^ (t * 0x9e3779b97f4a7c15ull) ^ (i * 0xd1b54a32d192ed03ull);
-    z += 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
+    uint64_t s = seed ^ (t * 0x9e3779b97f4a7c15ull) ^ (i * 0xd1b54a32d192ed03ull);
+    const uint64_t z = kn_splitmix64(&s);
     return (float)((double)(z >> 40) * (1.0 / 16777216.0)) >= ratio;
 }
 

@@ -318,14 +318,6 @@ static void kn_bench_inputs_free(kn_bench_inputs *in)
     memset(in, 0, sizeof *in);
 }
 
-static uint64_t kn_bench_splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /*
  * Make inputs for every input of `s`: float32 uniform in [-1, 1) from `seed`
  * (the same for every backend at one batch size); other dtypes zero-filled.
@@ -363,7 +355,7 @@ static int kn_bench_make_inputs(const kn_session_t *s, int64_t seed, kn_bench_in
         if (io.dtype == KN_F32) {
             float *f = data;
             for (size_t k = 0; k < count; k++)
-                f[k] = (float)((double)(kn_bench_splitmix(&state) >> 11) * 0x1.0p-52 - 1.0);
+                f[k] = (float)((double)(kn_splitmix64(&state) >> 11) * 0x1.0p-52 - 1.0);
         }
     }
     in->count = n;

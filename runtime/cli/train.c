@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ir.h" /* kn_splitmix64 */
 
 static const char kn_train_usage[] =
     "usage: kiln train [options] FILE.kiln\n"
@@ -87,10 +88,7 @@ static void kn_train_order(int64_t *order, int64_t n, uint64_t seed, int64_t epo
         order[i] = i;
     uint64_t s = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)epoch * 0xc2b2ae3d27d4eb4full ^ 0x165667b19e3779f9ull;
     for (int64_t i = n - 1; shuffle && i > 0; i--) {
-        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
+        const uint64_t z = kn_splitmix64(&s);
         const int64_t j = (int64_t)(z % (uint64_t)(i + 1));
         const int64_t t = order[i];
         order[i] = order[j];
@@ -269,12 +267,13 @@ int kn_cli_train(int argc, char **argv)
         rc = kn_cli_fail("%s: the training split is empty", a.file);
         goto done;
     }
-    size_t sample;
-    if (kn_shape_numel(&info.image_shape, &sample) != KN_OK) {
-        rc = kn_cli_fail("bad sample shape");
+    size_t sample, floats;
+    if (kn_shape_numel(&info.image_shape, &sample) != KN_OK || !kn_size_mul(sample, (size_t)batch, &floats) ||
+        floats > SIZE_MAX / sizeof(float)) {
+        rc = kn_cli_fail("a batch of %lld samples is too large", (long long)batch);
         goto done;
     }
-    img = malloc(sizeof(float) * sample * (size_t)batch);
+    img = malloc(sizeof(float) * floats);
     lab = malloc(sizeof(int64_t) * (size_t)batch);
     idx = malloc(sizeof(int64_t) * (size_t)batch);
     order = malloc(sizeof(int64_t) * (size_t)n);
@@ -338,9 +337,12 @@ int kn_cli_train(int argc, char **argv)
             const int64_t at = bi * batch, b = n - at < batch ? n - at : batch;
             kn_tensor x, y;
             kn_train_report r;
-            if (kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err) == KN_OK)
+            kn_status bst = kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err);
+            if (bst == KN_OK) {
                 kn_dataset_shift(&x, order + at, info.augment_shift, (uint64_t)a.seed, e);
-            if (err.message[0] || kn_trainer_train_batch(t, &x, &y, &r, &err) != KN_OK) {
+                bst = kn_trainer_train_batch(t, &x, &y, &r, &err);
+            }
+            if (bst != KN_OK) {
                 rc = kn_cli_fail("epoch %lld, batch %lld: %s", (long long)e + 1, (long long)bi + 1, err.message);
                 goto restore;
             }
