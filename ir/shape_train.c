@@ -57,6 +57,17 @@ static kn_status kn_train_per_channel(kn_graph *g, kn_node *n, int i, const kn_v
     return KN_OK;
 }
 
+/* Outputs of the BatchNorm training ops: x's shape, then two per-channel vectors. */
+static kn_status kn_train_x_and_channels(kn_graph *g, kn_node *n, const kn_value *x, kn_error *err)
+{
+    const kn_shape c = kn_train_vec(x->shape.dims[1]);
+    kn_status st;
+    if ((st = kn_node_set_output(g, n, 0, KN_F32, &x->shape, err)) != KN_OK ||
+        (st = kn_node_set_output(g, n, 1, KN_F32, &c, err)) != KN_OK)
+        return st;
+    return kn_node_set_output(g, n, 2, KN_F32, &c, err);
+}
+
 kn_status kn_shape_batch_norm_train(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x;
@@ -69,11 +80,7 @@ kn_status kn_shape_batch_norm_train(kn_graph *g, kn_node *n, kn_error *err)
     for (int i = 1; i < 5; i++)
         if ((st = kn_train_per_channel(g, n, i, x, err)) != KN_OK)
             return st;
-    const kn_shape c = kn_train_vec(x->shape.dims[1]);
-    if ((st = kn_node_set_output(g, n, 0, KN_F32, &x->shape, err)) != KN_OK ||
-        (st = kn_node_set_output(g, n, 1, KN_F32, &c, err)) != KN_OK)
-        return st;
-    return kn_node_set_output(g, n, 2, KN_F32, &c, err);
+    return kn_train_x_and_channels(g, n, x, err);
 }
 
 kn_status kn_shape_batch_norm_grad(kn_graph *g, kn_node *n, kn_error *err)
@@ -86,11 +93,7 @@ kn_status kn_shape_batch_norm_grad(kn_graph *g, kn_node *n, kn_error *err)
     for (int i = 2; i < 5; i++)
         if ((st = kn_train_per_channel(g, n, i, x, err)) != KN_OK)
             return st;
-    const kn_shape c = kn_train_vec(x->shape.dims[1]);
-    if ((st = kn_node_set_output(g, n, 0, KN_F32, &x->shape, err)) != KN_OK ||
-        (st = kn_node_set_output(g, n, 1, KN_F32, &c, err)) != KN_OK)
-        return st;
-    return kn_node_set_output(g, n, 2, KN_F32, &c, err);
+    return kn_train_x_and_channels(g, n, x, err);
 }
 
 kn_status kn_shape_dropout_train(kn_graph *g, kn_node *n, kn_error *err)
