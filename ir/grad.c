@@ -22,23 +22,23 @@ int kn_grad_fail(kn_grad_ctx *c, kn_status st, const char *fmt, ...)
     return -1;
 }
 
-/* A new value named "<fwd>/grad<N>[:k]" (N counts this forward node's additions); -1 after an error. */
+/* A new value named "<fwd>/grad<N>[:k]" (N counts this forward node's additions; a taken name gets _2, _3, ...); -1
+ * after an error. */
 static int kn_grad_value(kn_grad_ctx *c, kn_dtype dtype, const kn_shape *shape, kn_value_kind kind, void *data,
                          int k)
 {
-    char name[320];
+    char base[320], suffix[24] = "";
     int id = -1;
-    do {
-        if (k > 0)
-            snprintf(name, sizeof name, "%s/grad%d:%d", c->fwd.name, c->count, k);
-        else
-            snprintf(name, sizeof name, "%s/grad%d", c->fwd.name, c->count);
-        if (kn_graph_find_value(c->g, name) >= 0)
-            c->count++; /* a model value already has the name: take the next number */
-        else
-            break;
-    } while (1);
-    if ((c->st = kn_graph_add_value(c->g, name, dtype, shape, kind, data, &id, c->err)) != KN_OK) {
+    snprintf(base, sizeof base, "%s/grad%d", c->fwd.name, c->count);
+    if (k > 0)
+        snprintf(suffix, sizeof suffix, ":%d", k);
+    char *name = kn_unique_value_name(c->g, base, suffix);
+    if (!name)
+        c->st = kn_error_set(c->err, KN_ERR_NOMEM, "out of memory");
+    else
+        c->st = kn_graph_add_value(c->g, name, dtype, shape, kind, data, &id, c->err);
+    free(name);
+    if (c->st != KN_OK) {
         free(data);
         return -1;
     }

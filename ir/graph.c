@@ -1,4 +1,5 @@
 /* graph.c - building, copying, sorting and compacting graphs. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,6 +164,18 @@ int kn_graph_find_value(const kn_graph *g, const char *name)
         if (strcmp(g->values[i].name, name) == 0)
             return i;
     return -1;
+}
+
+char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suffix)
+{
+    size_t len = strlen(base) + strlen(suffix) + 24;
+    char *name = malloc(len);
+    if (!name)
+        return NULL;
+    snprintf(name, len, "%s%s", base, suffix);
+    for (int k = 2; kn_graph_find_value(g, name) >= 0; k++)
+        snprintf(name, len, "%s%s_%d", base, suffix, k);
+    return name;
 }
 
 int kn_graph_value_readers(const kn_graph *g, int id)

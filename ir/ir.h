@@ -414,6 +414,8 @@ kn_status kn_graph_add_input(kn_graph *g, int value, kn_error *err);
 kn_status kn_graph_add_output(kn_graph *g, int value, kn_error *err);
 /** Find a value by name; -1 when absent. Linear unless an index was built. */
 int kn_graph_find_value(const kn_graph *g, const char *name);
+/** A value name "<base><suffix>" (or with _2, _3, ...) not used in `g`; malloc'd, NULL when out of memory. */
+char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suffix);
 
 /** Sort nodes topologically (stable); KN_ERR_GRAPH naming a node on a cycle. */
 kn_status kn_graph_sort(kn_graph *g, kn_error *err);

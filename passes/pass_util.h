@@ -21,7 +21,5 @@ void kn_replace_uses(kn_graph *g, int from, int to);
  */
 bool kn_forward_value(kn_graph *g, int b, int a);
 
-/** A value name "<base><suffix>" (or with _2, _3, ...) not used in `g`; malloc'd, NULL when out of memory. */
-char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suffix);
 
 #endif

@@ -74,18 +74,6 @@ bool kn_forward_value(kn_graph *g, int b, int a)
     return true;
 }
 
-char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suffix)
-{
-    size_t len = strlen(base) + strlen(suffix) + 24;
-    char *name = malloc(len);
-    if (!name)
-        return NULL;
-    snprintf(name, len, "%s%s", base, suffix);
-    for (int k = 2; kn_graph_find_value(g, name) >= 0; k++)
-        snprintf(name, len, "%s%s_%d", base, suffix, k);
-    return name;
-}
-
 /* ------------------------------------------------- Identity and Dropout */
 
 /*
