@@ -27,8 +27,9 @@
 # hits both. Each round gives a median latency; the table shows the median
 # over the rounds (the mean of the two middle ones for an even count), the
 # ratio kiln/ORT (below 1: kiln is faster), the geometric mean of the
-# ratios per backend and per backend x threads, and how many rows kiln is
-# at least as fast in. Fast rows get more timed runs: when --iters runs of
+# ratios per backend and per backend x threads, how many rows kiln is at
+# least as fast in, and beside the medians kiln's and ORT's tail latency
+# (each round's 99th percentile, the median over the rounds). Fast rows get more timed runs: when --iters runs of
 # kiln's first round take less than --min-time seconds, that round is
 # repeated with as many runs as fill --min-time (at most 100000), and every
 # round of that row, kiln and ORT, uses that count. Such a row also gets
@@ -282,7 +283,7 @@ for k in "${!NAMES[@]}"; do
         for batch in $BATCHES; do
             for threads in $THREADS; do
                 row="$name $backend batch $batch threads $threads"
-                kiln_meds=() ort_meds=() iters=$ITERS ok=1 calibrated=0 rounds=$ROUNDS round=0
+                kiln_meds=() ort_meds=() kiln_p99s=() ort_p99s=() iters=$ITERS ok=1 calibrated=0 rounds=$ROUNDS round=0
                 while [ "$round" -lt "$rounds" ]; do
                     round=$((round + 1))
                     note "$row round $round/$rounds ($iters runs)"
@@ -309,6 +310,7 @@ for k in "${!NAMES[@]}"; do
                     done
                     [ $ok = 1 ] || break
                     kiln_meds+=("$kiln_ms")
+                    kiln_p99s+=("$(jget "$TMP/kiln.json" 'd.results[0].p99_ms')")
                     if ! node "$ROOT/bench/ort_bench.js" --ort "$ORT" --model "$model" --batch "$batch" \
                             --threads "$threads" --warmup "$WARMUP" --iters "$iters" "${INPUTS[@]}" \
                             > "$TMP/ort.json" 2> "$TMP/err"; then
@@ -317,10 +319,12 @@ for k in "${!NAMES[@]}"; do
                         break
                     fi
                     ort_meds+=("$(jget "$TMP/ort.json" 'd.median_ms')")
+                    ort_p99s+=("$(jget "$TMP/ort.json" 'd.p99_ms')")
                 done
                 [ $ok = 1 ] || continue
-                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$backend" "$batch" "$threads" \
-                    "$(median "${kiln_meds[@]}")" "$(median "${ort_meds[@]}")" "$iters" >> "$ROWS"
+                printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$backend" "$batch" "$threads" \
+                    "$(median "${kiln_meds[@]}")" "$(median "${ort_meds[@]}")" "$iters" \
+                    "$(median "${kiln_p99s[@]}")" "$(median "${ort_p99s[@]}")" >> "$ROWS"
             done
         done
     done
@@ -329,13 +333,13 @@ done
 # ------------------------------------------------------------------ table
 TABLE=$TMP/table.md
 {
-    echo "| model | backend | batch | threads | kiln median ms | ORT median ms | kiln/ORT |"
-    echo "|---|---|---:|---:|---:|---:|---:|"
+    echo "| model | backend | batch | threads | kiln median ms | ORT median ms | kiln/ORT | kiln p99 ms | ORT p99 ms |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
     awk -F '\t' -v backends="$BACKENDS" -v threads="$THREADS" -v iters="$ITERS" -v min_time="$MIN_TIME" -v fast_rounds="$FAST_ROUNDS" '
         function ms(v) { return v >= 100 ? sprintf("%.1f", v) : v >= 1 ? sprintf("%.2f", v) : sprintf("%.3f", v) }
         {
             r = $5 / $6
-            printf "| %s | %s | %d | %d | %s | %s | %.2f |\n", $1, $2, $3, $4, ms($5), ms($6), r
+            printf "| %s | %s | %d | %d | %s | %s | %.2f | %s | %s |\n", $1, $2, $3, $4, ms($5), ms($6), r, ms($8), ms($9)
             s[$2] += log(r); n[$2]++; st[$2, $4] += log(r); nt[$2, $4]++
             if ($5 <= $6) { win[$2]++; wins++ }
             rows++
@@ -345,16 +349,17 @@ TABLE=$TMP/table.md
         END {
             nb = split(backends, b, " "); nth = split(threads, t, " ")
             for (i = 1; i <= nb; i++) {
-                if (n[b[i]]) printf "| **geometric mean** | %s | | all | | | **%.2f** |\n", b[i], exp(s[b[i]] / n[b[i]])
+                if (n[b[i]]) printf "| **geometric mean** | %s | | all | | | **%.2f** | | |\n", b[i], exp(s[b[i]] / n[b[i]])
                 for (j = 1; j <= nth && nth > 1; j++)
                     if (nt[b[i], t[j]])
-                        printf "| **geometric mean** | %s | | %d | | | **%.2f** |\n", b[i], t[j], exp(st[b[i], t[j]] / nt[b[i], t[j]])
+                        printf "| **geometric mean** | %s | | %d | | | **%.2f** | | |\n", b[i], t[j], exp(st[b[i], t[j]] / nt[b[i], t[j]])
             }
             printf "\nkiln as fast as ONNX Runtime or faster (kiln/ORT <= 1) in %d of %d rows", wins, rows
             sep = " ("
             for (i = 1; i <= nb; i++)
                 if (n[b[i]]) { printf "%s%s: %d of %d", sep, b[i], win[b[i]], n[b[i]]; sep = ", " }
             printf "%s.\n", rows ? ")" : ""
+            printf "p99: the 99th percentile of each round'"'"'s timed runs (the median over rounds); it needs about 100 runs a round to mean more than the slowest run.\n"
             if (raised)
                 printf "Timed runs per round: %d; raised in %d rows (up to %d) so that a kiln round lasts %s s (--min-time); those rows ran %d rounds (--fast-rounds).\n", iters, raised, max_runs, min_time, fast_rounds
         }' "$ROWS"

@@ -6,7 +6,7 @@
 #            python3-torch, python3-torchvision, python3-onnx, python3-numpy, nodejs + npm
 #            (to export the classifier set and run ONNX Runtime as the reference)
 set -euo pipefail
-packages=(cmake gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libdnnl-dev
+packages=(cmake gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libopenblas-openmp-dev libdnnl-dev
           libcmocka-dev zlib1g-dev libonnx-dev libonnx-testdata)
 if [[ "${1:-}" == "--with-peers" ]]; then
   packages+=(python3 python3-torch python3-torchvision python3-onnx python3-numpy nodejs npm)

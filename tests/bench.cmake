@@ -70,11 +70,18 @@ kn_bench_test(text 0 -o "^model: .*mnist_small[.]onnx \\([0-9.]+ KFLOPs per imag
 kn_bench_test(spec 0 -o "^model: .*mnist_cnn[.]kiln" -o "^ref +2 +[0-9.]+ +3 "
               -- bench ${KN_BENCH_SPEC} --batch 2 ${KN_BENCH_FAST})
 kn_bench_test(csv 0
-              -o "^model,backend,batch,threads,init_ms,compile_ms,iters,min_ms,median_ms,p90_ms,p99_ms,max_ms,mean_ms,images_per_s,gflops,peak_rss_kib,max_abs_diff,max_rel_diff$"
-              -o "^mnist_small[.]onnx,ref,1,2,[0-9.]+,[0-9.]+,3(,[0-9.]+){8},[0-9]+,0,0$"
+              -o "^model,backend,batch,threads,init_ms,compile_ms,iters,min_ms,median_ms,p90_ms,p99_ms,p999_ms,max_ms,mean_ms,images_per_s,gflops,peak_rss_kib,max_abs_diff,max_rel_diff$"
+              -o "^mnist_small[.]onnx,ref,1,2,[0-9.]+,[0-9.]+,3(,[0-9.]+){4},(,[0-9.]+){4},[0-9]+,0,0$"
               -o "^mnist_small[.]onnx,ref,3,2,"
               -n "^model:"
               -- bench ${KN_BENCH_MNIST} --batch 1,3 --threads 2 --csv ${KN_BENCH_FAST})
+# p99.9 from 1,000 runs: a column (text), a number (CSV) between p99 and max
+kn_bench_test(tail 0
+              -o "^backend +batch +init ms +runs +min ms +median ms +p90 ms +p99 ms +p99[.]9 ms +max ms +images/s "
+              -o "^ref +1 +[0-9.]+ +1000( +[0-9.]+){8} +[0-9.]+ [KMG]iB +0 +0$"
+              -- bench ${KN_BENCH_MNIST} --backend ref --threads 1 --warmup 0 --iters 1000)
+kn_bench_test(tail_csv 0 -o "^mnist_small[.]onnx,ref,1,1,[0-9.]+,[0-9.]+,1000(,[0-9.]+){6},"
+              -- bench ${KN_BENCH_MNIST} --backend ref --threads 1 --warmup 0 --iters 1000 --csv)
 kn_bench_test(time 0 -o "^mnist_small[.]onnx,ref,1,0,[0-9.]+,[0-9.]+,[1-9][0-9]*,"
               -- bench ${KN_BENCH_MNIST} --time 0.05 --warmup 0 --csv)
 kn_bench_test(json_fields 0 -o "^  \"flops_per_image\": 589578,$" -o "^  \"iters\": 3,$"
@@ -96,6 +103,7 @@ for r in rows:
     tol = 5e-5 / r["median_ms"] + 1e-3
     assert r["iters"] == 4, r
     assert 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"], r
+    assert r["p999_ms"] is None, r  # fewer than 1,000 runs
     assert r["init_ms"] >= r["compile_ms"] >= 0, r
     assert abs(r["images_per_s"] - r["batch"] / (r["median_ms"] / 1e3)) <= tol * r["images_per_s"] + 1e-3, r
     assert abs(r["gflops"] - d["flops_per_image"] * r["batch"] / (r["median_ms"] / 1e3) / 1e9) <= tol * r["gflops"] + 1e-3, r
@@ -256,9 +264,9 @@ if(KN_BENCH_BASH AND KILN_NODE)
   if(KILN_WITH_ONEDNN) # both backends by default
     set(kn_rows 4)
     set(kn_wins "ref: [0-2] of 2, dnnl: [0-2] of 2")
-    set(kn_dnnl_checks -o "^\\| mnist_small \\| dnnl \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    set(kn_dnnl_checks -o "^\\| mnist_small \\| dnnl \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
                        -o "^\\| mlp_gan:generator \\| dnnl \\| 1 \\| 1 \\| "
-                       -o "^\\| [*][*]geometric mean[*][*] \\| dnnl \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\|$")
+                       -o "^\\| [*][*]geometric mean[*][*] \\| dnnl \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\| \\| \\|$")
   endif()
   set(kn_wait "OMP_WAIT_POLICY")
   if(NOT CMAKE_VERSION VERSION_LESS 3.22)
@@ -266,11 +274,11 @@ if(KN_BENCH_BASH AND KILN_NODE)
   endif()
   set(kn_compare_needs_ort ON)
   kn_compare_ort_test(table 0
-    -o "^\\| model \\| backend \\| batch \\| threads \\| kiln median ms \\| ORT median ms \\| kiln/ORT \\|$"
-    -o "^\\|---\\|---\\|---:\\|---:\\|---:\\|---:\\|---:\\|$"
-    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
-    -o "^\\| mlp_gan:generator \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
-    -o "^\\| [*][*]geometric mean[*][*] \\| ref \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\|$"
+    -o "^\\| model \\| backend \\| batch \\| threads \\| kiln median ms \\| ORT median ms \\| kiln/ORT \\| kiln p99 ms \\| ORT p99 ms \\|$"
+    -o "^\\|---\\|---\\|---:\\|---:\\|---:\\|---:\\|---:\\|---:\\|---:\\|$"
+    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^\\| mlp_gan:generator \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^\\| [*][*]geometric mean[*][*] \\| ref \\| \\| all \\| \\| \\| [*][*]${kn_num}[*][*] \\| \\| \\|$"
     ${kn_dnnl_checks}
     -o "^kiln as fast as ONNX Runtime or faster \\(kiln/ORT <= 1\\) in [0-${kn_rows}] of ${kn_rows} rows \\(${kn_wins}\\)[.]$"
     -o "${kn_wait}" -o "onnxruntime-node [0-9.]+, CPU provider"
@@ -281,7 +289,7 @@ if(KN_BENCH_BASH AND KILN_NODE)
        --markdown-out ${KN_COMPARE_MD} mnist_small mlp_gan:generator)
   # a fast row (2 runs under --min-time): round 1 again with more runs, then --fast-rounds rounds in all
   kn_compare_ort_test(fast_rounds 0
-    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
+    -o "^\\| mnist_small \\| ref \\| 1 \\| 1 \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\| ${kn_num} \\|$"
     -o "^Timed runs per round: 2. raised in 1 rows .*. those rows ran 3 rounds \\(--fast-rounds\\)[.]$"
     -e "^compare_ort.sh: mnist_small ref batch 1 threads 1: fast, round 1 again with [0-9]+ runs \\(--min-time 0.05\\), 3 rounds$"
     -e "^compare_ort.sh: mnist_small ref batch 1 threads 1 round 3/3 \\([0-9]+ runs\\)$" -n "round 4/"

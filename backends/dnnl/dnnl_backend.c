@@ -50,14 +50,7 @@ static void kn_dnnl_free(void *p)
 
 void kn_dnnl_set_threads(int threads)
 {
-#ifdef _OPENMP
-    if (threads > 0)
-        omp_set_num_threads(threads);
-    openblas_set_num_threads(1);
-#else
-    if (threads > 0)
-        openblas_set_num_threads(threads);
-#endif
+    kn_ref_blas_set_threads(threads); /* oneDNN and the reference kernels both run on OpenMP's threads */
 }
 
 /* Place every value: the plan's offsets (or one slot each without a plan) in one arena. */

@@ -60,6 +60,19 @@ size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const 
 int kn_ref_kernel_threads(int threads);
 
 /**
+ * Give a run `threads` threads (<= 0: leave the count as it is), with
+ * OpenBLAS single-threaded wherever kiln's OpenMP regions call it, so that
+ * one thread pool drives the cores. With OpenMP: the OpenMP thread count;
+ * OpenBLAS's OpenMP build (preferred at configure time: it has no threads of
+ * its own, and follows the OpenMP count outside kiln's regions) is left as
+ * it is, its pthreads build is limited to one thread (two pools spinning on
+ * the same cores measured 1.3-2x slower on the classifier set on 2 cores, and
+ * the pthreads pool's start-up spin stalls the first runs). Without OpenMP,
+ * OpenBLAS gets the threads. Both backends call it before each run.
+ */
+void kn_ref_blas_set_threads(int threads);
+
+/**
  * Run kernel `k` on `node` outside an executable (constant folding, tests):
  * sizes the scratch for the threads the OpenMP/OpenBLAS setup of the moment
  * allows, allocates it around the call and frees it. Fused post-ops are not

@@ -274,25 +274,6 @@ static void kn_ref_free(void *p)
     free(exe);
 }
 
-/*
- * The kernels parallelise with OpenMP themselves (tiles of im2col + sgemm,
- * batch and channels), so OpenBLAS runs single-threaded inside them: two
- * thread pools on the same cores (OpenMP workers spin-wait between regions)
- * measured 1.3-2x slower on the classifier set on 2 cores. Without OpenMP,
- * OpenBLAS gets the threads instead.
- */
-static void kn_ref_set_threads(int threads)
-{
-    if (threads <= 0)
-        return;
-#ifdef _OPENMP
-    omp_set_num_threads(threads);
-    openblas_set_num_threads(1);
-#else
-    openblas_set_num_threads(threads);
-#endif
-}
-
 /* Without a plan: every value without data gets its own 64-byte aligned slot. */
 static kn_status kn_ref_naive_plan(const kn_graph *g, size_t *offsets, size_t *total, kn_error *err)
 {
@@ -507,7 +488,7 @@ static double kn_ref_now_s(void)
 static kn_status kn_ref_run_timed(kn_ref_exe *exe, double *node_seconds, kn_error *err)
 {
     const kn_graph *g = exe->graph;
-    kn_ref_set_threads(exe->threads);
+    kn_ref_blas_set_threads(exe->threads);
     kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *node = &g->nodes[i];

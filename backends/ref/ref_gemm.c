@@ -41,6 +41,21 @@ int kn_ref_gemm_threads(void)
 #endif
 }
 
+void kn_ref_blas_set_threads(int threads)
+{
+#ifdef _OPENMP
+    /* The pthreads build: its own pool would compete with OpenMP's. (Its OpenMP build must not be told: there
+     * openblas_set_num_threads sets the OpenMP thread count.) */
+    if (openblas_get_parallel() == 1)
+        openblas_set_num_threads(1);
+    if (threads > 0)
+        omp_set_num_threads(threads);
+#else
+    if (threads > 0)
+        openblas_set_num_threads(threads);
+#endif
+}
+
 /* Largest number of slabs one product is cut into (see kn_ref_sgemm). */
 #define KN_SGEMM_SLABS 8
 
