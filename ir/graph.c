@@ -1,4 +1,5 @@
 /* graph.c - building, copying, sorting and compacting graphs. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,61 @@
 void kn_graph_init(kn_graph *g)
 {
     memset(g, 0, sizeof *g);
+}
+
+/* ------------------------------------------------------------ name index */
+
+static size_t kn_name_slot(const kn_graph *g, const char *name)
+{
+    return (size_t)kn_fnv1a(KN_FNV1A_BASIS, name) & (size_t)(g->name_cap - 1);
+}
+
+/* Put value `id` in the index (which has room: name_cap > 2 * num_values). */
+static void kn_name_insert(kn_graph *g, int id)
+{
+    size_t mask = (size_t)g->name_cap - 1, at = kn_name_slot(g, g->values[id].name);
+    while (g->name_slots[at] >= 0)
+        at = (at + 1) & mask;
+    g->name_slots[at] = id;
+}
+
+/* (Re)build the index for `count` values (at least), all of g's values in it. */
+static kn_status kn_name_rebuild(kn_graph *g, int count, kn_error *err)
+{
+    int cap = 16;
+    while (cap / 2 <= count) {
+        if (cap > INT_MAX / 2)
+            return kn_error_set(err, KN_ERR_OVERFLOW, "graph too large");
+        cap *= 2;
+    }
+    int *slots = malloc(sizeof(int) * (size_t)cap);
+    if (!slots)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory indexing %d value names", count);
+    for (int i = 0; i < cap; i++)
+        slots[i] = -1;
+    free(g->name_slots);
+    g->name_slots = slots;
+    g->name_cap = cap;
+    for (int v = 0; v < g->num_values; v++)
+        kn_name_insert(g, v);
+    return KN_OK;
+}
+
+kn_status kn_graph_rename_value(kn_graph *g, int id, const char *name, kn_error *err)
+{
+    if (id < 0 || id >= g->num_values || !name || !name[0])
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "cannot rename value %d", id);
+    int other = kn_graph_find_value(g, name);
+    if (other == id)
+        return KN_OK;
+    if (other >= 0)
+        return kn_error_set(err, KN_ERR_GRAPH, "value '%s' is defined twice", name);
+    char *copy = kn_strdup(name);
+    if (!copy)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    free(g->values[id].name);
+    g->values[id].name = copy;
+    return kn_name_rebuild(g, g->num_values, err); /* the old name's slot may sit in another's probe chain */
 }
 
 void kn_graph_free(kn_graph *g)
@@ -26,6 +82,7 @@ void kn_graph_free(kn_graph *g)
     free(g->inputs);
     free(g->outputs);
     free(g->name);
+    free(g->name_slots);
     memset(g, 0, sizeof *g);
 }
 
@@ -61,6 +118,8 @@ kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, cons
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "value '%s' has rank %d; kiln supports up to %d",
                             name, shape ? shape->rank : 0, KN_MAX_RANK);
     kn_status st = kn_grow((void **)&g->values, &g->cap_values, g->num_values + 1, sizeof(kn_value), err);
+    if (st == KN_OK && g->name_cap / 2 <= g->num_values + 1)
+        st = kn_name_rebuild(g, 2 * (g->num_values + 1), err);
     if (st != KN_OK)
         return st;
     kn_value *v = &g->values[g->num_values];
@@ -79,6 +138,7 @@ kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, cons
     if (id)
         *id = g->num_values;
     g->num_values++;
+    kn_name_insert(g, g->num_values - 1);
     return KN_OK;
 }
 
@@ -160,9 +220,12 @@ kn_status kn_graph_add_output(kn_graph *g, int value, kn_error *err)
 
 int kn_graph_find_value(const kn_graph *g, const char *name)
 {
-    for (int i = 0; i < g->num_values; i++)
-        if (strcmp(g->values[i].name, name) == 0)
-            return i;
+    if (!g->name_cap || !name)
+        return -1;
+    size_t mask = (size_t)g->name_cap - 1;
+    for (size_t at = kn_name_slot(g, name); g->name_slots[at] >= 0; at = (at + 1) & mask)
+        if (strcmp(g->values[g->name_slots[at]].name, name) == 0)
+            return g->name_slots[at];
     return -1;
 }
 
@@ -246,6 +309,10 @@ static kn_status kn_graph_copy(const kn_graph *src, kn_graph *dst, bool borrow, 
     dst->num_inputs = src->num_inputs;
     dst->num_outputs = src->num_outputs;
     dst->variables = src->variables;
+    if ((st = kn_name_rebuild(dst, dst->num_values, err)) != KN_OK) {
+        kn_graph_free(dst);
+        return st;
+    }
     return KN_OK;
 fail:
     kn_graph_free(dst);
@@ -430,6 +497,12 @@ kn_status kn_graph_compact(kn_graph *g, kn_error *err)
         g->values[nkept++] = g->values[v];
     }
     g->num_values = nkept;
+    kn_status st = kn_name_rebuild(g, nkept, err);
+    if (st != KN_OK) {
+        free(used);
+        free(remap);
+        return st;
+    }
     for (int v = 0; v < nkept; v++)
         g->values[v].producer = -1;
     for (int i = 0; i < g->num_nodes; i++) {

@@ -383,6 +383,14 @@ typedef struct kn_graph {
      * evaluation graphs that share their weights.
      */
     bool variables;
+    /**
+     * Index of the values by name (ir/graph.c): an open-addressing table of
+     * value ids, kept up to date by kn_graph_add_value, the copies,
+     * kn_graph_compact and kn_graph_rename_value, so that kn_graph_find_value
+     * takes constant time. Nothing else may rename or remove values.
+     */
+    int *name_slots;
+    int name_cap;                /**< slots: 0 or a power of two, at least twice num_values */
 } kn_graph;
 
 /* ---------------------------------------------------------------- graph */
@@ -405,6 +413,8 @@ kn_status kn_graph_clone_view(const kn_graph *src, kn_graph *dst, kn_error *err)
  */
 kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, const kn_shape *shape,
                              kn_value_kind kind, void *data, int *id, kn_error *err);
+/** Rename value `id` to a copy of `name` (which no other value may have). */
+kn_status kn_graph_rename_value(kn_graph *g, int id, const char *name, kn_error *err);
 /** Add a node; inputs/outputs are value ids; sets each output's producer. */
 kn_status kn_graph_add_node(kn_graph *g, const char *name, kn_op op, const int *inputs, int num_inputs,
                             const int *outputs, int num_outputs, const kn_attrs *attrs, int *id,

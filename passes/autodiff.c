@@ -317,8 +317,10 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
             char *name = kn_unique_value_name(g, g->values[w].name, ":grad");
             if (!name)
                 return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-            free(gv->name);
-            gv->name = name;
+            kn_status st = kn_graph_rename_value(g, t->grads[k], name, err);
+            free(name);
+            if (st != KN_OK)
+                return st;
         }
         int in[6] = {w, t->grads[k], -1, -1, -1, -1}, nin = 2;
         if (op == KN_OP_MOMENTUM_UPDATE) {

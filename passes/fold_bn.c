@@ -52,8 +52,9 @@ static size_t kn_numel_of(const kn_value *v)
  * Why BatchNormalization `bn` cannot fold into producer `p` (NULL: it can).
  * `channels` receives the channel count.
  */
-static const char *kn_fold_bn_blocker(const kn_graph *g, const kn_node *bn, const kn_node *p, int64_t *channels)
+static const char *kn_fold_bn_blocker(const kn_edit *e, const kn_node *bn, const kn_node *p, int64_t *channels)
 {
+    const kn_graph *g = e->g;
     const kn_value *x = &g->values[bn->inputs[0]];
     if (x->dtype != KN_F32 || x->shape.rank < 2)
         return "its input is not a float32 tensor with channels";
@@ -63,7 +64,7 @@ static const char *kn_fold_bn_blocker(const kn_graph *g, const kn_node *bn, cons
         if (!kn_value_is_constant(g, bn->inputs[k]) || v->dtype != KN_F32 || (int64_t)kn_numel_of(v) != *channels)
             return "its scale, bias, mean and variance are not float32 constants, one per channel";
     }
-    if (kn_value_node_readers(g, bn->inputs[0]) != 1 || kn_value_is_graph_output(g, bn->inputs[0]))
+    if (kn_edit_readers(e, bn->inputs[0]) != 1 || kn_value_is_graph_output(g, bn->inputs[0]))
         return "the producer's output has other readers";
     if (p->fused.activation != KN_OP_COUNT || p->fused.residual >= 0)
         return "the producer already has a fused post-op";
@@ -109,8 +110,25 @@ static kn_status kn_bn_factors(const kn_graph *g, const kn_node *bn, int64_t c, 
 }
 
 /* New weights and bias for a Conv or ConvTranspose. */
-static kn_status kn_fold_conv(kn_graph *g, int pid, const float *s, const float *t, int64_t c, kn_error *err)
+/* Producer `pid` reads weight `wid` and bias `bid` (values just added). */
+static kn_status kn_fold_rewire(kn_edit *e, int pid, int wid, int bid, kn_error *err)
 {
+    kn_status st = kn_edit_grow(e, err);
+    if (st != KN_OK)
+        return st;
+    kn_node *p = &e->g->nodes[pid];
+    kn_edit_set_input(e, p, 1, wid);
+    if (p->num_inputs < 3) {
+        p->inputs[2] = -1;
+        p->num_inputs = 3;
+    }
+    kn_edit_set_input(e, p, 2, bid);
+    return KN_OK;
+}
+
+static kn_status kn_fold_conv(kn_edit *e, int pid, const float *s, const float *t, int64_t c, kn_error *err)
+{
+    kn_graph *g = e->g;
     kn_node *p = &g->nodes[pid];
     const kn_value *w = &g->values[p->inputs[1]];
     kn_shape wshape = w->shape;
@@ -158,17 +176,13 @@ static kn_status kn_fold_conv(kn_graph *g, int pid, const float *s, const float 
     }
     if ((st = kn_add_float_const(g, pname, "_bias_bnfold", &bshape, nb, &bid, err)) != KN_OK)
         return st;
-    p = &g->nodes[pid];
-    p->inputs[1] = wid;
-    p->inputs[2] = bid;
-    if (p->num_inputs < 3)
-        p->num_inputs = 3;
-    return KN_OK;
+    return kn_fold_rewire(e, pid, wid, bid, err);
 }
 
 /* New B and C for a Gemm (Y = alpha * A * B' + beta * C, output [M, N]). */
-static kn_status kn_fold_gemm(kn_graph *g, int pid, const float *s, const float *t, int64_t n, kn_error *err)
+static kn_status kn_fold_gemm(kn_edit *e, int pid, const float *s, const float *t, int64_t n, kn_error *err)
 {
+    kn_graph *g = e->g;
     kn_node *p = &g->nodes[pid];
     const kn_value *w = &g->values[p->inputs[1]];
     kn_shape wshape = w->shape;
@@ -220,20 +234,23 @@ static kn_status kn_fold_gemm(kn_graph *g, int pid, const float *s, const float 
     }
     if ((st = kn_add_float_const(g, pname, "_C_bnfold", &cshape, nc, &ncid, err)) != KN_OK)
         return st;
-    p = &g->nodes[pid];
-    p->inputs[1] = wid;
-    p->inputs[2] = ncid;
-    p->num_inputs = 3;
-    p->attrs.gemm.beta = 1.0f;
-    return KN_OK;
+    g->nodes[pid].attrs.gemm.beta = 1.0f;
+    return kn_fold_rewire(e, pid, wid, ncid, err);
 }
 
 kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
     FILE *ex = ctx ? ctx->explain : NULL;
+    kn_edit e;
+    kn_status st = kn_edit_begin(&e, g, err);
+    if (st != KN_OK)
+        return st;
     for (int i = 0; i < g->num_nodes; i++) {
         kn_node *bn = &g->nodes[i];
-        if (bn->dead || bn->op != KN_OP_BATCH_NORM || bn->num_outputs != 1)
+        if (bn->dead)
+            continue;
+        kn_edit_visit(&e, bn);
+        if (bn->op != KN_OP_BATCH_NORM || bn->num_outputs != 1)
             continue;
         int pid = g->values[bn->inputs[0]].producer;
         if (pid < 0 || g->nodes[pid].dead)
@@ -242,7 +259,7 @@ kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn
         if (p->op != KN_OP_CONV && p->op != KN_OP_CONV_TRANSPOSE && p->op != KN_OP_GEMM)
             continue;
         int64_t c = 0;
-        const char *why = kn_fold_bn_blocker(g, bn, p, &c);
+        const char *why = kn_fold_bn_blocker(&e, bn, p, &c);
         if (why) {
             if (ex)
                 fprintf(ex, "fold_bn: kept BatchNormalization '%s' after %s '%s': %s\n", bn->name,
@@ -250,19 +267,18 @@ kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn
             continue;
         }
         float *s = NULL, *t = NULL;
-        kn_status st = kn_bn_factors(g, bn, c, &s, &t, err);
-        if (st != KN_OK)
-            return st;
-        st = p->op == KN_OP_GEMM ? kn_fold_gemm(g, pid, s, t, c, err) : kn_fold_conv(g, pid, s, t, c, err);
+        st = kn_bn_factors(g, bn, c, &s, &t, err);
+        if (st == KN_OK)
+            st = p->op == KN_OP_GEMM ? kn_fold_gemm(&e, pid, s, t, c, err) : kn_fold_conv(&e, pid, s, t, c, err);
         free(s);
         free(t);
         if (st != KN_OK)
-            return st;
+            break;
         /* The producer now writes the BatchNormalization's output (names stay). */
         bn = &g->nodes[i];
         p = &g->nodes[pid];
         int old = p->outputs[0], out = bn->outputs[0];
-        bn->dead = true;
+        kn_edit_kill(&e, bn);
         p->outputs[0] = out;
         g->values[out].producer = pid;
         g->values[old].producer = -1;
@@ -271,5 +287,6 @@ kn_status kn_pass_fold_bn(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn
             fprintf(ex, "fold_bn: folded BatchNormalization '%s' into %s '%s'\n", bn->name, kn_op_get(p->op)->name,
                     p->name);
     }
-    return KN_OK;
+    kn_edit_end(&e);
+    return st;
 }

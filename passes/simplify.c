@@ -15,42 +15,113 @@
 
 bool kn_value_is_graph_output(const kn_graph *g, int v)
 {
-    for (int i = 0; i < g->num_outputs; i++)
-        if (g->outputs[i] == v)
-            return true;
-    return false;
+    return v >= 0 && v < g->num_values && g->values[v].is_output;
 }
 
-
-int kn_value_node_readers(const kn_graph *g, int v)
+kn_status kn_edit_begin(kn_edit *e, kn_graph *g, kn_error *err)
 {
-    int count = 0;
+    memset(e, 0, sizeof *e);
+    e->g = g;
+    kn_status st = kn_edit_grow(e, err);
+    if (st != KN_OK)
+        return st;
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        for (int k = 0; k < n->num_inputs; k++)
-            count += n->inputs[k] == v;
+        for (int k = 0; k < n->num_inputs && !n->dead; k++)
+            if (n->inputs[k] >= 0)
+                e->readers[n->inputs[k]]++;
     }
-    return count;
+    return KN_OK;
 }
 
-void kn_replace_uses(kn_graph *g, int from, int to)
+kn_status kn_edit_grow(kn_edit *e, kn_error *err)
 {
-    for (int i = 0; i < g->num_nodes; i++) {
-        kn_node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        for (int k = 0; k < n->num_inputs; k++)
-            if (n->inputs[k] == from)
-                n->inputs[k] = to;
+    int nv = e->g->num_values;
+    if (nv <= e->cap && e->repl)
+        return KN_OK;
+    size_t count = (size_t)(nv ? nv : 1);
+    int *repl = realloc(e->repl, count * sizeof *repl);
+    if (repl)
+        e->repl = repl;
+    int *readers = realloc(e->readers, count * sizeof *readers);
+    if (readers)
+        e->readers = readers;
+    if (!repl || !readers)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory editing a graph of %d values", nv);
+    for (int v = e->cap; v < nv; v++) {
+        e->repl[v] = v;
+        e->readers[v] = 0;
     }
+    e->cap = nv;
+    return KN_OK;
 }
 
-bool kn_forward_value(kn_graph *g, int b, int a)
+/* The value that stands for v now (path halving keeps the chains short). */
+static int kn_edit_find(kn_edit *e, int v)
 {
+    while (v >= 0 && e->repl[v] != v) {
+        e->repl[v] = e->repl[e->repl[v]];
+        v = e->repl[v];
+    }
+    return v;
+}
+
+void kn_edit_visit(kn_edit *e, kn_node *n)
+{
+    for (int k = 0; k < n->num_inputs; k++)
+        n->inputs[k] = kn_edit_find(e, n->inputs[k]);
+}
+
+int kn_edit_readers(const kn_edit *e, int v)
+{
+    return v >= 0 && v < e->cap ? e->readers[v] : 0;
+}
+
+void kn_edit_kill(kn_edit *e, kn_node *n)
+{
+    if (n->dead)
+        return;
+    kn_edit_visit(e, n);
+    for (int k = 0; k < n->num_inputs; k++)
+        if (n->inputs[k] >= 0)
+            e->readers[n->inputs[k]]--;
+    n->dead = true;
+}
+
+void kn_edit_revive(kn_edit *e, kn_node *n)
+{
+    if (!n->dead)
+        return;
+    kn_edit_visit(e, n);
+    for (int k = 0; k < n->num_inputs; k++)
+        if (n->inputs[k] >= 0)
+            e->readers[n->inputs[k]]++;
+    n->dead = false;
+}
+
+void kn_edit_set_input(kn_edit *e, kn_node *n, int k, int v)
+{
+    int old = kn_edit_find(e, n->inputs[k]);
+    if (!n->dead && old >= 0)
+        e->readers[old]--;
+    n->inputs[k] = v;
+    if (!n->dead && v >= 0)
+        e->readers[v]++;
+}
+
+/* Every reader of `from` reads `to`. */
+static void kn_edit_replace(kn_edit *e, int from, int to)
+{
+    e->repl[from] = to;
+    e->readers[to] += e->readers[from];
+    e->readers[from] = 0;
+}
+
+bool kn_edit_forward(kn_edit *e, int b, int a)
+{
+    kn_graph *g = e->g;
     if (!kn_value_is_graph_output(g, b)) {
-        kn_replace_uses(g, b, a);
+        kn_edit_replace(e, b, a);
         return true;
     }
     /* b is a graph output: a's producer writes b instead, so the name stays. */
@@ -70,8 +141,18 @@ bool kn_forward_value(kn_graph *g, int b, int a)
     g->values[b].producer = va->producer;
     g->values[b].kind = KN_VALUE_INTERMEDIATE;
     va->producer = -1;
-    kn_replace_uses(g, a, b);
+    kn_edit_replace(e, a, b);
     return true;
+}
+
+void kn_edit_end(kn_edit *e)
+{
+    for (int i = 0; e->repl && i < e->g->num_nodes; i++)
+        if (!e->g->nodes[i].dead)
+            kn_edit_visit(e, &e->g->nodes[i]);
+    free(e->repl);
+    free(e->readers);
+    memset(e, 0, sizeof *e);
 }
 
 /* ------------------------------------------------- Identity and Dropout */
@@ -104,11 +185,17 @@ static bool kn_is_identity(const kn_graph *g, const kn_node *n)
 
 kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
-    (void)err;
     FILE *ex = ctx ? ctx->explain : NULL;
+    kn_edit e;
+    kn_status st = kn_edit_begin(&e, g, err);
+    if (st != KN_OK)
+        return st;
     for (int i = 0; i < g->num_nodes; i++) {
         kn_node *n = &g->nodes[i];
-        if (n->dead || !kn_is_identity(g, n))
+        if (n->dead)
+            continue;
+        kn_edit_visit(&e, n);
+        if (!kn_is_identity(g, n))
             continue;
         if (n->op == KN_OP_DROPOUT) {
             if (n->num_inputs > 2 && n->inputs[2] >= 0) {
@@ -117,7 +204,7 @@ kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
                 continue;
             }
             if (n->num_outputs > 1 && n->outputs[1] >= 0 &&
-                (kn_value_node_readers(g, n->outputs[1]) > 0 || kn_value_is_graph_output(g, n->outputs[1]))) {
+                (kn_edit_readers(&e, n->outputs[1]) > 0 || kn_value_is_graph_output(g, n->outputs[1]))) {
                 if (ex)
                     fprintf(ex, "remove_identity: kept Dropout '%s': its mask '%s' is read\n", n->name,
                             g->values[n->outputs[1]].name);
@@ -127,9 +214,9 @@ kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
         int a = n->inputs[0], b = n->outputs[0];
         if (a < 0 || g->values[a].dtype != g->values[b].dtype)
             continue;
-        n->dead = true;
-        if (!kn_forward_value(g, b, a)) {
-            n->dead = false;
+        kn_edit_kill(&e, n);
+        if (!kn_edit_forward(&e, b, a)) {
+            kn_edit_revive(&e, n);
             if (ex)
                 fprintf(ex, "remove_identity: kept %s '%s': it copies %s '%s' to the graph output '%s'\n", KN_OPN(n),
                         n->name, g->values[a].kind == KN_VALUE_INPUT ? "graph input" : "value", g->values[a].name,
@@ -140,6 +227,7 @@ kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
         if (ex)
             fprintf(ex, "remove_identity: removed %s '%s'\n", KN_OPN(n), n->name);
     }
+    kn_edit_end(&e);
     return KN_OK;
 }
 
@@ -148,55 +236,151 @@ kn_status kn_pass_remove_identity(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
 /* Constants up to this size are compared byte for byte for merging. */
 #define KN_CSE_CONST_BYTES 4096
 
-static uint64_t kn_hash_bytes(const void *p, size_t n, uint64_t h)
+/*
+ * Items (values, nodes) grouped by a 64-bit key, each group in the order the
+ * items were added: open addressing over the keys, a chain through next[].
+ * Both CSE sweeps look only at the items with the same key, so they take
+ * linear time (issue 15: comparing every node with every earlier one took
+ * minutes on a 100,000-node chain).
+ */
+typedef struct kn_cse_index {
+    uint64_t *keys;
+    int *head, *tail; /* per slot: first and last item of the key's group, -1 for a free slot */
+    int *next;        /* per item: the next item with the same key, -1 at the end */
+    size_t mask;
+} kn_cse_index;
+
+static void kn_cse_index_free(kn_cse_index *x)
 {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    return h;
+    free(x->keys);
+    free(x->head);
+    free(x->tail);
+    free(x->next);
+}
+
+static bool kn_cse_index_init(kn_cse_index *x, int items)
+{
+    size_t cap = 16;
+    while (cap / 2 <= (size_t)items)
+        cap *= 2;
+    x->mask = cap - 1;
+    x->keys = kn_xcalloc(cap, sizeof *x->keys);
+    x->head = malloc(cap * sizeof *x->head);
+    x->tail = malloc(cap * sizeof *x->tail);
+    x->next = malloc((size_t)(items ? items : 1) * sizeof *x->next);
+    if (!x->keys || !x->head || !x->tail || !x->next) {
+        kn_cse_index_free(x);
+        return false;
+    }
+    for (size_t i = 0; i < cap; i++)
+        x->head[i] = x->tail[i] = -1;
+    for (int i = 0; i < items; i++)
+        x->next[i] = -1;
+    return true;
+}
+
+static size_t kn_cse_index_slot(const kn_cse_index *x, uint64_t key)
+{
+    size_t at = (size_t)(key ^ (key >> 29)) & x->mask;
+    while (x->head[at] >= 0 && x->keys[at] != key)
+        at = (at + 1) & x->mask;
+    return at;
+}
+
+/** The first item added with `key`, or -1; the others follow through x->next. */
+static int kn_cse_index_first(const kn_cse_index *x, uint64_t key)
+{
+    return x->head[kn_cse_index_slot(x, key)];
+}
+
+/* Add `item` (each at most once, fewer items than kn_cse_index_init's count). */
+static void kn_cse_index_add(kn_cse_index *x, uint64_t key, int item)
+{
+    size_t at = kn_cse_index_slot(x, key);
+    if (x->head[at] < 0) {
+        x->keys[at] = key;
+        x->head[at] = item;
+    } else {
+        x->next[x->tail[at]] = item;
+    }
+    x->tail[at] = item;
+}
+
+/* A flag per value of g: is it a graph output (NULL when out of memory). */
+static bool *kn_cse_outputs(const kn_graph *g)
+{
+    bool *out = kn_xcalloc((size_t)(g->num_values ? g->num_values : 1), sizeof *out);
+    for (int i = 0; out && i < g->num_outputs; i++)
+        out[g->outputs[i]] = true;
+    return out;
+}
+
+/* Every live node reads repl[v] for v (the merged values' replacements). */
+static void kn_cse_apply(kn_graph *g, const int *repl)
+{
+    for (int i = 0; i < g->num_nodes; i++) {
+        kn_node *n = &g->nodes[i];
+        for (int k = 0; k < n->num_inputs && !n->dead; k++)
+            if (n->inputs[k] >= 0)
+                n->inputs[k] = repl[n->inputs[k]];
+    }
 }
 
 /* Merge identical small constants (not weights: those stay distinct). */
 static kn_status kn_cse_constants(kn_graph *g, FILE *ex, bool *changed, kn_error *err)
 {
     int nv = g->num_values;
-    uint64_t *hash = kn_xcalloc((size_t)nv, sizeof *hash);
-    size_t *bytes = kn_xcalloc((size_t)nv, sizeof *bytes);
-    if (!hash || !bytes) {
-        free(hash);
+    size_t *bytes = kn_xcalloc((size_t)(nv ? nv : 1), sizeof *bytes);
+    int *readers = kn_xcalloc((size_t)(nv ? nv : 1), sizeof *readers);
+    int *repl = malloc(sizeof(int) * (size_t)(nv ? nv : 1));
+    bool *is_output = kn_cse_outputs(g);
+    kn_cse_index index = {0};
+    if (!bytes || !readers || !repl || !is_output || !kn_cse_index_init(&index, nv)) {
         free(bytes);
+        free(readers);
+        free(repl);
+        free(is_output);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory in cse");
     }
-    for (int v = 0; v < nv; v++) {
-        const kn_value *val = &g->values[v];
-        if (val->kind != KN_VALUE_CONST || !val->data || kn_value_is_graph_output(g, v) ||
-            kn_tensor_nbytes(val->dtype, &val->shape, &bytes[v]) != KN_OK || bytes[v] > KN_CSE_CONST_BYTES) {
-            bytes[v] = SIZE_MAX;
-            continue;
-        }
-        hash[v] = kn_hash_bytes(val->data, bytes[v], 14695981039346656037ull ^ (uint64_t)val->dtype);
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        for (int k = 0; k < n->num_inputs && !n->dead; k++)
+            if (n->inputs[k] >= 0)
+                readers[n->inputs[k]]++;
     }
+    bool merged = false;
     for (int v = 0; v < nv; v++) {
-        if (bytes[v] == SIZE_MAX)
-            continue;
+        repl[v] = v;
         const kn_value *vv = &g->values[v];
-        for (int u = 0; u < v; u++) {
+        if (vv->kind != KN_VALUE_CONST || !vv->data || is_output[v] ||
+            kn_tensor_nbytes(vv->dtype, &vv->shape, &bytes[v]) != KN_OK || bytes[v] > KN_CSE_CONST_BYTES)
+            continue;
+        const uint64_t h = kn_fnv1a_bytes(KN_FNV1A_BASIS ^ (uint64_t)vv->dtype, vv->data, bytes[v]);
+        int u = kn_cse_index_first(&index, h);
+        for (; u >= 0; u = index.next[u]) {
             const kn_value *uu = &g->values[u];
-            if (bytes[u] != bytes[v] || hash[u] != hash[v] || uu->dtype != vv->dtype ||
-                !kn_shape_equal(&uu->shape, &vv->shape) || memcmp(uu->data, vv->data, bytes[v]) != 0)
-                continue;
-            if (kn_value_node_readers(g, v) == 0)
+            if (bytes[u] == bytes[v] && uu->dtype == vv->dtype && kn_shape_equal(&uu->shape, &vv->shape) &&
+                memcmp(uu->data, vv->data, bytes[v]) == 0)
                 break;
-            kn_replace_uses(g, v, u);
-            bytes[v] = SIZE_MAX;
-            *changed = true;
-            if (ex)
-                fprintf(ex, "cse: merged constant '%s' into identical '%s'\n", vv->name, uu->name);
-            break;
         }
+        if (u < 0 || readers[v] == 0) { /* a constant nobody reads stays as it is (compaction drops it) */
+            if (u < 0)
+                kn_cse_index_add(&index, h, v);
+            continue;
+        }
+        repl[v] = u;
+        merged = true;
+        *changed = true;
+        if (ex)
+            fprintf(ex, "cse: merged constant '%s' into identical '%s'\n", vv->name, g->values[u].name);
     }
-    free(hash);
+    if (merged)
+        kn_cse_apply(g, repl);
+    kn_cse_index_free(&index);
     free(bytes);
+    free(readers);
+    free(repl);
+    free(is_output);
     return KN_OK;
 }
 
@@ -218,38 +402,55 @@ kn_status kn_pass_cse(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_err
     kn_status st = kn_cse_constants(g, ex, changed, err);
     if (st != KN_OK)
         return st;
-    int nn = g->num_nodes;
-    uint64_t *sig = kn_xcalloc((size_t)(nn ? nn : 1), sizeof *sig);
-    if (!sig)
+    int nn = g->num_nodes, nv = g->num_values;
+    int *repl = malloc(sizeof(int) * (size_t)(nv ? nv : 1));
+    bool *is_output = kn_cse_outputs(g);
+    kn_cse_index index = {0};
+    if (!repl || !is_output || !kn_cse_index_init(&index, nn)) {
+        free(repl);
+        free(is_output);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory in cse");
+    }
+    for (int v = 0; v < nv; v++)
+        repl[v] = v;
+    bool merged = false;
     /* Nodes are in topological order, so one sweep also merges chains: once
      * b is replaced by a, b's readers read a's outputs and may match too. */
     for (int j = 0; j < nn; j++) {
         kn_node *b = &g->nodes[j];
-        if (b->dead || (kn_op_get(b->op)->flags & KN_OPF_EFFECT))
+        if (b->dead)
             continue;
-        uint64_t h = kn_hash_bytes(&b->op, sizeof b->op, 14695981039346656037ull);
-        h = kn_hash_bytes(b->inputs, sizeof(int) * (size_t)b->num_inputs, h);
-        sig[j] = h;
+        for (int k = 0; k < b->num_inputs; k++)
+            if (b->inputs[k] >= 0)
+                b->inputs[k] = repl[b->inputs[k]];
+        if (kn_op_get(b->op)->flags & KN_OPF_EFFECT)
+            continue;
+        uint64_t h = kn_fnv1a_bytes(KN_FNV1A_BASIS, &b->op, sizeof b->op);
+        h = kn_fnv1a_bytes(h, b->inputs, sizeof(int) * (size_t)b->num_inputs);
         bool out_is_graph_output = false;
         for (int k = 0; k < b->num_outputs; k++)
-            out_is_graph_output |= kn_value_is_graph_output(g, b->outputs[k]);
-        if (out_is_graph_output)
+            out_is_graph_output |= is_output[b->outputs[k]];
+        int i = out_is_graph_output ? -1 : kn_cse_index_first(&index, h);
+        while (i >= 0 && !kn_nodes_equal(&g->nodes[i], b))
+            i = index.next[i];
+        if (i < 0) {
+            kn_cse_index_add(&index, h, j);
             continue;
-        for (int i = 0; i < j; i++) {
-            const kn_node *a = &g->nodes[i];
-            if (a->dead || sig[i] != h || !kn_nodes_equal(a, b))
-                continue;
-            b->dead = true;
-            for (int k = 0; k < b->num_outputs; k++)
-                kn_replace_uses(g, b->outputs[k], a->outputs[k]);
-            *changed = true;
-            if (ex)
-                fprintf(ex, "cse: replaced %s '%s' by identical %s '%s'\n", KN_OPN(b), b->name, KN_OPN(a), a->name);
-            break;
         }
+        const kn_node *a = &g->nodes[i];
+        b->dead = true;
+        for (int k = 0; k < b->num_outputs; k++)
+            repl[b->outputs[k]] = a->outputs[k];
+        merged = true;
+        *changed = true;
+        if (ex)
+            fprintf(ex, "cse: replaced %s '%s' by identical %s '%s'\n", KN_OPN(b), b->name, KN_OPN(a), a->name);
     }
-    free(sig);
+    if (merged) /* readers that come before their producers, if any */
+        kn_cse_apply(g, repl);
+    kn_cse_index_free(&index);
+    free(repl);
+    free(is_output);
     return KN_OK;
 }
 
@@ -280,8 +481,9 @@ static bool kn_perm_is_identity(const int64_t *perm, int rank)
 }
 
 /* Transpose `n` (t2) reading another Transpose (t1): cancel or merge. */
-static bool kn_cancel_transpose(kn_graph *g, kn_node *n, FILE *ex)
+static bool kn_cancel_transpose(kn_edit *e, kn_node *n, FILE *ex)
 {
+    kn_graph *g = e->g;
     int y = n->inputs[0];
     int rank = g->values[y].shape.rank;
     int64_t p2[KN_MAX_RANK], p1[KN_MAX_RANK], q[KN_MAX_RANK];
@@ -292,9 +494,9 @@ static bool kn_cancel_transpose(kn_graph *g, kn_node *n, FILE *ex)
         /* A Transpose that keeps every dimension in place copies its input. */
         if (!kn_perm_is_identity(p2, rank))
             return false;
-        n->dead = true;
-        if (!kn_forward_value(g, n->outputs[0], y)) {
-            n->dead = false;
+        kn_edit_kill(e, n);
+        if (!kn_edit_forward(e, n->outputs[0], y)) {
+            kn_edit_revive(e, n);
             return false;
         }
         if (ex)
@@ -308,9 +510,9 @@ static bool kn_cancel_transpose(kn_graph *g, kn_node *n, FILE *ex)
     for (int j = 0; j < rank; j++)
         q[j] = p1[p2[j]];
     if (kn_perm_is_identity(q, rank)) {
-        n->dead = true;
-        if (!kn_forward_value(g, n->outputs[0], x)) {
-            n->dead = false;
+        kn_edit_kill(e, n);
+        if (!kn_edit_forward(e, n->outputs[0], x)) {
+            kn_edit_revive(e, n);
             return false;
         }
         if (ex)
@@ -319,9 +521,9 @@ static bool kn_cancel_transpose(kn_graph *g, kn_node *n, FILE *ex)
         return true;
     }
     /* Merging only pays when the first Transpose then disappears. */
-    if (kn_value_node_readers(g, y) != 1 || kn_value_is_graph_output(g, y))
+    if (kn_edit_readers(e, y) != 1 || kn_value_is_graph_output(g, y))
         return false;
-    n->inputs[0] = x;
+    kn_edit_set_input(e, n, 0, x);
     n->attrs.transpose.nperm = rank;
     for (int j = 0; j < rank; j++)
         n->attrs.transpose.perm[j] = q[j];
@@ -331,15 +533,16 @@ static bool kn_cancel_transpose(kn_graph *g, kn_node *n, FILE *ex)
 }
 
 /* Reshape `n` whose output has its input's shape, or that reads another Reshape. */
-static kn_status kn_cancel_reshape(kn_graph *g, int id, FILE *ex, bool *done, kn_error *err)
+static kn_status kn_cancel_reshape(kn_edit *e, int id, FILE *ex, bool *done, kn_error *err)
 {
+    kn_graph *g = e->g;
     kn_node *n = &g->nodes[id];
     int y = n->inputs[0], z = n->outputs[0];
     *done = false;
     if (kn_shape_equal(&g->values[y].shape, &g->values[z].shape)) {
-        n->dead = true;
-        if (!kn_forward_value(g, z, y)) {
-            n->dead = false;
+        kn_edit_kill(e, n);
+        if (!kn_edit_forward(e, z, y)) {
+            kn_edit_revive(e, n);
             return KN_OK;
         }
         if (ex)
@@ -353,9 +556,9 @@ static kn_status kn_cancel_reshape(kn_graph *g, int id, FILE *ex, bool *done, kn
     int x = g->nodes[pid].inputs[0];
     char *t1_name = g->nodes[pid].name;
     if (kn_shape_equal(&g->values[x].shape, &g->values[z].shape)) {
-        n->dead = true;
-        if (!kn_forward_value(g, z, x)) {
-            n->dead = false;
+        kn_edit_kill(e, n);
+        if (!kn_edit_forward(e, z, x)) {
+            kn_edit_revive(e, n);
             return KN_OK;
         }
         if (ex)
@@ -364,7 +567,7 @@ static kn_status kn_cancel_reshape(kn_graph *g, int id, FILE *ex, bool *done, kn
         *done = true;
         return KN_OK;
     }
-    if (kn_value_node_readers(g, y) != 1 || kn_value_is_graph_output(g, y))
+    if (kn_edit_readers(e, y) != 1 || kn_value_is_graph_output(g, y))
         return KN_OK;
     /* Reshape x directly. A 0 in the shape copies an input dimension, which
      * would now come from x: then spell the (known) output shape out. */
@@ -393,10 +596,12 @@ static kn_status kn_cancel_reshape(kn_graph *g, int id, FILE *ex, bool *done, kn
             return st;
         }
         g->values[sid].shape_known = true;
+        if ((st = kn_edit_grow(e, err)) != KN_OK)
+            return st;
         n = &g->nodes[id];
-        n->inputs[1] = sid;
+        kn_edit_set_input(e, n, 1, sid);
     }
-    n->inputs[0] = x;
+    kn_edit_set_input(e, n, 0, x);
     if (ex)
         fprintf(ex, "cancel_pairs: merged Reshape '%s' into Reshape '%s'\n", t1_name, n->name);
     *done = true;
@@ -406,22 +611,26 @@ static kn_status kn_cancel_reshape(kn_graph *g, int id, FILE *ex, bool *done, kn
 kn_status kn_pass_cancel_pairs(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
     FILE *ex = ctx ? ctx->explain : NULL;
-    for (int i = 0; i < g->num_nodes; i++) {
+    kn_edit e;
+    kn_status st = kn_edit_begin(&e, g, err);
+    for (int i = 0; st == KN_OK && i < g->num_nodes; i++) {
         kn_node *n = &g->nodes[i];
-        if (n->dead || n->inputs[0] < 0 || !g->values[n->inputs[0]].shape_known)
+        if (n->dead)
+            continue;
+        kn_edit_visit(&e, n);
+        if (n->inputs[0] < 0 || !g->values[n->inputs[0]].shape_known)
             continue;
         if (n->op == KN_OP_TRANSPOSE) {
-            if (kn_cancel_transpose(g, n, ex))
+            if (kn_cancel_transpose(&e, n, ex))
                 *changed = true;
         } else if (n->op == KN_OP_RESHAPE) {
-            bool done;
-            kn_status st = kn_cancel_reshape(g, i, ex, &done, err);
-            if (st != KN_OK)
-                return st;
+            bool done = false;
+            st = kn_cancel_reshape(&e, i, ex, &done, err);
             *changed |= done;
         }
     }
-    return KN_OK;
+    kn_edit_end(&e);
+    return st;
 }
 
 /* ------------------------------------------------------ MatMul + Add */
@@ -442,11 +651,17 @@ static bool kn_gemm_c_fits(const kn_shape *c, int64_t m, int64_t n)
 
 kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
-    (void)err;
     FILE *ex = ctx ? ctx->explain : NULL;
+    kn_edit e;
+    kn_status st = kn_edit_begin(&e, g, err);
+    if (st != KN_OK)
+        return st;
     for (int i = 0; i < g->num_nodes; i++) {
         kn_node *add = &g->nodes[i];
-        if (add->dead || add->op != KN_OP_ADD || add->fused.activation != KN_OP_COUNT || add->fused.residual >= 0)
+        if (add->dead)
+            continue;
+        kn_edit_visit(&e, add);
+        if (add->op != KN_OP_ADD || add->fused.activation != KN_OP_COUNT || add->fused.residual >= 0)
             continue;
         for (int s = 0; s < 2; s++) {
             int mm_out = add->inputs[s], c = add->inputs[1 - s];
@@ -463,7 +678,7 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
                 continue;
             if (!kn_gemm_c_fits(&vc->shape, y->shape.dims[0], y->shape.dims[1]))
                 continue;
-            if (kn_value_node_readers(g, mm_out) != 1 || kn_value_is_graph_output(g, mm_out)) {
+            if (kn_edit_readers(&e, mm_out) != 1 || kn_value_is_graph_output(g, mm_out)) {
                 if (ex)
                     fprintf(ex, "matmul_add_to_gemm: kept MatMul '%s' and Add '%s': the product has other readers\n",
                             mm->name, add->name);
@@ -474,13 +689,14 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
             char *mm_name = mm->name;
             mm->name = add->name;
             add->name = mm_name;
-            mm->dead = true;
+            kn_edit_kill(&e, mm);
             add->op = KN_OP_GEMM;
             kn_attrs_init(KN_OP_GEMM, &add->attrs);
+            kn_edit_set_input(&e, add, 0, ia);
+            kn_edit_set_input(&e, add, 1, ib);
             add->num_inputs = 3;
-            add->inputs[0] = ia;
-            add->inputs[1] = ib;
-            add->inputs[2] = c;
+            add->inputs[2] = -1;
+            kn_edit_set_input(&e, add, 2, c);
             *changed = true;
             if (ex)
                 fprintf(ex, "matmul_add_to_gemm: merged MatMul '%s' and Add '%s' into Gemm '%s'\n", add->name, mm->name,
@@ -488,5 +704,6 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
             break;
         }
     }
+    kn_edit_end(&e);
     return KN_OK;
 }
