@@ -468,6 +468,8 @@ int kn_graph_value_readers(const kn_graph *g, int id);
 
 /** Format a shape as "[N,3,224,224]" into buf (always terminated). */
 const char *kn_shape_str(const kn_shape *s, char *buf, size_t len);
+/** `bytes` for people ("512 B", "3.25 MiB", "1.2 TiB") into buf; returns buf. */
+const char *kn_bytes_str(size_t bytes, char *buf, size_t len);
 bool kn_shape_equal(const kn_shape *a, const kn_shape *b);
 
 /**

@@ -10,6 +10,13 @@
 
 #include "ir.h"
 
+/**
+ * Largest size attribute (kernel, stride, dilation, pads, output padding,
+ * a Pad's pads) the shape rules accept: the same range for every op, so that
+ * an absurd value is refused by name at shape inference, not by malloc.
+ */
+#define KN_SIZE_ATTR_MAX ((int64_t)1 << 31)
+
 #define KN_SHAPE_RULE(fn) kn_status fn(kn_graph *g, kn_node *n, kn_error *err);
 KN_SHAPE_RULE(kn_shape_conv)
 KN_SHAPE_RULE(kn_shape_conv_transpose)

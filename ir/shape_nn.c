@@ -12,7 +12,7 @@
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
 
 /* Window parameters above this are rejected, so that every product below fits in int64. */
-#define KN_WINDOW_MAX ((int64_t)1 << 31)
+#define KN_WINDOW_MAX KN_SIZE_ATTR_MAX
 
 /* Floor division for a possibly negative numerator and a positive divisor. */
 static int64_t floor_div(int64_t a, int64_t b)

@@ -457,6 +457,9 @@ kn_status kn_shape_pad(kn_graph *g, kn_node *n, kn_error *err)
     kn_shape out = {.rank = rank};
     for (int d = 0; d < rank; d++) {
         int64_t dim = x->shape.dims[d], pb = pads[d], pe = pads[d + rank], o;
+        if (pb > KN_SIZE_ATTR_MAX || pe > KN_SIZE_ATTR_MAX || pb < -KN_SIZE_ATTR_MAX || pe < -KN_SIZE_ATTR_MAX)
+            return kn_node_error(err, KN_ERR_SHAPE, n, "pads %lld,%lld of axis %d are out of range (at most 2^31)",
+                                (long long)pb, (long long)pe, d);
         if (__builtin_add_overflow(dim, pb, &o) || __builtin_add_overflow(o, pe, &o))
             return kn_node_error(err, KN_ERR_OVERFLOW, n, "padded dimension %d is too large", d);
         if (o < 0 || dim + (pb < 0 ? pb : 0) < 0 || dim + (pe < 0 ? pe : 0) < 0)

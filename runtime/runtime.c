@@ -420,6 +420,61 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
     return kn_session_from_graph(&g, opts.batch ? opts.batch : 1, &opts, session, err);
 }
 
+/* Bytes of physical memory of this machine (SIZE_MAX when unknown). */
+static size_t kn_machine_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    size_t bytes;
+    if (pages <= 0 || page <= 0 || !kn_size_mul((size_t)pages, (size_t)page, &bytes))
+        return SIZE_MAX;
+    return bytes;
+}
+
+/*
+ * Refuse, before anything is allocated, an arena larger than the machine's
+ * memory (issue 15: a Pad of 2^40 asked for 112 TiB and only malloc said
+ * no), naming the largest tensor or scratch and the node behind it.
+ */
+static kn_status kn_session_check_memory(const kn_graph *g, const kn_graph_mem_plan *mem, kn_error *err)
+{
+    const size_t machine = kn_machine_memory(), need = mem->summary.peak;
+    if (need <= machine)
+        return KN_OK;
+    int big = -1, big_scratch = -1;
+    size_t big_bytes = 0, bytes;
+    for (int v = 0; v < g->num_values; v++)
+        if (!g->values[v].data && kn_tensor_nbytes(g->values[v].dtype, &g->values[v].shape, &bytes) == KN_OK &&
+            bytes > big_bytes) {
+            big = v;
+            big_bytes = bytes;
+        }
+    for (int i = 0; mem->scratch_bytes && i < mem->num_nodes; i++)
+        if (mem->scratch_bytes[i] > big_bytes) {
+            big_scratch = i;
+            big_bytes = mem->scratch_bytes[i];
+        }
+    char need_s[32], machine_s[32], big_s[32], shape[160], what[512] = "";
+    kn_bytes_str(need, need_s, sizeof need_s);
+    kn_bytes_str(machine, machine_s, sizeof machine_s);
+    kn_bytes_str(big_bytes, big_s, sizeof big_s);
+    if (big_scratch >= 0) {
+        const kn_node *n = &g->nodes[big_scratch];
+        snprintf(what, sizeof what, "; the largest part is the scratch of node '%s' (%s), %s", n->name,
+                 kn_op_get(n->op)->name, big_s);
+    } else if (big >= 0) {
+        const kn_value *v = &g->values[big];
+        const int p = v->producer;
+        char by[320] = " (a graph input)";
+        if (p >= 0)
+            snprintf(by, sizeof by, ", the output of node '%s' (%s)", g->nodes[p].name,
+                     kn_op_get(g->nodes[p].op)->name);
+        snprintf(what, sizeof what, "; the largest tensor is '%s' %s %s%s, %s", v->name,
+                 kn_dtype_name(v->dtype), kn_shape_str(&v->shape, shape, sizeof shape), by, big_s);
+    }
+    return kn_error_set(err, KN_ERR_NOMEM, "the session needs %s for its tensors, more than this machine's %s of memory%s",
+                        need_s, machine_s, what);
+}
+
 kn_status kn_session_from_graph(kn_graph *g, int64_t batch, const kn_options *options, kn_session_t **session,
                                 kn_error *err)
 {
@@ -456,7 +511,8 @@ kn_status kn_session_from_graph(kn_graph *g, int64_t batch, const kn_options *op
     }
     /* the scratch is planned for the threads the executable runs with */
     const int threads = opts.threads ? opts.threads : kn_default_threads();
-    if ((st = kn_plan_backend_memory(&s->graph, backend, threads, &s->mem, err)) != KN_OK) {
+    if ((st = kn_plan_backend_memory(&s->graph, backend, threads, &s->mem, err)) != KN_OK ||
+        (st = kn_session_check_memory(&s->graph, &s->mem, err)) != KN_OK) {
         kn_session_free(s);
         return st;
     }

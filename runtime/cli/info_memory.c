@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ir.h" /* kn_bytes_str */
 
 /* Text chart: 2 + name 16 + 1 + size 9 + 1 + offset 9 + 2 = 40 columns, then the bars: 100 in all. */
 #define KN_CHART_WIDTH 60
@@ -15,18 +16,7 @@
 
 const char *kn_cli_bytes(size_t bytes, char *buf, size_t len)
 {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%zu B", bytes);
-    else
-        snprintf(buf, len, "%.*f %s", v < 10.0 ? 2 : v < 100.0 ? 1 : 0, v, units[u]);
-    return buf;
+    return kn_bytes_str(bytes, buf, len);
 }
 
 /* Step at which the most bytes are live (an in-place buffer counts from the step after it starts). */
