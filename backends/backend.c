@@ -1,5 +1,6 @@
 /* backend.c - the list of backends. */
 #include <string.h>
+#include <time.h>
 
 #include "ref.h"
 #ifdef KILN_WITH_ONEDNN
@@ -33,4 +34,22 @@ const char *kn_backend_names(void)
 #else
     return "ref";
 #endif
+}
+
+double kn_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+kn_status kn_deadline_error(kn_error *err, const kn_graph *g, const kn_node *next, int done, int total)
+{
+    if (total < 0) {
+        total = 0;
+        for (int i = 0; i < g->num_nodes; i++)
+            total += !g->nodes[i].dead;
+    }
+    return kn_error_set(err, KN_ERR_TIMEOUT, "stopped before node '%s' (%s), %d of %d nodes done", next->name,
+                        kn_op_get(next->op)->name, done, total);
 }

@@ -34,6 +34,18 @@ typedef struct kn_buffer_plan {
     const size_t *scratch_bytes;   /**< [g->num_nodes], or NULL */
 } kn_buffer_plan;
 
+/** CLOCK_MONOTONIC in seconds (run deadlines). */
+double kn_now_s(void);
+
+/** Whether `deadline` (kn_now_s() seconds; 0: none) has passed. */
+static inline bool kn_deadline_passed(double deadline)
+{
+    return deadline > 0 && kn_now_s() >= deadline;
+}
+
+/** KN_ERR_TIMEOUT for a run stopped before node `next` of graph g, after `done` of `total` steps (-1: g's live nodes). */
+kn_status kn_deadline_error(kn_error *err, const kn_graph *g, const kn_node *next, int done, int total);
+
 typedef struct kn_backend {
     const char *name;
     /** Whether the backend can run `node`; when not, a reason into why[len]. */
@@ -43,8 +55,12 @@ typedef struct kn_backend {
      * tensors where `plan` puts them (NULL: one slot per value, no reuse).
      */
     kn_status (*compile)(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **exe, kn_error *err);
-    /** Run once: graph inputs must have been written via value_data. */
-    kn_status (*run)(void *exe, kn_error *err);
+    /**
+     * Run once: graph inputs must have been written via value_data. With a
+     * deadline (kn_now_s() seconds; 0: none), check it before each node and
+     * stop with kn_deadline_error once it has passed.
+     */
+    kn_status (*run)(void *exe, double deadline, kn_error *err);
     /** The buffer of value `id` (inputs, outputs, any intermediate the backend keeps). */
     void *(*value_data)(void *exe, int id);
     void (*free)(void *exe);

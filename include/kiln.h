@@ -33,7 +33,8 @@ typedef enum kn_status {
     KN_ERR_NOMEM,         /**< an allocation failed */
     KN_ERR_OVERFLOW,      /**< a size computation overflowed (absurd dimensions) */
     KN_ERR_GRAPH,         /**< the graph is malformed (cycle, dangling value, bad arity) */
-    KN_ERR_BACKEND        /**< a backend library reported a failure */
+    KN_ERR_BACKEND,       /**< a backend library reported a failure */
+    KN_ERR_TIMEOUT        /**< a run passed its time limit (kn_options.timeout_s) and stopped */
 } kn_status;
 
 /** A status plus a human-readable, single-line message. */
@@ -185,6 +186,13 @@ typedef struct kn_options {
      */
     const char *dump_after;
     const char *dump_path;
+    /**
+     * Seconds a kn_session_run may take (0: no limit). A run past it stops
+     * before its next node with KN_ERR_TIMEOUT, naming the node and how far
+     * it got; the outputs are then not valid, but the session is, and the
+     * next run starts afresh. A single node is never interrupted.
+     */
+    double timeout_s;
 } kn_options;
 
 /**

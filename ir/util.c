@@ -23,6 +23,7 @@ const char *kn_status_name(kn_status status)
     case KN_ERR_OVERFLOW: return "size overflow";
     case KN_ERR_GRAPH: return "malformed graph";
     case KN_ERR_BACKEND: return "backend error";
+    case KN_ERR_TIMEOUT: return "timed out";
     }
     return "unknown error";
 }

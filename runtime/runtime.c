@@ -20,6 +20,7 @@ struct kn_session {
     bool *fed;                   /* per graph input, during kn_session_run */
     kn_graph_mem_plan mem;       /* where the backend keeps every tensor a run writes */
     int64_t batch;
+    double timeout_s;            /* kn_options.timeout_s: a run's time limit, 0 for none */
 };
 
 static bool kn_has_suffix(const char *s, const char *suffix)
@@ -411,6 +412,9 @@ kn_status kn_session_create(const kn_model_t *model, const kn_options *options, 
                             (long long)opts.batch);
     if (opts.threads < 0)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "thread count must be positive, not %d", opts.threads);
+    if (!(opts.timeout_s >= 0) || opts.timeout_s > 1e9) /* NaN too */
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "timeout must be 0 (none) or a positive number of seconds "
+                            "up to 1e9, not %g", opts.timeout_s);
     if (opts.num_frozen < 0 || (opts.num_frozen > 0 && (!opts.frozen_names || !opts.frozen_values)))
         return kn_error_set(err, KN_ERR_INVALID_ARG, "frozen inputs need names and values");
     kn_graph g;
@@ -494,6 +498,7 @@ kn_status kn_session_from_graph(kn_graph *g, int64_t batch, const kn_options *op
     kn_status st = KN_OK;
     s->backend = backend;
     s->batch = batch;
+    s->timeout_s = opts.timeout_s > 0 ? opts.timeout_s : 0;
     s->fed = kn_xcalloc((size_t)s->graph.num_inputs, sizeof(bool));
     if (!s->fed) {
         kn_session_free(s);
@@ -602,7 +607,15 @@ kn_status kn_session_run(kn_session_t *s, int count, const char *const *names, c
     if (!s || (count > 0 && (!names || !inputs)))
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_session_run: session, names and inputs are required");
     kn_status st = kn_session_feed(s, count, names, inputs, err);
-    return st == KN_OK ? s->backend->run(s->exe, err) : st;
+    if (st != KN_OK)
+        return st;
+    st = s->backend->run(s->exe, s->timeout_s > 0 ? kn_now_s() + s->timeout_s : 0, err);
+    if (st == KN_ERR_TIMEOUT && err) {
+        char why[sizeof err->message];
+        snprintf(why, sizeof why, "%s", err->message);
+        kn_error_set(err, st, "the run took longer than its time limit of %g s: %s", s->timeout_s, why);
+    }
+    return st;
 }
 
 /* "Conv+Add+Relu": the op, then its fused residual add and activation. */

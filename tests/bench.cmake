@@ -75,6 +75,12 @@ kn_bench_test(csv 0
               -o "^mnist_small[.]onnx,ref,3,2,"
               -n "^model:"
               -- bench ${KN_BENCH_MNIST} --batch 1,3 --threads 2 --csv ${KN_BENCH_FAST})
+# --timeout: a run past its limit stops with an error naming the node it stopped before (1 us: before any node)
+kn_bench_test(timeout 1
+              -e "^kiln: error: the run took longer than its time limit of 1e-06 s: stopped before node '[^']+' \\([A-Za-z]+\\), [0-9]+ of [0-9]+ nodes done$"
+              -- bench ${PROJECT_SOURCE_DIR}/models/image_classifier.kiln --backend ref --timeout 0.000001 --iters 1 --warmup 0)
+kn_bench_test(bad_timeout 2 -e "^kiln bench: --timeout needs a positive number of seconds \\(at most 86400\\), got '0'$"
+              -- bench ${KN_BENCH_MNIST} --timeout 0)
 # p99.9 from 1,000 runs: a column (text), a number (CSV) between p99 and max
 kn_bench_test(tail 0
               -o "^backend +batch +init ms +runs +min ms +median ms +p90 ms +p99 ms +p99[.]9 ms +max ms +images/s "

@@ -92,6 +92,9 @@ if(NOT KILN_SANITIZE)
   set_tests_properties(cli_wrong_batch_before_arena PROPERTIES LABELS cli WILL_FAIL FALSE
     PASS_REGULAR_EXPRESSION "input 'image': expected float32 \\[100000,1,28,28\\] \\(batch 100000 from --batch\\), got float32 \\[1,1,28,28\\]")
 endif()
+kn_cli_test(run_bad_timeout 2 -e "^kiln run: --timeout needs a positive number of seconds \\(at most 86400\\), got 'soon'$"
+            -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digit_7.npy --timeout soon)
+kn_cli_test(run_timeout_kept 0 -o "^top 5 of 10 classes" -- ${KN_CLI_RUN} ${KN_CLI_DIGITS}/digit_7.npy --timeout 60)
 kn_cli_test(rank0_input 1 -e "^kiln: error: input 'image': expected float32 \\[N,1,28,28\\], got float32 \\[\\]"
             -- ${KN_CLI_RUN} ${KN_CLI_DATA}/rank0.npy)
 kn_cli_test(malformed_npy 1 -e "^kiln: error: input 'image': .*bad_magic[.]npy: not a [.]npy file \\(bad magic\\)$"

@@ -454,7 +454,7 @@ static kn_status kn_dnnl_check_padding(const kn_dnnl_exe *exe, const kn_dnnl_op 
     return KN_OK;
 }
 
-static kn_status kn_dnnl_run(void *p, kn_error *err)
+static kn_status kn_dnnl_run(void *p, double deadline, kn_error *err)
 {
     kn_dnnl_exe *exe = p;
     const kn_graph *g = exe->graph;
@@ -465,6 +465,11 @@ static kn_status kn_dnnl_run(void *p, kn_error *err)
     for (int k = 0; k < exe->num_ops; k++) {
         const kn_dnnl_op *op = &exe->ops[k];
         node = &g->nodes[op->node];
+        if (kn_deadline_passed(deadline)) {
+            if (pending)
+                KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
+            return kn_deadline_error(err, g, node, k, exe->num_ops);
+        }
         if (op->prim) {
             KN_DNNL_CHECK(node, dnnl_primitive_execute(op->prim, exe->stream, op->nargs, op->args));
             pending = true;

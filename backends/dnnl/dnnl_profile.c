@@ -23,13 +23,6 @@
 
 #include "dnnl_internal.h"
 
-static double kn_dnnl_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 kn_status kn_dnnl_run_profiled(void *p, double *node_seconds, kn_error *err)
 {
     kn_dnnl_exe *exe = p;
@@ -41,14 +34,14 @@ kn_status kn_dnnl_run_profiled(void *p, double *node_seconds, kn_error *err)
     for (int k = 0; k < exe->num_ops; k++) {
         const kn_dnnl_op *op = &exe->ops[k];
         const kn_node *node = &g->nodes[op->node];
-        const double t0 = kn_dnnl_now_s();
+        const double t0 = kn_now_s();
         if (op->prim) {
             KN_DNNL_CHECK(node, dnnl_primitive_execute(op->prim, exe->stream, op->nargs, op->args));
             KN_DNNL_CHECK(node, dnnl_stream_wait(exe->stream));
         } else if ((st = kn_dnnl_run_ref_op(exe, op, err)) != KN_OK) {
             return st;
         }
-        node_seconds[op->node] += kn_dnnl_now_s() - t0;
+        node_seconds[op->node] += kn_now_s() - t0;
     }
 fail:
     return st;

@@ -477,48 +477,45 @@ fail:
     return st;
 }
 
-static double kn_ref_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Run every live node; with node_seconds, time each (kernel and fused post-ops). */
-static kn_status kn_ref_run_timed(kn_ref_exe *exe, double *node_seconds, kn_error *err)
+static kn_status kn_ref_run_timed(kn_ref_exe *exe, double deadline, double *node_seconds, kn_error *err)
 {
     const kn_graph *g = exe->graph;
     kn_ref_blas_set_threads(exe->threads);
     kn_tensor in[KN_MAX_INPUTS], out[KN_MAX_OUTPUTS];
+    int done = 0;
     for (int i = 0; i < g->num_nodes; i++) {
         const kn_node *node = &g->nodes[i];
         if (node_seconds)
             node_seconds[i] = 0;
         if (node->dead)
             continue;
+        if (kn_deadline_passed(deadline))
+            return kn_deadline_error(err, g, node, done, -1);
+        done++;
         for (int k = 0; k < node->num_inputs; k++)
             kn_ref_bind(g, node->inputs[k], node->inputs[k] >= 0 ? exe->buffers[node->inputs[k]] : NULL, &in[k]);
         for (int k = 0; k < node->num_outputs; k++)
             kn_ref_bind(g, node->outputs[k], exe->buffers[node->outputs[k]], &out[k]);
         const kn_ref_scratch sc = {exe->scratch[i], exe->scratch_size[i], exe->kthreads};
-        double t0 = node_seconds ? kn_ref_now_s() : 0;
+        double t0 = node_seconds ? kn_now_s() : 0;
         kn_status st = kn_ref_run_node(node, in, out, &sc, err);
         if (node_seconds)
-            node_seconds[i] = kn_ref_now_s() - t0;
+            node_seconds[i] = kn_now_s() - t0;
         if (st != KN_OK)
             return st;
     }
     return KN_OK;
 }
 
-static kn_status kn_ref_run(void *p, kn_error *err)
+static kn_status kn_ref_run(void *p, double deadline, kn_error *err)
 {
-    return kn_ref_run_timed(p, NULL, err);
+    return kn_ref_run_timed(p, deadline, NULL, err);
 }
 
 static kn_status kn_ref_run_profiled(void *p, double *node_seconds, kn_error *err)
 {
-    return kn_ref_run_timed(p, node_seconds, err);
+    return kn_ref_run_timed(p, 0, node_seconds, err);
 }
 
 static void *kn_ref_value_data(void *p, int id)

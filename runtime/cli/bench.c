@@ -47,6 +47,8 @@ static const char kn_bench_usage[] =
     "  --iters N        timed runs (default: 20)\n"
     "  --time S         time runs for S seconds instead of --iters\n"
     "  --seed N         seed of the random inputs (default: 1)\n"
+    "  --timeout S      stop with an error when one run takes more than S\n"
+    "                   seconds (checked between nodes)\n"
     "  --isa LEVEL      cap oneDNN's instruction set, as DNNL_MAX_CPU_ISA does\n"
     "                   (SSE41, AVX2, AVX512_CORE, AVX512_CORE_AMX, ALL, ...;\n"
     "                   a level the CPU lacks leaves the CPU's best)\n"
@@ -84,6 +86,7 @@ typedef struct kn_bench_args {
     int num_batches;
     int64_t threads, warmup, iters, seed;
     double time_s;     /* > 0: time-based */
+    double timeout_s;  /* > 0: each run's time limit (kn_options.timeout_s) */
     int format;
     bool profile;
     const char *isa;   /* --isa: oneDNN's instruction set cap, or NULL */
@@ -222,9 +225,9 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             continue;
         }
         static const char *const names[] = {"--backend", "--batch", "--threads", "--warmup",
-                                            "--iters", "--time", "--seed", "--isa"};
+                                            "--iters", "--time", "--seed", "--isa", "--timeout"};
         int which = -1;
-        for (int k = 0; k < 8 && which < 0; k++) {
+        for (int k = 0; k < 9 && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
             if (m < 0)
                 return kn_cli_usage_error("bench", kn_bench_usage, "option '%s' needs a value",
@@ -257,16 +260,18 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
                                           "--iters needs a positive integer, got '%s'", value);
             iters_given = true;
             break;
-        case 5: {
-            char *end = NULL;
-            errno = 0;
-            double t = strtod(value, &end);
-            if (errno != 0 || end == value || *end != '\0' || !(t > 0) || t > 86400)
+        case 5:
+            if (!kn_cli_parse_seconds(value, 86400, &a->time_s))
                 return kn_cli_usage_error("bench", kn_bench_usage,
-                                          "--time needs a positive number of seconds, got '%s'", value);
-            a->time_s = t;
+                                          "--time needs a positive number of seconds (at most 86400), got '%s'",
+                                          value);
             break;
-        }
+        case 8:
+            if (!kn_cli_parse_seconds(value, 86400, &a->timeout_s))
+                return kn_cli_usage_error("bench", kn_bench_usage,
+                                          "--timeout needs a positive number of seconds (at most 86400), got '%s'",
+                                          value);
+            break;
         case 6:
             if (!kn_cli_parse_int(value, 0, INT64_MAX, &a->seed))
                 return kn_cli_usage_error("bench", kn_bench_usage,
@@ -890,6 +895,7 @@ static int kn_bench_compile(const kn_model_t *model, const kn_bench_args *a, con
     opts.backend = backend;
     opts.batch = batch;
     opts.threads = (int)a->threads;
+    opts.timeout_s = a->timeout_s;
     kn_error err = {0};
     double t0 = kn_bench_now_ms();
     if (kn_session_create(model, &opts, s, &err) != KN_OK)

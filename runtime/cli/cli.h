@@ -62,6 +62,8 @@ int kn_cli_pass_option(int argc, char **argv, int *i, const char *command, const
 
 /** Parse a decimal integer in [min, max]; false when `s` is not one. */
 bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+/** Parse a number of seconds, > 0 and <= max (a decimal, "1.5"); false if s is anything else. */
+bool kn_cli_parse_seconds(const char *s, double max, double *out);
 
 /** Format a shape as "[N,1,28,28]" (KN_DIM_BATCH as N). */
 const char *kn_cli_shape_str(const kn_shape *shape, char *buf, size_t len);

@@ -71,6 +71,19 @@ bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return true;
 }
 
+bool kn_cli_parse_seconds(const char *s, double max, double *out)
+{
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    char *end = NULL;
+    double t = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !(t > 0) || t > max)
+        return false;
+    *out = t;
+    return true;
+}
+
 const char *kn_cli_shape_str(const kn_shape *shape, char *buf, size_t len)
 {
     return kn_shape_str(shape, buf, len); /* the IR's format: "[N,1,28,28]" */

@@ -27,6 +27,8 @@ static const char kn_run_usage[] =
     "                         the first input)\n"
     "  --threads N            worker threads (default: 0, all cores)\n"
     "  --top K                classes to show per image (default: 5; 0: none)\n"
+    "  --timeout S            stop with an error when the run takes more than\n"
+    "                         S seconds (checked between nodes)\n"
     "  --explain              print to stderr what every optimization pass\n"
     "                         changed, why fusion candidates were left alone,\n"
     "                         and the node count before and after; then which\n"
@@ -54,6 +56,7 @@ typedef struct kn_run_args {
     const char *output_dir;
     const char *backend;
     int64_t batch;      /* 0: not given */
+    double timeout_s;   /* > 0: the run's time limit (kn_options.timeout_s) */
     int64_t threads;
     int64_t top;
     kn_cli_pass_opts passes;
@@ -105,9 +108,9 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
             continue;
         }
         static const char *const names[] = {"--input", "--output", "--backend", "--batch",
-                                            "--threads", "--top"};
+                                            "--threads", "--top", "--timeout"};
         int which = -1;
-        for (int k = 0; k < 6 && which < 0; k++) {
+        for (int k = 0; k < 7 && which < 0; k++) {
             m = kn_cli_option(argc, argv, &i, names[k], &value);
             if (m < 0)
                 return kn_cli_usage_error("run", kn_run_usage, "option '%s' needs a value",
@@ -146,6 +149,12 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
             if (!kn_cli_parse_int(value, 0, 1000000, &a->top))
                 return kn_cli_usage_error("run", kn_run_usage,
                                           "--top needs a non-negative integer, got '%s'", value);
+            break;
+        case 6:
+            if (!kn_cli_parse_seconds(value, 86400, &a->timeout_s))
+                return kn_cli_usage_error("run", kn_run_usage,
+                                          "--timeout needs a positive number of seconds (at most 86400), got '%s'",
+                                          value);
             break;
         default:
             return kn_cli_usage_error("run", kn_run_usage, "unknown option '%s'", arg);
@@ -507,6 +516,7 @@ int kn_cli_run(int argc, char **argv)
     kn_options opt = {0};
     opt.backend = a.backend;
     opt.threads = (int)a.threads;
+    opt.timeout_s = a.timeout_s;
     opt.explain = a.passes.explain ? stderr : NULL;
     opt.verify_each = a.passes.verify_each;
     opt.dump_after = a.passes.dump_pass[0] ? a.passes.dump_pass : NULL;

@@ -320,7 +320,7 @@ static void check_case(const grad_case *c)
     kn_error err;
     if (kn_ref_backend.compile(&b.g, NULL, 1, &x, &err) != KN_OK)
         fail_msg("%s: compile: %s", c->name, err.message);
-    if (kn_ref_backend.run(x, &err) != KN_OK)
+    if (kn_ref_backend.run(x, 0, &err) != KN_OK)
         fail_msg("%s: run: %s", c->name, err.message);
     double worst = 0.0;
     int checked = 0;
@@ -336,10 +336,10 @@ static void check_case(const grad_case *c)
             const float keep = w[i];
             const float h = 1e-3f * (fabsf(keep) > 1.0f ? fabsf(keep) : 1.0f);
             w[i] = keep + h;
-            assert_int_equal(kn_ref_backend.run(x, &err), KN_OK);
+            assert_int_equal(kn_ref_backend.run(x, 0, &err), KN_OK);
             const double lp = loss_of(&b, x);
             w[i] = keep - h;
-            assert_int_equal(kn_ref_backend.run(x, &err), KN_OK);
+            assert_int_equal(kn_ref_backend.run(x, 0, &err), KN_OK);
             const double lm = loss_of(&b, x);
             w[i] = keep;
             const double fd = (lp - lm) / (2.0 * ((double)(keep + h) - (double)keep));

@@ -434,7 +434,7 @@ static void test_ref_backend_arena(void **state)
             fail_msg("%s", err.message);
         for (int run = 0; run < 2; run++) { /* a second run starts from a dirty arena */
             memcpy(kn_ref_backend.value_data(exe, xid), x, sizeof x);
-            assert_int_equal(kn_ref_backend.run(exe, &err), KN_OK);
+            assert_int_equal(kn_ref_backend.run(exe, 0, &err), KN_OK);
             const float *y = kn_ref_backend.value_data(exe, yid);
             assert_true(kn_test_allclose(y, expect, 16, 1e-5f, 1e-6f));
         }

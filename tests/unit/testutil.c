@@ -101,7 +101,7 @@ float *kn_test_run_ref(const kn_graph *g, uint64_t seed, size_t *n)
         assert_int_equal(kn_shape_numel(&v->shape, &count), KN_OK);
         kn_test_fill(&rng, kn_ref_backend.value_data(exe, g->inputs[i]), count, -2.0f, 2.0f);
     }
-    if (kn_ref_backend.run(exe, &err) != KN_OK)
+    if (kn_ref_backend.run(exe, 0, &err) != KN_OK)
         fail_msg("run: %s", err.message);
     const kn_value *y = &g->values[g->outputs[0]];
     assert_int_equal(kn_shape_numel(&y->shape, n), KN_OK);
