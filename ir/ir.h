@@ -468,6 +468,23 @@ int kn_graph_value_readers(const kn_graph *g, int id);
 
 /** Format a shape as "[N,3,224,224]" into buf (always terminated). */
 const char *kn_shape_str(const kn_shape *s, char *buf, size_t len);
+/** A buffer of `size` bytes live over the steps [first, last] (kn_interval_place). */
+typedef struct kn_interval {
+    size_t size;
+    int64_t first, last;
+} kn_interval;
+
+/**
+ * Offsets for the items order[0..norder) of items[0..count) (the others, and
+ * items of size 0, get 0): in that order, each at the lowest offset free of
+ * every placed item whose life overlaps its own, or with best_fit into the
+ * smallest such gap that fits (else on top). offs[count] receives the
+ * offsets, *peak the largest end. Time: each item costs the items it
+ * overlaps and its life in steps (ir/place.c), not all the items before it.
+ */
+kn_status kn_interval_place(const kn_interval *items, int count, const int *order, int norder, bool best_fit,
+                            size_t *offs, size_t *peak, kn_error *err);
+
 /** `bytes` for people ("512 B", "3.25 MiB", "1.2 TiB") into buf; returns buf. */
 const char *kn_bytes_str(size_t bytes, char *buf, size_t len);
 bool kn_shape_equal(const kn_shape *a, const kn_shape *b);

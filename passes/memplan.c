@@ -78,53 +78,6 @@ static int kn_mem_event_cmp(const void *pa, const void *pb)
     return a->is_start - b->is_start; /* ends (exclusive) before starts */
 }
 
-/*
- * Best-fit placement of blocks in `order`: each block goes into the smallest
- * gap between placed blocks that are live at a common step, or on top of
- * them. `placed` is scratch (nb ints). Returns the peak. Every end offset is
- * at most the sum of the sizes placed so far, so nothing overflows when the
- * total fits.
- */
-static size_t kn_mem_place(const kn_mem_block *b, int nb, const int *order, int *placed, size_t *off)
-{
-    int np = 0;
-    size_t peak = 0;
-    for (int k = 0; k < nb; k++) {
-        int i = order[k];
-        const kn_mem_block *x = &b[i];
-        if (x->size == 0) {
-            off[i] = 0;
-            continue;
-        }
-        size_t cursor = 0, best = KN_MEM_NONE, best_gap = SIZE_MAX;
-        for (int j = 0; j < np; j++) {
-            const kn_mem_block *y = &b[placed[j]];
-            if (y->end < x->start || y->start > x->end)
-                continue;
-            size_t yo = off[placed[j]];
-            if (yo > cursor && yo - cursor >= x->size && yo - cursor < best_gap) {
-                best_gap = yo - cursor;
-                best = cursor;
-            }
-            if (yo + y->size > cursor)
-                cursor = yo + y->size;
-        }
-        if (best == KN_MEM_NONE)
-            best = cursor;
-        off[i] = best;
-        int pos = np;
-        while (pos > 0 && off[placed[pos - 1]] > best) {
-            placed[pos] = placed[pos - 1];
-            pos--;
-        }
-        placed[pos] = i;
-        np++;
-        if (best + x->size > peak)
-            peak = best + x->size;
-    }
-    return peak;
-}
-
 /* For each block, the most bytes (of all blocks) live at one step of its lifetime. */
 static kn_status kn_mem_block_breadth(const kn_mem_block *b, int nb, size_t *breadth)
 {
@@ -275,11 +228,12 @@ kn_status kn_plan_memory(const kn_mem_request *reqs, int count, size_t *offsets,
     int *block_of = malloc(sizeof(int) * n);
     kn_mem_block *blocks = malloc(sizeof *blocks * n);
     kn_mem_key *keys = malloc(sizeof *keys * n);
-    int *order = malloc(sizeof(int) * n), *placed = malloc(sizeof(int) * n);
+    int *order = malloc(sizeof(int) * n);
+    kn_interval *spans = malloc(sizeof *spans * n);
     size_t *off = malloc(sizeof *off * n), *best_off = malloc(sizeof *best_off * n);
     size_t *breadth = malloc(sizeof *breadth * n);
     kn_status st = KN_OK;
-    if (!asz || (!inplace && !own_inplace) || !block_of || !blocks || !keys || !order || !placed || !off ||
+    if (!asz || (!inplace && !own_inplace) || !block_of || !blocks || !keys || !order || !spans || !off ||
         !best_off || !breadth) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory planning %d buffers", count);
         goto done;
@@ -307,6 +261,8 @@ kn_status kn_plan_memory(const kn_mem_request *reqs, int count, size_t *offsets,
         if (inplace[i] >= 0)
             summary->num_inplace++;
 
+    for (int i = 0; i < nb; i++)
+        spans[i] = (kn_interval){blocks[i].size, blocks[i].start, blocks[i].end};
     size_t best_peak = SIZE_MAX;
     for (int o = 0; o < KN_MEM_NUM_ORDERS; o++) {
         for (int i = 0; i < nb; i++) {
@@ -322,7 +278,10 @@ kn_status kn_plan_memory(const kn_mem_request *reqs, int count, size_t *offsets,
         qsort(keys, (size_t)nb, sizeof *keys, kn_mem_key_cmp);
         for (int i = 0; i < nb; i++)
             order[i] = keys[i].idx;
-        size_t peak = kn_mem_place(blocks, nb, order, placed, off);
+        /* best fit: each block into the smallest gap between the blocks live at a common step, or on top */
+        size_t peak;
+        if ((st = kn_interval_place(spans, nb, order, nb, true, off, &peak, err)) != KN_OK)
+            goto done;
         if (peak < best_peak) {
             best_peak = peak;
             memcpy(best_off, off, sizeof *off * (size_t)nb);
@@ -342,7 +301,7 @@ done:
     free(blocks);
     free(keys);
     free(order);
-    free(placed);
+    free(spans);
     free(off);
     free(best_off);
     free(breadth);

@@ -167,6 +167,31 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
     return KN_OK;
 }
 
+/* Merge sort of ids[0..n) by span[id].size, largest first, keeping the order of equals; false when out of memory. */
+static bool kn_dnnl_sort_by_size(int *ids, int n, const kn_interval *span)
+{
+    if (n < 2)
+        return true;
+    int *tmp = malloc(sizeof *tmp * (size_t)n);
+    if (!tmp)
+        return false;
+    for (int width = 1; width < n; width *= 2) {
+        for (int lo = 0; lo < n; lo += 2 * width) {
+            int mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            int i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                tmp[k++] = span[ids[j]].size > span[ids[i]].size ? ids[j++] : ids[i++];
+            while (i < mid)
+                tmp[k++] = ids[i++];
+            while (j < hi)
+                tmp[k++] = ids[j++];
+        }
+        memcpy(ids, tmp, sizeof *ids * (size_t)n);
+    }
+    free(tmp);
+    return true;
+}
+
 /*
  * The second arena: every blocked copy (live from the op that writes it to
  * the last op that reads it) and every scratchpad (a primitive's or a Winograd op's, live
@@ -174,9 +199,9 @@ static kn_status kn_dnnl_ref_scratch(kn_dnnl_exe *exe, const kn_buffer_plan *pla
  * each at the lowest 64-byte-aligned offset free of every placed item whose
  * life (op indices [first, last]) overlaps its own, so a scratchpad reuses
  * the bytes of copies that are dead at its op. Then the memory objects get
- * their addresses and each primitive its scratchpad argument.
- * (passes/memplan.h's planner sits above the backends in the link order;
- * this is the same greedy-by-size rule on op indices.)
+ * their addresses and each primitive its scratchpad argument. The offsets
+ * come from kn_interval_place (ir/place.c, first fit), which the memory
+ * planner of passes/ uses too (best fit).
  */
 static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
 {
@@ -184,13 +209,13 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
     if (ni == 0)
         return KN_OK;
     kn_status st = KN_OK;
-    int *order = calloc((size_t)ni, sizeof *order), *first = calloc((size_t)ni, sizeof *first);
-    int *last = calloc((size_t)ni, sizeof *last);
-    size_t *offs = calloc((size_t)ni, sizeof *offs), *size = calloc((size_t)ni, sizeof *size);
+    int *order = calloc((size_t)ni, sizeof *order);
+    kn_interval *span = calloc((size_t)ni, sizeof *span);
+    size_t *offs = calloc((size_t)ni, sizeof *offs);
     bool *placed = calloc((size_t)ni, sizeof *placed);
     size_t peak = 0;
     int count = 0;
-    if (!order || !first || !last || !offs || !size || !placed) {
+    if (!order || !span || !offs || !placed) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -202,9 +227,9 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
             st = kn_error_set(err, KN_ERR_OVERFLOW, "a blocked tensor or scratchpad does not fit in memory");
             goto done;
         }
-        size[it] = bytes ? (bytes + 63) & ~(size_t)63 : 64;
-        first[it] = it < nr ? exe->reps[it].first_op : it - nr;
-        last[it] = it < nr ? exe->reps[it].last_op : it - nr;
+        span[it].size = bytes ? (bytes + 63) & ~(size_t)63 : 64;
+        span[it].first = it < nr ? exe->reps[it].first_op : it - nr;
+        span[it].last = it < nr ? exe->reps[it].last_op : it - nr;
         if (it >= nr || exe->reps[it].alias < 0)
             order[count++] = it;
     }
@@ -214,39 +239,21 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
             root = exe->reps[root].alias;
         if (root == it)
             continue;
-        size[root] = size[it] > size[root] ? size[it] : size[root];
-        first[root] = first[it] < first[root] ? first[it] : first[root];
-        last[root] = last[it] > last[root] ? last[it] : last[root];
+        kn_interval *r = &span[root];
+        const kn_interval *m = &span[it];
+        r->size = m->size > r->size ? m->size : r->size;
+        r->first = m->first < r->first ? m->first : r->first;
+        r->last = m->last > r->last ? m->last : r->last;
     }
-    for (int a = 1; a < count; a++) /* insertion sort, largest first (stable) */
-        for (int b = a; b > 0 && size[order[b]] > size[order[b - 1]]; b--) {
-            int t = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = t;
-        }
-    for (int a = 0; a < count; a++) {
-        const int r = order[a];
-        size_t off = 0;
-        for (bool moved = true; moved;) {
-            moved = false;
-            for (int q = 0; q < ni; q++) {
-                if (!placed[q] || last[q] < first[r] || first[q] > last[r])
-                    continue;
-                if (off < offs[q] + size[q] && offs[q] < off + size[r]) {
-                    off = offs[q] + size[q];
-                    moved = true;
-                }
-            }
-        }
-        if (off > SIZE_MAX - size[r]) {
-            st = kn_error_set(err, KN_ERR_OVERFLOW, "the blocked tensors do not fit in memory");
-            goto done;
-        }
-        offs[r] = off;
-        placed[r] = true;
-        if (off + size[r] > peak)
-            peak = off + size[r];
+    /* largest first, in item order among equals (a stable sort: order[] is ascending) */
+    if (!kn_dnnl_sort_by_size(order, count, span)) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
     }
+    for (int a = 0; a < count; a++)
+        placed[order[a]] = true;
+    if ((st = kn_interval_place(span, ni, order, count, false, offs, &peak, err)) != KN_OK)
+        goto done;
     if (posix_memalign(&exe->blocked, 64, peak ? peak : 64) != 0) {
         exe->blocked = NULL;
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
@@ -279,10 +286,8 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
 fail:
 done:
     free(order);
-    free(first);
-    free(last);
+    free(span);
     free(offs);
-    free(size);
     free(placed);
     return st;
 }
