@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "onnx_priv.h"
 
@@ -301,6 +302,11 @@ static kn_status kn_onnx_read_file(const char *path, void **out, size_t *size, k
     kn_status st = KN_OK;
     unsigned char *buf = NULL;
     long len = -1;
+    struct stat sb; /* fopen opens a directory, whose "size" ftell gives as LONG_MAX */
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        st = kn_error_set(err, KN_ERR_IO, "%s: is a directory, not an ONNX file", path);
+        goto done;
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         st = kn_error_set(err, KN_ERR_IO, "%s: cannot determine the file size: %s", path,
                           strerror(errno));

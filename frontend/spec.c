@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "spec_priv.h"
 
@@ -572,6 +573,11 @@ kn_status kn_spec_parse_file(const char *path, kn_spec *spec, kn_error *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return kn_error_set(err, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return kn_error_set(err, KN_ERR_IO, "%s: is a directory, not a .kiln file", path);
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     kn_status st = KN_OK;
