@@ -533,6 +533,12 @@ kn_status kn_spec_parse(const char *text, size_t size, const char *name, kn_spec
     memset(spec, 0, sizeof *spec);
     if (!text && size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_spec_parse: no text");
+    /* a UTF-8 byte-order mark at the start (some editors write one) is no part of the text, as for
+     * C compilers; elsewhere it is an error that names it */
+    if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        size -= 3;
+    }
     spec->arena = kn_arena_new();
     if (!spec->arena)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
