@@ -234,7 +234,7 @@ static const struct {
     {KN_PB_TYPE_ELEM, 1, KN_PB_TYPE},      {KN_PB_TYPE_MAP, 2, KN_PB_TYPE},
 };
 
-static bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
     uint64_t r = 0;
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
@@ -356,9 +356,12 @@ kn_status kn_onnx_read_tensor_buffer(const void *data, size_t size, const char *
     if (!data && size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: no data", name);
     Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, size, data);
-    if (!t)
-        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX TensorProto (protobuf parse failed)",
-                            name);
+    if (!t) {
+        char why[640];
+        kn_onnx_parse_failure(&onnx__tensor_proto__descriptor, data, size, why, sizeof why);
+        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX TensorProto (protobuf parse failed%s%s)",
+                            name, why[0] ? " " : "", why);
+    }
     char what[64];
     if (t->name && t->name[0])
         snprintf(what, sizeof what, "tensor '%.40s'", t->name);
@@ -1045,8 +1048,12 @@ static kn_status kn_onnx_unpack(const void *data, size_t size, const char *name,
                             "inside themselves)",
                             name, KN_ONNX_MAX_NESTING);
     *out = onnx__model_proto__unpack(NULL, size, data);
-    if (!*out)
-        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed)", name);
+    if (!*out) {
+        char why[640];
+        kn_onnx_parse_failure(&onnx__model_proto__descriptor, data, size, why, sizeof why);
+        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed%s%s)", name,
+                            why[0] ? " " : "", why);
+    }
     return KN_OK;
 }
 
