@@ -366,6 +366,33 @@ static void test_error_messages(void **state)
                  "imports inference graphs)");
 }
 
+/* What ONNX does not allow is refused, not read in some way (make_fixtures.py lenient()). */
+static void test_lenient_refused(void **state)
+{
+    (void)state;
+    expect_error("convt_output_padding.onnx", KN_ERR_PARSE,
+                 "convt_output_padding.onnx: node 'ct' (ConvTranspose): output_padding 2 (dimension 1) must be "
+                 "smaller than the stride 2");
+    expect_error("auto_pad_and_pads.onnx", KN_ERR_PARSE,
+                 "auto_pad_and_pads.onnx: node 'conv' (Conv): auto_pad 'SAME_UPPER' and explicit pads exclude each "
+                 "other; ONNX allows one or the other");
+    expect_error("raw_and_typed.onnx", KN_ERR_PARSE,
+                 "raw_and_typed.onnx: initializer 'w' has both raw_data and 9 values in a typed field; ONNX allows "
+                 "only one of them");
+    expect_error("two_default_opsets.onnx", KN_ERR_PARSE,
+                 "two_default_opsets.onnx: model imports the default ONNX domain twice (opsets 13 and 11); ONNX "
+                 "allows one opset per domain");
+    expect_error("ir_version_99.onnx", KN_ERR_UNSUPPORTED,
+                 "ir_version_99.onnx: model has ONNX IR version 99; kiln reads IR versions 3 to 10");
+    expect_error("output_twice.onnx", KN_ERR_GRAPH, "output_twice.onnx: graph output 'y' is listed twice");
+    expect_error("output_float16.onnx", KN_ERR_UNSUPPORTED,
+                 "output_float16.onnx: graph output 'y' has dtype float16, which kiln cannot produce");
+    expect_error("output_sequence.onnx", KN_ERR_UNSUPPORTED,
+                 "output_sequence.onnx: graph output 'y' is a sequence; kiln produces dense tensors only");
+    expect_error("ceil_mode_2.onnx", KN_ERR_PARSE,
+                 "ceil_mode_2.onnx: node 'pool' (MaxPool): ceil_mode must be 0 or 1, got 2");
+}
+
 static void test_many_unsupported(void **state)
 {
     kn_graph g;
@@ -737,6 +764,32 @@ static void test_parse_failure_location(void **state)
                                      "field 'dims' has wire type 1 (64-bit), expected 0 (varint))");
 }
 
+/* A model without an ir_version (ONNX requires one), and one older than opset_import (IR 3). */
+static void test_ir_version(void **state)
+{
+    (void)state;
+    pbuf relu = {0}, graph = {0}, opset = {0}, model = {0};
+    pb_str(&relu, 1, "x");
+    pb_str(&relu, 2, "y");
+    pb_str(&relu, 4, "Relu");
+    pb_msg(&graph, 1, &relu);
+    pb_varint(&opset, 2, 13);
+    pb_msg(&model, 8, &opset);
+    pb_msg(&model, 7, &graph);
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_buffer(model.b, model.n, "m.onnx", &g, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "m.onnx: model has no ir_version; kiln reads ONNX IR versions 3 to 10");
+    kn_graph_free(&g);
+    pbuf old = {0};
+    pb_varint(&old, 1, 2);
+    memcpy(old.b + old.n, model.b, model.n);
+    old.n += model.n;
+    assert_int_equal(kn_onnx_import_buffer(old.b, old.n, "m.onnx", &g, &err), KN_ERR_UNSUPPORTED);
+    assert_string_equal(err.message, "m.onnx: model has ONNX IR version 2; kiln reads IR versions 3 to 10");
+    kn_graph_free(&g);
+}
+
 /* Flip each byte of a valid model: any outcome but a crash (or leak) is fine. */
 static void test_bit_flips(void **state)
 {
@@ -789,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_legacy_opset7),
         cmocka_unit_test(test_modern_opset17),
         cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_lenient_refused),
         cmocka_unit_test(test_many_unsupported),
         cmocka_unit_test(test_unsorted_constant_batch),
         cmocka_unit_test(test_files),
@@ -799,6 +853,7 @@ int main(void)
         cmocka_unit_test(test_bool_raw),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_parse_failure_location),
+        cmocka_unit_test(test_ir_version),
         cmocka_unit_test(test_op_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
