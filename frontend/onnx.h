@@ -45,6 +45,13 @@ extern "C" {
  */
 #define KN_ONNX_MIN_OPSET 7
 #define KN_ONNX_MAX_OPSET 17
+/**
+ * ONNX IR versions (ModelProto.ir_version) kiln reads: 3 introduced
+ * opset_import; 9 and 10 only added element types (float8, int4) and
+ * function fields, which kiln refuses by dtype or op or skips.
+ */
+#define KN_ONNX_MIN_IR_VERSION 3
+#define KN_ONNX_MAX_IR_VERSION 10
 
 /**
  * Import a serialized ONNX ModelProto from memory. `name` (may be NULL) is

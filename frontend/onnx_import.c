@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "onnx_priv.h"
 
@@ -150,6 +151,12 @@ kn_status kn_onnx_tensor_convert(const Onnx__TensorProto *t, const char *what, k
 
     const void *src = NULL;     /* typed field */
     size_t have = 0;            /* typed: element count */
+    size_t typed = t->n_float_data + t->n_int32_data + t->n_int64_data + t->n_double_data + t->n_uint64_data +
+                   t->n_string_data;
+    if (t->has_raw_data && typed > 0)
+        return kn_error_set(err, KN_ERR_PARSE,
+                            "%s has both raw_data and %zu values in a typed field; ONNX allows only one of them",
+                            what, typed);
     if (t->has_raw_data) {
         if (t->raw_data.len != nbytes)
             return kn_error_set(err, KN_ERR_PARSE, "%s has %zu bytes of data, expected %zu", what,
@@ -233,7 +240,7 @@ static const struct {
     {KN_PB_TYPE_ELEM, 1, KN_PB_TYPE},      {KN_PB_TYPE_MAP, 2, KN_PB_TYPE},
 };
 
-static bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
     uint64_t r = 0;
     for (int shift = 0; shift < 64 && *p < end; shift += 7) {
@@ -301,6 +308,11 @@ static kn_status kn_onnx_read_file(const char *path, void **out, size_t *size, k
     kn_status st = KN_OK;
     unsigned char *buf = NULL;
     long len = -1;
+    struct stat sb; /* fopen opens a directory, whose "size" ftell gives as LONG_MAX */
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        st = kn_error_set(err, KN_ERR_IO, "%s: is a directory, not an ONNX file", path);
+        goto done;
+    }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         st = kn_error_set(err, KN_ERR_IO, "%s: cannot determine the file size: %s", path,
                           strerror(errno));
@@ -350,9 +362,12 @@ kn_status kn_onnx_read_tensor_buffer(const void *data, size_t size, const char *
     if (!data && size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: no data", name);
     Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, size, data);
-    if (!t)
-        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX TensorProto (protobuf parse failed)",
-                            name);
+    if (!t) {
+        char why[640];
+        kn_onnx_parse_failure(&onnx__tensor_proto__descriptor, data, size, why, sizeof why);
+        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX TensorProto (protobuf parse failed%s%s)",
+                            name, why[0] ? " " : "", why);
+    }
     char what[64];
     if (t->name && t->name[0])
         snprintf(what, sizeof what, "tensor '%.40s'", t->name);
@@ -922,6 +937,28 @@ static kn_status kn_onnx_import_node(kn_onnx_importer *imp, const Onnx__NodeProt
                              &n.attrs, &id, err);
 }
 
+/* A graph output's declared type (when given) must be one kiln can produce: a tensor of a kiln dtype. */
+static kn_status kn_onnx_check_output_type(const Onnx__ValueInfoProto *vi, kn_error *err)
+{
+    const Onnx__TypeProto *tp = vi->type;
+    if (!tp || tp->value_case == ONNX__TYPE_PROTO__VALUE__NOT_SET)
+        return KN_OK;
+    if (tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type) {
+        const char *kind = tp->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE   ? "a sequence"
+                           : tp->value_case == ONNX__TYPE_PROTO__VALUE_MAP_TYPE      ? "a map"
+                           : tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE ? "an optional"
+                           : tp->value_case == ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE ? "a sparse tensor"
+                                                                                          : "not a tensor";
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "graph output '%s' is %s; kiln produces dense tensors only",
+                            vi->name, kind);
+    }
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    if (tt->has_elem_type && tt->elem_type != 0 && kn_onnx_dtype(tt->elem_type) == KN_DTYPE_UNDEFINED)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "graph output '%s' has dtype %s, which kiln cannot produce",
+                            vi->name, kn_onnx_dtype_name(tt->elem_type));
+    return KN_OK;
+}
+
 static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelProto *m, kn_error *err)
 {
     const Onnx__GraphProto *gp = m->graph;
@@ -932,8 +969,14 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
     int64_t opset = -1;
     for (size_t i = 0; i < m->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *o = m->opset_import[i];
-        if (kn_onnx_default_domain(o->domain) && o->has_version && o->version > opset)
-            opset = o->version;
+        if (!kn_onnx_default_domain(o->domain) || !o->has_version)
+            continue;
+        if (opset >= 0)
+            return kn_error_set(err, KN_ERR_PARSE,
+                                "model imports the default ONNX domain twice (opsets %lld and %lld); ONNX allows "
+                                "one opset per domain",
+                                (long long)opset, (long long)o->version);
+        opset = o->version;
     }
     if (opset < 0)
         return kn_error_set(err, KN_ERR_UNSUPPORTED,
@@ -946,6 +989,12 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "model uses ONNX opset %lld; kiln supports opsets %d to %d",
                             (long long)opset, KN_ONNX_MIN_OPSET, KN_ONNX_MAX_OPSET);
     imp->opset = opset;
+    if (!m->has_ir_version || m->ir_version == 0)
+        return kn_error_set(err, KN_ERR_PARSE, "model has no ir_version; kiln reads ONNX IR versions %d to %d",
+                            KN_ONNX_MIN_IR_VERSION, KN_ONNX_MAX_IR_VERSION);
+    if (m->ir_version < KN_ONNX_MIN_IR_VERSION || m->ir_version > KN_ONNX_MAX_IR_VERSION)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "model has ONNX IR version %lld; kiln reads IR versions %d to %d",
+                            (long long)m->ir_version, KN_ONNX_MIN_IR_VERSION, KN_ONNX_MAX_IR_VERSION);
 
     for (size_t i = 0; i < gp->n_initializer; i++) {
         const Onnx__TensorProto *t = gp->initializer[i];
@@ -1002,12 +1051,16 @@ static kn_status kn_onnx_import_model(kn_onnx_importer *imp, const Onnx__ModelPr
         const char *name = gp->output[i]->name;
         if (!name || !name[0])
             return kn_error_set(err, KN_ERR_PARSE, "graph output #%zu has no name", i);
+        if ((st = kn_onnx_check_output_type(gp->output[i], err)) != KN_OK)
+            return st;
         int id;
         st = kn_onnx_resolve(imp, name, &id, err);
         if (st == KN_ERR_NOT_FOUND)
             return kn_error_set(err, KN_ERR_GRAPH, "graph output '%s' is not produced by any node", name);
         if (st != KN_OK)
             return st;
+        if (imp->g->values[id].is_output)
+            return kn_error_set(err, KN_ERR_GRAPH, "graph output '%s' is listed twice", name);
         if ((st = kn_graph_add_output(imp->g, id, err)) != KN_OK)
             return st;
         imp->g->values[id].is_output = true;
@@ -1039,8 +1092,12 @@ static kn_status kn_onnx_unpack(const void *data, size_t size, const char *name,
                             "inside themselves)",
                             name, KN_ONNX_MAX_NESTING);
     *out = onnx__model_proto__unpack(NULL, size, data);
-    if (!*out)
-        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed)", name);
+    if (!*out) {
+        char why[640];
+        kn_onnx_parse_failure(&onnx__model_proto__descriptor, data, size, why, sizeof why);
+        return kn_error_set(err, KN_ERR_PARSE, "%s: not a valid ONNX model (protobuf parse failed%s%s)", name,
+                            why[0] ? " " : "", why);
+    }
     return KN_OK;
 }
 

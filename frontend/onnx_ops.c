@@ -143,12 +143,32 @@ static kn_status kn_onnx_window(kn_onnx_node *n, kn_error *err)
         if (nop >= 0) {
             if (outpad[i] < 0)
                 return kn_onnx_node_error(n, err, KN_ERR_PARSE, "output_padding must not be negative");
+            /* ONNX (and PyTorch): smaller than the stride or the dilation, whichever is larger */
+            int64_t s = ns_ >= 0 ? strides[i] : 1, d = nd >= 0 ? dil[i] : 1;
+            if (outpad[i] >= (s > d ? s : d)) {
+                if (d > 1)
+                    return kn_onnx_node_error(n, err, KN_ERR_PARSE,
+                                              "output_padding %lld (dimension %d) must be smaller than the stride "
+                                              "%lld or the dilation %lld",
+                                              (long long)outpad[i], i, (long long)s, (long long)d);
+                return kn_onnx_node_error(n, err, KN_ERR_PARSE,
+                                          "output_padding %lld (dimension %d) must be smaller than the stride %lld",
+                                          (long long)outpad[i], i, (long long)s);
+            }
             w->output_padding[i] = outpad[i];
         }
         if (nos >= 0)
             w->output_shape[i] = outshape[i];
     }
     w->has_output_shape = nos > 0;
+    if (w->auto_pad != KN_AUTO_PAD_NOTSET && np >= 0) {
+        for (int i = 0; i < 2 * w->nspatial; i++)
+            if (pads[i] != 0) /* explicit zeros say nothing auto_pad does not: accepted */
+                return kn_onnx_node_error(n, err, KN_ERR_PARSE,
+                                          "auto_pad '%s' and explicit pads exclude each other; ONNX allows one "
+                                          "or the other",
+                                          pad);
+    }
     if (conv) {
         KN_TRY(kn_onnx_attr_int(n, "group", 1, &w->group, err));
         if (w->group < 1)
@@ -156,6 +176,8 @@ static kn_status kn_onnx_window(kn_onnx_node *n, kn_error *err)
     }
     int64_t v;
     KN_TRY(kn_onnx_attr_int(n, "ceil_mode", 0, &v, err));
+    if (v != 0 && v != 1)
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "ceil_mode must be 0 or 1, got %lld", (long long)v);
     w->ceil_mode = v != 0;
     if (n->op == KN_OP_AVERAGE_POOL) {
         KN_TRY(kn_onnx_attr_int(n, "count_include_pad", 0, &v, err));

@@ -100,4 +100,19 @@ const char *kn_onnx_dtype_name(int32_t onnx_type);
 kn_status kn_onnx_tensor_convert(const Onnx__TensorProto *t, const char *what, kn_dtype *dtype,
                                  kn_shape *shape, void **data, kn_error *err);
 
+/**
+ * Read a protobuf varint at *p (not past `end`), advancing *p. False when it
+ * is cut off or longer than 10 bytes.
+ */
+bool kn_pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v);
+
+/**
+ * After protobuf-c failed to unpack `data` as a message of type `desc`: say
+ * where and why (onnx_wire.c), e.g. "in graph, node 3 ('conv1'), attribute
+ * 0 ('strides'): field 'ints' has wire type 5 (32-bit), expected 0
+ * (varint)". buf[0] is '\0' when the walk finds nothing wrong.
+ */
+void kn_onnx_parse_failure(const ProtobufCMessageDescriptor *desc, const void *data, size_t size, char *buf,
+                           size_t len);
+
 #endif /* KN_FRONTEND_ONNX_PRIV_H */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "spec_priv.h"
 
@@ -532,6 +533,12 @@ kn_status kn_spec_parse(const char *text, size_t size, const char *name, kn_spec
     memset(spec, 0, sizeof *spec);
     if (!text && size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_spec_parse: no text");
+    /* a UTF-8 byte-order mark at the start (some editors write one) is no part of the text, as for
+     * C compilers; elsewhere it is an error that names it */
+    if (size >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        text += 3;
+        size -= 3;
+    }
     spec->arena = kn_arena_new();
     if (!spec->arena)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
@@ -572,6 +579,11 @@ kn_status kn_spec_parse_file(const char *path, kn_spec *spec, kn_error *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return kn_error_set(err, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return kn_error_set(err, KN_ERR_IO, "%s: is a directory, not a .kiln file", path);
+    }
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     kn_status st = KN_OK;

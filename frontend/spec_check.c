@@ -358,8 +358,9 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
         l->ok = kn_spec_layer_infer(&ctx, l);
     }
     if (m->num_layers == 0) {
-        KN_SPEC_ERR(spec, KN_ERR_PARSE, b->name ? b->name_loc : b->loc,
-                    "model '%s' has no layers; expected e.g. x = input(shape=(784,)) then dense(10)", m->name);
+        if (!b->no_body) /* a missing '{' was reported as such */
+            KN_SPEC_ERR(spec, KN_ERR_PARSE, b->name ? b->name_loc : b->loc,
+                        "model '%s' has no layers; expected e.g. x = input(shape=(784,)) then dense(10)", m->name);
         return;
     }
     bool has_input = false, broken = false;

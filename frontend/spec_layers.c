@@ -491,7 +491,7 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
         layer->p.activation.kind = def->act;
         kn_act_defaults(&layer->p.activation);
     }
-    bool ok = true, named_seen = false, unknown_param = false;
+    bool ok = true, named_seen = false, unknown_param = false, late_positional = false;
     int pos = 0;
     unsigned given = 0;
     const kn_param_def *pd;
@@ -514,6 +514,7 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
                 KN_SPEC_ERR(spec, KN_ERR_PARSE, a->value->loc,
                             "a positional argument cannot follow named ones; write it as name=value");
                 ok = false;
+                late_positional = true;
                 continue;
             }
             if (pos >= def->positional) {
@@ -588,7 +589,8 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
             continue;
         if (pd->def)
             kn_param_default(pd, layer);
-        else if (!pd->derived && !unknown_param) { /* a misspelt name was reported already */
+        else if (!pd->derived && !unknown_param && !late_positional) {
+            /* not after a misspelt name or a misplaced positional argument: that error was reported */
             KN_SPEC_ERR(spec, KN_ERR_PARSE, loc, "%s needs '%s' (%s), e.g. %s", def->name, pd->name,
                         pd->help ? pd->help : "required", def->example);
             ok = false;

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +78,30 @@ static kn_spec_loc kn_loc_at(const kn_parser *p, size_t start, size_t len)
 static bool kn_is_ident_start(int c) { return isalpha(c) || c == '_'; }
 static bool kn_is_ident_char(int c) { return isalnum(c) || c == '_'; }
 
+/*
+ * The length of the character at p->pos when it shows as nothing or as a
+ * plain space (a byte-order mark, a no-break or zero-width space...), with
+ * its code point in *cp; 0 otherwise. The text is valid UTF-8
+ * (kn_spec_check_text).
+ */
+static size_t kn_lex_invisible(const kn_parser *p, uint32_t *cp)
+{
+    const unsigned char *s = (const unsigned char *)p->src + p->pos;
+    size_t left = p->n - p->pos;
+    if (left >= 2 && s[0] == 0xC2) {
+        *cp = s[1];
+        return *cp == 0xA0 || *cp == 0xAD ? 2 : 0;
+    }
+    if (left < 3 || (s[0] & 0xF0) != 0xE0)
+        return 0;
+    *cp = (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 | (s[2] & 0x3F);
+    uint32_t c = *cp;
+    return c == 0xFEFF || (c >= 0x2000 && c <= 0x200F) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+                   c == 0x205F || c == 0x2060 || c == 0x3000
+               ? 3
+               : 0;
+}
+
 static void kn_lex_bad_char(kn_parser *p)
 {
     size_t start = p->pos;
@@ -135,6 +160,18 @@ static void kn_lex(kn_parser *p, kn_tok *t)
         }
         if (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
             p->pos++;
+            continue;
+        }
+        uint32_t cp;
+        size_t len = c >= 0x80 ? kn_lex_invisible(p, &cp) : 0;
+        if (len) { /* reported, then read as a space: the statement around it parses on */
+            if (cp == 0xFEFF)
+                KN_SPEC_ERR(p->spec, KN_ERR_PARSE, kn_loc_at(p, p->pos, len),
+                            "unexpected byte-order mark (U+FEFF): it is allowed only at the start of the file");
+            else
+                KN_SPEC_ERR(p->spec, KN_ERR_PARSE, kn_loc_at(p, p->pos, len),
+                            "unexpected invisible character U+%04X; use plain spaces", (unsigned)cp);
+            p->pos += len;
             continue;
         }
         if (c == '#') {
@@ -261,7 +298,7 @@ static void kn_lex(kn_parser *p, kn_tok *t)
         p->pos++;
         char *buf = kn_arena_alloc(p->spec->arena, KN_MAX_STRING + 1, 1);
         size_t k = 0;
-        bool closed = false, too_long = false;
+        bool closed = false, too_long = false, bad_escape = false;
         while (p->pos < p->n && p->src[p->pos] != '\n' && p->src[p->pos] != '\0') {
             char ch = p->src[p->pos];
             if (ch == quote) {
@@ -269,12 +306,21 @@ static void kn_lex(kn_parser *p, kn_tok *t)
                 p->pos++;
                 break;
             }
-            if (ch == '\\' && p->pos + 1 < p->n) {
+            /* a backslash that ends the line escapes nothing: the string is unterminated */
+            if (ch == '\\' && p->pos + 1 < p->n && !strchr("\n\r", p->src[p->pos + 1])) {
                 char e = p->src[p->pos + 1];
                 char out = e == 'n' ? '\n' : e == 't' ? '\t' : e;
-                if (e != 'n' && e != 't' && e != '\\' && e != '"' && e != '\'')
+                /* the text is valid UTF-8 (kn_spec_check_text): show a multi-byte character whole */
+                unsigned char u = (unsigned char)e;
+                int elen = u < 0x80 ? 1 : (u & 0xE0) == 0xC0 ? 2 : (u & 0xF0) == 0xE0 ? 3 : 4;
+                if (p->pos + 1 + (size_t)elen > p->n)
+                    elen = 1;
+                if (e != 'n' && e != 't' && e != '\\' && e != '"' && e != '\'') {
                     KN_SPEC_ERR(p->spec, KN_ERR_PARSE, kn_loc_at(p, p->pos, 2),
-                                "unknown escape '\\%c' in a string (use \\\\, \\\", \\', \\n or \\t)", e);
+                                "unknown escape '\\%.*s' in a string (use \\\\, \\\", \\', \\n or \\t)", elen,
+                                p->src + p->pos + 1);
+                    bad_escape = true;
+                }
                 ch = out;
                 p->pos++;
             }
@@ -288,7 +334,11 @@ static void kn_lex(kn_parser *p, kn_tok *t)
         t->loc = kn_loc_at(p, start, p->pos - start);
         t->end = p->pos;
         t->text = buf ? buf : "";
-        if (!closed)
+        if (bad_escape) { /* an invalid token: no value with a wrong text for the checker to report */
+            t->kind = KN_TOK_OTHER;
+            t->text = NULL;
+        }
+        if (!closed || bad_escape)
             p->lex_error_line = p->line;
         if (!closed)
             KN_SPEC_ERR(p->spec, KN_ERR_PARSE, kn_loc_at(p, start, 1),
@@ -775,6 +825,11 @@ static bool kn_parse_stmt(kn_parser *p, kn_block *b, int *cap)
         else
             kn_expected(p, e, "the end of the line after the statement");
         kn_sync(p);
+        /* a placeholder, as for a statement that does not parse: no errors about the layer it was */
+        s.value = NULL;
+        if (s.kind == KN_STMT_EXPR &&
+            kn_arena_grow(p->spec->arena, (void **)&b->stmts, cap, b->num_stmts + 1, sizeof(kn_stmt)))
+            b->stmts[b->num_stmts++] = s;
         return true;
     }
     if (!kn_arena_grow(p->spec->arena, (void **)&b->stmts, cap, b->num_stmts + 1, sizeof(kn_stmt)))
@@ -814,6 +869,7 @@ static kn_block *kn_parse_block(kn_parser *p)
                  b->name ? b->name : "");
         kn_expected(p, kn_peek(p, 0), what);
         /* no body: skip to the next top-level block */
+        b->no_body = true;
         return b;
     }
     kn_next(p);

@@ -89,6 +89,7 @@ struct kn_block {
     int num_params;
     kn_stmt *stmts;
     int num_stmts;
+    bool no_body;              /**< the '{' is missing (reported): no statements to check */
 };
 
 /** A whole file. */

@@ -51,12 +51,18 @@ static bool kn_call_args_get(kn_spec *spec, const kn_ast *call, const char *what
     memset(out, 0, sizeof *out);
     if (call->kind != KN_AST_CALL)
         return true;
-    bool ok = true;
+    bool ok = true, named_seen = false;
     int pos = 0;
     for (int i = 0; i < call->nargs; i++) {
         const kn_ast_arg *a = &call->args[i];
         int k = -1;
         if (!a->name) {
+            if (named_seen) {
+                KN_SPEC_ERR(spec, KN_ERR_PARSE, a->value->loc,
+                            "a positional argument cannot follow named ones; write it as name=value");
+                ok = false;
+                continue;
+            }
             if (pos >= npos) {
                 KN_SPEC_ERR(spec, KN_ERR_PARSE, a->value->loc, "%s takes %d positional argument%s; name the others",
                             what, npos, npos == 1 ? "" : "s");
@@ -65,6 +71,7 @@ static bool kn_call_args_get(kn_spec *spec, const kn_ast *call, const char *what
             }
             k = pos++;
         } else {
+            named_seen = true;
             for (int j = 0; keys[j]; j++)
                 if (strcmp(a->name, keys[j]) == 0 || (aliases && aliases[j] && strcmp(a->name, aliases[j]) == 0))
                     k = j;

@@ -5,8 +5,8 @@
  * version byte, a little-endian header length (2 bytes for version 1.x, 4
  * bytes for 2.x and 3.x), then the header itself: a Python dict literal
  * with exactly the keys 'descr', 'fortran_order' and 'shape', padded with
- * spaces and ended by a newline. The array data follows in the order the
- * header describes.
+ * spaces and ended by a newline so that the data starts on an aligned
+ * offset. The array data follows in the order the header describes.
  *
  * The reader parses the dict itself (any key order, any whitespace, an
  * optional trailing comma), accepts little-endian (or byte-order-free)
@@ -27,6 +27,15 @@
 
 /** Longest header accepted. Real headers of supported arrays are < 200 bytes. */
 #define KN_NPY_MAX_HEADER ((size_t)1 << 20)
+
+/**
+ * Alignment of the data a header must end on. NumPy pads the header with
+ * spaces and a final newline so that the data starts on a multiple of 64
+ * bytes (16 in older releases, and in writers such as cnpy), so every such
+ * file passes a 16-byte check; a header length field that is off by a few
+ * bytes, which would shift the data, does not.
+ */
+#define KN_NPY_ALIGN 16
 
 static const unsigned char kn_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -373,6 +382,20 @@ static kn_status kn_npy_read_file(FILE *f, const char *path, kn_tensor *out, kn_
         free(header);
         return kn_npy_read_error(f, path, "header", err);
     }
+    if (header[header_len - 1] != '\n') {
+        free(header);
+        return kn_error_set(err, KN_ERR_PARSE,
+                            "%s: malformed .npy header: the %zu bytes its length field gives do not end "
+                            "with a newline, as NumPy's padded headers do (a wrong length would shift "
+                            "the data)", path, header_len);
+    }
+    if ((prefix + header_len) % KN_NPY_ALIGN != 0) {
+        free(header);
+        return kn_error_set(err, KN_ERR_PARSE,
+                            "%s: malformed .npy header: its length field (%zu) puts the data at byte "
+                            "%zu, not on a %d-byte boundary as NumPy aligns it (a wrong length would "
+                            "shift the data)", path, header_len, prefix + header_len, KN_NPY_ALIGN);
+    }
     if (memchr(header, '\0', header_len)) {
         free(header);
         return kn_error_set(err, KN_ERR_PARSE, "%s: malformed .npy header: contains a NUL byte",
@@ -428,6 +451,11 @@ kn_status kn_npy_read(const char *path, kn_tensor *out, kn_error *err)
     FILE *f = fopen(path, "rb");
     if (!f)
         return kn_error_set(err, KN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return kn_error_set(err, KN_ERR_IO, "%s: is a directory, not a .npy file", path);
+    }
     kn_status st = kn_npy_read_file(f, path, out, err);
     fclose(f);
     return st;

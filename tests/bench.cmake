@@ -35,11 +35,14 @@ kn_bench_test(unknown_option 2 -e "^kiln bench: unknown option '--frob'" -n "err
               -- bench ${KN_BENCH_MNIST} --frob)
 kn_bench_test(two_models 2 -e "^kiln bench: unexpected argument 'b.onnx'" -- bench a.onnx b.onnx)
 kn_bench_test(missing_value 2 -e "^kiln bench: option '--iters' needs a value" -- bench ${KN_BENCH_MNIST} --iters)
-kn_bench_test(bad_batch 2 -e "^kiln bench: --batch needs a comma-separated list of positive integers, got '1,0'"
+kn_bench_test(bad_batch 2 -e "^kiln bench: --batch needs a comma-separated list of integers from 1 to 1048576, got '1,0'"
               -- bench ${KN_BENCH_MNIST} --batch 1,0)
+kn_bench_test(batch_too_large 2
+              -e "^kiln bench: --batch needs a comma-separated list of integers from 1 to 1048576, got '100000000'"
+              -- bench ${KN_BENCH_MNIST} --batch 100000000)
 kn_bench_test(bad_batch_empty 2 -e "^kiln bench: --batch needs .* got '1,,2'"
               -- bench ${KN_BENCH_MNIST} --batch 1,,2)
-kn_bench_test(bad_iters 2 -e "^kiln bench: --iters needs a positive integer, got '0'"
+kn_bench_test(bad_iters 2 -e "^kiln bench: --iters needs an integer from 1 to 100000000, got '0'"
               -- bench ${KN_BENCH_MNIST} --iters 0)
 kn_bench_test(bad_time 2 -e "^kiln bench: --time needs a positive number of seconds, got 'soon'"
               -- bench ${KN_BENCH_MNIST} --time soon)

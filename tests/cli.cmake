@@ -45,8 +45,11 @@ kn_cli_test(run_unknown_option 2 -e "^kiln run: unknown option '--frob'" -e "^us
             -- run ${KN_CLI_MNIST} --frob)
 kn_cli_test(info_unknown_option 2 -e "^kiln info: unknown option '-x'" -e "^usage: kiln info " -- info -x model.onnx)
 kn_cli_test(run_missing_value 2 -e "^kiln run: option '--input' needs a value" -- run ${KN_CLI_MNIST} --input)
-kn_cli_test(run_bad_batch 2 -e "^kiln run: --batch needs a positive integer, got '0'"
+kn_cli_test(run_bad_batch 2 -e "^kiln run: --batch needs an integer from 1 to 1099511627776, got '0'"
             -- run ${KN_CLI_MNIST} --batch 0 --input x.npy)
+kn_cli_test(run_batch_too_large 2
+            -e "^kiln run: --batch needs an integer from 1 to 1099511627776, got '2000000000000'"
+            -- run ${KN_CLI_MNIST} --batch 2000000000000 --input x.npy)
 kn_cli_test(run_bad_top 2 -e "^kiln run: --top needs a non-negative integer, got 'many'"
             -- run ${KN_CLI_MNIST} --top=many --input x.npy)
 kn_cli_test(run_no_model 2 -e "^kiln run: missing MODEL" -- run --input x.npy)
@@ -57,8 +60,14 @@ kn_cli_test(info_no_model 2 -e "^kiln info: missing MODEL" -- info)
 # ---------------------------------------------------------- bad models
 kn_cli_test(missing_model 1 -e "^kiln: error: .*no_such_model[.]onnx" -n "usage:"
             -- info ${KN_CLI_DATA}/no_such_model.onnx)
+kn_cli_test(model_is_directory 1 -e "^kiln: error: .*dir[.]onnx: is a directory, not an ONNX file$"
+            -- info ${KN_CLI_DATA}/dir.onnx)
+kn_cli_test(spec_is_directory 1 -e "^kiln: error: .*dir[.]kiln: is a directory, not a [.]kiln file$"
+            -- info ${KN_CLI_DATA}/dir.kiln)
 kn_cli_test(garbage_onnx 1 -e "^kiln: error: .*garbage[.]onnx" -- info ${KN_CLI_DATA}/garbage.onnx)
-kn_cli_test(truncated_onnx 1 -e "^kiln: error: .*truncated[.]onnx" -- info ${KN_CLI_DATA}/truncated.onnx)
+kn_cli_test(truncated_onnx 1
+            -e "^kiln: error: .*truncated[.]onnx: not a valid ONNX model \\(protobuf parse failed at the top level: field 7 'graph' at byte 19 claims [0-9]+ bytes, more than the 577 left in the file \\(is the file cut short[?]\\)\\)$"
+            -- info ${KN_CLI_DATA}/truncated.onnx)
 kn_cli_test(empty_onnx 1 -e "^kiln: error: .*empty[.]onnx" -- info ${KN_CLI_DATA}/empty.onnx)
 kn_cli_test(run_garbage_onnx 1 -e "^kiln: error: .*garbage[.]onnx"
             -- run ${KN_CLI_DATA}/garbage.onnx --input ${KN_CLI_DIGITS}/digit_7.npy)
@@ -111,6 +120,15 @@ kn_cli_test(missing_npy 1 -e "^kiln: error: input 'image': .*no_such[.]npy: cann
             -- ${KN_CLI_RUN} ${KN_CLI_DATA}/no_such.npy)
 kn_cli_test(unknown_input_name 1 -e "^kiln: error: --input 'pixels=x[.]npy': the model has no input named 'pixels' \\(inputs: 'image'\\)$"
             -- ${KN_CLI_RUN} pixels=x.npy --input image=${KN_CLI_DIGITS}/digit_7.npy)
+# a single-input model: NAME=FILE with a wrong or empty NAME is no file name
+kn_cli_test(unknown_input_name_single 1
+            -e "^kiln: error: --input 'nope=x[.]npy': the model has no input named 'nope' \\(inputs: 'image'\\)$"
+            -- ${KN_CLI_RUN} nope=x.npy)
+kn_cli_test(empty_input_name 1
+            -e "^kiln: error: --input '=x[.]npy': missing input name before '=' \\(inputs: 'image'\\)$"
+            -- ${KN_CLI_RUN} =x.npy)
+kn_cli_test(input_is_directory 1 -e "^kiln: error: input 'image': .*cli_data: is a directory, not a [.]npy file$"
+            -- ${KN_CLI_RUN} image=${KN_CLI_DATA})
 kn_cli_test(duplicate_input 1 -e "^kiln: error: input 'image' is given twice"
             -- ${KN_CLI_RUN} image=${KN_CLI_DIGITS}/digit_7.npy --input image=${KN_CLI_DIGITS}/digit_3.npy)
 kn_cli_test(unknown_backend 1 -e "^kiln: error: .*nosuch"

@@ -22,8 +22,10 @@ add_test(NAME cli_info_memory_svg_content
          COMMAND sh ${KN_CLI_CHECK} 0 -o "^<svg xmlns=" -o "<title>probs: 40 B at offset" -o "lower bound</text>"
                  -- cat ${KN_MEM_OUT}/mnist.svg)
 set_tests_properties(cli_info_memory_svg_content PROPERTIES LABELS cli FIXTURES_REQUIRED kn_memory_svg)
-kn_cli_test(info_memory_bad_batch 2 -e "^kiln info: --batch needs a positive integer, got '0'"
+kn_cli_test(info_memory_bad_batch 2 -e "^kiln info: --batch needs an integer from 1 to 1000000, got '0'"
             -- info ${KN_CLI_MNIST} --memory --batch 0)
+kn_cli_test(info_memory_batch_too_large 2 -e "^kiln info: --batch needs an integer from 1 to 1000000, got '100000000'"
+            -- info ${KN_CLI_MNIST} --memory --batch 100000000)
 kn_cli_test(info_memory_svg_missing 2 -e "^kiln info: option '--memory-svg' needs a value"
             -- info ${KN_CLI_MNIST} --memory-svg)
 kn_cli_test(info_memory_svg_unwritable 1 -e "^kiln: error: cannot write '/nonexistent/x[.]svg'"

@@ -106,7 +106,7 @@ kn_spec_test(emit_onnx_needs_o 2 -e "^kiln compile: --emit onnx needs -o FILE[.]
              -- compile ${M}/mnist_cnn.kiln --emit onnx)
 kn_spec_test(bad_emit 2 -e "^kiln compile: --emit takes summary, ir, dot or onnx, not 'png'$"
              -- compile ${M}/mnist_cnn.kiln --emit png)
-kn_spec_test(bad_batch 2 -e "^kiln compile: --batch needs a positive integer, got '0'$"
+kn_spec_test(bad_batch 2 -e "^kiln compile: --batch needs an integer from 1 to 1099511627776, got '0'$"
              -- compile ${M}/mnist_cnn.kiln --batch 0)
 kn_spec_test(no_model_arg 2 -e "^kiln compile: missing MODEL[.]kiln$" -- compile)
 kn_spec_test(choose_model 1

@@ -16,6 +16,8 @@ endforeach()
 kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -- train --help)
 kn_cli_test(train_no_file 2 -e "^kiln train: missing FILE.kiln" -- train)
 kn_cli_test(train_bad_epochs 2 -e "^kiln train: --epochs needs an integer" -- train x.kiln --epochs 0)
+kn_cli_test(train_batch_too_large 2 -e "^kiln train: --batch-size needs an integer from 1 to 1048576, got '100000000'$"
+            -- train x.kiln --batch-size 100000000)
 kn_cli_test(train_bad_stop_after 2 -e "^kiln train: --stop-after needs an integer" -- train x.kiln --stop-after 0)
 kn_cli_test(train_resume_nowhere 2 -e "--resume needs a checkpoint" -- train x.kiln --resume)
 kn_cli_test(train_no_block 1 -e "^kiln: error: .*has no train block" -- train ${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln)

@@ -22,7 +22,13 @@ bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *al
     case KN_OP_LEAKY_RELU: *alg = dnnl_eltwise_relu; *alpha = p->alpha; return true;
     case KN_OP_SIGMOID: *alg = dnnl_eltwise_logistic; return true;
     case KN_OP_TANH: *alg = dnnl_eltwise_tanh; return true;
-    case KN_OP_CLIP: *alg = dnnl_eltwise_clip_v2; *alpha = p->min; *beta = p->max; return true;
+    case KN_OP_CLIP:
+        /* ONNX Clip is min(max(x, lo), hi), as ONNX Runtime and the reference kernel compute it: with
+         * lo > hi every value becomes hi. oneDNN refuses alpha > beta, so that case is clip(hi, hi). */
+        *alg = dnnl_eltwise_clip_v2;
+        *alpha = p->min > p->max ? p->max : p->min;
+        *beta = p->max;
+        return true;
     case KN_OP_HARD_SWISH: *alg = dnnl_eltwise_hardswish; return true;
     case KN_OP_SWISH: *alg = dnnl_eltwise_swish; *alpha = 1.0f; return true;
     case KN_OP_ELU: *alg = dnnl_eltwise_elu; *alpha = p->alpha; return true;

@@ -181,8 +181,8 @@ static int kn_bench_parse_batches(kn_bench_args *a, const char *value)
     return KN_CLI_OK;
 bad:
     return kn_cli_usage_error("bench", kn_bench_usage,
-                              "--batch needs a comma-separated list of positive integers, got '%s'",
-                              value);
+                              "--batch needs a comma-separated list of integers from 1 to %lld, got '%s'",
+                              (long long)KN_BENCH_MAX_BATCH, value);
 }
 
 /* Returns KN_CLI_OK, an exit code, or -1 after printing the help. */
@@ -257,7 +257,7 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
         case 4:
             if (!kn_cli_parse_int(value, 1, 100000000, &a->iters))
                 return kn_cli_usage_error("bench", kn_bench_usage,
-                                          "--iters needs a positive integer, got '%s'", value);
+                                          "--iters needs an integer from 1 to 100000000, got '%s'", value);
             iters_given = true;
             break;
         case 5:

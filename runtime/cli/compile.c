@@ -119,8 +119,8 @@ static int kn_compile_parse(int argc, char **argv, kn_compile_args *a)
             if (m < 0)
                 return kn_cli_usage_error("compile", kn_compile_usage, "option '--batch' needs a value");
             if (!kn_cli_parse_int(value, 1, (int64_t)1 << 40, &a->batch))
-                return kn_cli_usage_error("compile", kn_compile_usage, "--batch needs a positive integer, got '%s'",
-                                          value);
+                return kn_cli_usage_error("compile", kn_compile_usage, "--batch needs an integer from 1 to %lld, got '%s'",
+                                          (long long)1 << 40, value);
             continue;
         }
         if ((m = kn_cli_pass_option(argc, argv, &i, "compile", kn_compile_usage, &a->passes)) != 0) {

@@ -113,8 +113,8 @@ int kn_cli_info(int argc, char **argv)
                     return kn_cli_usage_error("info", kn_info_usage, "--memory-svg needs a file name");
                 svg = value;
             } else if (!kn_cli_parse_int(value, 1, KN_INFO_MAX_BATCH, &batch)) {
-                return kn_cli_usage_error("info", kn_info_usage, "--batch needs a positive integer, got '%s'",
-                                          value);
+                return kn_cli_usage_error("info", kn_info_usage, "--batch needs an integer from 1 to %d, got '%s'",
+                                          KN_INFO_MAX_BATCH, value);
             } else {
                 batch_given = true;
             }

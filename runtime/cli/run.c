@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -137,7 +138,8 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
         case 3:
             if (!kn_cli_parse_int(value, 1, KN_RUN_MAX_BATCH, &a->batch))
                 return kn_cli_usage_error("run", kn_run_usage,
-                                          "--batch needs a positive integer, got '%s'", value);
+                                          "--batch needs an integer from 1 to %lld, got '%s'",
+                                          (long long)KN_RUN_MAX_BATCH, value);
             break;
         case 4:
             if (!kn_cli_parse_int(value, 0, 4096, &a->threads))
@@ -206,9 +208,13 @@ static int kn_run_bind_inputs(const kn_model_t *model, kn_run_args *a)
         int idx = eq ? kn_run_find_input(model, in->spec, (size_t)(eq - in->spec)) : -1;
         if (idx >= 0) {
             in->file = eq + 1;
-        } else if (n == 1 && a->num_inputs == 1) {
+        } else if (n == 1 && a->num_inputs == 1 && (!eq || access(in->spec, F_OK) == 0)) {
+            /* the single input's file; a name with '=' only when that file exists */
             idx = 0;
             in->file = in->spec;
+        } else if (eq == in->spec) {
+            return kn_cli_fail("--input '%s': missing input name before '=' (inputs: %s)", in->spec,
+                               names);
         } else if (eq) {
             return kn_cli_fail("--input '%s': the model has no input named '%.*s' (inputs: %s)",
                                in->spec, (int)(eq - in->spec), in->spec, names);

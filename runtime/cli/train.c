@@ -185,9 +185,13 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
         int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit, &a->stop_after};
         const int64_t lo[] = {1, 1, 0, 0, 1, 1}, hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX, 1000000};
         if (which < 6) {
-            if (!kn_cli_parse_int(value, lo[which], hi[which], ints[which]))
-                return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld, got '%s'", names[which],
-                                          (long long)lo[which], value);
+            if (!kn_cli_parse_int(value, lo[which], hi[which], ints[which])) {
+                if (hi[which] == INT64_MAX)
+                    return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld, got '%s'",
+                                              names[which], (long long)lo[which], value);
+                return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld to %lld, got '%s'",
+                                          names[which], (long long)lo[which], (long long)hi[which], value);
+            }
             continue;
         }
         const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data,

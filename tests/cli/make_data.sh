@@ -12,6 +12,7 @@
 #   rank0.npy        a float32 scalar
 #   zeros_2x4.npy, zeros_2x3.npy  float32 zeros for logits.onnx and two_inputs.onnx
 #   empty_0x3.npy    float32 (0, 3), for empty_rows.onnx
+#   dir.onnx/, dir.kiln/  directories named like models
 set -eu
 out=$1
 src=$2
@@ -45,3 +46,4 @@ npy "$out/rank0.npy" '<f4' '()' 4
 npy "$out/zeros_2x4.npy" '<f4' '(2, 4)' 32
 npy "$out/zeros_2x3.npy" '<f4' '(2, 3)' 24
 npy "$out/empty_0x3.npy" '<f4' '(0, 3)' 0
+mkdir -p "$out/dir.onnx" "$out/dir.kiln"

@@ -765,6 +765,8 @@ static const post_case post_cases[] = {
     {"clip6_c12", 12, KN_OP_CLIP, 0.0f, 6.0f, false, false, false, "*"},
     {"clip_c16", 16, KN_OP_CLIP, -0.25f, 0.5f, false, false, false, "*"},
     {"clip_min_only_c12", 12, KN_OP_CLIP, 0.1f, 0, true, false, false, "*"},
+    /* min > max: every value becomes max, on both backends (as ONNX Runtime computes it) */
+    {"clip_min_above_max_c12", 12, KN_OP_CLIP, 0.5f, -0.25f, false, false, false, "*"},
     {"elu_c12", 12, KN_OP_ELU, 0.7f, 0, false, false, false, "*"},
     {"leaky_c16", 16, KN_OP_LEAKY_RELU, 0.05f, 0, false, false, false, "*"},
     {"tanh_c12", 12, KN_OP_TANH, 0, 0, false, false, false, "*"},
@@ -774,6 +776,7 @@ static const post_case post_cases[] = {
     {"residual_hardswish_c12", 12, KN_OP_HARD_SWISH, 0, 0, false, true, false, "*"},
     {"hardsigmoid", 0, KN_OP_HARD_SIGMOID, 0.3f, 0.4f, false, false, true},
     {"clip_min_only", 0, KN_OP_CLIP, -0.2f, 0, true, false, true, "*"},
+    {"clip_min_above_max", 0, KN_OP_CLIP, 0.3f, -0.1f, false, false, true, "*"},
 };
 
 static kn_model_t *build_post(const post_case *c)

@@ -64,13 +64,26 @@ static unsigned char *read_bytes(const char *path, size_t *n)
     return buf;
 }
 
-/* Write a .npy file of format version `major`.0 with a raw header text and `ndata` bytes (0x11). */
+/*
+ * Write a .npy file of format version `major`.0 with a raw header text and
+ * `ndata` bytes (0x11). A header ending in a newline is padded with spaces
+ * before it, as NumPy does, so that the data starts at a multiple of 64.
+ */
 static void write_npy(const char *path, int major, const char *header, size_t ndata)
 {
     size_t hlen = strlen(header);
     size_t pre = major == 1 ? 10 : 12;
-    unsigned char *buf = malloc(pre + hlen + ndata + 1);
+    size_t pad = hlen && header[hlen - 1] == '\n' ? (64 - (pre + hlen) % 64) % 64 : 0;
+    unsigned char *buf = malloc(pre + hlen + pad + ndata + 1);
     assert_non_null(buf);
+    if (pad) {
+        char *padded = (char *)buf + pre;
+        memcpy(padded, header, hlen - 1);
+        memset(padded + hlen - 1, ' ', pad);
+        padded[hlen - 1 + pad] = '\n';
+        header = padded;
+        hlen += pad;
+    }
     memcpy(buf, "\x93NUMPY", 6);
     buf[6] = (unsigned char)major;
     buf[7] = 0;
@@ -80,7 +93,7 @@ static void write_npy(const char *path, int major, const char *header, size_t nd
         buf[10] = (unsigned char)(hlen >> 16 & 0xff);
         buf[11] = (unsigned char)(hlen >> 24 & 0xff);
     }
-    memcpy(buf + pre, header, hlen);
+    memmove(buf + pre, header, hlen);
     memset(buf + pre + hlen, 0x11, ndata);
     write_bytes(path, buf, pre + hlen + ndata);
     free(buf);
@@ -387,9 +400,63 @@ static void test_malformed(void **state)
         expect_error(p, cases[i].status, cases[i].message);
     }
 
-    /* A NUL inside the header. */
-    write_bytes(p, "\x93NUMPY\x01\x00\x04\x00{\0}\n", 14);
+    /* A NUL inside the header (padded to 64 bytes as NumPy pads it). */
+    char nul[64] = "\x93NUMPY\x01\x00\x36\x00{\0}";
+    memset(nul + 13, ' ', 50);
+    nul[63] = '\n';
+    write_bytes(p, nul, sizeof nul);
     expect_error(p, KN_ERR_PARSE, "malformed .npy header: contains a NUL byte");
+}
+
+/*
+ * A header length field off by a byte or more shifts the data: the header
+ * must end with a newline at an aligned offset, as NumPy writes it.
+ */
+static void test_header_length(void **state)
+{
+    (void)state;
+    const char *good = tmp_path("good.npy");
+    const char *p = tmp_path("len.npy");
+    float v[6] = {1, 2, 3, 4, 5, 6};
+    kn_tensor t = {KN_F32, {2, {2, 3}}, v};
+    kn_error err;
+    assert_int_equal(kn_npy_write(good, &t, &err), KN_OK);
+    size_t n;
+    unsigned char *raw = read_bytes(good, &n);
+    size_t hl = (size_t)raw[8] | (size_t)raw[9] << 8;
+    assert_int_equal((10 + hl) % 64, 0);
+    char want[600];
+    for (int delta = -1; delta <= 1; delta += 2) { /* one byte short, one byte long */
+        raw[8] = (unsigned char)(hl + delta);
+        write_bytes(p, raw, n);
+        snprintf(want, sizeof want,
+                 "malformed .npy header: the %zu bytes its length field gives do not end with a newline, as NumPy's padded headers "
+                 "do (a wrong length would shift the data)", hl + delta);
+        expect_error(p, KN_ERR_PARSE, want);
+    }
+    free(raw);
+    /* a newline, but off the alignment: the header of an unpadded writer */
+    static const char unpadded[] = "\x93NUMPY\x01\x00\x3a\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n"
+                                   "\x00\x00\x80\x3f\x00\x00\x00\x40";
+    write_bytes(p, unpadded, sizeof unpadded - 1);
+    expect_error(p, KN_ERR_PARSE,
+                 "malformed .npy header: its length field (58) puts the data at byte 68, not on a 16-byte "
+                 "boundary as NumPy aligns it (a wrong length would shift the data)");
+    /* 16-byte alignment (older NumPy, cnpy) is accepted */
+    static const char aligned16[] = "\x93NUMPY\x01\x00\x46\x00{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }"
+                                    "            \n\x00\x00\x80\x3f\x00\x00\x00\x40";
+    write_bytes(p, aligned16, sizeof aligned16 - 1);
+    kn_tensor back;
+    assert_int_equal(kn_npy_read(p, &back, &err), KN_OK);
+    assert_int_equal(back.shape.dims[0], 2);
+    assert_float_equal(((const float *)back.data)[1], 2.0f, 0);
+    kn_tensor_free_data(&back);
+    /* a directory is not a file */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s", tmp_path("dir.npy"));
+    assert_int_equal(mkdir(dir, 0700), 0);
+    expect_error(dir, KN_ERR_IO, "is a directory, not a .npy file");
+    assert_int_equal(rmdir(dir), 0);
 }
 
 /* A valid file cut at every length fails cleanly; only the whole file reads. */
@@ -443,7 +510,7 @@ static void test_truncated_pipe(void **state)
         FILE *f = fopen(fifo, "wb");
         if (!f)
             _exit(1);
-        static const char h[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }\n";
+        static const char h[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }            \n";
         unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, sizeof h - 1, 0};
         fwrite(pre, 1, 10, f);
         fwrite(h, 1, sizeof h - 1, f);
@@ -516,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_header_variants),
         cmocka_unit_test(test_numpy_file),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_header_length),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_truncated_pipe),
         cmocka_unit_test(test_write_errors),

@@ -366,6 +366,33 @@ static void test_error_messages(void **state)
                  "imports inference graphs)");
 }
 
+/* What ONNX does not allow is refused, not read in some way (make_fixtures.py lenient()). */
+static void test_lenient_refused(void **state)
+{
+    (void)state;
+    expect_error("convt_output_padding.onnx", KN_ERR_PARSE,
+                 "convt_output_padding.onnx: node 'ct' (ConvTranspose): output_padding 2 (dimension 1) must be "
+                 "smaller than the stride 2");
+    expect_error("auto_pad_and_pads.onnx", KN_ERR_PARSE,
+                 "auto_pad_and_pads.onnx: node 'conv' (Conv): auto_pad 'SAME_UPPER' and explicit pads exclude each "
+                 "other; ONNX allows one or the other");
+    expect_error("raw_and_typed.onnx", KN_ERR_PARSE,
+                 "raw_and_typed.onnx: initializer 'w' has both raw_data and 9 values in a typed field; ONNX allows "
+                 "only one of them");
+    expect_error("two_default_opsets.onnx", KN_ERR_PARSE,
+                 "two_default_opsets.onnx: model imports the default ONNX domain twice (opsets 13 and 11); ONNX "
+                 "allows one opset per domain");
+    expect_error("ir_version_99.onnx", KN_ERR_UNSUPPORTED,
+                 "ir_version_99.onnx: model has ONNX IR version 99; kiln reads IR versions 3 to 10");
+    expect_error("output_twice.onnx", KN_ERR_GRAPH, "output_twice.onnx: graph output 'y' is listed twice");
+    expect_error("output_float16.onnx", KN_ERR_UNSUPPORTED,
+                 "output_float16.onnx: graph output 'y' has dtype float16, which kiln cannot produce");
+    expect_error("output_sequence.onnx", KN_ERR_UNSUPPORTED,
+                 "output_sequence.onnx: graph output 'y' is a sequence; kiln produces dense tensors only");
+    expect_error("ceil_mode_2.onnx", KN_ERR_PARSE,
+                 "ceil_mode_2.onnx: node 'pool' (MaxPool): ceil_mode must be 0 or 1, got 2");
+}
+
 static void test_many_unsupported(void **state)
 {
     kn_graph g;
@@ -418,8 +445,9 @@ static void test_files(void **state)
     assert_non_null(strstr(err.message, "no_such_model.onnx: cannot open"));
     assert_int_equal(g.num_values, 0);
     kn_graph_free(&g);
-    /* a directory is not a model */
-    assert_int_not_equal(kn_onnx_import_file(FIXTURE_DIR, &g, &err), KN_OK);
+    /* a directory is not a model (fopen opens it; its "size" is LONG_MAX) */
+    assert_int_equal(kn_onnx_import_file(FIXTURE_DIR, &g, &err), KN_ERR_IO);
+    assert_string_equal(err.message, FIXTURE_DIR ": is a directory, not an ONNX file");
     kn_graph_free(&g);
     /* NULL error pointer is allowed */
     assert_int_equal(kn_onnx_import_file(FIXTURE_DIR "missing_init.onnx", &g, NULL), KN_ERR_GRAPH);
@@ -477,7 +505,9 @@ static void test_truncated(void **state)
     assert_string_equal(err.message, "empty.onnx: not a valid ONNX model (the file is empty)");
     kn_graph_free(&g);
     assert_int_equal(kn_onnx_import_buffer(buf, 37, "cut.onnx", &g, &err), KN_ERR_PARSE);
-    assert_string_equal(err.message, "cut.onnx: not a valid ONNX model (protobuf parse failed)");
+    assert_string_equal(err.message, "cut.onnx: not a valid ONNX model (protobuf parse failed at the top level: "
+                                     "field 7 'graph' at byte 25 claims 656 bytes, more than the 9 left in the file "
+                                     "(is the file cut short?))");
     kn_graph_free(&g);
     free(buf);
 }
@@ -607,6 +637,159 @@ static void test_deep_nesting(void **state)
     free(buf);
 }
 
+/* A protobuf message under construction (small: the tests below). */
+typedef struct pbuf {
+    unsigned char b[512];
+    size_t n;
+} pbuf;
+
+static void pb_key(pbuf *m, uint32_t field, unsigned wire)
+{
+    m->n += put_varint(m->b + m->n, (uint64_t)field << 3 | wire);
+}
+
+static void pb_varint(pbuf *m, uint32_t field, uint64_t v)
+{
+    pb_key(m, field, 0);
+    m->n += put_varint(m->b + m->n, v);
+}
+
+/* A length-delimited field holding `len` bytes of `data`, its length field saying `claim` (normally len). */
+static void pb_bytes_claim(pbuf *m, uint32_t field, const void *data, size_t len, size_t claim)
+{
+    pb_key(m, field, 2);
+    m->n += put_varint(m->b + m->n, claim);
+    assert_true(m->n + len <= sizeof m->b);
+    memcpy(m->b + m->n, data, len);
+    m->n += len;
+}
+
+static void pb_bytes(pbuf *m, uint32_t field, const void *data, size_t len) { pb_bytes_claim(m, field, data, len, len); }
+static void pb_str(pbuf *m, uint32_t field, const char *s) { pb_bytes(m, field, s, strlen(s)); }
+static void pb_msg(pbuf *m, uint32_t field, const pbuf *sub) { pb_bytes(m, field, sub->b, sub->n); }
+
+/* ModelProto{ir_version 8, opset 13, graph} around a GraphProto. */
+static void pb_model(pbuf *model, const pbuf *graph)
+{
+    pbuf opset = {0};
+    pb_varint(&opset, 2, 13);
+    memset(model, 0, sizeof *model);
+    pb_varint(model, 1, 8);
+    pb_msg(model, 8, &opset);
+    pb_msg(model, 7, graph);
+}
+
+static void expect_parse_error(const pbuf *model, const char *message)
+{
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_buffer(model->b, model->n, "bad.onnx", &g, &err), KN_ERR_PARSE);
+    if (strcmp(err.message, message) != 0)
+        print_error("got      %s\nexpected %s\n", err.message, message);
+    assert_string_equal(err.message, message);
+    kn_graph_free(&g);
+}
+
+/* protobuf-c only says that a model failed to parse: the message names the part (graph, node N, ...) and why. */
+static void test_parse_failure_location(void **state)
+{
+    (void)state;
+    /* node 1 ('bad'): attribute 0 ('strides') holds its ints as 32-bit values */
+    pbuf relu = {0}, bad = {0}, attr = {0}, graph = {0}, model;
+    pb_str(&relu, 1, "x");
+    pb_str(&relu, 2, "y");
+    pb_str(&relu, 3, "r0");
+    pb_str(&relu, 4, "Relu");
+    pb_str(&attr, 1, "strides");
+    pb_key(&attr, 8, 5);
+    memcpy(attr.b + attr.n, "\1\0\0\0", 4);
+    attr.n += 4;
+    pb_str(&bad, 3, "bad");
+    pb_str(&bad, 4, "Conv");
+    pb_msg(&bad, 5, &attr);
+    pb_msg(&graph, 1, &relu);
+    pb_msg(&graph, 1, &bad);
+    pb_model(&model, &graph);
+    expect_parse_error(&model, "bad.onnx: not a valid ONNX model (protobuf parse failed in graph, node 1 ('bad'), "
+                               "attribute 0 ('strides'): field 'ints' has wire type 5 (32-bit), expected 0 (varint))");
+    /* initializer 1 ('w'): packed float_data of 6 bytes */
+    pbuf ok_init = {0}, init = {0};
+    pb_varint(&ok_init, 1, 1);
+    pb_varint(&ok_init, 2, 1);
+    pb_bytes(&ok_init, 4, "\0\0\x80\x3f", 4);
+    pb_str(&ok_init, 8, "b");
+    pb_str(&init, 8, "w");
+    pb_bytes(&init, 4, "\0\0\x80\x3f\0\0", 6);
+    memset(&graph, 0, sizeof graph);
+    pb_msg(&graph, 1, &relu);
+    pb_msg(&graph, 5, &ok_init);
+    pb_msg(&graph, 5, &init);
+    pb_model(&model, &graph);
+    expect_parse_error(&model, "bad.onnx: not a valid ONNX model (protobuf parse failed in graph, initializer 1 "
+                               "('w'): packed field 'float_data' is 6 bytes, not a multiple of 4)");
+    /* node 0: an attribute claims more bytes than the node holds */
+    memset(&bad, 0, sizeof bad);
+    pb_str(&bad, 4, "Relu");
+    pb_bytes_claim(&bad, 5, "\x0a\x01", 2, 40);
+    memset(&graph, 0, sizeof graph);
+    pb_msg(&graph, 1, &bad);
+    pb_model(&model, &graph);
+    expect_parse_error(&model, "bad.onnx: not a valid ONNX model (protobuf parse failed in graph, node 0: field 5 "
+                               "'attribute' at byte 16 claims 40 bytes, more than the 2 left in its message)");
+    /* graph output 0: a group wire type */
+    pbuf out = {0};
+    pb_key(&out, 3, 3);
+    memset(&graph, 0, sizeof graph);
+    pb_msg(&graph, 1, &relu);
+    pb_msg(&graph, 12, &out);
+    pb_model(&model, &graph);
+    expect_parse_error(&model, "bad.onnx: not a valid ONNX model (protobuf parse failed in graph, output 0: field 3 "
+                               "at byte 28 has wire type 3 (group start), which kiln's protobuf reader does not "
+                               "accept)");
+    /* the top level: opset_import written as a varint */
+    memset(&model, 0, sizeof model);
+    pb_varint(&model, 1, 8);
+    pb_varint(&model, 8, 13);
+    expect_parse_error(&model, "bad.onnx: not a valid ONNX model (protobuf parse failed at the top level: field "
+                               "'opset_import' has wire type 0 (varint), expected 2 (length-delimited))");
+    /* a TensorProto file: dims as a double */
+    pbuf t = {0};
+    pb_key(&t, 1, 1);
+    memcpy(t.b + t.n, "\0\0\0\0\0\0\0\0", 8);
+    t.n += 8;
+    kn_tensor tensor;
+    kn_error err;
+    assert_int_equal(kn_onnx_read_tensor_buffer(t.b, t.n, "t.pb", &tensor, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "t.pb: not a valid ONNX TensorProto (protobuf parse failed at the top level: "
+                                     "field 'dims' has wire type 1 (64-bit), expected 0 (varint))");
+}
+
+/* A model without an ir_version (ONNX requires one), and one older than opset_import (IR 3). */
+static void test_ir_version(void **state)
+{
+    (void)state;
+    pbuf relu = {0}, graph = {0}, opset = {0}, model = {0};
+    pb_str(&relu, 1, "x");
+    pb_str(&relu, 2, "y");
+    pb_str(&relu, 4, "Relu");
+    pb_msg(&graph, 1, &relu);
+    pb_varint(&opset, 2, 13);
+    pb_msg(&model, 8, &opset);
+    pb_msg(&model, 7, &graph);
+    kn_graph g;
+    kn_error err;
+    assert_int_equal(kn_onnx_import_buffer(model.b, model.n, "m.onnx", &g, &err), KN_ERR_PARSE);
+    assert_string_equal(err.message, "m.onnx: model has no ir_version; kiln reads ONNX IR versions 3 to 10");
+    kn_graph_free(&g);
+    pbuf old = {0};
+    pb_varint(&old, 1, 2);
+    memcpy(old.b + old.n, model.b, model.n);
+    old.n += model.n;
+    assert_int_equal(kn_onnx_import_buffer(old.b, old.n, "m.onnx", &g, &err), KN_ERR_UNSUPPORTED);
+    assert_string_equal(err.message, "m.onnx: model has ONNX IR version 2; kiln reads IR versions 3 to 10");
+    kn_graph_free(&g);
+}
+
 /* Flip each byte of a valid model: any outcome but a crash (or leak) is fine. */
 static void test_bit_flips(void **state)
 {
@@ -659,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_legacy_opset7),
         cmocka_unit_test(test_modern_opset17),
         cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_lenient_refused),
         cmocka_unit_test(test_many_unsupported),
         cmocka_unit_test(test_unsorted_constant_batch),
         cmocka_unit_test(test_files),
@@ -668,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_bit_flips),
         cmocka_unit_test(test_bool_raw),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_parse_failure_location),
+        cmocka_unit_test(test_ir_version),
         cmocka_unit_test(test_op_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

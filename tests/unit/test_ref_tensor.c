@@ -526,6 +526,13 @@ static void test_clip_inputs(void **state)
     assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
     const float w2[] = {-3, -1, 0, 0.5f, 0.5f};
     assert_floats(y, w2, 5, 0);
+    /* min > max: min(max(x, min), max) is max everywhere, as ONNX Runtime and NumPy compute it */
+    float lo2 = 2.0f, hi2 = -2.0f;
+    in[1].data = &lo2;
+    in[2].data = &hi2;
+    assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
+    const float w3[] = {-2, -2, -2, -2, -2};
+    assert_floats(y, w3, 5, 0);
     /* integer Clip: bounds from inputs of the same dtype, else the dtype's range */
     int8_t bx[] = {-128, -5, 0, 5, 127}, by[5], bmin = -4;
     kn_tensor bin[3] = {mk_tensor(KN_I8, 1, d, bx), mk_tensor(KN_I8, 0, NULL, &bmin), mk_tensor(KN_I8, 0, NULL, NULL)};

@@ -624,10 +624,95 @@ static const kn_case kn_cases[] = {
      "}\n",
      "t.kiln:2:6: error: expected '=' (settings are written 'name = value'), got ':'\n"
      "    2 |     x: input(shape=(784,))\n"
-     "      |      ^\n"
-     "t.kiln:3:5: error: dense has no input: it is the first layer of model 'm'; start the model with an input layer, e.g. x = input(shape=(1, 28, 28))\n"
-     "    3 |     dense(10)\n"
-     "      |     ^~~~~"},
+     "      |      ^"},
+    /* junk after a statement: the statement stays as a placeholder, so no error about a missing input follows */
+    {"trailing_junk",
+     "model m {\n"
+     "    x = input(shape=(4,)) $\n"
+     "    dense(10)\n"
+     "}\n",
+     "t.kiln:2:27: error: unexpected '$'; expected a name, a number, a string or one of ( ) [ ] { } , = + - * ;\n"
+     "    2 |     x = input(shape=(4,)) $\n"
+     "      |                           ^"},
+    /* a missing '{' is the one error about the block (not "model 'm' has no layers") */
+    {"missing_brace",
+     "model m\n"
+     "    x = input(shape=(4,))\n"
+     "    dense(10)\n"
+     "}\n",
+     "t.kiln:1:8: error: expected '{' to open the body of 'model m', got end of line\n"
+     "    1 | model m\n"
+     "      |        ^\n"
+     "t.kiln:2:5: error: 'x = ...' must be inside a block: expected 'model NAME {' or 'train {'\n"
+     "    2 |     x = input(shape=(4,))\n"
+     "      |     ^"},
+    /* a positional argument after named ones is the error, not the parameter it might have been */
+    {"positional_after_named",
+     "model m {\n"
+     "    x = input(shape=(4,))\n"
+     "    dense(activation=relu, 10)\n"
+     "}\n",
+     "t.kiln:3:28: error: a positional argument cannot follow named ones; write it as name=value\n"
+     "    3 |     dense(activation=relu, 10)\n"
+     "      |                            ^~"},
+    {"positional_after_named_train",
+     "model m {\n"
+     "    x = input(shape=(1, 28, 28))\n"
+     "    flatten()\n"
+     "    dense(10)\n"
+     "}\n"
+     "train {\n"
+     "    dataset = synthetic()\n"
+     "    loss = cross_entropy\n"
+     "    optimizer = sgd(learning_rate=0.1, 0.9)\n"
+     "}\n",
+     "t.kiln:9:40: error: a positional argument cannot follow named ones; write it as name=value\n"
+     "    9 |     optimizer = sgd(learning_rate=0.1, 0.9)\n"
+     "      |                                        ^~~"},
+    /* an unknown escape is an error, and the string is no value (not "unknown activation 'reluq'") */
+    {"unknown_escape",
+     "model m {\n"
+     "    x = input(shape=(4,))\n"
+     "    dense(10, activation=\"relu\\q\")\n"
+     "    dense(3)\n"
+     "}\n",
+     "t.kiln:3:31: error: unknown escape '\\q' in a string (use \\\\, \\\", \\', \\n or \\t)\n"
+     "    3 |     dense(10, activation=\"relu\\q\")\n"
+     "      |                               ^~"},
+    {"unknown_escape_utf8",
+     "model m {\n"
+     "    x = input(shape=(4,))\n"
+     "    dense(10, activation='\\\xc3\xa9')\n"
+     "}\n",
+     "t.kiln:3:27: error: unknown escape '\\\xc3\xa9' in a string (use \\\\, \\\", \\', \\n or \\t)\n"
+     "    3 |     dense(10, activation='\\\xc3\xa9')\n"
+     "      |                           ^~"},
+    /* a backslash at the end of a line escapes nothing */
+    {"backslash_newline_in_string",
+     "model m {\n"
+     "    x = input(shape=(4,))\n"
+     "    dense(10, activation=\"relu\\\n"
+     "}\n",
+     "t.kiln:3:26: error: unterminated string: expected a closing \" on the same line\n"
+     "    3 |     dense(10, activation=\"relu\\\n"
+     "      |                          ^"},
+    /* a byte-order mark after the start, and other invisible characters, are named by code point */
+    {"bom_inside",
+     "model m {\n"
+     "    x = input(shape=(4,))\xef\xbb\xbf\n"
+     "    dense(10)\n"
+     "}\n",
+     "t.kiln:2:26: error: unexpected byte-order mark (U+FEFF): it is allowed only at the start of the file\n"
+     "    2 |     x = input(shape=(4,))\xef\xbb\xbf\n"
+     "      |                          ^"},
+    {"zero_width_space",
+     "model m {\n"
+     "    x = input(shape=(4,))\n"
+     "\xe2\x80\x8b    dense(10)\n"
+     "}\n",
+     "t.kiln:3:1: error: unexpected invisible character U+200B; use plain spaces\n"
+     "    3 | \xe2\x80\x8b    dense(10)\n"
+     "      | ^"},
     {"keras_init",
      "model m {\n"
      "    x = input(shape=(784,))\n"
@@ -919,6 +1004,26 @@ static void test_diagnostics(void **state)
         kn_spec_free(&spec);
     }
     assert_int_equal(failures, 0);
+}
+
+/* A UTF-8 byte-order mark at the start of a file is skipped: no error, and columns count from after it. */
+static void test_bom(void **state)
+{
+    (void)state;
+    kn_spec spec;
+    const char *src = "\xef\xbb\xbfmodel m {\n    x = input(shape=(4,))\n    dense(10)\n}\n";
+    const kn_spec_model *m = parse_ok(src, &spec);
+    assert_int_equal(m->num_layers, 2);
+    kn_spec_free(&spec);
+    src = "\xef\xbb\xbfmodel m {\n    x = input(shape=(4,))\n    dense(10, 3)\n}\n";
+    kn_error err = {0};
+    assert_int_equal(kn_spec_parse(src, strlen(src), "t.kiln", &spec, &err), KN_ERR_PARSE);
+    assert_non_null(strstr(err.message, "t.kiln:3:15: error: dense takes 1 positional argument"));
+    kn_spec_free(&spec);
+    src = "\xef\xbb\xbf\xef\xbb\xbfmodel m {\n}\n"; /* only one is skipped */
+    assert_int_equal(kn_spec_parse(src, strlen(src), "t.kiln", &spec, &err), KN_ERR_PARSE);
+    assert_non_null(strstr(err.message, "t.kiln:1:1: error: unexpected byte-order mark"));
+    kn_spec_free(&spec);
 }
 
 /* The error message of kn_spec_parse: formatted diagnostics while they fit, then a count. */
@@ -1216,6 +1321,7 @@ int main(void)
         cmocka_unit_test(test_training_simple),
         cmocka_unit_test(test_diagnostics),
         cmocka_unit_test(test_error_message),
+        cmocka_unit_test(test_bom),
         cmocka_unit_test(test_error_cap),
         cmocka_unit_test(test_empty_and_binary),
         cmocka_unit_test(test_huge_and_deep),

@@ -275,6 +275,43 @@ def review():
          "cos_int64_inexact.onnx")
 
 
+def lenient():
+    """Models ONNX does not allow that kiln once read anyway (issue 15, item 4)."""
+    x = vi("x", F, ["N", 1, 4, 4])
+    y = vi("y", F, None)
+    w = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
+    # output_padding not smaller than the stride
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="ct", kernel_shape=[3, 3],
+                              strides=[2, 2], output_padding=[1, 2])]
+    save(model(nodes, [x], [y], [w]), "convt_output_padding.onnx", check=False)
+    # auto_pad together with explicit (non-zero) pads
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3],
+                              auto_pad="SAME_UPPER", pads=[1, 1, 1, 1])]
+    save(model(nodes, [x], [y], [w]), "auto_pad_and_pads.onnx", check=False)
+    # an initializer with raw_data and float_data
+    both = numpy_helper.from_array(np.ones((1, 1, 3, 3), np.float32), "w")
+    both.float_data.extend([1.0] * 9)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="conv", kernel_shape=[3, 3])]
+    save(model(nodes, [x], [y], [both]), "raw_and_typed.onnx", check=False)
+    # two opset imports for the default domain
+    nodes = [helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    save(model(nodes, [x], [y], extra_opsets=[("", 11)]), "two_default_opsets.onnx", check=False)
+    # an IR version newer than kiln knows
+    m = model(nodes, [x], [y])
+    m.ir_version = 99
+    save(m, "ir_version_99.onnx", check=False)
+    # the same graph output twice
+    save(model(nodes, [x], [y, y]), "output_twice.onnx", check=False)
+    # graph outputs kiln cannot produce: a float16 tensor, a sequence
+    save(model(nodes, [x], [vi("y", TensorProto.FLOAT16, ["N", 1, 4, 4])]), "output_float16.onnx",
+         check=False)
+    seq = helper.make_tensor_sequence_value_info("y", F, None)
+    save(model(nodes, [x], [seq]), "output_sequence.onnx", check=False)
+    # ceil_mode other than 0 or 1
+    nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], ceil_mode=2)]
+    save(model(nodes, [x], [y]), "ceil_mode_2.onnx", check=False)
+
+
 def tensors():
     t = numpy_helper.from_array(np.arange(6, dtype=np.float32).reshape(2, 3) / 2, "x")
     with open(os.path.join(HERE, "tensor_f32.pb"), "wb") as f:
@@ -294,4 +331,5 @@ if __name__ == "__main__":
     broken()
     misc()
     review()
+    lenient()
     tensors()
