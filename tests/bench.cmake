@@ -44,7 +44,7 @@ kn_bench_test(bad_batch_empty 2 -e "^kiln bench: --batch needs .* got '1,,2'"
               -- bench ${KN_BENCH_MNIST} --batch 1,,2)
 kn_bench_test(bad_iters 2 -e "^kiln bench: --iters needs an integer from 1 to 100000000, got '0'"
               -- bench ${KN_BENCH_MNIST} --iters 0)
-kn_bench_test(bad_time 2 -e "^kiln bench: --time needs a positive number of seconds, got 'soon'"
+kn_bench_test(bad_time 2 -e "^kiln bench: --time needs a positive number of seconds \\(at most 86400\\), got 'soon'"
               -- bench ${KN_BENCH_MNIST} --time soon)
 kn_bench_test(bad_threads 2 -e "^kiln bench: --threads needs an integer from 0 to 4096, got '-1'"
               -- bench ${KN_BENCH_MNIST} --threads=-1)
