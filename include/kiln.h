@@ -379,6 +379,12 @@ typedef struct kn_train_report {
     int64_t samples, correct;
     double sq_err, abs_err;
     int64_t elements;             /**< elements behind sq_err and abs_err */
+    /**
+     * A GAN's discriminator (kn_trainer_train_batch): in the first step whose
+     * loss scores both real images and generated ones against 0/1 targets,
+     * how many of each it got right (probability > 0.5 against the target).
+     */
+    int64_t real_samples, real_correct, fake_samples, fake_correct;
 } kn_train_report;
 
 /**
@@ -434,6 +440,24 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, in
 
 /** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
 kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
+/**
+ * Model `model` of the file (NULL: the first one trained) with its trained
+ * weights (and BatchNorm statistics), as an inference model: run it with
+ * kn_session_create (BatchNorm and Dropout in evaluation mode), for
+ * example a GAN's generator on a fixed noise batch. Free with kn_model_free.
+ */
+kn_status kn_trainer_model(const kn_trainer_t *trainer, const char *model, kn_model_t **out, kn_error *err);
+/**
+ * Run the block's generator (the first model its noise goes into) in
+ * evaluation mode on `count` noise samples drawn from the block's noise
+ * distribution with `seed` (the same samples for the same seed, whatever
+ * the training did): *samples receives the output (data malloc'd: free it),
+ * *noise (optional) the noise. KN_ERR_INVALID_ARG when no model reads noise.
+ */
+kn_status kn_trainer_generate(const kn_trainer_t *trainer, int64_t count, uint64_t seed, kn_tensor *noise,
+                              kn_tensor *samples, kn_error *err);
+/** Number of models the train block trains; their names, in file order, into names[0..max). */
+int kn_trainer_num_trained(const kn_trainer_t *trainer, const char **names, int max);
 
 /**
  * Run one training batch (as kn_trainer_train_batch) and write to directory

@@ -385,21 +385,27 @@ kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limi
 
 /* ------------------------------------------------------------ batches */
 
-/* Noise of step `step`: value i from a counter-based stream of (seed, step, i), normal (Box-Muller) or uniform. */
-static void kn_trainer_draw_noise(const kn_trainer_t *t, size_t n)
+/* n values of the block's noise: value i from a counter-based stream of (seed, counter, i), normal (Box-Muller)
+ * or uniform. */
+static void kn_noise_fill(const kn_spec_training *tr, uint64_t seed, uint64_t counter, float *out, size_t n)
 {
-    const kn_spec_training *tr = &t->spec.trainings[t->train];
     const double a = tr->noise.a, b = tr->noise.b;
     for (size_t i = 0; i < n; i++) {
-        uint64_t z = t->opts.seed ^ 0x6a09e667f3bcc909ull ^ ((uint64_t)t->steps * 0x9e3779b97f4a7c15ull) ^
+        uint64_t z = seed ^ 0x6a09e667f3bcc909ull ^ (counter * 0x9e3779b97f4a7c15ull) ^
                      ((uint64_t)i * 0xd1b54a32d192ed03ull);
         const uint64_t u[2] = {kn_splitmix64(&z), kn_splitmix64(&z)};
         const double u1 = ((double)(u[0] >> 11) + 0.5) * (1.0 / 9007199254740992.0);
         const double u2 = (double)(u[1] >> 11) * (1.0 / 9007199254740992.0);
-        t->noise[i] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
-                          ? (float)(a + (b - a) * u1)
-                          : (float)(a + b * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        out[i] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
+                     ? (float)(a + (b - a) * u1)
+                     : (float)(a + b * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
     }
+}
+
+/* The noise of the current batch (the stream's counter is the step). */
+static void kn_trainer_draw_noise(const kn_trainer_t *t, size_t n)
+{
+    kn_noise_fill(&t->spec.trainings[t->train], t->opts.seed, (uint64_t)t->steps, t->noise, n);
 }
 
 /* Add the metric sums of prediction `pred` (first term of step 0) against the labels / the term's target. */
@@ -428,6 +434,52 @@ static void kn_trainer_metrics(const kn_trainer_t *t, const kn_tensor *pred, con
             r->correct += (row[0] > 0.5f) == (want > 0.5f);
         }
     }
+}
+
+/* The step that scores real images and generated ones against 0/1 targets (a GAN's discriminator's), or -1. */
+static int kn_trainer_gan_step(const kn_trainer_t *t)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    for (int s = 0; s < tr->num_steps; s++) {
+        bool real = false, fake = false;
+        for (int k = 0; k < tr->steps[s].num_terms && k < KN_TRAIN_MAX_PREDS; k++) {
+            const kn_spec_loss_term *term = &tr->steps[s].terms[k];
+            if (term->target != KN_SPEC_TARGET_ONES && term->target != KN_SPEC_TARGET_ZEROS)
+                continue;
+            real |= term->source == KN_SPEC_SRC_IMAGES;
+            fake |= term->source == KN_SPEC_SRC_NOISE;
+        }
+        if (real && fake)
+            return s;
+    }
+    return -1;
+}
+
+/* Count step s's right answers on real images and on generated ones (session `run`, batch b) into r. */
+static kn_status kn_trainer_real_fake(const kn_trainer_t *t, const kn_session_t *run, int s, int64_t b,
+                                      kn_train_report *r, kn_error *err)
+{
+    const kn_spec_step *step = &t->spec.trainings[t->train].steps[s];
+    for (int k = 0; k < step->num_terms && k < KN_TRAIN_MAX_PREDS; k++) {
+        const kn_spec_loss_term *term = &step->terms[k];
+        const int out = t->io[s].pred_output[k];
+        if (out < 0 || (term->target != KN_SPEC_TARGET_ONES && term->target != KN_SPEC_TARGET_ZEROS))
+            continue;
+        kn_tensor p;
+        size_t n;
+        kn_status st = kn_session_get_output(run, out, &p, err);
+        if (st != KN_OK)
+            return st;
+        if (p.dtype != KN_F32 || kn_shape_numel(&p.shape, &n) != KN_OK || (int64_t)n != b)
+            continue; /* one probability per sample only */
+        const bool one = term->target == KN_SPEC_TARGET_ONES, real = term->source == KN_SPEC_SRC_IMAGES;
+        int64_t right = 0;
+        for (int64_t i = 0; i < b; i++)
+            right += (((const float *)p.data)[i] > 0.5f) == one;
+        *(real ? &r->real_correct : &r->fake_correct) += right;
+        *(real ? &r->real_samples : &r->fake_samples) += b;
+    }
+    return KN_OK;
 }
 
 kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
@@ -485,6 +537,8 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
             if ((st = kn_session_get_output(bs->step[s], 1, &pred, err)) == KN_OK)
                 kn_trainer_metrics(t, &pred, labels, b, r);
         }
+        if (st == KN_OK && s == kn_trainer_gan_step(t))
+            st = kn_trainer_real_fake(t, bs->step[s], s, b, r, err);
     }
     free(zeros);
     if (st == KN_OK)
@@ -551,6 +605,8 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
         r->loss[0] = *(const float *)loss.data;
         if (kn_session_num_outputs(bs->eval) > 1 && (st = kn_session_get_output(bs->eval, 1, &pred, err)) == KN_OK)
             kn_trainer_metrics(t, &pred, labels, b, r);
+        if (st == KN_OK && kn_trainer_gan_step(t) == 0) /* the discriminator's step is the one evaluated */
+            st = kn_trainer_real_fake(t, bs->eval, 0, b, r, err);
     }
     free(zeros);
     return st;
@@ -650,10 +706,11 @@ uint64_t kn_trainer_weights_hash(const kn_trainer_t *t)
     return h;
 }
 
-kn_status kn_trainer_export_onnx(const kn_trainer_t *t, const char *model, const char *path, kn_error *err)
+kn_status kn_trainer_model(const kn_trainer_t *t, const char *model, kn_model_t **model_out, kn_error *err)
 {
-    if (!t || !path)
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_export_onnx: trainer and path are required");
+    if (!t || !model_out)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_model: trainer and model are required");
+    *model_out = NULL;
     int m = -1;
     if (model) {
         m = kn_spec_find_model(&t->spec, model);
@@ -678,10 +735,102 @@ kn_status kn_trainer_export_onnx(const kn_trainer_t *t, const char *model, const
         if (var && var->dtype == val->dtype && kn_shape_equal(&var->shape, &val->shape))
             memcpy(val->data, var->data, var->bytes);
     }
+    if (st != KN_OK) {
+        kn_model_free(out);
+        return st;
+    }
+    *model_out = out;
+    return KN_OK;
+}
+
+kn_status kn_trainer_export_onnx(const kn_trainer_t *t, const char *model, const char *path, kn_error *err)
+{
+    if (!t || !path)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_export_onnx: trainer and path are required");
+    kn_model_t *out;
+    kn_status st = kn_trainer_model(t, model, &out, err);
     if (st == KN_OK)
         st = kn_model_save_onnx(out, path, err);
     kn_model_free(out);
     return st;
+}
+
+kn_status kn_trainer_generate(const kn_trainer_t *t, int64_t count, uint64_t seed, kn_tensor *noise_out,
+                              kn_tensor *samples_out, kn_error *err)
+{
+    if (!t || !samples_out || count < 1 || count > 100000)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_generate: between 1 and 100000 samples");
+    memset(samples_out, 0, sizeof *samples_out);
+    if (noise_out)
+        memset(noise_out, 0, sizeof *noise_out);
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    int gen = -1; /* the model the noise goes into first */
+    for (int s = 0; s < tr->num_steps && gen < 0; s++)
+        for (int k = 0; k < tr->steps[s].num_terms && gen < 0; k++)
+            if (tr->steps[s].terms[k].source == KN_SPEC_SRC_NOISE && tr->steps[s].terms[k].chain_len > 0)
+                gen = tr->steps[s].terms[k].chain[0];
+    if (!tr->has_noise || gen < 0)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "train block '%s' has no model that reads noise (a generator)",
+                            tr->name ? tr->name : "?");
+    kn_model_t *m = NULL;
+    kn_session_t *s = NULL;
+    kn_options opts = {0};
+    opts.backend = t->backend;
+    opts.batch = count;
+    opts.threads = t->opts.threads;
+    kn_status st = kn_trainer_model(t, t->spec.models[gen].name, &m, err);
+    if (st == KN_OK)
+        st = kn_session_create(m, &opts, &s, err);
+    kn_model_free(m);
+    if (st != KN_OK)
+        return st;
+    kn_io_info in;
+    size_t n = 0;
+    float *z = NULL;
+    if ((st = kn_session_input(s, 0, &in)) != KN_OK || (st = kn_shape_numel(&in.shape, &n)) != KN_OK)
+        st = kn_error_set(err, st, "the generator's input has no usable shape");
+    else if (!(z = malloc(sizeof *z * (n ? n : 1))))
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_tensor x = {.dtype = KN_F32, .shape = in.shape, .data = z}, y;
+    if (st == KN_OK) {
+        kn_noise_fill(tr, seed, UINT64_MAX, z, n); /* a counter no batch uses: the same noise every call */
+        if ((st = kn_session_run(s, 1, &in.name, &x, err)) == KN_OK &&
+            (st = kn_session_get_output(s, 0, &y, err)) == KN_OK) {
+            size_t bytes;
+            void *copy = kn_tensor_nbytes(y.dtype, &y.shape, &bytes) == KN_OK ? malloc(bytes ? bytes : 1) : NULL;
+            if (!copy) {
+                st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            } else {
+                memcpy(copy, y.data, bytes);
+                *samples_out = (kn_tensor){.dtype = y.dtype, .shape = y.shape, .data = copy};
+            }
+        }
+    }
+    if (st == KN_OK && noise_out) {
+        *noise_out = x;
+        z = NULL;
+    }
+    free(z);
+    kn_session_free(s);
+    return st;
+}
+
+int kn_trainer_num_trained(const kn_trainer_t *t, const char **names, int max)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    int n = 0;
+    for (int m = 0; m < t->spec.num_models; m++) {
+        bool trained = false;
+        for (int s = 0; s < tr->num_steps; s++)
+            for (int k = 0; k < tr->steps[s].num_update; k++)
+                trained |= tr->steps[s].update[k] == m;
+        if (!trained)
+            continue;
+        if (names && n < max)
+            names[n] = t->spec.models[m].name;
+        n++;
+    }
+    return n;
 }
 
 /* ------------------------------------------------------------ checkpoints */

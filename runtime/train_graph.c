@@ -282,6 +282,9 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
     kn_graph_init(g);
     memset(io, 0, sizeof *io);
     io->pred = -1;
+    int preds[KN_TRAIN_MAX_PREDS];
+    for (int k = 0; k < KN_TRAIN_MAX_PREDS; k++)
+        io->pred_output[k] = preds[k] = -1;
     const kn_spec_step *s = &tr->steps[step];
     kn_tg t = {.g = g, .spec = spec, .models = models, .batch = batch, .err = err, .images = -1, .labels = -1,
                .noise = -1};
@@ -334,6 +337,8 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
             io->pred = cur;
             snprintf(io->pred_name, sizeof io->pred_name, "%s", g->values[cur].name);
         }
+        if (k < KN_TRAIN_MAX_PREDS)
+            preds[k] = cur;
         int l = kn_tg_loss(&t, term, cur, k);
         if (l < 0) {
             st = err ? err->status : KN_ERR_NOMEM;
@@ -358,6 +363,18 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
             (io->pred >= 0 && kn_graph_add_output(g, io->pred, err) != KN_OK)) {
             st = err ? err->status : KN_ERR_NOMEM;
             goto done;
+        }
+        io->pred_output[0] = io->pred >= 0 ? 1 : -1;
+        /* the other terms' predictions, each once, when the models computed them (not a source itself) */
+        for (int k = 1; k < KN_TRAIN_MAX_PREDS; k++) {
+            const int p = preds[k];
+            if (p < 0 || g->values[p].is_output || g->values[p].kind == KN_VALUE_INPUT)
+                continue;
+            if (kn_graph_add_output(g, p, err) != KN_OK) {
+                st = err ? err->status : KN_ERR_NOMEM;
+                goto done;
+            }
+            io->pred_output[k] = g->num_outputs - 1;
         }
     }
     io->has_noise = t.noise >= 0;

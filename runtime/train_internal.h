@@ -6,12 +6,16 @@
 #include "kiln.h"
 #include "spec.h"
 
+/** Loss terms of a step whose predictions a step reports (the real and fake accuracy of a GAN). */
+#define KN_TRAIN_MAX_PREDS 8
+
 /* What a step's forward graph reads and reports. Inputs are named "images", "labels", "noise" (when the block
- * declares it), "step" and "lr_scale" (the learning rate's schedule); outputs "loss" and the first loss term's
- * prediction (pred_name). */
+ * declares it), "step" and "lr_scale" (the learning rate's schedule); outputs "loss", the first loss term's
+ * prediction (pred_name), then the next terms' predictions (pred_output). */
 typedef struct kn_train_io {
     int pred;                  /* value id of the prediction in the built graph (before any pass) */
     char pred_name[400];
+    int pred_output[KN_TRAIN_MAX_PREDS]; /* graph output index of term k's prediction, -1: none */
     bool has_noise;
     uint64_t update_models;    /* bit m: the step trains model m */
 } kn_train_io;

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the Debian packages kiln needs, when they are missing.
-#   build:   cmake gcc pkg-config protobuf-c (lib + compiler), OpenBLAS, oneDNN, cmocka, zlib,
+#   build:   cmake gcc pkg-config protobuf-c (lib + compiler), OpenBLAS (and its OpenMP build), oneDNN, cmocka,
+#            zlib, libpng (sample grids),
 #            libonnx-dev (only for its onnx.proto, from which the parser is generated)
 #   tests:   libonnx-testdata (official ONNX node tests); with --with-peers also
 #            python3-torch, python3-torchvision, python3-onnx, python3-numpy, nodejs + npm
 #            (to export the classifier set and run ONNX Runtime as the reference)
 set -euo pipefail
 packages=(cmake gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libopenblas-openmp-dev libdnnl-dev
-          libcmocka-dev zlib1g-dev libonnx-dev libonnx-testdata)
+          libcmocka-dev zlib1g-dev libpng-dev libonnx-dev libonnx-testdata)
 if [[ "${1:-}" == "--with-peers" ]]; then
   packages+=(python3 python3-torch python3-torchvision python3-onnx python3-numpy nodejs npm)
 fi

@@ -20,6 +20,8 @@ int kn_cli_compile(int argc, char **argv);
 int kn_cli_bench(int argc, char **argv);
 /* `kiln train` (train.c): run a .kiln file's train block. */
 int kn_cli_train(int argc, char **argv);
+/* `kiln sample` (sample.c): samples from a trained generator as PNG and .npy. */
+int kn_cli_sample(int argc, char **argv);
 
 static const kn_cli_command kn_cli_commands[] = {
     {"run", kn_cli_run, "run a model on inputs read from .npy files"},
@@ -27,6 +29,7 @@ static const kn_cli_command kn_cli_commands[] = {
     {"compile", kn_cli_compile, "check a .kiln model spec; print its summary or write IR, DOT or ONNX"},
     {"bench", kn_cli_bench, "measure init time and latency per backend and batch size"},
     {"train", kn_cli_train, "train the models of a .kiln file as its train block says"},
+    {"sample", kn_cli_sample, "write samples from a trained generator (a GAN's) as PNG and .npy"},
 };
 #define KN_CLI_NUM_COMMANDS ((int)(sizeof kn_cli_commands / sizeof kn_cli_commands[0]))
 

@@ -25,7 +25,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "ir.h" /* kn_splitmix64 */
+#include "image.h" /* sample grids, the loss chart */
+#include "ir.h"    /* kn_splitmix64 */
 
 static const char kn_train_usage[] =
     "usage: kiln train [options] FILE.kiln\n"
@@ -47,8 +48,14 @@ static const char kn_train_usage[] =
     "  --data DIR         read the dataset from DIR instead of the block's\n"
     "                     directory (idx, cifar10)\n"
     "  --train NAME       the train block (default: the file's first)\n"
-    "  -o FILE.onnx       write the trained model as ONNX (opset 13)\n"
-    "  --model NAME       the model -o writes (default: the first trained)\n"
+    "  -o FILE.onnx       write the trained model as ONNX (opset 13); when the\n"
+    "                     block trains several models (a GAN), -o DIR writes\n"
+    "                     each as DIR/NAME.onnx\n"
+    "  --model NAME       the one model -o writes (default: every one trained)\n"
+    "  --samples DIR      for a block with noise (a GAN): after every epoch an\n"
+    "                     8x8 grid of the generator's samples on a fixed noise\n"
+    "                     batch, DIR/epoch_NNN.png; at the end every step's\n"
+    "                     loss per epoch, DIR/losses.svg\n"
     "  --checkpoint DIR   write DIR/epoch_NNN.kcpt and DIR/latest.kcpt after\n"
     "                     every epoch (atomically)\n"
     "  --resume [PATH]    continue from a checkpoint (a file, or a directory's\n"
@@ -106,7 +113,11 @@ static void kn_train_metrics_str(const kn_train_info *info, const kn_train_repor
         used += (size_t)snprintf(buf + used, len - used, "%s%s%s%sloss %.4f", used ? " - " : "", prefix,
                                  name ? name : "", name ? " " : "", samples ? sum->loss[s] / (double)samples : 0.0);
     }
-    if ((info->metrics & (KN_METRIC_ACCURACY | KN_METRIC_BINARY_ACCURACY)) && sum->samples && used < len)
+    if (sum->real_samples && sum->fake_samples && used < len) /* a GAN's discriminator, on both kinds */
+        snprintf(buf + used, len - used, " - %sreal_accuracy %.4f - %sfake_accuracy %.4f", prefix,
+                 (double)sum->real_correct / (double)sum->real_samples, prefix,
+                 (double)sum->fake_correct / (double)sum->fake_samples);
+    else if ((info->metrics & (KN_METRIC_ACCURACY | KN_METRIC_BINARY_ACCURACY)) && sum->samples && used < len)
         snprintf(buf + used, len - used, " - %s%s %.4f", prefix,
                  info->metrics & KN_METRIC_ACCURACY ? "accuracy" : "binary_accuracy",
                  (double)sum->correct / (double)sum->samples);
@@ -119,6 +130,10 @@ static void kn_train_accumulate(kn_train_report *sum, const kn_train_report *r, 
         sum->loss[s] += r->loss[s] * (double)b;
     sum->samples += r->samples;
     sum->correct += r->correct;
+    sum->real_samples += r->real_samples;
+    sum->real_correct += r->real_correct;
+    sum->fake_samples += r->fake_samples;
+    sum->fake_correct += r->fake_correct;
 }
 
 /* "1:02" or "45s" */
@@ -132,7 +147,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 }
 
 typedef struct kn_train_args {
-    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump;
+    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump, *samples;
     bool resume_given, no_eval;
     int64_t epochs, batch, seed, threads, limit, stop_after;
     const char *backend;
@@ -165,7 +180,7 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
         }
         static const char *const names[] = {"--epochs", "--batch-size", "--seed",  "--threads", "--limit",
                                             "--stop-after", "--backend", "--train", "-o", "--model",
-                                            "--checkpoint", "--resume", "--data", "--dump-step"};
+                                            "--checkpoint", "--resume", "--data", "--dump-step", "--samples"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
@@ -195,7 +210,7 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             continue;
         }
         const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data,
-                               &a->dump};
+                               &a->dump, &a->samples};
         *strs[which - 6] = value;
         if (which == 11)
             a->resume_given = true;
@@ -229,6 +244,57 @@ static kn_status kn_train_evaluate(kn_trainer_t *t, const kn_dataset_t *test, in
     return KN_OK;
 }
 
+/* -o with several trained models and no --model names a directory: refuse FILE.onnx before any training. */
+static int kn_train_check_outputs(const kn_train_args *a, const char *const *trained, int n)
+{
+    if (!a->out || a->model || n < 2)
+        return KN_CLI_OK;
+    const size_t len = strlen(a->out);
+    if (len >= 5 && strcmp(a->out + len - 5, ".onnx") == 0)
+        return kn_cli_fail("-o %s: this block trains %d models (%s, %s%s): give -o a directory to write each as "
+                           "DIR/NAME.onnx, or --model NAME for one", a->out, n, trained[0], trained[1],
+                           n > 2 ? ", ..." : "");
+    return KN_CLI_OK;
+}
+
+/* -o: the one model (--model, or the only one trained) as FILE, or every trained model as DIR/NAME.onnx. */
+static int kn_train_export(const kn_trainer_t *t, const kn_train_args *a, const char *const *trained, int n)
+{
+    kn_error err = {0};
+    if (a->model || n < 2) {
+        if (kn_trainer_export_onnx(t, a->model, a->out, &err) != KN_OK)
+            return kn_cli_fail("%s", err.message);
+        printf("wrote %s\n", a->out);
+        return KN_CLI_OK;
+    }
+    if (!kn_cli_mkdirs(a->out))
+        return kn_cli_fail("cannot create %s: %s", a->out, strerror(errno));
+    for (int k = 0; k < n && k < 8; k++) {
+        char path[1200];
+        if (snprintf(path, sizeof path, "%s/%s.onnx", a->out, trained[k]) >= (int)sizeof path)
+            return kn_cli_fail("-o %s: the directory name is too long", a->out);
+        if (kn_trainer_export_onnx(t, trained[k], path, &err) != KN_OK)
+            return kn_cli_fail("%s", err.message);
+        printf("wrote %s\n", path);
+    }
+    return KN_CLI_OK;
+}
+
+/* --samples: the generator on a fixed noise batch (the same every epoch) as an 8x8 grid, DIR/epoch_NNN.png. */
+static int kn_train_write_samples(const kn_trainer_t *t, const kn_train_args *a, int64_t epoch)
+{
+    kn_error err = {0};
+    kn_tensor samples;
+    char path[1200];
+    if (snprintf(path, sizeof path, "%s/epoch_%03lld.png", a->samples, (long long)epoch) >= (int)sizeof path)
+        return kn_cli_fail("--samples %s: the directory name is too long", a->samples);
+    if (kn_trainer_generate(t, 64, (uint64_t)a->seed, NULL, &samples, &err) != KN_OK)
+        return kn_cli_fail("samples after epoch %lld: %s", (long long)epoch, err.message);
+    kn_status st = kn_png_write_grid(path, &samples, 8, 8, &err);
+    free(samples.data);
+    return st == KN_OK ? KN_CLI_OK : kn_cli_fail("%s", err.message);
+}
+
 int kn_cli_train(int argc, char **argv);
 int kn_cli_train(int argc, char **argv)
 {
@@ -251,6 +317,7 @@ int kn_cli_train(int argc, char **argv)
     }
     kn_trainer_t *t = NULL;
     kn_dataset_t *train = NULL, *test = NULL;
+    double *history = NULL; /* --samples: [step][epoch] mean losses, for the chart */
     float *img = NULL;
     int64_t *lab = NULL, *order = NULL, *idx = NULL;
     double t0 = kn_train_now();
@@ -261,6 +328,28 @@ int kn_cli_train(int argc, char **argv)
     kn_train_info info;
     kn_trainer_info(t, &info);
     const int64_t epochs = a.epochs ? a.epochs : info.epochs, batch = info.batch_size;
+    const char *trained[8];
+    const int ntrained = kn_trainer_num_trained(t, trained, 8);
+    if ((rc = kn_train_check_outputs(&a, trained, ntrained)) != KN_CLI_OK)
+        goto done;
+    if (a.samples) {
+        kn_tensor none;
+        if (kn_trainer_generate(t, 1, 0, NULL, &none, &err) != KN_OK) { /* no generator: say so before training */
+            rc = kn_cli_fail("--samples: %s", err.message);
+            goto done;
+        }
+        free(none.data);
+        if (!kn_cli_mkdirs(a.samples)) {
+            rc = kn_cli_fail("cannot create %s: %s", a.samples, strerror(errno));
+            goto done;
+        }
+        if (!(history = malloc(sizeof *history * (size_t)(epochs * info.num_steps)))) {
+            rc = kn_cli_fail("out of memory");
+            goto done;
+        }
+        for (int64_t k = 0; k < epochs * info.num_steps; k++)
+            history[k] = NAN;
+    }
     if (kn_trainer_load_dataset(t, false, a.limit, &train, &err) != KN_OK ||
         (!a.no_eval && kn_trainer_load_dataset(t, true, a.limit, &test, &err) != KN_OK)) {
         rc = kn_cli_fail("%s", err.message);
@@ -395,6 +484,12 @@ int kn_cli_train(int argc, char **argv)
         printf("%sepoch %lld/%lld - %.1f s (%.1f ms/step) - %s%s\n", tty ? "\r\033[K" : "", (long long)e + 1,
                (long long)epochs, el, el * 1e3 / (double)nbatches, m, tm);
         fflush(stdout);
+        if (a.samples) {
+            for (int s = 0; s < info.num_steps; s++)
+                history[s * epochs + e] = seen ? sum.loss[s] / (double)seen : NAN;
+            if ((rc = kn_train_write_samples(t, &a, e + 1)) != KN_CLI_OK)
+                goto restore;
+        }
         if (a.ckpt_dir) {
             char path[1200];
             snprintf(path, sizeof path, "%s/epoch_%03lld.kcpt", a.ckpt_dir, (long long)e + 1);
@@ -409,13 +504,20 @@ int kn_cli_train(int argc, char **argv)
     if (last < epochs)
         printf("stopped after epoch %lld of %lld (--stop-after)%s\n", (long long)last, (long long)epochs,
                a.ckpt_dir ? "; --resume continues from the checkpoint" : "");
-    if (a.out) {
-        if (kn_trainer_export_onnx(t, a.model, a.out, &err) != KN_OK) {
+    if (a.samples && last > start) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/losses.svg", a.samples);
+        char title[300];
+        snprintf(title, sizeof title, "%s: mean loss per epoch", info.name);
+        if (kn_svg_write_curves(path, title, "epoch", info.step_names, info.num_steps, history, (int)epochs,
+                                &err) != KN_OK) {
             rc = kn_cli_fail("%s", err.message);
             goto restore;
         }
-        printf("wrote %s\n", a.out);
+        printf("wrote %lld sample grids (%s/epoch_NNN.png) and %s\n", (long long)(last - start), a.samples, path);
     }
+    if (a.out && (rc = kn_train_export(t, &a, trained, ntrained)) != KN_CLI_OK)
+        goto restore;
     {
         /* memory: what the process peaked at, next to the planned arena of the step and the bytes kept */
         struct rusage ru;
@@ -440,6 +542,7 @@ done:
     free(lab);
     free(idx);
     free(order);
+    free(history);
     kn_dataset_free(train);
     kn_dataset_free(test);
     kn_trainer_free(t);
