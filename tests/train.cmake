@@ -26,7 +26,8 @@ kn_cli_test(train_other_backend 1 -e "^kiln: error: .*(cannot train yet|unknown 
 kn_cli_test(train_no_data 1 -e "^kiln: error: cannot open .*train-images-idx3-ubyte"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --data ${CMAKE_CURRENT_BINARY_DIR}/no_such_dir)
 # two-model train blocks (a GAN's discriminator and generator steps) build, run and report both losses
-kn_cli_test(train_mlp_gan_steps 0 -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+"
+kn_cli_test(train_mlp_gan_steps 0
+            -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+ - real_accuracy [0-9.]+ - fake_accuracy [0-9.]+"
             -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 128 --epochs 1 --threads 2)
 kn_cli_test(train_dcgan_steps 0 -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+"
             -- train ${PROJECT_SOURCE_DIR}/models/dcgan.kiln --limit 32 --batch-size 32 --epochs 1 --no-eval --threads 2)
@@ -56,3 +57,31 @@ foreach(case "mnist_cnn;cnn_adam;--optimizer adam --lr 0.001"
   set_tests_properties(train.torch_parity_${block} PROPERTIES LABELS train TIMEOUT 600
                        ENVIRONMENT "OMP_NUM_THREADS=2" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
 endforeach()
+
+# a GAN's progress: sample grids after every epoch and the loss chart (--samples), each model as its own ONNX file
+# (-o DIR), and samples from the exported generator (kiln sample); the pictures' encoding has its own test
+# (tests/unit/test_image.c)
+set(KN_GAN_OUT ${CMAKE_CURRENT_BINARY_DIR}/gan_out)
+kn_cli_test(train_gan_samples 0
+            -o "^epoch 2/2 .* real_accuracy [0-9.]+ - fake_accuracy [0-9.]+ - test_loss [0-9.]+ - test_real_accuracy [0-9.]+ - test_fake_accuracy [0-9.]+$"
+            -o "^wrote 2 sample grids \\(.*/gan_out/samples/epoch_NNN[.]png\\) and .*/gan_out/samples/losses[.]svg$"
+            -o "^wrote .*/gan_out/onnx/generator[.]onnx$" -o "^wrote .*/gan_out/onnx/discriminator[.]onnx$"
+            -f ${KN_GAN_OUT}/samples/epoch_001.png -f ${KN_GAN_OUT}/samples/epoch_002.png
+            -f ${KN_GAN_OUT}/samples/losses.svg
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 128 --epochs 2 --threads 2
+               --samples ${KN_GAN_OUT}/samples -o ${KN_GAN_OUT}/onnx)
+set_tests_properties(cli_train_gan_samples PROPERTIES FIXTURES_SETUP gan_out)
+kn_cli_test(sample_generator 0 -o "^wrote .*/gan_out/sampled/samples[.]npy$" -o "^wrote .*/gan_out/sampled/grid[.]png$"
+            -f ${KN_GAN_OUT}/sampled/grid.png -f ${KN_GAN_OUT}/sampled/noise.npy
+            -- sample ${KN_GAN_OUT}/onnx/generator.onnx --count 16 --seed 5 -o ${KN_GAN_OUT}/sampled)
+set_tests_properties(cli_sample_generator PROPERTIES FIXTURES_REQUIRED "cli_data;gan_out")
+kn_cli_test(sample_spec_model 0 -o "^wrote .*/spec_sampled/grid[.]png$"
+            -- sample ${PROJECT_SOURCE_DIR}/models/dcgan.kiln --model generator --count 4 -o ${KN_GAN_OUT}/spec_sampled)
+kn_cli_test(sample_not_images 0 -o "^no grid[.]png: the samples \\(float32\\) are not images \\[N, C, H, W\\]$"
+            -n "grid[.]png$" -- sample ${PROJECT_SOURCE_DIR}/models/mnist_small.onnx -o ${KN_GAN_OUT}/not)
+kn_cli_test(sample_no_out 2 -e "^kiln sample: missing -o DIR$" -- sample x.onnx)
+kn_cli_test(train_gan_onnx_file 1
+            -e "^kiln: error: -o .*x[.]onnx: this block trains 2 models \\(generator, discriminator\\): give -o a directory"
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 -o ${KN_GAN_OUT}/x.onnx)
+kn_cli_test(train_samples_no_generator 1 -e "^kiln: error: --samples: train block '.*' has no model that reads noise"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --limit 64 --epochs 1 --samples ${KN_GAN_OUT}/none)
