@@ -85,3 +85,14 @@ kn_cli_test(train_gan_onnx_file 1
             -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 -o ${KN_GAN_OUT}/x.onnx)
 kn_cli_test(train_samples_no_generator 1 -e "^kiln: error: --samples: train block '.*' has no model that reads noise"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --limit 64 --epochs 1 --samples ${KN_GAN_OUT}/none)
+# a frozen model in a step: the generator step's graph (the last one --dump-after writes) updates the generator's
+# weights only, and computes no gradient for the discriminator's weights (the gradient flows through its layers
+# to the generator: grad0 of its Gemms, never a weight gradient or an update)
+add_test(NAME train.gan_frozen_discriminator
+         COMMAND sh -c "\"$0\" train \"$1\" --limit 64 --epochs 1 --threads 2 --dump-after optimizer=\"$2\" > /dev/null &&
+                        grep -q '^graph generator {' \"$2\" && grep -q 'AdamUpdate(%generator/dense/kernel:' \"$2\" &&
+                        grep -q 'discriminator@1/dense/grad0' \"$2\" && ! grep -q 'AdamUpdate(%discriminator' \"$2\" &&
+                        ! grep -Eq '%discriminator/[^ ]*:grad' \"$2\" && echo frozen ok"
+                 $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/generator_step.txt)
+set_tests_properties(train.gan_frozen_discriminator PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "frozen ok"
+                     ENVIRONMENT "OMP_NUM_THREADS=2")
