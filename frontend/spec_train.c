@@ -149,11 +149,13 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
     ds->shuffle = true;
     ds->num_classes = 10;
     ds->samples = 1024;
+    ds->range_lo = 0.0;
+    ds->range_hi = 1.0;
     ds->image_shape.rank = 3;
     ds->image_shape.dims[0] = kind == KN_SPEC_DATA_CIFAR10 ? 3 : 1;
     ds->image_shape.dims[1] = ds->image_shape.dims[2] = kind == KN_SPEC_DATA_CIFAR10 ? 32 : 28;
-    static const char *const idx_keys[] = {"dir", "split", "shape", "classes", "shuffle", NULL};
-    static const char *const cifar_keys[] = {"dir", "split", "shuffle", NULL};
+    static const char *const idx_keys[] = {"dir", "split", "shape", "classes", "shuffle", "range", NULL};
+    static const char *const cifar_keys[] = {"dir", "split", "shuffle", "range", NULL};
     static const char *const syn_keys[] = {"shape", "classes", "samples", "seed", NULL};
     const char *const *keys = kind == KN_SPEC_DATA_CIFAR10 ? cifar_keys : kind == KN_SPEC_DATA_SYNTHETIC ? syn_keys : idx_keys;
     kn_call_args args;
@@ -201,6 +203,22 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
                 ok = false;
         } else if (strcmp(key, "shuffle") == 0) {
             ok &= kn_spec_get_bool(spec, a, "shuffle", &ds->shuffle);
+        } else if (strcmp(key, "range") == 0) {
+            if (a->kind != KN_AST_TUPLE || a->nargs != 2) {
+                char b[128];
+                KN_SPEC_ERR(spec, KN_ERR_PARSE, a->loc, "range needs two numbers, e.g. range=(-1, 1), got %s",
+                            kn_ast_describe(a, b, sizeof b));
+                ok = false;
+            } else if (kn_spec_get_float(spec, a->args[0].value, "range", -1e6, 1e6, &ds->range_lo) &&
+                       kn_spec_get_float(spec, a->args[1].value, "range", -1e6, 1e6, &ds->range_hi)) {
+                if (!(ds->range_lo < ds->range_hi)) {
+                    KN_SPEC_ERR(spec, KN_ERR_PARSE, a->loc, "range=(%g, %g): the first must be below the second",
+                                ds->range_lo, ds->range_hi);
+                    ok = false;
+                }
+            } else {
+                ok = false;
+            }
         }
     }
     if (kind != KN_SPEC_DATA_SYNTHETIC && !args.values[0]) {

@@ -643,15 +643,33 @@ kn_status kn_trainer_dump_step(kn_trainer_t *t, const kn_tensor *images, const k
         kn_tensor x = {.dtype = t->vars[i].dtype, .shape = t->vars[i].shape, .data = t->vars[i].data};
         st = kn_dump_npy(dir, t->vars[i].key, ".after", &x, err);
     }
-    kn_session_t *s = NULL;
-    for (int i = 0; i < t->num_sizes; i++)
-        if (t->sizes[i].batch == images->shape.dims[0])
-            s = t->sizes[i].step[0];
-    for (int k = 0; st == KN_OK && s && k < kn_session_num_outputs(s); k++) {
-        kn_io_info io;
-        kn_tensor x;
-        if ((st = kn_session_output(s, k, &io)) == KN_OK && (st = kn_session_get_output(s, k, &x, err)) == KN_OK)
-            st = kn_dump_npy(dir, io.name, "", &x, err);
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    const int64_t b = images->shape.dims[0];
+    if (st == KN_OK && t->io[0].has_noise) { /* the batch's noise (every step of a batch draws the same) */
+        kn_tensor z = {.dtype = KN_F32, .data = t->noise};
+        z.shape.rank = tr->noise_shape.rank + 1;
+        z.shape.dims[0] = b;
+        memcpy(z.shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+        st = kn_dump_npy(dir, "noise", "", &z, err);
+    }
+    /* every step's outputs (loss, predictions, gradients, masks); with several steps, "step<k>." first */
+    for (int k = 0; k < tr->num_steps && k < KN_TRAIN_MAX_STEPS; k++) {
+        kn_session_t *s = NULL;
+        for (int i = 0; i < t->num_sizes; i++)
+            if (t->sizes[i].batch == b)
+                s = t->sizes[i].step[k];
+        for (int o = 0; st == KN_OK && s && o < kn_session_num_outputs(s); o++) {
+            kn_io_info io;
+            kn_tensor x;
+            char name[600];
+            if ((st = kn_session_output(s, o, &io)) != KN_OK || (st = kn_session_get_output(s, o, &x, err)) != KN_OK)
+                break;
+            if (tr->num_steps > 1)
+                snprintf(name, sizeof name, "step%d/%s", k, io.name);
+            else
+                snprintf(name, sizeof name, "%s", io.name);
+            st = kn_dump_npy(dir, name, "", &x, err);
+        }
     }
     return st;
 }
