@@ -15,7 +15,10 @@
 
 #include "kiln.h"
 
+/* the project version, from CMake (runtime/CMakeLists.txt) */
+#ifndef KN_CLI_VERSION
 #define KN_CLI_VERSION "0.1.0"
+#endif
 
 enum { KN_CLI_OK = 0, KN_CLI_FAIL = 1, KN_CLI_USAGE = 2 };
 
