@@ -111,9 +111,19 @@ typedef struct kn_model kn_model_t;
 KN_API kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err);
 /**
  * Load model `model_name` of a .kiln spec file (NULL: its first model).
- * KN_ERR_NOT_FOUND, listing the file's models, when there is no such model.
+ * KN_ERR_NOT_FOUND, listing the file's models, when there is no such model;
+ * KN_ERR_INVALID_ARG for a name and an .onnx file (it holds one model).
  */
 KN_API kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_t **model, kn_error *err);
+/**
+ * The names of the models a .kiln spec file defines, in file order: *names
+ * gets a new array of *count strings (release it with kn_model_names_free).
+ * KN_ERR_INVALID_ARG for another kind of file (an ONNX file holds one model);
+ * a spec with errors fails as kn_model_load_spec does.
+ */
+KN_API kn_status kn_model_names(const char *path, char ***names, int *count, kn_error *err);
+/** Free an array from kn_model_names. NULL is allowed. */
+KN_API void kn_model_names_free(char **names, int count);
 /** Load an ONNX model from memory; `name` is used in messages. */
 KN_API kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name,
                                            kn_model_t **model, kn_error *err);
@@ -432,7 +442,8 @@ KN_API void kn_trainer_set_total_steps(kn_trainer_t *trainer, int64_t total);
  * step number and `epoch` (the caller's: epochs completed) to `path`
  * atomically (temporary file, then rename), with a checksum.
  */
-KN_API kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch, const char *path, kn_error *err);
+KN_API kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch, const char *path,
+                                            kn_error *err);
 
 /**
  * Load a checkpoint of this file's train block written by
@@ -443,7 +454,8 @@ KN_API kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t
 KN_API kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, int64_t *epoch, kn_error *err);
 
 /** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
-KN_API kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
+KN_API kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path,
+                                        kn_error *err);
 
 /**
  * Run one training batch (as kn_trainer_train_batch) and write to directory
