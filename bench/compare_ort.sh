@@ -9,7 +9,9 @@
 #     .kiln spec, exported to ONNX into a temporary directory with
 #     `kiln compile SPEC --model NAME --emit onnx -o FILE` (a spec that
 #     defines one model is named after the spec, e.g. mnist_cnn; one that
-#     defines several gives SPEC:MODEL rows, e.g. dcgan:generator).
+#     defines several gives SPEC:MODEL rows, e.g. dcgan:generator): kiln
+#     and ONNX Runtime then time the very same file (`kiln bench SPEC
+#     --model NAME` alone would time the spec's graph directly).
 # A MODEL argument (or --models LIST) picks some: a path to an .onnx or
 # .kiln file (SPEC.kiln:MODEL for one model of a spec), or a name: NAME of
 # BUILD/models/NAME.onnx, models/NAME.onnx or models/NAME.kiln, or

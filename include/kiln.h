@@ -20,6 +20,16 @@
 extern "C" {
 #endif
 
+/**
+ * Marks the functions of the public API. libkiln is built with hidden
+ * visibility: the shared library exports these functions and nothing else.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define KN_API __attribute__((visibility("default")))
+#else
+#define KN_API
+#endif
+
 /** Status codes, each named for its cause. KN_OK is zero. */
 typedef enum kn_status {
     KN_OK = 0,
@@ -44,7 +54,7 @@ typedef struct kn_error {
 } kn_error;
 
 /** Short name of a status ("shape error", ...). Never NULL. */
-const char *kn_status_name(kn_status status);
+KN_API const char *kn_status_name(kn_status status);
 
 /** Element types. The numbering follows ONNX's TensorProto.DataType. */
 typedef enum kn_dtype {
@@ -59,9 +69,9 @@ typedef enum kn_dtype {
 } kn_dtype;
 
 /** Name of a dtype ("float32", "int64", ...). */
-const char *kn_dtype_name(kn_dtype dtype);
+KN_API const char *kn_dtype_name(kn_dtype dtype);
 /** Bytes per element, 0 for KN_DTYPE_UNDEFINED or an unknown value. */
-size_t kn_dtype_size(kn_dtype dtype);
+KN_API size_t kn_dtype_size(kn_dtype dtype);
 
 /** Maximum tensor rank kiln handles. */
 #define KN_MAX_RANK 8
@@ -82,9 +92,9 @@ typedef struct kn_tensor {
 } kn_tensor;
 
 /** Number of elements of `shape` into *count; KN_ERR_OVERFLOW if it does not fit. */
-kn_status kn_shape_numel(const kn_shape *shape, size_t *count);
+KN_API kn_status kn_shape_numel(const kn_shape *shape, size_t *count);
 /** Bytes of a dense tensor of `dtype` and `shape`; KN_ERR_OVERFLOW if it does not fit. */
-kn_status kn_tensor_nbytes(kn_dtype dtype, const kn_shape *shape, size_t *bytes);
+KN_API kn_status kn_tensor_nbytes(kn_dtype dtype, const kn_shape *shape, size_t *bytes);
 
 /* ---------------------------------------------------------------- models */
 
@@ -98,17 +108,27 @@ typedef struct kn_model kn_model_t;
  * the first diagnostics, each as "file:line:col: error: ..." followed by the
  * source line and a caret (so it spans several lines).
  */
-kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err);
+KN_API kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err);
 /**
  * Load model `model_name` of a .kiln spec file (NULL: its first model).
- * KN_ERR_NOT_FOUND, listing the file's models, when there is no such model.
+ * KN_ERR_NOT_FOUND, listing the file's models, when there is no such model;
+ * KN_ERR_INVALID_ARG for a name and an .onnx file (it holds one model).
  */
-kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_t **model, kn_error *err);
+KN_API kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_t **model, kn_error *err);
+/**
+ * The names of the models a .kiln spec file defines, in file order: *names
+ * gets a new array of *count strings (release it with kn_model_names_free).
+ * KN_ERR_INVALID_ARG for another kind of file (an ONNX file holds one model);
+ * a spec with errors fails as kn_model_load_spec does.
+ */
+KN_API kn_status kn_model_names(const char *path, char ***names, int *count, kn_error *err);
+/** Free an array from kn_model_names. NULL is allowed. */
+KN_API void kn_model_names_free(char **names, int count);
 /** Load an ONNX model from memory; `name` is used in messages. */
-kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name,
-                                    kn_model_t **model, kn_error *err);
+KN_API kn_status kn_model_load_onnx_buffer(const void *data, size_t size, const char *name,
+                                           kn_model_t **model, kn_error *err);
 /** Free a model. Sessions compiled from it stay valid. NULL is allowed. */
-void kn_model_free(kn_model_t *model);
+KN_API void kn_model_free(kn_model_t *model);
 
 /**
  * Save a model as an ONNX file (opset 13, producer "kiln") at `path`,
@@ -120,7 +140,7 @@ void kn_model_free(kn_model_t *model);
  * outputs. KN_ERR_IO when the file cannot be written, KN_ERR_UNSUPPORTED
  * (naming the node) for what opset 13 cannot express.
  */
-kn_status kn_model_save_onnx(const kn_model_t *model, const char *path, kn_error *err);
+KN_API kn_status kn_model_save_onnx(const kn_model_t *model, const char *path, kn_error *err);
 
 /** Description of a graph input or output. */
 typedef struct kn_io_info {
@@ -129,11 +149,11 @@ typedef struct kn_io_info {
     kn_shape shape;     /**< may contain KN_DIM_BATCH for a model */
 } kn_io_info;
 
-int kn_model_num_inputs(const kn_model_t *model);
-int kn_model_num_outputs(const kn_model_t *model);
+KN_API int kn_model_num_inputs(const kn_model_t *model);
+KN_API int kn_model_num_outputs(const kn_model_t *model);
 /** Fill *info for input `index` (0-based); KN_ERR_NOT_FOUND if out of range. */
-kn_status kn_model_input(const kn_model_t *model, int index, kn_io_info *info);
-kn_status kn_model_output(const kn_model_t *model, int index, kn_io_info *info);
+KN_API kn_status kn_model_input(const kn_model_t *model, int index, kn_io_info *info);
+KN_API kn_status kn_model_output(const kn_model_t *model, int index, kn_io_info *info);
 
 /** Summary statistics of a model, computed at batch size 1. */
 typedef struct kn_model_stats {
@@ -141,12 +161,12 @@ typedef struct kn_model_stats {
     int64_t num_parameters;     /**< elements of all float weights */
     int64_t flops;              /**< floating-point operations per image (multiply-add = 2) */
 } kn_model_stats;
-kn_status kn_model_get_stats(const kn_model_t *model, kn_model_stats *stats, kn_error *err);
+KN_API kn_status kn_model_get_stats(const kn_model_t *model, kn_model_stats *stats, kn_error *err);
 
 /** Call `fn` once per distinct op type with its count, in op-table order. */
-kn_status kn_model_op_counts(const kn_model_t *model,
-                             void (*fn)(const char *op_name, int count, void *user),
-                             void *user, kn_error *err);
+KN_API kn_status kn_model_op_counts(const kn_model_t *model,
+                                    void (*fn)(const char *op_name, int count, void *user),
+                                    void *user, kn_error *err);
 
 /* -------------------------------------------------------------- sessions */
 
@@ -202,7 +222,7 @@ typedef struct kn_options {
  * for "ref" the OpenBLAS core its matrix products run on. NULL for an
  * unknown backend or one that does not say.
  */
-const char *kn_backend_isa(const char *backend);
+KN_API const char *kn_backend_isa(const char *backend);
 
 /**
  * Cap the instruction set of `backend` at `level` (for "dnnl" the levels of
@@ -213,33 +233,33 @@ const char *kn_backend_isa(const char *backend);
  * for an unknown level or a call after the first session, KN_ERR_UNSUPPORTED
  * for a backend without such a setting.
  */
-kn_status kn_backend_set_isa(const char *backend, const char *level, kn_error *err);
+KN_API kn_status kn_backend_set_isa(const char *backend, const char *level, kn_error *err);
 
 /** Compile `model` for a backend and batch size. The session owns copies of what it needs. */
-kn_status kn_session_create(const kn_model_t *model, const kn_options *options,
-                            kn_session_t **session, kn_error *err);
-void kn_session_free(kn_session_t *session);
+KN_API kn_status kn_session_create(const kn_model_t *model, const kn_options *options,
+                                   kn_session_t **session, kn_error *err);
+KN_API void kn_session_free(kn_session_t *session);
 
-int kn_session_num_inputs(const kn_session_t *session);
-int kn_session_num_outputs(const kn_session_t *session);
+KN_API int kn_session_num_inputs(const kn_session_t *session);
+KN_API int kn_session_num_outputs(const kn_session_t *session);
 /** Bound (concrete) shapes of the session's inputs and outputs. */
-kn_status kn_session_input(const kn_session_t *session, int index, kn_io_info *info);
-kn_status kn_session_output(const kn_session_t *session, int index, kn_io_info *info);
+KN_API kn_status kn_session_input(const kn_session_t *session, int index, kn_io_info *info);
+KN_API kn_status kn_session_output(const kn_session_t *session, int index, kn_io_info *info);
 
 /**
  * Run the session. `inputs[i]` is bound to the graph input named `names[i]`;
  * every graph input must be given exactly once, with the session's dtype and
  * bound shape. Outputs are read afterwards with kn_session_get_output.
  */
-kn_status kn_session_run(kn_session_t *session, int count, const char *const *names,
-                         const kn_tensor *inputs, kn_error *err);
+KN_API kn_status kn_session_run(kn_session_t *session, int count, const char *const *names,
+                                const kn_tensor *inputs, kn_error *err);
 
 /**
  * View of output `index` after a run. The data belongs to the session and is
  * valid until the next run or kn_session_free.
  */
-kn_status kn_session_get_output(const kn_session_t *session, int index, kn_tensor *out,
-                                kn_error *err);
+KN_API kn_status kn_session_get_output(const kn_session_t *session, int index, kn_tensor *out,
+                                       kn_error *err);
 
 /* ------------------------------------------------------------- profiling */
 
@@ -269,10 +289,10 @@ typedef struct kn_node_time {
  * profile not available for backend X") when the backend cannot time nodes;
  * *times is then NULL and *n 0.
  */
-kn_status kn_session_profile(kn_session_t *session, int count, const char *const *names,
-                             const kn_tensor *inputs, kn_node_time **times, int *n, kn_error *err);
+KN_API kn_status kn_session_profile(kn_session_t *session, int count, const char *const *names,
+                                    const kn_tensor *inputs, kn_node_time **times, int *n, kn_error *err);
 /** Free an array from kn_session_profile. NULL is allowed. */
-void kn_node_times_free(kn_node_time *times);
+KN_API void kn_node_times_free(kn_node_time *times);
 
 /* ---------------------------------------------------------- memory plans */
 
@@ -308,11 +328,11 @@ typedef struct kn_memory_plan {
  * kn_session_create would, without allocating the arena. Sizes are rounded
  * up to 64 bytes in the totals. Release with kn_memory_plan_free.
  */
-kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory_plan *plan, kn_error *err);
+KN_API kn_status kn_model_memory_plan(const kn_model_t *model, int64_t batch, kn_memory_plan *plan, kn_error *err);
 /** The memory plan a session runs with. Release with kn_memory_plan_free. */
-kn_status kn_session_memory_plan(const kn_session_t *session, kn_memory_plan *plan, kn_error *err);
+KN_API kn_status kn_session_memory_plan(const kn_session_t *session, kn_memory_plan *plan, kn_error *err);
 /** Free what a memory plan owns and zero it. NULL is allowed. */
-void kn_memory_plan_free(kn_memory_plan *plan);
+KN_API void kn_memory_plan_free(kn_memory_plan *plan);
 
 /* -------------------------------------------------------------- training */
 
@@ -393,10 +413,10 @@ typedef struct kn_train_report {
  * state (zeros). Graphs are compiled at the first batch of each size.
  * KN_ERR_UNSUPPORTED for a backend that cannot train yet.
  */
-kn_status kn_trainer_create(const char *path, const kn_train_options *options, kn_trainer_t **trainer,
-                            kn_error *err);
-void kn_trainer_free(kn_trainer_t *trainer);
-kn_status kn_trainer_info(const kn_trainer_t *trainer, kn_train_info *info);
+KN_API kn_status kn_trainer_create(const char *path, const kn_train_options *options, kn_trainer_t **trainer,
+                                   kn_error *err);
+KN_API void kn_trainer_free(kn_trainer_t *trainer);
+KN_API kn_status kn_trainer_info(const kn_trainer_t *trainer, kn_train_info *info);
 
 /**
  * One training batch: every step of the block in order, each a forward,
@@ -406,29 +426,30 @@ kn_status kn_trainer_info(const kn_trainer_t *trainer, kn_train_info *info);
  * declares it, is drawn from the seed and the step number. *report (may be
  * NULL) receives the losses and metric sums.
  */
-kn_status kn_trainer_train_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
-                                 kn_train_report *report, kn_error *err);
+KN_API kn_status kn_trainer_train_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                        kn_train_report *report, kn_error *err);
 
 /** The first step's loss and metrics on a batch in evaluation mode (BatchNorm's running statistics, no Dropout). */
-kn_status kn_trainer_evaluate_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
-                                    kn_train_report *report, kn_error *err);
+KN_API kn_status kn_trainer_evaluate_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                           kn_train_report *report, kn_error *err);
 
 /** Training batches run so far (the step number: Adam's t - 1, the Dropout and noise streams). */
-int64_t kn_trainer_steps(const kn_trainer_t *trainer);
+KN_API int64_t kn_trainer_steps(const kn_trainer_t *trainer);
 
 /**
  * The number of training batches of the whole run, which a learning-rate
  * schedule spans (`schedule = cosine(...)`: step t runs at lr * (F + (1 -
  * F)(1 + cos(pi t / total)) / 2)). 0 (the default): no decay.
  */
-void kn_trainer_set_total_steps(kn_trainer_t *trainer, int64_t total);
+KN_API void kn_trainer_set_total_steps(kn_trainer_t *trainer, int64_t total);
 
 /**
  * Write every trained weight, running statistic and optimizer state, the
  * step number and `epoch` (the caller's: epochs completed) to `path`
  * atomically (temporary file, then rename), with a checksum.
  */
-kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch, const char *path, kn_error *err);
+KN_API kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch, const char *path,
+                                            kn_error *err);
 
 /**
  * Load a checkpoint of this file's train block written by
@@ -436,17 +457,18 @@ kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t epoch,
  * (KN_ERR_INVALID_ARG naming the first that is not), the checksum must
  * hold. *epoch receives the epochs it recorded.
  */
-kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, int64_t *epoch, kn_error *err);
+KN_API kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, int64_t *epoch, kn_error *err);
 
 /** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
-kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path, kn_error *err);
+KN_API kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path,
+                                        kn_error *err);
 /**
  * Model `model` of the file (NULL: the first one trained) with its trained
  * weights (and BatchNorm statistics), as an inference model: run it with
  * kn_session_create (BatchNorm and Dropout in evaluation mode), for
  * example a GAN's generator on a fixed noise batch. Free with kn_model_free.
  */
-kn_status kn_trainer_model(const kn_trainer_t *trainer, const char *model, kn_model_t **out, kn_error *err);
+KN_API kn_status kn_trainer_model(const kn_trainer_t *trainer, const char *model, kn_model_t **out, kn_error *err);
 /**
  * Run the block's generator (the first model its noise goes into) in
  * evaluation mode on `count` noise samples drawn from the block's noise
@@ -454,10 +476,10 @@ kn_status kn_trainer_model(const kn_trainer_t *trainer, const char *model, kn_mo
  * the training did): *samples receives the output (data malloc'd: free it),
  * *noise (optional) the noise. KN_ERR_INVALID_ARG when no model reads noise.
  */
-kn_status kn_trainer_generate(const kn_trainer_t *trainer, int64_t count, uint64_t seed, kn_tensor *noise,
-                              kn_tensor *samples, kn_error *err);
+KN_API kn_status kn_trainer_generate(const kn_trainer_t *trainer, int64_t count, uint64_t seed, kn_tensor *noise,
+                                     kn_tensor *samples, kn_error *err);
 /** Number of models the train block trains; their names, in file order, into names[0..max). */
-int kn_trainer_num_trained(const kn_trainer_t *trainer, const char **names, int max);
+KN_API int kn_trainer_num_trained(const kn_trainer_t *trainer, const char **names, int max);
 
 /**
  * Run one training batch (as kn_trainer_train_batch) and write to directory
@@ -469,8 +491,8 @@ int kn_trainer_num_trained(const kn_trainer_t *trainer, const char **names, int 
  * Dropout mask. For comparing a step with another framework
  * (scripts/torch_train_step.py).
  */
-kn_status kn_trainer_dump_step(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
-                               const char *dir, kn_error *err);
+KN_API kn_status kn_trainer_dump_step(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                      const char *dir, kn_error *err);
 
 /**
  * The memory plan of step `step`'s training graph at the full batch size
@@ -479,11 +501,11 @@ kn_status kn_trainer_dump_step(kn_trainer_t *trainer, const kn_tensor *images, c
  * (weights, BatchNorm statistics, optimizer state). Release with
  * kn_memory_plan_free.
  */
-kn_status kn_trainer_memory_plan(const kn_trainer_t *trainer, int step, kn_memory_plan *plan, size_t *persistent,
-                                 kn_error *err);
+KN_API kn_status kn_trainer_memory_plan(const kn_trainer_t *trainer, int step, kn_memory_plan *plan, size_t *persistent,
+                                        kn_error *err);
 
 /** A 64-bit hash (FNV-1a) of every trained weight's bytes, in name order: two runs agree bit for bit when equal. */
-uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
+KN_API uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
 
 /** A loaded dataset: samples as float32 in [0, 1] (pixel / 255) and int64 labels. */
 typedef struct kn_dataset kn_dataset_t;
@@ -495,9 +517,9 @@ typedef struct kn_dataset kn_dataset_t;
  * samples (0: all). Relative directories are
  * relative to the spec file.
  */
-kn_status kn_trainer_load_dataset(const kn_trainer_t *trainer, bool test, int64_t limit, kn_dataset_t **dataset,
-                                  kn_error *err);
-void kn_dataset_free(kn_dataset_t *dataset);
+KN_API kn_status kn_trainer_load_dataset(const kn_trainer_t *trainer, bool test, int64_t limit, kn_dataset_t **dataset,
+                                         kn_error *err);
+KN_API void kn_dataset_free(kn_dataset_t *dataset);
 
 /**
  * Augment a batch: move each image [n, C, H, W] of `images` by dy, dx in
@@ -505,15 +527,15 @@ void kn_dataset_free(kn_dataset_t *dataset);
  * epoch, id[i]) so that an epoch's batches are the same on every run and
  * after a resume. id[i]: the sample's index in the dataset.
  */
-void kn_dataset_shift(kn_tensor *images, const int64_t *id, int64_t shift, uint64_t seed, int64_t epoch);
-int64_t kn_dataset_count(const kn_dataset_t *dataset);
+KN_API void kn_dataset_shift(kn_tensor *images, const int64_t *id, int64_t shift, uint64_t seed, int64_t epoch);
+KN_API int64_t kn_dataset_count(const kn_dataset_t *dataset);
 /**
  * Gather samples index[0..n) into images [n, sample shape] and labels [n]
  * (their data point into `images_buf` and `labels_buf`, which must hold
  * them: n * sample size floats, n int64).
  */
-kn_status kn_dataset_batch(const kn_dataset_t *dataset, const int64_t *index, int64_t n, float *images_buf,
-                           int64_t *labels_buf, kn_tensor *images, kn_tensor *labels, kn_error *err);
+KN_API kn_status kn_dataset_batch(const kn_dataset_t *dataset, const int64_t *index, int64_t n, float *images_buf,
+                                  int64_t *labels_buf, kn_tensor *images, kn_tensor *labels, kn_error *err);
 
 /* ------------------------------------------------------------------ .npy */
 
@@ -522,11 +544,11 @@ kn_status kn_dataset_batch(const kn_dataset_t *dataset, const int64_t *index, in
  * int64/int32/uint8/int8/bool, C order) into a newly allocated tensor;
  * release it with kn_tensor_free_data.
  */
-kn_status kn_npy_read(const char *path, kn_tensor *out, kn_error *err);
+KN_API kn_status kn_npy_read(const char *path, kn_tensor *out, kn_error *err);
 /** Write a dense tensor as a version 1.0 .npy file (atomically: temp + rename). */
-kn_status kn_npy_write(const char *path, const kn_tensor *tensor, kn_error *err);
+KN_API kn_status kn_npy_write(const char *path, const kn_tensor *tensor, kn_error *err);
 /** Free the data of a tensor allocated by kiln (kn_npy_read). */
-void kn_tensor_free_data(kn_tensor *tensor);
+KN_API void kn_tensor_free_data(kn_tensor *tensor);
 
 #ifdef __cplusplus
 }

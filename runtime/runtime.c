@@ -98,6 +98,10 @@ kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_
     if (!path || !model)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_load_spec: path and model are required");
     *model = NULL;
+    if (model_name && kn_has_suffix(path, ".onnx"))
+        return kn_error_set(err, KN_ERR_INVALID_ARG,
+                            "%s: no model '%s' to choose: an ONNX file holds one model (names choose among the "
+                            "models of a .kiln file)", path, model_name);
     kn_spec spec;
     kn_status st = kn_spec_parse_file(path, &spec, err);
     if (st != KN_OK) {
@@ -130,6 +134,46 @@ kn_status kn_model_load_spec(const char *path, const char *model_name, kn_model_
         return st;
     }
     return kn_model_finish(m, model, path, err);
+}
+
+kn_status kn_model_names(const char *path, char ***names, int *count, kn_error *err)
+{
+    if (!path || !names || !count)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_model_names: path, names and count are required");
+    *names = NULL;
+    *count = 0;
+    if (!kn_has_suffix(path, ".kiln"))
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "%s: not a .kiln file (an ONNX file holds one model)", path);
+    kn_spec spec;
+    kn_status st = kn_spec_parse_file(path, &spec, err);
+    if (st != KN_OK) {
+        kn_spec_free(&spec);
+        return st;
+    }
+    char **list = calloc((size_t)(spec.num_models > 0 ? spec.num_models : 1), sizeof *list);
+    for (int i = 0; list && i < spec.num_models; i++) {
+        size_t len = strlen(spec.models[i].name);
+        if (!(list[i] = malloc(len + 1))) {
+            kn_model_names_free(list, i);
+            list = NULL;
+            break;
+        }
+        memcpy(list[i], spec.models[i].name, len + 1);
+    }
+    int n = spec.num_models;
+    kn_spec_free(&spec);
+    if (!list)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    *names = list;
+    *count = n;
+    return KN_OK;
+}
+
+void kn_model_names_free(char **names, int count)
+{
+    for (int i = 0; names && i < count; i++)
+        free(names[i]);
+    free(names);
 }
 
 kn_status kn_model_load(const char *path, kn_model_t **model, kn_error *err)

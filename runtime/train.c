@@ -732,8 +732,14 @@ kn_status kn_trainer_model(const kn_trainer_t *t, const char *model, kn_model_t 
     int m = -1;
     if (model) {
         m = kn_spec_find_model(&t->spec, model);
-        if (m < 0)
-            return kn_error_set(err, KN_ERR_NOT_FOUND, "no model named '%s'", model);
+        if (m < 0) {
+            char names[512] = "";
+            size_t used = 0;
+            for (int i = 0; i < t->spec.num_models && used < sizeof names; i++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "",
+                                         t->spec.models[i].name);
+            return kn_error_set(err, KN_ERR_NOT_FOUND, "no model named '%s' (models: %s)", model, names);
+        }
     } else {
         const kn_spec_step *s = &t->spec.trainings[t->train].steps[0];
         m = s->num_update > 0 ? s->update[0] : 0;

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install what kiln and its tests need, then build and run the whole test suite twice:
 #   1. an optimised build (with the oneDNN backend, KILN_WITH_ONEDNN=ON): unit, CLI, ONNX node
-#      tests, oneDNN-vs-reference parity and the classifier set vs ONNX Runtime;
+#      tests, oneDNN-vs-reference parity, the classifier set vs ONNX Runtime, and the installed
+#      library (install_example: `cmake --install` into a temporary prefix, examples/classify.c built
+#      against it with pkg-config and with CMake, then run);
 #   2. an ASan+UBSan build: the same suite except the big classifier models (label `models`).
 # Environment: KILN_TEST_SKIP_ASAN=1 skips step 2; KILN_TEST_JOBS sets ctest's parallelism.
 set -euo pipefail

@@ -315,3 +315,19 @@ if(KN_BENCH_BASH AND KILN_NODE)
     set_tests_properties(bench_compare_ort_table PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:")
   endif()
 endif()
+
+# --model NAME: one model of a multi-model .kiln file, named in every format
+set(KN_BENCH_GAN ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln)
+kn_bench_test(model 0 -o "^model: .*mlp_gan[.]kiln:discriminator \\(.* 7 nodes\\)$" -o "^ref +1 "
+              -- bench ${KN_BENCH_GAN} --model discriminator --backend ref --threads 1 ${KN_BENCH_FAST})
+kn_bench_test(model_json 0 -o "^  \"model_name\": \"discriminator\",$" -o "^  \"nodes\": 7,$"
+              -- bench ${KN_BENCH_GAN} --model discriminator --backend ref --threads 1 ${KN_BENCH_FAST} --json)
+kn_bench_test(model_json_none 0 -o "^  \"model_name\": null,$"
+              -- bench ${KN_BENCH_MNIST} --backend ref --threads 1 ${KN_BENCH_FAST} --json)
+kn_bench_test(model_csv 0 -o "^mlp_gan[.]kiln:generator,ref,1,1,"
+              -- bench ${KN_BENCH_GAN} --model generator --backend ref --threads 1 ${KN_BENCH_FAST} --csv)
+kn_bench_test(model_unknown 1 -e "^kiln: error: .*no model named 'd' \\(models: 'generator', 'discriminator'\\)$"
+              -- bench ${KN_BENCH_GAN} --model d --backend ref)
+kn_bench_test(model_onnx 1 -e "^kiln: error: .*mnist_small[.]onnx: --model d: an ONNX file holds one model"
+              -- bench ${KN_BENCH_MNIST} --model d --backend ref)
+kn_bench_test(model_help 0 -o "--model NAME" -- bench --help)

@@ -184,3 +184,36 @@ kn_cli_test(empty_rows 0 -o "^output 'Y': float32 \\[0,3\\]$"
 kn_cli_test(output_dir_is_file 1 -e "^kiln: error: cannot create output directory .*garbage[.]onnx: Not a directory$"
             -- run ${KN_CLI_MODELS}/two_inputs.onnx --input B=${KN_CLI_DATA}/zeros_2x3.npy
                --input A=${KN_CLI_DATA}/zeros_2x3.npy --output ${KN_CLI_DATA}/garbage.onnx)
+
+# ----------------------------------------------- --model: every model of a file
+# info lists a spec's models and describes the first or the one --model names; run and bench take --model;
+# an unknown name lists the file's models; --model on an ONNX file (one model) is an error.
+set(KN_CLI_GAN ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln)
+kn_cli_test(model_info_lists 0 -o "^models \\(2\\): generator, discriminator$"
+            -o "^showing: generator \\(the first. --model NAME shows another\\)$" -o "^  z +float32 +\\[N,100\\]$"
+            -- info ${KN_CLI_GAN})
+kn_cli_test(model_info_named 0 -o "^models \\(2\\): generator, discriminator$" -o "^showing: discriminator$"
+            -o "^  image +float32 +\\[N,1,28,28\\]$" -o "^  real +float32 +\\[N,1\\]$" -n "^  z "
+            -- info --model discriminator ${KN_CLI_GAN})
+kn_cli_test(model_info_named_memory 0 -o "^showing: discriminator$" -o "^  arena \\(planned peak\\)"
+            -- info ${KN_CLI_GAN} --model=discriminator --memory)
+kn_cli_test(model_info_single 0 -o "^models \\(1\\): mnist_cnn$" -n "^showing:"
+            -- info ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln)
+kn_cli_test(model_info_onnx 0 -o "^model: .*mnist_small[.]onnx$" -n "^models " -- info ${KN_CLI_MNIST})
+kn_cli_test(model_info_unknown 1
+            -e "^kiln: error: .*mlp_gan[.]kiln: no model named 'disc' \\(models: 'generator', 'discriminator'\\)$"
+            -n "^model:" -- info --model disc ${KN_CLI_GAN})
+kn_cli_test(model_info_onnx_named 1
+            -e "^kiln: error: .*mnist_small[.]onnx: --model x: an ONNX file holds one model \\(--model chooses among the models of a [.]kiln file\\)$"
+            -- info --model x ${KN_CLI_MNIST})
+kn_cli_test(model_info_no_value 2 -e "^kiln info: --model needs a model name$" -- info ${KN_CLI_GAN} --model)
+kn_cli_test(model_info_help 0 -o "--model NAME" -- info --help)
+kn_cli_test(model_run 0 -o "^output 'real': float32 \\[1,1\\]$"
+            -- run ${KN_CLI_GAN} --model discriminator --input ${KN_CLI_DIGITS}/digit_7.npy --threads 1)
+kn_cli_test(model_run_unknown 1 -e "^kiln: error: .*no model named 'gen' \\(models: 'generator', 'discriminator'\\)$"
+            -- run ${KN_CLI_GAN} --model gen --input ${KN_CLI_DIGITS}/digit_7.npy)
+kn_cli_test(model_run_onnx 1 -e "^kiln: error: .*mnist_small[.]onnx: --model g: an ONNX file holds one model"
+            -- run ${KN_CLI_MNIST} --model g --input ${KN_CLI_DIGITS}/digit_7.npy)
+kn_cli_test(model_run_no_value 2 -e "^kiln run: --model needs a model name$"
+            -- run ${KN_CLI_GAN} --model= --input x.npy)
+kn_cli_test(model_run_help 0 -o "--model NAME" -- run --help)

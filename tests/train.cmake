@@ -31,6 +31,14 @@ kn_cli_test(train_mlp_gan_steps 0
             -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 128 --epochs 1 --threads 2)
 kn_cli_test(train_dcgan_steps 0 -o "epoch 1/1 .* discriminator loss [0-9.]+ - generator loss [0-9.]+"
             -- train ${PROJECT_SOURCE_DIR}/models/dcgan.kiln --limit 32 --batch-size 32 --epochs 1 --no-eval --threads 2)
+# --model NAME picks the model -o writes; a name the file lacks fails before training, listing the models
+kn_cli_test(train_model_unknown 1
+            -e "^kiln: error: .*mlp_gan[.]kiln: --model: no model named 'gen' \\(models: 'generator', 'discriminator'\\)$"
+            -n "epoch" -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 --model gen -o x.onnx)
+kn_cli_test(train_model_export 0 -o "^wrote .*cli_gan_discriminator[.]onnx$"
+            -f ${CMAKE_CURRENT_BINARY_DIR}/cli_gan_discriminator.onnx
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 --no-eval --threads 2
+               --model discriminator -o ${CMAKE_CURRENT_BINARY_DIR}/cli_gan_discriminator.onnx)
 kn_cli_test(train_no_block_named 1 -e "^kiln: error: .*no train block named 'nope'"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --train nope)
 

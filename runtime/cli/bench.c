@@ -39,6 +39,7 @@ static const char kn_bench_usage[] =
     "backend on the same seeded random inputs.\n"
     "\n"
     "options:\n"
+    "  --model NAME     the model of a .kiln file to measure (default: its first)\n"
     "  --backend LIST   comma-separated backends to measure (default: every\n"
     "                   backend of this build, see the last line)\n"
     "  --batch LIST     comma-separated batch sizes (default: 1)\n"
@@ -80,6 +81,7 @@ enum { KN_BENCH_TEXT, KN_BENCH_JSON, KN_BENCH_CSV };
 
 typedef struct kn_bench_args {
     const char *model;
+    const char *model_name; /* --model NAME: a model of a .kiln file, or NULL */
     char *backends[KN_BENCH_MAX_LIST];
     int num_backends;
     int64_t batches[KN_BENCH_MAX_LIST];
@@ -225,9 +227,9 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             continue;
         }
         static const char *const names[] = {"--backend", "--batch", "--threads", "--warmup",
-                                            "--iters", "--time", "--seed", "--isa", "--timeout"};
+                                            "--iters", "--time", "--seed", "--isa", "--timeout", "--model"};
         int which = -1;
-        for (int k = 0; k < 9 && which < 0; k++) {
+        for (int k = 0; k < 10 && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
             if (m < 0)
                 return kn_cli_usage_error("bench", kn_bench_usage, "option '%s' needs a value",
@@ -279,6 +281,11 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             break;
         case 7:
             a->isa = value;
+            break;
+        case 9:
+            if (!*value)
+                return kn_cli_usage_error("bench", kn_bench_usage, "--model needs a model name");
+            a->model_name = value;
             break;
         default:
             return kn_cli_usage_error("bench", kn_bench_usage, "unknown option '%s'", arg);
@@ -721,6 +728,11 @@ static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *st
     const char *wait = getenv("OMP_WAIT_POLICY");
     printf("{\n  \"model\": ");
     kn_bench_json_string(a->model);
+    fputs(",\n  \"model_name\": ", stdout); /* --model NAME of a .kiln file, or null */
+    if (a->model_name)
+        kn_bench_json_string(a->model_name);
+    else
+        fputs("null", stdout);
     printf(",\n  \"flops_per_image\": %lld,\n  \"parameters\": %lld,\n  \"nodes\": %lld,\n",
            (long long)stats->flops, (long long)stats->num_parameters, (long long)stats->num_nodes);
     printf("  \"threads\": %lld,\n  \"warmup\": %lld,\n", (long long)a->threads, (long long)a->warmup);
@@ -785,8 +797,11 @@ static void kn_bench_print_csv(const kn_bench_args *a, const kn_bench_result *r,
 {
     puts("model,backend,batch,threads,init_ms,compile_ms,iters,min_ms,median_ms,p90_ms,p99_ms,p999_ms,max_ms,"
          "mean_ms,images_per_s,gflops,peak_rss_kib,max_abs_diff,max_rel_diff");
-    const char *base = strrchr(a->model, '/');
-    base = base ? base + 1 : a->model;
+    const char *file = strrchr(a->model, '/');
+    file = file ? file + 1 : a->model;
+    /* FILE, or FILE:NAME for --model NAME */
+    char base[1024];
+    snprintf(base, sizeof base, "%s%s%s", file, a->model_name ? ":" : "", a->model_name ? a->model_name : "");
     for (int i = 0; i < n; i++) {
         const kn_bench_result *x = &r[i];
         /* a model name with a comma or quote is quoted, CSV style */
@@ -842,7 +857,8 @@ static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *st
                                 const kn_bench_result *r, int n)
 {
     char flops[32], params[32];
-    printf("model: %s (%s per image, %s parameters, %lld nodes)\n", a->model,
+    printf("model: %s%s%s (%s per image, %s parameters, %lld nodes)\n", a->model, a->model_name ? ":" : "",
+           a->model_name ? a->model_name : "",
            kn_cli_human((double)stats->flops, "FLOPs", flops, sizeof flops),
            kn_cli_grouped(stats->num_parameters, params, sizeof params), (long long)stats->num_nodes);
     char threads[32];
@@ -986,10 +1002,8 @@ int kn_cli_bench(int argc, char **argv)
     kn_bench_result *results = NULL;
     kn_model_stats stats = {0};
     double t0 = kn_bench_now_ms();
-    if (kn_model_load(a.model, &model, &err) != KN_OK) {
-        rc = kn_cli_fail("%s", err.message);
+    if ((rc = kn_cli_load_model(a.model, a.model_name, &model)) != KN_CLI_OK)
         goto done;
-    }
     double load_ms = kn_bench_now_ms() - t0;
     if (kn_model_get_stats(model, &stats, &err) != KN_OK) {
         rc = kn_cli_fail("%s: %s", a.model, err.message);

@@ -15,7 +15,10 @@
 
 #include "kiln.h"
 
+/* the project version, from CMake (runtime/CMakeLists.txt) */
+#ifndef KN_CLI_VERSION
 #define KN_CLI_VERSION "0.1.0"
+#endif
 
 enum { KN_CLI_OK = 0, KN_CLI_FAIL = 1, KN_CLI_USAGE = 2 };
 
@@ -59,6 +62,18 @@ typedef struct kn_cli_pass_opts {
  */
 int kn_cli_pass_option(int argc, char **argv, int *i, const char *command, const char *usage,
                        kn_cli_pass_opts *p);
+
+/**
+ * Load MODEL for a command: model `name` (--model NAME) of a .kiln file, or
+ * with `name` NULL the file's first model (a spec) or its one model (ONNX).
+ * A name with an .onnx file, or one the spec does not define, is an error
+ * (the latter listing the file's models). Prints the error; returns
+ * KN_CLI_OK or KN_CLI_FAIL.
+ */
+int kn_cli_load_model(const char *path, const char *name, kn_model_t **model);
+
+/** True when `path` ends in `suffix`. */
+bool kn_cli_has_suffix(const char *path, const char *suffix);
 
 /** Parse a decimal integer in [min, max]; false when `s` is not one. */
 bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);

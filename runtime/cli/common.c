@@ -58,6 +58,25 @@ int kn_cli_option(int argc, char **argv, int *i, const char *name, const char **
     return 1;
 }
 
+bool kn_cli_has_suffix(const char *path, const char *suffix)
+{
+    size_t n = strlen(path), k = strlen(suffix);
+    return n >= k && strcmp(path + n - k, suffix) == 0;
+}
+
+int kn_cli_load_model(const char *path, const char *name, kn_model_t **model)
+{
+    kn_error err = {0};
+    *model = NULL;
+    if (name && kn_cli_has_suffix(path, ".onnx"))
+        return kn_cli_fail("%s: --model %s: an ONNX file holds one model (--model chooses among the models of a "
+                           ".kiln file)", path, name);
+    /* a name for another kind of file: kn_model_load says which formats kiln reads */
+    kn_status st = name && kn_cli_has_suffix(path, ".kiln") ? kn_model_load_spec(path, name, model, &err)
+                                                             : kn_model_load(path, model, &err);
+    return st == KN_OK ? KN_CLI_OK : kn_cli_fail("%s", err.message);
+}
+
 bool kn_cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 {
     if (!s || !*s)

@@ -9,13 +9,16 @@
 #include "cli.h"
 
 static const char kn_info_usage[] =
-    "usage: kiln info [--help] [--memory] [--memory-svg FILE] [--batch N] [--train] MODEL\n"
+    "usage: kiln info [--help] [--model NAME] [--memory] [--memory-svg FILE] [--batch N] [--train] MODEL\n"
     "\n"
     "Print a model's inputs and outputs (name, dtype, shape; N is the batch\n"
     "dimension), the number of nodes of each op type, the number of\n"
-    "parameters and the floating-point operations per image.\n"
+    "parameters and the floating-point operations per image. For a .kiln\n"
+    "file, first the names of all its models; the rest describes one of them.\n"
     "\n"
     "options:\n"
+    "  --model NAME      the model of a .kiln file to describe (default: its\n"
+    "                    first)\n"
     "  --memory          also print the memory plan of the model compiled at\n"
     "                    the batch size: the arena a run allocates (planned\n"
     "                    peak), the lower bound (most bytes live at one step),\n"
@@ -80,7 +83,7 @@ static int kn_info_print_io(const kn_model_t *model, bool outputs)
 
 int kn_cli_info(int argc, char **argv)
 {
-    const char *path = NULL, *svg = NULL;
+    const char *path = NULL, *svg = NULL, *model_name = NULL;
     bool options_done = false, memory = false, train = false, batch_given = false;
     int64_t batch = 1;
     for (int i = 1; i < argc; i++) {
@@ -103,6 +106,12 @@ int kn_cli_info(int argc, char **argv)
         }
         const char *value = NULL;
         int m = 0;
+        if (!options_done && (m = kn_cli_option(argc, argv, &i, "--model", &value)) != 0) {
+            if (m < 0 || !*value)
+                return kn_cli_usage_error("info", kn_info_usage, "--model needs a model name");
+            model_name = value;
+            continue;
+        }
         if (!options_done && ((m = kn_cli_option(argc, argv, &i, "--memory-svg", &value)) != 0 ||
                               (m = kn_cli_option(argc, argv, &i, "--batch", &value)) != 0)) {
             bool is_svg = strncmp(arg, "--memory-svg", 12) == 0;
@@ -131,11 +140,28 @@ int kn_cli_info(int argc, char **argv)
 
     kn_error err = {0};
     kn_model_t *model = NULL;
-    if (kn_model_load(path, &model, &err) != KN_OK)
+    /* a spec's models, listed before the one described (whose loading reports a --model it lacks) */
+    char **names = NULL;
+    int num_names = 0;
+    if (kn_cli_has_suffix(path, ".kiln") && kn_model_names(path, &names, &num_names, &err) != KN_OK)
         return kn_cli_fail("%s", err.message);
+    int rc = kn_cli_load_model(path, model_name, &model);
+    if (rc != KN_CLI_OK) {
+        kn_model_names_free(names, num_names);
+        return rc;
+    }
 
-    int rc = KN_CLI_OK;
     printf("model: %s\n", path);
+    if (names) {
+        printf("models (%d):", num_names);
+        for (int i = 0; i < num_names; i++)
+            printf("%s %s", i ? "," : "", names[i]);
+        printf("\n");
+        if (num_names > 1)
+            printf("showing: %s%s\n", model_name ? model_name : names[0],
+                   model_name ? "" : " (the first; --model NAME shows another)");
+    }
+    kn_model_names_free(names, num_names);
     if ((rc = kn_info_print_io(model, false)) != KN_CLI_OK)
         goto done;
     if ((rc = kn_info_print_io(model, true)) != KN_CLI_OK)

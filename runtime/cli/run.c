@@ -19,6 +19,8 @@ static const char kn_run_usage[] =
     "classifier-like outputs ([batch, classes]).\n"
     "\n"
     "options:\n"
+    "  --model NAME           the model of a .kiln file to run (default: its\n"
+    "                         first; `kiln info FILE.kiln` lists them)\n"
     "  --input NAME=FILE.npy  bind the model input NAME to an array; a model\n"
     "                         with a single input also accepts --input FILE.npy\n"
     "  --output DIR           write each output to DIR/<output name>.npy\n"
@@ -54,6 +56,7 @@ typedef struct kn_run_input {
 
 typedef struct kn_run_args {
     const char *model;
+    const char *model_name; /* --model NAME: a model of a .kiln file, or NULL */
     const char *output_dir;
     const char *backend;
     int64_t batch;      /* 0: not given */
@@ -109,9 +112,9 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
             continue;
         }
         static const char *const names[] = {"--input", "--output", "--backend", "--batch",
-                                            "--threads", "--top", "--timeout"};
+                                            "--threads", "--top", "--timeout", "--model"};
         int which = -1;
-        for (int k = 0; k < 7 && which < 0; k++) {
+        for (int k = 0; k < 8 && which < 0; k++) {
             m = kn_cli_option(argc, argv, &i, names[k], &value);
             if (m < 0)
                 return kn_cli_usage_error("run", kn_run_usage, "option '%s' needs a value",
@@ -157,6 +160,11 @@ static int kn_run_parse(int argc, char **argv, kn_run_args *a)
                 return kn_cli_usage_error("run", kn_run_usage,
                                           "--timeout needs a positive number of seconds (at most 86400), got '%s'",
                                           value);
+            break;
+        case 7:
+            if (!*value)
+                return kn_cli_usage_error("run", kn_run_usage, "--model needs a model name");
+            a->model_name = value;
             break;
         default:
             return kn_cli_usage_error("run", kn_run_usage, "unknown option '%s'", arg);
@@ -510,10 +518,8 @@ int kn_cli_run(int argc, char **argv)
     kn_session_t *session = NULL;
     const char **names = NULL;
     kn_tensor *tensors = NULL;
-    if (kn_model_load(a.model, &model, &err) != KN_OK) {
-        rc = kn_cli_fail("%s", err.message);
+    if ((rc = kn_cli_load_model(a.model, a.model_name, &model)) != KN_CLI_OK)
         goto done;
-    }
     if ((rc = kn_run_bind_inputs(model, &a)) != KN_CLI_OK)
         goto done;
     if ((rc = kn_run_load_inputs(model, &a)) != KN_CLI_OK)

@@ -295,6 +295,26 @@ static int kn_train_write_samples(const kn_trainer_t *t, const kn_train_args *a,
     return st == KN_OK ? KN_CLI_OK : kn_cli_fail("%s", err.message);
 }
 
+/* --model NAME (the model -o writes) must be one of the file's models; the error lists them. */
+static int kn_train_check_model(const char *file, const char *name)
+{
+    kn_error err = {0};
+    char **names = NULL;
+    int n = 0;
+    if (kn_model_names(file, &names, &n, &err) != KN_OK)
+        return kn_cli_fail("%s", err.message);
+    char list[512] = "";
+    size_t used = 0;
+    bool found = false;
+    for (int i = 0; i < n; i++) {
+        found = found || strcmp(names[i], name) == 0;
+        if (used < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s'", i ? ", " : "", names[i]);
+    }
+    kn_model_names_free(names, n);
+    return found ? KN_CLI_OK : kn_cli_fail("%s: --model: no model named '%s' (models: %s)", file, name, list);
+}
+
 int kn_cli_train(int argc, char **argv);
 int kn_cli_train(int argc, char **argv)
 {
@@ -325,6 +345,8 @@ int kn_cli_train(int argc, char **argv)
         rc = kn_cli_fail("%s", err.message);
         goto done;
     }
+    if (a.model && (rc = kn_train_check_model(a.file, a.model)) != KN_CLI_OK)
+        goto done; /* a misspelt --model fails now, not after the last epoch */
     kn_train_info info;
     kn_trainer_info(t, &info);
     const int64_t epochs = a.epochs ? a.epochs : info.epochs, batch = info.batch_size;
