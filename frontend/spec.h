@@ -229,7 +229,8 @@ typedef struct kn_spec_dataset {
     int64_t samples;             /**< synthetic: number of samples (default 1024) */
     uint64_t seed;               /**< synthetic and shuffling */
     bool shuffle;                /**< default true */
-    /** range=(lo, hi): 8-bit pixels p become lo + (hi - lo) * p / 255 (default (0, 1); (-1, 1) for a tanh GAN) */
+    /** range=(lo, hi): 8-bit pixels p become lo + (hi - lo) * p / 255 (default (0, 1); (-1, 1) for a tanh GAN;
+     *  lo >= hi, as in a zeroed struct, leaves the images as loaded) */
     double range_lo, range_hi;
     kn_spec_loc loc;
 } kn_spec_dataset;

@@ -376,8 +376,9 @@ kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool 
         kn_dataset_free(d);
         return st;
     }
-    if (sd->kind != KN_SPEC_DATA_SYNTHETIC && (sd->range_lo != 0.0 || sd->range_hi != 1.0)) {
-        /* range=(lo, hi): [0, 1] (8-bit pixels / 255) onto [lo, hi] */
+    if (sd->kind != KN_SPEC_DATA_SYNTHETIC && sd->range_lo < sd->range_hi &&
+        (sd->range_lo != 0.0 || sd->range_hi != 1.0)) {
+        /* range=(lo, hi): [0, 1] (8-bit pixels / 255) onto [lo, hi]; none given (0, 0): as loaded */
         const float lo = (float)sd->range_lo, span = (float)(sd->range_hi - sd->range_lo);
         const size_t n = (size_t)d->count * d->sample_floats;
         for (size_t i = 0; i < n; i++)
