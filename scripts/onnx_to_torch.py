@@ -35,6 +35,25 @@ def conv(x, w, b, a):
                     dilation=a.get("dilations", [1] * nsp), groups=a.get("group", 1))
 
 
+def conv_transpose(x, w, b, a):
+    """ONNX ConvTranspose: the full transposed convolution, output_padding zeros at the end, then the pads
+    cropped (they may differ at the two ends, as TensorFlow's 'same' gives), then the bias."""
+    nsp = w.dim() - 2
+    begin, end = pads_of(a, nsp)
+    outpad = list(a.get("output_padding", [0] * nsp))
+    if "output_shape" in a:
+        raise NotImplementedError("onnx_to_torch.py: ConvTranspose with output_shape")
+    y = F.conv_transpose2d(x, w, None, stride=a.get("strides", [1] * nsp), dilation=a.get("dilations", [1] * nsp),
+                           groups=a.get("group", 1))
+    pad = []
+    for i in reversed(range(nsp)):
+        pad += [0, outpad[i]]
+    y = F.pad(y, pad)
+    sl = [slice(None), slice(None)] + [slice(begin[i], y.shape[2 + i] - end[i]) for i in range(nsp)]
+    y = y[tuple(sl)]
+    return y if b is None else y + b.reshape([1, -1] + [1] * nsp)
+
+
 def pool(x, a, kind):
     k = a["kernel_shape"]
     nsp = len(k)
@@ -66,6 +85,8 @@ def run(model, params, consts, images, dropout, training=True):
         op = n.op_type
         if op == "Conv":
             y = conv(i[0], i[1], i[2] if len(i) > 2 else None, a)
+        elif op == "ConvTranspose":
+            y = conv_transpose(i[0], i[1], i[2] if len(i) > 2 else None, a)
         elif op == "Relu":
             y = F.relu(i[0])
         elif op == "LeakyRelu":

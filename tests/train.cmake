@@ -66,6 +66,22 @@ foreach(case "mnist_cnn;cnn_adam;--optimizer adam --lr 0.001"
                        ENVIRONMENT "OMP_NUM_THREADS=2" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
 endforeach()
 
+# One alternating GAN step against PyTorch 1.13 (scripts/torch_gan_step.py): the discriminator step and then
+# the generator step with the updated discriminator frozen, both losses, every gradient and every weight after
+# Adam (2e-4, beta_1 0.5), for the fully connected GAN (BatchNorm in training mode, LeakyReLU, tanh, sigmoid)
+# and the DCGAN (ConvTranspose 'same' stride 2, Dropout with kiln's masks), within 1e-4 of each tensor's scale.
+foreach(case "mlp_gan;--limit 64" "dcgan;--limit 16 --batch-size 16")
+  list(GET case 0 gan)
+  list(GET case 1 args)
+  add_test(NAME train.torch_parity_${gan}_step
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DPYTHON=${kn_torch_python}
+                   -DSPEC=${PROJECT_SOURCE_DIR}/models/${gan}.kiln -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/torch_${gan}
+                   -DSCRIPT=${PROJECT_SOURCE_DIR}/scripts/torch_gan_step.py "-DARGS=${args} --threads 2"
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/train/run_torch_gan_parity.cmake)
+  set_tests_properties(train.torch_parity_${gan}_step PROPERTIES LABELS train TIMEOUT 600
+                       ENVIRONMENT "OMP_NUM_THREADS=2" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+endforeach()
+
 # a GAN's progress: sample grids after every epoch and the loss chart (--samples), each model as its own ONNX file
 # (-o DIR), and samples from the exported generator (kiln sample); the pictures' encoding has its own test
 # (tests/unit/test_image.c)
