@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh [--runs N | --time S] [--jobs J] [--ci] [HARNESS...]
 # Builds build-fuzz/ (clang, -DKILN_FUZZ=ON: ASan + UBSan + coverage), assembles each harness's seed corpus from
 # the repository's own files into build-fuzz/seeds/HARNESS, then runs the harnesses one after the other:
-#   onnx        the ONNX importer (then compile and run what loads, when small)
+#   onnx        the ONNX importer (then compile and run what loads, when small; dictionary fuzz/onnx.dict)
 #   spec        the .kiln parser, checker and graph builder (dictionary fuzz/spec.dict)
 #   npy         the .npy reader (and a write + read round trip)
 #   idx         the IDX dataset reader (MNIST format, plain or gzip)
@@ -102,7 +102,7 @@ for h in "${harnesses[@]}"; do
   rm -f "$logs"/*.log
   flags=(-rss_limit_mb="${KILN_FUZZ_RSS_MB:-2048}" -malloc_limit_mb="${KILN_FUZZ_MALLOC_MB:-512}"
          -timeout="${KILN_FUZZ_TIMEOUT:-25}" -print_final_stats=1 -artifact_prefix="$crashes/")
-  [[ $h == spec ]] && flags+=(-dict=fuzz/spec.dict)
+  if [[ -f fuzz/$h.dict ]]; then flags+=(-dict="fuzz/$h.dict"); fi
   if [[ -n $time_s ]]; then flags+=(-max_total_time="$time_s"); else flags+=(-runs="$runs"); fi
   start=$SECONDS pids=()
   for ((j = 0; j < jobs; j++)); do
