@@ -297,9 +297,9 @@ static void test_idx(void **state)
         assert_int_equal(kn_dataset_count(d), 5);
         kn_dataset_free(d);
     }
-    /* Found by fuzz/fuzz_idx: headers claiming 2^31 - 1 images of 28x28 (6.7 TB of floats) over a file of 2
-     * made kiln allocate the claimed size before reading (out of memory, or an ASan abort). The arrays now grow
-     * with what is read: the file is refused as truncated. */
+    /* Found with fuzz/fuzz_idx (a hand-made input, before any campaign): headers claiming 2^31 - 1 images of
+     * 28x28 (6.7 TB of floats) over a file of 2 made kiln allocate the claimed size before reading (out of
+     * memory, or an ASan abort). The arrays now grow with what is read: the file is refused as truncated. */
     sd.image_shape.dims[1] = sd.image_shape.dims[2] = 28;
     for (int gz = 0; gz < 2; gz++) {
         write_idx(2, 0x7fffffffu, 28, 28, gz);
