@@ -58,6 +58,37 @@ static kn_status kn_dataset_alloc(kn_dataset_t *d, int64_t n, kn_error *err)
     return KN_OK;
 }
 
+/*
+ * Make room for `need` samples of a dataset whose file claims `total` (need <= total): the arrays start at
+ * about 4 MiB of images and grow by doubling, never past `total`, so memory follows what a file really holds,
+ * not what its header claims. d->count is left as it is (the samples read so far).
+ */
+static kn_status kn_dataset_grow(kn_dataset_t *d, int64_t need, int64_t total, int64_t *cap, kn_error *err)
+{
+    if (need <= *cap)
+        return KN_OK;
+    const size_t first = ((size_t)4 << 20) / sizeof(float) / (d->sample_floats ? d->sample_floats : 1);
+    int64_t c = *cap > 0 ? *cap : first > 0 ? (int64_t)first : 1;
+    while (c < need)
+        c *= 2;
+    if (c > total)
+        c = total;
+    size_t floats;
+    if (c > KN_DATASET_MAX_SAMPLES || !kn_size_mul((size_t)c, d->sample_floats, &floats) ||
+        floats > SIZE_MAX / sizeof(float))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "a dataset of %lld samples is too large", (long long)total);
+    float *images = realloc(d->images, sizeof(float) * (floats ? floats : 1));
+    if (images)
+        d->images = images;
+    int64_t *labels = images ? realloc(d->labels, sizeof(int64_t) * (size_t)c) : NULL;
+    if (labels)
+        d->labels = labels;
+    if (!images || !labels)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory for %lld samples", (long long)c);
+    *cap = c;
+    return KN_OK;
+}
+
 /* ------------------------------------------------------------ IDX */
 
 /* Open dir/name, or dir/name.gz; NULL when neither opens (the path tried into path[len]). */
@@ -133,29 +164,41 @@ static kn_status kn_dataset_idx(const char *dir, bool test, int64_t limit, kn_da
     int64_t n = idims[0];
     if (limit > 0 && limit < n)
         n = limit;
-    if ((st = kn_dataset_alloc(d, n, err)) != KN_OK)
+    if (n > KN_DATASET_MAX_SAMPLES) {
+        st = kn_error_set(err, KN_ERR_OVERFLOW, "%s: %lld images are too many (at most %lld)", ipath, (long long)n,
+                          (long long)KN_DATASET_MAX_SAMPLES);
         goto done;
+    }
+    /* The header's count is not trusted with memory (a 30-byte file may claim 2^31 images, and a gzip file's
+     * length says nothing): labels are read in blocks, and the arrays grow with the images read. */
+    enum { BLOCK = 4096 };
     const size_t px = d->sample_floats;
     pix = malloc(px ? px : 1);
-    lab = malloc((size_t)(n ? n : 1));
+    lab = malloc(BLOCK);
     if (!pix || !lab) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = kn_idx_read(fl, lpath, lab, (size_t)n, err)) != KN_OK)
-        goto done;
-    for (int64_t i = 0; i < n; i++) {
-        if ((st = kn_idx_read(fi, ipath, pix, px, err)) != KN_OK)
+    int64_t cap = 0;
+    for (int64_t i = 0; i < n;) {
+        const int64_t m = n - i < BLOCK ? n - i : BLOCK;
+        if ((st = kn_idx_read(fl, lpath, lab, (size_t)m, err)) != KN_OK)
             goto done;
-        for (size_t k = 0; k < px; k++)
-            d->images[(size_t)i * px + k] = pix[k] / 255.0f;
-        if (lab[i] >= d->classes) {
-            st = kn_error_set(err, KN_ERR_PARSE, "%s: label %u of sample %lld is outside 0..%lld", lpath, lab[i],
-                              (long long)i, (long long)(d->classes - 1));
-            goto done;
+        for (int64_t j = 0; j < m; j++, i++) {
+            if ((st = kn_dataset_grow(d, i + 1, n, &cap, err)) != KN_OK ||
+                (st = kn_idx_read(fi, ipath, pix, px, err)) != KN_OK)
+                goto done;
+            for (size_t k = 0; k < px; k++)
+                d->images[(size_t)i * px + k] = pix[k] / 255.0f;
+            if (lab[j] >= d->classes) {
+                st = kn_error_set(err, KN_ERR_PARSE, "%s: label %u of sample %lld is outside 0..%lld", lpath, lab[j],
+                                  (long long)i, (long long)(d->classes - 1));
+                goto done;
+            }
+            d->labels[i] = lab[j];
         }
-        d->labels[i] = lab[i];
     }
+    d->count = n;
 done:
     free(pix);
     free(lab);

@@ -151,6 +151,21 @@ kn_status kn_ref_scratch_check(const kn_node *node, const kn_ref_scratch *scratc
     return KN_OK;
 }
 
+/*
+ * True when no output of the node has an element: there is nothing to compute. A tensor with a zero dimension
+ * may have others of any size (a Pad of 2^45 along another axis, found by fuzz/fuzz_onnx), and a kernel's loop
+ * over them would run for hours writing nothing.
+ */
+static bool kn_ref_outputs_empty(const kn_node *node, const kn_tensor *out)
+{
+    for (int k = 0; k < node->num_outputs; k++) {
+        size_t n;
+        if (kn_shape_numel(&out[k].shape, &n) != KN_OK || n > 0)
+            return false;
+    }
+    return node->num_outputs > 0;
+}
+
 /* Run one node with tensors bound to its inputs and (allocated) outputs. */
 static kn_status kn_ref_run_node(const kn_node *node, const kn_tensor *in, kn_tensor *out,
                                  const kn_ref_scratch *scratch, kn_error *err)
@@ -159,6 +174,8 @@ static kn_status kn_ref_run_node(const kn_node *node, const kn_tensor *in, kn_te
     if (!k)
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': no reference kernel for %s", node->name,
                             kn_op_get(node->op)->name);
+    if (kn_ref_outputs_empty(node, out))
+        return KN_OK;
     kn_status st = k(node, in, out, scratch, err);
     if (st == KN_OK && (node->fused.activation != KN_OP_COUNT || node->fused.residual >= 0))
         st = kn_ref_apply_fused(node, in, &out[0], err);

@@ -1,8 +1,9 @@
 /*
  * test_dataset.c - the training datasets on files written here: .npy pairs
  * (uint8 channels-last, float (N, H, W), int labels as (N, 1)), CIFAR-10
- * binary records (plain and gzip), the refusals of malformed files, and
- * the shift augmentation (each image a translated copy, repeatable per
+ * binary records (plain and gzip), IDX pairs (plain and gzip; a header
+ * that claims more images than the file holds), the refusals of malformed
+ * files, and the shift augmentation (each image a translated copy, repeatable per
  * seed, epoch and sample).
  */
 #include <setjmp.h>
@@ -217,6 +218,98 @@ static void test_cifar10(void **state)
     expect_refused(&sd, false, KN_ERR_IO, "data_batch_1.bin");
 }
 
+/* IDX files: a u32 magic (0x0000 08 ndims), big-endian u32 dims, then bytes. Images [n, h, w], pixel (i * 31 + k)
+ * % 256; label i % 10. `claim` is the count the headers give (normally n). */
+static void write_idx(int64_t n, uint32_t claim, uint32_t h, uint32_t w, bool gz)
+{
+    char ipath[256], lpath[256];
+    snprintf(ipath, sizeof ipath, "%s/train-images-idx3-ubyte%s", kn_dir, gz ? ".gz" : "");
+    snprintf(lpath, sizeof lpath, "%s/train-labels-idx1-ubyte%s", kn_dir, gz ? ".gz" : "");
+    /* only one form of each may exist: the reader tries the plain name first */
+    char other[256];
+    snprintf(other, sizeof other, "%s/train-images-idx3-ubyte%s", kn_dir, gz ? "" : ".gz");
+    unlink(other);
+    snprintf(other, sizeof other, "%s/train-labels-idx1-ubyte%s", kn_dir, gz ? "" : ".gz");
+    unlink(other);
+    const unsigned char ih[16] = {0, 0, 8, 3, claim >> 24, claim >> 16 & 255, claim >> 8 & 255, claim & 255,
+                                  h >> 24, h >> 16 & 255, h >> 8 & 255, h & 255, w >> 24, w >> 16 & 255, w >> 8 & 255,
+                                  w & 255};
+    const unsigned char lh[8] = {0, 0, 8, 1, claim >> 24, claim >> 16 & 255, claim >> 8 & 255, claim & 255};
+    const size_t px = (size_t)h * w;
+    unsigned char *img = malloc((size_t)n * px + 16), *lab = malloc((size_t)n + 8);
+    assert_non_null(img);
+    assert_non_null(lab);
+    memcpy(img, ih, 16);
+    memcpy(lab, lh, 8);
+    for (int64_t i = 0; i < n; i++) {
+        lab[8 + i] = (unsigned char)(i % 10);
+        for (size_t k = 0; k < px; k++)
+            img[16 + (size_t)i * px + k] = (unsigned char)(((size_t)i * 31 + k) % 256);
+    }
+    const char *paths[2] = {ipath, lpath};
+    const unsigned char *bufs[2] = {img, lab};
+    const size_t sizes[2] = {(size_t)n * px + 16, (size_t)n + 8};
+    for (int f = 0; f < 2; f++) {
+        if (gz) {
+            gzFile g = gzopen(paths[f], "wb");
+            assert_non_null(g);
+            assert_int_equal(gzwrite(g, bufs[f], (unsigned)sizes[f]), (int)sizes[f]);
+            gzclose(g);
+        } else {
+            FILE *fp = fopen(paths[f], "wb");
+            assert_non_null(fp);
+            assert_int_equal(fwrite(bufs[f], 1, sizes[f], fp), sizes[f]);
+            fclose(fp);
+        }
+    }
+    free(img);
+    free(lab);
+}
+
+static void test_idx(void **state)
+{
+    (void)state;
+    /* 4,100 images of 32x32: the arrays grow three times (1,024 samples first), labels cross a 4,096 block */
+    enum { N = 4100, H = 32, W = 32 };
+    kn_spec_dataset sd = {.kind = KN_SPEC_DATA_IDX, .dir = kn_dir, .num_classes = 10, .shuffle = true};
+    sd.image_shape.rank = 3;
+    sd.image_shape.dims[0] = 1;
+    sd.image_shape.dims[1] = H;
+    sd.image_shape.dims[2] = W;
+    static float img[H * W];
+    for (int gz = 0; gz < 2; gz++) {
+        write_idx(N, N, H, W, gz);
+        kn_dataset_t *d = NULL;
+        kn_error err = {0};
+        assert_int_equal(kn_dataset_load(&sd, NULL, false, 0, &d, &err), KN_OK);
+        assert_int_equal(kn_dataset_count(d), N);
+        const int64_t check[] = {0, 1, 1023, 1024, 2048, 4095, 4096, N - 1};
+        for (size_t c = 0; c < sizeof check / sizeof *check; c++) {
+            int64_t label;
+            sample(d, check[c], H * W, img, &label);
+            assert_int_equal(label, check[c] % 10);
+            for (size_t k = 0; k < H * W; k += 61)
+                assert_float_equal(img[k], (((size_t)check[c] * 31 + k) % 256) / 255.0f, 1e-7);
+        }
+        kn_dataset_free(d);
+        /* a limit reads the first samples only */
+        assert_int_equal(kn_dataset_load(&sd, NULL, false, 5, &d, &err), KN_OK);
+        assert_int_equal(kn_dataset_count(d), 5);
+        kn_dataset_free(d);
+    }
+    /* Found with fuzz/fuzz_idx (a hand-made input, before any campaign): headers claiming 2^31 - 1 images of
+     * 28x28 (6.7 TB of floats) over a file of 2 made kiln allocate the claimed size before reading (out of
+     * memory, or an ASan abort). The arrays now grow with what is read: the file is refused as truncated. */
+    sd.image_shape.dims[1] = sd.image_shape.dims[2] = 28;
+    for (int gz = 0; gz < 2; gz++) {
+        write_idx(2, 0x7fffffffu, 28, 28, gz);
+        expect_refused(&sd, false, KN_ERR_IO, "ends early");
+    }
+    /* 2^32 - 1 claimed: more than a dataset may hold, refused before reading */
+    write_idx(2, 0xffffffffu, 28, 28, false);
+    expect_refused(&sd, false, KN_ERR_OVERFLOW, "too many");
+}
+
 static void test_shift(void **state)
 {
     (void)state;
@@ -274,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_npy_float_squeezed),
         cmocka_unit_test(test_npy_refusals),
         cmocka_unit_test(test_cifar10),
+        cmocka_unit_test(test_idx),
         cmocka_unit_test(test_shift),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
