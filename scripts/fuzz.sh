@@ -75,10 +75,13 @@ seeds() {
   if [[ -d fuzz/corpus/$1 ]]; then cp fuzz/corpus/"$1"/* "$s"/; fi
   case "$1" in
     onnx) cp models/mnist_small.onnx tests/data/onnx/*.onnx tests/cli/*.onnx "$s"/
-          sh tests/cli/make_data.sh "$b/seeds/cli" . >/dev/null; cp "$b"/seeds/cli/*.onnx "$s"/ ;;
+          sh tests/cli/make_data.sh "$b/seeds/cli" . >/dev/null
+          find "$b/seeds/cli" -maxdepth 1 -type f -name '*.onnx' -exec cp {} "$s"/ \; ;; # files only: make_data.sh
+                                                                                   # makes a dir.onnx directory too
     spec) cp models/*.kiln tests/spec/*.kiln tests/cli/*.kiln tests/train/*.kiln fuzz/*.kiln "$s"/ ;;
     npy) sh tests/cli/make_data.sh "$b/seeds/cli" . >/dev/null
-         cp "$b"/seeds/cli/*.npy models/data/digit_7.npy models/data/digits_batch4_probs.npy "$s"/ ;;
+         find "$b/seeds/cli" -maxdepth 1 -type f -name '*.npy' -exec cp {} "$s"/ \;
+         cp models/data/digit_7.npy models/data/digits_batch4_probs.npy "$s"/ ;;
     idx) idx_pair "$s/mnist_3" 3 0; idx_pair "$s/mnist_2_gz" 2 1 ;;
     cifar) # four records: labels 0-3, pixels from the MNIST digits
            for k in 0 1 2 3; do printf "\\$(printf %03o $k)"; mnist train-images-idx3-ubyte $((16 + k * 3072)) 3072
