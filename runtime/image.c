@@ -29,6 +29,39 @@ static void kn_png_warning(png_structp png, png_const_charp msg)
     (void)msg;
 }
 
+/* libpng's output into a growing memory buffer. */
+typedef struct kn_png_mem {
+    unsigned char *p;
+    size_t len, cap;
+    bool failed;
+} kn_png_mem;
+
+static void kn_png_mem_write(png_structp png, png_bytep data, png_size_t n)
+{
+    kn_png_mem *m = png_get_io_ptr(png);
+    if (m->failed)
+        return;
+    if (m->len + n > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap < m->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(m->p, cap);
+        if (!p) {
+            m->failed = true;
+            return;
+        }
+        m->p = p;
+        m->cap = cap;
+    }
+    memcpy(m->p + m->len, data, n);
+    m->len += n;
+}
+
+static void kn_png_mem_flush(png_structp png)
+{
+    (void)png;
+}
+
 kn_status kn_png_write(const char *path, const uint8_t *pixels, int64_t width, int64_t height, int channels,
                        kn_error *err)
 {
@@ -37,27 +70,17 @@ kn_status kn_png_write(const char *path, const uint8_t *pixels, int64_t width, i
         (channels != 1 && channels != 3 && channels != 4))
         return kn_error_set(err, KN_ERR_INVALID_ARG, "cannot write a %lldx%lld PNG with %d channels",
                             (long long)width, (long long)height, channels);
-    size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        kn_status st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
     kn_png_ctx ctx = {0};
+    kn_png_mem mem = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, kn_png_error, kn_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile kn_status st = KN_OK;
     if (!png || !info) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory writing %s", path);
     } else if (setjmp(ctx.jump)) {
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write the PNG: %s", path, ctx.message);
+        st = kn_error_set(err, KN_ERR_IO, "%s: cannot encode the PNG: %s", path, ctx.message);
     } else {
-        png_init_io(png, f);
+        png_set_write_fn(png, &mem, kn_png_mem_write, kn_png_mem_flush);
         png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, types[channels], PNG_INTERLACE_NONE,
                      PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
         png_write_info(png, info);
@@ -66,13 +89,13 @@ kn_status kn_png_write(const char *path, const uint8_t *pixels, int64_t width, i
         png_write_end(png, NULL);
     }
     png_destroy_write_struct(png ? &png : NULL, info ? &info : NULL);
-    if (fclose(f) != 0 && st == KN_OK)
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st == KN_OK && rename(tmp, path) != 0)
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st != KN_OK)
-        remove(tmp);
-    free(tmp);
+    if (st == KN_OK && mem.failed)
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory writing %s", path);
+    if (st == KN_OK) { /* a temporary file renamed into place */
+        const void *data = mem.p;
+        st = kn_file_write_atomic(path, &data, &mem.len, 1, err);
+    }
+    free(mem.p);
     return st;
 }
 
@@ -163,8 +186,7 @@ kn_status kn_png_write_grid(const char *path, const kn_tensor *x, int rows, int 
     return st;
 }
 
-/* Text for an SVG attribute or element: the five XML specials escaped. */
-static void kn_svg_text(FILE *f, const char *s)
+void kn_xml_text(FILE *f, const char *s)
 {
     for (; s && *s; s++) {
         switch (*s) {
@@ -173,7 +195,9 @@ static void kn_svg_text(FILE *f, const char *s)
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
-        default: fputc(*s, f);
+        default:
+            if ((unsigned char)*s >= 0x20 || *s == '\t')
+                fputc(*s, f);
         }
     }
 }
@@ -195,21 +219,15 @@ kn_status kn_svg_write_curves(const char *path, const char *title, const char *x
     if (hi - lo < 1e-9)
         hi = lo + 1;
     const double W = 640, H = 400, L = 60, R = 160, T = 40, B = 50, pw = W - L - R, ph = H - T - B;
-    size_t len = strlen(path) + 16;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    snprintf(tmp, len, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        kn_status st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len); /* the document in memory, then written atomically */
+    if (!f)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory writing %s", path);
     fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" "
                "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
     fprintf(f, "<text x=\"%g\" y=\"24\" font-size=\"15\">", L);
-    kn_svg_text(f, title);
+    kn_xml_text(f, title);
     fprintf(f, "</text>\n<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"#888\"/>\n", L,
             T, pw, ph);
     for (int k = 0; k <= 4; k++) { /* y ticks */
@@ -224,7 +242,7 @@ kn_status kn_svg_write_curves(const char *path, const char *title, const char *x
                 T + ph + 18, i + 1);
     }
     fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">", L + pw / 2, H - 10);
-    kn_svg_text(f, xlabel);
+    kn_xml_text(f, xlabel);
     fputs("</text>\n", f);
     for (int s = 0; s < nseries; s++) {
         const char *color = colors[s % 6];
@@ -238,17 +256,17 @@ kn_status kn_svg_write_curves(const char *path, const char *title, const char *x
         }
         fprintf(f, "\"/>\n<rect x=\"%g\" y=\"%g\" width=\"12\" height=\"3\" fill=\"%s\"/><text x=\"%g\" y=\"%g\">",
                 W - R + 12, T + 10 + 18.0 * s, color, W - R + 30, T + 15 + 18.0 * s);
-        kn_svg_text(f, names && names[s] ? names[s] : "");
+        kn_xml_text(f, names && names[s] ? names[s] : "");
         fputs("</text>\n", f);
     }
     fputs("</svg>\n", f);
     kn_status st = KN_OK;
-    if (ferror(f) | (fclose(f) != 0))
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st == KN_OK && rename(tmp, path) != 0)
-        st = kn_error_set(err, KN_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-    if (st != KN_OK)
-        remove(tmp);
-    free(tmp);
+    if (ferror(f) | (fclose(f) != 0)) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory writing %s", path);
+    } else {
+        const void *data = text;
+        st = kn_file_write_atomic(path, &data, &len, 1, err);
+    }
+    free(text);
     return st;
 }

@@ -7,6 +7,7 @@
 #define KN_RUNTIME_IMAGE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "kiln.h"
@@ -14,7 +15,7 @@
 /**
  * Write an 8-bit PNG of `width` x `height` pixels with `channels` 1 (grey),
  * 3 (RGB) or 4 (RGBA), rows top to bottom, channels interleaved, atomically
- * (a temporary file renamed into place). KN_ERR_IO naming the path when it
+ * (kn_file_write_atomic: a temporary file renamed into place). KN_ERR_IO naming the path when it
  * cannot be written, KN_ERR_INVALID_ARG for a bad size or channel count.
  */
 kn_status kn_png_write(const char *path, const uint8_t *pixels, int64_t width, int64_t height, int channels,
@@ -45,5 +46,8 @@ kn_status kn_png_write_grid(const char *path, const kn_tensor *samples, int rows
  */
 kn_status kn_svg_write_curves(const char *path, const char *title, const char *xlabel, const char *const *names,
                               int nseries, const double *values, int npoints, kn_error *err);
+
+/** Write `s` to f with the five XML specials escaped and control characters (but tab) left out. */
+void kn_xml_text(FILE *f, const char *s);
 
 #endif

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "ir.h" /* kn_bytes_str */
+#include "image.h" /* kn_xml_text */
+#include "ir.h"    /* kn_bytes_str */
 
 /* Text chart: 2 + name 16 + 1 + size 9 + 1 + offset 9 + 2 = 40 columns, then the bars: 100 in all. */
 #define KN_CHART_WIDTH 60
@@ -138,23 +139,6 @@ void kn_cli_print_memory_plan(const kn_memory_plan *p)
         bar[end] = '\0';
         printf("  %-*s %9s %9s  %s\n", KN_CHART_NAME, name, kn_cli_bytes(buf->size, b, sizeof b),
                kn_cli_bytes(buf->offset, c, sizeof c), bar);
-    }
-}
-
-/* Write `s` with XML special characters escaped. */
-static void kn_xml_text(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&apos;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20 || *s == '\t')
-                fputc(*s, f);
-        }
     }
 }
 
