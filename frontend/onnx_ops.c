@@ -218,6 +218,14 @@ static kn_status kn_onnx_alpha_beta(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* Selu: alpha and gamma (kept in attrs.scalar.beta). */
+static kn_status kn_onnx_selu(kn_onnx_node *n, kn_error *err)
+{
+    kn_scalar_attrs *s = &n->attrs.scalar;
+    KN_TRY(kn_onnx_attr_float(n, "alpha", s->alpha, &s->alpha, err));
+    return kn_onnx_attr_float(n, "gamma", s->beta, &s->beta, err);
+}
+
 /* Clip-6: min/max are attributes; kiln keeps them in attrs.scalar. */
 static kn_status kn_onnx_clip6(kn_onnx_node *n, kn_error *err)
 {
@@ -527,6 +535,11 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Mul",                 7, 17, KN_OP_MUL,                 NULL,                      ""},
     {"Div",                 7, 17, KN_OP_DIV,                 NULL,                      ""},
     {"Pow",                 7, 17, KN_OP_POW,                 NULL,                      ""},
+    /* the opset 6 forms differ only in refusing broadcasting; Min/Max 12 add integer types */
+    {"Min",                 6, 17, KN_OP_MIN,                 NULL,                      ""},
+    {"Max",                 6, 17, KN_OP_MAX,                 NULL,                      ""},
+    {"Sum",                 6, 17, KN_OP_SUM,                 NULL,                      ""},
+    {"Mean",                6, 17, KN_OP_MEAN,                NULL,                      ""},
     {"Relu",                6, 17, KN_OP_RELU,                NULL,                      ""},
     {"LeakyRelu",           6, 17, KN_OP_LEAKY_RELU,          kn_onnx_alpha_beta,        "alpha"},
     {"Sigmoid",             6, 17, KN_OP_SIGMOID,             NULL,                      ""},
@@ -539,6 +552,21 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Sqrt",                6, 17, KN_OP_SQRT,                NULL,                      ""},
     {"Exp",                 6, 17, KN_OP_EXP,                 NULL,                      ""},
     {"Erf",                 9, 17, KN_OP_ERF,                 NULL,                      ""},
+    {"Abs",                 6, 17, KN_OP_ABS,                 NULL,                      ""},
+    {"Neg",                 6, 17, KN_OP_NEG,                 NULL,                      ""},
+    {"Reciprocal",          6, 17, KN_OP_RECIPROCAL,          NULL,                      ""},
+    {"Log",                 6, 17, KN_OP_LOG,                 NULL,                      ""},
+    {"Floor",               6, 17, KN_OP_FLOOR,               NULL,                      ""},
+    {"Ceil",                6, 17, KN_OP_CEIL,                NULL,                      ""},
+    {"Round",              11, 17, KN_OP_ROUND,               NULL,                      ""},
+    {"Sign",                9, 17, KN_OP_SIGN,                NULL,                      ""},
+    {"Sin",                 7, 17, KN_OP_SIN,                 NULL,                      ""},
+    {"Cos",                 7, 17, KN_OP_COS,                 NULL,                      ""},
+    {"Softplus",            1, 17, KN_OP_SOFTPLUS,            NULL,                      ""},
+    {"Softsign",            1, 17, KN_OP_SOFTSIGN,            NULL,                      ""},
+    {"Selu",                6, 17, KN_OP_SELU,                kn_onnx_selu,              "alpha gamma"},
+    {"ThresholdedRelu",    10, 17, KN_OP_THRESHOLDED_RELU,    kn_onnx_alpha_beta,        "alpha"},
+    {"Celu",               12, 17, KN_OP_CELU,                kn_onnx_alpha_beta,        "alpha"},
     {"Softmax",             1, 17, KN_OP_SOFTMAX,             kn_onnx_softmax,           "axis"},
     {"LogSoftmax",          1, 17, KN_OP_LOG_SOFTMAX,         kn_onnx_softmax,           "axis"},
     {"MaxPool",             1,  7, KN_OP_MAX_POOL,            kn_onnx_window,            "auto_pad kernel_shape pads strides"},

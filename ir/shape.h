@@ -24,6 +24,8 @@ KN_SHAPE_RULE(kn_shape_gemm)
 KN_SHAPE_RULE(kn_shape_matmul)
 KN_SHAPE_RULE(kn_shape_broadcast)
 KN_SHAPE_RULE(kn_shape_same)
+/* Min/Max/Sum/Mean: every input of one dtype, all broadcast together (Mean: float32) */
+KN_SHAPE_RULE(kn_shape_variadic)
 KN_SHAPE_RULE(kn_shape_pool)
 KN_SHAPE_RULE(kn_shape_global_pool)
 KN_SHAPE_RULE(kn_shape_batch_norm)

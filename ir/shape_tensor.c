@@ -111,6 +111,29 @@ kn_status kn_shape_broadcast(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, a->dtype, &out, err);
 }
 
+kn_status kn_shape_variadic(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *a = kn_node_input(g, n, 0);
+    if (!a)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "input 0 is missing");
+    if (n->op == KN_OP_MEAN ? a->dtype != KN_F32 : !kn_is_int_or_f32(a->dtype))
+        return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported (%s)", kn_dtype_name(a->dtype),
+                             n->op == KN_OP_MEAN ? "float32" : "float32, int64, int32, int8, uint8");
+    kn_shape out = a->shape;
+    for (int i = 1; i < n->num_inputs; i++) {
+        kn_value *b = kn_node_input(g, n, i);
+        if (!b)
+            return kn_node_error(err, KN_ERR_GRAPH, n, "input %d is missing", i);
+        if (b->dtype != a->dtype)
+            return kn_node_error(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
+                                 a->name, kn_dtype_name(a->dtype), b->name, kn_dtype_name(b->dtype));
+        kn_status st = kn_shape_broadcast2(n, &out, &b->shape, &out, err);
+        if (st != KN_OK)
+            return st;
+    }
+    return kn_node_set_output(g, n, 0, a->dtype, &out, err);
+}
+
 kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0);

@@ -118,6 +118,7 @@ KN_REF_KERNEL(kn_ref_conv_transpose)
 KN_REF_KERNEL(kn_ref_gemm)
 KN_REF_KERNEL(kn_ref_matmul)
 KN_REF_KERNEL(kn_ref_binary)          /* Add Sub Mul Div Pow, by node->op */
+KN_REF_KERNEL(kn_ref_variadic)        /* Min Max Sum Mean (1 or more inputs, broadcast), by node->op */
 KN_REF_KERNEL(kn_ref_unary)           /* Relu ... Erf, by node->op */
 KN_REF_KERNEL(kn_ref_softmax)         /* Softmax, LogSoftmax */
 KN_REF_KERNEL(kn_ref_pool)            /* MaxPool, AveragePool */

@@ -228,7 +228,7 @@ def broken():
 
 def misc():
     # many unsupported ops: the message lists what fits and counts the rest
-    nodes = [helper.make_node("Floor", ["x" if i == 0 else "f%d" % (i - 1)], ["f%d" % i],
+    nodes = [helper.make_node("Hardmax", ["x" if i == 0 else "f%d" % (i - 1)], ["f%d" % i],
                               name="a_rather_long_node_name_number_%d" % i) for i in range(60)]
     save(model(nodes, [vi("x", F, ["N", 4])], [vi("f59", F, ["N", 4])]), "many_unsupported.onnx")
 
