@@ -396,7 +396,7 @@ static void test_symbolic_batch(void **state)
 typedef struct op_case {
     kn_op op;
     int nin;                  /* float inputs x0..; kinds below override */
-    const char *int_inputs;   /* per input: 'f' float, 'i' int64 (graph inputs) */
+    const char *int_inputs;   /* per input: 'f' float, 'i' int64, 'b' bool (graph inputs) */
     int nout;
     kn_dtype out_dtype;
     void (*set)(kn_attrs *a); /* non-default attributes, or NULL */
@@ -513,6 +513,16 @@ static const op_case op_cases[] = {
     {KN_OP_MAX, 1, "f", 1, KN_F32, NULL},
     {KN_OP_SUM, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_MEAN, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_EQUAL, 2, "ii", 1, KN_BOOL, NULL},
+    {KN_OP_LESS, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_LESS_OR_EQUAL, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_GREATER, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_GREATER_OR_EQUAL, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_NOT, 1, "b", 1, KN_BOOL, NULL},
+    {KN_OP_AND, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_OR, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_XOR, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_WHERE, 3, "bii", 1, KN_I64, NULL},
     {KN_OP_RELU, 1, "f", 1, KN_F32, NULL},
     {KN_OP_LEAKY_RELU, 1, "f", 1, KN_F32, set_alpha},
     {KN_OP_SIGMOID, 1, "f", 1, KN_F32, NULL},
@@ -591,8 +601,9 @@ static void test_op_attributes(void **state)
         for (int i = 0; i < oc->nin; i++) {
             char name[16];
             snprintf(name, sizeof name, "x%d", i);
-            bool is_int = oc->int_inputs[i] == 'i';
-            in[i] = add_input(&g, name, is_int ? KN_I64 : KN_F32, is_int ? 1 : 4, is_int ? (int64_t[]){4} : dims);
+            bool is_int = oc->int_inputs[i] == 'i', is_bool = oc->int_inputs[i] == 'b';
+            in[i] = add_input(&g, name, is_int ? KN_I64 : is_bool ? KN_BOOL : KN_F32, is_int || is_bool ? 1 : 4,
+                              is_int || is_bool ? (int64_t[]){4} : dims);
         }
         for (int i = 0; i < oc->nout; i++) {
             char name[16];
