@@ -540,6 +540,7 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Max",                 6, 17, KN_OP_MAX,                 NULL,                      ""},
     {"Sum",                 6, 17, KN_OP_SUM,                 NULL,                      ""},
     {"Mean",                6, 17, KN_OP_MEAN,                NULL,                      ""},
+    {"PRelu",               7, 17, KN_OP_PRELU,               NULL,                      ""},
     /* Equal-7 and Less/Greater-7 take fewer dtypes than -13; the shape rule checks dtypes */
     {"Equal",               7, 17, KN_OP_EQUAL,               NULL,                      ""},
     {"Less",                7, 17, KN_OP_LESS,                NULL,                      ""},

@@ -28,6 +28,8 @@ KN_SHAPE_RULE(kn_shape_same)
 KN_SHAPE_RULE(kn_shape_variadic)
 /* Equal/Less/...: two inputs of one dtype (float32, float64, integers; Equal also bool) -> broadcast bool */
 KN_SHAPE_RULE(kn_shape_compare)
+/* PRelu: float32 x and a slope that broadcasts to x's shape (unidirectionally) -> x's shape */
+KN_SHAPE_RULE(kn_shape_prelu)
 /* Not/And/Or/Xor: bool inputs -> broadcast bool */
 KN_SHAPE_RULE(kn_shape_logical)
 /* Where: bool condition, X and Y of one dtype, all three broadcast together */

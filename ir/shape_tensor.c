@@ -134,6 +134,26 @@ kn_status kn_shape_variadic(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, a->dtype, &out, err);
 }
 
+kn_status kn_shape_prelu(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0), *s = kn_node_input(g, n, 1);
+    if (!x || !s)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "needs two inputs (X, slope)");
+    if (x->dtype != KN_F32 || s->dtype != KN_F32)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "X is %s and slope %s; kiln's PRelu is float32",
+                             kn_dtype_name(x->dtype), kn_dtype_name(s->dtype));
+    kn_shape out;
+    kn_status st = kn_shape_broadcast2(n, &x->shape, &s->shape, &out, err);
+    if (st != KN_OK)
+        return st;
+    if (!kn_shape_equal(&out, &x->shape)) {
+        char sa[160], sb[160];
+        return kn_node_error(err, KN_ERR_SHAPE, n, "slope %s does not broadcast to X's shape %s",
+                             kn_shape_str(&s->shape, sb, sizeof sb), kn_shape_str(&x->shape, sa, sizeof sa));
+    }
+    return kn_node_set_output(g, n, 0, KN_F32, &x->shape, err);
+}
+
 kn_status kn_shape_compare(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *a = kn_node_input(g, n, 0), *b = kn_node_input(g, n, 1);

@@ -38,6 +38,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_MAX] = kn_ref_variadic,
     [KN_OP_SUM] = kn_ref_variadic,
     [KN_OP_MEAN] = kn_ref_variadic,
+    [KN_OP_PRELU] = kn_ref_binary,
     [KN_OP_EQUAL] = kn_ref_compare,
     [KN_OP_LESS] = kn_ref_compare,
     [KN_OP_LESS_OR_EQUAL] = kn_ref_compare,

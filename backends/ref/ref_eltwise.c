@@ -121,6 +121,7 @@ static KN_ELTWISE_FN void kn_row_f32(kn_op op, const float *a, int64_t sa, const
     case KN_OP_DIV: KN_ROW(float, x / y); break;
     case KN_OP_POW: KN_ROW(float, powf(x, y)); break;
     /* Min/Max propagate NaN from either side, like NumPy's minimum/maximum */
+    case KN_OP_PRELU: KN_ROW(float, x < 0.0f ? x * y : x); break;
     case KN_OP_MIN: KN_ROW(float, x != x || x < y ? x : y); break;
     case KN_OP_MAX: KN_ROW(float, x != x || x > y ? x : y); break;
     default: break;
@@ -201,9 +202,12 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
     const kn_tensor *ta = &in[0], *tb = &in[1];
     kn_tensor *to = &out[0];
     kn_op op = node->op;
-    if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW)
+    if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW &&
+        op != KN_OP_PRELU)
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a binary op");
     kn_dtype dt = ta->dtype;
+    if (op == KN_OP_PRELU && (dt != KN_F32 || tb->dtype != KN_F32 || to->dtype != KN_F32))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "PRelu is float32 only, not %s", kn_dtype_name(dt));
     bool mixed_pow = op == KN_OP_POW && (dt != KN_F32 || tb->dtype != KN_F32);
     bool ok = mixed_pow ? kn_pow_dtype_ok(dt) && kn_pow_dtype_ok(tb->dtype) && to->dtype == dt
                         : tb->dtype == dt && to->dtype == dt &&

@@ -513,6 +513,7 @@ static const op_case op_cases[] = {
     {KN_OP_MAX, 1, "f", 1, KN_F32, NULL},
     {KN_OP_SUM, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_MEAN, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_PRELU, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_EQUAL, 2, "ii", 1, KN_BOOL, NULL},
     {KN_OP_LESS, 2, "ff", 1, KN_BOOL, NULL},
     {KN_OP_LESS_OR_EQUAL, 2, "ff", 1, KN_BOOL, NULL},
