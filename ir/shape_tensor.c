@@ -232,6 +232,8 @@ kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
                                     i == 1 ? "min" : "max", b->name, kn_shape_str(&b->shape, buf, sizeof buf));
             }
         }
+    } else if ((n->op == KN_OP_ABS || n->op == KN_OP_NEG || n->op == KN_OP_SIGN) && kn_is_int_or_f32(x->dtype)) {
+        /* Abs, Neg and Sign also take the integer types (wrapping like NumPy: -INT_MIN is INT_MIN) */
     } else if (n->op != KN_OP_IDENTITY && (st = kn_require_f32(n, x, err)) != KN_OK) {
         return st;
     }

@@ -480,6 +480,31 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
     return KN_OK;
 }
 
+/* Abs, Neg, Sign on an integer tensor (negation wraps via unsigned, as NumPy). */
+static kn_status kn_unary_int(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    kn_dtype dt = in[0].dtype;
+    if (out[0].dtype != dt || (dt != KN_I64 && dt != KN_I32 && dt != KN_I8 && dt != KN_U8))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+    size_t n = kn_numel_of(&out[0]);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = kn_load_int(in[0].data, dt, i);
+        uint64_t r;
+        switch (node->op) {
+        case KN_OP_ABS: r = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; break;
+        case KN_OP_NEG: r = 0 - (uint64_t)v; break;
+        default: r = (uint64_t)(int64_t)(v > 0 ? 1 : v < 0 ? -1 : 0); break; /* Sign */
+        }
+        switch (dt) {
+        case KN_I64: ((int64_t *)out[0].data)[i] = (int64_t)r; break;
+        case KN_I32: ((int32_t *)out[0].data)[i] = (int32_t)(uint32_t)r; break;
+        case KN_I8: ((int8_t *)out[0].data)[i] = (int8_t)(uint8_t)r; break;
+        default: ((uint8_t *)out[0].data)[i] = (uint8_t)r; break;
+        }
+    }
+    return KN_OK;
+}
+
 kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
@@ -487,6 +512,8 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
     if (node->op == KN_OP_CLIP && in[0].dtype != KN_F32)
         return kn_clip_int(node, in, out, err);
+    if ((node->op == KN_OP_ABS || node->op == KN_OP_NEG || node->op == KN_OP_SIGN) && in[0].dtype != KN_F32)
+        return kn_unary_int(node, in, out, err);
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
         return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
                               kn_dtype_name(in[0].dtype));
