@@ -226,6 +226,16 @@ static kn_status kn_onnx_selu(kn_onnx_node *n, kn_error *err)
     return kn_onnx_attr_float(n, "gamma", s->beta, &s->beta, err);
 }
 
+/* Celu: alpha, which divides x (alpha 0 has no value: refused). */
+static kn_status kn_onnx_celu(kn_onnx_node *n, kn_error *err)
+{
+    KN_TRY(kn_onnx_attr_float(n, "alpha", n->attrs.scalar.alpha, &n->attrs.scalar.alpha, err));
+    if (n->attrs.scalar.alpha == 0.0f || !isfinite(n->attrs.scalar.alpha))
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "alpha=%g is not supported (Celu divides by alpha)",
+                                  (double)n->attrs.scalar.alpha);
+    return KN_OK;
+}
+
 /* Clip-6: min/max are attributes; kiln keeps them in attrs.scalar. */
 static kn_status kn_onnx_clip6(kn_onnx_node *n, kn_error *err)
 {
@@ -578,7 +588,7 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Softsign",            1, 17, KN_OP_SOFTSIGN,            NULL,                      ""},
     {"Selu",                6, 17, KN_OP_SELU,                kn_onnx_selu,              "alpha gamma"},
     {"ThresholdedRelu",    10, 17, KN_OP_THRESHOLDED_RELU,    kn_onnx_alpha_beta,        "alpha"},
-    {"Celu",               12, 17, KN_OP_CELU,                kn_onnx_alpha_beta,        "alpha"},
+    {"Celu",               12, 17, KN_OP_CELU,                kn_onnx_celu,              "alpha"},
     {"Softmax",             1, 17, KN_OP_SOFTMAX,             kn_onnx_softmax,           "axis"},
     {"LogSoftmax",          1, 17, KN_OP_LOG_SOFTMAX,         kn_onnx_softmax,           "axis"},
     {"MaxPool",             1,  7, KN_OP_MAX_POOL,            kn_onnx_window,            "auto_pad kernel_shape pads strides"},

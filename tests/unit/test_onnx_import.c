@@ -391,6 +391,8 @@ static void test_lenient_refused(void **state)
                  "output_sequence.onnx: graph output 'y' is a sequence; kiln produces dense tensors only");
     expect_error("ceil_mode_2.onnx", KN_ERR_PARSE,
                  "ceil_mode_2.onnx: node 'pool' (MaxPool): ceil_mode must be 0 or 1, got 2");
+    expect_error("celu_alpha_0.onnx", KN_ERR_UNSUPPORTED,
+                 "celu_alpha_0.onnx: node 'celu' (Celu): alpha=0 is not supported (Celu divides by alpha)");
 }
 
 static void test_many_unsupported(void **state)

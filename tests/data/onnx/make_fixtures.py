@@ -310,6 +310,9 @@ def lenient():
     # ceil_mode other than 0 or 1
     nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], ceil_mode=2)]
     save(model(nodes, [x], [y]), "ceil_mode_2.onnx", check=False)
+    # Celu with alpha 0 (it divides by alpha)
+    nodes = [helper.make_node("Celu", ["x"], ["y"], name="celu", alpha=0.0)]
+    save(model(nodes, [x], [y]), "celu_alpha_0.onnx", check=False)
 
 
 def tensors():
