@@ -192,6 +192,12 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
                 return false;
             }
         return true;
+    case KN_OP_MIN: case KN_OP_MAX:
+        if (n->num_inputs != 2) { /* one input is a copy; three or more would be a chain of primitives */
+            snprintf(why, len, "%d inputs (oneDNN's binary min/max takes 2)", n->num_inputs);
+            return false;
+        }
+        /* fall through */
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_DIV:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->outputs[0], 1, 6, why, len))
             return false;
