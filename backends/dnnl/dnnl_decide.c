@@ -192,9 +192,10 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
                 return false;
             }
         return true;
-    case KN_OP_MIN: case KN_OP_MAX:
+    case KN_OP_MIN: case KN_OP_MAX: case KN_OP_SUM:
         if (n->num_inputs != 2) { /* one input is a copy; three or more would be a chain of primitives */
-            snprintf(why, len, "%d inputs (oneDNN's binary min/max takes 2)", n->num_inputs);
+            snprintf(why, len, "%d inputs (oneDNN's binary %s takes 2)", n->num_inputs,
+                     n->op == KN_OP_SUM ? "add" : n->op == KN_OP_MIN ? "min" : "max");
             return false;
         }
         /* fall through */

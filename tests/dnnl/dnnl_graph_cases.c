@@ -872,7 +872,7 @@ static kn_model_t *t_log_unary(void)
     return kn_pb_model(&b);
 }
 
-/* Max and Min of two inputs on oneDNN's binary max/min: same shapes on a blocked Conv output, a broadcast
+/* Max, Min and Sum of two inputs on oneDNN's binary max/min/add (Sum of same shapes: its sum primitive): same shapes on a blocked Conv output, a broadcast
  * operand (either side: they commute), and a three-input Max, which falls back. */
 static kn_model_t *t_min_max(void)
 {
@@ -886,7 +886,9 @@ static kn_model_t *t_min_max(void)
     kn_pb_output(&b, kn_pb_node(&b, "min_b", KN_OP_MIN, NULL, 2, (int[]){w, v}));
     kn_pb_output(&b, kn_pb_node(&b, "max_b", KN_OP_MAX, NULL, 2, (int[]){v, w}));
     kn_pb_output(&b, kn_pb_node(&b, "max3", KN_OP_MAX, NULL, 3, (int[]){v, w, v}));
-    chain_tail(&b, kn_pb_node(&b, "min", KN_OP_MIN, NULL, 2, (int[]){m, c}), 16);
+    kn_pb_output(&b, kn_pb_node(&b, "sum_b", KN_OP_SUM, NULL, 2, (int[]){w, v}));
+    int s = kn_pb_node(&b, "sum", KN_OP_SUM, NULL, 2, (int[]){m, t});
+    chain_tail(&b, kn_pb_node(&b, "min", KN_OP_MIN, NULL, 2, (int[]){s, c}), 16);
     return kn_pb_model(&b);
 }
 
@@ -1151,7 +1153,7 @@ typedef struct tensor_case {
 static const tensor_case tensor_cases[] = {
     {"pow", t_pow, "pos,c1,c2"},
     {"sqrt_erf", t_sqrt_erf, "c1,c2,sqrt,sqrt2"},
-    {"min_max", t_min_max, "c1,c2,max,min,min_b,max_b"},
+    {"min_max", t_min_max, "c1,c2,max,min,min_b,max_b,sum,sum_b"},
     {"log_unary", t_log_unary, "c1,c2,abs,softplus,softplus2,neg2"},
     {"reduce_mean", t_reduce_mean, "c1,c2"},
     {"flatten_gemm", t_flatten, "c1,fc"},
