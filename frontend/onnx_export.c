@@ -674,7 +674,12 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         return kn_ex_attr_int(ex, p, "transB", a->gemm.trans_b ? 1 : 0);
     case KN_OP_LEAKY_RELU:
     case KN_OP_ELU:
+    case KN_OP_THRESHOLDED_RELU:
+    case KN_OP_CELU:
         return kn_ex_attr_float(ex, p, "alpha", a->scalar.alpha);
+    case KN_OP_SELU:
+        KN_TRY(kn_ex_attr_float(ex, p, "alpha", a->scalar.alpha));
+        return kn_ex_attr_float(ex, p, "gamma", a->scalar.beta);
     case KN_OP_HARD_SIGMOID:
         KN_TRY(kn_ex_attr_float(ex, p, "alpha", a->scalar.alpha));
         return kn_ex_attr_float(ex, p, "beta", a->scalar.beta);

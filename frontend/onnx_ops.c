@@ -218,6 +218,24 @@ static kn_status kn_onnx_alpha_beta(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* Selu: alpha and gamma (kept in attrs.scalar.beta). */
+static kn_status kn_onnx_selu(kn_onnx_node *n, kn_error *err)
+{
+    kn_scalar_attrs *s = &n->attrs.scalar;
+    KN_TRY(kn_onnx_attr_float(n, "alpha", s->alpha, &s->alpha, err));
+    return kn_onnx_attr_float(n, "gamma", s->beta, &s->beta, err);
+}
+
+/* Celu: alpha, which divides x (alpha 0 has no value: refused). */
+static kn_status kn_onnx_celu(kn_onnx_node *n, kn_error *err)
+{
+    KN_TRY(kn_onnx_attr_float(n, "alpha", n->attrs.scalar.alpha, &n->attrs.scalar.alpha, err));
+    if (n->attrs.scalar.alpha == 0.0f || !isfinite(n->attrs.scalar.alpha))
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "alpha=%g is not supported (Celu divides by alpha)",
+                                  (double)n->attrs.scalar.alpha);
+    return KN_OK;
+}
+
 /* Clip-6: min/max are attributes; kiln keeps them in attrs.scalar. */
 static kn_status kn_onnx_clip6(kn_onnx_node *n, kn_error *err)
 {
@@ -527,6 +545,23 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Mul",                 7, 17, KN_OP_MUL,                 NULL,                      ""},
     {"Div",                 7, 17, KN_OP_DIV,                 NULL,                      ""},
     {"Pow",                 7, 17, KN_OP_POW,                 NULL,                      ""},
+    /* the opset 6 forms differ only in refusing broadcasting; Min/Max 12 add integer types */
+    {"Min",                 6, 17, KN_OP_MIN,                 NULL,                      ""},
+    {"Max",                 6, 17, KN_OP_MAX,                 NULL,                      ""},
+    {"Sum",                 6, 17, KN_OP_SUM,                 NULL,                      ""},
+    {"Mean",                6, 17, KN_OP_MEAN,                NULL,                      ""},
+    {"PRelu",               7, 17, KN_OP_PRELU,               NULL,                      ""},
+    /* Equal-7 and Less/Greater-7 take fewer dtypes than -13; the shape rule checks dtypes */
+    {"Equal",               7, 17, KN_OP_EQUAL,               NULL,                      ""},
+    {"Less",                7, 17, KN_OP_LESS,                NULL,                      ""},
+    {"LessOrEqual",        12, 17, KN_OP_LESS_OR_EQUAL,       NULL,                      ""},
+    {"Greater",             7, 17, KN_OP_GREATER,             NULL,                      ""},
+    {"GreaterOrEqual",     12, 17, KN_OP_GREATER_OR_EQUAL,    NULL,                      ""},
+    {"Not",                 1, 17, KN_OP_NOT,                 NULL,                      ""},
+    {"And",                 7, 17, KN_OP_AND,                 NULL,                      ""},
+    {"Or",                  7, 17, KN_OP_OR,                  NULL,                      ""},
+    {"Xor",                 7, 17, KN_OP_XOR,                 NULL,                      ""},
+    {"Where",               9, 17, KN_OP_WHERE,               NULL,                      ""},
     {"Relu",                6, 17, KN_OP_RELU,                NULL,                      ""},
     {"LeakyRelu",           6, 17, KN_OP_LEAKY_RELU,          kn_onnx_alpha_beta,        "alpha"},
     {"Sigmoid",             6, 17, KN_OP_SIGMOID,             NULL,                      ""},
@@ -539,6 +574,21 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Sqrt",                6, 17, KN_OP_SQRT,                NULL,                      ""},
     {"Exp",                 6, 17, KN_OP_EXP,                 NULL,                      ""},
     {"Erf",                 9, 17, KN_OP_ERF,                 NULL,                      ""},
+    {"Abs",                 6, 17, KN_OP_ABS,                 NULL,                      ""},
+    {"Neg",                 6, 17, KN_OP_NEG,                 NULL,                      ""},
+    {"Reciprocal",          6, 17, KN_OP_RECIPROCAL,          NULL,                      ""},
+    {"Log",                 6, 17, KN_OP_LOG,                 NULL,                      ""},
+    {"Floor",               6, 17, KN_OP_FLOOR,               NULL,                      ""},
+    {"Ceil",                6, 17, KN_OP_CEIL,                NULL,                      ""},
+    {"Round",              11, 17, KN_OP_ROUND,               NULL,                      ""},
+    {"Sign",                9, 17, KN_OP_SIGN,                NULL,                      ""},
+    {"Sin",                 7, 17, KN_OP_SIN,                 NULL,                      ""},
+    {"Cos",                 7, 17, KN_OP_COS,                 NULL,                      ""},
+    {"Softplus",            1, 17, KN_OP_SOFTPLUS,            NULL,                      ""},
+    {"Softsign",            1, 17, KN_OP_SOFTSIGN,            NULL,                      ""},
+    {"Selu",                6, 17, KN_OP_SELU,                kn_onnx_selu,              "alpha gamma"},
+    {"ThresholdedRelu",    10, 17, KN_OP_THRESHOLDED_RELU,    kn_onnx_alpha_beta,        "alpha"},
+    {"Celu",               12, 17, KN_OP_CELU,                kn_onnx_celu,              "alpha"},
     {"Softmax",             1, 17, KN_OP_SOFTMAX,             kn_onnx_softmax,           "axis"},
     {"LogSoftmax",          1, 17, KN_OP_LOG_SOFTMAX,         kn_onnx_softmax,           "axis"},
     {"MaxPool",             1,  7, KN_OP_MAX_POOL,            kn_onnx_window,            "auto_pad kernel_shape pads strides"},

@@ -217,10 +217,11 @@ kn_status kn_grad_activation(kn_grad_ctx *c)
         a.act_grad.p.min = kn_grad_clip_bound(c, 1, c->fwd.attrs.scalar.min);
         a.act_grad.p.max = kn_grad_clip_bound(c, 2, c->fwd.attrs.scalar.max);
     }
-    /* the output where it determines the derivative (Relu, Sigmoid, Tanh, Exp, Sqrt; Elu for alpha >= 0), so
-     * that the input need not be kept */
+    /* the output where it determines the derivative (Relu, Sigmoid, Tanh, Exp, Sqrt, Reciprocal; Elu for
+     * alpha >= 0), so that the input need not be kept */
     a.act_grad.use_dst = op == KN_OP_RELU || op == KN_OP_SIGMOID || op == KN_OP_TANH || op == KN_OP_EXP ||
-                         op == KN_OP_SQRT || (op == KN_OP_ELU && c->fwd.attrs.scalar.alpha >= 0.0f);
+                         op == KN_OP_SQRT || op == KN_OP_RECIPROCAL ||
+                         (op == KN_OP_ELU && c->fwd.attrs.scalar.alpha >= 0.0f);
     c->dx[0] = kn_grad_op(c, KN_OP_ACTIVATION_GRAD, &a, c->dy[0], a.act_grad.use_dst ? kn_grad_y(c, 0) : kn_grad_x(c, 0),
                           -1);
     return c->st;

@@ -45,6 +45,38 @@ kn_status kn_grad_binary(kn_grad_ctx *c)
     return c->st;
 }
 
+kn_status kn_grad_variadic(kn_grad_ctx *c)
+{
+    /* Sum: dy to every input, summed back to its shape; Mean: dy / n. (Min and Max have no rule: ties.) */
+    int dy = c->dy[0];
+    if (dy < 0)
+        return c->st;
+    if (c->fwd.op == KN_OP_MEAN)
+        dy = kn_grad_op(c, KN_OP_MUL, NULL, dy, kn_grad_scalar(c, 1.0f / (float)c->fwd.num_inputs), -1);
+    else if (c->fwd.op != KN_OP_SUM)
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
+    for (int i = 0; i < c->fwd.num_inputs; i++)
+        c->dx[i] = c->need[i] ? kn_grad_sum_to(c, dy, kn_grad_shape(c, kn_grad_x(c, i))) : -1;
+    return c->st;
+}
+
+kn_status kn_grad_prelu(kn_grad_ctx *c)
+{
+    /* y = x < 0 ? s x : x: dx = x < 0 ? s dy : dy; ds = the sum over the broadcast of (x < 0 ? x dy : 0) */
+    const int dy = c->dy[0], X = kn_grad_x(c, 0), S = kn_grad_x(c, 1);
+    if (dy < 0)
+        return c->st;
+    const int zero = kn_grad_scalar(c, 0.0f);
+    const int neg = kn_grad_op(c, KN_OP_LESS, NULL, X, zero, -1);
+    if (c->need[0])
+        c->dx[0] = kn_grad_op(c, KN_OP_WHERE, NULL, neg, kn_grad_op(c, KN_OP_MUL, NULL, dy, S, -1), dy);
+    if (c->need[1])
+        c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, neg, kn_grad_op(c, KN_OP_MUL, NULL, dy, X, -1),
+                                                zero),
+                                  kn_grad_shape(c, S));
+    return c->st;
+}
+
 kn_status kn_grad_reshape(kn_grad_ctx *c)
 {
     if (c->dy[0] >= 0 && c->need[0])

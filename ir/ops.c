@@ -79,6 +79,14 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
     case KN_OP_ELU:
         a->scalar.alpha = 1.0f;
         break;
+    case KN_OP_SELU: /* ONNX's defaults, to float32 */
+        a->scalar.alpha = 1.67326319217681884765625f;
+        a->scalar.beta = 1.05070102214813232421875f; /* gamma */
+        break;
+    case KN_OP_THRESHOLDED_RELU:
+    case KN_OP_CELU:
+        a->scalar.alpha = 1.0f;
+        break;
     case KN_OP_HARD_SIGMOID:
         a->scalar.alpha = 0.2f;
         a->scalar.beta = 0.5f;

@@ -24,6 +24,16 @@ KN_SHAPE_RULE(kn_shape_gemm)
 KN_SHAPE_RULE(kn_shape_matmul)
 KN_SHAPE_RULE(kn_shape_broadcast)
 KN_SHAPE_RULE(kn_shape_same)
+/* Min/Max/Sum/Mean: every input of one dtype, all broadcast together (Mean: float32) */
+KN_SHAPE_RULE(kn_shape_variadic)
+/* Equal/Less/...: two inputs of one dtype (float32, float64, integers; Equal also bool) -> broadcast bool */
+KN_SHAPE_RULE(kn_shape_compare)
+/* PRelu: float32 x and a slope that broadcasts to x's shape (unidirectionally) -> x's shape */
+KN_SHAPE_RULE(kn_shape_prelu)
+/* Not/And/Or/Xor: bool inputs -> broadcast bool */
+KN_SHAPE_RULE(kn_shape_logical)
+/* Where: bool condition, X and Y of one dtype, all three broadcast together */
+KN_SHAPE_RULE(kn_shape_where)
 KN_SHAPE_RULE(kn_shape_pool)
 KN_SHAPE_RULE(kn_shape_global_pool)
 KN_SHAPE_RULE(kn_shape_batch_norm)

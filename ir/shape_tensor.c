@@ -111,6 +111,104 @@ kn_status kn_shape_broadcast(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, a->dtype, &out, err);
 }
 
+kn_status kn_shape_variadic(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *a = kn_node_input(g, n, 0);
+    if (!a)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "input 0 is missing");
+    if (n->op == KN_OP_MEAN ? a->dtype != KN_F32 : !kn_is_int_or_f32(a->dtype))
+        return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported (%s)", kn_dtype_name(a->dtype),
+                             n->op == KN_OP_MEAN ? "float32" : "float32, int64, int32, int8, uint8");
+    kn_shape out = a->shape;
+    for (int i = 1; i < n->num_inputs; i++) {
+        kn_value *b = kn_node_input(g, n, i);
+        if (!b)
+            return kn_node_error(err, KN_ERR_GRAPH, n, "input %d is missing", i);
+        if (b->dtype != a->dtype)
+            return kn_node_error(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
+                                 a->name, kn_dtype_name(a->dtype), b->name, kn_dtype_name(b->dtype));
+        kn_status st = kn_shape_broadcast2(n, &out, &b->shape, &out, err);
+        if (st != KN_OK)
+            return st;
+    }
+    return kn_node_set_output(g, n, 0, a->dtype, &out, err);
+}
+
+kn_status kn_shape_prelu(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0), *s = kn_node_input(g, n, 1);
+    if (!x || !s)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "needs two inputs (X, slope)");
+    if (x->dtype != KN_F32 || s->dtype != KN_F32)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "X is %s and slope %s; kiln's PRelu is float32",
+                             kn_dtype_name(x->dtype), kn_dtype_name(s->dtype));
+    kn_shape out;
+    kn_status st = kn_shape_broadcast2(n, &x->shape, &s->shape, &out, err);
+    if (st != KN_OK)
+        return st;
+    if (!kn_shape_equal(&out, &x->shape)) {
+        char sa[160], sb[160];
+        return kn_node_error(err, KN_ERR_SHAPE, n, "slope %s does not broadcast to X's shape %s",
+                             kn_shape_str(&s->shape, sb, sizeof sb), kn_shape_str(&x->shape, sa, sizeof sa));
+    }
+    return kn_node_set_output(g, n, 0, KN_F32, &x->shape, err);
+}
+
+kn_status kn_shape_compare(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *a = kn_node_input(g, n, 0), *b = kn_node_input(g, n, 1);
+    if (!a || !b)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "needs two inputs");
+    if (a->dtype != b->dtype)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "inputs '%s' (%s) and '%s' (%s) have different dtypes",
+                             a->name, kn_dtype_name(a->dtype), b->name, kn_dtype_name(b->dtype));
+    bool ok = kn_is_int_or_f32(a->dtype) || a->dtype == KN_F64 || (n->op == KN_OP_EQUAL && a->dtype == KN_BOOL);
+    if (!ok)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "dtype %s is not supported (float32, float64, int64, int32, int8, "
+                             "uint8%s)", kn_dtype_name(a->dtype), n->op == KN_OP_EQUAL ? ", bool" : "");
+    kn_shape out;
+    kn_status st = kn_shape_broadcast2(n, &a->shape, &b->shape, &out, err);
+    return st != KN_OK ? st : kn_node_set_output(g, n, 0, KN_BOOL, &out, err);
+}
+
+kn_status kn_shape_logical(kn_graph *g, kn_node *n, kn_error *err)
+{
+    int count = n->op == KN_OP_NOT ? 1 : 2;
+    kn_shape out = {0};
+    for (int i = 0; i < count; i++) {
+        kn_value *a = kn_node_input(g, n, i);
+        if (!a)
+            return kn_node_error(err, KN_ERR_GRAPH, n, "input %d is missing", i);
+        if (a->dtype != KN_BOOL)
+            return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s, not bool", a->name,
+                                 kn_dtype_name(a->dtype));
+        kn_status st = i == 0 ? KN_OK : kn_shape_broadcast2(n, &out, &a->shape, &out, err);
+        if (st != KN_OK)
+            return st;
+        if (i == 0)
+            out = a->shape;
+    }
+    return kn_node_set_output(g, n, 0, KN_BOOL, &out, err);
+}
+
+kn_status kn_shape_where(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *c = kn_node_input(g, n, 0), *x = kn_node_input(g, n, 1), *y = kn_node_input(g, n, 2);
+    if (!c || !x || !y)
+        return kn_node_error(err, KN_ERR_GRAPH, n, "needs three inputs (condition, X, Y)");
+    if (c->dtype != KN_BOOL)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "condition '%s' is %s, not bool", c->name,
+                             kn_dtype_name(c->dtype));
+    if (x->dtype != y->dtype || kn_dtype_size(x->dtype) == 0)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "X '%s' (%s) and Y '%s' (%s) must have one dtype", x->name,
+                             kn_dtype_name(x->dtype), y->name, kn_dtype_name(y->dtype));
+    kn_shape out;
+    kn_status st = kn_shape_broadcast2(n, &c->shape, &x->shape, &out, err);
+    if (st == KN_OK)
+        st = kn_shape_broadcast2(n, &out, &y->shape, &out, err);
+    return st != KN_OK ? st : kn_node_set_output(g, n, 0, x->dtype, &out, err);
+}
+
 kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0);
@@ -134,6 +232,8 @@ kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
                                     i == 1 ? "min" : "max", b->name, kn_shape_str(&b->shape, buf, sizeof buf));
             }
         }
+    } else if ((n->op == KN_OP_ABS || n->op == KN_OP_NEG || n->op == KN_OP_SIGN) && kn_is_int_or_f32(x->dtype)) {
+        /* Abs, Neg and Sign also take the integer types (wrapping like NumPy: -INT_MIN is INT_MIN) */
     } else if (n->op != KN_OP_IDENTITY && (st = kn_require_f32(n, x, err)) != KN_OK) {
         return st;
     }

@@ -302,16 +302,18 @@ static kn_status kn_dnnl_describe_binary(const kn_dnnl_exe *exe, const kn_node *
     kn_status st = KN_OK;
     const kn_shape *ys = &g->values[n->outputs[0]].shape;
     const int R = ys->rank;
+    const bool add = n->op == KN_OP_ADD || n->op == KN_OP_SUM; /* Sum of two inputs (kn_dnnl_decide) is Add */
     int first = 0; /* the input of the output's shape: oneDNN's src0 */
     if (!kn_shape_equal(&g->values[n->inputs[0]].shape, ys)) {
-        if ((n->op != KN_OP_ADD && n->op != KN_OP_MUL) || !kn_shape_equal(&g->values[n->inputs[1]].shape, ys))
+        if ((!add && n->op != KN_OP_MUL && n->op != KN_OP_MIN && n->op != KN_OP_MAX) ||
+            !kn_shape_equal(&g->values[n->inputs[1]].shape, ys))
             return kn_error_set(err, KN_ERR_UNSUPPORTED, "the first input is broadcast (oneDNN broadcasts src1 only)");
         first = 1; /* commutative: swap */
     }
     const int a = n->inputs[first], b = n->inputs[1 - first];
     const bool same = kn_shape_equal(&g->values[b].shape, ys);
     kn_dnnl_bind *s0 = &binds[(*nb)++], *dst = &binds[(*nb)++], *s1 = &binds[(*nb)++];
-    if (n->op == KN_OP_ADD && same) {
+    if (add && same) {
         /* the sum primitive: both sources (and the destination) in one layout */
         desc->kind = KN_DNNL_SUM;
         if ((st = kn_dnnl_bind_act(exe, n, req, s0, DNNL_ARG_MULTIPLE_SRC, a, err)) != KN_OK ||
@@ -325,8 +327,9 @@ static kn_status kn_dnnl_describe_binary(const kn_dnnl_exe *exe, const kn_node *
         desc->dst_any = !s0->plain;
         return KN_OK;
     }
-    dnnl_alg_kind_t alg = n->op == KN_OP_ADD ? dnnl_binary_add : n->op == KN_OP_SUB ? dnnl_binary_sub
-                        : n->op == KN_OP_MUL ? dnnl_binary_mul : dnnl_binary_div;
+    dnnl_alg_kind_t alg = add ? dnnl_binary_add : n->op == KN_OP_SUB ? dnnl_binary_sub
+                        : n->op == KN_OP_MUL ? dnnl_binary_mul : n->op == KN_OP_MIN ? dnnl_binary_min
+                        : n->op == KN_OP_MAX ? dnnl_binary_max : dnnl_binary_div;
     if ((st = kn_dnnl_bind_act(exe, n, req, s0, DNNL_ARG_SRC_0, a, err)) != KN_OK ||
         (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
         return st;
@@ -532,7 +535,10 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_ADD:
     case KN_OP_SUB:
     case KN_OP_MUL:
-    case KN_OP_DIV: return kn_dnnl_describe_binary(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_DIV:
+    case KN_OP_MIN: /* Min, Max, Sum: two inputs (kn_dnnl_decide) */
+    case KN_OP_MAX:
+    case KN_OP_SUM: return kn_dnnl_describe_binary(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_CONCAT: return kn_dnnl_describe_concat(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_BATCH_NORM:
     case KN_OP_LRN: return kn_dnnl_describe_norm(exe, n, req, desc, binds, nbinds, err);

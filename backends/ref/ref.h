@@ -117,7 +117,11 @@ KN_REF_KERNEL(kn_ref_conv)
 KN_REF_KERNEL(kn_ref_conv_transpose)
 KN_REF_KERNEL(kn_ref_gemm)
 KN_REF_KERNEL(kn_ref_matmul)
-KN_REF_KERNEL(kn_ref_binary)          /* Add Sub Mul Div Pow, by node->op */
+KN_REF_KERNEL(kn_ref_binary)          /* Add Sub Mul Div Pow PRelu, by node->op */
+KN_REF_KERNEL(kn_ref_variadic)        /* Min Max Sum Mean (1 or more inputs, broadcast), by node->op */
+KN_REF_KERNEL(kn_ref_compare)         /* Equal Less LessOrEqual Greater GreaterOrEqual (ref_logic.c) */
+KN_REF_KERNEL(kn_ref_logical)         /* Not And Or Xor (ref_logic.c) */
+KN_REF_KERNEL(kn_ref_where)           /* Where (ref_logic.c) */
 KN_REF_KERNEL(kn_ref_unary)           /* Relu ... Erf, by node->op */
 KN_REF_KERNEL(kn_ref_softmax)         /* Softmax, LogSoftmax */
 KN_REF_KERNEL(kn_ref_pool)            /* MaxPool, AveragePool */

@@ -120,6 +120,10 @@ static KN_ELTWISE_FN void kn_row_f32(kn_op op, const float *a, int64_t sa, const
     case KN_OP_MUL: KN_ROW(float, x * y); break;
     case KN_OP_DIV: KN_ROW(float, x / y); break;
     case KN_OP_POW: KN_ROW(float, powf(x, y)); break;
+    /* Min/Max propagate NaN from either side, like NumPy's minimum/maximum */
+    case KN_OP_PRELU: KN_ROW(float, x < 0.0f ? x * y : x); break;
+    case KN_OP_MIN: KN_ROW(float, x != x || x < y ? x : y); break;
+    case KN_OP_MAX: KN_ROW(float, x != x || x > y ? x : y); break;
     default: break;
     }
 }
@@ -133,6 +137,8 @@ static KN_ELTWISE_FN void kn_row_f32(kn_op op, const float *a, int64_t sa, const
         case KN_OP_SUB: KN_ROW(T, (T)((UT)x - (UT)y)); break;                                   \
         case KN_OP_MUL: KN_ROW(T, (T)((UT)x * (UT)y)); break;                                   \
         case KN_OP_DIV: KN_ROW(T, y == -1 ? (T)((UT)0 - (UT)x) : (T)(x / y)); break;            \
+        case KN_OP_MIN: KN_ROW(T, x < y ? x : y); break;                                        \
+        case KN_OP_MAX: KN_ROW(T, x > y ? x : y); break;                                        \
         default: break;                                                                         \
         }                                                                                       \
     }
@@ -147,6 +153,8 @@ static void kn_row_u8(kn_op op, const uint8_t *a, int64_t sa, const uint8_t *b, 
     case KN_OP_SUB: KN_ROW(uint8_t, (uint8_t)(x - y)); break;
     case KN_OP_MUL: KN_ROW(uint8_t, (uint8_t)(x * y)); break;
     case KN_OP_DIV: KN_ROW(uint8_t, (uint8_t)(x / y)); break;
+    case KN_OP_MIN: KN_ROW(uint8_t, x < y ? x : y); break;
+    case KN_OP_MAX: KN_ROW(uint8_t, x > y ? x : y); break;
     default: break;
     }
 }
@@ -185,15 +193,21 @@ static bool kn_pow_dtype_ok(kn_dtype d)
     return d == KN_F32 || d == KN_I32 || d == KN_I64;
 }
 
+static void kn_bcast_apply(kn_op op, kn_dtype dt, bool mixed_pow, const kn_tensor *ta, const kn_tensor *tb,
+                           kn_tensor *to);
+
 kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
     const kn_tensor *ta = &in[0], *tb = &in[1];
     kn_tensor *to = &out[0];
     kn_op op = node->op;
-    if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW)
+    if (op != KN_OP_ADD && op != KN_OP_SUB && op != KN_OP_MUL && op != KN_OP_DIV && op != KN_OP_POW &&
+        op != KN_OP_PRELU)
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a binary op");
     kn_dtype dt = ta->dtype;
+    if (op == KN_OP_PRELU && (dt != KN_F32 || tb->dtype != KN_F32 || to->dtype != KN_F32))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "PRelu is float32 only, not %s", kn_dtype_name(dt));
     bool mixed_pow = op == KN_OP_POW && (dt != KN_F32 || tb->dtype != KN_F32);
     bool ok = mixed_pow ? kn_pow_dtype_ok(dt) && kn_pow_dtype_ok(tb->dtype) && to->dtype == dt
                         : tb->dtype == dt && to->dtype == dt &&
@@ -201,8 +215,7 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
     if (!ok)
         return kn_node_error(err, KN_ERR_DTYPE, node, "dtypes %s and %s are not supported",
                               kn_dtype_name(ta->dtype), kn_dtype_name(tb->dtype));
-    size_t n = kn_numel_of(to);
-    if (n == 0)
+    if (kn_numel_of(to) == 0)
         return KN_OK;
     if (op == KN_OP_DIV && dt != KN_F32) {
         size_t nb = kn_numel_of(tb);
@@ -215,6 +228,21 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
                 return kn_node_error(err, KN_ERR_INVALID_ARG, node, "integer division by zero");
         }
     }
+    kn_bcast_apply(op, dt, mixed_pow, ta, tb, to);
+    return KN_OK;
+}
+
+/*
+ * to = op(ta, tb), both operands broadcast (NumPy rules) to to's shape, which
+ * may be larger than either; `to` may alias ta or tb when it has that
+ * operand's shape. dt is ta's (and, unless mixed_pow, tb's and to's) dtype.
+ */
+static void kn_bcast_apply(kn_op op, kn_dtype dt, bool mixed_pow, const kn_tensor *ta, const kn_tensor *tb,
+                           kn_tensor *to)
+{
+    size_t n = kn_numel_of(to);
+    if (n == 0)
+        return;
     kn_bcast_plan p;
     kn_bcast_plan_make(&ta->shape, &tb->shape, &to->shape, &p);
     int m = p.rank;
@@ -266,6 +294,44 @@ kn_status kn_ref_binary(const kn_node *node, const kn_tensor *in, kn_tensor *out
             break;
         }
     }
+}
+
+
+kn_status kn_ref_variadic(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                          kn_error *err)
+{
+    (void)scratch;
+    kn_op op = node->op;
+    if (op != KN_OP_MIN && op != KN_OP_MAX && op != KN_OP_SUM && op != KN_OP_MEAN)
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not a variadic element-wise op");
+    kn_tensor *to = &out[0];
+    kn_dtype dt = to->dtype;
+    if (!(dt == KN_F32 || ((dt == KN_I64 || dt == KN_I32 || dt == KN_I8 || dt == KN_U8) && op != KN_OP_MEAN)))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+    for (int i = 0; i < node->num_inputs; i++)
+        if (in[i].dtype != dt)
+            return kn_node_error(err, KN_ERR_DTYPE, node, "input %d is %s, the output %s", i,
+                                  kn_dtype_name(in[i].dtype), kn_dtype_name(dt));
+    size_t n = kn_numel_of(to);
+    if (n == 0)
+        return KN_OK;
+    kn_op row = op == KN_OP_SUM || op == KN_OP_MEAN ? KN_OP_ADD : op;
+    if (node->num_inputs == 1) {
+        /* one input: a copy (its shape is the output's) */
+        if (to->data != in[0].data)
+            memmove(to->data, in[0].data, n * kn_dtype_size(dt));
+    } else {
+        /* the output may alias an input only where the memory planner saw the same shape; read the
+         * first two inputs before writing, then fold each further input into the output in place */
+        kn_bcast_apply(row, dt, false, &in[0], &in[1], to);
+        for (int i = 2; i < node->num_inputs; i++)
+            kn_bcast_apply(row, dt, false, to, &in[i], to);
+    }
+    if (op == KN_OP_MEAN) {
+        float *y = to->data, s = 1.0f / (float)node->num_inputs;
+        for (size_t i = 0; i < n; i++)
+            y[i] *= s;
+    }
     return KN_OK;
 }
 
@@ -312,6 +378,31 @@ static KN_ELTWISE_FN void kn_activation_chunk(kn_op op, float alpha, float beta,
     case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
     case KN_OP_EXP: KN_MAP(kn_expf(v)); break;
     case KN_OP_ERF: for (size_t i = 0; i < n; i++) x[i] = erff(x[i]); break; /* libm: precision */
+    case KN_OP_ABS: KN_MAP(fabsf(v)); break;
+    case KN_OP_NEG: KN_MAP(-v); break;
+    case KN_OP_RECIPROCAL: KN_MAP(1.0f / v); break;
+    case KN_OP_FLOOR: KN_MAP(floorf(v)); break;
+    case KN_OP_CEIL: KN_MAP(ceilf(v)); break;
+    case KN_OP_ROUND: KN_MAP(rintf(v)); break; /* the default rounding mode: half to even, as ONNX says */
+    case KN_OP_SIGN: KN_MAP(v > 0.0f ? 1.0f : v < 0.0f ? -1.0f : v); break; /* 0 and NaN pass through */
+    case KN_OP_SOFTSIGN: KN_MAP(v / (1.0f + fabsf(v))); break;
+    case KN_OP_THRESHOLDED_RELU: KN_MAP(v > alpha ? v : 0.0f); break;
+    /* libm for the transcendental ones (precision; ONNX's outputs come from NumPy's float32 or float64) */
+    case KN_OP_LOG: for (size_t i = 0; i < n; i++) x[i] = logf(x[i]); break;
+    case KN_OP_SIN: for (size_t i = 0; i < n; i++) x[i] = sinf(x[i]); break;
+    case KN_OP_COS: for (size_t i = 0; i < n; i++) x[i] = cosf(x[i]); break;
+    case KN_OP_SOFTPLUS: /* log(1 + exp(v)) without overflow: max(v, 0) + log1p(exp(-|v|)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = (x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i])));
+        break;
+    case KN_OP_SELU: /* gamma (in beta) * (v > 0 ? v : alpha (exp(v) - 1)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = beta * (x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]));
+        break;
+    case KN_OP_CELU: /* max(0, v) + min(0, alpha (exp(v / alpha) - 1)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i] / alpha);
+        break;
     default: break; /* Identity and unknown ops: nothing to do */
     }
 }
@@ -389,6 +480,31 @@ static kn_status kn_clip_int(const kn_node *node, const kn_tensor *in, kn_tensor
     return KN_OK;
 }
 
+/* Abs, Neg, Sign on an integer tensor (negation wraps via unsigned, as NumPy). */
+static kn_status kn_unary_int(const kn_node *node, const kn_tensor *in, kn_tensor *out, kn_error *err)
+{
+    kn_dtype dt = in[0].dtype;
+    if (out[0].dtype != dt || (dt != KN_I64 && dt != KN_I32 && dt != KN_I8 && dt != KN_U8))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(dt));
+    size_t n = kn_numel_of(&out[0]);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = kn_load_int(in[0].data, dt, i);
+        uint64_t r;
+        switch (node->op) {
+        case KN_OP_ABS: r = v < 0 ? 0 - (uint64_t)v : (uint64_t)v; break;
+        case KN_OP_NEG: r = 0 - (uint64_t)v; break;
+        default: r = (uint64_t)(int64_t)(v > 0 ? 1 : v < 0 ? -1 : 0); break; /* Sign */
+        }
+        switch (dt) {
+        case KN_I64: ((int64_t *)out[0].data)[i] = (int64_t)r; break;
+        case KN_I32: ((int32_t *)out[0].data)[i] = (int32_t)(uint32_t)r; break;
+        case KN_I8: ((int8_t *)out[0].data)[i] = (int8_t)(uint8_t)r; break;
+        default: ((uint8_t *)out[0].data)[i] = (uint8_t)r; break;
+        }
+    }
+    return KN_OK;
+}
+
 kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
@@ -396,6 +512,8 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "not an element-wise unary op");
     if (node->op == KN_OP_CLIP && in[0].dtype != KN_F32)
         return kn_clip_int(node, in, out, err);
+    if ((node->op == KN_OP_ABS || node->op == KN_OP_NEG || node->op == KN_OP_SIGN) && in[0].dtype != KN_F32)
+        return kn_unary_int(node, in, out, err);
     if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
         return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
                               kn_dtype_name(in[0].dtype));

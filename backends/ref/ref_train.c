@@ -247,6 +247,63 @@ kn_status kn_ref_activation_grad(const kn_node *node, const kn_tensor *in, kn_te
         for (size_t i = 0; i < n; i++)
             dx[i] = dy[i] * 1.1283791670955126f * expf(-t[i] * t[i]);
         return KN_OK;
+    case KN_OP_ABS: /* sign(x); 0 at 0, as PyTorch */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = t[i] > 0.0f ? dy[i] : t[i] < 0.0f ? -dy[i] : 0.0f;
+        return KN_OK;
+    case KN_OP_NEG:
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = -dy[i];
+        return KN_OK;
+    case KN_OP_RECIPROCAL: /* t = y = 1/x: -1/x^2 = -y^2 */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = -dy[i] * t[i] * t[i];
+        return KN_OK;
+    case KN_OP_LOG:
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] / t[i];
+        return KN_OK;
+    case KN_OP_SIN:
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * cosf(t[i]);
+        return KN_OK;
+    case KN_OP_COS:
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = -dy[i] * sinf(t[i]);
+        return KN_OK;
+    case KN_OP_SOFTPLUS: /* sigmoid(x) */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] / (1.0f + expf(-t[i]));
+        return KN_OK;
+    case KN_OP_SOFTSIGN: /* 1 / (1 + |x|)^2 */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float d = 1.0f + fabsf(t[i]);
+            dx[i] = dy[i] / (d * d);
+        }
+        return KN_OK;
+    case KN_OP_SELU: /* gamma (kept in beta) for x > 0, else gamma alpha e^x */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = dy[i] * beta * (t[i] > 0.0f ? 1.0f : alpha * expf(t[i]));
+        return KN_OK;
+    case KN_OP_CELU: /* 1 for x > 0, else e^(x / alpha) */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = t[i] > 0.0f ? dy[i] : dy[i] * expf(t[i] / alpha);
+        return KN_OK;
+    case KN_OP_THRESHOLDED_RELU:
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++)
+            dx[i] = t[i] > alpha ? dy[i] : 0.0f;
+        return KN_OK;
     default:
         return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "no gradient kernel for %s",
                              a->act < KN_OP_COUNT ? kn_op_get(a->act)->name : "?");

@@ -856,6 +856,47 @@ static kn_model_t *t_sqrt_erf(void)
     return kn_pb_model(&b);
 }
 
+/* The issue-17 unary ops oneDNN maps (Abs, Neg, Softplus, Reciprocal as pow) and ones it does not (Log: oneDNN's is
+ * ~1e-6 off; Cos). */
+static kn_model_t *t_log_unary(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x = kn_pb_input(&b, "v", 3, KN_DIMS(2, 7, 9));
+    int pos = kn_pb_unary(&b, "pos", KN_OP_EXP, x);
+    kn_pb_output(&b, kn_pb_unary(&b, "log", KN_OP_LOG, pos));
+    kn_pb_output(&b, kn_pb_unary(&b, "rec", KN_OP_RECIPROCAL, pos));
+    kn_pb_output(&b, kn_pb_unary(&b, "abs", KN_OP_ABS, x));
+    kn_pb_output(&b, kn_pb_unary(&b, "softplus", KN_OP_SOFTPLUS, x));
+    kn_pb_output(&b, kn_pb_unary(&b, "cos", KN_OP_COS, x));
+    int c = relu_head(&b, 16);
+    int sp = kn_pb_unary(&b, "softplus2", KN_OP_SOFTPLUS, c);
+    int l = kn_pb_binary(&b, "sum2", KN_OP_ADD, kn_pb_unary(&b, "log2", KN_OP_LOG, sp),
+                         kn_pb_unary(&b, "rec2", KN_OP_RECIPROCAL, sp));
+    chain_tail(&b, kn_pb_unary(&b, "neg2", KN_OP_NEG, l), 16);
+    return kn_pb_model(&b);
+}
+
+/* Max, Min and Sum of two inputs on oneDNN's binary max/min/add (Sum of same shapes: its sum primitive): same shapes on a blocked Conv output, a broadcast
+ * operand (either side: they commute), and a three-input Max, which falls back. */
+static kn_model_t *t_min_max(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int c = relu_head(&b, 16);
+    int t = kn_pb_unary(&b, "t", KN_OP_TANH, c);
+    int m = kn_pb_node(&b, "max", KN_OP_MAX, NULL, 2, (int[]){c, t});
+    int v = kn_pb_input(&b, "v", 3, KN_DIMS(2, 7, 9));
+    int w = kn_pb_input(&b, "w", 1, KN_DIMS(9));
+    kn_pb_output(&b, kn_pb_node(&b, "min_b", KN_OP_MIN, NULL, 2, (int[]){w, v}));
+    kn_pb_output(&b, kn_pb_node(&b, "max_b", KN_OP_MAX, NULL, 2, (int[]){v, w}));
+    kn_pb_output(&b, kn_pb_node(&b, "max3", KN_OP_MAX, NULL, 3, (int[]){v, w, v}));
+    kn_pb_output(&b, kn_pb_node(&b, "sum_b", KN_OP_SUM, NULL, 2, (int[]){w, v}));
+    int s = kn_pb_node(&b, "sum", KN_OP_SUM, NULL, 2, (int[]){m, t});
+    chain_tail(&b, kn_pb_node(&b, "min", KN_OP_MIN, NULL, 2, (int[]){s, c}), 16);
+    return kn_pb_model(&b);
+}
+
 static kn_model_t *t_reduce_mean(void)
 {
     kn_pb b;
@@ -1069,7 +1110,8 @@ static kn_model_t *t_identity_dropout(void)
 static kn_model_t *t_eltwise_blocked(void)
 {
     static const kn_op ops[] = {KN_OP_LEAKY_RELU, KN_OP_SIGMOID, KN_OP_TANH, KN_OP_HARD_SIGMOID,
-                                KN_OP_HARD_SWISH, KN_OP_ELU, KN_OP_EXP, KN_OP_ERF};
+                                KN_OP_HARD_SWISH, KN_OP_ELU, KN_OP_EXP, KN_OP_ERF,
+                                KN_OP_ABS, KN_OP_NEG, KN_OP_ROUND, KN_OP_SOFTPLUS, KN_OP_SIN};
     kn_pb b;
     kn_pb_init(&b);
     int c = chain_head(&b, 12);
@@ -1116,6 +1158,8 @@ typedef struct tensor_case {
 static const tensor_case tensor_cases[] = {
     {"pow", t_pow, "pos,c1,c2"},
     {"sqrt_erf", t_sqrt_erf, "c1,c2,sqrt,sqrt2"},
+    {"min_max", t_min_max, "c1,c2,max,min,min_b,max_b,sum,sum_b"},
+    {"log_unary", t_log_unary, "c1,c2,abs,softplus,softplus2,neg2,rec,rec2"},
     {"reduce_mean", t_reduce_mean, "c1,c2"},
     {"flatten_gemm", t_flatten, "c1,fc"},
     {"reshape", t_reshape, "c1,c2"},
@@ -1127,7 +1171,7 @@ static const tensor_case tensor_cases[] = {
     {"gather", t_gather, "c1,c2"},
     {"shape_constant_of_shape_cast", t_shape_cast, "c1,plus,c2,scale"},
     {"identity_dropout", t_identity_dropout, "c1,c2,tanh"},
-    {"eltwise_all_c12", t_eltwise_blocked, "c1,c2,relu,e0,e1,e2,e4,e5,e6"},
+    {"eltwise_all_c12", t_eltwise_blocked, "c1,c2,relu,e0,e1,e2,e4,e5,e6,e8,e9,e10,e11"},
     {"silu_variants", t_silu_variants, "*"},
 };
 

@@ -396,7 +396,7 @@ static void test_symbolic_batch(void **state)
 typedef struct op_case {
     kn_op op;
     int nin;                  /* float inputs x0..; kinds below override */
-    const char *int_inputs;   /* per input: 'f' float, 'i' int64 (graph inputs) */
+    const char *int_inputs;   /* per input: 'f' float, 'i' int64, 'b' bool (graph inputs) */
     int nout;
     kn_dtype out_dtype;
     void (*set)(kn_attrs *a); /* non-default attributes, or NULL */
@@ -509,6 +509,21 @@ static const op_case op_cases[] = {
     {KN_OP_MUL, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_DIV, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_POW, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_MIN, 3, "fff", 1, KN_F32, NULL},
+    {KN_OP_MAX, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SUM, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_MEAN, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_PRELU, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_EQUAL, 2, "ii", 1, KN_BOOL, NULL},
+    {KN_OP_LESS, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_LESS_OR_EQUAL, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_GREATER, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_GREATER_OR_EQUAL, 2, "ff", 1, KN_BOOL, NULL},
+    {KN_OP_NOT, 1, "b", 1, KN_BOOL, NULL},
+    {KN_OP_AND, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_OR, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_XOR, 2, "bb", 1, KN_BOOL, NULL},
+    {KN_OP_WHERE, 3, "bii", 1, KN_I64, NULL},
     {KN_OP_RELU, 1, "f", 1, KN_F32, NULL},
     {KN_OP_LEAKY_RELU, 1, "f", 1, KN_F32, set_alpha},
     {KN_OP_SIGMOID, 1, "f", 1, KN_F32, NULL},
@@ -519,6 +534,21 @@ static const op_case op_cases[] = {
     {KN_OP_SQRT, 1, "f", 1, KN_F32, NULL},
     {KN_OP_EXP, 1, "f", 1, KN_F32, NULL},
     {KN_OP_ERF, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_ABS, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_NEG, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_RECIPROCAL, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_LOG, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_FLOOR, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_CEIL, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_ROUND, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SIGN, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SIN, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_COS, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SOFTPLUS, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SOFTSIGN, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_SELU, 1, "f", 1, KN_F32, set_alpha_beta},
+    {KN_OP_THRESHOLDED_RELU, 1, "f", 1, KN_F32, set_alpha},
+    {KN_OP_CELU, 1, "f", 1, KN_F32, set_alpha},
     {KN_OP_SOFTMAX, 1, "f", 1, KN_F32, set_axis1},
     {KN_OP_LOG_SOFTMAX, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_MAX_POOL, 1, "f", 2, KN_F32, set_maxpool},
@@ -572,8 +602,9 @@ static void test_op_attributes(void **state)
         for (int i = 0; i < oc->nin; i++) {
             char name[16];
             snprintf(name, sizeof name, "x%d", i);
-            bool is_int = oc->int_inputs[i] == 'i';
-            in[i] = add_input(&g, name, is_int ? KN_I64 : KN_F32, is_int ? 1 : 4, is_int ? (int64_t[]){4} : dims);
+            bool is_int = oc->int_inputs[i] == 'i', is_bool = oc->int_inputs[i] == 'b';
+            in[i] = add_input(&g, name, is_int ? KN_I64 : is_bool ? KN_BOOL : KN_F32, is_int || is_bool ? 1 : 4,
+                              is_int || is_bool ? (int64_t[]){4} : dims);
         }
         for (int i = 0; i < oc->nout; i++) {
             char name[16];

@@ -250,6 +250,62 @@ static void test_binary_in_place(void **state)
     assert_floats(a, want, 6, 0);
 }
 
+/* Abs, Neg, Sign on integers (wrapping at the minimum, like NumPy); Min/Max/Sum/Mean with broadcasting. */
+static void test_issue17_int_and_variadic(void **state)
+{
+    (void)state;
+    int64_t d[] = {5};
+    int64_t a[] = {-7, 0, 7, INT64_MIN, INT64_MAX};
+    int64_t o[5];
+    kn_node n = mk_node(KN_OP_ABS, 1, 1);
+    kn_tensor in[3] = {mk_tensor(KN_I64, 1, d, a)};
+    kn_tensor out = mk_tensor(KN_I64, 1, d, o);
+    kn_error err;
+    assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
+    const int64_t want_abs[] = {7, 0, 7, INT64_MIN, INT64_MAX};
+    assert_i64s(o, want_abs, 5);
+    n.op = KN_OP_NEG;
+    assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
+    const int64_t want_neg[] = {7, 0, -7, INT64_MIN, -INT64_MAX};
+    assert_i64s(o, want_neg, 5);
+    n.op = KN_OP_SIGN;
+    assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
+    const int64_t want_sign[] = {-1, 0, 1, -1, 1};
+    assert_i64s(o, want_sign, 5);
+    int8_t a8[] = {-128, -3, 0, 3, 127}, o8[5];
+    in[0] = mk_tensor(KN_I8, 1, d, a8);
+    out = mk_tensor(KN_I8, 1, d, o8);
+    n.op = KN_OP_ABS;
+    assert_int_equal(kn_ref_invoke(kn_ref_unary, &n, in, &out, &err), KN_OK);
+    assert_int_equal(o8[0], -128);
+    assert_int_equal(o8[1], 3);
+    assert_int_equal(o8[4], 127);
+
+    /* Max of [2,3], [3] and a scalar; Mean of [2,1] and [3] -> [2,3] */
+    float x[] = {1, 5, -2, 4, 0, 9}, y[] = {2, 2, 2}, z[] = {3}, r[6];
+    int64_t dx[] = {2, 3}, dy[] = {3}, dz[] = {1};
+    n = mk_node(KN_OP_MAX, 3, 1);
+    in[0] = mk_tensor(KN_F32, 2, dx, x);
+    in[1] = mk_tensor(KN_F32, 1, dy, y);
+    in[2] = mk_tensor(KN_F32, 1, dz, z);
+    out = mk_tensor(KN_F32, 2, dx, r);
+    assert_int_equal(kn_ref_invoke(kn_ref_variadic, &n, in, &out, &err), KN_OK);
+    const float want_max[] = {3, 5, 3, 4, 3, 9};
+    assert_floats(r, want_max, 6, 0);
+    n.op = KN_OP_MIN;
+    assert_int_equal(kn_ref_invoke(kn_ref_variadic, &n, in, &out, &err), KN_OK);
+    const float want_min[] = {1, 2, -2, 2, 0, 2};
+    assert_floats(r, want_min, 6, 0);
+    float p[] = {1, 4}, q[] = {1, 2, 3};
+    int64_t dp[] = {2, 1};
+    n = mk_node(KN_OP_MEAN, 2, 1);
+    in[0] = mk_tensor(KN_F32, 2, dp, p);
+    in[1] = mk_tensor(KN_F32, 1, dy, q);
+    assert_int_equal(kn_ref_invoke(kn_ref_variadic, &n, in, &out, &err), KN_OK);
+    const float want_mean[] = {1, 1.5f, 2, 2.5f, 3, 3.5f};
+    assert_floats(r, want_mean, 6, 0);
+}
+
 static void test_binary_int64(void **state)
 {
     (void)state;
@@ -1260,6 +1316,7 @@ int main(void)
         cmocka_unit_test(test_sigmoid_stable_and_large),
         cmocka_unit_test(test_activation_accuracy),
         cmocka_unit_test(test_clip_inputs),
+        cmocka_unit_test(test_issue17_int_and_variadic),
         cmocka_unit_test(test_softmax_axis_vs_legacy),
         cmocka_unit_test(test_softmax_large_numbers),
         cmocka_unit_test(test_reduce_mean),

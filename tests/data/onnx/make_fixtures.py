@@ -228,7 +228,7 @@ def broken():
 
 def misc():
     # many unsupported ops: the message lists what fits and counts the rest
-    nodes = [helper.make_node("Floor", ["x" if i == 0 else "f%d" % (i - 1)], ["f%d" % i],
+    nodes = [helper.make_node("Hardmax", ["x" if i == 0 else "f%d" % (i - 1)], ["f%d" % i],
                               name="a_rather_long_node_name_number_%d" % i) for i in range(60)]
     save(model(nodes, [vi("x", F, ["N", 4])], [vi("f59", F, ["N", 4])]), "many_unsupported.onnx")
 
@@ -310,6 +310,9 @@ def lenient():
     # ceil_mode other than 0 or 1
     nodes = [helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[2, 2], ceil_mode=2)]
     save(model(nodes, [x], [y]), "ceil_mode_2.onnx", check=False)
+    # Celu with alpha 0 (it divides by alpha)
+    nodes = [helper.make_node("Celu", ["x"], ["y"], name="celu", alpha=0.0)]
+    save(model(nodes, [x], [y]), "celu_alpha_0.onnx", check=False)
 
 
 def tensors():
