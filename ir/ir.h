@@ -485,6 +485,16 @@ typedef struct kn_interval {
 kn_status kn_interval_place(const kn_interval *items, int count, const int *order, int norder, bool best_fit,
                             size_t *offs, size_t *peak, kn_error *err);
 
+/** A growing byte buffer (checkpoints, encoded pictures); `failed` is set when it ran out of memory. */
+typedef struct kn_buf {
+    unsigned char *p;            /**< malloc'd; free it */
+    size_t len, cap;
+    bool failed;
+} kn_buf;
+
+/** Append n bytes (nothing once b->failed, or when n would overflow: then b->failed is set). */
+void kn_buf_put(kn_buf *b, const void *data, size_t n);
+
 /** `bytes` for people ("512 B", "3.25 MiB", "1.2 TiB") into buf; returns buf. */
 const char *kn_bytes_str(size_t bytes, char *buf, size_t len);
 bool kn_shape_equal(const kn_shape *a, const kn_shape *b);

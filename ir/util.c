@@ -257,3 +257,27 @@ const char *kn_bytes_str(size_t bytes, char *buf, size_t len)
         snprintf(buf, len, "%.*f %s", v < 10.0 ? 2 : v < 100.0 ? 1 : 0, v, units[u]);
     return buf;
 }
+
+void kn_buf_put(kn_buf *b, const void *data, size_t n)
+{
+    if (b->failed || n == 0)
+        return;
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->failed = true;
+        return;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}

@@ -30,31 +30,9 @@ static void kn_png_warning(png_structp png, png_const_charp msg)
 }
 
 /* libpng's output into a growing memory buffer. */
-typedef struct kn_png_mem {
-    unsigned char *p;
-    size_t len, cap;
-    bool failed;
-} kn_png_mem;
-
 static void kn_png_mem_write(png_structp png, png_bytep data, png_size_t n)
 {
-    kn_png_mem *m = png_get_io_ptr(png);
-    if (m->failed)
-        return;
-    if (m->len + n > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(m->p, cap);
-        if (!p) {
-            m->failed = true;
-            return;
-        }
-        m->p = p;
-        m->cap = cap;
-    }
-    memcpy(m->p + m->len, data, n);
-    m->len += n;
+    kn_buf_put(png_get_io_ptr(png), data, n);
 }
 
 static void kn_png_mem_flush(png_structp png)
@@ -71,7 +49,7 @@ kn_status kn_png_write(const char *path, const uint8_t *pixels, int64_t width, i
         return kn_error_set(err, KN_ERR_INVALID_ARG, "cannot write a %lldx%lld PNG with %d channels",
                             (long long)width, (long long)height, channels);
     kn_png_ctx ctx = {0};
-    kn_png_mem mem = {0};
+    kn_buf mem = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, kn_png_error, kn_png_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     volatile kn_status st = KN_OK;

@@ -865,60 +865,34 @@ int kn_trainer_num_trained(const kn_trainer_t *t, const char **names, int max)
  */
 #define KN_CKPT_MAGIC "KILNCKPT"
 
-typedef struct kn_buf {
-    unsigned char *p;
-    size_t len, cap;
-    bool failed;
-} kn_buf;
-
-static void kn_put(kn_buf *b, const void *data, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
 kn_status kn_trainer_save_checkpoint(const kn_trainer_t *t, int64_t epoch, const char *path, kn_error *err)
 {
     if (!t || !path)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_save_checkpoint: trainer and path are required");
     kn_buf b = {0};
     const uint32_t version = 1, count = (uint32_t)t->num_vars;
-    kn_put(&b, KN_CKPT_MAGIC, 8);
-    kn_put(&b, &version, 4);
-    kn_put(&b, &t->steps, 8);
-    kn_put(&b, &epoch, 8);
-    kn_put(&b, &count, 4);
+    kn_buf_put(&b, KN_CKPT_MAGIC, 8);
+    kn_buf_put(&b, &version, 4);
+    kn_buf_put(&b, &t->steps, 8);
+    kn_buf_put(&b, &epoch, 8);
+    kn_buf_put(&b, &count, 4);
     const kn_var **v = kn_store_sorted(t);
     if (!v)
         b.failed = true;
     for (int i = 0; v && i < t->num_vars; i++) {
         const uint32_t klen = (uint32_t)strlen(v[i]->key), dt = (uint32_t)v[i]->dtype, rank = (uint32_t)v[i]->shape.rank;
         const uint64_t bytes = v[i]->bytes;
-        kn_put(&b, &klen, 4);
-        kn_put(&b, v[i]->key, klen);
-        kn_put(&b, &dt, 4);
-        kn_put(&b, &rank, 4);
-        kn_put(&b, v[i]->shape.dims, sizeof(int64_t) * rank);
-        kn_put(&b, &bytes, 8);
-        kn_put(&b, v[i]->data, v[i]->bytes);
+        kn_buf_put(&b, &klen, 4);
+        kn_buf_put(&b, v[i]->key, klen);
+        kn_buf_put(&b, &dt, 4);
+        kn_buf_put(&b, &rank, 4);
+        kn_buf_put(&b, v[i]->shape.dims, sizeof(int64_t) * rank);
+        kn_buf_put(&b, &bytes, 8);
+        kn_buf_put(&b, v[i]->data, v[i]->bytes);
     }
     free(v);
     const uint32_t crc = b.failed ? 0 : (uint32_t)crc32_z(0L, b.p, b.len);
-    kn_put(&b, &crc, 4);
+    kn_buf_put(&b, &crc, 4);
     if (b.failed) {
         free(b.p);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory writing checkpoint %s", path);
