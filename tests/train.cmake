@@ -120,3 +120,14 @@ add_test(NAME train.gan_frozen_discriminator
                  $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/generator_step.txt)
 set_tests_properties(train.gan_frozen_discriminator PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "frozen ok"
                      ENVIRONMENT "OMP_NUM_THREADS=2")
+# a GAN resumed from a checkpoint (every model and every step's optimizer state) ends bitwise where the
+# uninterrupted run ends: the weights hashes agree
+add_test(NAME train.gan_resume_exact
+         COMMAND sh -c "set -e; rm -rf \"$2\"
+                        a=$(\"$0\" train \"$1\" --limit 256 --epochs 2 --threads 2 --no-eval | tail -n 1)
+                        \"$0\" train \"$1\" --limit 256 --epochs 2 --stop-after 1 --threads 2 --no-eval --checkpoint \"$2\" > /dev/null
+                        b=$(\"$0\" train \"$1\" --limit 256 --epochs 2 --threads 2 --no-eval --resume \"$2\" | tail -n 1)
+                        echo \"$a\"; echo \"$b\"; [ \"$a\" = \"$b\" ] && echo resume exact"
+                 $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/resume_ckpt)
+set_tests_properties(train.gan_resume_exact PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "resume exact"
+                     ENVIRONMENT "OMP_NUM_THREADS=2")
