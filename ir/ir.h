@@ -468,6 +468,9 @@ int kn_graph_value_readers(const kn_graph *g, int id);
 
 /** Format a shape as "[N,3,224,224]" into buf (always terminated). */
 const char *kn_shape_str(const kn_shape *s, char *buf, size_t len);
+/** qsort/bsearch comparison of two int64_t, ascending. */
+int kn_cmp_i64(const void *a, const void *b);
+
 /** A buffer of `size` bytes live over the steps [first, last] (kn_interval_place). */
 typedef struct kn_interval {
     size_t size;

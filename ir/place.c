@@ -27,7 +27,7 @@ typedef struct kn_place_state {
     int used, cap;
 } kn_place_state;
 
-static int kn_i64_asc(const void *pa, const void *pb)
+int kn_cmp_i64(const void *pa, const void *pb)
 {
     int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
     return (a > b) - (a < b);
@@ -104,7 +104,7 @@ kn_status kn_interval_place(const kn_interval *items, int count, const int *orde
         coord[n++] = x->first;
         coord[n++] = x->last;
     }
-    qsort(coord, (size_t)n, sizeof *coord, kn_i64_asc);
+    qsort(coord, (size_t)n, sizeof *coord, kn_cmp_i64);
     int steps = 0;
     for (int k = 0; k < n; k++)
         if (steps == 0 || coord[steps - 1] != coord[k])

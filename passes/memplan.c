@@ -57,11 +57,6 @@ static int kn_mem_first_cmp(const void *pa, const void *pb)
     return (a->idx > b->idx) - (a->idx < b->idx);
 }
 
-static int kn_i64_cmp(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return (a > b) - (a < b);
-}
 
 /* A sweep event: `size` bytes become live (start) or dead (end) at time t. */
 typedef struct kn_mem_event {
@@ -90,7 +85,7 @@ static kn_status kn_mem_block_breadth(const kn_mem_block *b, int nb, size_t *bre
         pts[m++] = b[i].start;
         pts[m++] = b[i].end + 1;
     }
-    qsort(pts, (size_t)m, sizeof *pts, kn_i64_cmp);
+    qsort(pts, (size_t)m, sizeof *pts, kn_cmp_i64);
     int u = 0;
     for (int i = 0; i < m; i++)
         if (u == 0 || pts[u - 1] != pts[i])
@@ -102,16 +97,16 @@ static kn_status kn_mem_block_breadth(const kn_mem_block *b, int nb, size_t *bre
         return KN_ERR_NOMEM;
     }
     for (int i = 0; i < nb; i++) {
-        int64_t *lo = bsearch(&b[i].start, pts, (size_t)u, sizeof *pts, kn_i64_cmp);
+        int64_t *lo = bsearch(&b[i].start, pts, (size_t)u, sizeof *pts, kn_cmp_i64);
         int64_t end = b[i].end + 1;
-        int64_t *hi = bsearch(&end, pts, (size_t)u, sizeof *pts, kn_i64_cmp);
+        int64_t *hi = bsearch(&end, pts, (size_t)u, sizeof *pts, kn_cmp_i64);
         for (int64_t *p = lo; p < hi; p++)
             seg[p - pts] += b[i].size;
     }
     for (int i = 0; i < nb; i++) {
-        int64_t *lo = bsearch(&b[i].start, pts, (size_t)u, sizeof *pts, kn_i64_cmp);
+        int64_t *lo = bsearch(&b[i].start, pts, (size_t)u, sizeof *pts, kn_cmp_i64);
         int64_t end = b[i].end + 1;
-        int64_t *hi = bsearch(&end, pts, (size_t)u, sizeof *pts, kn_i64_cmp);
+        int64_t *hi = bsearch(&end, pts, (size_t)u, sizeof *pts, kn_cmp_i64);
         size_t best = 0;
         for (int64_t *p = lo; p < hi; p++)
             if (seg[p - pts] > best)
