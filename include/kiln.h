@@ -411,7 +411,8 @@ typedef struct kn_train_report {
  * Load `path` (a .kiln file), check its train block and set up training:
  * the models' initial weights (their seeded initializers), the optimizer
  * state (zeros). Graphs are compiled at the first batch of each size.
- * KN_ERR_UNSUPPORTED for a backend that cannot train yet.
+ * Every backend trains ("dnnl": oneDNN where it maps an op, the reference
+ * kernels elsewhere); the variables are read at run time, never packed.
  */
 KN_API kn_status kn_trainer_create(const char *path, const kn_train_options *options, kn_trainer_t **trainer,
                                    kn_error *err);
@@ -430,6 +431,16 @@ KN_API kn_status kn_trainer_train_batch(kn_trainer_t *trainer, const kn_tensor *
                                         kn_train_report *report, kn_error *err);
 
 /** The first step's loss and metrics on a batch in evaluation mode (BatchNorm's running statistics, no Dropout). */
+/**
+ * kn_trainer_train_batch with every step's run timed node by node, as
+ * kn_session_profile does: *times gets a new array of *n entries, the nodes
+ * of each step's compiled training graph (forward, backward and updates) in
+ * run order, named "<step>: <node>" when the block has several steps;
+ * release it with kn_node_times_free. The batch trains as any other.
+ * KN_ERR_UNSUPPORTED when the backend cannot time nodes.
+ */
+KN_API kn_status kn_trainer_profile_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
+                                          kn_train_report *report, kn_node_time **times, int *n, kn_error *err);
 KN_API kn_status kn_trainer_evaluate_batch(kn_trainer_t *trainer, const kn_tensor *images, const kn_tensor *labels,
                                            kn_train_report *report, kn_error *err);
 

@@ -55,6 +55,9 @@ struct kn_trainer {
     int64_t total_steps;       /* the run's batches (the schedule's length; 0: none) */
     float *noise;              /* a batch of noise, when the block declares it */
     size_t noise_floats;
+    bool profiling;            /* kn_trainer_profile_batch: every step's run is timed node by node into prof */
+    kn_node_time *prof;
+    int prof_n;
 };
 
 /* ------------------------------------------------------------ the store */
@@ -238,13 +241,6 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         goto fail;
     if (!kn_backend_find(t->backend)) {
         st = kn_error_set(err, KN_ERR_NOT_FOUND, "unknown backend '%s' (available: %s)", t->backend, kn_backend_names());
-        goto fail;
-    }
-    if (strcmp(t->backend, "ref") != 0) {
-        /* oneDNN reorders weights into its layouts when it compiles: the optimizer's updates would not reach them */
-        st = kn_error_set(err, KN_ERR_UNSUPPORTED,
-                          "training runs on the reference backend (--backend ref); backend '%s' cannot train yet",
-                          t->backend);
         goto fail;
     }
     if (t->spec.num_trainings == 0) {
@@ -482,6 +478,73 @@ static kn_status kn_trainer_real_fake(const kn_trainer_t *t, const kn_session_t 
     return KN_OK;
 }
 
+/*
+ * Append `add` (n entries, names prefixed by "<step>: " when `step` is not NULL) to the trainer's profile: one
+ * new block of entries and names, as kn_session_profile makes, so that kn_node_times_free releases it.
+ */
+static kn_status kn_trainer_profile_append(kn_trainer_t *t, const kn_node_time *add, int n, const char *step,
+                                           kn_error *err)
+{
+    const int total = t->prof_n + n;
+    size_t bytes = (size_t)total * sizeof(kn_node_time), pre = step ? strlen(step) + 2 : 0;
+    for (int i = 0; i < total; i++) {
+        const kn_node_time *x = i < t->prof_n ? &t->prof[i] : &add[i - t->prof_n];
+        bytes += strlen(x->name) + 1 + (i < t->prof_n ? 0 : pre);
+    }
+    kn_node_time *out = malloc(bytes > 0 ? bytes : 1);
+    if (!out)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    char *names = (char *)(out + total);
+    for (int i = 0; i < total; i++) {
+        const bool old = i < t->prof_n;
+        out[i] = old ? t->prof[i] : add[i - t->prof_n];
+        int len = old || !step ? sprintf(names, "%s", out[i].name) : sprintf(names, "%s: %s", step, out[i].name);
+        out[i].name = names;
+        names += len + 1;
+    }
+    kn_node_times_free(t->prof);
+    t->prof = out;
+    t->prof_n = total;
+    return KN_OK;
+}
+
+/* Run step s's session (timed node by node when profiling). */
+static kn_status kn_trainer_run_step(kn_trainer_t *t, kn_session_t *run, int s, int count, const char *const *names,
+                                     const kn_tensor *in, kn_error *err)
+{
+    if (!t->profiling)
+        return kn_session_run(run, count, names, in, err);
+    kn_node_time *times = NULL;
+    int n = 0;
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_status st = kn_session_profile(run, count, names, in, &times, &n, err);
+    if (st == KN_OK)
+        st = kn_trainer_profile_append(t, times, n, tr->num_steps > 1 ? tr->steps[s].name : NULL, err);
+    kn_node_times_free(times);
+    return st;
+}
+
+kn_status kn_trainer_profile_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
+                                   kn_train_report *report, kn_node_time **times, int *n, kn_error *err)
+{
+    if (!t || !times || !n)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_profile_batch: trainer, times and n are required");
+    *times = NULL;
+    *n = 0;
+    t->profiling = true;
+    kn_status st = kn_trainer_train_batch(t, images, labels, report, err);
+    t->profiling = false;
+    if (st == KN_OK) {
+        *times = t->prof;
+        *n = t->prof_n;
+    } else {
+        kn_node_times_free(t->prof);
+    }
+    t->prof = NULL;
+    t->prof_n = 0;
+    return st;
+}
+
 kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
                                  kn_train_report *report, kn_error *err)
 {
@@ -526,7 +589,7 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
             memcpy(in[4].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
             count = 5;
         }
-        if ((st = kn_session_run(bs->step[s], count, names, in, err)) != KN_OK)
+        if ((st = kn_trainer_run_step(t, bs->step[s], s, count, names, in, err)) != KN_OK)
             break;
         kn_tensor loss;
         if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)

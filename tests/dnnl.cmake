@@ -6,6 +6,7 @@ if(KILN_WITH_ONEDNN)
   add_executable(test_dnnl ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl.c
                            ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_parity.c
                            ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_graph_cases.c
+                           ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/dnnl_train_cases.c
                            ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)
   target_include_directories(test_dnnl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(test_dnnl PRIVATE kiln PkgConfig::CMOCKA)
@@ -51,6 +52,11 @@ if(KILN_WITH_ONEDNN)
     set_tests_properties(test_dnnl@${layout} test_dnnl.models_dir@${layout} PROPERTIES LABELS "unit;dnnl"
                          ENVIRONMENT "${kn_dnnl_env}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
   endforeach()
+  # every weight as a training graph has it (KILN_DNNL_TRAINED_WEIGHTS=1: variables an optimizer writes, reordered
+  # at run time, never packed at compile time): the whole op table on that path
+  add_test(NAME test_dnnl@trained_weights COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -P ${kn_run_isa})
+  set_tests_properties(test_dnnl@trained_weights PROPERTIES LABELS "unit;dnnl;train" SKIP_REGULAR_EXPRESSION "KILN_SKIP"
+                       ENVIRONMENT "${kn_dnnl_env};KILN_DNNL_TRAINED_WEIGHTS=1")
   # per-node profile and --explain placement (tests/dnnl/test_dnnl_profile.c)
   add_executable(test_dnnl_profile ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl_profile.c
                                    ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)

@@ -38,6 +38,7 @@ static void kn_dnnl_free(void *p)
     free(exe->blocked);
     free(exe->buffers);
     free(exe->plain_ok);
+    free(exe->written);
     free(exe->rep_head);
     free(exe->on_dnnl);
     free(exe->folded);
@@ -312,19 +313,34 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     size_t nv = (size_t)(g->num_values ? g->num_values : 1);
     exe->buffers = kn_xcalloc(nv, sizeof(void *));
     exe->plain_ok = kn_xcalloc(nv, sizeof(bool));
+    exe->written = kn_xcalloc(nv, sizeof(bool));
     exe->rep_head = kn_xcalloc(nv, sizeof(int));
     exe->on_dnnl = kn_xcalloc(nn, sizeof(bool));
     exe->folded = kn_xcalloc(nn, sizeof(bool));
     exe->scratch = kn_xcalloc(nn, sizeof(void *));
     exe->scratch_size = kn_xcalloc(nn, sizeof(size_t));
     kn_status st = KN_OK;
-    if (!exe->buffers || !exe->plain_ok || !exe->rep_head || !exe->on_dnnl || !exe->folded || !exe->scratch ||
+    if (!exe->buffers || !exe->plain_ok || !exe->written || !exe->rep_head || !exe->on_dnnl || !exe->folded || !exe->scratch ||
         !exe->scratch_size) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         goto fail;
     }
     if ((st = kn_dnnl_forced_layout(&exe->force_tag, err)) != KN_OK)
         goto fail;
+    /* the variables of a training or evaluation graph (g->variables: weights another session's optimizer
+     * updates, a frozen model's included), and with KILN_DNNL_TRAINED_WEIGHTS=1 (tests) every weight */
+    const char *trained = getenv("KILN_DNNL_TRAINED_WEIGHTS");
+    const bool all_weights = trained && strcmp(trained, "0") != 0;
+    for (int v = 0; v < g->num_values; v++)
+        exe->written[v] = g->values[v].data && (!kn_value_is_constant(g, v) ||
+                                                (all_weights && g->values[v].kind == KN_VALUE_PARAM));
+    for (int i = 0; i < g->num_nodes; i++) {
+        const kn_node *n = &g->nodes[i];
+        if (!n->dead && (kn_op_get(n->op)->flags & KN_OPF_EFFECT))
+            for (int k = 0; k < n->num_inputs; k++)
+                if (n->inputs[k] >= 0 && kn_op_writes_input(n->op, k))
+                    exe->written[n->inputs[k]] = true;
+    }
     for (int v = 0; v < g->num_values; v++) {
         exe->rep_head[v] = -1;
         exe->plain_ok[v] = g->values[v].data != NULL || g->values[v].producer < 0;
@@ -367,6 +383,11 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
             goto fail;
         if (!built && (st = kn_dnnl_ref_node(exe, i, err)) != KN_OK)
             goto fail;
+        const kn_node *n = &g->nodes[i];
+        if (kn_op_get(n->op)->flags & KN_OPF_EFFECT)
+            for (int k = 0; k < n->num_inputs; k++)
+                if (n->inputs[k] >= 0 && kn_op_writes_input(n->op, k))
+                    exe->rep_head[n->inputs[k]] = -1; /* written in place: later readers reorder it anew */
     }
     /* graph outputs are read in plain layout */
     for (int k = 0; k < g->num_outputs; k++) {

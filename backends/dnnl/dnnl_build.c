@@ -23,6 +23,36 @@ static bool kn_dnnl_reads_blocked(const kn_dnnl_exe *exe, const kn_node *n)
     return false;
 }
 
+/*
+ * A weight the optimizer writes (exe->written), as node i reads it in layout
+ * `want`: a copy made by a reorder op at run time from its buffer (read in
+ * b->md, a view of the plain data), shared by later readers of the same
+ * layout until the weight is written again.
+ */
+static kn_status kn_dnnl_reorder_written(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b,
+                                         const dnnl_memory_desc_t *want, dnnl_memory_t *mem, int *rep, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[i];
+    const int v = b->value;
+    for (int r = exe->rep_head[v]; r >= 0; r = exe->reps[r].next)
+        if (dnnl_memory_desc_equal(want, &exe->reps[r].md)) {
+            *rep = r;
+            *mem = exe->reps[r].mem;
+            return KN_OK;
+        }
+    dnnl_memory_t src;
+    int r, idx = exe->num_ops;
+    kn_status st;
+    if ((st = kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[v], &src, err)) != KN_OK ||
+        (st = kn_dnnl_new_rep(exe, i, v, want, idx, &r, err)) != KN_OK ||
+        (st = kn_dnnl_reorder_op(exe, i, src, &b->md, exe->reps[r].mem, want, &idx, err)) != KN_OK)
+        return st;
+    exe->reps[r].first_op = idx;
+    *rep = r;
+    *mem = exe->reps[r].mem;
+    return KN_OK;
+}
+
 kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const dnnl_memory_desc_t *want,
                            dnnl_memory_t *mem, int *rep, kn_error *err)
 {
@@ -35,9 +65,11 @@ kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const
         if (dnnl_memory_desc_equal(want, &b->md))
             return kn_dnnl_new_mem(exe, n, &b->md, exe->buffers[v], mem, err);
         if (!b->plain)
-            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': constant '%s' without a plain layout", n->name,
-                                g->values[v].name);
-        return kn_dnnl_reorder_weights(exe, n, &b->md, g->values[v].data, want, mem, err);
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': %s '%s' without a plain layout", n->name,
+                                exe->written[v] ? "trained weight" : "constant", g->values[v].name);
+        if (!exe->written[v])
+            return kn_dnnl_reorder_weights(exe, n, &b->md, g->values[v].data, want, mem, err);
+        return kn_dnnl_reorder_written(exe, i, b, want, mem, rep, err);
     }
     if (b->plain && dnnl_memory_desc_equal(want, &b->md)) {
         if ((st = kn_dnnl_ensure_plain(exe, i, v, err)) != KN_OK)
@@ -47,12 +79,21 @@ kn_status kn_dnnl_bind_mem(kn_dnnl_exe *exe, int i, const kn_dnnl_bind *b, const
     return kn_dnnl_layout(exe, i, v, want, mem, rep, err);
 }
 
+/* Whether bind b is one node n writes (a destination or a gradient): it binds one of n's outputs. */
+static bool kn_dnnl_output_arg(const kn_node *n, const kn_dnnl_bind *b)
+{
+    for (int k = 0; k < n->num_outputs; k++)
+        if (n->outputs[k] >= 0 && n->outputs[k] == b->value)
+            return b->arg != KN_DNNL_RES_ARG;
+    return false;
+}
+
 /*
  * Append node i's primitive (built from pd): its inputs bound in the layouts
- * the primitive reports (reorders go first), its destination the plain
- * buffer when pd writes the plain layout, else a new blocked copy.
- * *dst_mem receives the destination's memory object, *dst_rep its copy
- * (-1: the plain buffer).
+ * the primitive reports (reorders go first), each output (destination,
+ * gradients) its plain buffer when pd writes the plain layout, else a new
+ * blocked copy. *dst_mem and *dst_rep receive the first output's memory
+ * object and copy (-1: the plain buffer).
  */
 static kn_status kn_dnnl_emit(kn_dnnl_exe *exe, int i, const_dnnl_primitive_desc_t pd, const kn_dnnl_bind *binds,
                               int nb, dnnl_memory_t *dst_mem, int *dst_rep, kn_error *err)
@@ -60,17 +101,17 @@ static kn_status kn_dnnl_emit(kn_dnnl_exe *exe, int i, const_dnnl_primitive_desc
     const kn_graph *g = exe->graph;
     const kn_node *n = &g->nodes[i];
     kn_status st = KN_OK;
-    int dk = -1;
-    for (int k = 0; k < nb; k++)
-        if (binds[k].arg == DNNL_ARG_DST)
-            dk = k;
-    if (dk < 0)
+    int first_out = -1;
+    for (int k = 0; k < nb && first_out < 0; k++)
+        if (kn_dnnl_output_arg(n, &binds[k]))
+            first_out = k;
+    if (first_out < 0)
         return kn_error_set(err, KN_ERR_BACKEND, "node '%s': no destination", n->name);
     int touched[KN_DNNL_MAX_ARGS], nt = 0;
     dnnl_memory_t mems[KN_DNNL_MAX_ARGS] = {0};
     for (int k = 0; k < nb; k++) {
         const kn_dnnl_bind *b = &binds[k];
-        if (k == dk)
+        if (kn_dnnl_output_arg(n, b))
             continue;
         const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, b->arg);
         if (!want || want->ndims == 0)
@@ -82,22 +123,30 @@ static kn_status kn_dnnl_emit(kn_dnnl_exe *exe, int i, const_dnnl_primitive_desc
             touched[nt++] = r;
     }
     int idx = exe->num_ops;
-    const int y = binds[dk].value;
-    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
-    dnnl_memory_desc_t natural;
-    if ((st = kn_dnnl_md_value(g, n, y, &natural, err)) != KN_OK)
-        return st;
-    *dst_rep = -1;
-    if ((binds[dk].plain && dnnl_memory_desc_equal(dmd, &binds[dk].md)) || dnnl_memory_desc_equal(dmd, &natural)) {
-        exe->plain_ok[y] = true;
-        if ((st = kn_dnnl_new_mem(exe, n, dmd, exe->buffers[y], &mems[dk], err)) != KN_OK)
+    int out_rep[KN_DNNL_MAX_ARGS];
+    for (int k = 0; k < nb; k++) {
+        out_rep[k] = -1;
+        if (!kn_dnnl_output_arg(n, &binds[k]))
+            continue;
+        const int y = binds[k].value;
+        const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, binds[k].arg);
+        if (!dmd || dmd->ndims == 0)
+            dmd = &binds[k].md;
+        dnnl_memory_desc_t natural;
+        if ((st = kn_dnnl_md_value(g, n, y, &natural, err)) != KN_OK)
             return st;
-    } else {
-        if ((st = kn_dnnl_new_rep(exe, i, y, dmd, idx, dst_rep, err)) != KN_OK)
-            return st;
-        exe->plain_ok[y] = false;
-        mems[dk] = exe->reps[*dst_rep].mem;
+        if ((binds[k].plain && dnnl_memory_desc_equal(dmd, &binds[k].md)) || dnnl_memory_desc_equal(dmd, &natural)) {
+            exe->plain_ok[y] = true;
+            if ((st = kn_dnnl_new_mem(exe, n, dmd, exe->buffers[y], &mems[k], err)) != KN_OK)
+                return st;
+        } else {
+            if ((st = kn_dnnl_new_rep(exe, i, y, dmd, idx, &out_rep[k], err)) != KN_OK)
+                return st;
+            exe->plain_ok[y] = false;
+            mems[k] = exe->reps[out_rep[k]].mem;
+        }
     }
+    *dst_rep = out_rep[first_out];
     if ((st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK)
         return st;
     kn_dnnl_op *op = &exe->ops[idx];
@@ -110,7 +159,7 @@ static kn_status kn_dnnl_emit(kn_dnnl_exe *exe, int i, const_dnnl_primitive_desc
     for (int t = 0; t < nt; t++)
         exe->reps[touched[t]].last_op = idx;
     KN_DNNL_CHECK(n, dnnl_primitive_create(&op->prim, pd));
-    *dst_mem = mems[dk];
+    *dst_mem = mems[first_out];
 fail:
     return st;
 }
@@ -149,7 +198,7 @@ static kn_status kn_dnnl_emit_residual(kn_dnnl_exe *exe, int i, const_dnnl_primi
     dnnl_memory_t m_res;
     int r_res, idx;
     kn_status st;
-    if (exe->graph->values[res.value].data) { /* a constant is reordered from its plain layout */
+    if (kn_dnnl_constant(exe, res.value)) { /* a constant is reordered from its plain layout */
         res.plain = true;
         if ((st = kn_dnnl_md_value(exe->graph, n, res.value, &res.md, err)) != KN_OK)
             return st;
@@ -181,12 +230,14 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
     const bool conv = n->op == KN_OP_CONV || n->op == KN_OP_CONV_TRANSPOSE;
     const bool pool = n->op == KN_OP_MAX_POOL || n->op == KN_OP_AVERAGE_POOL;
     const bool residual = conv && n->fused.residual >= 0;
-    kn_dnnl_desc desc;
+    kn_dnnl_desc desc = {.hint = NULL};
     kn_dnnl_bind binds[KN_DNNL_MAX_ARGS];
     int nb = 0;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL, res_pd = NULL;
-    kn_dnnl_request req = {.blocked = blocked && (conv || pool || exe->force_tag || kn_dnnl_reads_blocked(exe, n))};
+    const bool grad_weight = n->op == KN_OP_CONV_GRAD_WEIGHT;
+    kn_dnnl_request req = {.blocked = blocked && (conv || pool || grad_weight || exe->force_tag ||
+                                                  kn_dnnl_reads_blocked(exe, n))};
     dnnl_memory_desc_t fix[3];
     kn_node bare; /* n without its post-ops: a conv whose residual runs as an op of its own */
     kn_error derr;
@@ -275,7 +326,7 @@ described:
         goto fail;
     }
     dnnl_memory_t y_mem = NULL;
-    int y_rep;
+    int y_rep = -1;
     if ((st = kn_dnnl_emit(exe, i, pd, binds, nb, &y_mem, &y_rep, err)) != KN_OK)
         goto fail;
     if (res_pd && (st = kn_dnnl_emit_residual(exe, i, res_pd, y_mem, y_rep, err)) != KN_OK)
@@ -291,6 +342,8 @@ fail:
         dnnl_primitive_desc_destroy(res_pd);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
+    if (desc.hint)
+        dnnl_primitive_desc_destroy(desc.hint);
     return st;
 }
 

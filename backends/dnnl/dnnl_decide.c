@@ -276,6 +276,22 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
          * log_example); logf on the reference kernel is exact to float32 rounding */
         snprintf(why, len, "oneDNN 2.6's eltwise log is off by ~1e-6 absolute (log(1) = -1.4e-6); logf is exact");
         return false;
+    case KN_OP_CONV_GRAD_WEIGHT:
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
+            return false;
+        return true;
+    case KN_OP_ACTIVATION_GRAD: {
+        dnnl_alg_kind_t alg;
+        float alpha, beta;
+        if (!kn_dnnl_all_f32(g, n, why, len))
+            return false;
+        if (!kn_dnnl_act_grad_alg(&n->attrs.act_grad, &alg, &alpha, &beta)) {
+            snprintf(why, len, "oneDNN has no eltwise backward for %s%s", kn_op_get(n->attrs.act_grad.act)->name,
+                     n->attrs.act_grad.use_dst ? " on its output" : "");
+            return false;
+        }
+        return true;
+    }
     default:
         snprintf(why, len, "no oneDNN mapping yet");
         return false;

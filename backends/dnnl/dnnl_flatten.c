@@ -34,21 +34,22 @@ static bool kn_flatten_is_2d(const kn_graph *g, const kn_node *n)
 }
 
 /* Whether Gemm node c can read its A through flatten output y as an inner product (constant B and C). */
-static bool kn_flatten_gemm_ok(const kn_graph *g, const kn_node *c, int y)
+static bool kn_flatten_gemm_ok(const kn_dnnl_exe *exe, const kn_node *c, int y)
 {
+    const kn_graph *g = exe->graph;
     char why[KN_DNNL_WHY_LEN];
     if (c->op != KN_OP_GEMM || c->inputs[0] != y || c->attrs.gemm.trans_a || c->fused.residual >= 0 ||
         !kn_dnnl_node_runs(g, c, why, sizeof why))
         return false;
     const int b = c->inputs[1], bias = c->num_inputs > 2 ? c->inputs[2] : -1;
-    if (b == y || !g->values[b].data)
+    if (b == y || !kn_dnnl_constant(exe, b))
         return false;
     if (bias >= 0) {
         const kn_shape *cs = &g->values[bias].shape;
         const int64_t n_out = g->values[c->outputs[0]].shape.dims[1];
         const bool per_column = cs->rank == 1 ? cs->dims[0] == n_out
                                               : cs->rank == 2 && cs->dims[0] == 1 && cs->dims[1] == n_out;
-        if (!g->values[bias].data || bias == y || !per_column)
+        if (!kn_dnnl_constant(exe, bias) || bias == y || !per_column)
             return false; /* the inner product's bias is one value per output column */
     }
     return true;
@@ -76,7 +77,7 @@ bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i)
             reads = reads || c->inputs[k] == y;
         if (!reads)
             continue;
-        if (!kn_flatten_gemm_ok(g, c, y))
+        if (!kn_flatten_gemm_ok(exe, c, y))
             return false;
         consumers++;
     }

@@ -13,6 +13,7 @@
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
  *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on
  *                    8-channel views
+ *   dnnl_train.c     backward ops of training graphs: conv backward-weights, eltwise backward
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -174,6 +175,10 @@ typedef struct kn_dnnl_exe {
     void *arena;                /* the one tensor arena (the memory plan's): plain layouts */
     void **buffers;             /* per value: graph data or arena slot (plain layout) */
     bool *plain_ok;             /* per value: the plain buffer holds the value once its producer ran */
+    bool *written;              /* per value: data that changes between runs (a variable of a training or
+                                   evaluation graph: weights, optimizer state, running statistics; or one a
+                                   side-effect node of this graph writes): read at run time, never packed at
+                                   compile time */
     int *rep_head;              /* per value: first blocked copy, or -1 */
     kn_dnnl_rep *reps;
     int num_reps, cap_reps;
@@ -205,6 +210,8 @@ typedef struct kn_dnnl_desc {
     kn_dnnl_kind kind;
     int axis;        /* KN_DNNL_CONCAT: the concatenation axis */
     bool dst_any;    /* KN_DNNL_CONCAT/SUM: let oneDNN choose the destination layout */
+    dnnl_primitive_desc_t hint; /* a backward op's forward primitive descriptor (owned; NULL: none) */
+    bool skip_gemm;  /* take oneDNN's first implementation that is not gemm-based (kn_dnnl_create_pd) */
     union {
         dnnl_convolution_desc_t conv;
         dnnl_deconvolution_desc_t deconv;
@@ -248,6 +255,13 @@ typedef struct kn_dnnl_request {
 bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *alg, float *alpha,
                          float *beta);
 
+/* The eltwise backward algorithm of ActivationGrad attrs `a` (and alpha/beta); false when oneDNN has none. */
+bool kn_dnnl_act_grad_alg(const kn_act_grad_attrs *a, dnnl_alg_kind_t *alg, float *alpha, float *beta);
+
+/* The descriptor and arguments of a training op (dnnl_train.c), as kn_dnnl_describe. */
+kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
+                                 kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nbinds, kn_error *err);
+
 /* Whether `act` can be a chain of eltwise post-ops (HardSigmoid: linear then clip). */
 bool kn_dnnl_post_act_ok(kn_op act);
 
@@ -259,6 +273,13 @@ bool kn_dnnl_const_scalar(const kn_graph *g, const kn_node *n, int i, float *v, 
 
 /* The blocked copy value v is read from (its producer's), or NULL when its plain buffer holds it. */
 const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v);
+
+/*
+ * Whether value v is a constant now, at compile time: it has data and no
+ * node writes it (a trained weight does not qualify: the optimizer updates
+ * it every step, so it is reordered at run time, never packed once).
+ */
+bool kn_dnnl_constant(const kn_dnnl_exe *exe, int v);
 
 /* Plain (C-order) float32 memory descriptor of dims[nd]. */
 kn_status kn_dnnl_md(const kn_node *node, dnnl_memory_desc_t *md, int nd, const int64_t *dims,
@@ -280,6 +301,25 @@ kn_status kn_dnnl_add_arg(kn_dnnl_op *op, const kn_node *node, int arg, dnnl_mem
 
 /* Append an empty op for node `node`; *idx receives its index. */
 kn_status kn_dnnl_push_op(kn_dnnl_exe *exe, int node, int *idx, kn_error *err);
+
+/*
+ * The oneDNN geometry of window node n (Conv, ConvTranspose, pools; or a
+ * training op with the same window attrs) on input shape xs and output
+ * shape ys: kernel, strides, dilations (oneDNN's: minus 1), left and right
+ * padding. ws: the weights' shape where the kernel is not in the attrs.
+ * KN_ERR_UNSUPPORTED for a geometry oneDNN cannot express.
+ */
+kn_status kn_dnnl_window_dims(const kn_node *n, const kn_shape *xs, const kn_shape *ys, const kn_shape *ws, bool global,
+                              dnnl_dims_t kd, dnnl_dims_t strides, dnnl_dims_t dil, dnnl_dims_t pl, dnnl_dims_t pr,
+                              kn_error *err);
+
+/*
+ * The memory descriptor of a convolution's (deconv: a deconvolution's)
+ * weights as ONNX stores them, for oneDNN: oihw-like strides ([oc, ic/G, k..];
+ * deconv [ic, oc/G, k..]), with a leading group dimension when group > 1.
+ */
+kn_status kn_dnnl_conv_weights_md(const kn_node *n, int ns, const dnnl_dims_t kd, int64_t oc, int64_t ic,
+                                  int64_t group, bool deconv, dnnl_memory_desc_t *md, kn_error *err);
 
 /* Post-ops of `node`: residual add (binary, src1 md `res_md`) then activation. */
 kn_status kn_dnnl_post_ops(const kn_node *node, const dnnl_memory_desc_t *res_md, dnnl_post_ops_t po,

@@ -248,6 +248,11 @@ kn_status kn_dnnl_layout(kn_dnnl_exe *exe, int ni, int v, const dnnl_memory_desc
     return KN_OK;
 }
 
+bool kn_dnnl_constant(const kn_dnnl_exe *exe, int v)
+{
+    return v >= 0 && exe->graph->values[v].data && !exe->written[v];
+}
+
 /* Reorder constant weights `data` (plain md `from`) once, now, into layout `to`; *mem receives the copy. */
 kn_status kn_dnnl_reorder_weights(kn_dnnl_exe *exe, const kn_node *n, const dnnl_memory_desc_t *from,
                                   const void *data, const dnnl_memory_desc_t *to, dnnl_memory_t *mem,

@@ -501,7 +501,7 @@ static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo
         return false;
     const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
     if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
-        ws->dims[2] != ws->dims[3] || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+        ws->dims[2] != ws->dims[3] || !kn_value_is_constant(g, wv) || (b >= 0 && !kn_value_is_constant(g, b)))
         return false;
     /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
     const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
@@ -568,9 +568,10 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     const kn_node *n = &g->nodes[i];
     kn_wino_geom geo;
     *out = NULL;
-    if (!kn_wino_check(g, n, &geo))
-        return KN_OK;
     const int wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1;
+    if (!kn_wino_check(g, n, &geo) || !kn_dnnl_constant(exe, wv) || (b >= 0 && !kn_dnnl_constant(exe, b)))
+        return KN_OK; /* the weights are transformed once, here: a weight training writes is not (a variable of
+                       * a training graph is already refused by kn_wino_check) */
     const kn_shape *xs = &g->values[n->inputs[0]].shape;
     const int64_t c = geo.c, k = geo.k, ksize = geo.ksize;
     kn_dnnl_wino *p = calloc(1, sizeof *p);

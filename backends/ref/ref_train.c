@@ -400,6 +400,44 @@ static int64_t kn_pool_taps(const kn_pool_win *w, int a, int64_t b, bool incl)
     return n;
 }
 
+/*
+ * MaxPool's gradient for 2-D windows that tile the input (stride = kernel, no padding, no dilation: 2x2 stride 2):
+ * every input element lies in at most one window, so each is written once, dy at the window's first maximum (a
+ * NaN wins, as in the forward pool) and 0 elsewhere; rows and columns past the last window are 0.
+ */
+static void kn_ref_max_pool_grad_tiled(const kn_pool_win *w, int64_t planes, const float *dy, const float *x,
+                                       float *dx)
+{
+    const int64_t H = w->in[1], W = w->in[2], OH = w->out[1], OW = w->out[2], KH = w->k[1], KW = w->k[2];
+    KN_OMP_FOR(planes * H * W > KN_PAR_MIN)
+    for (int64_t p = 0; p < planes; p++) {
+        const float *xp = x + p * H * W, *gp = dy + p * OH * OW;
+        float *dp = dx + p * H * W;
+        if (OH * KH < H || OW * KW < W)
+            memset(dp, 0, sizeof(float) * (size_t)(H * W));
+        for (int64_t oy = 0; oy < OH; oy++)
+            for (int64_t ox = 0; ox < OW; ox++) {
+                const int64_t base = oy * KH * W + ox * KW;
+                int64_t best = base;
+                float bv = xp[base];
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t i = base + ky * W + kx;
+                        if (xp[i] > bv || (xp[i] != xp[i] && bv == bv)) {
+                            best = i;
+                            bv = xp[i];
+                        }
+                    }
+                const float g = gp[oy * OW + ox];
+                for (int64_t ky = 0; ky < KH; ky++)
+                    for (int64_t kx = 0; kx < KW; kx++) {
+                        const int64_t i = base + ky * W + kx;
+                        dp[i] = i == best ? g : 0.0f;
+                    }
+            }
+    }
+}
+
 kn_status kn_ref_pool_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                            kn_error *err)
 {
@@ -414,6 +452,11 @@ kn_status kn_ref_pool_grad(const kn_node *node, const kn_tensor *in, kn_tensor *
     const int64_t osz = w.out[0] * w.out[1] * w.out[2];
     const float *dy = in[0].data, *x = in[1].data;
     float *dx = out[0].data;
+    if (max && w.in[0] == 1 && w.k[0] == 1 && w.d[1] == 1 && w.d[2] == 1 && w.s[1] == w.k[1] && w.s[2] == w.k[2] &&
+        w.pb[1] == 0 && w.pb[2] == 0 && w.out[1] * w.k[1] <= w.in[1] && w.out[2] * w.k[2] <= w.in[2]) {
+        kn_ref_max_pool_grad_tiled(&w, planes, dy, x, dx);
+        return KN_OK;
+    }
     KN_OMP_FOR(planes * isz > KN_PAR_MIN)
     for (int64_t p = 0; p < planes; p++) {
         const float *xp = x + p * isz, *gp = dy + p * osz;

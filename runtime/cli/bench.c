@@ -58,6 +58,12 @@ static const char kn_bench_usage[] =
     "  --profile        also time every node (median over as many runs as were\n"
     "                   timed, at most 1000): the slowest 25, with fused ops,\n"
     "                   and their share of the total (not with --csv)\n"
+    "  --train          MODEL is a .kiln file with a train block: time training\n"
+    "                   steps (every step of the block on one batch: forward,\n"
+    "                   backward, optimizer updates) on seeded random images and\n"
+    "                   labels; the first batch's losses are checked against the\n"
+    "                   reference backend's, and --profile lists forward,\n"
+    "                   backward and update nodes\n"
     "  -h, --help       show this help and exit\n"
     "\n"
     "Latencies are in ms (CLOCK_MONOTONIC around kn_session_run); p99.9 is\n"
@@ -91,6 +97,7 @@ typedef struct kn_bench_args {
     double timeout_s;  /* > 0: each run's time limit (kn_options.timeout_s) */
     int format;
     bool profile;
+    bool train;        /* --train: training steps of MODEL's train block */
     const char *isa;   /* --isa: oneDNN's instruction set cap, or NULL */
     char *backend_buf; /* owns the strings of backends[] */
 } kn_bench_args;
@@ -215,8 +222,8 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
             options_done = true;
             continue;
         }
-        if (strcmp(arg, "--profile") == 0) {
-            a->profile = true;
+        if (strcmp(arg, "--profile") == 0 || strcmp(arg, "--train") == 0) {
+            *(arg[2] == 'p' ? &a->profile : &a->train) = true;
             continue;
         }
         if (strcmp(arg, "--json") == 0 || strcmp(arg, "--csv") == 0) {
@@ -313,12 +320,17 @@ static int kn_bench_parse(int argc, char **argv, kn_bench_args *a)
 
 /* ---------------------------------------------------------------- inputs */
 
-/** The seeded random inputs of one batch size, bound to a session's inputs. */
+/**
+ * The seeded random inputs of one batch size, bound to a session's inputs;
+ * or (--train) a trainer with a batch of random images and labels.
+ */
 typedef struct kn_bench_inputs {
     int count;
     const char **names;   /* owned by the session they were made for: copied */
     char **name_bufs;
     kn_tensor *tensors;
+    kn_trainer_t *trainer; /* --train: each run is kn_trainer_train_batch on images and labels */
+    kn_tensor images, labels;
 } kn_bench_inputs;
 
 static void kn_bench_inputs_free(kn_bench_inputs *in)
@@ -332,6 +344,9 @@ static void kn_bench_inputs_free(kn_bench_inputs *in)
     free(in->tensors);
     free(in->name_bufs);
     free(in->names);
+    kn_trainer_free(in->trainer);
+    free(in->images.data);
+    free(in->labels.data);
     memset(in, 0, sizeof *in);
 }
 
@@ -382,7 +397,9 @@ static int kn_bench_make_inputs(const kn_session_t *s, int64_t seed, kn_bench_in
 static int kn_bench_run(kn_session_t *s, const kn_bench_inputs *in)
 {
     kn_error err = {0};
-    if (kn_session_run(s, in->count, in->names, in->tensors, &err) != KN_OK)
+    kn_status st = in->trainer ? kn_trainer_train_batch(in->trainer, &in->images, &in->labels, NULL, &err)
+                               : kn_session_run(s, in->count, in->names, in->tensors, &err);
+    if (st != KN_OK)
         return kn_cli_fail("%s", err.message);
     return KN_CLI_OK;
 }
@@ -602,7 +619,8 @@ static int kn_bench_profile(kn_session_t *s, const kn_bench_inputs *in, bool tty
         kn_node_time *t = NULL;
         int n = 0;
         kn_error err = {0};
-        kn_status st = kn_session_profile(s, in->count, in->names, in->tensors, &t, &n, &err);
+        kn_status st = in->trainer ? kn_trainer_profile_batch(in->trainer, &in->images, &in->labels, NULL, &t, &n, &err)
+                                   : kn_session_profile(s, in->count, in->names, in->tensors, &t, &n, &err);
         if (st == KN_ERR_UNSUPPORTED && r == 0) {
             snprintf(res->prof_note, sizeof res->prof_note, "%s", err.message);
             return KN_CLI_OK;
@@ -897,7 +915,12 @@ static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *st
         printf("%9.3f %10.1f %8.1f %10s %10.3g %10.3g\n", x->max, x->images_per_s, x->gflops, rss, x->max_abs,
                x->max_rel);
     }
-    printf("\nmax abs/max rel: difference from the reference backend's outputs on the same inputs\n");
+    if (a->train)
+        printf("\ntimed: training steps (every step of the train block on one batch: forward, backward, updates);\n"
+               "GFLOP/s from the forward FLOPs x 3; max abs/max rel: the first batch's losses against the\n"
+               "reference backend's, from the same weights and batch\n");
+    else
+        printf("\nmax abs/max rel: difference from the reference backend's outputs on the same inputs\n");
     for (int i = 0; a->profile && i < n; i++)
         kn_bench_print_text_profile(&r[i]);
 }
@@ -976,6 +999,97 @@ static int kn_bench_batch(const kn_model_t *model, const kn_model_stats *stats, 
     return rc;
 }
 
+/*
+ * --train: a trainer of a.model on `backend` at batch `batch`, with seeded random images (uniform in [0, 1)) and
+ * labels into *in; *compile_ms times its creation and its first batch (which compiles the training graphs), and
+ * loss[] receives that batch's losses (one per step).
+ */
+static int kn_bench_train_setup(const kn_bench_args *a, const char *backend, int64_t batch, kn_bench_inputs *in,
+                                double *compile_ms, double *loss)
+{
+    memset(in, 0, sizeof *in);
+    kn_train_options o = {0};
+    o.backend = backend;
+    o.threads = (int)a->threads;
+    o.batch_size = batch;
+    o.seed = (uint64_t)a->seed;
+    kn_error err = {0};
+    kn_train_info info;
+    double t0 = kn_bench_now_ms();
+    if (kn_trainer_create(a->model, &o, &in->trainer, &err) != KN_OK || kn_trainer_info(in->trainer, &info) != KN_OK)
+        return kn_cli_fail("%s: %s", a->model, err.message);
+    in->images.dtype = KN_F32;
+    in->images.shape.rank = info.image_shape.rank + 1;
+    in->images.shape.dims[0] = batch;
+    memcpy(in->images.shape.dims + 1, info.image_shape.dims, sizeof(int64_t) * (size_t)info.image_shape.rank);
+    size_t count;
+    if (kn_shape_numel(&in->images.shape, &count) != KN_OK || count > SIZE_MAX / sizeof(float))
+        return kn_cli_fail("%s: a batch of %lld images is too large", a->model, (long long)batch);
+    in->images.data = malloc(count * sizeof(float));
+    in->labels = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {batch}}};
+    in->labels.data = malloc((size_t)batch * sizeof(int64_t));
+    if (!in->images.data || !in->labels.data)
+        return kn_cli_fail("out of memory");
+    uint64_t state = (uint64_t)a->seed * 0x2545F4914F6CDD1Dull + 1;
+    for (size_t k = 0; k < count; k++)
+        ((float *)in->images.data)[k] = (float)((double)(kn_splitmix64(&state) >> 11) * 0x1.0p-53);
+    const int64_t classes = info.num_classes > 0 ? info.num_classes : 1;
+    for (int64_t k = 0; k < batch; k++)
+        ((int64_t *)in->labels.data)[k] = (int64_t)(kn_splitmix64(&state) % (uint64_t)classes);
+    kn_train_report r;
+    if (kn_trainer_train_batch(in->trainer, &in->images, &in->labels, &r, &err) != KN_OK)
+        return kn_cli_fail("%s: %s", a->model, err.message);
+    *compile_ms = kn_bench_now_ms() - t0;
+    for (int k = 0; k < r.num_steps; k++)
+        loss[k] = r.loss[k];
+    return KN_CLI_OK;
+}
+
+/* --train: time every backend's training steps at one batch size, appending to r[*n]. */
+static int kn_bench_train_batch(const kn_bench_args *a, int64_t flops, int64_t batch, double load_ms, bool tty,
+                                kn_bench_result *r, int *n)
+{
+    double ref_loss[KN_TRAIN_MAX_STEPS], loss[KN_TRAIN_MAX_STEPS], ms;
+    bool have_ref = false;
+    int rc = KN_CLI_OK;
+    for (int b = 0; b < a->num_backends && rc == KN_CLI_OK; b++) {
+        kn_bench_result *res = &r[*n];
+        memset(res, 0, sizeof *res);
+        res->backend = a->backends[b];
+        res->batch = batch;
+        kn_bench_inputs in;
+        if (!have_ref) { /* the reference's first batch, from the same weights and batch, before timing */
+            kn_bench_progress(tty, res->backend, batch, "checking against ref", 0, 0);
+            if ((rc = kn_bench_train_setup(a, "ref", batch, &in, &ms, ref_loss)) != KN_CLI_OK) {
+                kn_bench_inputs_free(&in);
+                break;
+            }
+            have_ref = true;
+            kn_bench_inputs_free(&in);
+        }
+        kn_bench_progress(tty, res->backend, batch, "compiling", 0, 0);
+        if ((rc = kn_bench_train_setup(a, res->backend, batch, &in, &res->compile_ms, loss)) == KN_CLI_OK) {
+            kn_train_info info;
+            kn_trainer_info(in.trainer, &info);
+            for (int k = 0; k < info.num_steps; k++) {
+                double d = fabs(loss[k] - ref_loss[k]);
+                res->max_abs = fmax(res->max_abs, d);
+                res->max_rel = fmax(res->max_rel, d / fmax(fabs(ref_loss[k]), 1e-30));
+            }
+            res->init_ms = load_ms + res->compile_ms;
+            if ((rc = kn_bench_time(NULL, &in, a, tty, res)) == KN_CLI_OK && a->profile)
+                rc = kn_bench_profile(NULL, &in, tty, res);
+            res->images_per_s = (double)batch / (res->median * 1e-3);
+            res->gflops = 3.0 * (double)flops * (double)batch / (res->median * 1e-3) / 1e9;
+            res->peak_rss_kib = kn_bench_peak_rss_kib();
+            if (rc == KN_CLI_OK)
+                (*n)++;
+        }
+        kn_bench_inputs_free(&in);
+    }
+    return rc;
+}
+
 int kn_cli_bench(int argc, char **argv);
 int kn_cli_bench(int argc, char **argv)
 {
@@ -1016,7 +1130,8 @@ int kn_cli_bench(int argc, char **argv)
     }
     int n = 0;
     for (int i = 0; i < a.num_batches && rc == KN_CLI_OK; i++)
-        rc = kn_bench_batch(model, &stats, &a, a.batches[i], load_ms, tty, results, &n);
+        rc = a.train ? kn_bench_train_batch(&a, stats.flops, a.batches[i], load_ms, tty, results, &n)
+                     : kn_bench_batch(model, &stats, &a, a.batches[i], load_ms, tty, results, &n);
     if (tty)
         fputs("\r\033[K", stderr);
     if (rc != KN_CLI_OK)

@@ -296,6 +296,12 @@ kn_parity kn_parity_check_threads(const kn_model_t *m, int64_t batch, int thread
 
 /* ------------------------------------------------------------ building */
 
+bool kn_parity_trained_weights(void)
+{
+    const char *v = getenv("KILN_DNNL_TRAINED_WEIGHTS");
+    return v && strcmp(v, "0") != 0;
+}
+
 void kn_pb_init(kn_pb *b)
 {
     kn_graph_init(&b->g);

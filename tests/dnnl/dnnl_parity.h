@@ -62,6 +62,14 @@ kn_parity kn_parity_check(const kn_model_t *m, int64_t batch, float tol, const c
 kn_parity kn_parity_check_threads(const kn_model_t *m, int64_t batch, int threads, float tol,
                                   const char *expect_dnnl, bool show_placement, const char *what);
 
+/**
+ * Whether the suite runs with KILN_DNNL_TRAINED_WEIGHTS=1: every weight is
+ * treated as one an optimizer writes (reordered at run time, never packed at
+ * compile time), as in a training graph. Winograd and the Flatten-as-inner-
+ * product fold need constant weights, so their counts are not checked then.
+ */
+bool kn_parity_trained_weights(void);
+
 /* ------------------------------------------------------------ building */
 
 /** A test graph under construction: weights are drawn from `seed`. */
@@ -114,5 +122,7 @@ void kn_dnnl_test_matmul(void **state);
 void kn_dnnl_test_post_ops(void **state);
 void kn_dnnl_test_tensor_ops(void **state);
 void kn_dnnl_test_flatten(void **state);
+/* tests/dnnl/dnnl_train_cases.c: the backward ops of training graphs (ConvGradWeight, ActivationGrad). */
+void kn_dnnl_test_train_grads(void **state);
 
 #endif /* KN_DNNL_PARITY_H */

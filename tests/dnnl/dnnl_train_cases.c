@@ -1,0 +1,151 @@
+/*
+ * dnnl_train_cases.c - parity cases for the backward ops of training graphs
+ * on the oneDNN backend (backends/dnnl/dnnl_train.c) against the reference
+ * kernels, with the bound of dnnl_parity.h.
+ *
+ * ConvGradWeight: the input x comes from a Conv "c1" (a blocked layout on
+ * oneDNN: nChw8c, nChw16c or nhwc with the ISA) or is a graph input; the
+ * output gradient dy is a graph input (plain). Channel counts on and off the
+ * 8/16 blocks, 1x1/3x3/5x5, strides 1 and 2, padding, dilation, groups,
+ * with and without the bias gradient, batch 1 and 2.
+ * ActivationGrad: the activation's input (or output, for the algorithms
+ * oneDNN differentiates on its output) comes from a Conv (blocked) or a
+ * graph input, dy from another Conv of the same shape or a graph input.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dnnl_parity.h"
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+typedef struct cgw_case {
+    const char *name;
+    int64_t n, c, h, w; /* x */
+    int64_t k;          /* output channels */
+    int64_t ks, stride, pad, dil, group;
+    bool bias, blocked; /* db too; x from Conv "c1" (c channels from 8) */
+    bool shared;        /* x (a graph input) is also read by a Conv "fwd" (as a training graph's forward conv) */
+} cgw_case;
+
+static const cgw_case cgw_cases[] = {
+    {"cgw_c16_k16_3x3", 2, 16, 8, 8, 16, 3, 1, 1, 1, 1, true, true},
+    {"cgw_c12_k20_3x3", 2, 12, 7, 9, 20, 3, 1, 1, 1, 1, true, true},
+    {"cgw_c8_k8_3x3_b1", 1, 8, 6, 6, 8, 3, 1, 0, 1, 1, true, true},
+    {"cgw_c32_k64_3x3", 2, 32, 10, 10, 64, 3, 1, 0, 1, 1, true, true},
+    {"cgw_c3_k8_5x5_s2", 2, 3, 12, 12, 8, 5, 2, 2, 1, 1, true, false},
+    {"cgw_c1_k32_3x3", 2, 1, 10, 10, 32, 3, 1, 0, 1, 1, true, false},
+    {"cgw_c16_k24_1x1", 2, 16, 5, 5, 24, 1, 1, 0, 1, 1, false, true},
+    {"cgw_c16_k16_s2", 2, 16, 9, 9, 16, 3, 2, 1, 1, 1, true, true},
+    {"cgw_c16_k16_dil2", 1, 16, 9, 9, 16, 3, 1, 2, 2, 1, true, true},
+    {"cgw_grouped", 2, 16, 6, 6, 16, 3, 1, 1, 1, 4, true, true},
+    {"cgw_depthwise", 2, 16, 8, 8, 16, 3, 2, 1, 1, 16, false, true},
+    {"cgw_c1_k32_shared_input", 64, 1, 28, 28, 32, 3, 1, 1, 1, 1, false, false, true},
+};
+
+static int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d)
+{
+    return (in + 2 * p - (k - 1) * d - 1) / s + 1;
+}
+
+static void test_conv_grad_weight(const cgw_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x;
+    if (c->blocked) {
+        int x0 = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, 8, c->h, c->w));
+        x = kn_pb_conv(&b, "c1", x0, 8, c->c, 3, 1, 1, 1);
+    } else {
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, c->c, c->h, c->w));
+    }
+    if (c->shared)
+        kn_pb_output(&b, kn_pb_conv(&b, "fwd", x, c->c, c->k, c->ks, c->stride, c->pad, c->group));
+    const int64_t oh = out_size(c->h, c->ks, c->stride, c->pad, c->dil);
+    const int64_t ow = out_size(c->w, c->ks, c->stride, c->pad, c->dil);
+    int dy = kn_pb_input(&b, "dy", 4, KN_DIMS(c->n, c->k, oh, ow));
+    kn_attrs a;
+    kn_attrs_init(KN_OP_CONV_GRAD_WEIGHT, &a);
+    a.window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        a.window.kernel[i] = c->ks;
+        a.window.stride[i] = c->stride;
+        a.window.dilation[i] = c->dil;
+        a.window.pad_begin[i] = a.window.pad_end[i] = c->pad;
+    }
+    a.window.group = c->group;
+    int in[2] = {x, dy}, out[2];
+    kn_pb_node_n(&b, "gw", KN_OP_CONV_GRAD_WEIGHT, &a, 2, in, c->bias ? 2 : 1, out);
+    kn_pb_output(&b, out[0]);
+    if (c->bias)
+        kn_pb_output(&b, out[1]);
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, c->shared ? "fwd,gw" : "gw", true, c->name);
+    kn_model_free(m);
+}
+
+typedef struct act_case {
+    const char *name;
+    kn_op act;
+    float alpha;
+    bool use_dst, blocked;
+    int64_t c;
+} act_case;
+
+static const act_case act_cases[] = {
+    {"relu_grad_dst_c16", KN_OP_RELU, 0, true, true, 16},
+    {"relu_grad_dst_c12", KN_OP_RELU, 0, true, true, 12},
+    {"relu_grad_x_plain", KN_OP_RELU, 0, false, false, 5},
+    {"leaky_grad_x_c16", KN_OP_LEAKY_RELU, 0.2f, false, true, 16},
+    {"leaky_grad_x_c20", KN_OP_LEAKY_RELU, 0.01f, false, true, 20},
+    {"sigmoid_grad_dst_c16", KN_OP_SIGMOID, 0, true, true, 16},
+    {"tanh_grad_dst_c12", KN_OP_TANH, 0, true, true, 12},
+    {"tanh_grad_dst_plain", KN_OP_TANH, 0, true, false, 3},
+    {"elu_grad_dst_c16", KN_OP_ELU, 1.0f, true, true, 16},
+    {"elu_grad_x_neg_alpha", KN_OP_ELU, -0.5f, false, true, 8},
+    {"swish_grad_x_c16", KN_OP_SWISH, 0, false, true, 16},
+    {"exp_grad_dst_plain", KN_OP_EXP, 0, true, false, 4},
+};
+
+static void test_act_grad(const act_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int t, dy;
+    if (c->blocked) {
+        int x0 = kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, 6, 6));
+        t = kn_pb_conv(&b, "c1", x0, 8, c->c, 3, 1, 1, 1);
+        dy = kn_pb_conv(&b, "c2", x0, 8, c->c, 3, 1, 1, 1);
+    } else {
+        t = kn_pb_input(&b, "t", 4, KN_DIMS(2, c->c, 5, 7));
+        dy = kn_pb_input(&b, "dy", 4, KN_DIMS(2, c->c, 5, 7));
+    }
+    if (c->use_dst) /* the forward output (Elu: default alpha 1) */
+        t = kn_pb_unary(&b, "fwd", c->act, t);
+    kn_attrs a;
+    kn_attrs_init(KN_OP_ACTIVATION_GRAD, &a);
+    a.act_grad.act = c->act;
+    a.act_grad.use_dst = c->use_dst;
+    a.act_grad.p.alpha = c->alpha;
+    int in[2] = {dy, t};
+    kn_pb_output(&b, kn_pb_node(&b, "ag", KN_OP_ACTIVATION_GRAD, &a, 2, in));
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, "ag", true, c->name);
+    kn_model_free(m);
+}
+
+void kn_dnnl_test_train_grads(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < COUNT(cgw_cases); i++)
+        test_conv_grad_weight(&cgw_cases[i]);
+    for (size_t i = 0; i < COUNT(act_cases); i++)
+        test_act_grad(&act_cases[i]);
+}
