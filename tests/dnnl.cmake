@@ -10,6 +10,7 @@ if(KILN_WITH_ONEDNN)
                            ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)
   target_include_directories(test_dnnl PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime)
   target_link_libraries(test_dnnl PRIVATE kiln PkgConfig::CMOCKA)
+  target_compile_definitions(test_dnnl PRIVATE KN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   set(kn_dnnl_env "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive")
   # The suite runs at the instruction set oneDNN picks on this CPU (no suffix), then once per level below
   # (test@LEVEL, DNNL_MAX_CPU_ISA=LEVEL): oneDNN picks other layouts at each (nChw8c on SSE4.1/AVX2, nChw16c and

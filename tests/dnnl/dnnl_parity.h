@@ -124,5 +124,7 @@ void kn_dnnl_test_tensor_ops(void **state);
 void kn_dnnl_test_flatten(void **state);
 /* tests/dnnl/dnnl_train_cases.c: the backward ops of training graphs (ConvGradWeight, ActivationGrad). */
 void kn_dnnl_test_train_grads(void **state);
+/* ten mnist_cnn training steps on dnnl track the reference backend's losses (1e-3) */
+void kn_dnnl_test_train_curve(void **state);
 
 #endif /* KN_DNNL_PARITY_H */

@@ -513,6 +513,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kn_dnnl_test_tensor_ops),
         cmocka_unit_test(kn_dnnl_test_flatten),
         cmocka_unit_test(kn_dnnl_test_train_grads),
+        cmocka_unit_test(kn_dnnl_test_train_curve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
