@@ -122,11 +122,33 @@ kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_te
 /* ------------------------------------------------------------ Dropout */
 
 /* The keep decision of element i at step t: a uniform draw in [0, 1) from splitmix64 of (seed, t, i). */
-static inline bool kn_dropout_keep(uint64_t seed, uint64_t t, uint64_t i, float ratio)
+/*
+ * Dropout's mask: element i of step t is kept when the top 24 bits of splitmix64(seed ^ t * C1 ^ i * C2), as a
+ * fraction of 2^24, are at least the ratio; compared as integers (q >= ceil(ratio * 2^24), exact, the same mask
+ * as the float comparison), so that the loop vectorizes where the CPU multiplies 64-bit lanes (AVX-512).
+ */
+static inline bool kn_dropout_keep_q(uint64_t seed, uint64_t t, uint64_t i, uint64_t threshold)
 {
     uint64_t s = seed ^ (t * 0x9e3779b97f4a7c15ull) ^ (i * 0xd1b54a32d192ed03ull);
-    const uint64_t z = kn_splitmix64(&s);
-    return (float)((double)(z >> 40) * (1.0 / 16777216.0)) >= ratio;
+    return (kn_splitmix64(&s) >> 40) >= threshold;
+}
+
+/* AVX-512 (64-bit lane multiplies), AVX2 and baseline versions, picked at load time (see KN_SIMD_CLONES) */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define KN_WIDE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define KN_WIDE_CLONES
+#endif
+
+/* y[i] = x[i] * k and mask[i] = 1 where element lo + i is kept, else 0 and 0. */
+static KN_WIDE_CLONES void kn_dropout_range(const float *x, float *y, unsigned char *mask, size_t lo, size_t hi,
+                                               uint64_t seed, uint64_t t, uint64_t threshold, float k)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const bool keep = kn_dropout_keep_q(seed, t, i, threshold);
+        mask[i] = keep;
+        y[i] = keep ? x[i] * k : 0.0f;
+    }
 }
 
 kn_status kn_ref_dropout_train(const kn_node *node, const kn_tensor *in, kn_tensor *out,
@@ -138,14 +160,15 @@ kn_status kn_ref_dropout_train(const kn_node *node, const kn_tensor *in, kn_tens
     const float *x = in[0].data;
     const uint64_t t = (uint64_t)*(const int64_t *)in[1].data, seed = node->attrs.dropout.seed;
     const float ratio = node->attrs.dropout.ratio, k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    /* ratio <= 0 keeps everything (threshold 0); ratio >= 1 drops everything (2^24: above every q) */
+    const uint64_t threshold = ratio <= 0.0f ? 0 : ratio >= 1.0f ? (1ull << 24) : (uint64_t)ceil((double)ratio * 16777216.0);
     float *y = out[0].data;
     unsigned char *mask = out[1].data;
+    enum { CHUNK = 16384 };
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
     KN_OMP_FOR(n > KN_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        const bool keep = ratio <= 0.0f || kn_dropout_keep(seed, t, i, ratio);
-        mask[i] = keep;
-        y[i] = keep ? x[i] * k : 0.0f;
-    }
+    for (size_t c = 0; c < chunks; c++)
+        kn_dropout_range(x, y, mask, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, seed, t, threshold, k);
     return KN_OK;
 }
 
@@ -696,6 +719,22 @@ kn_status kn_ref_loss_grad(const kn_node *node, const kn_tensor *in, kn_tensor *
     }
 }
 
+/*
+ * Adam on elements [lo, hi): one pass over w, g, m and v (memory-bound), vectorized (-fno-math-errno, AVX2 and
+ * AVX-512 clones); every element's arithmetic is the same whatever the thread count or chunking.
+ */
+static KN_WIDE_CLONES void kn_adam_range(float *restrict w, const float *restrict g, float *restrict m,
+                                         float *restrict v, size_t lo, size_t hi, float decay, float alpha, float b1,
+                                         float b2, float eps)
+{
+    for (size_t i = lo; i < hi; i++) {
+        const float wi = w[i] - decay * w[i];
+        m[i] += (g[i] - m[i]) * (1.0f - b1);
+        v[i] += (g[i] * g[i] - v[i]) * (1.0f - b2);
+        w[i] = wi - m[i] * alpha / (sqrtf(v[i]) + eps);
+    }
+}
+
 /* ------------------------------------------------------------ optimizer updates */
 
 kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
@@ -731,15 +770,13 @@ kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out
         float *m = in[2].data, *v = in[3].data;
         const int64_t step = *(const int64_t *)in[4].data;
         const double t = (double)(step + 1);
-        const float b1 = o->beta1, b2 = o->beta2, eps = o->epsilon;
         const float alpha = (float)((double)lr * sqrt(1.0 - pow(o->beta2, t)) / (1.0 - pow(o->beta1, t)));
+        enum { CHUNK = 16384 };
+        const size_t chunks = (n + CHUNK - 1) / CHUNK;
         KN_OMP_FOR(n > KN_PAR_MIN)
-        for (size_t i = 0; i < n; i++) {
-            const float wi = w[i] - decay * w[i];
-            m[i] += (g[i] - m[i]) * (1.0f - b1);
-            v[i] += (g[i] * g[i] - v[i]) * (1.0f - b2);
-            w[i] = wi - m[i] * alpha / (sqrtf(v[i]) + eps);
-        }
+        for (size_t c = 0; c < chunks; c++)
+            kn_adam_range(w, g, m, v, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, decay, alpha,
+                          o->beta1, o->beta2, o->epsilon);
         return KN_OK;
     }
     default:
