@@ -154,6 +154,8 @@ KN_REF_KERNEL(kn_ref_slice_grad)
 KN_REF_KERNEL(kn_ref_loss)                  /* SoftmaxCrossEntropy ... MeanSquaredError */
 KN_REF_KERNEL(kn_ref_loss_grad)
 KN_REF_KERNEL(kn_ref_update)                /* SgdUpdate, MomentumUpdate, AdamUpdate */
+KN_REF_KERNEL(kn_ref_grad_sync_start)       /* data-parallel training (ref_collective.c) */
+KN_REF_KERNEL(kn_ref_grad_sync_wait)
 #undef KN_REF_KERNEL
 
 /** Number of elements of t (0 when its shape is invalid). */

@@ -137,12 +137,16 @@ kn_status kn_ref_dropout_train(const kn_node *node, const kn_tensor *in, kn_tens
     const size_t n = kn_tn(&in[0]);
     const float *x = in[0].data;
     const uint64_t t = (uint64_t)*(const int64_t *)in[1].data, seed = node->attrs.dropout.seed;
+    /* a shard of a global batch (input 2, the index of its first sample): element numbers of the global batch */
+    const size_t first = node->num_inputs > 2 && in[2].data && in[0].shape.dims[0] > 0
+                             ? (size_t)*(const int64_t *)in[2].data * (n / (size_t)in[0].shape.dims[0])
+                             : 0;
     const float ratio = node->attrs.dropout.ratio, k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
     float *y = out[0].data;
     unsigned char *mask = out[1].data;
     KN_OMP_FOR(n > KN_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
-        const bool keep = ratio <= 0.0f || kn_dropout_keep(seed, t, i, ratio);
+        const bool keep = ratio <= 0.0f || kn_dropout_keep(seed, t, first + i, ratio);
         mask[i] = keep;
         y[i] = keep ? x[i] * k : 0.0f;
     }
