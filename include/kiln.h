@@ -415,6 +415,14 @@ typedef struct kn_train_options {
     int deterministic;
     /** With a collective: bytes of gradients per bucket (0: 1 MiB). */
     size_t bucket_bytes;
+    /**
+     * With a collective: BatchNorm's batch statistics (and their gradient)
+     * over the global batch, every rank's shard (two small allreduces per
+     * layer forward, one backward), instead of each rank's own shard (the
+     * default, as PyTorch DDP; rank 0's running statistics are the ones
+     * evaluated and saved). The same result as one process.
+     */
+    int sync_batch_norm;
 } kn_train_options;
 
 /** What the train block asks for (kn_trainer_info). */

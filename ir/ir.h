@@ -205,6 +205,14 @@ typedef struct kn_transpose_attrs {
 typedef struct kn_batch_norm_attrs {
     float epsilon;               /**< default 1e-5 */
     float momentum;              /**< default 0.9 */
+    /**
+     * BatchNormTrain and BatchNormGrad in data-parallel training with
+     * synchronised statistics: the ranks' transport (NULL: this rank's
+     * batch alone); the sums go over every rank's shard, in rank order
+     * when `deterministic`.
+     */
+    const struct kn_collective *sync;
+    bool deterministic;
 } kn_batch_norm_attrs;
 
 typedef struct kn_lrn_attrs {

@@ -58,6 +58,10 @@ kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
             for (int k = 3; k < 5; k++) /* BatchNormTrain updates them: they are state, whatever the file said */
                 g->values[n->inputs[k]].kind = KN_VALUE_STATE;
             n->op = KN_OP_BATCH_NORM_TRAIN;
+            if (t->sync_batch_norm && t->collective && t->collective->size > 1) {
+                n->attrs.batch_norm.sync = t->collective;
+                n->attrs.batch_norm.deterministic = t->deterministic;
+            }
             n->outputs[1] = m;
             n->outputs[2] = s;
             n->num_outputs = 3;

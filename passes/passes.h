@@ -37,6 +37,7 @@ typedef struct kn_train_pass {
      */
     const struct kn_collective *collective;
     bool deterministic;
+    bool sync_batch_norm;      /**< BatchNorm statistics over the global batch (every rank's shard) */
     size_t bucket_bytes;
     const char *first_sample, *grad_scale;
     /** Set by the optimizer pass: the buckets and the gradient bytes each rank contributes per run. */

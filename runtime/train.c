@@ -170,6 +170,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
     kn_train_pass tp = {.loss = "loss", .step = "step", .lr_scale = "lr_scale", .update_models = io.update_models,
                         .optimizer = kn_update_op(s->optimizer.kind), .seed = t->opts.seed,
                         .collective = t->comm, .deterministic = t->opts.deterministic != 0,
+                        .sync_batch_norm = t->opts.sync_batch_norm != 0,
                         .bucket_bytes = t->opts.bucket_bytes, .first_sample = "first_sample",
                         .grad_scale = "grad_scale"};
     if (eval) {
@@ -622,16 +623,14 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
         int64_t stepv = t->steps;
         float scale = kn_trainer_lr_scale(t), share = (float)((double)b / (double)gb);
         kn_tensor in[7] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
-                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
-        const char *names[7] = {"images", "labels", "step", "lr_scale", "noise", "first_sample", "grad_scale"};
-        in[5] = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 0}, .data = &first};
-        in[6] = (kn_tensor){.dtype = KN_F32, .shape = {.rank = 0}, .data = &share};
+                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}, {.dtype = KN_F32},
+                           {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
+                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
+        const char *names[7] = {"images", "labels", "step", "lr_scale", "", "first_sample", "grad_scale"};
         if (t->io[s].has_noise) {
             kn_trainer_draw_noise(t, first, b);
             kn_trainer_noise_input(t, b, &in[4]);
-        } else {
-            in[4] = (kn_tensor){.dtype = KN_F32};
-            names[4] = "";
+            names[4] = "noise";
         }
         if ((st = kn_trainer_run(bs->step[s], names, in, 7, err)) != KN_OK)
             break;
@@ -692,18 +691,19 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
             return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
     }
-    float scale = 1.0f;
-    kn_tensor in[5] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
-                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
-    const char *names[5] = {"images", "labels", "step", "lr_scale", "noise"};
-    int count = 4;
+    float scale = 1.0f, share = (float)((double)b / (double)gb);
+    kn_tensor in[7] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}, {.dtype = KN_F32},
+                       {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
+                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
+    const char *names[7] = {"images", "labels", "step", "lr_scale", "", "first_sample", "grad_scale"};
     if (t->io[0].has_noise) {
         kn_trainer_draw_noise(t, first, b);
         kn_trainer_noise_input(t, b, &in[4]);
-        count = 5;
+        names[4] = "noise";
     }
     /* inputs the evaluation graph does not read were dropped with their readers: feed only those it has */
-    st = kn_trainer_run(bs->eval, names, in, count, err);
+    st = kn_trainer_run(bs->eval, names, in, 7, err);
     kn_tensor loss, pred;
     if (st == KN_OK && (st = kn_session_get_output(bs->eval, 0, &loss, err)) == KN_OK) {
         r->num_steps = 1;

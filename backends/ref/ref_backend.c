@@ -164,6 +164,10 @@ size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const 
         return kn_ref_pool_scratch_bytes(node, in, out);
     case KN_OP_CONV_GRAD_WEIGHT:
         return kn_ref_conv_grad_weight_bytes(node, in, out);
+    case KN_OP_BATCH_NORM_TRAIN:
+        return kn_ref_bn_sync_scratch_bytes(node, in[0].shape.rank > 1 ? in[0].shape.dims[1] : 1);
+    case KN_OP_BATCH_NORM_GRAD:
+        return kn_ref_bn_sync_scratch_bytes(node, in[1].shape.rank > 1 ? in[1].shape.dims[1] : 1);
     default:
         return 0;
     }

@@ -48,21 +48,28 @@ kn_status kn_ref_batch_norm_train(const kn_node *node, const kn_tensor *in, kn_t
     float *y = out[0].data, *mean = out[1].data, *invstd = out[2].data;
     const double eps = node->attrs.batch_norm.epsilon, mom = node->attrs.batch_norm.momentum;
     const double count = (double)(N * HW);
+    const double *global = NULL; /* synchronised statistics: mean [C], variance [C] over every rank's shard */
+    if (node->attrs.batch_norm.sync) {
+        kn_status st = kn_ref_bn_sync_stats(node, &in[0], scratch, &global, err);
+        if (st != KN_OK)
+            return st;
+    }
     KN_OMP_FOR(N * HW * C > KN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         double s = 0.0, q = 0.0;
-        for (int64_t n = 0; n < N; n++) {
+        for (int64_t n = 0; !global && n < N; n++) {
             const float *p = x + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++)
                 s += p[i];
         }
-        const double m = count > 0 ? s / count : 0.0;
-        for (int64_t n = 0; n < N; n++) {
+        const double m = global ? global[c] : count > 0 ? s / count : 0.0;
+        for (int64_t n = 0; !global && n < N; n++) {
             const float *p = x + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++)
                 q += ((double)p[i] - m) * ((double)p[i] - m);
         }
-        const double var = count > 0 ? q / count : 0.0; /* biased, as Keras normalises and tracks */
+        /* biased, as Keras normalises and tracks */
+        const double var = global ? global[C + c] : count > 0 ? q / count : 0.0;
         const double is = 1.0 / sqrt(var + eps);
         mean[c] = (float)m;
         invstd[c] = (float)is;
@@ -82,14 +89,18 @@ kn_status kn_ref_batch_norm_train(const kn_node *node, const kn_tensor *in, kn_t
 kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out,
                                  const kn_ref_scratch *scratch, kn_error *err)
 {
-    (void)node;
-    (void)scratch;
-    (void)err;
     int64_t N, C, HW;
     kn_train_nci(&in[1].shape, &N, &C, &HW);
     const float *dy = in[0].data, *x = in[1].data, *scale = in[2].data, *mean = in[3].data, *invstd = in[4].data;
     float *dx = out[0].data, *dscale = out[1].data, *dbias = out[2].data;
     const double count = (double)(N * HW);
+    /* synchronised statistics: sum dy [C] and sum dy xhat [C] of the global batch, in this rank's loss's scale */
+    const double *global = NULL;
+    if (node->attrs.batch_norm.sync && dx) {
+        kn_status st = kn_ref_bn_sync_grad(node, in, scratch, &global, err);
+        if (st != KN_OK)
+            return st;
+    }
     KN_OMP_FOR(N * HW * C > KN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const double m = mean[c], is = invstd[c];
@@ -109,6 +120,10 @@ kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_te
             continue;
         /* dx = scale * invstd / M * (M dy - sum dy - xhat sum(dy xhat)) */
         const double k = scale[c] * is / (count > 0 ? count : 1.0);
+        if (global) {
+            sb = global[c];
+            ss = global[C + c];
+        }
         for (int64_t n = 0; n < N; n++) {
             const float *g = dy + (n * C + c) * HW, *p = x + (n * C + c) * HW;
             float *d = dx + (n * C + c) * HW;

@@ -79,6 +79,9 @@ static const char kn_train_usage[] =
     "checkpoints, samples and models; --resume needs the same N.\n"
     "  --deterministic    sum the ranks' gradients in rank order: bitwise the\n"
     "                     same weights on every rank and in every run\n"
+    "  --sync-batchnorm   BatchNorm statistics over the global batch (all\n"
+    "                     ranks) instead of each rank's shard (the default,\n"
+    "                     as PyTorch DDP: rank 0's running statistics count)\n"
     "  --bucket-kb N      gradient bytes per allreduce bucket (default 1024)\n"
     "  --comm-timeout S   stop with an error when the other ranks do not\n"
     "                     answer for S seconds (default 300)\n"
@@ -162,7 +165,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 
 typedef struct kn_train_args {
     const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump, *samples, *save_weights;
-    bool resume_given, no_eval, deterministic;
+    bool resume_given, no_eval, deterministic, sync_bn;
     int64_t epochs, batch, seed, threads, limit, stop_after, bucket_kb, comm_timeout;
     const char *backend;
     kn_cli_pass_opts pass;
@@ -182,8 +185,9 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             return rc;
         if (rc == 1)
             continue;
-        if (strcmp(arg, "--no-eval") == 0 || strcmp(arg, "--deterministic") == 0) {
-            *(arg[2] == 'n' ? &a->no_eval : &a->deterministic) = true;
+        if (strcmp(arg, "--no-eval") == 0 || strcmp(arg, "--deterministic") == 0 ||
+            strcmp(arg, "--sync-batchnorm") == 0) {
+            *(arg[2] == 'n' ? &a->no_eval : arg[2] == 'd' ? &a->deterministic : &a->sync_bn) = true;
             continue;
         }
         if (strcmp(arg, "--resume") == 0) { /* an optional value: the next argument unless it is an option or .kiln */
@@ -401,7 +405,7 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
                           .keep_gradients = a.dump != NULL,
                           .explain = a.pass.explain ? stdout : NULL,
                           .verify_each = a.pass.verify_each,
-                          .collective = comm, .deterministic = a.deterministic,
+                          .collective = comm, .deterministic = a.deterministic, .sync_batch_norm = a.sync_bn,
                           .bucket_bytes = (size_t)a.bucket_kb * 1024};
     if (a.pass.dump_pass[0]) {
         o.dump_after = a.pass.dump_pass;
