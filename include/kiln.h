@@ -366,7 +366,7 @@ typedef struct kn_collective {
     /**
      * Wait for the collective started on buf; a transport failure or a rank
      * that does not take part within the transport's timeout is an error
-     * (KN_ERR_IO, KN_ERR_TIMEOUT), never a hang.
+     * (KN_ERR_IO), never a hang.
      */
     kn_status (*wait)(void *ctx, void *buf, kn_error *err);
 } kn_collective;

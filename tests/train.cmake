@@ -12,6 +12,27 @@ foreach(check learns deterministic resume export bad_checkpoint bad_data)
   set_tests_properties(train.mnist_${check} PROPERTIES LABELS train TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=2")
 endforeach()
 
+# Data-parallel training on MPI (tests/train/run_mpi_check.cmake): `mpirun -np 2 kiln train` matches one process,
+# --deterministic is bitwise repeatable on every rank, a batch the ranks do not divide is refused, GAN blocks with
+# synchronised BatchNorm match too, --resume works on 2 ranks, a stopped rank ends the job with a timeout error.
+# Skipped (with the reason) when there is no mpirun or the kiln command has no MPI.
+set(kn_mpirun "")
+if(KILN_WITH_MPI)
+  find_program(KN_MPIRUN NAMES mpirun mpiexec)
+  if(KN_MPIRUN)
+    set(kn_mpirun ${KN_MPIRUN})
+  endif()
+endif()
+foreach(check match deterministic indivisible gan resume hang)
+  add_test(NAME train.mpi_${check}
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> "-DMPIRUN=${kn_mpirun}"
+                   -DCOMPARE=$<TARGET_FILE:kn_npy_compare> -DMODELS=${PROJECT_SOURCE_DIR}/models -DCHECK=${check}
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/mpi_${check}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/train/run_mpi_check.cmake)
+  set_tests_properties(train.mpi_${check} PROPERTIES LABELS train TIMEOUT 600 RUN_SERIAL TRUE
+                       SKIP_REGULAR_EXPRESSION "skipped: no mpirun")
+endforeach()
+
 # the command line's usage and refusals
 kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -- train --help)
 kn_cli_test(train_no_file 2 -e "^kiln train: missing FILE.kiln" -- train)

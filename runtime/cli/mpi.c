@@ -150,7 +150,7 @@ static kn_status kn_mpi_wait(void *ctx, void *buf, kn_error *err)
         if (flag)
             break;
         if (kn_mpi_now() > deadline) {
-            st = kn_error_set(err, KN_ERR_TIMEOUT,
+            st = kn_error_set(err, KN_ERR_IO, /* not KN_ERR_TIMEOUT: that one is a session's run time limit */
                               "rank %d of %d: the other ranks did not answer for %g s (one of them died, hangs or "
                               "failed; see its message, and --comm-timeout)",
                               m->coll.rank, m->coll.size, m->timeout_s);
