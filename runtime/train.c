@@ -304,6 +304,12 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
     if ((st = kn_train_check_collective(t->opts.collective, t->batch_size, err)) != KN_OK)
         goto fail;
     t->comm = t->opts.collective && t->opts.collective->size > 1 ? t->opts.collective : NULL;
+    if (t->comm && t->opts.sync_batch_norm && strcmp(t->backend, "ref") != 0) {
+        /* the statistics are summed over the ranks by the reference BatchNorm kernels (ref_collective.c) */
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED, "synchronised BatchNorm runs on the reference backend, not '%s'",
+                          t->backend);
+        goto fail;
+    }
     t->models = kn_xcalloc((size_t)t->spec.num_models, sizeof(kn_graph));
     if (!t->models) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");

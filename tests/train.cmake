@@ -39,7 +39,13 @@ foreach(check match deterministic indivisible gan resume hang)
 endforeach()
 
 # the command line's usage and refusals
-kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -- train --help)
+kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -o "mpirun -np N kiln train"
+            -o "--deterministic" -o "--sync-batchnorm" -- train --help)
+# the data-parallel options on one process: accepted, nothing to share
+kn_cli_test(train_one_rank_options 0 -o "weights hash [0-9a-f]+ after 1 steps" -n "data parallel"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --limit 128 --epochs 1 --no-eval --threads 2
+               --deterministic --sync-batchnorm --bucket-kb 64 --comm-timeout 10)
+kn_cli_test(train_bad_bucket 2 -e "^kiln train: --bucket-kb needs an integer from 1" -- train x.kiln --bucket-kb 0)
 kn_cli_test(train_no_file 2 -e "^kiln train: missing FILE.kiln" -- train)
 kn_cli_test(train_bad_epochs 2 -e "^kiln train: --epochs needs an integer" -- train x.kiln --epochs 0)
 kn_cli_test(train_batch_too_large 2 -e "^kiln train: --batch-size needs an integer from 1 to 1048576, got '100000000'$"
