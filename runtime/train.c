@@ -451,7 +451,7 @@ static void kn_trainer_draw_noise(const kn_trainer_t *t, int64_t first, int64_t 
                   per * (size_t)b);
 }
 
-/* The noise input of a batch of b (drawn into t->noise) as in[4]. */
+/* The noise input of a batch of b samples (drawn into t->noise by kn_trainer_draw_noise). */
 static void kn_trainer_noise_input(const kn_trainer_t *t, int64_t b, kn_tensor *in)
 {
     const kn_spec_training *tr = &t->spec.trainings[t->train];
