@@ -249,6 +249,47 @@ static void test_two_ranks_match_one(void **state)
     free_runs(two, 2);
 }
 
+/*
+ * The buckets' place in the step (rank 0's memory plan, one step a node): a bucket starts right after the node
+ * that finishes its last gradient, before other backward nodes (its reduction overlaps them), and every bucket is
+ * waited for before the first optimizer update; the buckets are arena tensors.
+ */
+static void test_bucket_schedule(void **state)
+{
+    (void)state;
+    make_data();
+    run two[2];
+    train_ranks("classify", 2, false, false, two);
+    assert_int_equal(two[0].create_st, KN_OK);
+    kn_memory_plan plan;
+    size_t kept;
+    kn_error err;
+    assert_int_equal(kn_trainer_memory_plan(two[0].t, 0, &plan, &kept, &err), KN_OK);
+    int first_start = -1, last_wait = -1, first_update = -1, starts = 0, compute_after_start = 0;
+    for (int i = 0; i < plan.num_steps; i++) {
+        const char *s = plan.step_names[i];
+        const bool start = strstr(s, "(GradSyncStart)") != NULL, wait = strstr(s, "(GradSyncWait)") != NULL;
+        const bool update = strstr(s, "(AdamUpdate)") != NULL;
+        starts += start;
+        if (start && first_start < 0)
+            first_start = i;
+        if (wait)
+            last_wait = i;
+        if (update && first_update < 0)
+            first_update = i;
+        compute_after_start += first_start >= 0 && !start && !wait && !update;
+    }
+    assert_true(starts >= 2); /* bucket_bytes 512: several buckets */
+    assert_true(first_start >= 0 && last_wait > first_start && first_update > last_wait);
+    assert_true(compute_after_start > 0);
+    bool bucket_in_arena = false;
+    for (int b = 0; b < plan.num_buffers; b++)
+        bucket_in_arena |= strstr(plan.buffers[b].name, "/bucket") != NULL;
+    assert_true(bucket_in_arena);
+    kn_memory_plan_free(&plan);
+    free_runs(two, 2);
+}
+
 /* Per-rank BatchNorm statistics (the default) train, the ranks agree, and the weights are not one process's. */
 static void test_per_rank_batchnorm(void **state)
 {
@@ -336,6 +377,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_ranks_match_one),
+        cmocka_unit_test(test_bucket_schedule),
         cmocka_unit_test(test_per_rank_batchnorm),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_gan),
