@@ -346,6 +346,35 @@ KN_API void kn_memory_plan_free(kn_memory_plan *plan);
  */
 typedef struct kn_trainer kn_trainer_t;
 
+/**
+ * Data-parallel training (kn_train_options.collective): how the ranks of a
+ * job talk, supplied by the caller (the `kiln` command implements it on MPI,
+ * runtime/cli/mpi.c). Every rank runs the same calls in the same order.
+ * Requests are named by their buffer: at most one in flight per buffer.
+ */
+typedef enum kn_collective_kind {
+    KN_COLL_SUM = 0,    /**< sum `count` elements of buf (KN_F32 or KN_F64) over the ranks, in place */
+    KN_COLL_GATHER,     /**< buf holds size * count elements: this rank's part at rank * count; gather all parts */
+    KN_COLL_BROADCAST   /**< rank 0's `count` elements of buf to every rank */
+} kn_collective_kind;
+
+typedef struct kn_collective {
+    int rank, size;     /**< this process's rank and the number of ranks (size 1: no communication) */
+    void *ctx;
+    /** Start a collective on buf (non-blocking); KN_ERR_IO when the transport fails. */
+    kn_status (*start)(void *ctx, kn_collective_kind kind, void *buf, size_t count, kn_dtype dtype, kn_error *err);
+    /**
+     * Wait for the collective started on buf; a transport failure or a rank
+     * that does not take part within the transport's timeout is an error
+     * (KN_ERR_IO), never a hang.
+     */
+    kn_status (*wait)(void *ctx, void *buf, kn_error *err);
+} kn_collective;
+
+/** Start and wait (a blocking collective). */
+KN_API kn_status kn_collective_run(const kn_collective *c, kn_collective_kind kind, void *buf, size_t count,
+                                   kn_dtype dtype, kn_error *err);
+
 /** Options for kn_trainer_create. Zero-initialise, then set what you need. */
 typedef struct kn_train_options {
     const char *backend;      /**< "ref" (NULL: "ref"; training runs on the reference backend) */
@@ -364,6 +393,36 @@ typedef struct kn_train_options {
     int verify_each;
     const char *dump_after;   /**< a pass of the training pipeline (kiln train --dump-after) */
     const char *dump_path;
+    /**
+     * Data-parallel training over collective->size ranks (NULL or size 1:
+     * one process). Each rank's kn_trainer_train_batch and
+     * kn_trainer_evaluate_batch take the whole global batch and run on the
+     * rank's shard of it (rows [B r / N, B (r + 1) / N)); the gradients are
+     * averaged over the ranks, weighted by shard size, in buckets started
+     * as soon as their gradients are ready and waited on before the
+     * optimizer updates; the reports are summed over the ranks, so every
+     * rank sees the global batch's loss and metrics. Rank 0's variables are
+     * broadcast at creation and by kn_trainer_load_checkpoint. Dropout
+     * masks and noise are those of the global batch. The batch size must
+     * be a multiple of the ranks. Must outlive the trainer.
+     */
+    const kn_collective *collective;
+    /**
+     * With a collective: gather every rank's gradients and sum them in
+     * rank order (deterministic: bitwise the same on every rank and from
+     * run to run) instead of the transport's allreduce.
+     */
+    int deterministic;
+    /** With a collective: bytes of gradients per bucket (0: 1 MiB). */
+    size_t bucket_bytes;
+    /**
+     * With a collective: BatchNorm's batch statistics (and their gradient)
+     * over the global batch, every rank's shard (two small allreduces per
+     * layer forward, one backward), instead of each rank's own shard (the
+     * default, as PyTorch DDP; rank 0's running statistics are the ones
+     * evaluated and saved). The same result as one process.
+     */
+    int sync_batch_norm;
 } kn_train_options;
 
 /** What the train block asks for (kn_trainer_info). */
@@ -517,6 +576,26 @@ KN_API kn_status kn_trainer_memory_plan(const kn_trainer_t *trainer, int step, k
 
 /** A 64-bit hash (FNV-1a) of every trained weight's bytes, in name order: two runs agree bit for bit when equal. */
 KN_API uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
+
+/**
+ * With a collective: every rank's weights hash (hashes[0..size), the
+ * caller's array of collective->size entries); a collective call that
+ * every rank makes. Without one, hashes[0] only.
+ */
+KN_API kn_status kn_trainer_rank_hashes(const kn_trainer_t *trainer, uint64_t *hashes, kn_error *err);
+
+/**
+ * Write every trained weight to directory `dir` (created if needed) as
+ * "<model>.<name>.npy" ('/' and ':' as '.'), for comparing two runs.
+ */
+KN_API kn_status kn_trainer_save_weights(const kn_trainer_t *trainer, const char *dir, kn_error *err);
+
+/**
+ * Data-parallel traffic so far (with a collective): the bytes of gradients
+ * this rank handed to collectives per training batch of the full size, and
+ * the number of buckets per batch (all steps together).
+ */
+KN_API void kn_trainer_comm_stats(const kn_trainer_t *trainer, size_t *bytes_per_batch, int *buckets_per_batch);
 
 /** A loaded dataset: samples as float32 in [0, 1] (pixel / 255) and int64 labels. */
 typedef struct kn_dataset kn_dataset_t;

@@ -329,6 +329,39 @@ kn_status kn_graph_clone_view(const kn_graph *src, kn_graph *dst, kn_error *err)
     return kn_graph_copy(src, dst, true, err);
 }
 
+kn_status kn_graph_reorder(kn_graph *g, const int *order, kn_error *err)
+{
+    const int n = g->num_nodes;
+    kn_node *sorted = kn_xcalloc((size_t)n, sizeof(kn_node));
+    int *new_id = kn_xcalloc((size_t)n, sizeof(int)); /* old index -> new index */
+    if (!sorted || !new_id) {
+        free(sorted);
+        free(new_id);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory ordering the graph");
+    }
+    for (int i = 0; i < n; i++)
+        new_id[i] = -1;
+    kn_status st = KN_OK;
+    for (int i = 0; i < n && st == KN_OK; i++) {
+        if (order[i] < 0 || order[i] >= n || new_id[order[i]] >= 0)
+            st = kn_error_set(err, KN_ERR_INVALID_ARG, "kn_graph_reorder: the order is not a permutation");
+        else
+            new_id[order[i]] = i;
+    }
+    if (st == KN_OK) {
+        for (int i = 0; i < n; i++)
+            sorted[i] = g->nodes[order[i]];
+        if (n > 0)
+            memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
+        for (int v = 0; v < g->num_values; v++)
+            if (g->values[v].producer >= 0)
+                g->values[v].producer = new_id[g->values[v].producer];
+    }
+    free(sorted);
+    free(new_id);
+    return st;
+}
+
 /* Min-heap of node indices (the ready nodes), for kn_graph_sort. */
 static void kn_heap_push(int *heap, int *size, int v)
 {
@@ -381,9 +414,8 @@ kn_status kn_graph_sort(kn_graph *g, kn_error *err)
     int *reader = kn_xcalloc(edges, sizeof(int));
     int *heap = kn_xcalloc((size_t)n, sizeof(int));
     int *order = kn_xcalloc((size_t)n, sizeof(int));
-    kn_node *sorted = kn_xcalloc((size_t)n, sizeof(kn_node));
     kn_status st = KN_OK;
-    if (!pending || !first || !fill || !reader || !heap || !order || !sorted) {
+    if (!pending || !first || !fill || !reader || !heap || !order) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory sorting the graph");
         goto done;
     }
@@ -431,16 +463,7 @@ kn_status kn_graph_sort(kn_graph *g, kn_error *err)
             }
         goto done;
     }
-    int *new_id = pending; /* reuse: old index -> new index */
-    for (int i = 0; i < n; i++) {
-        sorted[i] = g->nodes[order[i]];
-        new_id[order[i]] = i;
-    }
-    if (n > 0)
-        memcpy(g->nodes, sorted, sizeof(kn_node) * (size_t)n);
-    for (int v = 0; v < nv; v++)
-        if (g->values[v].producer >= 0)
-            g->values[v].producer = new_id[g->values[v].producer];
+    st = kn_graph_reorder(g, order, err);
 done:
     free(pending);
     free(first);
@@ -448,7 +471,6 @@ done:
     free(reader);
     free(heap);
     free(order);
-    free(sorted);
     return st;
 }
 

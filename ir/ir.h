@@ -205,6 +205,14 @@ typedef struct kn_transpose_attrs {
 typedef struct kn_batch_norm_attrs {
     float epsilon;               /**< default 1e-5 */
     float momentum;              /**< default 0.9 */
+    /**
+     * BatchNormTrain and BatchNormGrad in data-parallel training with
+     * synchronised statistics: the ranks' transport (NULL: this rank's
+     * batch alone); the sums go over every rank's shard, in rank order
+     * when `deterministic`.
+     */
+    const struct kn_collective *sync;
+    bool deterministic;
 } kn_batch_norm_attrs;
 
 typedef struct kn_lrn_attrs {
@@ -247,11 +255,28 @@ typedef struct kn_act_grad_attrs {
     bool use_dst;
 } kn_act_grad_attrs;
 
-/** DropoutTrain, DropoutGrad: drop probability; the mask of step t is a function of (seed, t, element). */
+/**
+ * DropoutTrain, DropoutGrad: drop probability; the mask of step t is a
+ * function of (seed, t, element). DropoutTrain's optional third input, an
+ * int64 scalar, is the index of the first sample of the batch within a
+ * larger one (a rank's shard of a global batch): its elements are numbered
+ * from that sample's, so the shards' masks are the global batch's.
+ */
 typedef struct kn_dropout_attrs {
     float ratio;
     uint64_t seed;
 } kn_dropout_attrs;
+
+/**
+ * GradSyncStart, GradSyncWait (data-parallel training): the ranks'
+ * transport (kn_train_options.collective, owned by the caller) and whether
+ * the bucket is gathered and summed in rank order (deterministic) rather
+ * than summed by the transport.
+ */
+typedef struct kn_grad_sync_attrs {
+    const struct kn_collective *comm;
+    bool deterministic;
+} kn_grad_sync_attrs;
 
 /** SumTo: the shape to sum down to. */
 typedef struct kn_to_shape_attrs {
@@ -299,6 +324,7 @@ typedef union kn_attrs {
     kn_to_shape_attrs to_shape;
     kn_loss_attrs loss;
     kn_optim_attrs optim;
+    kn_grad_sync_attrs grad_sync;
 } kn_attrs;
 
 /** Whether `op` is an element-wise unary float op (Relu ... Erf): same shape in and out, safe in place. */
@@ -429,6 +455,12 @@ char *kn_unique_value_name(const kn_graph *g, const char *base, const char *suff
 
 /** Sort nodes topologically (stable); KN_ERR_GRAPH naming a node on a cycle. */
 kn_status kn_graph_sort(kn_graph *g, kn_error *err);
+/**
+ * Put the nodes in the order `order` gives (order[i]: the current index of
+ * the node that goes to position i; a permutation), updating producers.
+ * The caller keeps the order topological.
+ */
+kn_status kn_graph_reorder(kn_graph *g, const int *order, kn_error *err);
 /** Drop dead nodes and values no node or graph output refers to; renumbers ids. */
 kn_status kn_graph_compact(kn_graph *g, kn_error *err);
 

@@ -62,6 +62,8 @@ KN_SHAPE_RULE(kn_shape_sum_to)
 KN_SHAPE_RULE(kn_shape_loss_softmax)
 KN_SHAPE_RULE(kn_shape_loss)
 KN_SHAPE_RULE(kn_shape_update)
+KN_SHAPE_RULE(kn_shape_grad_sync_start)
+KN_SHAPE_RULE(kn_shape_grad_sync_wait)
 #undef KN_SHAPE_RULE
 
 /* Helpers shared by the rules. */

@@ -106,6 +106,14 @@ kn_status kn_shape_dropout_train(kn_graph *g, kn_node *n, kn_error *err)
     if (step->shape.rank != 0)
         return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the step '%s' must be a scalar", n->name,
                             KN_OPNAME(n), step->name);
+    if (n->num_inputs > 2 && n->inputs[2] >= 0) {
+        kn_value *first;
+        if ((st = kn_train_in(g, n, 2, KN_I64, &first, err)) != KN_OK)
+            return st;
+        if (first->shape.rank != 0 || x->shape.rank < 1)
+            return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the first sample '%s' must be a scalar and the "
+                                "input batched", n->name, KN_OPNAME(n), first->name);
+    }
     if (!(n->attrs.dropout.ratio >= 0.0f && n->attrs.dropout.ratio < 1.0f))
         return kn_error_set(err, KN_ERR_INVALID_ARG, "node '%s' (%s): ratio %g is not in [0, 1)", n->name,
                             KN_OPNAME(n), (double)n->attrs.dropout.ratio);
@@ -236,5 +244,58 @@ kn_status kn_shape_update(kn_graph *g, kn_node *n, kn_error *err)
             return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the learning-rate scale must be a scalar", n->name,
                                 KN_OPNAME(n));
     }
+    return KN_OK;
+}
+
+kn_status kn_shape_grad_sync_start(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *v;
+    kn_status st;
+    if ((st = kn_train_in(g, n, 0, KN_F32, &v, err)) != KN_OK)
+        return st;
+    if (v->shape.rank != 0)
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the scale '%s' must be a scalar", n->name,
+                            KN_OPNAME(n), v->name);
+    const struct kn_collective *c = n->attrs.grad_sync.comm;
+    if (!c || c->size < 1)
+        return kn_error_set(err, KN_ERR_GRAPH, "node '%s' (%s): no collective", n->name, KN_OPNAME(n));
+    size_t total = 0, e;
+    for (int i = 1; i < n->num_inputs; i++) {
+        if ((st = kn_train_in(g, n, i, KN_F32, &v, err)) != KN_OK)
+            return st;
+        if (kn_shape_numel(&v->shape, &e) != KN_OK || !kn_size_add(total, e, &total))
+            return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the bucket is too large", n->name, KN_OPNAME(n));
+    }
+    if (n->attrs.grad_sync.deterministic && !kn_size_mul(total, (size_t)c->size, &total))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the bucket is too large", n->name, KN_OPNAME(n));
+    if (total > (size_t)INT64_MAX)
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the bucket is too large", n->name, KN_OPNAME(n));
+    const kn_shape s = {.rank = 1, .dims = {(int64_t)total}};
+    return kn_node_set_output(g, n, 0, KN_F32, &s, err);
+}
+
+/* The outputs keep the shapes the pass gave them (the gradients'); their elements must fill the bucket. */
+kn_status kn_shape_grad_sync_wait(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *b;
+    kn_status st;
+    if ((st = kn_train_in(g, n, 0, KN_F32, &b, err)) != KN_OK)
+        return st;
+    const struct kn_collective *c = n->attrs.grad_sync.comm;
+    if (!c || c->size < 1)
+        return kn_error_set(err, KN_ERR_GRAPH, "node '%s' (%s): no collective", n->name, KN_OPNAME(n));
+    size_t total = 0, e, have;
+    for (int i = 0; i < n->num_outputs; i++) {
+        const kn_value *o = n->outputs[i] >= 0 ? &g->values[n->outputs[i]] : NULL;
+        if (!o || !o->shape_known || o->dtype != KN_F32 || kn_shape_numel(&o->shape, &e) != KN_OK ||
+            !kn_size_add(total, e, &total))
+            return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): output %d has no float32 shape", n->name,
+                                KN_OPNAME(n), i);
+    }
+    if (n->attrs.grad_sync.deterministic && !kn_size_mul(total, (size_t)c->size, &total))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "node '%s' (%s): the bucket is too large", n->name, KN_OPNAME(n));
+    if (kn_shape_numel(&b->shape, &have) != KN_OK || have != total)
+        return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): the bucket '%s' holds %zu elements, the outputs need %zu",
+                            n->name, KN_OPNAME(n), b->name, have, total);
     return KN_OK;
 }

@@ -281,3 +281,14 @@ void kn_buf_put(kn_buf *b, const void *data, size_t n)
     memcpy(b->p + b->len, data, n);
     b->len += n;
 }
+
+kn_status kn_collective_run(const kn_collective *c, kn_collective_kind kind, void *buf, size_t count, kn_dtype dtype,
+                            kn_error *err)
+{
+    if (!c || !c->start || !c->wait)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_collective_run: no collective");
+    if (c->size <= 1)
+        return KN_OK;
+    kn_status st = c->start(c->ctx, kind, buf, count, dtype, err);
+    return st == KN_OK ? c->wait(c->ctx, buf, err) : st;
+}

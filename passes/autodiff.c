@@ -58,6 +58,10 @@ kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
             for (int k = 3; k < 5; k++) /* BatchNormTrain updates them: they are state, whatever the file said */
                 g->values[n->inputs[k]].kind = KN_VALUE_STATE;
             n->op = KN_OP_BATCH_NORM_TRAIN;
+            if (t->sync_batch_norm && t->collective && t->collective->size > 1) {
+                n->attrs.batch_norm.sync = t->collective;
+                n->attrs.batch_norm.deterministic = t->deterministic;
+            }
             n->outputs[1] = m;
             n->outputs[2] = s;
             n->num_outputs = 3;
@@ -79,6 +83,11 @@ kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
             n->attrs.dropout.seed = kn_node_seed(t->seed, n->name);
             n->inputs[1] = step;
             n->num_inputs = 2;
+            const int first = t->first_sample ? kn_graph_find_value(g, t->first_sample) : -1;
+            if (first >= 0) { /* a rank's shard: the global batch's mask */
+                n->inputs[2] = first;
+                n->num_inputs = 3;
+            }
             n->outputs[1] = mask;
             n->num_outputs = 2;
             g->values[mask].producer = i;
@@ -269,6 +278,128 @@ done:
 
 /* ------------------------------------------------------------ optimizer */
 
+/* A gradient and the node that finishes it, for ordering the gradients as the backward pass finishes them. */
+typedef struct kn_sync_item {
+    int producer, k;
+} kn_sync_item;
+
+static int kn_sync_cmp(const void *a, const void *b)
+{
+    const kn_sync_item *x = a, *y = b;
+    return x->producer != y->producer ? (x->producer < y->producer ? -1 : 1) : (x->k < y->k ? -1 : x->k > y->k);
+}
+
+/*
+ * Data-parallel gradients: buckets of gradients in the order the backward pass finishes them, each a
+ * GradSyncStart (moved to right after the node that finishes its last gradient, so that its reduction overlaps
+ * the rest of the backward pass) and a GradSyncWait (after every other node, before the updates), whose outputs
+ * replace t->grads.
+ */
+static kn_status kn_grad_sync(kn_graph *g, kn_train_pass *t, kn_error *err)
+{
+    const int scale = t->grad_scale ? kn_graph_find_value(g, t->grad_scale) : -1;
+    if (scale < 0)
+        return kn_error_set(err, KN_ERR_GRAPH, "data-parallel training needs the gradient scale input '%s'",
+                            t->grad_scale ? t->grad_scale : "(none)");
+    const int n0 = g->num_nodes, np = t->num_params;
+    const size_t cap = t->bucket_bytes ? t->bucket_bytes : (size_t)1 << 20;
+    kn_sync_item *items = kn_xcalloc((size_t)np, sizeof *items);
+    int *by = kn_xcalloc((size_t)np, sizeof(int)), *starts = kn_xcalloc((size_t)np, sizeof(int)); /* per bucket */
+    int *order = NULL;
+    kn_status st = KN_OK;
+    if (!items || !by || !starts) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < np; k++)
+        items[k] = (kn_sync_item){g->values[t->grads[k]].producer, k};
+    qsort(items, (size_t)np, sizeof *items, kn_sync_cmp);
+    for (int k = 0; k < np; k++)
+        by[k] = items[k].k;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_GRAD_SYNC_START, &a);
+    a.grad_sync.comm = t->collective;
+    a.grad_sync.deterministic = t->deterministic;
+    t->num_buckets = 0;
+    t->sync_bytes = 0;
+    for (int lo = 0; lo < np && st == KN_OK;) {
+        int hi = lo, in[KN_MAX_INPUTS] = {scale}, out[KN_MAX_OUTPUTS];
+        size_t bytes = 0;
+        while (hi < np && hi - lo < KN_MAX_OUTPUTS && (hi == lo || bytes < cap)) {
+            size_t e;
+            if (kn_shape_numel(&g->values[t->grads[by[hi]]].shape, &e) != KN_OK || !kn_size_mul(e, 4, &e) ||
+                !kn_size_add(bytes, e, &bytes)) {
+                st = kn_error_set(err, KN_ERR_OVERFLOW, "gradient '%s' is too large", g->values[t->grads[by[hi]]].name);
+                goto done;
+            }
+            in[1 + hi - lo] = t->grads[by[hi]];
+            hi++;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "grad_sync%d", t->num_buckets);
+        const int bucket = kn_train_value(g, name, "/bucket", KN_F32, &(kn_shape){.rank = 1, .dims = {1}}, err);
+        int id;
+        if (bucket < 0 || kn_graph_add_node(g, name, KN_OP_GRAD_SYNC_START, in, 1 + hi - lo, &bucket, 1, &a, &id,
+                                            err) != KN_OK ||
+            kn_node_infer_shape(g, &g->nodes[id], err) != KN_OK) {
+            st = err ? err->status : KN_ERR_NOMEM;
+            goto done;
+        }
+        starts[t->num_buckets++] = id;
+        for (int k = lo; k < hi; k++) {
+            kn_value *gv = &g->values[t->grads[by[k]]];
+            const kn_shape s = gv->shape;
+            char base[300];
+            snprintf(base, sizeof base, "%s", gv->name);
+            if ((out[k - lo] = kn_train_value(g, base, "/avg", KN_F32, &s, err)) < 0) {
+                st = err ? err->status : KN_ERR_NOMEM;
+                goto done;
+            }
+        }
+        snprintf(name, sizeof name, "grad_sync%d/wait", t->num_buckets - 1);
+        if (kn_graph_add_node(g, name, KN_OP_GRAD_SYNC_WAIT, &bucket, 1, out, hi - lo, &a, &id, err) != KN_OK ||
+            kn_node_infer_shape(g, &g->nodes[id], err) != KN_OK) {
+            st = err ? err->status : KN_ERR_NOMEM;
+            goto done;
+        }
+        for (int k = lo; k < hi; k++)
+            t->grads[by[k]] = out[k - lo];
+        t->sync_bytes += bytes;
+        lo = hi;
+    }
+    /* each start right after the last producer of its gradients (or first, when none has one) */
+    const int n1 = g->num_nodes;
+    if (!(order = kn_xcalloc((size_t)n1, sizeof(int)))) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    int at = 0, b = 0;
+    for (int i = -1; i < n0; i++) {
+        if (i >= 0)
+            order[at++] = i;
+        for (; b < t->num_buckets; b++) {
+            const kn_node *s = &g->nodes[starts[b]];
+            int last = -1;
+            for (int k = 1; k < s->num_inputs; k++)
+                last = g->values[s->inputs[k]].producer > last ? g->values[s->inputs[k]].producer : last;
+            if (last != i)
+                break;
+            order[at++] = starts[b];
+        }
+    }
+    for (int i = n0; i < n1; i++)
+        if (g->nodes[i].op != KN_OP_GRAD_SYNC_START)
+            order[at++] = i;
+    st = at == n1 ? kn_graph_reorder(g, order, err)
+                  : kn_error_set(err, KN_ERR_GRAPH, "data-parallel buckets: gradients out of order");
+done:
+    free(items);
+    free(by);
+    free(starts);
+    free(order);
+    return st;
+}
+
 /* A zero-filled STATE value "<param><suffix>" of param's shape (optimizer moments), of param's model. */
 static int kn_state_like(kn_graph *g, int param, const char *suffix, kn_error *err)
 {
@@ -322,6 +453,14 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
             if (st != KN_OK)
                 return st;
         }
+    }
+    if (t->collective && t->collective->size > 1) {
+        kn_status st = kn_grad_sync(g, t, err);
+        if (st != KN_OK)
+            return st;
+    }
+    for (int k = 0; k < t->num_params; k++) {
+        const int w = t->params[k];
         int in[6] = {w, t->grads[k], -1, -1, -1, -1}, nin = 2;
         if (op == KN_OP_MOMENTUM_UPDATE) {
             if ((in[2] = kn_state_like(g, w, "/velocity", err)) < 0)

@@ -26,6 +26,23 @@ typedef struct kn_train_pass {
     kn_op optimizer;           /**< KN_OP_SGD_UPDATE, KN_OP_MOMENTUM_UPDATE or KN_OP_ADAM_UPDATE */
     kn_optim_attrs optim;
     uint64_t seed;             /**< Dropout masks: each node's seed mixes this with its name */
+    /**
+     * Data-parallel training (NULL, or size 1: none). The training-mode pass
+     * gives every Dropout the int64 scalar input `first_sample` (the shard's
+     * first sample in the global batch); the optimizer pass sends the
+     * gradients through GradSyncStart/GradSyncWait buckets of about
+     * bucket_bytes (scaled by the float32 scalar input `grad_scale`), each
+     * started right after the node that finishes its last gradient, all
+     * waited on before the updates.
+     */
+    const struct kn_collective *collective;
+    bool deterministic;
+    bool sync_batch_norm;      /**< BatchNorm statistics over the global batch (every rank's shard) */
+    size_t bucket_bytes;
+    const char *first_sample, *grad_scale;
+    /** Set by the optimizer pass: the buckets and the gradient bytes each rank contributes per run. */
+    int num_buckets;
+    size_t sync_bytes;
     /** Set by the autodiff pass for the optimizer pass: the trained weights and their gradients (value ids). */
     int num_params;
     int *params, *grads;

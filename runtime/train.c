@@ -58,6 +58,11 @@ struct kn_trainer {
     bool profiling;            /* kn_trainer_profile_batch: every step's run is timed node by node into prof */
     kn_node_time *prof;
     int prof_n;
+    /* data-parallel training (opts.collective with more than one rank) */
+    const kn_collective *comm;
+    bool stats_stale;          /* trained since rank 0's running statistics were last broadcast */
+    size_t sync_bytes[KN_TRAIN_MAX_STEPS];
+    int sync_buckets[KN_TRAIN_MAX_STEPS];
 };
 
 /* ------------------------------------------------------------ the store */
@@ -130,6 +135,21 @@ static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix,
     return KN_OK;
 }
 
+/*
+ * Data-parallel: rank 0's variables to every rank (all of them, or only those that are not trained: the
+ * running statistics, which each rank updates from its own shard). A collective call.
+ */
+static kn_status kn_trainer_broadcast(kn_trainer_t *t, bool untrained_only, kn_error *err)
+{
+    kn_status st = KN_OK;
+    for (int i = 0; t->comm && i < t->num_vars && st == KN_OK; i++)
+        if (!untrained_only || !t->vars[i].trained)
+            st = kn_collective_run(t->comm, KN_COLL_BROADCAST, t->vars[i].data, t->vars[i].bytes, KN_U8, err);
+    if (st != KN_OK)
+        kn_error_prefix(err, "broadcasting rank 0's weights");
+    return st;
+}
+
 /* ------------------------------------------------------------ sessions */
 
 static kn_op kn_update_op(kn_spec_opt_kind k)
@@ -144,14 +164,18 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
     const kn_spec_training *tr = &t->spec.trainings[t->train];
     kn_graph g;
     kn_train_io io;
-    kn_status st = kn_train_build_graph(&t->spec, t->models, tr, step, batch, &g, &io, err);
+    kn_status st = kn_train_build_graph(&t->spec, t->models, tr, step, batch, t->comm != NULL, &g, &io, err);
     if (st != KN_OK)
         return st;
     t->io[step] = io;
     kn_pass_ctx ctx = {.verify_each = t->opts.verify_each != 0};
     const kn_spec_step *s = &tr->steps[step];
     kn_train_pass tp = {.loss = "loss", .step = "step", .lr_scale = "lr_scale", .update_models = io.update_models,
-                        .optimizer = kn_update_op(s->optimizer.kind), .seed = t->opts.seed};
+                        .optimizer = kn_update_op(s->optimizer.kind), .seed = t->opts.seed,
+                        .collective = t->comm, .deterministic = t->opts.deterministic != 0,
+                        .sync_batch_norm = t->opts.sync_batch_norm != 0,
+                        .bucket_bytes = t->opts.bucket_bytes, .first_sample = "first_sample",
+                        .grad_scale = "grad_scale"};
     if (eval) {
         st = kn_passes_run(&g, &ctx, err);
     } else {
@@ -169,6 +193,10 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
         int n;
         const kn_pass *pipe = kn_pipeline_training(&n);
         st = kn_passes_run_pipeline(&g, pipe, n, &ctx, err);
+        if (batch == t->batch_size) {
+            t->sync_bytes[step] = tp.sync_bytes;
+            t->sync_buckets[step] = tp.num_buckets;
+        }
         kn_train_pass_free(&tp);
     }
     /* gradients and masks as outputs, to be read after the step (kn_trainer_dump_step) */
@@ -269,6 +297,15 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         st = kn_error_set(err, KN_ERR_INVALID_ARG, "batch size %lld is not in 1 .. 1048576", (long long)t->batch_size);
         goto fail;
     }
+    if ((st = kn_train_check_collective(t->opts.collective, t->batch_size, err)) != KN_OK)
+        goto fail;
+    t->comm = t->opts.collective && t->opts.collective->size > 1 ? t->opts.collective : NULL;
+    if (t->comm && t->opts.sync_batch_norm && strcmp(t->backend, "ref") != 0) {
+        /* the statistics are summed over the ranks by the reference BatchNorm kernels (ref_collective.c) */
+        st = kn_error_set(err, KN_ERR_UNSUPPORTED, "synchronised BatchNorm runs on the reference backend, not '%s'",
+                          t->backend);
+        goto fail;
+    }
     t->models = kn_xcalloc((size_t)t->spec.num_models, sizeof(kn_graph));
     if (!t->models) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
@@ -294,6 +331,8 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
     /* the full batch's graphs now: a spec or pipeline problem shows before any data is read */
     kn_batch_sessions *bs;
     if ((st = kn_trainer_sessions(t, t->batch_size, false, &bs, err)) != KN_OK)
+        goto fail;
+    if ((st = kn_trainer_broadcast(t, false, err)) != KN_OK) /* every rank starts from rank 0's variables */
         goto fail;
     *out = t;
     return KN_OK;
@@ -381,27 +420,105 @@ kn_status kn_trainer_load_dataset(const kn_trainer_t *t, bool test, int64_t limi
 
 /* ------------------------------------------------------------ batches */
 
-/* n values of the block's noise: value i from a counter-based stream of (seed, counter, i), normal (Box-Muller)
- * or uniform. */
-static void kn_noise_fill(const kn_spec_training *tr, uint64_t seed, uint64_t counter, float *out, size_t n)
+/* n values of the block's noise: value i from a counter-based stream of (seed, counter, first + i), normal
+ * (Box-Muller) or uniform (first: a shard's first value in the global batch's noise). */
+static void kn_noise_fill(const kn_spec_training *tr, uint64_t seed, uint64_t counter, size_t first, float *out,
+                          size_t n)
 {
     const double a = tr->noise.a, b = tr->noise.b;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < n; j++) {
+        const size_t i = first + j;
         uint64_t z = seed ^ 0x6a09e667f3bcc909ull ^ (counter * 0x9e3779b97f4a7c15ull) ^
                      ((uint64_t)i * 0xd1b54a32d192ed03ull);
         const uint64_t u[2] = {kn_splitmix64(&z), kn_splitmix64(&z)};
         const double u1 = ((double)(u[0] >> 11) + 0.5) * (1.0 / 9007199254740992.0);
         const double u2 = (double)(u[1] >> 11) * (1.0 / 9007199254740992.0);
-        out[i] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
+        out[j] = tr->noise.kind == KN_SPEC_INIT_UNIFORM
                      ? (float)(a + (b - a) * u1)
                      : (float)(a + b * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
     }
 }
 
-/* The noise of the current batch (the stream's counter is the step). */
-static void kn_trainer_draw_noise(const kn_trainer_t *t, size_t n)
+/* The noise of the current batch (the stream's counter is the step) for samples [first, first + b) of it. */
+static void kn_trainer_draw_noise(const kn_trainer_t *t, int64_t first, int64_t b)
 {
-    kn_noise_fill(&t->spec.trainings[t->train], t->opts.seed, (uint64_t)t->steps, t->noise, n);
+    const size_t per = t->noise_floats / (size_t)t->batch_size;
+    kn_noise_fill(&t->spec.trainings[t->train], t->opts.seed, (uint64_t)t->steps, per * (size_t)first, t->noise,
+                  per * (size_t)b);
+}
+
+/* The noise input of a batch of b samples (drawn into t->noise by kn_trainer_draw_noise). */
+static void kn_trainer_noise_input(const kn_trainer_t *t, int64_t b, kn_tensor *in)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    *in = (kn_tensor){.dtype = KN_F32, .data = t->noise};
+    in->shape.rank = tr->noise_shape.rank + 1;
+    in->shape.dims[0] = b;
+    memcpy(in->shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+}
+
+/*
+ * This rank's shard of a global batch: rows [B r / N, B (r + 1) / N) of images and labels (views into them), and
+ * the index of its first row; the whole batch without a collective.
+ */
+static kn_status kn_trainer_shard(const kn_trainer_t *t, const kn_tensor *images, const kn_tensor *labels,
+                                  kn_tensor *x, kn_tensor *y, int64_t *first, kn_error *err)
+{
+    *x = *images;
+    if (labels)
+        *y = *labels;
+    *first = 0;
+    if (!t->comm)
+        return KN_OK;
+    const int64_t B = images->shape.dims[0], N = t->comm->size, r = t->comm->rank;
+    const int64_t lo = B * r / N, hi = B * (r + 1) / N;
+    if (hi <= lo)
+        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples cannot be split over %lld ranks", (long long)B,
+                            (long long)N);
+    if (labels && (labels->shape.rank < 1 || labels->shape.dims[0] != B))
+        return kn_error_set(err, KN_ERR_SHAPE, "%lld labels for %lld images", (long long)labels->shape.dims[0],
+                            (long long)B);
+    /* a row: the batch's bytes over its rows (the caller's tensors, whose sizes it allocated) */
+    size_t xrow, yrow;
+    if (kn_tensor_nbytes(images->dtype, &images->shape, &xrow) != KN_OK ||
+        (labels && kn_tensor_nbytes(labels->dtype, &labels->shape, &yrow) != KN_OK))
+        return kn_error_set(err, KN_ERR_OVERFLOW, "the batch is too large");
+    xrow /= (size_t)B;
+    x->data = (char *)images->data + (size_t)lo * xrow;
+    x->shape.dims[0] = hi - lo;
+    if (labels) {
+        yrow /= (size_t)B;
+        y->data = (char *)labels->data + (size_t)lo * yrow;
+        y->shape.dims[0] = hi - lo;
+    }
+    *first = lo;
+    return KN_OK;
+}
+
+/* Run session s on those of the count named inputs it has (a graph may have dropped the ones it does not read). */
+/* Of the named tensors in[0..count), those session s has as inputs, into fed/fin (at most 8); their count. */
+static int kn_trainer_fed(const kn_session_t *s, const char *const *names, const kn_tensor *in, int count,
+                          const char **fed, kn_tensor *fin)
+{
+    int nf = 0;
+    for (int k = 0; k < count && k < 8; k++)
+        for (int i = 0; i < kn_session_num_inputs(s); i++) {
+            kn_io_info io;
+            if (kn_session_input(s, i, &io) == KN_OK && strcmp(io.name, names[k]) == 0) {
+                fed[nf] = names[k];
+                fin[nf++] = in[k];
+            }
+        }
+    return nf;
+}
+
+static kn_status kn_trainer_run(kn_session_t *s, const char *const *names, const kn_tensor *in, int count,
+                                kn_error *err)
+{
+    const char *fed[8];
+    kn_tensor fin[8];
+    const int nf = kn_trainer_fed(s, names, in, count, fed, fin);
+    return kn_session_run(s, nf, fed, fin, err);
 }
 
 /* Add the metric sums of prediction `pred` (first term of step 0) against the labels / the term's target. */
@@ -508,16 +625,19 @@ static kn_status kn_trainer_profile_append(kn_trainer_t *t, const kn_node_time *
     return KN_OK;
 }
 
-/* Run step s's session (timed node by node when profiling). */
-static kn_status kn_trainer_run_step(kn_trainer_t *t, kn_session_t *run, int s, int count, const char *const *names,
-                                     const kn_tensor *in, kn_error *err)
+/* Run step s's session on the named tensors it has as inputs (timed node by node when profiling). */
+static kn_status kn_trainer_run_step(kn_trainer_t *t, kn_session_t *run, int s, const char *const *names,
+                                     const kn_tensor *in, int count, kn_error *err)
 {
     if (!t->profiling)
-        return kn_session_run(run, count, names, in, err);
+        return kn_trainer_run(run, names, in, count, err);
+    const char *fed[8];
+    kn_tensor fin[8];
+    const int nf = kn_trainer_fed(run, names, in, count, fed, fin);
     kn_node_time *times = NULL;
     int n = 0;
     const kn_spec_training *tr = &t->spec.trainings[t->train];
-    kn_status st = kn_session_profile(run, count, names, in, &times, &n, err);
+    kn_status st = kn_session_profile(run, nf, fed, fin, &times, &n, err);
     if (st == KN_OK)
         st = kn_trainer_profile_append(t, times, n, tr->num_steps > 1 ? tr->steps[s].name : NULL, err);
     kn_node_times_free(times);
@@ -553,19 +673,25 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
     memset(r, 0, sizeof *r);
     if (!t || !images || images->dtype != KN_F32 || images->shape.rank < 1)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_train_batch: float32 images are required");
-    const int64_t b = images->shape.dims[0];
-    if (b < 1 || b > t->batch_size)
-        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)b,
+    const int64_t gb = images->shape.dims[0];
+    if (gb < 1 || gb > t->batch_size)
+        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)gb,
                             (long long)t->batch_size);
+    kn_tensor x, y;
+    int64_t first;
+    kn_status st = kn_trainer_shard(t, images, labels, &x, &y, &first, err);
+    if (st != KN_OK)
+        return st;
+    const int64_t b = x.shape.dims[0];
+    const kn_tensor *lab_in = labels ? &y : NULL;
     const kn_spec_training *tr = &t->spec.trainings[t->train];
     kn_batch_sessions *bs;
-    kn_status st = kn_trainer_sessions(t, b, false, &bs, err);
-    if (st != KN_OK)
+    if ((st = kn_trainer_sessions(t, b, false, &bs, err)) != KN_OK)
         return st;
     int64_t *zeros = NULL;
     kn_tensor lab;
     if (labels) {
-        lab = *labels;
+        lab = y;
     } else { /* no loss reads labels: the input is fed anyway */
         zeros = calloc((size_t)b, sizeof *zeros);
         if (!zeros)
@@ -575,21 +701,18 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
     r->num_steps = tr->num_steps;
     for (int s = 0; s < tr->num_steps && st == KN_OK; s++) {
         int64_t stepv = t->steps;
-        float scale = kn_trainer_lr_scale(t);
-        kn_tensor in[5] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
-                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
-        const char *names[5] = {"images", "labels", "step", "lr_scale", "noise"};
-        int count = 4;
+        float scale = kn_trainer_lr_scale(t), share = (float)((double)b / (double)gb);
+        kn_tensor in[7] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}, {.dtype = KN_F32},
+                           {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
+                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
+        const char *names[7] = {"images", "labels", "step", "lr_scale", "", "first_sample", "grad_scale"};
         if (t->io[s].has_noise) {
-            const size_t n = t->noise_floats / (size_t)t->batch_size * (size_t)b;
-            kn_trainer_draw_noise(t, n);
-            in[4] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
-            in[4].shape.rank = tr->noise_shape.rank + 1;
-            in[4].shape.dims[0] = b;
-            memcpy(in[4].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
-            count = 5;
+            kn_trainer_draw_noise(t, first, b);
+            kn_trainer_noise_input(t, b, &in[4]);
+            names[4] = "noise";
         }
-        if ((st = kn_trainer_run_step(t, bs->step[s], s, count, names, in, err)) != KN_OK)
+        if ((st = kn_trainer_run_step(t, bs->step[s], s, names, in, 7, err)) != KN_OK)
             break;
         kn_tensor loss;
         if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)
@@ -598,12 +721,16 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
         if (s == 0 && kn_session_num_outputs(bs->step[s]) > 1) {
             kn_tensor pred;
             if ((st = kn_session_get_output(bs->step[s], 1, &pred, err)) == KN_OK)
-                kn_trainer_metrics(t, &pred, labels, b, r);
+                kn_trainer_metrics(t, &pred, lab_in, b, r);
         }
         if (st == KN_OK && s == kn_trainer_gan_step(t))
             st = kn_trainer_real_fake(t, bs->step[s], s, b, r, err);
     }
     free(zeros);
+    if (st == KN_OK && t->comm) { /* the global batch's loss and metrics on every rank */
+        t->stats_stale = true;
+        st = kn_train_report_reduce(t->comm, r, b, gb, err);
+    }
     if (st == KN_OK)
         t->steps++;
     return st;
@@ -618,60 +745,57 @@ kn_status kn_trainer_evaluate_batch(kn_trainer_t *t, const kn_tensor *images, co
     memset(r, 0, sizeof *r);
     if (!t || !images || images->dtype != KN_F32 || images->shape.rank < 1)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_evaluate_batch: float32 images are required");
-    const int64_t b = images->shape.dims[0];
-    if (b < 1 || b > t->batch_size)
-        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)b,
+    const int64_t gb = images->shape.dims[0];
+    if (gb < 1 || gb > t->batch_size)
+        return kn_error_set(err, KN_ERR_SHAPE, "a batch of %lld samples (the batch size is %lld)", (long long)gb,
                             (long long)t->batch_size);
-    kn_batch_sessions *bs;
-    kn_status st = kn_trainer_sessions(t, b, true, &bs, err);
+    kn_tensor x, y;
+    int64_t first;
+    kn_status st = kn_trainer_shard(t, images, labels, &x, &y, &first, err);
+    if (st == KN_OK && t->comm && t->stats_stale) { /* every rank evaluates with rank 0's running statistics */
+        st = kn_trainer_broadcast(t, true, err);
+        t->stats_stale = st != KN_OK;
+    }
     if (st != KN_OK)
+        return st;
+    const int64_t b = x.shape.dims[0];
+    kn_batch_sessions *bs;
+    if ((st = kn_trainer_sessions(t, b, true, &bs, err)) != KN_OK)
         return st;
     int64_t stepv = t->steps, *zeros = NULL;
     kn_tensor lab;
     if (labels) {
-        lab = *labels;
+        lab = y;
     } else {
         if (!(zeros = calloc((size_t)b, sizeof *zeros)))
             return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
         lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
     }
-    const kn_spec_training *tr = &t->spec.trainings[t->train];
-    float scale = 1.0f;
-    kn_tensor in[5] = {*images, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
-                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}};
-    const char *names[5] = {"images", "labels", "step", "lr_scale", "noise"};
-    int count = 4;
+    float scale = 1.0f, share = (float)((double)b / (double)gb);
+    kn_tensor in[7] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}, {.dtype = KN_F32},
+                       {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
+                       {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
+    const char *names[7] = {"images", "labels", "step", "lr_scale", "", "first_sample", "grad_scale"};
     if (t->io[0].has_noise) {
-        kn_trainer_draw_noise(t, t->noise_floats / (size_t)t->batch_size * (size_t)b);
-        in[4] = (kn_tensor){.dtype = KN_F32, .data = t->noise};
-        in[4].shape.rank = tr->noise_shape.rank + 1;
-        in[4].shape.dims[0] = b;
-        memcpy(in[4].shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
-        count = 5;
+        kn_trainer_draw_noise(t, first, b);
+        kn_trainer_noise_input(t, b, &in[4]);
+        names[4] = "noise";
     }
     /* inputs the evaluation graph does not read were dropped with their readers: feed only those it has */
-    const char *fed[5];
-    kn_tensor fin[5];
-    int nf = 0;
-    for (int k = 0; k < count; k++)
-        for (int i = 0; i < kn_session_num_inputs(bs->eval); i++) {
-            kn_io_info io;
-            if (kn_session_input(bs->eval, i, &io) == KN_OK && strcmp(io.name, names[k]) == 0) {
-                fed[nf] = names[k];
-                fin[nf++] = in[k];
-            }
-        }
-    st = kn_session_run(bs->eval, nf, fed, fin, err);
+    st = kn_trainer_run(bs->eval, names, in, 7, err);
     kn_tensor loss, pred;
     if (st == KN_OK && (st = kn_session_get_output(bs->eval, 0, &loss, err)) == KN_OK) {
         r->num_steps = 1;
         r->loss[0] = *(const float *)loss.data;
         if (kn_session_num_outputs(bs->eval) > 1 && (st = kn_session_get_output(bs->eval, 1, &pred, err)) == KN_OK)
-            kn_trainer_metrics(t, &pred, labels, b, r);
+            kn_trainer_metrics(t, &pred, labels ? &y : NULL, b, r);
         if (st == KN_OK && kn_trainer_gan_step(t) == 0) /* the discriminator's step is the one evaluated */
             st = kn_trainer_real_fake(t, bs->eval, 0, b, r, err);
     }
     free(zeros);
+    if (st == KN_OK && t->comm)
+        st = kn_train_report_reduce(t->comm, r, b, gb, err);
     return st;
 }
 
@@ -709,10 +833,8 @@ kn_status kn_trainer_dump_step(kn_trainer_t *t, const kn_tensor *images, const k
     const kn_spec_training *tr = &t->spec.trainings[t->train];
     const int64_t b = images->shape.dims[0];
     if (st == KN_OK && t->io[0].has_noise) { /* the batch's noise (every step of a batch draws the same) */
-        kn_tensor z = {.dtype = KN_F32, .data = t->noise};
-        z.shape.rank = tr->noise_shape.rank + 1;
-        z.shape.dims[0] = b;
-        memcpy(z.shape.dims + 1, tr->noise_shape.dims, sizeof(int64_t) * (size_t)tr->noise_shape.rank);
+        kn_tensor z;
+        kn_trainer_noise_input(t, b, &z);
         st = kn_dump_npy(dir, "noise", "", &z, err);
     }
     /* every step's outputs (loss, predictions, gradients, masks); with several steps, "step<k>." first */
@@ -880,7 +1002,7 @@ kn_status kn_trainer_generate(const kn_trainer_t *t, int64_t count, uint64_t see
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     kn_tensor x = {.dtype = KN_F32, .shape = in.shape, .data = z}, y;
     if (st == KN_OK) {
-        kn_noise_fill(tr, seed, UINT64_MAX, z, n); /* a counter no batch uses: the same noise every call */
+        kn_noise_fill(tr, seed, UINT64_MAX, 0, z, n); /* a counter no batch uses: the same noise every call */
         if ((st = kn_session_run(s, 1, &in.name, &x, err)) == KN_OK &&
             (st = kn_session_get_output(s, 0, &y, err)) == KN_OK) {
             size_t bytes;
@@ -985,10 +1107,9 @@ static bool kn_get(kn_rd *r, void *out, size_t n)
     return true;
 }
 
-kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
+/* Load a checkpoint file into the store (kn_trainer_load_checkpoint on one rank). */
+static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
 {
-    if (!t || !path)
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_checkpoint: trainer and path are required");
     FILE *f = fopen(path, "rb");
     if (!f)
         return kn_error_set(err, KN_ERR_IO, "cannot open checkpoint %s", path);
@@ -1093,4 +1214,69 @@ kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t 
 done:
     free(data);
     return st;
+}
+
+kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
+{
+    if (!t || !path)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_checkpoint: trainer and path are required");
+    if (!t->comm)
+        return kn_trainer_load_file(t, path, epoch, err);
+    /* data-parallel: rank 0 reads the file, every rank takes its outcome, step, epoch and variables */
+    int64_t head[3] = {KN_OK, 0, 0};
+    kn_error local = {0};
+    if (t->comm->rank == 0) {
+        head[0] = kn_trainer_load_file(t, path, &head[2], err);
+        head[1] = t->steps;
+    }
+    kn_status st = kn_collective_run(t->comm, KN_COLL_BROADCAST, head, 3, KN_I64, t->comm->rank == 0 ? &local : err);
+    if (st == KN_OK && head[0] != KN_OK)
+        return t->comm->rank == 0 ? (kn_status)head[0]
+                                  : kn_error_set(err, (kn_status)head[0], "rank 0 could not load checkpoint %s", path);
+    if (st == KN_OK)
+        st = kn_trainer_broadcast(t, false, err);
+    if (st != KN_OK)
+        return t->comm->rank == 0 && local.message[0] ? kn_error_set(err, st, "%s", local.message) : st;
+    t->steps = head[1];
+    t->stats_stale = false;
+    if (epoch)
+        *epoch = head[2];
+    return KN_OK;
+}
+
+kn_status kn_trainer_rank_hashes(const kn_trainer_t *t, uint64_t *hashes, kn_error *err)
+{
+    if (!t || !hashes)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_rank_hashes: trainer and hashes are required");
+    const int rank = t->comm ? t->comm->rank : 0;
+    hashes[rank] = kn_trainer_weights_hash(t);
+    return t->comm ? kn_collective_run(t->comm, KN_COLL_GATHER, hashes, 1, KN_I64, err) : KN_OK;
+}
+
+kn_status kn_trainer_save_weights(const kn_trainer_t *t, const char *dir, kn_error *err)
+{
+    if (!t || !dir)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_save_weights: trainer and dir are required");
+    kn_status st = KN_OK;
+    for (int i = 0; i < t->num_vars && st == KN_OK; i++) {
+        if (!t->vars[i].trained)
+            continue;
+        kn_tensor x = {.dtype = t->vars[i].dtype, .shape = t->vars[i].shape, .data = t->vars[i].data};
+        st = kn_dump_npy(dir, t->vars[i].key, "", &x, err);
+    }
+    return st;
+}
+
+void kn_trainer_comm_stats(const kn_trainer_t *t, size_t *bytes, int *buckets)
+{
+    size_t total = 0;
+    int nb = 0;
+    for (int s = 0; t && t->comm && s < t->spec.trainings[t->train].num_steps; s++) {
+        total += t->sync_bytes[s];
+        nb += t->sync_buckets[s];
+    }
+    if (bytes)
+        *bytes = total;
+    if (buckets)
+        *buckets = nb;
 }

@@ -277,7 +277,7 @@ static int kn_tg_loss(kn_tg *t, const kn_spec_loss_term *term, int p, int k)
 }
 
 kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, const kn_spec_training *tr, int step,
-                               int64_t batch, kn_graph *g, kn_train_io *io, kn_error *err)
+                               int64_t batch, bool sharded, kn_graph *g, kn_train_io *io, kn_error *err)
 {
     kn_graph_init(g);
     memset(io, 0, sizeof *io);
@@ -311,6 +311,15 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
         if (scale_v < 0 || kn_graph_add_input(g, step_v, err) != KN_OK || kn_graph_add_input(g, scale_v, err) != KN_OK) {
             st = err ? err->status : KN_ERR_NOMEM;
             goto done;
+        }
+        if (sharded) { /* data-parallel: the shard's first sample in the global batch, its share of the batch */
+            int first_v = kn_tg_value(&t, KN_I64, &s0, KN_VALUE_INPUT, NULL, "first_sample");
+            int share_v = first_v < 0 ? -1 : kn_tg_value(&t, KN_F32, &s0, KN_VALUE_INPUT, NULL, "grad_scale");
+            if (share_v < 0 || kn_graph_add_input(g, first_v, err) != KN_OK ||
+                kn_graph_add_input(g, share_v, err) != KN_OK) {
+                st = err ? err->status : KN_ERR_NOMEM;
+                goto done;
+            }
         }
     }
     int total = -1;

@@ -29,14 +29,26 @@ typedef struct kn_train_io {
  * and binary_cross_entropy on a Sigmoid output, on their logits, as Keras
  * does), term weights and the sum, named "loss". models[m] is model m built
  * by kn_spec_build_graph (its initial weights are copied). g->variables is
- * set: the weights are trained.
+ * set: the weights are trained. `sharded` (data-parallel training) adds
+ * the int64 scalar input "first_sample" and the float32 scalar input
+ * "grad_scale" (kn_train_pass.first_sample, grad_scale).
  */
 kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, const kn_spec_training *tr, int step,
-                               int64_t batch, kn_graph *g, kn_train_io *io, kn_error *err);
+                               int64_t batch, bool sharded, kn_graph *g, kn_train_io *io, kn_error *err);
 
 /* Load the dataset `sd` (relative directories from base_dir): its test split or its training split, at most
  * `limit` samples (0: all). */
 kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool test, int64_t limit,
                           kn_dataset_t **out, kn_error *err);
+
+/* ---- data-parallel training (train_dist.c) */
+
+/* Check a collective (NULL: none) for a run at batch size `batch`: its rank and size, the batch a multiple of it. */
+kn_status kn_train_check_collective(const kn_collective *c, int64_t batch, kn_error *err);
+
+/* Sum a report of this rank's b samples over the ranks into the report of the global batch of `total` samples
+ * (losses: the mean over the global batch). A collective call. */
+kn_status kn_train_report_reduce(const kn_collective *c, kn_train_report *r, int64_t b, int64_t total,
+                                 kn_error *err);
 
 #endif

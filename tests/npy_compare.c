@@ -5,11 +5,13 @@
  *   kn_npy_compare [--atol A] [--rtol R] [--scale-rtol S] [--top1] [--label TEXT] ACTUAL.npy EXPECTED.npy
  *
  * Passes when dtypes and shapes agree and every element satisfies
- * |a - e| <= atol + rtol * |e| (defaults: atol 1e-4, rtol 0; --scale-rtol S
- * makes atol S times the tensor's scale, max |e| over EXPECTED), and with
+ * |a - e| <= atol + rtol * |e| (defaults: atol 1e-4, rtol 0); --scale-rtol S
+ * adds S times the tensor's scale (the largest |e|) to atol, for tensors
+ * compared relative to their magnitude (trained weights); and with
  * --top1 when the argmax over the last axis agrees in every row. Always
  * prints the max abs difference. Exit status: 0 pass, 1 mismatch, 2 error.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,20 +38,15 @@ static int kn_parse_double(const char *s, double *out)
 
 int main(int argc, char **argv)
 {
-    double atol = 1e-4, rtol = 0.0, scale_rtol = -1.0;
+    double atol = 1e-4, rtol = 0.0, scale_rtol = 0.0;
     int top1 = 0;
     const char *label = NULL, *files[2] = {NULL, NULL};
     int nfiles = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--atol") || !strcmp(a, "--rtol")) {
-            if (i + 1 >= argc || !kn_parse_double(argv[i + 1], a[2] == 'a' ? &atol : &rtol)) {
-                fprintf(stderr, "kn_npy_compare: %s needs a number >= 0\n", a);
-                return 2;
-            }
-            i++;
-        } else if (!strcmp(a, "--scale-rtol")) {
-            if (i + 1 >= argc || !kn_parse_double(argv[i + 1], &scale_rtol)) {
+        if (!strcmp(a, "--atol") || !strcmp(a, "--rtol") || !strcmp(a, "--scale-rtol")) {
+            if (i + 1 >= argc ||
+                !kn_parse_double(argv[i + 1], a[2] == 'a' ? &atol : a[2] == 'r' ? &rtol : &scale_rtol)) {
                 fprintf(stderr, "kn_npy_compare: %s needs a number >= 0\n", a);
                 return 2;
             }
@@ -84,15 +81,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (scale_rtol >= 0 && t[1].dtype == KN_F32) {
+    if (scale_rtol > 0 && (t[1].dtype == KN_F32 || t[1].dtype == KN_F64)) { /* the expected tensor's scale */
         size_t n = 0;
         double scale = 0;
         if (kn_shape_numel(&t[1].shape, &n) == KN_OK)
             for (size_t i = 0; i < n; i++) {
-                const double v = ((const float *)t[1].data)[i];
-                scale = v > scale ? v : -v > scale ? -v : scale;
+                const double e = t[1].dtype == KN_F32 ? ((const float *)t[1].data)[i] : ((const double *)t[1].data)[i];
+                scale = fabs(e) > scale ? fabs(e) : scale;
             }
-        atol = scale_rtol * (scale > 1e-30 ? scale : 1e-30);
+        atol += scale_rtol * scale;
     }
     kn_cmp_result r;
     int rc = kn_tensor_compare(&t[0], &t[1], rtol, atol, &r) ? 0 : 1;

@@ -12,8 +12,40 @@ foreach(check learns deterministic resume export bad_checkpoint bad_data)
   set_tests_properties(train.mnist_${check} PROPERTIES LABELS train TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=2")
 endforeach()
 
+# Data-parallel training on MPI (tests/train/run_mpi_check.cmake): `mpirun -np 2 kiln train` matches one process,
+# --deterministic is bitwise repeatable on every rank, a batch the ranks do not divide is refused, GAN blocks with
+# synchronised BatchNorm match too, --resume works on 2 ranks, a stopped rank ends the job with a timeout error.
+# Skipped (with the reason) when there is no mpirun or the kiln command has no MPI.
+set(kn_mpirun "")
+if(KILN_WITH_MPI)
+  find_program(KN_MPIRUN NAMES mpirun mpiexec)
+  if(KN_MPIRUN)
+    set(kn_mpirun ${KN_MPIRUN})
+  endif()
+endif()
+foreach(check match deterministic indivisible gan resume hang)
+  add_test(NAME train.mpi_${check}
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> "-DMPIRUN=${kn_mpirun}"
+                   -DCOMPARE=$<TARGET_FILE:kn_npy_compare> -DMODELS=${PROJECT_SOURCE_DIR}/models -DCHECK=${check}
+                   -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/mpi_${check}
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/train/run_mpi_check.cmake)
+  set_tests_properties(train.mpi_${check} PROPERTIES LABELS train TIMEOUT 600 RUN_SERIAL TRUE
+                       SKIP_REGULAR_EXPRESSION "skipped: no mpirun")
+  if(KILN_SANITIZE)
+    # Open MPI leaves its own allocations (plugins unloaded at MPI_Finalize) to LeakSanitizer; kiln's side of data
+    # parallelism is leak-checked without MPI by test_dist (an in-process collective)
+    set_tests_properties(train.mpi_${check} PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+  endif()
+endforeach()
+
 # the command line's usage and refusals
-kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -- train --help)
+kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -o "mpirun -np N kiln train"
+            -o "--deterministic" -o "--sync-batchnorm" -- train --help)
+# the data-parallel options on one process: accepted, nothing to share
+kn_cli_test(train_one_rank_options 0 -o "weights hash [0-9a-f]+ after 1 steps" -n "data parallel"
+            -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --limit 128 --epochs 1 --no-eval --threads 2
+               --deterministic --sync-batchnorm --bucket-kb 64 --comm-timeout 10)
+kn_cli_test(train_bad_bucket 2 -e "^kiln train: --bucket-kb needs an integer from 1" -- train x.kiln --bucket-kb 0)
 kn_cli_test(train_no_file 2 -e "^kiln train: missing FILE.kiln" -- train)
 kn_cli_test(train_bad_epochs 2 -e "^kiln train: --epochs needs an integer" -- train x.kiln --epochs 0)
 kn_cli_test(train_batch_too_large 2 -e "^kiln train: --batch-size needs an integer from 1 to 1048576, got '100000000'$"

@@ -154,6 +154,24 @@ KN_REF_KERNEL(kn_ref_slice_grad)
 KN_REF_KERNEL(kn_ref_loss)                  /* SoftmaxCrossEntropy ... MeanSquaredError */
 KN_REF_KERNEL(kn_ref_loss_grad)
 KN_REF_KERNEL(kn_ref_update)                /* SgdUpdate, MomentumUpdate, AdamUpdate */
+KN_REF_KERNEL(kn_ref_grad_sync_start)       /* data-parallel training (ref_collective.c) */
+KN_REF_KERNEL(kn_ref_grad_sync_wait)
+/**
+ * Synchronised BatchNorm (attrs.batch_norm.sync; ref_collective.c): the
+ * mean [C] then the biased variance [C] of x over every rank's shard
+ * (*stats points into the scratch), for BatchNormTrain.
+ */
+kn_status kn_ref_bn_sync_stats(const kn_node *node, const kn_tensor *x, const kn_ref_scratch *scratch,
+                               const double **stats, kn_error *err);
+/**
+ * For BatchNormGrad (its inputs): the global batch's sum of dy [C] and of
+ * dy xhat [C], weighted so that they stand in for this rank's own sums in
+ * its dx formula (each rank's loss is the mean over its shard).
+ */
+kn_status kn_ref_bn_sync_grad(const kn_node *node, const kn_tensor *in, const kn_ref_scratch *scratch,
+                              const double **sums, kn_error *err);
+/** Scratch bytes of a synchronised BatchNormTrain or BatchNormGrad over C channels (0: not synchronised). */
+size_t kn_ref_bn_sync_scratch_bytes(const kn_node *node, int64_t C);
 #undef KN_REF_KERNEL
 
 /** Number of elements of t (0 when its shape is invalid). */

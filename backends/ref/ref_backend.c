@@ -110,6 +110,8 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_SGD_UPDATE] = kn_ref_update,
     [KN_OP_MOMENTUM_UPDATE] = kn_ref_update,
     [KN_OP_ADAM_UPDATE] = kn_ref_update,
+    [KN_OP_GRAD_SYNC_START] = kn_ref_grad_sync_start,
+    [KN_OP_GRAD_SYNC_WAIT] = kn_ref_grad_sync_wait,
 };
 
 
@@ -162,6 +164,10 @@ size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const 
         return kn_ref_pool_scratch_bytes(node, in, out);
     case KN_OP_CONV_GRAD_WEIGHT:
         return kn_ref_conv_grad_weight_bytes(node, in, out);
+    case KN_OP_BATCH_NORM_TRAIN:
+        return kn_ref_bn_sync_scratch_bytes(node, in[0].shape.rank > 1 ? in[0].shape.dims[1] : 1);
+    case KN_OP_BATCH_NORM_GRAD:
+        return kn_ref_bn_sync_scratch_bytes(node, in[1].shape.rank > 1 ? in[1].shape.dims[1] : 1);
     default:
         return 0;
     }

@@ -48,21 +48,28 @@ kn_status kn_ref_batch_norm_train(const kn_node *node, const kn_tensor *in, kn_t
     float *y = out[0].data, *mean = out[1].data, *invstd = out[2].data;
     const double eps = node->attrs.batch_norm.epsilon, mom = node->attrs.batch_norm.momentum;
     const double count = (double)(N * HW);
+    const double *global = NULL; /* synchronised statistics: mean [C], variance [C] over every rank's shard */
+    if (node->attrs.batch_norm.sync) {
+        kn_status st = kn_ref_bn_sync_stats(node, &in[0], scratch, &global, err);
+        if (st != KN_OK)
+            return st;
+    }
     KN_OMP_FOR(N * HW * C > KN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         double s = 0.0, q = 0.0;
-        for (int64_t n = 0; n < N; n++) {
+        for (int64_t n = 0; !global && n < N; n++) {
             const float *p = x + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++)
                 s += p[i];
         }
-        const double m = count > 0 ? s / count : 0.0;
-        for (int64_t n = 0; n < N; n++) {
+        const double m = global ? global[c] : count > 0 ? s / count : 0.0;
+        for (int64_t n = 0; !global && n < N; n++) {
             const float *p = x + (n * C + c) * HW;
             for (int64_t i = 0; i < HW; i++)
                 q += ((double)p[i] - m) * ((double)p[i] - m);
         }
-        const double var = count > 0 ? q / count : 0.0; /* biased, as Keras normalises and tracks */
+        /* biased, as Keras normalises and tracks */
+        const double var = global ? global[C + c] : count > 0 ? q / count : 0.0;
         const double is = 1.0 / sqrt(var + eps);
         mean[c] = (float)m;
         invstd[c] = (float)is;
@@ -82,14 +89,18 @@ kn_status kn_ref_batch_norm_train(const kn_node *node, const kn_tensor *in, kn_t
 kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out,
                                  const kn_ref_scratch *scratch, kn_error *err)
 {
-    (void)node;
-    (void)scratch;
-    (void)err;
     int64_t N, C, HW;
     kn_train_nci(&in[1].shape, &N, &C, &HW);
     const float *dy = in[0].data, *x = in[1].data, *scale = in[2].data, *mean = in[3].data, *invstd = in[4].data;
     float *dx = out[0].data, *dscale = out[1].data, *dbias = out[2].data;
     const double count = (double)(N * HW);
+    /* synchronised statistics: sum dy [C] and sum dy xhat [C] of the global batch, in this rank's loss's scale */
+    const double *global = NULL;
+    if (node->attrs.batch_norm.sync && dx) {
+        kn_status st = kn_ref_bn_sync_grad(node, in, scratch, &global, err);
+        if (st != KN_OK)
+            return st;
+    }
     KN_OMP_FOR(N * HW * C > KN_PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const double m = mean[c], is = invstd[c];
@@ -109,6 +120,10 @@ kn_status kn_ref_batch_norm_grad(const kn_node *node, const kn_tensor *in, kn_te
             continue;
         /* dx = scale * invstd / M * (M dy - sum dy - xhat sum(dy xhat)) */
         const double k = scale[c] * is / (count > 0 ? count : 1.0);
+        if (global) {
+            sb = global[c];
+            ss = global[C + c];
+        }
         for (int64_t n = 0; n < N; n++) {
             const float *g = dy + (n * C + c) * HW, *p = x + (n * C + c) * HW;
             float *d = dx + (n * C + c) * HW;
@@ -140,12 +155,13 @@ static inline bool kn_dropout_keep_q(uint64_t seed, uint64_t t, uint64_t i, uint
 #define KN_WIDE_CLONES
 #endif
 
-/* y[i] = x[i] * k and mask[i] = 1 where element lo + i is kept, else 0 and 0. */
+/* For i in [lo, hi): y[i] = x[i] * k and mask[i] = 1 where element first + i (of the global batch) is kept, else
+ * 0 and 0. */
 static KN_WIDE_CLONES void kn_dropout_range(const float *x, float *y, unsigned char *mask, size_t lo, size_t hi,
-                                               uint64_t seed, uint64_t t, uint64_t threshold, float k)
+                                            size_t first, uint64_t seed, uint64_t t, uint64_t threshold, float k)
 {
     for (size_t i = lo; i < hi; i++) {
-        const bool keep = kn_dropout_keep_q(seed, t, i, threshold);
+        const bool keep = kn_dropout_keep_q(seed, t, first + i, threshold);
         mask[i] = keep;
         y[i] = keep ? x[i] * k : 0.0f;
     }
@@ -159,16 +175,22 @@ kn_status kn_ref_dropout_train(const kn_node *node, const kn_tensor *in, kn_tens
     const size_t n = kn_tn(&in[0]);
     const float *x = in[0].data;
     const uint64_t t = (uint64_t)*(const int64_t *)in[1].data, seed = node->attrs.dropout.seed;
+    /* a shard of a global batch (input 2, the index of its first sample): element numbers of the global batch */
+    const size_t first = node->num_inputs > 2 && in[2].data && in[0].shape.dims[0] > 0
+                             ? (size_t)*(const int64_t *)in[2].data * (n / (size_t)in[0].shape.dims[0])
+                             : 0;
     const float ratio = node->attrs.dropout.ratio, k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
     /* ratio <= 0 keeps everything (threshold 0); ratio >= 1 drops everything (2^24: above every q) */
-    const uint64_t threshold = ratio <= 0.0f ? 0 : ratio >= 1.0f ? (1ull << 24) : (uint64_t)ceil((double)ratio * 16777216.0);
+    const uint64_t threshold =
+        ratio <= 0.0f ? 0 : ratio >= 1.0f ? (1ull << 24) : (uint64_t)ceil((double)ratio * 16777216.0);
     float *y = out[0].data;
     unsigned char *mask = out[1].data;
     enum { CHUNK = 16384 };
     const size_t chunks = (n + CHUNK - 1) / CHUNK;
     KN_OMP_FOR(n > KN_PAR_MIN)
     for (size_t c = 0; c < chunks; c++)
-        kn_dropout_range(x, y, mask, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, seed, t, threshold, k);
+        kn_dropout_range(x, y, mask, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, first, seed, t,
+                         threshold, k);
     return KN_OK;
 }
 

@@ -29,6 +29,22 @@ int kn_cli_info(int argc, char **argv);
 
 /** Print "kiln: error: <message>" to stderr; returns KN_CLI_FAIL. */
 int kn_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** What kn_cli_fail puts after "kiln: error: " ("rank 1 of 2: " in an MPI job; "" otherwise). */
+extern char kn_cli_error_prefix[64];
+
+/* ---- MPI (cli/mpi.c), for `mpirun -np N kiln train` */
+
+/**
+ * When launched by an MPI launcher: start MPI and set *out to the job's
+ * collective (waits give up after timeout_s); otherwise *out = NULL and MPI
+ * stays untouched. KN_CLI_FAIL (reported) when MPI cannot start, or when
+ * the build has no MPI and the launch has several ranks.
+ */
+int kn_cli_mpi_init(double timeout_s, const kn_collective **out);
+/** End MPI after kn_cli_mpi_init: MPI_Abort of the whole job when rc is a failure (others may wait on us). */
+void kn_cli_mpi_finish(int rc);
+/** Whether this kiln was built with MPI. */
+bool kn_cli_mpi_built(void);
 
 /**
  * Print "kiln <command>: <message>", a blank line and `usage` to stderr;

@@ -13,10 +13,13 @@
 #include "cli.h"
 #include "ir.h"
 
+char kn_cli_error_prefix[64];
+
 int kn_cli_fail(const char *fmt, ...)
 {
     va_list ap;
     fputs("kiln: error: ", stderr);
+    fputs(kn_cli_error_prefix, stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);

@@ -67,9 +67,28 @@ static const char kn_train_usage[] =
     "                     epoch) and write the batch, every weight before and\n"
     "                     after it, its gradient, the Dropout masks and the\n"
     "                     loss to DIR as .npy files; then stop\n"
+    "  --save-weights DIR write every trained weight to DIR as .npy at the end\n"
     "  --explain  --verify-each  --dump-after PASS[=FILE]\n"
     "                     report, check or dump the training graphs' passes\n"
     "  -h, --help         show this help and exit\n"
+    "\n"
+    "Data-parallel training on MPI: mpirun -np N kiln train FILE.kiln [options]\n"
+    "(N ranks, on one machine or many). The batch size stays the global one\n"
+    "and must be a multiple of N: each rank trains on its shard of every\n"
+    "batch, gradients are averaged over the ranks (bucketed, overlapping the\n"
+    "backward pass) before the same update on every rank, so the result is\n"
+    "the one process's within rounding. Rank 0 alone prints, writes\n"
+    "checkpoints, samples and models; --resume (rank 0 reads, all ranks\n"
+    "load) continues exactly with the same N, and with any N that divides\n"
+    "the batch. Ctrl-C under mpirun ends the job (the checkpoints stay).\n"
+    "  --deterministic    sum the ranks' gradients in rank order: bitwise the\n"
+    "                     same weights on every rank and in every run\n"
+    "  --sync-batchnorm   BatchNorm statistics over the global batch (all\n"
+    "                     ranks) instead of each rank's shard (the default,\n"
+    "                     as PyTorch DDP: rank 0's running statistics count)\n"
+    "  --bucket-kb N      gradient bytes per allreduce bucket (default 1024)\n"
+    "  --comm-timeout S   stop with an error when the other ranks do not\n"
+    "                     answer for S seconds (default 300)\n"
     "\n"
     "Images are float32 in [0, 1] (pixel / 255). Ctrl-C stops at the end of\n"
     "the batch and keeps the last checkpoint. The last line is a hash of the\n"
@@ -149,9 +168,9 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 }
 
 typedef struct kn_train_args {
-    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump, *samples;
-    bool resume_given, no_eval;
-    int64_t epochs, batch, seed, threads, limit, stop_after;
+    const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump, *samples, *save_weights;
+    bool resume_given, no_eval, deterministic, sync_bn;
+    int64_t epochs, batch, seed, threads, limit, stop_after, bucket_kb, comm_timeout;
     const char *backend;
     kn_cli_pass_opts pass;
 } kn_train_args;
@@ -170,8 +189,9 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             return rc;
         if (rc == 1)
             continue;
-        if (strcmp(arg, "--no-eval") == 0) {
-            a->no_eval = true;
+        if (strcmp(arg, "--no-eval") == 0 || strcmp(arg, "--deterministic") == 0 ||
+            strcmp(arg, "--sync-batchnorm") == 0) {
+            *(arg[2] == 'n' ? &a->no_eval : arg[2] == 'd' ? &a->deterministic : &a->sync_bn) = true;
             continue;
         }
         if (strcmp(arg, "--resume") == 0) { /* an optional value: the next argument unless it is an option or .kiln */
@@ -180,9 +200,10 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
                 a->resume = argv[++i];
             continue;
         }
-        static const char *const names[] = {"--epochs", "--batch-size", "--seed",  "--threads", "--limit",
-                                            "--stop-after", "--backend", "--train", "-o", "--model",
-                                            "--checkpoint", "--resume", "--data", "--dump-step", "--samples"};
+        static const char *const names[] = {"--epochs", "--batch-size", "--seed", "--threads", "--limit",
+                                            "--stop-after", "--bucket-kb", "--comm-timeout", "--backend", "--train",
+                                            "-o", "--model", "--checkpoint", "--resume", "--data", "--dump-step",
+                                            "--samples", "--save-weights"};
         int which = -1;
         for (int k = 0; k < (int)(sizeof names / sizeof names[0]) && which < 0; k++) {
             int m = kn_cli_option(argc, argv, &i, names[k], &value);
@@ -199,9 +220,11 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             a->file = arg;
             continue;
         }
-        int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit, &a->stop_after};
-        const int64_t lo[] = {1, 1, 0, 0, 1, 1}, hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX, 1000000};
-        if (which < 6) {
+        int64_t *ints[] = {&a->epochs, &a->batch, &a->seed, &a->threads, &a->limit, &a->stop_after, &a->bucket_kb,
+                           &a->comm_timeout};
+        const int64_t lo[] = {1, 1, 0, 0, 1, 1, 1, 1},
+                      hi[] = {1000000, 1 << 20, INT64_MAX, 4096, INT64_MAX, 1000000, 1 << 20, 1000000};
+        if (which < 8) {
             if (!kn_cli_parse_int(value, lo[which], hi[which], ints[which])) {
                 if (hi[which] == INT64_MAX)
                     return kn_cli_usage_error("train", kn_train_usage, "%s needs an integer from %lld, got '%s'",
@@ -212,9 +235,9 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             continue;
         }
         const char **strs[] = {&a->backend, &a->train, &a->out, &a->model, &a->ckpt_dir, &a->resume, &a->data,
-                               &a->dump, &a->samples};
-        *strs[which - 6] = value;
-        if (which == 11)
+                               &a->dump, &a->samples, &a->save_weights};
+        *strs[which - 8] = value;
+        if (which == 13)
             a->resume_given = true;
     }
     if (!a->file)
@@ -224,14 +247,17 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
     return KN_CLI_OK;
 }
 
-/* Evaluate on the whole test split, in batches; the summed report. */
-static kn_status kn_train_evaluate(kn_trainer_t *t, const kn_dataset_t *test, int64_t batch, float *img, int64_t *lab,
-                                   int64_t *idx, kn_train_report *sum, kn_error *err)
+/* Evaluate on the whole test split, in batches (with `ranks` ranks, a last batch of fewer samples than ranks is
+ * left out); the summed report. */
+static kn_status kn_train_evaluate(kn_trainer_t *t, const kn_dataset_t *test, int64_t batch, int ranks, float *img,
+                                   int64_t *lab, int64_t *idx, kn_train_report *sum, kn_error *err)
 {
     memset(sum, 0, sizeof *sum);
     const int64_t n = kn_dataset_count(test);
     for (int64_t at = 0; at < n; at += batch) {
         const int64_t b = n - at < batch ? n - at : batch;
+        if (b < ranks)
+            break;
         for (int64_t k = 0; k < b; k++)
             idx[k] = at + k;
         kn_tensor x, y;
@@ -317,6 +343,33 @@ static int kn_train_check_model(const char *file, const char *name)
     return found ? KN_CLI_OK : kn_cli_fail("%s: --model: no model named '%s' (models: %s)", file, name, list);
 }
 
+static int kn_train_main(const kn_train_args *args, const kn_collective *comm);
+
+/* With N ranks: every rank's weights hash; one that differs from rank 0's is reported (a failure with
+ * --deterministic, which promises bitwise the same weights). A collective call. */
+static int kn_train_compare_ranks(const kn_trainer_t *t, const kn_train_args *a, int ranks)
+{
+    kn_error err = {0};
+    uint64_t *h = calloc((size_t)ranks, sizeof *h);
+    if (!h)
+        return kn_cli_fail("out of memory");
+    if (kn_trainer_rank_hashes(t, h, &err) != KN_OK) {
+        free(h);
+        return kn_cli_fail("%s", err.message);
+    }
+    int differ = -1;
+    for (int r = 1; r < ranks && differ < 0; r++)
+        if (h[r] != h[0])
+            differ = r;
+    if (differ < 0)
+        printf("the same weights on all %d ranks\n", ranks);
+    else
+        printf("rank %d has other weights (hash %016llx)%s\n", differ, (unsigned long long)h[differ],
+               a->deterministic ? "" : ": the transport's sums differ in their last bits between ranks");
+    free(h);
+    return differ >= 0 && a->deterministic ? kn_cli_fail("--deterministic: the ranks' weights differ") : KN_CLI_OK;
+}
+
 int kn_cli_train(int argc, char **argv);
 int kn_cli_train(int argc, char **argv)
 {
@@ -324,13 +377,40 @@ int kn_cli_train(int argc, char **argv)
     int rc = kn_train_parse(argc, argv, &a);
     if (rc != KN_CLI_OK)
         return rc < 0 ? KN_CLI_OK : rc;
+    const kn_collective *comm = NULL;
+    if ((rc = kn_cli_mpi_init(a.comm_timeout ? (double)a.comm_timeout : 300.0, &comm)) != KN_CLI_OK)
+        return rc;
+    if (comm && comm->size > 1) {
+        snprintf(kn_cli_error_prefix, sizeof kn_cli_error_prefix, "rank %d of %d: ", comm->rank, comm->size);
+        if (comm->rank > 0 && !freopen("/dev/null", "w", stdout)) /* rank 0 alone prints */
+            rc = kn_cli_fail("cannot silence stdout: %s", strerror(errno));
+        if (a.dump && rc == KN_CLI_OK)
+            rc = kn_cli_fail("--dump-step runs one process's batch: run it without mpirun");
+    } else {
+        comm = NULL;
+    }
+    if (rc == KN_CLI_OK)
+        rc = kn_train_main(&a, comm);
+    kn_cli_mpi_finish(rc);
+    return rc;
+}
+
+/* The command after its options (and MPI, when launched by mpirun: comm). */
+static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
+{
+    kn_train_args a = *args;
+    int rc = KN_CLI_OK;
+    const int ranks = comm ? comm->size : 1;
+    const bool lead = !comm || comm->rank == 0; /* the rank that writes files */
     kn_error err = {0};
     char dump_file[512] = "";
     kn_train_options o = {.backend = a.backend, .threads = (int)a.threads, .train = a.train,
                           .batch_size = a.batch, .seed = (uint64_t)a.seed, .data_dir = a.data,
                           .keep_gradients = a.dump != NULL,
                           .explain = a.pass.explain ? stdout : NULL,
-                          .verify_each = a.pass.verify_each};
+                          .verify_each = a.pass.verify_each,
+                          .collective = comm, .deterministic = a.deterministic, .sync_batch_norm = a.sync_bn,
+                          .bucket_bytes = (size_t)a.bucket_kb * 1024};
     if (a.pass.dump_pass[0]) {
         o.dump_after = a.pass.dump_pass;
         if (a.pass.dump_file)
@@ -363,7 +443,7 @@ int kn_cli_train(int argc, char **argv)
             goto done;
         }
         free(none.data);
-        if (!kn_cli_mkdirs(a.samples)) {
+        if (lead && !kn_cli_mkdirs(a.samples)) {
             rc = kn_cli_fail("cannot create %s: %s", a.samples, strerror(errno));
             goto done;
         }
@@ -414,7 +494,7 @@ int kn_cli_train(int argc, char **argv)
         printf("resumed from %s: %lld epochs done, step %lld\n", ckpt, (long long)start,
                (long long)kn_trainer_steps(t));
     }
-    if (a.ckpt_dir && !kn_cli_mkdirs(a.ckpt_dir)) {
+    if (lead && a.ckpt_dir && !kn_cli_mkdirs(a.ckpt_dir)) {
         rc = kn_cli_fail("cannot create %s: %s", a.ckpt_dir, strerror(errno));
         goto done;
     }
@@ -435,11 +515,26 @@ int kn_cli_train(int argc, char **argv)
         goto done;
     }
     const bool tty = isatty(STDOUT_FILENO) == 1;
-    const int64_t nbatches = (n + batch - 1) / batch;
+    /* with N ranks, a last batch of fewer than N samples (one each) is left out */
+    const int64_t nbatches = n % batch && n % batch < ranks ? n / batch : (n + batch - 1) / batch;
+    if (nbatches == 0) {
+        rc = kn_cli_fail("%lld samples cannot be split over %d ranks", (long long)n, ranks);
+        goto done;
+    }
     kn_trainer_set_total_steps(t, nbatches * epochs); /* a learning-rate schedule spans the whole run */
     printf("train '%s': %lld samples, %lld batches of %lld, %lld epochs%s%s (init %.1f s)\n", info.name, (long long)n,
            (long long)nbatches, (long long)batch, (long long)epochs,
            test ? ", evaluated on " : "", test ? "the test split" : "", kn_train_now() - t0);
+    if (comm) {
+        size_t bytes;
+        int buckets;
+        kn_trainer_comm_stats(t, &bytes, &buckets);
+        printf("data parallel: %d ranks, %lld samples each per batch%s; %d gradient bucket%s, %.1f KiB per rank per "
+               "batch%s\n", ranks, (long long)(batch / ranks), a.deterministic ? " (deterministic)" : "", buckets,
+               buckets == 1 ? "" : "s", (double)bytes / 1024.0,
+               n % batch && n % batch < ranks ? "; the last samples of each epoch, fewer than the ranks, are left out"
+                                              : "");
+    }
     fflush(stdout);
     struct sigaction sa = {0}, old;
     sa.sa_handler = kn_train_on_sigint;
@@ -452,6 +547,8 @@ int kn_cli_train(int argc, char **argv)
         const double te = kn_train_now();
         for (int64_t bi = 0; bi < nbatches; bi++) {
             const int64_t at = bi * batch, b = n - at < batch ? n - at : batch;
+            if (b < ranks)
+                break;
             kn_tensor x, y;
             kn_train_report r;
             kn_status bst = kn_dataset_batch(train, order + at, b, img, lab, &x, &y, &err);
@@ -495,7 +592,7 @@ int kn_cli_train(int argc, char **argv)
         kn_train_metrics_str(&info, &sum, seen, "", m, sizeof m);
         if (test && kn_dataset_count(test) > 0) {
             kn_train_report ev;
-            if (kn_train_evaluate(t, test, batch, img, lab, idx, &ev, &err) != KN_OK) {
+            if (kn_train_evaluate(t, test, batch, ranks, img, lab, idx, &ev, &err) != KN_OK) {
                 rc = kn_cli_fail("evaluation after epoch %lld: %s", (long long)e + 1, err.message);
                 goto restore;
             }
@@ -511,10 +608,10 @@ int kn_cli_train(int argc, char **argv)
         if (a.samples) {
             for (int s = 0; s < info.num_steps; s++)
                 history[s * epochs + e] = seen ? sum.loss[s] / (double)seen : NAN;
-            if ((rc = kn_train_write_samples(t, &a, e + 1)) != KN_CLI_OK)
+            if (lead && (rc = kn_train_write_samples(t, &a, e + 1)) != KN_CLI_OK)
                 goto restore;
         }
-        if (a.ckpt_dir) {
+        if (lead && a.ckpt_dir) {
             char path[1200];
             snprintf(path, sizeof path, "%s/epoch_%03lld.kcpt", a.ckpt_dir, (long long)e + 1);
             snprintf(ckpt, sizeof ckpt, "%s/latest.kcpt", a.ckpt_dir);
@@ -528,7 +625,7 @@ int kn_cli_train(int argc, char **argv)
     if (last < epochs)
         printf("stopped after epoch %lld of %lld (--stop-after)%s\n", (long long)last, (long long)epochs,
                a.ckpt_dir ? "; --resume continues from the checkpoint" : "");
-    if (a.samples && last > start) {
+    if (lead && a.samples && last > start) {
         char path[1200];
         snprintf(path, sizeof path, "%s/losses.svg", a.samples);
         char title[300];
@@ -540,8 +637,19 @@ int kn_cli_train(int argc, char **argv)
         }
         printf("wrote %lld sample grids (%s/epoch_NNN.png) and %s\n", (long long)(last - start), a.samples, path);
     }
-    if (a.out && (rc = kn_train_export(t, &a, trained, ntrained)) != KN_CLI_OK)
+    if (lead && a.out && (rc = kn_train_export(t, &a, trained, ntrained)) != KN_CLI_OK)
         goto restore;
+    if (lead && a.save_weights) {
+        if (!kn_cli_mkdirs(a.save_weights)) {
+            rc = kn_cli_fail("cannot create %s: %s", a.save_weights, strerror(errno));
+            goto restore;
+        }
+        if (kn_trainer_save_weights(t, a.save_weights, &err) != KN_OK) {
+            rc = kn_cli_fail("%s", err.message);
+            goto restore;
+        }
+        printf("wrote the trained weights to %s\n", a.save_weights);
+    }
     {
         /* memory: what the process peaked at, next to the planned arena of the step and the bytes kept */
         struct rusage ru;
@@ -559,6 +667,8 @@ int kn_cli_train(int argc, char **argv)
     }
     printf("weights hash %016llx after %lld steps\n", (unsigned long long)kn_trainer_weights_hash(t),
            (long long)kn_trainer_steps(t));
+    if (comm && (rc = kn_train_compare_ranks(t, &a, ranks)) != KN_CLI_OK)
+        goto restore;
 restore:
     sigaction(SIGINT, &old, NULL);
 done:

@@ -56,7 +56,7 @@ foreach(f ${files})
   if(f MATCHES "[.]after[.]npy$")
     set(tol 1e-3)
   endif()
-  execute_process(COMMAND ${COMPARE} --scale-rtol ${tol} --label ${f} ${WORK}/dnnl/${f} ${WORK}/ref/${f}
+  execute_process(COMMAND ${COMPARE} --atol 0 --scale-rtol ${tol} --label ${f} ${WORK}/dnnl/${f} ${WORK}/ref/${f}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
   message("${o}${e}")
   if(NOT rc EQUAL 0)
