@@ -37,6 +37,19 @@ foreach(check match deterministic indivisible gan resume hang)
     set_tests_properties(train.mpi_${check} PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
   endif()
 endforeach()
+# the oneDNN backend under MPI: the deterministic mode's bitwise agreement across ranks and runs
+if(KILN_WITH_ONEDNN)
+  add_test(NAME train.mpi_deterministic_dnnl
+           COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> "-DMPIRUN=${kn_mpirun}"
+                   -DCOMPARE=$<TARGET_FILE:kn_npy_compare> -DMODELS=${PROJECT_SOURCE_DIR}/models -DCHECK=deterministic
+                   -DBACKEND=dnnl -DWORK=${CMAKE_CURRENT_BINARY_DIR}/train_out/mpi_deterministic_dnnl
+                   -P ${CMAKE_CURRENT_SOURCE_DIR}/train/run_mpi_check.cmake)
+  set_tests_properties(train.mpi_deterministic_dnnl PROPERTIES LABELS "train;dnnl" TIMEOUT 600 RUN_SERIAL TRUE
+                       SKIP_REGULAR_EXPRESSION "skipped: no mpirun")
+  if(KILN_SANITIZE)
+    set_tests_properties(train.mpi_deterministic_dnnl PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+  endif()
+endif()
 
 # the command line's usage and refusals
 kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -o "mpirun -np N kiln train"

@@ -1,6 +1,6 @@
 # cmake -P script: one data-parallel training check on MPI (see tests/train.cmake).
 #
-#   -DKILN=kiln -DMPIRUN=mpirun|"" -DCOMPARE=kn_npy_compare -DMODELS=models/ -DCHECK=... -DWORK=DIR
+#   -DKILN=kiln -DMPIRUN=mpirun|"" -DCOMPARE=kn_npy_compare -DMODELS=models/ -DCHECK=... -DWORK=DIR [-DBACKEND=dnnl]
 #
 #   match          2 ranks at global batch 64 against 1 process at batch 64, 10 steps of mnist_cnn (Dropout,
 #                  shifts, Adam, cosine schedule): every trained weight within 1e-5 of its tensor's scale; both
@@ -82,6 +82,9 @@ function(kn_compare_dirs actual expected tol)
 endfunction()
 
 set(COMMON --epochs 1 --limit 640 --batch-size 64 --threads 1 --no-eval --seed 3)
+if(DEFINED BACKEND)
+  list(APPEND COMMON --backend ${BACKEND}) # the same check on another backend (deterministic_dnnl)
+endif()
 if(CHECK STREQUAL "match")
   kn_run(one 0 ${KILN} train ${SPEC} ${COMMON} --save-weights ${WORK}/one)
   kn_run(two 0 ${NP} ${KILN} train ${SPEC} ${COMMON} --save-weights ${WORK}/two)
