@@ -258,6 +258,12 @@ bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *al
 /* The eltwise backward algorithm of ActivationGrad attrs `a` (and alpha/beta); false when oneDNN has none. */
 bool kn_dnnl_act_grad_alg(const kn_act_grad_attrs *a, dnnl_alg_kind_t *alg, float *alpha, float *beta);
 
+/*
+ * Whether window node n is a 3x3 stride-1 undilated ungrouped layer from c to k channels (16 or more each): a
+ * ConvGradWeight that may take oneDNN's choice of algorithm (its Winograd backward-weights on AVX-512).
+ */
+bool kn_dnnl_train_wino(const kn_graph *g, const kn_node *n, int64_t c, int64_t k);
+
 /* The descriptor and arguments of a training op (dnnl_train.c), as kn_dnnl_describe. */
 kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
                                  kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nbinds, kn_error *err);
