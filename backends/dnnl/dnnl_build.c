@@ -254,6 +254,10 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
         if ((st = kn_dnnl_try_wino(exe, i, built, err)) != KN_OK || *built)
             return st;
     }
+    if (blocked && n->op == KN_OP_MAX_POOL_GRAD) {
+        if ((st = kn_dnnl_try_pool_grad_native(exe, i, built, err)) != KN_OK || *built)
+            return st;
+    }
     if (req.blocked && residual) {
         /* first pass without the residual post-op: the layouts oneDNN picks; the residual is then read in dst's */
         req.no_residual = true;

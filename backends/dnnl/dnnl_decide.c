@@ -276,6 +276,7 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
          * log_example); logf on the reference kernel is exact to float32 rounding */
         snprintf(why, len, "oneDNN 2.6's eltwise log is off by ~1e-6 absolute (log(1) = -1.4e-6); logf is exact");
         return false;
+    case KN_OP_MAX_POOL_GRAD: /* kiln's own loop where x is blocked and the windows tile it (dnnl_pool_grad.c) */
     case KN_OP_CONV_GRAD_WEIGHT:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
             return false;

@@ -10,6 +10,7 @@
  *   dnnl_build.c     a node as a primitive (blocked or plain) or a reference fallback
  *   dnnl_concat.c    Concat as kiln's own parallel copy list
  *   dnnl_pool.c      2-D Max/AveragePool as kiln's own loop on 8-channel views (nChw8c, nChw16c, nhwc)
+ *   dnnl_pool_grad.c MaxPool's gradient for tiled 2-D windows, kiln's own loop on the same views
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
  *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on
  *                    8-channel views
@@ -109,6 +110,8 @@ typedef struct kn_dnnl_pool {
     kn_dnnl_view in, out;
     int64_t oh, ow, kh, kw, sh, sw, pt, pl;
     bool avg, include_pad;
+    bool grad;         /* MaxPoolGrad (dnnl_pool_grad.c): args x, dy, dx; in: x, out: dx */
+    kn_dnnl_view dy;   /* grad: the layout of dy */
 } kn_dnnl_pool;
 
 /*
@@ -445,6 +448,13 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
 
 /* Run a native pooling op (the stream must have been waited for). */
 void kn_dnnl_run_pool(const kn_dnnl_op *op);
+
+/* MaxPoolGrad node i as kiln's own loop on its input's 8-channel view (dnnl_pool_grad.c); *built false when the
+ * windows do not tile the input or x is plain (the reference kernel then). */
+kn_status kn_dnnl_try_pool_grad_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* Run a MaxPoolGrad op built by kn_dnnl_try_pool_grad_native. */
+void kn_dnnl_run_pool_grad(const kn_dnnl_op *op);
 
 /*
  * The Winograd plan of Conv/ConvTranspose node i (weights transformed now), or *out NULL

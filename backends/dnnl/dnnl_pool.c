@@ -174,6 +174,10 @@ KN_SIMD_CLONES static void kn_dnnl_pool_row_cl(const kn_dnnl_pool *p, const floa
 void kn_dnnl_run_pool(const kn_dnnl_op *op)
 {
     const kn_dnnl_pool *p = op->pool;
+    if (p->grad) {
+        kn_dnnl_run_pool_grad(op);
+        return;
+    }
     void *sp = NULL, *dp = NULL;
     dnnl_memory_get_data_handle(op->args[0].memory, &sp);
     dnnl_memory_get_data_handle(op->args[1].memory, &dp);

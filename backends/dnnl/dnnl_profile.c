@@ -99,7 +99,7 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
             else if (op->wino)
                 snprintf(why, len, "Winograd F(4x4, 3x3) convolution on %s", layout);
             else if (op->pool)
-                snprintf(why, len, "pooling loop on %s", layout);
+                snprintf(why, len, "%s loop on %s", op->pool->grad ? "max-pool gradient" : "pooling", layout);
             else if (op->concat && op->concat->in_place)
                 snprintf(why, len, "concat as parallel copies in %s, appended in place to its prefix concat's", layout);
             else if (op->concat)

@@ -219,6 +219,9 @@ kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const
     switch (n->op) {
     case KN_OP_CONV_GRAD_WEIGHT: return kn_dnnl_describe_conv_grad_weight(exe, n, req, desc, binds, nb, err);
     case KN_OP_ACTIVATION_GRAD: return kn_dnnl_describe_act_grad(exe, n, req, desc, binds, nb, err);
+    case KN_OP_MAX_POOL_GRAD:
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "oneDNN's pooling backward needs the workspace of a forward "
+                                                     "primitive; kiln's loop takes tiled 2-D windows of a blocked input");
     default: return kn_error_set(err, KN_ERR_UNSUPPORTED, "no oneDNN mapping yet");
     }
 }

@@ -8,6 +8,8 @@
  * output gradient dy is a graph input (plain). Channel counts on and off the
  * 8/16 blocks, 1x1/3x3/5x5, strides 1 and 2, padding, dilation, groups,
  * with and without the bias gradient, batch 1 and 2.
+ * MaxPoolGrad: x from a Conv (kiln's own loop on its blocked layout) or plain (the reference kernel), dy a
+ * graph input; windows that tile x and ones that leave a row and a column out.
  * ActivationGrad: the activation's input (or output, for the algorithms
  * oneDNN differentiates on its output) comes from a Conv (blocked) or a
  * graph input, dy from another Conv of the same shape or a graph input.
@@ -142,9 +144,48 @@ static void test_act_grad(const act_case *c)
     kn_model_free(m);
 }
 
+typedef struct pg_case {
+    const char *name;
+    int64_t c, h, w, k; /* x = Conv "c1" (8 -> c) output [2, c, h, w]; k x k windows, stride k */
+    bool blocked;       /* false: x a graph input (plain: the reference kernel) */
+    bool expect;        /* must run on kiln's loop (12 channels: oneDNN may leave c1's output plain on SSE4.1) */
+} pg_case;
+
+static const pg_case pg_cases[] = {
+    {"maxpool_grad_c16_2x2", 16, 8, 8, 2, true, true},
+    {"maxpool_grad_c12_2x2_odd", 12, 7, 9, 2, true, false}, /* a padded block; a row and a column past the windows */
+    {"maxpool_grad_c32_3x3", 32, 9, 9, 3, true, true},
+    {"maxpool_grad_c8_2x2", 8, 6, 6, 2, true, false},
+    {"maxpool_grad_plain", 5, 6, 6, 2, false, false},
+};
+
+static void test_pool_grad(const pg_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x;
+    if (c->blocked)
+        x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->h, c->w)), 8, c->c, 3, 1, 1, 1);
+    else
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(2, c->c, c->h, c->w));
+    int dy = kn_pb_input(&b, "dy", 4, KN_DIMS(2, c->c, c->h / c->k, c->w / c->k));
+    kn_attrs a;
+    kn_attrs_init(KN_OP_MAX_POOL_GRAD, &a);
+    a.window.nspatial = 2;
+    for (int i = 0; i < 2; i++)
+        a.window.kernel[i] = a.window.stride[i] = c->k;
+    int in[2] = {dy, x};
+    kn_pb_output(&b, kn_pb_node(&b, "pg", KN_OP_MAX_POOL_GRAD, &a, 2, in));
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, c->expect ? "pg" : NULL, true, c->name);
+    kn_model_free(m);
+}
+
 void kn_dnnl_test_train_grads(void **state)
 {
     (void)state;
+    for (size_t i = 0; i < COUNT(pg_cases); i++)
+        test_pool_grad(&pg_cases[i]);
     for (size_t i = 0; i < COUNT(cgw_cases); i++)
         test_conv_grad_weight(&cgw_cases[i]);
     for (size_t i = 0; i < COUNT(act_cases); i++)
