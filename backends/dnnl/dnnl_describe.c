@@ -41,8 +41,7 @@ static kn_status kn_dnnl_bind_act(const kn_dnnl_exe *exe, const kn_node *n, cons
     return KN_OK;
 }
 
-/* md with the dims of `like` and format_tag any (oneDNN chooses). */
-static kn_status kn_dnnl_any(const kn_node *n, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md,
+kn_status kn_dnnl_any(const kn_node *n, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md,
                              kn_error *err)
 {
     kn_status st = KN_OK;

@@ -290,6 +290,9 @@ const dnnl_memory_desc_t *kn_dnnl_blocked_md(const kn_dnnl_exe *exe, int v);
  */
 bool kn_dnnl_constant(const kn_dnnl_exe *exe, int v);
 
+/* md with the dims of `like` and format_tag any (oneDNN chooses). */
+kn_status kn_dnnl_any(const kn_node *n, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md, kn_error *err);
+
 /* Plain (C-order) float32 memory descriptor of dims[nd]. */
 kn_status kn_dnnl_md(const kn_node *node, dnnl_memory_desc_t *md, int nd, const int64_t *dims,
                      kn_error *err);

@@ -32,16 +32,6 @@ static kn_status kn_dnnl_train_bind(const kn_dnnl_exe *exe, const kn_node *n, bo
     return kn_dnnl_md_value(exe->graph, n, v, &b->md, err);
 }
 
-/* md with the dims of `like` and format_tag any. */
-static kn_status kn_dnnl_train_any(const kn_node *n, const dnnl_memory_desc_t *like, dnnl_memory_desc_t *md,
-                                   kn_error *err)
-{
-    kn_status st = KN_OK;
-    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(md, like->ndims, like->dims, dnnl_f32, dnnl_format_tag_any));
-fail:
-    return st;
-}
-
 /* Create desc->hint from forward operation descriptor `fwd`; KN_ERR_UNSUPPORTED when oneDNN has none. */
 static kn_status kn_dnnl_train_hint(const kn_dnnl_exe *exe, const kn_node *n, const void *fwd, kn_dnnl_desc *desc,
                                     kn_error *err)
@@ -106,9 +96,9 @@ static kn_status kn_dnnl_describe_conv_grad_weight(const kn_dnnl_exe *exe, const
      * plain, its dims differ) */
     dnnl_memory_desc_t smd = src->md, dmd = ddst->md, wmd = dw->md;
     if (req->blocked) {
-        if ((st = kn_dnnl_train_any(n, &src->md, &smd, err)) != KN_OK ||
-            (st = kn_dnnl_train_any(n, &ddst->md, &dmd, err)) != KN_OK ||
-            (group == 1 && (st = kn_dnnl_train_any(n, &dw->md, &wmd, err)) != KN_OK))
+        if ((st = kn_dnnl_any(n, &src->md, &smd, err)) != KN_OK ||
+            (st = kn_dnnl_any(n, &ddst->md, &dmd, err)) != KN_OK ||
+            (group == 1 && (st = kn_dnnl_any(n, &dw->md, &wmd, err)) != KN_OK))
             return st;
         src->md = smd;
         src->plain = false;
