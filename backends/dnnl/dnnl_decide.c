@@ -276,6 +276,20 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
          * log_example); logf on the reference kernel is exact to float32 rounding */
         snprintf(why, len, "oneDNN 2.6's eltwise log is off by ~1e-6 absolute (log(1) = -1.4e-6); logf is exact");
         return false;
+    case KN_OP_SGD_UPDATE: case KN_OP_MOMENTUM_UPDATE: case KN_OP_ADAM_UPDATE:
+        snprintf(why, len, "kiln's fused update loop (oneDNN has no optimizer primitive)");
+        return false;
+    case KN_OP_SOFTMAX_CROSS_ENTROPY: case KN_OP_CROSS_ENTROPY: case KN_OP_BINARY_CROSS_ENTROPY:
+    case KN_OP_BCE_WITH_LOGITS: case KN_OP_MSE_LOSS: case KN_OP_LOSS_GRAD:
+        snprintf(why, len, "kiln's loss kernel (oneDNN has no loss primitive)");
+        return false;
+    case KN_OP_DROPOUT_TRAIN: case KN_OP_DROPOUT_GRAD:
+        snprintf(why, len, "kiln's seeded mask loop (oneDNN 2.6 has no dropout)");
+        return false;
+    case KN_OP_BATCH_NORM_TRAIN: case KN_OP_BATCH_NORM_GRAD:
+        snprintf(why, len, "batch statistics in double on the reference kernels (oneDNN's training-mode batch "
+                           "normalization: not mapped yet)");
+        return false;
     case KN_OP_MAX_POOL_GRAD: /* kiln's own loop where x is blocked and the windows tile it (dnnl_pool_grad.c) */
     case KN_OP_CONV_GRAD_WEIGHT:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
