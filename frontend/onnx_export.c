@@ -648,6 +648,17 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         KN_TRY(kn_ex_node(ex, "Shape", name, in, nin, &full, 1, &p));
         return kn_ex_node(ex, "Slice", n_slice, sl, 4, out, nout, &p);
     }
+    case KN_OP_REDUCE_SUM: {
+        /* ReduceSum-13: axes is an input; axes kept in attrs become a constant */
+        if (a->reduce.naxes < 0 || a->reduce.naxes > KN_MAX_RANK)
+            return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "%d reduction axes", a->reduce.naxes);
+        const char *rin[2] = {in[0], nin > 1 ? in[1] : ""};
+        if (rin[1][0] == '\0' && a->reduce.naxes > 0)
+            KN_TRY(kn_ex_const_ints(ex, name, "axes", a->reduce.axes, a->reduce.naxes, &rin[1]));
+        KN_TRY(kn_ex_node(ex, "ReduceSum", name, rin, rin[1][0] ? 2 : 1, out, nout, &p));
+        KN_TRY(kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0));
+        return a->reduce.noop_empty ? kn_ex_attr_int(ex, p, "noop_with_empty_axes", 1) : KN_OK;
+    }
     case KN_OP_DROPOUT: {
         /* Dropout-13: ratio is an input; a ratio kept as an attribute becomes a constant */
         const char *din[3] = {in[0], nin > 1 ? in[1] : "", nin > 2 ? in[2] : ""};
@@ -691,12 +702,25 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         KN_TRY(kn_ex_attr_float(ex, p, "alpha", a->lrn.alpha));
         KN_TRY(kn_ex_attr_float(ex, p, "beta", a->lrn.beta));
         return kn_ex_attr_float(ex, p, "bias", a->lrn.bias);
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN: case KN_OP_REDUCE_PROD:
+    case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM: case KN_OP_REDUCE_LOG_SUM_EXP:
+    case KN_OP_REDUCE_SUM_SQUARE:
+        /* at opset 13 only ReduceSum takes its axes as an input */
+        if (nin > 1)
+            return kn_ex_fail(ex, KN_ERR_UNSUPPORTED, "%s with an axes input has no ONNX opset 13 form", opname);
+        if (a->reduce.noop_empty)
+            return kn_ex_fail(ex, KN_ERR_UNSUPPORTED, "%s with noop_with_empty_axes has no ONNX opset 13 form",
+                              opname);
         if (a->reduce.naxes < 0 || a->reduce.naxes > KN_MAX_RANK)
             return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "%d reduction axes", a->reduce.naxes);
         if (a->reduce.naxes > 0)
             KN_TRY(kn_ex_attr_ints(ex, p, "axes", a->reduce.axes, a->reduce.naxes));
         return kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0);
+    case KN_OP_ARG_MAX:
+    case KN_OP_ARG_MIN:
+        KN_TRY(kn_ex_attr_int(ex, p, "axis", a->reduce.axes[0]));
+        KN_TRY(kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0));
+        return kn_ex_attr_int(ex, p, "select_last_index", a->reduce.select_last ? 1 : 0);
     case KN_OP_FLATTEN:
     case KN_OP_CONCAT:
     case KN_OP_SPLIT:

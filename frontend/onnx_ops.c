@@ -304,15 +304,42 @@ static kn_status kn_onnx_lrn(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* Reduce*-1..17 (ReduceSum-1..12): the axes attribute and keepdims. */
 static kn_status kn_onnx_reduce(kn_onnx_node *n, kn_error *err)
 {
     kn_reduce_attrs *r = &n->attrs.reduce;
     int count;
     int64_t keep;
+    KN_TRY(kn_onnx_only_inputs(n, 1, err));
     KN_TRY(kn_onnx_attr_ints(n, "axes", r->axes, KN_MAX_RANK, &count, err));
     r->naxes = count < 0 ? 0 : count;
     KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
     r->keepdims = keep != 0;
+    return KN_OK;
+}
+
+/* ReduceSum-13: axes is an optional input (kept: the shape rule reads it once it is constant);
+ * noop_with_empty_axes makes "no axes" an identity instead of "all axes". */
+static kn_status kn_onnx_reduce13(kn_onnx_node *n, kn_error *err)
+{
+    int64_t keep, noop;
+    KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
+    KN_TRY(kn_onnx_attr_int(n, "noop_with_empty_axes", 0, &noop, err));
+    n->attrs.reduce.keepdims = keep != 0;
+    n->attrs.reduce.noop_empty = noop != 0;
+    return KN_OK;
+}
+
+/* ArgMax/ArgMin: axis (default 0), keepdims, select_last_index (opset 12 on). */
+static kn_status kn_onnx_arg(kn_onnx_node *n, kn_error *err)
+{
+    int64_t keep, last;
+    KN_TRY(kn_onnx_attr_int(n, "axis", 0, &n->attrs.reduce.axes[0], err));
+    KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
+    KN_TRY(kn_onnx_attr_int(n, "select_last_index", 0, &last, err));
+    n->attrs.reduce.naxes = 1;
+    n->attrs.reduce.keepdims = keep != 0;
+    n->attrs.reduce.select_last = last != 0;
     return KN_OK;
 }
 
@@ -602,6 +629,20 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"BatchNormalization", 14, 17, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum training_mode"},
     {"LRN",                 1, 17, KN_OP_LRN,                 kn_onnx_lrn,               "alpha beta bias size"},
     {"ReduceMean",          1, 17, KN_OP_REDUCE_MEAN,         kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSum",           1, 12, KN_OP_REDUCE_SUM,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSum",          13, 17, KN_OP_REDUCE_SUM,          kn_onnx_reduce13,          "keepdims noop_with_empty_axes"},
+    {"ReduceMax",           1, 17, KN_OP_REDUCE_MAX,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceMin",           1, 17, KN_OP_REDUCE_MIN,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceProd",          1, 17, KN_OP_REDUCE_PROD,         kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceL1",            1, 17, KN_OP_REDUCE_L1,           kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceL2",            1, 17, KN_OP_REDUCE_L2,           kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceLogSum",        1, 17, KN_OP_REDUCE_LOG_SUM,      kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceLogSumExp",     1, 17, KN_OP_REDUCE_LOG_SUM_EXP,  kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSumSquare",     1, 17, KN_OP_REDUCE_SUM_SQUARE,   kn_onnx_reduce,            "axes keepdims"},
+    {"ArgMax",              1, 11, KN_OP_ARG_MAX,             kn_onnx_arg,               "axis keepdims"},
+    {"ArgMax",             12, 17, KN_OP_ARG_MAX,             kn_onnx_arg,               "axis keepdims select_last_index"},
+    {"ArgMin",              1, 11, KN_OP_ARG_MIN,             kn_onnx_arg,               "axis keepdims"},
+    {"ArgMin",             12, 17, KN_OP_ARG_MIN,             kn_onnx_arg,               "axis keepdims select_last_index"},
     {"Flatten",             1, 17, KN_OP_FLATTEN,             kn_onnx_flatten,           "axis"},
     {"Reshape",             5, 13, KN_OP_RESHAPE,             NULL,                      ""},
     {"Reshape",            14, 17, KN_OP_RESHAPE,             kn_onnx_reshape,           "allowzero"},

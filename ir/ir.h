@@ -212,10 +212,20 @@ typedef struct kn_lrn_attrs {
     float alpha, beta, bias;     /**< defaults 1e-4, 0.75, 1 */
 } kn_lrn_attrs;
 
+/**
+ * Reductions (ReduceSum ... ReduceMean) and ArgMax/ArgMin. The axes are
+ * attrs.axes, or, when the node has input 1 (ReduceSum-13's form), that
+ * constant int64 input (kn_reduce_resolve in ir/shape.h). No axes means all
+ * axes, or none when noop_empty (ReduceSum-13's noop_with_empty_axes: the
+ * node is then an identity). ArgMax/ArgMin: naxes 1, axes[0] the axis;
+ * select_last takes the last of equal extremes.
+ */
 typedef struct kn_reduce_attrs {
-    int naxes;                   /**< 0: all axes */
+    int naxes;                   /**< 0: all axes (or none, with noop_empty) */
     int64_t axes[KN_MAX_RANK];
     bool keepdims;               /**< default true */
+    bool noop_empty;             /**< default false */
+    bool select_last;            /**< ArgMax/ArgMin; default false */
 } kn_reduce_attrs;
 
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;

@@ -115,8 +115,14 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->lrn.beta = 0.75f;
         a->lrn.bias = 1.0f;
         break;
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM:
+    case KN_OP_REDUCE_LOG_SUM_EXP: case KN_OP_REDUCE_SUM_SQUARE:
         a->reduce.keepdims = true;
+        break;
+    case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
+        a->reduce.keepdims = true;
+        a->reduce.naxes = 1;
         break;
     case KN_OP_CONSTANT_OF_SHAPE:
         a->dtype.to = KN_F32;

@@ -37,7 +37,10 @@ KN_SHAPE_RULE(kn_shape_where)
 KN_SHAPE_RULE(kn_shape_pool)
 KN_SHAPE_RULE(kn_shape_global_pool)
 KN_SHAPE_RULE(kn_shape_batch_norm)
+/* Reduce*: data[, constant int64 axes] -> the reduced shape (ir/shape_reduce.c) */
 KN_SHAPE_RULE(kn_shape_reduce)
+/* ArgMax/ArgMin: int64 indices, the axis kept as 1 or dropped */
+KN_SHAPE_RULE(kn_shape_arg)
 KN_SHAPE_RULE(kn_shape_flatten)
 KN_SHAPE_RULE(kn_shape_reshape)
 KN_SHAPE_RULE(kn_shape_transpose)
@@ -98,5 +101,17 @@ kn_status kn_window_resolve(const kn_node *n, const kn_window_attrs *a, const in
 kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *starts,
                            const int64_t *ends, const int64_t *axes, const int64_t *steps, int count,
                            int64_t *start, int64_t *step, kn_shape *out, kn_error *err);
+
+/**
+ * Which dimensions of a rank-`rank` input reduction node n reduces:
+ * red[d] for each d. The axes are axes_in[0..naxes_in) when the node has an
+ * axes input (naxes_in >= 0), else n->attrs.reduce.axes; none listed means
+ * every axis, or none at all when noop_empty (*identity is then true: the
+ * output is the input). Negative axes count from the end; a repeated or
+ * out-of-range axis is a KN_ERR_SHAPE naming the node. Shared by the shape
+ * rule, the reference kernels and the oneDNN mapping.
+ */
+kn_status kn_reduce_resolve(const kn_node *n, int rank, const int64_t *axes_in, int naxes_in, bool *red,
+                            bool *identity, kn_error *err);
 
 #endif /* KN_IR_SHAPE_H */

@@ -50,7 +50,9 @@ static int64_t kn_node_flops(const kn_graph *g, const kn_node *n)
     }
     case KN_OP_GLOBAL_AVERAGE_POOL:
     case KN_OP_GLOBAL_MAX_POOL:
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM:
+    case KN_OP_REDUCE_LOG_SUM_EXP: case KN_OP_REDUCE_SUM_SQUARE: case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
         return kn_numel(&g->values[n->inputs[0]]);
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_DIV: case KN_OP_POW:
     case KN_OP_MIN: case KN_OP_MAX: case KN_OP_SUM: case KN_OP_MEAN: case KN_OP_PRELU:

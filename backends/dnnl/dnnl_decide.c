@@ -98,6 +98,16 @@ static bool kn_dnnl_rank_in(const kn_graph *g, int v, int lo, int hi, char *why,
     return false;
 }
 
+bool kn_dnnl_reduce_axes(const kn_graph *g, const kn_node *n, bool *red, bool *identity)
+{
+    int64_t axes[KN_MAX_RANK];
+    int count = -1;
+    if (n->num_inputs > 1 && n->inputs[1] >= 0 &&
+        kn_value_read_ints(g, n->inputs[1], axes, KN_MAX_RANK, &count, NULL) != KN_OK)
+        return false;
+    return kn_reduce_resolve(n, g->values[n->inputs[0]].shape.rank, axes, count, red, identity, NULL) == KN_OK;
+}
+
 bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t len)
 {
     for (int k = 0; k < n->num_inputs + n->num_outputs; k++) {
@@ -266,6 +276,28 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     }
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_SUM_SQUARE: {
+        if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 1, 6, why, len))
+            return false;
+        bool red[KN_MAX_RANK], identity;
+        if (!kn_dnnl_reduce_axes(g, n, red, &identity)) {
+            snprintf(why, len, "axes are not a constant");
+            return false;
+        }
+        size_t numel = 0;
+        if (identity || kn_shape_numel(&g->values[n->inputs[0]].shape, &numel) != KN_OK || numel == 0) {
+            snprintf(why, len, identity ? "no axes with noop_with_empty_axes: a copy" : "empty input");
+            return false;
+        }
+        return true;
+    }
+    case KN_OP_REDUCE_LOG_SUM: case KN_OP_REDUCE_LOG_SUM_EXP:
+        snprintf(why, len, "oneDNN 2.6's reduction has no log-sum algorithm (it would take three primitives)");
+        return false;
+    case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
+        snprintf(why, len, "oneDNN 2.6 has no arg-max/arg-min primitive");
+        return false;
     case KN_OP_SIN: case KN_OP_COS: case KN_OP_FLOOR: case KN_OP_CEIL: case KN_OP_SIGN: case KN_OP_SOFTSIGN:
     case KN_OP_SELU: case KN_OP_CELU: case KN_OP_THRESHOLDED_RELU:
         /* Selu and Celu would be elu with a scale (two steps); the others have no algorithm at all */

@@ -483,6 +483,13 @@ static void set_reduce(kn_attrs *a)
     a->reduce.axes[0] = 1, a->reduce.axes[1] = -1;
     a->reduce.keepdims = false;
 }
+static void set_reduce_noop(kn_attrs *a) { a->reduce.noop_empty = true; }
+static void set_arg(kn_attrs *a)
+{
+    a->reduce.axes[0] = -2;
+    a->reduce.keepdims = false;
+    a->reduce.select_last = true;
+}
 static void set_transpose(kn_attrs *a)
 {
     a->transpose.nperm = 4;
@@ -560,6 +567,19 @@ static const op_case op_cases[] = {
     {KN_OP_LRN, 1, "f", 1, KN_F32, set_lrn},
     {KN_OP_REDUCE_MEAN, 1, "f", 1, KN_F32, set_reduce},
     {KN_OP_REDUCE_MEAN, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_SUM, 2, "fi", 1, KN_F32, set_reduce_noop}, /* ReduceSum-13: axes an input */
+    {KN_OP_REDUCE_SUM, 1, "f", 1, KN_F32, set_reduce_noop},
+    {KN_OP_REDUCE_SUM, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_MAX, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_MIN, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_PROD, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_L1, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_L2, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_LOG_SUM, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_LOG_SUM_EXP, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_SUM_SQUARE, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_ARG_MAX, 1, "f", 1, KN_I64, set_arg},
+    {KN_OP_ARG_MIN, 1, "f", 1, KN_I64, NULL},
     {KN_OP_FLATTEN, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_RESHAPE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_TRANSPOSE, 1, "f", 1, KN_F32, set_transpose},
