@@ -716,6 +716,22 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         if (a->reduce.naxes > 0)
             KN_TRY(kn_ex_attr_ints(ex, p, "axes", a->reduce.axes, a->reduce.naxes));
         return kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0);
+    case KN_OP_RESIZE: {
+        static const char *const modes[] = {"nearest", "linear", "cubic"};
+        static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                             "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+        static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+        const kn_resize_attrs *r = &a->resize;
+        if ((unsigned)r->mode > KN_RESIZE_CUBIC || (unsigned)r->coord > KN_COORD_TF_CROP_AND_RESIZE ||
+            (unsigned)r->nearest > KN_NEAREST_CEIL)
+            return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "bad Resize attributes");
+        KN_TRY(kn_ex_attr_string(ex, p, "mode", modes[r->mode]));
+        KN_TRY(kn_ex_attr_string(ex, p, "coordinate_transformation_mode", coords[r->coord]));
+        KN_TRY(kn_ex_attr_string(ex, p, "nearest_mode", nearest[r->nearest]));
+        KN_TRY(kn_ex_attr_float(ex, p, "cubic_coeff_a", r->cubic_a));
+        KN_TRY(kn_ex_attr_int(ex, p, "exclude_outside", r->exclude_outside ? 1 : 0));
+        return kn_ex_attr_float(ex, p, "extrapolation_value", r->extrapolation);
+    }
     case KN_OP_ARG_MAX:
     case KN_OP_ARG_MIN:
         KN_TRY(kn_ex_attr_int(ex, p, "axis", a->reduce.axes[0]));

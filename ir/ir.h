@@ -228,6 +228,39 @@ typedef struct kn_reduce_attrs {
     bool select_last;            /**< ArgMax/ArgMin; default false */
 } kn_reduce_attrs;
 
+typedef enum kn_resize_mode { KN_RESIZE_NEAREST = 0, KN_RESIZE_LINEAR, KN_RESIZE_CUBIC } kn_resize_mode;
+
+/** How an output coordinate maps to an input coordinate (ONNX Resize's coordinate_transformation_mode). */
+typedef enum kn_resize_coord {
+    KN_COORD_HALF_PIXEL = 0,
+    KN_COORD_PYTORCH_HALF_PIXEL,
+    KN_COORD_ALIGN_CORNERS,
+    KN_COORD_ASYMMETRIC,
+    KN_COORD_TF_HALF_PIXEL_FOR_NN,
+    KN_COORD_TF_CROP_AND_RESIZE
+} kn_resize_coord;
+
+typedef enum kn_nearest_mode {
+    KN_NEAREST_ROUND_PREFER_FLOOR = 0,
+    KN_NEAREST_ROUND_PREFER_CEIL,
+    KN_NEAREST_FLOOR,
+    KN_NEAREST_CEIL
+} kn_nearest_mode;
+
+/**
+ * Resize (opset 11-13 semantics; Upsample and Resize-10 import as asymmetric
+ * Resize). Inputs X, roi, scales, sizes, the last three optional and
+ * constant once shapes are inferred (kn_resize_resolve in ir/shape.h).
+ */
+typedef struct kn_resize_attrs {
+    kn_resize_mode mode;           /**< default nearest */
+    kn_resize_coord coord;         /**< default half_pixel */
+    kn_nearest_mode nearest;       /**< default round_prefer_floor */
+    float cubic_a;                 /**< default -0.75 */
+    bool exclude_outside;
+    float extrapolation;           /**< tf_crop_and_resize: the value outside the roi (default 0) */
+} kn_resize_attrs;
+
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
 
 typedef struct kn_pad_attrs {
@@ -301,6 +334,7 @@ typedef union kn_attrs {
     kn_batch_norm_attrs batch_norm;
     kn_lrn_attrs lrn;
     kn_reduce_attrs reduce;
+    kn_resize_attrs resize;
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;

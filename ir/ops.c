@@ -124,6 +124,9 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->reduce.keepdims = true;
         a->reduce.naxes = 1;
         break;
+    case KN_OP_RESIZE:
+        a->resize.cubic_a = -0.75f;
+        break;
     case KN_OP_CONSTANT_OF_SHAPE:
         a->dtype.to = KN_F32;
         a->dtype.value = 0.0;

@@ -41,6 +41,8 @@ KN_SHAPE_RULE(kn_shape_batch_norm)
 KN_SHAPE_RULE(kn_shape_reduce)
 /* ArgMax/ArgMin: int64 indices, the axis kept as 1 or dropped */
 KN_SHAPE_RULE(kn_shape_arg)
+/* Resize: float32 X, constant roi/scales/sizes (ir/shape_image.c) */
+KN_SHAPE_RULE(kn_shape_resize)
 KN_SHAPE_RULE(kn_shape_flatten)
 KN_SHAPE_RULE(kn_shape_reshape)
 KN_SHAPE_RULE(kn_shape_transpose)
@@ -113,5 +115,23 @@ kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *
  */
 kn_status kn_reduce_resolve(const kn_node *n, int rank, const int64_t *axes_in, int naxes_in, bool *red,
                             bool *identity, kn_error *err);
+
+/**
+ * Resolve a Resize of input shape `in`: scales (nscales values, 0 when
+ * absent or empty) or sizes (nsizes, 0 when absent or empty), exactly one of
+ * them given for every dimension. Fills the output shape and, per
+ * dimension, the scale the coordinate transformation divides by (the given
+ * scale, or out/in when sizes are given). Shared by the shape rule, the
+ * reference kernel and the oneDNN mapping.
+ */
+kn_status kn_resize_resolve(const kn_node *n, const kn_shape *in, const float *scales, int nscales,
+                            const int64_t *sizes, int nsizes, double *scale, kn_shape *out, kn_error *err);
+
+/**
+ * The float32 contents of constant value `id` into out[0..cap): *count
+ * receives the number (KN_ERR_UNSUPPORTED when not a constant, KN_ERR_DTYPE
+ * when not float32, KN_ERR_SHAPE when more than cap).
+ */
+kn_status kn_value_read_floats(const kn_graph *g, int id, float *out, int cap, int *count, kn_error *err);
 
 #endif /* KN_IR_SHAPE_H */

@@ -552,6 +552,26 @@ fail:
     return st;
 }
 
+/* Resize: oneDNN's resampling on the plain tensors with kiln's scale factors (kn_dnnl_resize_maps). */
+static kn_status kn_dnnl_describe_resampling(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                             kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    kn_status st = KN_OK;
+    float factors[KN_MAX_RANK];
+    char why[160];
+    if (!kn_dnnl_resize_maps(exe->graph, n, factors, why, sizeof why))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': %s", n->name, why);
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], 0, NULL, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    dnnl_alg_kind_t alg = n->attrs.resize.mode == KN_RESIZE_LINEAR ? dnnl_resampling_linear : dnnl_resampling_nearest;
+    KN_DNNL_CHECK(n, dnnl_resampling_forward_desc_init(&desc->op.resampling, dnnl_forward_inference, alg, factors,
+                                                       &src->md, &dst->md));
+fail:
+    return st;
+}
+
 kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
                            kn_dnnl_bind *binds, int *nbinds, kn_error *err)
 {
@@ -586,6 +606,7 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_REDUCE_L1:
     case KN_OP_REDUCE_L2:
     case KN_OP_REDUCE_SUM_SQUARE: return kn_dnnl_describe_reduction(exe, n, desc, binds, nbinds, err);
+    case KN_OP_RESIZE: return kn_dnnl_describe_resampling(exe, n, desc, binds, nbinds, err);
     default: return kn_dnnl_describe_eltwise(exe, n, req, desc, binds, nbinds, err);
     }
 }

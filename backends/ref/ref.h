@@ -130,6 +130,7 @@ KN_REF_KERNEL(kn_ref_batch_norm)
 KN_REF_KERNEL(kn_ref_lrn)
 KN_REF_KERNEL(kn_ref_reduce)          /* ReduceSum ... ReduceMean, by node->op (ref_reduce.c) */
 KN_REF_KERNEL(kn_ref_arg)             /* ArgMax, ArgMin (ref_reduce.c) */
+KN_REF_KERNEL(kn_ref_resize)          /* Resize (ref_resize.c) */
 KN_REF_KERNEL(kn_ref_copy)            /* Flatten Reshape Squeeze Unsqueeze Identity Dropout */
 KN_REF_KERNEL(kn_ref_transpose)
 KN_REF_KERNEL(kn_ref_concat)

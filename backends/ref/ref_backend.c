@@ -84,6 +84,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_REDUCE_SUM_SQUARE] = kn_ref_reduce,
     [KN_OP_ARG_MAX] = kn_ref_arg,
     [KN_OP_ARG_MIN] = kn_ref_arg,
+    [KN_OP_RESIZE] = kn_ref_resize,
     [KN_OP_FLATTEN] = kn_ref_copy,
     [KN_OP_RESHAPE] = kn_ref_copy,
     [KN_OP_TRANSPOSE] = kn_ref_transpose,

@@ -490,6 +490,15 @@ static void set_arg(kn_attrs *a)
     a->reduce.keepdims = false;
     a->reduce.select_last = true;
 }
+static void set_resize(kn_attrs *a)
+{
+    a->resize.mode = KN_RESIZE_CUBIC;
+    a->resize.coord = KN_COORD_TF_CROP_AND_RESIZE;
+    a->resize.nearest = KN_NEAREST_CEIL;
+    a->resize.cubic_a = -0.5f;
+    a->resize.exclude_outside = true;
+    a->resize.extrapolation = 2.5f;
+}
 static void set_transpose(kn_attrs *a)
 {
     a->transpose.nperm = 4;
@@ -580,6 +589,8 @@ static const op_case op_cases[] = {
     {KN_OP_REDUCE_SUM_SQUARE, 1, "f", 1, KN_F32, set_reduce},
     {KN_OP_ARG_MAX, 1, "f", 1, KN_I64, set_arg},
     {KN_OP_ARG_MIN, 1, "f", 1, KN_I64, NULL},
+    {KN_OP_RESIZE, 4, "fffi", 1, KN_F32, set_resize},
+    {KN_OP_RESIZE, 3, "fff", 1, KN_F32, NULL},
     {KN_OP_FLATTEN, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_RESHAPE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_TRANSPOSE, 1, "f", 1, KN_F32, set_transpose},

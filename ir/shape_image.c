@@ -1,0 +1,97 @@
+/*
+ * shape_image.c - shape rules of the image-geometry ops (Resize) and their
+ * shared resolvers.
+ */
+#include <math.h>
+
+#include "shape.h"
+
+kn_status kn_value_read_floats(const kn_graph *g, int id, float *out, int cap, int *count, kn_error *err)
+{
+    if (id < 0 || id >= g->num_values)
+        return kn_error_set(err, KN_ERR_GRAPH, "float input is missing");
+    const kn_value *v = &g->values[id];
+    if (!kn_value_is_constant(g, id))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED,
+                            "'%s' must be a constant (its content is only known at run time, "
+                            "and kiln needs it to know shapes)", v->name);
+    if (v->dtype != KN_F32)
+        return kn_error_set(err, KN_ERR_DTYPE, "'%s' must be float32, not %s", v->name, kn_dtype_name(v->dtype));
+    size_t n;
+    if (kn_shape_numel(&v->shape, &n) != KN_OK || n > (size_t)cap)
+        return kn_error_set(err, KN_ERR_SHAPE, "'%s' has more than %d elements", v->name, cap);
+    for (size_t i = 0; i < n; i++)
+        out[i] = ((const float *)v->data)[i];
+    *count = (int)n;
+    return KN_OK;
+}
+
+kn_status kn_resize_resolve(const kn_node *n, const kn_shape *in, const float *scales, int nscales,
+                            const int64_t *sizes, int nsizes, double *scale, kn_shape *out, kn_error *err)
+{
+    if ((nscales > 0) == (nsizes > 0))
+        return kn_node_error(err, KN_ERR_SHAPE, n, "needs exactly one of scales and sizes (got %s)",
+                             nscales > 0 ? "both" : "neither");
+    int count = nscales > 0 ? nscales : nsizes;
+    if (count != in->rank)
+        return kn_node_error(err, KN_ERR_SHAPE, n, "%s has %d values for an input of rank %d",
+                             nscales > 0 ? "scales" : "sizes", count, in->rank);
+    out->rank = in->rank;
+    for (int d = 0; d < in->rank; d++) {
+        if (nscales > 0) {
+            double s = scales[d];
+            if (!(s > 0.0) || !isfinite(s))
+                return kn_node_error(err, KN_ERR_SHAPE, n, "scale %g of dimension %d is not positive", s, d);
+            double o = floor((double)in->dims[d] * s);
+            if (o > (double)KN_SIZE_ATTR_MAX)
+                return kn_node_error(err, KN_ERR_OVERFLOW, n, "dimension %d would have %.0f elements", d, o);
+            out->dims[d] = (int64_t)o;
+            scale[d] = s;
+        } else {
+            if (sizes[d] < 0 || sizes[d] > KN_SIZE_ATTR_MAX)
+                return kn_node_error(err, KN_ERR_SHAPE, n, "size %lld of dimension %d is out of range",
+                                     (long long)sizes[d], d);
+            out->dims[d] = sizes[d];
+            scale[d] = in->dims[d] > 0 ? (double)sizes[d] / (double)in->dims[d] : 1.0;
+        }
+        if (out->dims[d] > 0 && in->dims[d] == 0)
+            return kn_node_error(err, KN_ERR_SHAPE, n, "cannot resize the empty dimension %d to %lld", d,
+                                 (long long)out->dims[d]);
+    }
+    return KN_OK;
+}
+
+kn_status kn_shape_resize(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0);
+    if (x->dtype != KN_F32)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s; only float32 is supported", x->name,
+                             kn_dtype_name(x->dtype));
+    if (x->shape.rank < 1)
+        return kn_node_error(err, KN_ERR_SHAPE, n, "input '%s' is a scalar", x->name);
+    float scales[KN_MAX_RANK], roi[2 * KN_MAX_RANK];
+    int64_t sizes[KN_MAX_RANK];
+    int ns = 0, nz = 0, nr = 0;
+    kn_status st;
+    if (kn_node_input(g, n, 2) && (st = kn_value_read_floats(g, n->inputs[2], scales, KN_MAX_RANK, &ns, err)) != KN_OK)
+        goto fail;
+    if (kn_node_input(g, n, 3) && (st = kn_value_read_ints(g, n->inputs[3], sizes, KN_MAX_RANK, &nz, err)) != KN_OK)
+        goto fail;
+    if (n->attrs.resize.coord == KN_COORD_TF_CROP_AND_RESIZE) {
+        if (!kn_node_input(g, n, 1))
+            return kn_node_error(err, KN_ERR_SHAPE, n, "tf_crop_and_resize needs the roi input");
+        if ((st = kn_value_read_floats(g, n->inputs[1], roi, 2 * KN_MAX_RANK, &nr, err)) != KN_OK)
+            goto fail;
+        if (nr != 2 * x->shape.rank)
+            return kn_node_error(err, KN_ERR_SHAPE, n, "roi has %d values; an input of rank %d needs %d", nr,
+                                 x->shape.rank, 2 * x->shape.rank);
+    }
+    double scale[KN_MAX_RANK];
+    kn_shape out;
+    if ((st = kn_resize_resolve(n, &x->shape, scales, ns, sizes, nz, scale, &out, err)) != KN_OK)
+        return st;
+    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
+fail:
+    kn_error_prefix(err, "node '%s' (%s)", n->name, kn_op_get(n->op)->name);
+    return st;
+}
