@@ -49,7 +49,7 @@ typedef struct kn_exporter {
     size_t names_cap, names_count;
     kn_ex_list nodes, inits, infos;
     const kn_node *cur;           /* node being exported, for messages */
-    int64_t opset;                /* KN_ONNX_EXPORT_OPSET, or 14 when the graph needs it */
+    int64_t opset;                /* KN_ONNX_EXPORT_OPSET, or 14/17 when the graph needs it */
 } kn_exporter;
 
 /* ---------------------------------------------------------------- arena */
@@ -697,6 +697,11 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     case KN_OP_BATCH_NORM:
         KN_TRY(kn_ex_attr_float(ex, p, "epsilon", a->batch_norm.epsilon));
         return kn_ex_attr_float(ex, p, "momentum", a->batch_norm.momentum);
+    case KN_OP_LAYER_NORM:
+        KN_TRY(kn_ex_attr_int(ex, p, "axis", a->layer_norm.axis));
+        return kn_ex_attr_float(ex, p, "epsilon", a->layer_norm.epsilon);
+    case KN_OP_INSTANCE_NORM:
+        return kn_ex_attr_float(ex, p, "epsilon", a->batch_norm.epsilon);
     case KN_OP_LRN:
         KN_TRY(kn_ex_attr_int(ex, p, "size", a->lrn.size));
         KN_TRY(kn_ex_attr_float(ex, p, "alpha", a->lrn.alpha));
@@ -1087,7 +1092,9 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
         bool arith = n->op == KN_OP_ADD || n->op == KN_OP_SUB || n->op == KN_OP_MUL || n->op == KN_OP_DIV;
         if (arith && n->num_inputs > 0 && n->inputs[0] >= 0 &&
             (dt[n->inputs[0]] == KN_U8 || dt[n->inputs[0]] == KN_I8))
-            ex->opset = 14;
+            ex->opset = ex->opset > 14 ? ex->opset : 14;
+        if (n->op == KN_OP_LAYER_NORM) /* LayerNormalization exists from opset 17 on */
+            ex->opset = 17;
     }
     for (int i = 0; i < count && st == KN_OK; i++) {
         ex->cur = &g->nodes[order[i]];
@@ -1146,7 +1153,7 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
     opset->version = ex->opset;
     opsets[0] = opset;
     m->has_ir_version = 1;
-    m->ir_version = KN_ONNX_EXPORT_IR_VERSION;
+    m->ir_version = ex->opset > 13 ? 8 : KN_ONNX_EXPORT_IR_VERSION; /* IR 8 came with opsets 14 to 17 */
     m->n_opset_import = 1;
     m->opset_import = opsets;
     m->producer_name = (char *)"kiln";

@@ -290,6 +290,20 @@ static kn_status kn_onnx_batch_norm(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+static kn_status kn_onnx_layer_norm(kn_onnx_node *n, kn_error *err)
+{
+    int64_t stash;
+    KN_TRY(kn_onnx_attr_int(n, "axis", -1, &n->attrs.layer_norm.axis, err));
+    KN_TRY(kn_onnx_attr_float(n, "epsilon", 1e-5f, &n->attrs.layer_norm.epsilon, err));
+    /* stash_type: the precision of the statistics; kiln's kernels accumulate in double either way */
+    return kn_onnx_attr_int(n, "stash_type", 1, &stash, err);
+}
+
+static kn_status kn_onnx_instance_norm(kn_onnx_node *n, kn_error *err)
+{
+    return kn_onnx_attr_float(n, "epsilon", 1e-5f, &n->attrs.batch_norm.epsilon, err);
+}
+
 static kn_status kn_onnx_lrn(kn_onnx_node *n, kn_error *err)
 {
     kn_lrn_attrs *l = &n->attrs.lrn;
@@ -714,6 +728,8 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"BatchNormalization",  7,  8, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum spatial"},
     {"BatchNormalization",  9, 13, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum"},
     {"BatchNormalization", 14, 17, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum training_mode"},
+    {"LayerNormalization", 17, 17, KN_OP_LAYER_NORM,          kn_onnx_layer_norm,        "axis epsilon stash_type"},
+    {"InstanceNormalization", 6, 17, KN_OP_INSTANCE_NORM,     kn_onnx_instance_norm,     "epsilon"},
     {"LRN",                 1, 17, KN_OP_LRN,                 kn_onnx_lrn,               "alpha beta bias size"},
     {"ReduceMean",          1, 17, KN_OP_REDUCE_MEAN,         kn_onnx_reduce,            "axes keepdims"},
     {"ReduceSum",           1, 12, KN_OP_REDUCE_SUM,          kn_onnx_reduce,            "axes keepdims"},

@@ -207,6 +207,12 @@ typedef struct kn_batch_norm_attrs {
     float momentum;              /**< default 0.9 */
 } kn_batch_norm_attrs;
 
+/** LayerNormalization: normalise over the dimensions from `axis` on (default -1); epsilon default 1e-5. */
+typedef struct kn_layer_norm_attrs {
+    int64_t axis;
+    float epsilon;
+} kn_layer_norm_attrs;
+
 typedef struct kn_lrn_attrs {
     int64_t size;
     float alpha, beta, bias;     /**< defaults 1e-4, 0.75, 1 */
@@ -333,6 +339,7 @@ typedef union kn_attrs {
     kn_transpose_attrs transpose;
     kn_batch_norm_attrs batch_norm;
     kn_lrn_attrs lrn;
+    kn_layer_norm_attrs layer_norm;
     kn_reduce_attrs reduce;
     kn_resize_attrs resize;
     kn_pad_attrs pad;

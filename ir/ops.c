@@ -110,6 +110,13 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->batch_norm.epsilon = 1e-5f;
         a->batch_norm.momentum = 0.9f;
         break;
+    case KN_OP_LAYER_NORM:
+        a->layer_norm.axis = -1;
+        a->layer_norm.epsilon = 1e-5f;
+        break;
+    case KN_OP_INSTANCE_NORM:
+        a->batch_norm.epsilon = 1e-5f;
+        break;
     case KN_OP_LRN:
         a->lrn.alpha = 1e-4f;
         a->lrn.beta = 0.75f;

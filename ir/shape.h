@@ -38,6 +38,8 @@ KN_SHAPE_RULE(kn_shape_pool)
 KN_SHAPE_RULE(kn_shape_global_pool)
 KN_SHAPE_RULE(kn_shape_batch_norm)
 /* Reduce*: data[, constant int64 axes] -> the reduced shape (ir/shape_reduce.c) */
+KN_SHAPE_RULE(kn_shape_layer_norm)
+KN_SHAPE_RULE(kn_shape_instance_norm)
 KN_SHAPE_RULE(kn_shape_reduce)
 /* ArgMax/ArgMin: int64 indices, the axis kept as 1 or dropped */
 KN_SHAPE_RULE(kn_shape_arg)
@@ -133,5 +135,13 @@ kn_status kn_resize_resolve(const kn_node *n, const kn_shape *in, const float *s
  * when not float32, KN_ERR_SHAPE when more than cap).
  */
 kn_status kn_value_read_floats(const kn_graph *g, int id, float *out, int cap, int *count, kn_error *err);
+
+/**
+ * LayerNormalization of input shape x at `axis`: *outer rows of *inner
+ * elements each; *normalized_axis the normalised axis in [0, rank).
+ * KN_ERR_SHAPE naming the node when the axis is out of range.
+ */
+kn_status kn_layer_norm_split(const kn_node *n, const kn_shape *x, int *normalized_axis, int64_t *outer,
+                              int64_t *inner, kn_error *err);
 
 #endif /* KN_IR_SHAPE_H */

@@ -1,5 +1,6 @@
 /*
- * shape_image.c - shape rules of the image-geometry ops (Resize) and their
+ * shape_image.c - shape rules of the image-geometry ops (Resize) and of the
+ * per-sample normalisations (LayerNormalization, InstanceNormalization), and their
  * shared resolvers.
  */
 #include <math.h>
@@ -94,4 +95,90 @@ kn_status kn_shape_resize(kn_graph *g, kn_node *n, kn_error *err)
 fail:
     kn_error_prefix(err, "node '%s' (%s)", n->name, kn_op_get(n->op)->name);
     return st;
+}
+
+/* ------------------------------------------------------------ normalisation */
+
+kn_status kn_layer_norm_split(const kn_node *n, const kn_shape *x, int *normalized_axis, int64_t *outer,
+                              int64_t *inner, kn_error *err)
+{
+    int64_t axis;
+    kn_status st = kn_axis_normalize(n, n->attrs.layer_norm.axis, x->rank, &axis, err);
+    if (st != KN_OK)
+        return st;
+    *normalized_axis = (int)axis;
+    *outer = *inner = 1;
+    for (int d = 0; d < x->rank; d++)
+        *(d < axis ? outer : inner) *= x->dims[d];
+    return KN_OK;
+}
+
+/* Whether p's shape is x's dims [axis, rank), leading 1s allowed. */
+static bool kn_norm_param_fits(const kn_shape *p, const kn_shape *x, int axis)
+{
+    int tail = x->rank - axis, r = p->rank;
+    for (int i = 0; i < r - tail; i++)
+        if (p->dims[i] != 1)
+            return false;
+    if (r < tail)
+        return false;
+    for (int i = 0; i < tail; i++)
+        if (p->dims[r - tail + i] != x->dims[axis + i])
+            return false;
+    return true;
+}
+
+kn_status kn_shape_layer_norm(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0);
+    int axis;
+    int64_t outer, inner;
+    kn_status st = kn_layer_norm_split(n, &x->shape, &axis, &outer, &inner, err);
+    if (st != KN_OK)
+        return st;
+    for (int i = 0; i < 3; i++) {
+        kn_value *v = kn_node_input(g, n, i);
+        if (!v)
+            continue;
+        if (v->dtype != KN_F32)
+            return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s; only float32 is supported", v->name,
+                                 kn_dtype_name(v->dtype));
+        char a[160], b[160];
+        if (i > 0 && !kn_norm_param_fits(&v->shape, &x->shape, axis))
+            return kn_node_error(err, KN_ERR_UNSUPPORTED, n,
+                                 "%s '%s' has shape %s; kiln takes the normalised dimensions of %s (axis %d)",
+                                 i == 1 ? "Scale" : "B", v->name, kn_shape_str(&v->shape, a, sizeof a),
+                                 kn_shape_str(&x->shape, b, sizeof b), axis);
+    }
+    if ((st = kn_node_set_output(g, n, 0, KN_F32, &x->shape, err)) != KN_OK)
+        return st;
+    kn_shape stat = x->shape;
+    for (int d = axis; d < stat.rank; d++)
+        stat.dims[d] = 1;
+    for (int i = 1; i < n->num_outputs && st == KN_OK; i++)
+        if (n->outputs[i] >= 0)
+            st = kn_node_set_output(g, n, i, KN_F32, &stat, err);
+    return st;
+}
+
+kn_status kn_shape_instance_norm(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0);
+    char a[160], b[160];
+    if (x->shape.rank < 3)
+        return kn_node_error(err, KN_ERR_SHAPE, n, "input '%s' has shape %s; expected N x C x D1 ...", x->name,
+                             kn_shape_str(&x->shape, a, sizeof a));
+    for (int i = 0; i < 3; i++) {
+        kn_value *v = kn_node_input(g, n, i);
+        if (!v)
+            return kn_node_error(err, KN_ERR_GRAPH, n, "input %d is missing", i);
+        if (v->dtype != KN_F32)
+            return kn_node_error(err, KN_ERR_DTYPE, n, "input '%s' is %s; only float32 is supported", v->name,
+                                 kn_dtype_name(v->dtype));
+        if (i > 0 && (v->shape.rank != 1 || v->shape.dims[0] != x->shape.dims[1]))
+            return kn_node_error(err, KN_ERR_SHAPE, n, "%s '%s' has shape %s; input %s has %lld channels",
+                                 i == 1 ? "scale" : "B", v->name, kn_shape_str(&v->shape, a, sizeof a),
+                                 kn_shape_str(&x->shape, b, sizeof b), (long long)x->shape.dims[1]);
+    }
+    return kn_node_set_output(g, n, 0, KN_F32, &x->shape, err);
 }

@@ -366,6 +366,21 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         return kn_dnnl_f32(g, n->inputs[0]) && kn_dnnl_f32(g, n->outputs[0]) &&
                kn_dnnl_resize_maps(g, n, factors, why, len);
     }
+    case KN_OP_LAYER_NORM:
+        for (int k = 1; k < n->num_outputs; k++)
+            if (n->outputs[k] >= 0) {
+                snprintf(why, len, "Mean/InvStdDev outputs (oneDNN's inference layer norm gives Y only)");
+                return false;
+            }
+        for (int k = 0; k < n->num_inputs; k++)
+            if (!kn_dnnl_f32(g, n->inputs[k])) {
+                snprintf(why, len, "input %d is not float32", k);
+                return false;
+            }
+        return true;
+    case KN_OP_INSTANCE_NORM:
+        snprintf(why, len, "oneDNN 2.6 has no instance normalisation (its batch norm pools over the batch)");
+        return false;
     case KN_OP_REDUCE_LOG_SUM: case KN_OP_REDUCE_LOG_SUM_EXP:
         snprintf(why, len, "oneDNN 2.6's reduction has no log-sum algorithm (it would take three primitives)");
         return false;

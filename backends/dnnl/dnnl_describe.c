@@ -572,6 +572,31 @@ fail:
     return st;
 }
 
+/* LayerNormalization: oneDNN's layer normalisation (over the last dimension) on X seen as [outer, inner]. */
+static kn_status kn_dnnl_describe_layer_norm(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                             kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    kn_status st = KN_OK;
+    int axis;
+    int64_t dims[2];
+    if ((st = kn_layer_norm_split(n, &exe->graph->values[n->inputs[0]].shape, &axis, &dims[0], &dims[1], err)) !=
+        KN_OK)
+        return st;
+    bool shift = n->num_inputs > 2 && n->inputs[2] >= 0;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], 2, dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 2, dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, &binds[(*nb)++], DNNL_ARG_SCALE, n->inputs[1], 1, &dims[1], err)) != KN_OK ||
+        (shift && (st = kn_dnnl_bind_plain(exe, n, &binds[(*nb)++], DNNL_ARG_SHIFT, n->inputs[2], 1, &dims[1], err)) !=
+                      KN_OK))
+        return st;
+    KN_DNNL_CHECK(n, dnnl_layer_normalization_forward_desc_init(&desc->op.lnorm, dnnl_forward_inference, &src->md,
+                                                                NULL, n->attrs.layer_norm.epsilon,
+                                                                dnnl_use_scale | (shift ? dnnl_use_shift : 0)));
+fail:
+    return st;
+}
+
 kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
                            kn_dnnl_bind *binds, int *nbinds, kn_error *err)
 {
@@ -607,6 +632,7 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_REDUCE_L2:
     case KN_OP_REDUCE_SUM_SQUARE: return kn_dnnl_describe_reduction(exe, n, desc, binds, nbinds, err);
     case KN_OP_RESIZE: return kn_dnnl_describe_resampling(exe, n, desc, binds, nbinds, err);
+    case KN_OP_LAYER_NORM: return kn_dnnl_describe_layer_norm(exe, n, desc, binds, nbinds, err);
     default: return kn_dnnl_describe_eltwise(exe, n, req, desc, binds, nbinds, err);
     }
 }

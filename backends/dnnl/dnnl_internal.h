@@ -217,6 +217,7 @@ typedef struct kn_dnnl_desc {
         dnnl_softmax_v2_desc_t softmax;
         dnnl_reduction_desc_t reduction;
         dnnl_resampling_desc_t resampling;
+        dnnl_layer_normalization_desc_t lnorm;
     } op;
 } kn_dnnl_desc;
 

@@ -976,6 +976,31 @@ static kn_model_t *t_resize(void)
     return kn_pb_model(&b);
 }
 
+/* LayerNormalization on oneDNN's layer norm (X seen as [outer, inner]): the last axis (transformers), from axis 1
+ * without B; InstanceNormalization on the reference kernel. */
+static kn_model_t *t_layer_norm(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    kn_attrs a;
+    int v = kn_pb_input(&b, "v", 3, KN_DIMS(2, 7, 32));
+    kn_attrs_init(KN_OP_LAYER_NORM, &a);
+    kn_pb_output(&b, kn_pb_node(&b, "ln", KN_OP_LAYER_NORM, &a, 3,
+                                (int[]){v, kn_pb_param(&b, "g", 0.5f, 1.5f, 1, KN_DIMS(32)),
+                                        kn_pb_param(&b, "bt", -0.5f, 0.5f, 1, KN_DIMS(32))}));
+    a.layer_norm.axis = 1;
+    a.layer_norm.epsilon = 1e-3f;
+    kn_pb_output(&b, kn_pb_node(&b, "ln1", KN_OP_LAYER_NORM, &a, 2,
+                                (int[]){v, kn_pb_param(&b, "g1", 0.5f, 1.5f, 2, KN_DIMS(7, 32))}));
+    kn_attrs_init(KN_OP_INSTANCE_NORM, &a);
+    int c = chain_head(&b, 8);
+    int in = kn_pb_node(&b, "inorm", KN_OP_INSTANCE_NORM, &a, 3,
+                        (int[]){c, kn_pb_param(&b, "is", 0.5f, 1.5f, 1, KN_DIMS(8)),
+                                kn_pb_param(&b, "ib", -0.5f, 0.5f, 1, KN_DIMS(8))});
+    chain_tail(&b, in, 8);
+    return kn_pb_model(&b);
+}
+
 /* Conv -> Flatten -> Gemm: a classifier head reading a blocked value. */
 static kn_model_t *t_flatten(void)
 {
@@ -1219,6 +1244,7 @@ static const tensor_case tensor_cases[] = {
     {"reduce_mean", t_reduce_mean, "c1,c2,op,op2"},
     {"reduce_family", t_reduce_family, "sum,max,min,prod,sum13"},
     {"resize", t_resize, "c1,c2,near_asym,near_half,lin_half"},
+    {"layer_norm", t_layer_norm, "ln,ln1,c1,c2"},
     {"flatten_gemm", t_flatten, "c1,fc"},
     {"reshape", t_reshape, "c1,c2"},
     {"transpose", t_transpose, "c1,c2"},

@@ -499,6 +499,8 @@ static void set_resize(kn_attrs *a)
     a->resize.exclude_outside = true;
     a->resize.extrapolation = 2.5f;
 }
+static void set_layer_norm(kn_attrs *a) { a->layer_norm.axis = 1, a->layer_norm.epsilon = 1e-3f; }
+static void set_instance_norm(kn_attrs *a) { a->batch_norm.epsilon = 2e-3f; }
 static void set_transpose(kn_attrs *a)
 {
     a->transpose.nperm = 4;
@@ -591,6 +593,9 @@ static const op_case op_cases[] = {
     {KN_OP_ARG_MIN, 1, "f", 1, KN_I64, NULL},
     {KN_OP_RESIZE, 4, "fffi", 1, KN_F32, set_resize},
     {KN_OP_RESIZE, 3, "fff", 1, KN_F32, NULL},
+    {KN_OP_LAYER_NORM, 3, "fff", 3, KN_F32, set_layer_norm}, /* opset 17 */
+    {KN_OP_LAYER_NORM, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_INSTANCE_NORM, 3, "fff", 1, KN_F32, set_instance_norm},
     {KN_OP_FLATTEN, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_RESHAPE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_TRANSPOSE, 1, "f", 1, KN_F32, set_transpose},
