@@ -552,7 +552,7 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     Onnx__NodeProto *p = NULL;
     while (nin > 0 && in[nin - 1][0] == '\0')
         nin--;
-    if ((kn_op_get(op)->flags & KN_OPF_INTERNAL) && op != KN_OP_SWISH)
+    if ((kn_op_get(op)->flags & KN_OPF_INTERNAL) && op != KN_OP_SWISH && op != KN_OP_GELU && op != KN_OP_MISH)
         return kn_ex_fail(ex, KN_ERR_UNSUPPORTED,
                           "%s is one of kiln's training ops and has no ONNX form (export the model, not its "
                           "training graph)", opname);
@@ -582,6 +582,42 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
             return kn_ex_nomem(ex);
         KN_TRY(kn_ex_node(ex, "Sigmoid", s_name, in, 1, &t, 1, &p));
         const char *mul_in[2] = {in[0], t};
+        return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
+    }
+    case KN_OP_GELU: {
+        /* kiln's Gelu has no ONNX op before opset 20: x * 0.5 * (1 + Erf(x / sqrt 2)), the form it was fused from */
+        if (nin != 1 || nout != 1)
+            return kn_ex_fail(ex, KN_ERR_GRAPH, "Gelu takes 1 input and gives 1 output");
+        const char *t[4] = {kn_ex_unique(ex, out[0], "div"), kn_ex_unique(ex, out[0], "erf"),
+                            kn_ex_unique(ex, out[0], "add"), kn_ex_unique(ex, out[0], "mul")};
+        const char *nm[4] = {kn_ex_unique(ex, name, "div"), kn_ex_unique(ex, name, "erf"),
+                             kn_ex_unique(ex, name, "add"), kn_ex_unique(ex, name, "mul")};
+        const char *sqrt2, *one, *half;
+        for (int i = 0; i < 4; i++)
+            if (!t[i] || !nm[i])
+                return kn_ex_nomem(ex);
+        KN_TRY(kn_ex_const_float(ex, name, "sqrt2", KN_F32, 1.41421356237309505f, &sqrt2));
+        KN_TRY(kn_ex_const_float(ex, name, "one", KN_F32, 1.0f, &one));
+        KN_TRY(kn_ex_const_float(ex, name, "half", KN_F32, 0.5f, &half));
+        const char *div_in[2] = {in[0], sqrt2}, *add_in[2] = {t[1], one}, *mul_in[2] = {in[0], t[2]},
+                   *fin_in[2] = {t[3], half};
+        KN_TRY(kn_ex_node(ex, "Div", nm[0], div_in, 2, &t[0], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Erf", nm[1], &t[0], 1, &t[1], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Add", nm[2], add_in, 2, &t[2], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Mul", nm[3], mul_in, 2, &t[3], 1, &p));
+        return kn_ex_node(ex, "Mul", name, fin_in, 2, out, 1, &p);
+    }
+    case KN_OP_MISH: {
+        /* Mish is ONNX opset 18: x * Tanh(Softplus(x)) */
+        if (nin != 1 || nout != 1)
+            return kn_ex_fail(ex, KN_ERR_GRAPH, "Mish takes 1 input and gives 1 output");
+        const char *sp = kn_ex_unique(ex, out[0], "softplus"), *th = kn_ex_unique(ex, out[0], "tanh");
+        const char *n_sp = kn_ex_unique(ex, name, "softplus"), *n_th = kn_ex_unique(ex, name, "tanh");
+        if (!sp || !th || !n_sp || !n_th)
+            return kn_ex_nomem(ex);
+        KN_TRY(kn_ex_node(ex, "Softplus", n_sp, in, 1, &sp, 1, &p));
+        KN_TRY(kn_ex_node(ex, "Tanh", n_th, &sp, 1, &th, 1, &p));
+        const char *mul_in[2] = {in[0], th};
         return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
     }
     case KN_OP_CLIP: {

@@ -31,6 +31,8 @@ bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *al
         return true;
     case KN_OP_HARD_SWISH: *alg = dnnl_eltwise_hardswish; return true;
     case KN_OP_SWISH: *alg = dnnl_eltwise_swish; *alpha = 1.0f; return true;
+    case KN_OP_GELU: *alg = dnnl_eltwise_gelu_erf; return true;
+    case KN_OP_MISH: *alg = dnnl_eltwise_mish; return true;
     case KN_OP_ELU: *alg = dnnl_eltwise_elu; *alpha = p->alpha; return true;
     case KN_OP_SQRT: *alg = dnnl_eltwise_sqrt; return true;
     case KN_OP_EXP: *alg = dnnl_eltwise_exp; return true;
@@ -321,7 +323,7 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_GELU: case KN_OP_MISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
     case KN_OP_ABS: case KN_OP_NEG: case KN_OP_ROUND: case KN_OP_SOFTPLUS: case KN_OP_RECIPROCAL: {
         if (!kn_dnnl_f32(g, n->inputs[0])) {
             snprintf(why, len, "input is not float32");

@@ -374,6 +374,11 @@ static KN_ELTWISE_FN void kn_activation_chunk(kn_op op, float alpha, float beta,
     case KN_OP_HARD_SIGMOID: KN_MAP(kn_clamp01f(alpha * v + beta)); break;
     case KN_OP_HARD_SWISH: KN_MAP(v * kn_clamp01f(v * (1.0f / 6.0f) + 0.5f)); break;
     case KN_OP_SWISH: KN_MAP(v * kn_sigmoidf(v)); break;
+    case KN_OP_GELU: for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)); break;
+    case KN_OP_MISH: /* softplus as in Softplus: max(v, 0) + log1p(exp(-|v|)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] * tanhf((x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i]))));
+        break;
     case KN_OP_ELU: KN_MAP(kn_eluf(v, alpha)); break;
     case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
     case KN_OP_EXP: KN_MAP(kn_expf(v)); break;

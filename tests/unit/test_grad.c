@@ -123,6 +123,8 @@ static const grad_case cases[] = {
     {"sigmoid", KN_OP_SIGMOID, 1, {W(2, 4, 6)}, 1, NULL},
     {"tanh", KN_OP_TANH, 1, {W(2, 4, 6)}, 1, NULL},
     {"swish", KN_OP_SWISH, 1, {W(2, 4, 6)}, 1, NULL},
+    {"gelu", KN_OP_GELU, 1, {{.rank = 2, .dims = {4, 6}, .lo = -3.0f, .hi = 3.0f}}, 1, NULL},
+    {"mish", KN_OP_MISH, 1, {{.rank = 2, .dims = {4, 6}, .lo = -3.0f, .hi = 3.0f}}, 1, NULL},
     {"hard_swish", KN_OP_HARD_SWISH, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
     {"hard_sigmoid", KN_OP_HARD_SIGMOID, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
     {"clip", KN_OP_CLIP, 1, {W(2, 4, 6)}, 1, clip},

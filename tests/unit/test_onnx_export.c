@@ -621,7 +621,7 @@ static const op_case op_cases[] = {
 };
 
 /* Ops whose opset-13 form differs; checked by running them (test_multi_node_forms). */
-static const kn_op spelled_out[] = {KN_OP_HARD_SWISH, KN_OP_SWISH};
+static const kn_op spelled_out[] = {KN_OP_HARD_SWISH, KN_OP_SWISH, KN_OP_GELU, KN_OP_MISH};
 
 static void test_op_attributes(void **state)
 {
@@ -708,8 +708,10 @@ static void test_multi_node_forms(void **state)
                  {"lsm_legacy2", KN_OP_LOG_SOFTMAX, NULL},
                  {"lsm_legacy_last", KN_OP_LOG_SOFTMAX, NULL},
                  {"sm_new", KN_OP_SOFTMAX, NULL},
-                 {"swish", KN_OP_SWISH, NULL}};
-    const int64_t legacy_axis[] = {0, 0, 0, 1, 0, 2, -1, 2, 0};
+                 {"swish", KN_OP_SWISH, NULL},
+                 {"gelu", KN_OP_GELU, NULL},
+                 {"mish", KN_OP_MISH, NULL}};
+    const int64_t legacy_axis[] = {0, 0, 0, 1, 0, 2, -1, 2, 0, 0, 0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kn_attrs a;
         kn_attrs_init(cases[i].op, &a);
@@ -753,6 +755,9 @@ static void test_multi_node_forms(void **state)
     assert_int_equal(count_op(&back, KN_OP_SWISH), 0);
     assert_int_equal(find_node(&back, "swish/sigmoid")->op, KN_OP_SIGMOID);
     assert_int_equal(find_node(&back, "swish")->op, KN_OP_MUL);
+    assert_int_equal(count_op(&back, KN_OP_GELU) + count_op(&back, KN_OP_MISH), 0);
+    assert_int_equal(find_node(&back, "gelu/erf")->op, KN_OP_ERF);
+    assert_int_equal(find_node(&back, "mish/tanh")->op, KN_OP_TANH);
     assert_int_equal(find_node(&back, "sm_legacy1/flatten")->op, KN_OP_FLATTEN);
     assert_int_equal(find_node(&back, "sm_legacy1/reshape")->op, KN_OP_RESHAPE);
     assert_false(find_node(&back, "sm_legacy1")->attrs.axis.legacy_2d);
