@@ -773,6 +773,13 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         KN_TRY(kn_ex_attr_int(ex, p, "exclude_outside", r->exclude_outside ? 1 : 0));
         return kn_ex_attr_float(ex, p, "extrapolation_value", r->extrapolation);
     }
+    case KN_OP_MOD:
+        return a->mod.fmod ? kn_ex_attr_int(ex, p, "fmod", 1) : KN_OK;
+    case KN_OP_DEPTH_TO_SPACE:
+        KN_TRY(kn_ex_attr_string(ex, p, "mode", a->block.crd ? "CRD" : "DCR"));
+        /* fall through */
+    case KN_OP_SPACE_TO_DEPTH:
+        return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);
     case KN_OP_ARG_MAX:
     case KN_OP_ARG_MIN:
         KN_TRY(kn_ex_attr_int(ex, p, "axis", a->reduce.axes[0]));

@@ -444,6 +444,30 @@ static kn_status kn_onnx_upsample(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+static kn_status kn_onnx_mod(kn_onnx_node *n, kn_error *err)
+{
+    int64_t f;
+    KN_TRY(kn_onnx_attr_int(n, "fmod", 0, &f, err));
+    if (f != 0 && f != 1)
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "fmod must be 0 or 1, not %lld", (long long)f);
+    n->attrs.mod.fmod = f == 1;
+    return KN_OK;
+}
+
+/* DepthToSpace (mode from opset 11: DCR or CRD) and SpaceToDepth: blocksize. */
+static kn_status kn_onnx_block(kn_onnx_node *n, kn_error *err)
+{
+    if (!kn_onnx_attr(n, "blocksize"))
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'blocksize' is required");
+    KN_TRY(kn_onnx_attr_int(n, "blocksize", 1, &n->attrs.block.blocksize, err));
+    char mode[16];
+    KN_TRY(kn_onnx_attr_string(n, "mode", "DCR", mode, sizeof mode, err));
+    if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "mode '%s' is not supported (DCR, CRD)", mode);
+    n->attrs.block.crd = strcmp(mode, "CRD") == 0;
+    return KN_OK;
+}
+
 static kn_status kn_onnx_reshape(kn_onnx_node *n, kn_error *err)
 {
     int64_t v;
@@ -751,6 +775,13 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Resize",             10, 10, KN_OP_RESIZE,              kn_onnx_upsample,          "mode"},
     {"Resize",             11, 17, KN_OP_RESIZE,              kn_onnx_resize,
      "coordinate_transformation_mode cubic_coeff_a exclude_outside extrapolation_value mode nearest_mode"},
+    {"Expand",              8, 17, KN_OP_EXPAND,              NULL,                      ""},
+    {"Tile",                6, 17, KN_OP_TILE,                NULL,                      ""},
+    {"Range",              11, 17, KN_OP_RANGE,               NULL,                      ""},
+    {"Mod",                10, 17, KN_OP_MOD,                 kn_onnx_mod,               "fmod"},
+    {"DepthToSpace",        1, 10, KN_OP_DEPTH_TO_SPACE,      kn_onnx_block,             "blocksize"},
+    {"DepthToSpace",       11, 17, KN_OP_DEPTH_TO_SPACE,      kn_onnx_block,             "blocksize mode"},
+    {"SpaceToDepth",        1, 17, KN_OP_SPACE_TO_DEPTH,      kn_onnx_block,             "blocksize"},
     {"Flatten",             1, 17, KN_OP_FLATTEN,             kn_onnx_flatten,           "axis"},
     {"Reshape",             5, 13, KN_OP_RESHAPE,             NULL,                      ""},
     {"Reshape",            14, 17, KN_OP_RESHAPE,             kn_onnx_reshape,           "allowzero"},

@@ -84,6 +84,14 @@ kn_status kn_grad_where(kn_grad_ctx *c)
     return c->st;
 }
 
+kn_status kn_grad_expand(kn_grad_ctx *c)
+{
+    /* broadcasting reversed */
+    if (c->dy[0] >= 0 && c->need[0])
+        c->dx[0] = kn_grad_sum_to(c, c->dy[0], kn_grad_shape(c, kn_grad_x(c, 0)));
+    return c->st;
+}
+
 kn_status kn_grad_reduce(kn_grad_ctx *c)
 {
     const int dy = c->dy[0], X = kn_grad_x(c, 0), Y = kn_grad_y(c, 0);

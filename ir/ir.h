@@ -267,6 +267,17 @@ typedef struct kn_resize_attrs {
     float extrapolation;           /**< tf_crop_and_resize: the value outside the roi (default 0) */
 } kn_resize_attrs;
 
+/** DepthToSpace / SpaceToDepth: the block size; DepthToSpace's mode (DCR: depth-column-row, the default; CRD). */
+typedef struct kn_block_attrs {
+    int64_t blocksize;
+    bool crd;
+} kn_block_attrs;
+
+/** Mod: fmod 1 takes the sign of the dividend (C's fmod), 0 that of the divisor (Python's %; integers only). */
+typedef struct kn_mod_attrs {
+    bool fmod;
+} kn_mod_attrs;
+
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
 
 typedef struct kn_pad_attrs {
@@ -342,6 +353,8 @@ typedef union kn_attrs {
     kn_layer_norm_attrs layer_norm;
     kn_reduce_attrs reduce;
     kn_resize_attrs resize;
+    kn_block_attrs block;
+    kn_mod_attrs mod;
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;

@@ -131,6 +131,10 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->reduce.keepdims = true;
         a->reduce.naxes = 1;
         break;
+    case KN_OP_DEPTH_TO_SPACE:
+    case KN_OP_SPACE_TO_DEPTH:
+        a->block.blocksize = 1;
+        break;
     case KN_OP_RESIZE:
         a->resize.cubic_a = -0.75f;
         break;

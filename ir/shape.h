@@ -46,6 +46,12 @@ KN_SHAPE_RULE(kn_shape_arg)
 /* Resize: float32 X, constant roi/scales/sizes (ir/shape_image.c) */
 KN_SHAPE_RULE(kn_shape_resize)
 KN_SHAPE_RULE(kn_shape_flatten)
+/* Expand, Tile, Range, DepthToSpace/SpaceToDepth, Mod (ir/shape_image.c) */
+KN_SHAPE_RULE(kn_shape_expand)
+KN_SHAPE_RULE(kn_shape_tile)
+KN_SHAPE_RULE(kn_shape_range)
+KN_SHAPE_RULE(kn_shape_depth_space)
+KN_SHAPE_RULE(kn_shape_mod)
 KN_SHAPE_RULE(kn_shape_reshape)
 KN_SHAPE_RULE(kn_shape_transpose)
 KN_SHAPE_RULE(kn_shape_concat)
@@ -143,5 +149,12 @@ kn_status kn_value_read_floats(const kn_graph *g, int id, float *out, int cap, i
  */
 kn_status kn_layer_norm_split(const kn_node *n, const kn_shape *x, int *normalized_axis, int64_t *outer,
                               int64_t *inner, kn_error *err);
+
+/**
+ * Range's element count from start, limit, delta (as doubles):
+ * max(ceil((limit - start) / delta), 0); KN_ERR_SHAPE for delta 0 or a
+ * count beyond KN_SIZE_ATTR_MAX.
+ */
+kn_status kn_range_count(const kn_node *n, double start, double limit, double delta, int64_t *count, kn_error *err);
 
 #endif /* KN_IR_SHAPE_H */

@@ -20,8 +20,8 @@
  * compile time and refuses such graphs cleanly (KN_ERR_UNSUPPORTED); in real
  * models they are constants or folded shape computations. When the plain
  * attempt is refused at load or compile time and the test has integer
- * (int64/int32) inputs, or float32 vectors after the first input of at most
- * 2 * KN_MAX_RANK values (Resize's scales and roi), the runner tries again
+ * (int64/int32) inputs, float scalars (Range), or float32 vectors after the
+ * first input of at most 2 * KN_MAX_RANK values (Resize's scales and roi), the runner tries again
  * with those inputs bound as constants of the test's values (as TVM's ONNX tests do with
  * freeze_params) through kn_options' frozen inputs, and says so. The op
  * then still runs, now with its parameters known at compile time.
@@ -214,11 +214,13 @@ static int kn_node_is_int(kn_dtype dt)
     return dt == KN_I64 || dt == KN_I32;
 }
 
-/* Whether input k of a test is a parameter to freeze: an integer tensor, or, after the first input, a short
- * float32 vector (Resize's scales and roi: at most 2 values per dimension). */
+/* Whether input k of a test is a parameter to freeze: an integer tensor, a float scalar (Range's start, limit,
+ * delta) or, after the first input, a short float32 vector (Resize's scales and roi: at most 2 values per
+ * dimension). */
 static int kn_node_is_param(int k, const kn_tensor *t)
 {
-    return kn_node_is_int(t->dtype) ||
+    bool flt = t->dtype == KN_F32 || t->dtype == KN_F64;
+    return kn_node_is_int(t->dtype) || (flt && t->shape.rank == 0) ||
            (k > 0 && t->dtype == KN_F32 && t->shape.rank == 1 && t->shape.dims[0] <= 2 * KN_MAX_RANK);
 }
 

@@ -136,6 +136,7 @@ static const grad_case cases[] = {
     {"min3_broadcast", KN_OP_MIN, 3, {W(3, 2, 3, 4), W(2, 3, 1), W(1, 4)}, 1, NULL},
     {"max2", KN_OP_MAX, 2, {W(3, 2, 3, 4), W(3, 2, 1, 4)}, 1, NULL},
     {"where_broadcast", KN_OP_WHERE, 3, {MASK(2, 3, 4), W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
+    {"expand", KN_OP_EXPAND, 2, {W(3, 2, 1, 4), INTS(4, 3, 2, 3, 4)}, 1, NULL},
     {"reduce_sum_axes13", KN_OP_REDUCE_SUM, 1, {W(3, 2, 3, 4)}, 1, red13},
     {"reduce_sum_axes_input", KN_OP_REDUCE_SUM, 2, {W(3, 2, 3, 4), INTS(1, 0)}, 1, NULL},
     {"reduce_mean_drop", KN_OP_REDUCE_MEAN, 1, {W(3, 2, 3, 4)}, 1, red1_drop},

@@ -501,6 +501,9 @@ static void set_resize(kn_attrs *a)
 }
 static void set_layer_norm(kn_attrs *a) { a->layer_norm.axis = 1, a->layer_norm.epsilon = 1e-3f; }
 static void set_instance_norm(kn_attrs *a) { a->batch_norm.epsilon = 2e-3f; }
+static void set_fmod(kn_attrs *a) { a->mod.fmod = true; }
+static void set_d2s(kn_attrs *a) { a->block.blocksize = 2, a->block.crd = true; }
+static void set_s2d(kn_attrs *a) { a->block.blocksize = 3; }
 static void set_transpose(kn_attrs *a)
 {
     a->transpose.nperm = 4;
@@ -596,6 +599,14 @@ static const op_case op_cases[] = {
     {KN_OP_LAYER_NORM, 3, "fff", 3, KN_F32, set_layer_norm}, /* opset 17 */
     {KN_OP_LAYER_NORM, 2, "ff", 1, KN_F32, NULL},
     {KN_OP_INSTANCE_NORM, 3, "fff", 1, KN_F32, set_instance_norm},
+    {KN_OP_MOD, 2, "ff", 1, KN_F32, set_fmod},
+    {KN_OP_MOD, 2, "ii", 1, KN_I64, NULL},
+    {KN_OP_EXPAND, 2, "fi", 1, KN_F32, NULL},
+    {KN_OP_TILE, 2, "fi", 1, KN_F32, NULL},
+    {KN_OP_RANGE, 3, "iii", 1, KN_I64, NULL},
+    {KN_OP_DEPTH_TO_SPACE, 1, "f", 1, KN_F32, set_d2s},
+    {KN_OP_DEPTH_TO_SPACE, 1, "f", 1, KN_F32, set_s2d},
+    {KN_OP_SPACE_TO_DEPTH, 1, "f", 1, KN_F32, set_s2d},
     {KN_OP_FLATTEN, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_RESHAPE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_TRANSPOSE, 1, "f", 1, KN_F32, set_transpose},
