@@ -84,6 +84,7 @@ static void drop(kn_attrs *a) { a->scalar.ratio = 0.4f; }
 static void perm(kn_attrs *a) { a->transpose.nperm = 4; a->transpose.perm[0] = 0; a->transpose.perm[1] = 2; a->transpose.perm[2] = 3; a->transpose.perm[3] = 1; }
 static void split3(kn_attrs *a) { a->axis.axis = 2; }
 static void bce_eps(kn_attrs *a) { a->loss.epsilon = 1e-7f; }
+static void ln_axis1(kn_attrs *a) { a->layer_norm.axis = 1; a->layer_norm.epsilon = 1e-3f; }
 static void red13(kn_attrs *a) { a->reduce.naxes = 2; a->reduce.axes[0] = 1; a->reduce.axes[1] = -1; }
 static void red1_drop(kn_attrs *a) { a->reduce.naxes = 1; a->reduce.axes[0] = 1; a->reduce.keepdims = false; }
 
@@ -137,6 +138,9 @@ static const grad_case cases[] = {
     {"max2", KN_OP_MAX, 2, {W(3, 2, 3, 4), W(3, 2, 1, 4)}, 1, NULL},
     {"where_broadcast", KN_OP_WHERE, 3, {MASK(2, 3, 4), W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
     {"expand", KN_OP_EXPAND, 2, {W(3, 2, 1, 4), INTS(4, 3, 2, 3, 4)}, 1, NULL},
+    {"layer_norm_last", KN_OP_LAYER_NORM, 3, {W(3, 2, 3, 5), POS(1, 5), W(1, 5)}, 1, NULL},
+    {"layer_norm_axis1", KN_OP_LAYER_NORM, 2, {W(3, 2, 3, 5), POS(3, 1, 3, 5)}, 1, ln_axis1},
+    {"instance_norm", KN_OP_INSTANCE_NORM, 3, {W(4, 2, 3, 4, 3), POS(1, 3), W(1, 3)}, 1, NULL},
     {"reduce_sum_axes13", KN_OP_REDUCE_SUM, 1, {W(3, 2, 3, 4)}, 1, red13},
     {"reduce_sum_axes_input", KN_OP_REDUCE_SUM, 2, {W(3, 2, 3, 4), INTS(1, 0)}, 1, NULL},
     {"reduce_mean_drop", KN_OP_REDUCE_MEAN, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
