@@ -326,7 +326,8 @@ kn_status kn_pass_fuse_layer_norm(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
         kn_node *mean = kn_pat_producer(g, sub->inputs[1], KN_OP_REDUCE_MEAN);
         if (!square || !mean || mean->inputs[0] != x || !g->values[x].shape_known || g->values[x].dtype != KN_F32)
             continue;
-        const kn_shape *xs = &g->values[x].shape;
+        const kn_shape xshape = g->values[x].shape; /* a copy: adding the ones gamma may move g->values */
+        const kn_shape *xs = &xshape;
         int k = kn_pat_trailing_mean(g, mean, xs->rank);
         const char *why = NULL;
         if (k == 0 || kn_pat_trailing_mean(g, var, xs->rank) != k)
