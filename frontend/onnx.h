@@ -96,8 +96,9 @@ bool kn_onnx_op_supported(const char *op_type, int opset);
 #define KN_ONNX_EXPORT_IR_VERSION 7
 
 /**
- * Serialize `g` as an ONNX ModelProto (opset KN_ONNX_EXPORT_OPSET, IR
- * version KN_ONNX_EXPORT_IR_VERSION, producer "kiln") into a malloc'ed
+ * Serialize `g` as an ONNX ModelProto (opset KN_ONNX_EXPORT_OPSET, 14 for 8-bit
+ * integer arithmetic, 17 with LayerNormalization; IR version
+ * KN_ONNX_EXPORT_IR_VERSION, 8 above opset 13; producer "kiln") into a malloc'ed
  * buffer: *data (release with free) and *size. The graph is not modified.
  *
  * What the exporter writes:

@@ -49,7 +49,7 @@ typedef struct kn_exporter {
     size_t names_cap, names_count;
     kn_ex_list nodes, inits, infos;
     const kn_node *cur;           /* node being exported, for messages */
-    int64_t opset;                /* KN_ONNX_EXPORT_OPSET, or 14 when the graph needs it */
+    int64_t opset;                /* KN_ONNX_EXPORT_OPSET, or 14/17 when the graph needs it */
 } kn_exporter;
 
 /* ---------------------------------------------------------------- arena */
@@ -552,7 +552,7 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     Onnx__NodeProto *p = NULL;
     while (nin > 0 && in[nin - 1][0] == '\0')
         nin--;
-    if ((kn_op_get(op)->flags & KN_OPF_INTERNAL) && op != KN_OP_SWISH)
+    if ((kn_op_get(op)->flags & KN_OPF_INTERNAL) && op != KN_OP_SWISH && op != KN_OP_GELU && op != KN_OP_MISH)
         return kn_ex_fail(ex, KN_ERR_UNSUPPORTED,
                           "%s is one of kiln's training ops and has no ONNX form (export the model, not its "
                           "training graph)", opname);
@@ -582,6 +582,42 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
             return kn_ex_nomem(ex);
         KN_TRY(kn_ex_node(ex, "Sigmoid", s_name, in, 1, &t, 1, &p));
         const char *mul_in[2] = {in[0], t};
+        return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
+    }
+    case KN_OP_GELU: {
+        /* kiln's Gelu has no ONNX op before opset 20: x * 0.5 * (1 + Erf(x / sqrt 2)), the form it was fused from */
+        if (nin != 1 || nout != 1)
+            return kn_ex_fail(ex, KN_ERR_GRAPH, "Gelu takes 1 input and gives 1 output");
+        const char *t[4] = {kn_ex_unique(ex, out[0], "div"), kn_ex_unique(ex, out[0], "erf"),
+                            kn_ex_unique(ex, out[0], "add"), kn_ex_unique(ex, out[0], "mul")};
+        const char *nm[4] = {kn_ex_unique(ex, name, "div"), kn_ex_unique(ex, name, "erf"),
+                             kn_ex_unique(ex, name, "add"), kn_ex_unique(ex, name, "mul")};
+        const char *sqrt2, *one, *half;
+        for (int i = 0; i < 4; i++)
+            if (!t[i] || !nm[i])
+                return kn_ex_nomem(ex);
+        KN_TRY(kn_ex_const_float(ex, name, "sqrt2", KN_F32, 1.41421356237309505f, &sqrt2));
+        KN_TRY(kn_ex_const_float(ex, name, "one", KN_F32, 1.0f, &one));
+        KN_TRY(kn_ex_const_float(ex, name, "half", KN_F32, 0.5f, &half));
+        const char *div_in[2] = {in[0], sqrt2}, *add_in[2] = {t[1], one}, *mul_in[2] = {in[0], t[2]},
+                   *fin_in[2] = {t[3], half};
+        KN_TRY(kn_ex_node(ex, "Div", nm[0], div_in, 2, &t[0], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Erf", nm[1], &t[0], 1, &t[1], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Add", nm[2], add_in, 2, &t[2], 1, &p));
+        KN_TRY(kn_ex_node(ex, "Mul", nm[3], mul_in, 2, &t[3], 1, &p));
+        return kn_ex_node(ex, "Mul", name, fin_in, 2, out, 1, &p);
+    }
+    case KN_OP_MISH: {
+        /* Mish is ONNX opset 18: x * Tanh(Softplus(x)) */
+        if (nin != 1 || nout != 1)
+            return kn_ex_fail(ex, KN_ERR_GRAPH, "Mish takes 1 input and gives 1 output");
+        const char *sp = kn_ex_unique(ex, out[0], "softplus"), *th = kn_ex_unique(ex, out[0], "tanh");
+        const char *n_sp = kn_ex_unique(ex, name, "softplus"), *n_th = kn_ex_unique(ex, name, "tanh");
+        if (!sp || !th || !n_sp || !n_th)
+            return kn_ex_nomem(ex);
+        KN_TRY(kn_ex_node(ex, "Softplus", n_sp, in, 1, &sp, 1, &p));
+        KN_TRY(kn_ex_node(ex, "Tanh", n_th, &sp, 1, &th, 1, &p));
+        const char *mul_in[2] = {in[0], th};
         return kn_ex_node(ex, "Mul", name, mul_in, 2, out, 1, &p);
     }
     case KN_OP_CLIP: {
@@ -648,6 +684,17 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         KN_TRY(kn_ex_node(ex, "Shape", name, in, nin, &full, 1, &p));
         return kn_ex_node(ex, "Slice", n_slice, sl, 4, out, nout, &p);
     }
+    case KN_OP_REDUCE_SUM: {
+        /* ReduceSum-13: axes is an input; axes kept in attrs become a constant */
+        if (a->reduce.naxes < 0 || a->reduce.naxes > KN_MAX_RANK)
+            return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "%d reduction axes", a->reduce.naxes);
+        const char *rin[2] = {in[0], nin > 1 ? in[1] : ""};
+        if (rin[1][0] == '\0' && a->reduce.naxes > 0)
+            KN_TRY(kn_ex_const_ints(ex, name, "axes", a->reduce.axes, a->reduce.naxes, &rin[1]));
+        KN_TRY(kn_ex_node(ex, "ReduceSum", name, rin, rin[1][0] ? 2 : 1, out, nout, &p));
+        KN_TRY(kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0));
+        return a->reduce.noop_empty ? kn_ex_attr_int(ex, p, "noop_with_empty_axes", 1) : KN_OK;
+    }
     case KN_OP_DROPOUT: {
         /* Dropout-13: ratio is an input; a ratio kept as an attribute becomes a constant */
         const char *din[3] = {in[0], nin > 1 ? in[1] : "", nin > 2 ? in[2] : ""};
@@ -686,17 +733,58 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     case KN_OP_BATCH_NORM:
         KN_TRY(kn_ex_attr_float(ex, p, "epsilon", a->batch_norm.epsilon));
         return kn_ex_attr_float(ex, p, "momentum", a->batch_norm.momentum);
+    case KN_OP_LAYER_NORM:
+        KN_TRY(kn_ex_attr_int(ex, p, "axis", a->layer_norm.axis));
+        return kn_ex_attr_float(ex, p, "epsilon", a->layer_norm.epsilon);
+    case KN_OP_INSTANCE_NORM:
+        return kn_ex_attr_float(ex, p, "epsilon", a->batch_norm.epsilon);
     case KN_OP_LRN:
         KN_TRY(kn_ex_attr_int(ex, p, "size", a->lrn.size));
         KN_TRY(kn_ex_attr_float(ex, p, "alpha", a->lrn.alpha));
         KN_TRY(kn_ex_attr_float(ex, p, "beta", a->lrn.beta));
         return kn_ex_attr_float(ex, p, "bias", a->lrn.bias);
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN: case KN_OP_REDUCE_PROD:
+    case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM: case KN_OP_REDUCE_LOG_SUM_EXP:
+    case KN_OP_REDUCE_SUM_SQUARE:
+        /* at opset 13 only ReduceSum takes its axes as an input */
+        if (nin > 1)
+            return kn_ex_fail(ex, KN_ERR_UNSUPPORTED, "%s with an axes input has no ONNX opset 13 form", opname);
+        if (a->reduce.noop_empty)
+            return kn_ex_fail(ex, KN_ERR_UNSUPPORTED, "%s with noop_with_empty_axes has no ONNX opset 13 form",
+                              opname);
         if (a->reduce.naxes < 0 || a->reduce.naxes > KN_MAX_RANK)
             return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "%d reduction axes", a->reduce.naxes);
         if (a->reduce.naxes > 0)
             KN_TRY(kn_ex_attr_ints(ex, p, "axes", a->reduce.axes, a->reduce.naxes));
         return kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0);
+    case KN_OP_RESIZE: {
+        static const char *const modes[] = {"nearest", "linear", "cubic"};
+        static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                             "tf_half_pixel_for_nn", "tf_crop_and_resize"};
+        static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
+        const kn_resize_attrs *r = &a->resize;
+        if ((unsigned)r->mode > KN_RESIZE_CUBIC || (unsigned)r->coord > KN_COORD_TF_CROP_AND_RESIZE ||
+            (unsigned)r->nearest > KN_NEAREST_CEIL)
+            return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "bad Resize attributes");
+        KN_TRY(kn_ex_attr_string(ex, p, "mode", modes[r->mode]));
+        KN_TRY(kn_ex_attr_string(ex, p, "coordinate_transformation_mode", coords[r->coord]));
+        KN_TRY(kn_ex_attr_string(ex, p, "nearest_mode", nearest[r->nearest]));
+        KN_TRY(kn_ex_attr_float(ex, p, "cubic_coeff_a", r->cubic_a));
+        KN_TRY(kn_ex_attr_int(ex, p, "exclude_outside", r->exclude_outside ? 1 : 0));
+        return kn_ex_attr_float(ex, p, "extrapolation_value", r->extrapolation);
+    }
+    case KN_OP_MOD:
+        return a->mod.fmod ? kn_ex_attr_int(ex, p, "fmod", 1) : KN_OK;
+    case KN_OP_DEPTH_TO_SPACE:
+        KN_TRY(kn_ex_attr_string(ex, p, "mode", a->block.crd ? "CRD" : "DCR"));
+        /* fall through */
+    case KN_OP_SPACE_TO_DEPTH:
+        return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);
+    case KN_OP_ARG_MAX:
+    case KN_OP_ARG_MIN:
+        KN_TRY(kn_ex_attr_int(ex, p, "axis", a->reduce.axes[0]));
+        KN_TRY(kn_ex_attr_int(ex, p, "keepdims", a->reduce.keepdims ? 1 : 0));
+        return kn_ex_attr_int(ex, p, "select_last_index", a->reduce.select_last ? 1 : 0);
     case KN_OP_FLATTEN:
     case KN_OP_CONCAT:
     case KN_OP_SPLIT:
@@ -1047,7 +1135,9 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
         bool arith = n->op == KN_OP_ADD || n->op == KN_OP_SUB || n->op == KN_OP_MUL || n->op == KN_OP_DIV;
         if (arith && n->num_inputs > 0 && n->inputs[0] >= 0 &&
             (dt[n->inputs[0]] == KN_U8 || dt[n->inputs[0]] == KN_I8))
-            ex->opset = 14;
+            ex->opset = ex->opset > 14 ? ex->opset : 14;
+        if (n->op == KN_OP_LAYER_NORM) /* LayerNormalization exists from opset 17 on */
+            ex->opset = 17;
     }
     for (int i = 0; i < count && st == KN_OK; i++) {
         ex->cur = &g->nodes[order[i]];
@@ -1106,7 +1196,7 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
     opset->version = ex->opset;
     opsets[0] = opset;
     m->has_ir_version = 1;
-    m->ir_version = KN_ONNX_EXPORT_IR_VERSION;
+    m->ir_version = ex->opset > 13 ? 8 : KN_ONNX_EXPORT_IR_VERSION; /* IR 8 came with opsets 14 to 17 */
     m->n_opset_import = 1;
     m->opset_import = opsets;
     m->producer_name = (char *)"kiln";

@@ -290,6 +290,20 @@ static kn_status kn_onnx_batch_norm(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+static kn_status kn_onnx_layer_norm(kn_onnx_node *n, kn_error *err)
+{
+    int64_t stash;
+    KN_TRY(kn_onnx_attr_int(n, "axis", -1, &n->attrs.layer_norm.axis, err));
+    KN_TRY(kn_onnx_attr_float(n, "epsilon", 1e-5f, &n->attrs.layer_norm.epsilon, err));
+    /* stash_type: the precision of the statistics; kiln's kernels accumulate in double either way */
+    return kn_onnx_attr_int(n, "stash_type", 1, &stash, err);
+}
+
+static kn_status kn_onnx_instance_norm(kn_onnx_node *n, kn_error *err)
+{
+    return kn_onnx_attr_float(n, "epsilon", 1e-5f, &n->attrs.batch_norm.epsilon, err);
+}
+
 static kn_status kn_onnx_lrn(kn_onnx_node *n, kn_error *err)
 {
     kn_lrn_attrs *l = &n->attrs.lrn;
@@ -304,15 +318,153 @@ static kn_status kn_onnx_lrn(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* Reduce*-1..17 (ReduceSum-1..12): the axes attribute and keepdims. */
 static kn_status kn_onnx_reduce(kn_onnx_node *n, kn_error *err)
 {
     kn_reduce_attrs *r = &n->attrs.reduce;
     int count;
     int64_t keep;
+    KN_TRY(kn_onnx_only_inputs(n, 1, err));
     KN_TRY(kn_onnx_attr_ints(n, "axes", r->axes, KN_MAX_RANK, &count, err));
     r->naxes = count < 0 ? 0 : count;
     KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
     r->keepdims = keep != 0;
+    return KN_OK;
+}
+
+/* ReduceSum-13: axes is an optional input (kept: the shape rule reads it once it is constant);
+ * noop_with_empty_axes makes "no axes" an identity instead of "all axes". */
+static kn_status kn_onnx_reduce13(kn_onnx_node *n, kn_error *err)
+{
+    int64_t keep, noop;
+    KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
+    KN_TRY(kn_onnx_attr_int(n, "noop_with_empty_axes", 0, &noop, err));
+    n->attrs.reduce.keepdims = keep != 0;
+    n->attrs.reduce.noop_empty = noop != 0;
+    return KN_OK;
+}
+
+/* ArgMax/ArgMin: axis (default 0), keepdims, select_last_index (opset 12 on). */
+static kn_status kn_onnx_arg(kn_onnx_node *n, kn_error *err)
+{
+    int64_t keep, last;
+    KN_TRY(kn_onnx_attr_int(n, "axis", 0, &n->attrs.reduce.axes[0], err));
+    KN_TRY(kn_onnx_attr_int(n, "keepdims", 1, &keep, err));
+    KN_TRY(kn_onnx_attr_int(n, "select_last_index", 0, &last, err));
+    n->attrs.reduce.naxes = 1;
+    n->attrs.reduce.keepdims = keep != 0;
+    n->attrs.reduce.select_last = last != 0;
+    return KN_OK;
+}
+
+/* Look `name` up in a NULL-terminated list of strings; -1 when absent. */
+static int kn_onnx_pick(const char *name, const char *const *names)
+{
+    for (int i = 0; names[i]; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+static kn_status kn_onnx_resize_mode(kn_onnx_node *n, kn_error *err)
+{
+    static const char *const modes[] = {"nearest", "linear", "cubic", NULL};
+    char mode[32];
+    KN_TRY(kn_onnx_attr_string(n, "mode", "nearest", mode, sizeof mode, err));
+    int m = kn_onnx_pick(mode, modes);
+    if (m < 0 && strcmp(mode, "bilinear") == 0 && n->opset < 9) /* Upsample-7's name for linear */
+        m = KN_RESIZE_LINEAR;
+    if (m < 0 || (m == KN_RESIZE_CUBIC && n->opset < 11))
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "mode '%s' is not supported", mode);
+    n->attrs.resize.mode = (kn_resize_mode)m;
+    return KN_OK;
+}
+
+/* Resize-11/13: X, roi, scales, sizes and the coordinate transformation attributes. */
+static kn_status kn_onnx_resize(kn_onnx_node *n, kn_error *err)
+{
+    static const char *const coords[] = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
+                                         "tf_half_pixel_for_nn", "tf_crop_and_resize", NULL};
+    static const char *const nearest[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil", NULL};
+    kn_resize_attrs *r = &n->attrs.resize;
+    char buf[32];
+    int64_t excl;
+    KN_TRY(kn_onnx_resize_mode(n, err));
+    KN_TRY(kn_onnx_attr_string(n, "coordinate_transformation_mode", "half_pixel", buf, sizeof buf, err));
+    int c = kn_onnx_pick(buf, coords);
+    if (c < 0)
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "coordinate_transformation_mode '%s' is not supported",
+                                  buf);
+    r->coord = (kn_resize_coord)c;
+    KN_TRY(kn_onnx_attr_string(n, "nearest_mode", "round_prefer_floor", buf, sizeof buf, err));
+    if ((c = kn_onnx_pick(buf, nearest)) < 0)
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "nearest_mode '%s' is not supported", buf);
+    r->nearest = (kn_nearest_mode)c;
+    KN_TRY(kn_onnx_attr_float(n, "cubic_coeff_a", -0.75f, &r->cubic_a, err));
+    KN_TRY(kn_onnx_attr_int(n, "exclude_outside", 0, &excl, err));
+    r->exclude_outside = excl != 0;
+    return kn_onnx_attr_float(n, "extrapolation_value", 0.0f, &r->extrapolation, err);
+}
+
+/* Upsample-7/9/10 and Resize-10: X and scales (Upsample-7: an attribute) -> asymmetric Resize, nearest
+ * taking the floor (what these opsets compute for upsampling). */
+static kn_status kn_onnx_upsample(kn_onnx_node *n, kn_error *err)
+{
+    KN_TRY(kn_onnx_resize_mode(n, err));
+    n->attrs.resize.coord = KN_COORD_ASYMMETRIC;
+    n->attrs.resize.nearest = KN_NEAREST_FLOOR;
+    if (n->opset < 9) {
+        KN_TRY(kn_onnx_only_inputs(n, 1, err));
+        const Onnx__AttributeProto *a = kn_onnx_attr(n, "scales");
+        if (!a || a->n_floats == 0 || a->n_floats > KN_MAX_RANK)
+            return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'scales' (1 to %d floats) is required",
+                                      KN_MAX_RANK);
+        kn_shape s = {.rank = 1, .dims = {(int64_t)a->n_floats}};
+        int id;
+        KN_TRY(kn_onnx_add_const(n, "scales", KN_F32, &s, a->floats, &id, err));
+        n->inputs[1] = id;
+        n->num_inputs = 2;
+    }
+    if (n->num_inputs != 2 || n->inputs[1] < 0)
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "takes X and scales");
+    /* scales moves to Resize's slot 2 (slot 1, roi, stays empty) */
+    n->inputs[2] = n->inputs[1];
+    n->inputs[1] = -1;
+    n->num_inputs = 3;
+    kn_value *sc = kn_onnx_input(n, 2);
+    if (sc && sc->data && sc->dtype == KN_F32 && n->attrs.resize.mode == KN_RESIZE_NEAREST) {
+        size_t c = 0;
+        kn_shape_numel(&sc->shape, &c);
+        for (size_t i = 0; i < c; i++)
+            if (((const float *)sc->data)[i] < 1.0f)
+                return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED,
+                                          "nearest downsampling (scale %g) at opset %lld is not supported",
+                                          (double)((const float *)sc->data)[i], (long long)n->opset);
+    }
+    return KN_OK;
+}
+
+static kn_status kn_onnx_mod(kn_onnx_node *n, kn_error *err)
+{
+    int64_t f;
+    KN_TRY(kn_onnx_attr_int(n, "fmod", 0, &f, err));
+    if (f != 0 && f != 1)
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "fmod must be 0 or 1, not %lld", (long long)f);
+    n->attrs.mod.fmod = f == 1;
+    return KN_OK;
+}
+
+/* DepthToSpace (mode from opset 11: DCR or CRD) and SpaceToDepth: blocksize. */
+static kn_status kn_onnx_block(kn_onnx_node *n, kn_error *err)
+{
+    if (!kn_onnx_attr(n, "blocksize"))
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "attribute 'blocksize' is required");
+    KN_TRY(kn_onnx_attr_int(n, "blocksize", 1, &n->attrs.block.blocksize, err));
+    char mode[16];
+    KN_TRY(kn_onnx_attr_string(n, "mode", "DCR", mode, sizeof mode, err));
+    if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "mode '%s' is not supported (DCR, CRD)", mode);
+    n->attrs.block.crd = strcmp(mode, "CRD") == 0;
     return KN_OK;
 }
 
@@ -600,8 +752,36 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"BatchNormalization",  7,  8, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum spatial"},
     {"BatchNormalization",  9, 13, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum"},
     {"BatchNormalization", 14, 17, KN_OP_BATCH_NORM,          kn_onnx_batch_norm,        "epsilon momentum training_mode"},
+    {"LayerNormalization", 17, 17, KN_OP_LAYER_NORM,          kn_onnx_layer_norm,        "axis epsilon stash_type"},
+    {"InstanceNormalization", 6, 17, KN_OP_INSTANCE_NORM,     kn_onnx_instance_norm,     "epsilon"},
     {"LRN",                 1, 17, KN_OP_LRN,                 kn_onnx_lrn,               "alpha beta bias size"},
     {"ReduceMean",          1, 17, KN_OP_REDUCE_MEAN,         kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSum",           1, 12, KN_OP_REDUCE_SUM,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSum",          13, 17, KN_OP_REDUCE_SUM,          kn_onnx_reduce13,          "keepdims noop_with_empty_axes"},
+    {"ReduceMax",           1, 17, KN_OP_REDUCE_MAX,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceMin",           1, 17, KN_OP_REDUCE_MIN,          kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceProd",          1, 17, KN_OP_REDUCE_PROD,         kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceL1",            1, 17, KN_OP_REDUCE_L1,           kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceL2",            1, 17, KN_OP_REDUCE_L2,           kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceLogSum",        1, 17, KN_OP_REDUCE_LOG_SUM,      kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceLogSumExp",     1, 17, KN_OP_REDUCE_LOG_SUM_EXP,  kn_onnx_reduce,            "axes keepdims"},
+    {"ReduceSumSquare",     1, 17, KN_OP_REDUCE_SUM_SQUARE,   kn_onnx_reduce,            "axes keepdims"},
+    {"ArgMax",              1, 11, KN_OP_ARG_MAX,             kn_onnx_arg,               "axis keepdims"},
+    {"ArgMax",             12, 17, KN_OP_ARG_MAX,             kn_onnx_arg,               "axis keepdims select_last_index"},
+    {"ArgMin",              1, 11, KN_OP_ARG_MIN,             kn_onnx_arg,               "axis keepdims"},
+    {"ArgMin",             12, 17, KN_OP_ARG_MIN,             kn_onnx_arg,               "axis keepdims select_last_index"},
+    {"Upsample",            7,  8, KN_OP_RESIZE,              kn_onnx_upsample,          "mode scales"},
+    {"Upsample",            9,  9, KN_OP_RESIZE,              kn_onnx_upsample,          "mode"},
+    {"Resize",             10, 10, KN_OP_RESIZE,              kn_onnx_upsample,          "mode"},
+    {"Resize",             11, 17, KN_OP_RESIZE,              kn_onnx_resize,
+     "coordinate_transformation_mode cubic_coeff_a exclude_outside extrapolation_value mode nearest_mode"},
+    {"Expand",              8, 17, KN_OP_EXPAND,              NULL,                      ""},
+    {"Tile",                6, 17, KN_OP_TILE,                NULL,                      ""},
+    {"Range",              11, 17, KN_OP_RANGE,               NULL,                      ""},
+    {"Mod",                10, 17, KN_OP_MOD,                 kn_onnx_mod,               "fmod"},
+    {"DepthToSpace",        1, 10, KN_OP_DEPTH_TO_SPACE,      kn_onnx_block,             "blocksize"},
+    {"DepthToSpace",       11, 17, KN_OP_DEPTH_TO_SPACE,      kn_onnx_block,             "blocksize mode"},
+    {"SpaceToDepth",        1, 17, KN_OP_SPACE_TO_DEPTH,      kn_onnx_block,             "blocksize"},
     {"Flatten",             1, 17, KN_OP_FLATTEN,             kn_onnx_flatten,           "axis"},
     {"Reshape",             5, 13, KN_OP_RESHAPE,             NULL,                      ""},
     {"Reshape",            14, 17, KN_OP_RESHAPE,             kn_onnx_reshape,           "allowzero"},

@@ -345,3 +345,69 @@ kn_status kn_grad_loss(kn_grad_ctx *c)
     c->dx[0] = kn_grad_op(c, KN_OP_LOSS_GRAD, &a, c->dy[0], pred, kn_grad_x(c, 1));
     return c->st;
 }
+
+/*
+ * LayerNormalization and InstanceNormalization: y = xhat * gamma + beta, xhat = (x - mean) * rstd over the
+ * normalised axes (the trailing ones from `first`), built from forward ops: with g = dy * gamma,
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma, dbeta sum dy xhat and dy back to their shapes.
+ * `pshape` is gamma's shape as it broadcasts against x (InstanceNormalization: [C, 1, ...]).
+ */
+static kn_status kn_grad_norm(kn_grad_ctx *c, int first, float eps, const kn_shape *pshape)
+{
+    const int dy = c->dy[0], X = kn_grad_x(c, 0);
+    for (int k = 1; k < c->fwd.num_outputs; k++)
+        if (c->dy[k] >= 0)
+            return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "gradients through Mean/InvStdDev are not supported"), c->st;
+    if (dy < 0)
+        return c->st;
+    const kn_shape *xs = kn_grad_shape(c, X);
+    kn_attrs r;
+    kn_attrs_init(KN_OP_REDUCE_MEAN, &r);
+    for (int d = first; d < xs->rank; d++)
+        r.reduce.axes[r.reduce.naxes++] = d;
+    const int xc = kn_grad_op(c, KN_OP_SUB, NULL, X, kn_grad_op(c, KN_OP_REDUCE_MEAN, &r, X, -1, -1), -1);
+    const int var = kn_grad_op(c, KN_OP_REDUCE_MEAN, &r, kn_grad_op(c, KN_OP_MUL, NULL, xc, xc, -1), -1, -1);
+    const int rstd = kn_grad_op(c, KN_OP_RECIPROCAL, NULL,
+                                kn_grad_op(c, KN_OP_SQRT, NULL, kn_grad_op(c, KN_OP_ADD, NULL, var,
+                                                                           kn_grad_scalar(c, eps), -1), -1, -1),
+                                -1, -1);
+    const int xhat = kn_grad_op(c, KN_OP_MUL, NULL, xc, rstd, -1);
+    const int gamma = kn_grad_reshape_to(c, kn_grad_x(c, 1), pshape);
+    if (c->need[0]) {
+        const int g = kn_grad_op(c, KN_OP_MUL, NULL, dy, gamma, -1);
+        const int mg = kn_grad_op(c, KN_OP_REDUCE_MEAN, &r, g, -1, -1);
+        const int mgx = kn_grad_op(c, KN_OP_REDUCE_MEAN, &r, kn_grad_op(c, KN_OP_MUL, NULL, g, xhat, -1), -1, -1);
+        const int t = kn_grad_op(c, KN_OP_SUB, NULL, kn_grad_op(c, KN_OP_SUB, NULL, g, mg, -1),
+                                 kn_grad_op(c, KN_OP_MUL, NULL, xhat, mgx, -1), -1);
+        c->dx[0] = kn_grad_op(c, KN_OP_MUL, NULL, t, rstd, -1);
+    }
+    for (int k = 1; k < 3 && k < c->fwd.num_inputs; k++) {
+        int p = kn_grad_x(c, k);
+        if (p < 0 || !c->need[k])
+            continue;
+        const int term = k == 1 ? kn_grad_op(c, KN_OP_MUL, NULL, dy, xhat, -1) : dy;
+        c->dx[k] = kn_grad_reshape_to(c, kn_grad_sum_to(c, term, pshape), kn_grad_shape(c, p));
+    }
+    return c->st;
+}
+
+kn_status kn_grad_layer_norm(kn_grad_ctx *c)
+{
+    const kn_shape *xs = kn_grad_shape(c, kn_grad_x(c, 0));
+    int64_t axis;
+    if ((c->st = kn_axis_normalize(&c->fwd, c->fwd.attrs.layer_norm.axis, xs->rank, &axis, c->err)) != KN_OK)
+        return c->st;
+    kn_shape ps = {.rank = xs->rank - (int)axis};
+    for (int d = (int)axis; d < xs->rank; d++)
+        ps.dims[d - axis] = xs->dims[d];
+    return kn_grad_norm(c, (int)axis, c->fwd.attrs.layer_norm.epsilon, &ps);
+}
+
+kn_status kn_grad_instance_norm(kn_grad_ctx *c)
+{
+    const kn_shape *xs = kn_grad_shape(c, kn_grad_x(c, 0));
+    kn_shape ps = {.rank = xs->rank - 1};
+    for (int d = 0; d < ps.rank; d++)
+        ps.dims[d] = d == 0 ? xs->dims[1] : 1;
+    return kn_grad_norm(c, 2, c->fwd.attrs.batch_norm.epsilon, &ps);
+}

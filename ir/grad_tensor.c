@@ -47,16 +47,103 @@ kn_status kn_grad_binary(kn_grad_ctx *c)
 
 kn_status kn_grad_variadic(kn_grad_ctx *c)
 {
-    /* Sum: dy to every input, summed back to its shape; Mean: dy / n. (Min and Max have no rule: ties.) */
+    /* Sum: dy to every input, summed back to its shape; Mean: dy / n; Min/Max: dy where the input equals the
+     * result (every tied input gets all of dy, as a subgradient), summed back to its shape */
     int dy = c->dy[0];
     if (dy < 0)
         return c->st;
+    bool extreme = c->fwd.op == KN_OP_MIN || c->fwd.op == KN_OP_MAX;
     if (c->fwd.op == KN_OP_MEAN)
         dy = kn_grad_op(c, KN_OP_MUL, NULL, dy, kn_grad_scalar(c, 1.0f / (float)c->fwd.num_inputs), -1);
-    else if (c->fwd.op != KN_OP_SUM)
+    else if (c->fwd.op != KN_OP_SUM && !extreme)
         return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
-    for (int i = 0; i < c->fwd.num_inputs; i++)
-        c->dx[i] = c->need[i] ? kn_grad_sum_to(c, dy, kn_grad_shape(c, kn_grad_x(c, i))) : -1;
+    for (int i = 0; i < c->fwd.num_inputs; i++) {
+        if (!c->need[i])
+            continue;
+        int d = dy;
+        if (extreme) {
+            const int eq = kn_grad_op(c, KN_OP_EQUAL, NULL, kn_grad_x(c, i), kn_grad_y(c, 0), -1);
+            d = kn_grad_op(c, KN_OP_WHERE, NULL, eq, dy, kn_grad_scalar(c, 0.0f));
+        }
+        c->dx[i] = kn_grad_sum_to(c, d, kn_grad_shape(c, kn_grad_x(c, i)));
+    }
+    return c->st;
+}
+
+kn_status kn_grad_where(kn_grad_ctx *c)
+{
+    /* y = cond ? a : b: da = cond ? dy : 0, db = cond ? 0 : dy, each summed back to its shape */
+    const int dy = c->dy[0], C = kn_grad_x(c, 0);
+    if (dy < 0)
+        return c->st;
+    const int zero = kn_grad_scalar(c, 0.0f);
+    if (c->need[1])
+        c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, dy, zero), kn_grad_shape(c, kn_grad_x(c, 1)));
+    if (c->need[2])
+        c->dx[2] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, zero, dy), kn_grad_shape(c, kn_grad_x(c, 2)));
+    return c->st;
+}
+
+kn_status kn_grad_expand(kn_grad_ctx *c)
+{
+    /* broadcasting reversed */
+    if (c->dy[0] >= 0 && c->need[0])
+        c->dx[0] = kn_grad_sum_to(c, c->dy[0], kn_grad_shape(c, kn_grad_x(c, 0)));
+    return c->st;
+}
+
+kn_status kn_grad_reduce(kn_grad_ctx *c)
+{
+    const int dy = c->dy[0], X = kn_grad_x(c, 0), Y = kn_grad_y(c, 0);
+    if (dy < 0 || !c->need[0])
+        return c->st;
+    const kn_shape *xs = kn_grad_shape(c, X);
+    int64_t axes[KN_MAX_RANK];
+    int naxes = -1;
+    if (kn_grad_x(c, 1) >= 0 &&
+        (c->st = kn_value_read_ints(c->g, kn_grad_x(c, 1), axes, KN_MAX_RANK, &naxes, c->err)) != KN_OK)
+        return c->st;
+    bool red[KN_MAX_RANK], identity;
+    if ((c->st = kn_reduce_resolve(&c->fwd, xs->rank, axes, naxes, red, &identity, c->err)) != KN_OK)
+        return c->st;
+    if (identity) {
+        c->dx[0] = dy;
+        return c->st;
+    }
+    /* dy and y with the reduced dimensions kept (as 1), so that they broadcast against x */
+    kn_shape kept = *xs;
+    int64_t count = 1;
+    for (int d = 0; d < xs->rank; d++)
+        if (red[d]) {
+            count *= xs->dims[d];
+            kept.dims[d] = 1;
+        }
+    const int dyk = kn_grad_reshape_to(c, dy, &kept);
+    const int yk = kn_grad_reshape_to(c, Y, &kept);
+    int scale = -1; /* dx = scale * dyk, scale of x's shape (or a kept-shape factor spread by a ones tensor) */
+    switch (c->fwd.op) {
+    case KN_OP_REDUCE_SUM: scale = kn_grad_fill(c, xs, 1.0f); break;
+    case KN_OP_REDUCE_MEAN: scale = kn_grad_fill(c, xs, count ? 1.0f / (float)count : 0.0f); break;
+    case KN_OP_REDUCE_SUM_SQUARE: scale = kn_grad_op(c, KN_OP_MUL, NULL, X, kn_grad_scalar(c, 2.0f), -1); break;
+    case KN_OP_REDUCE_L1: scale = kn_grad_op(c, KN_OP_SIGN, NULL, X, -1, -1); break;
+    case KN_OP_REDUCE_L2: scale = kn_grad_op(c, KN_OP_DIV, NULL, X, yk, -1); break; /* x / |x| */
+    case KN_OP_REDUCE_LOG_SUM: /* 1 / sum = e^-y */
+        scale = kn_grad_op(c, KN_OP_DIV, NULL, kn_grad_fill(c, xs, 1.0f), kn_grad_op(c, KN_OP_EXP, NULL, yk, -1, -1),
+                           -1);
+        break;
+    case KN_OP_REDUCE_LOG_SUM_EXP: /* softmax: e^(x - y) */
+        scale = kn_grad_op(c, KN_OP_EXP, NULL, kn_grad_op(c, KN_OP_SUB, NULL, X, yk, -1), -1, -1);
+        break;
+    case KN_OP_REDUCE_MAX:
+    case KN_OP_REDUCE_MIN: { /* dy where x is the extreme (ties each get all of dy, as a subgradient) */
+        const int eq = kn_grad_op(c, KN_OP_EQUAL, NULL, X, yk, -1);
+        c->dx[0] = kn_grad_op(c, KN_OP_WHERE, NULL, eq, dyk, kn_grad_scalar(c, 0.0f));
+        return c->st;
+    }
+    default:
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
+    }
+    c->dx[0] = kn_grad_op(c, KN_OP_MUL, NULL, scale, dyk, -1);
     return c->st;
 }
 

@@ -215,16 +215,76 @@ typedef struct kn_batch_norm_attrs {
     bool deterministic;
 } kn_batch_norm_attrs;
 
+/** LayerNormalization: normalise over the dimensions from `axis` on (default -1); epsilon default 1e-5. */
+typedef struct kn_layer_norm_attrs {
+    int64_t axis;
+    float epsilon;
+} kn_layer_norm_attrs;
+
 typedef struct kn_lrn_attrs {
     int64_t size;
     float alpha, beta, bias;     /**< defaults 1e-4, 0.75, 1 */
 } kn_lrn_attrs;
 
+/**
+ * Reductions (ReduceSum ... ReduceMean) and ArgMax/ArgMin. The axes are
+ * attrs.axes, or, when the node has input 1 (ReduceSum-13's form), that
+ * constant int64 input (kn_reduce_resolve in ir/shape.h). No axes means all
+ * axes, or none when noop_empty (ReduceSum-13's noop_with_empty_axes: the
+ * node is then an identity). ArgMax/ArgMin: naxes 1, axes[0] the axis;
+ * select_last takes the last of equal extremes.
+ */
 typedef struct kn_reduce_attrs {
-    int naxes;                   /**< 0: all axes */
+    int naxes;                   /**< 0: all axes (or none, with noop_empty) */
     int64_t axes[KN_MAX_RANK];
     bool keepdims;               /**< default true */
+    bool noop_empty;             /**< default false */
+    bool select_last;            /**< ArgMax/ArgMin; default false */
 } kn_reduce_attrs;
+
+typedef enum kn_resize_mode { KN_RESIZE_NEAREST = 0, KN_RESIZE_LINEAR, KN_RESIZE_CUBIC } kn_resize_mode;
+
+/** How an output coordinate maps to an input coordinate (ONNX Resize's coordinate_transformation_mode). */
+typedef enum kn_resize_coord {
+    KN_COORD_HALF_PIXEL = 0,
+    KN_COORD_PYTORCH_HALF_PIXEL,
+    KN_COORD_ALIGN_CORNERS,
+    KN_COORD_ASYMMETRIC,
+    KN_COORD_TF_HALF_PIXEL_FOR_NN,
+    KN_COORD_TF_CROP_AND_RESIZE
+} kn_resize_coord;
+
+typedef enum kn_nearest_mode {
+    KN_NEAREST_ROUND_PREFER_FLOOR = 0,
+    KN_NEAREST_ROUND_PREFER_CEIL,
+    KN_NEAREST_FLOOR,
+    KN_NEAREST_CEIL
+} kn_nearest_mode;
+
+/**
+ * Resize (opset 11-13 semantics; Upsample and Resize-10 import as asymmetric
+ * Resize). Inputs X, roi, scales, sizes, the last three optional and
+ * constant once shapes are inferred (kn_resize_resolve in ir/shape.h).
+ */
+typedef struct kn_resize_attrs {
+    kn_resize_mode mode;           /**< default nearest */
+    kn_resize_coord coord;         /**< default half_pixel */
+    kn_nearest_mode nearest;       /**< default round_prefer_floor */
+    float cubic_a;                 /**< default -0.75 */
+    bool exclude_outside;
+    float extrapolation;           /**< tf_crop_and_resize: the value outside the roi (default 0) */
+} kn_resize_attrs;
+
+/** DepthToSpace / SpaceToDepth: the block size; DepthToSpace's mode (DCR: depth-column-row, the default; CRD). */
+typedef struct kn_block_attrs {
+    int64_t blocksize;
+    bool crd;
+} kn_block_attrs;
+
+/** Mod: fmod 1 takes the sign of the dividend (C's fmod), 0 that of the divisor (Python's %; integers only). */
+typedef struct kn_mod_attrs {
+    bool fmod;
+} kn_mod_attrs;
 
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
 
@@ -315,7 +375,11 @@ typedef union kn_attrs {
     kn_transpose_attrs transpose;
     kn_batch_norm_attrs batch_norm;
     kn_lrn_attrs lrn;
+    kn_layer_norm_attrs layer_norm;
     kn_reduce_attrs reduce;
+    kn_resize_attrs resize;
+    kn_block_attrs block;
+    kn_mod_attrs mod;
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;

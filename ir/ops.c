@@ -110,13 +110,33 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
         a->batch_norm.epsilon = 1e-5f;
         a->batch_norm.momentum = 0.9f;
         break;
+    case KN_OP_LAYER_NORM:
+        a->layer_norm.axis = -1;
+        a->layer_norm.epsilon = 1e-5f;
+        break;
+    case KN_OP_INSTANCE_NORM:
+        a->batch_norm.epsilon = 1e-5f;
+        break;
     case KN_OP_LRN:
         a->lrn.alpha = 1e-4f;
         a->lrn.beta = 0.75f;
         a->lrn.bias = 1.0f;
         break;
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM:
+    case KN_OP_REDUCE_LOG_SUM_EXP: case KN_OP_REDUCE_SUM_SQUARE:
         a->reduce.keepdims = true;
+        break;
+    case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
+        a->reduce.keepdims = true;
+        a->reduce.naxes = 1;
+        break;
+    case KN_OP_DEPTH_TO_SPACE:
+    case KN_OP_SPACE_TO_DEPTH:
+        a->block.blocksize = 1;
+        break;
+    case KN_OP_RESIZE:
+        a->resize.cubic_a = -0.75f;
         break;
     case KN_OP_CONSTANT_OF_SHAPE:
         a->dtype.to = KN_F32;

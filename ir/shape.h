@@ -37,8 +37,21 @@ KN_SHAPE_RULE(kn_shape_where)
 KN_SHAPE_RULE(kn_shape_pool)
 KN_SHAPE_RULE(kn_shape_global_pool)
 KN_SHAPE_RULE(kn_shape_batch_norm)
+/* Reduce*: data[, constant int64 axes] -> the reduced shape (ir/shape_reduce.c) */
+KN_SHAPE_RULE(kn_shape_layer_norm)
+KN_SHAPE_RULE(kn_shape_instance_norm)
 KN_SHAPE_RULE(kn_shape_reduce)
+/* ArgMax/ArgMin: int64 indices, the axis kept as 1 or dropped */
+KN_SHAPE_RULE(kn_shape_arg)
+/* Resize: float32 X, constant roi/scales/sizes (ir/shape_image.c) */
+KN_SHAPE_RULE(kn_shape_resize)
 KN_SHAPE_RULE(kn_shape_flatten)
+/* Expand, Tile, Range, DepthToSpace/SpaceToDepth, Mod (ir/shape_image.c) */
+KN_SHAPE_RULE(kn_shape_expand)
+KN_SHAPE_RULE(kn_shape_tile)
+KN_SHAPE_RULE(kn_shape_range)
+KN_SHAPE_RULE(kn_shape_depth_space)
+KN_SHAPE_RULE(kn_shape_mod)
 KN_SHAPE_RULE(kn_shape_reshape)
 KN_SHAPE_RULE(kn_shape_transpose)
 KN_SHAPE_RULE(kn_shape_concat)
@@ -100,5 +113,50 @@ kn_status kn_window_resolve(const kn_node *n, const kn_window_attrs *a, const in
 kn_status kn_slice_resolve(const kn_node *n, const kn_shape *in, const int64_t *starts,
                            const int64_t *ends, const int64_t *axes, const int64_t *steps, int count,
                            int64_t *start, int64_t *step, kn_shape *out, kn_error *err);
+
+/**
+ * Which dimensions of a rank-`rank` input reduction node n reduces:
+ * red[d] for each d. The axes are axes_in[0..naxes_in) when the node has an
+ * axes input (naxes_in >= 0), else n->attrs.reduce.axes; none listed means
+ * every axis, or none at all when noop_empty (*identity is then true: the
+ * output is the input). Negative axes count from the end; a repeated or
+ * out-of-range axis is a KN_ERR_SHAPE naming the node. Shared by the shape
+ * rule, the reference kernels and the oneDNN mapping.
+ */
+kn_status kn_reduce_resolve(const kn_node *n, int rank, const int64_t *axes_in, int naxes_in, bool *red,
+                            bool *identity, kn_error *err);
+
+/**
+ * Resolve a Resize of input shape `in`: scales (nscales values, 0 when
+ * absent or empty) or sizes (nsizes, 0 when absent or empty), exactly one of
+ * them given for every dimension. Fills the output shape and, per
+ * dimension, the scale the coordinate transformation divides by (the given
+ * scale, or out/in when sizes are given). Shared by the shape rule, the
+ * reference kernel and the oneDNN mapping.
+ */
+kn_status kn_resize_resolve(const kn_node *n, const kn_shape *in, const float *scales, int nscales,
+                            const int64_t *sizes, int nsizes, double *scale, kn_shape *out, kn_error *err);
+
+/**
+ * The float32 contents of constant value `id` into out[0..cap): *count
+ * receives the number (KN_ERR_UNSUPPORTED when not a constant, KN_ERR_DTYPE
+ * when not float32, KN_ERR_SHAPE when more than cap).
+ */
+kn_status kn_value_read_floats(const kn_graph *g, int id, float *out, int cap, int *count, kn_error *err);
+
+/**
+ * LayerNormalization of input shape x at `axis`: *outer rows of *inner
+ * elements each; *normalized_axis the normalised axis in [0, rank).
+ * KN_ERR_SHAPE naming the node when the axis is out of range.
+ */
+kn_status kn_layer_norm_split(const kn_node *n, const kn_shape *x, int *normalized_axis, int64_t *outer,
+                              int64_t *inner, kn_error *err);
+
+/**
+ * Range's element count from start, limit, delta (as doubles):
+ * max(ceil((limit - start) / delta), 0); KN_ERR_SHAPE for delta 0 or a
+ * count beyond KN_SIZE_ATTR_MAX.
+ */
+kn_status kn_range_count(const kn_node *n, double start, double limit, double delta, int64_t *count, kn_error *err);
 
 #endif /* KN_IR_SHAPE_H */

@@ -245,38 +245,6 @@ kn_status kn_shape_same(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, x->dtype, &x->shape, err);
 }
 
-kn_status kn_shape_reduce(kn_graph *g, kn_node *n, kn_error *err)
-{
-    kn_value *x = kn_node_input(g, n, 0);
-    kn_status st = kn_require_f32(n, x, err);
-    if (st != KN_OK)
-        return st;
-    const kn_reduce_attrs *a = &n->attrs.reduce;
-    int rank = x->shape.rank;
-    bool reduced[KN_MAX_RANK] = {false};
-    if (a->naxes < 0 || a->naxes > KN_MAX_RANK)
-        return kn_node_error(err, KN_ERR_INVALID_ARG, n, "bad number of axes %d", a->naxes);
-    if (a->naxes == 0)
-        for (int d = 0; d < rank; d++)
-            reduced[d] = true;
-    for (int i = 0; i < a->naxes; i++) {
-        int64_t ax;
-        if ((st = kn_axis_normalize(n, a->axes[i], rank, &ax, err)) != KN_OK)
-            return st;
-        if (reduced[ax])
-            return kn_node_error(err, KN_ERR_SHAPE, n, "axis %lld is listed twice", (long long)a->axes[i]);
-        reduced[ax] = true;
-    }
-    kn_shape out = {.rank = 0};
-    for (int d = 0; d < rank; d++) {
-        if (!reduced[d])
-            out.dims[out.rank++] = x->shape.dims[d];
-        else if (a->keepdims)
-            out.dims[out.rank++] = 1;
-    }
-    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
-}
-
 /* ------------------------------------------------------------ data movement */
 
 kn_status kn_shape_flatten(kn_graph *g, kn_node *n, kn_error *err)

@@ -141,6 +141,27 @@ kn_status kn_pass_fuse_residual(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
 kn_status kn_pass_fuse_swish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
 /**
+ * GELU formation (passes/fuse_patterns.c): x * 0.5 * (1 + Erf(x / sqrt 2))
+ * as PyTorch and TensorFlow spell it (Div by sqrt 2 or Mul by 1/sqrt 2; the
+ * 0.5 applied last or to x first; constants within 1e-4) becomes one Gelu
+ * node, an activation that kn_pass_fuse_activation can then fuse into the
+ * MatMul/Gemm before it (oneDNN: eltwise gelu_erf).
+ */
+kn_status kn_pass_fuse_gelu(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/** Mish formation: Mul(x, Tanh(Softplus(x))) becomes one Mish node (oneDNN: eltwise mish). */
+kn_status kn_pass_fuse_mish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
+ * Layer normalisation formation: d = Sub(x, ReduceMean(x)), Div(d,
+ * Sqrt(Add(ReduceMean(Pow(d, 2) or Mul(d, d)), eps))) over the same
+ * trailing axes (keepdims), then, when they follow, Mul by a constant gamma
+ * and Add a constant beta of the normalised dimensions, becomes one
+ * LayerNormalization (a ones gamma when there is none).
+ */
+kn_status kn_pass_fuse_layer_norm(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
  * Remove Identity nodes and inference Dropouts (no mask read, training_mode
  * absent or constant false): readers are rewired to the input. When the
  * removed node wrote a graph output, its producer writes that output

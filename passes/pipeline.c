@@ -39,6 +39,10 @@ static const kn_pass kn_inference_pipeline[] = {
      * carries an activation cannot take an Add (it would come after it), and
      * the residual pass fuses the activation after the Add itself. */
     {"fuse_swish", "turn Mul(x, Sigmoid(x)) into Swish(x)", kn_pass_fuse_swish, KN_ONCE},
+    {"fuse_gelu", "turn x * 0.5 * (1 + Erf(x / sqrt 2)) into Gelu(x)", kn_pass_fuse_gelu, KN_ONCE},
+    {"fuse_mish", "turn Mul(x, Tanh(Softplus(x))) into Mish(x)", kn_pass_fuse_mish, KN_ONCE},
+    {"fuse_layer_norm", "turn ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div (Mul, Add) into LayerNormalization",
+     kn_pass_fuse_layer_norm, KN_ONCE},
     {"fuse_residual", "fuse Conv + Add (+ activation)", kn_pass_fuse_residual, KN_ONCE},
     {"fuse_activation", "fuse activations into Conv, ConvTranspose, Gemm, MatMul, BatchNormalization", kn_pass_fuse_activation,
      KN_ONCE},

@@ -50,15 +50,17 @@ static int64_t kn_node_flops(const kn_graph *g, const kn_node *n)
     }
     case KN_OP_GLOBAL_AVERAGE_POOL:
     case KN_OP_GLOBAL_MAX_POOL:
-    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_LOG_SUM:
+    case KN_OP_REDUCE_LOG_SUM_EXP: case KN_OP_REDUCE_SUM_SQUARE: case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
         return kn_numel(&g->values[n->inputs[0]]);
     case KN_OP_ADD: case KN_OP_SUB: case KN_OP_MUL: case KN_OP_DIV: case KN_OP_POW:
-    case KN_OP_MIN: case KN_OP_MAX: case KN_OP_SUM: case KN_OP_MEAN: case KN_OP_PRELU:
+    case KN_OP_MOD: case KN_OP_MIN: case KN_OP_MAX: case KN_OP_SUM: case KN_OP_MEAN: case KN_OP_PRELU:
     case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_HARD_SIGMOID: case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_GELU: case KN_OP_MISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
     case KN_OP_ERF: case KN_OP_ABS: case KN_OP_NEG: case KN_OP_RECIPROCAL: case KN_OP_LOG: case KN_OP_FLOOR:
     case KN_OP_CEIL: case KN_OP_ROUND: case KN_OP_SIGN: case KN_OP_SIN: case KN_OP_COS: case KN_OP_SOFTPLUS:
-    case KN_OP_SOFTSIGN: case KN_OP_SELU: case KN_OP_THRESHOLDED_RELU: case KN_OP_CELU: case KN_OP_SOFTMAX: case KN_OP_LOG_SOFTMAX: case KN_OP_BATCH_NORM: case KN_OP_LRN:
+    case KN_OP_SOFTSIGN: case KN_OP_SELU: case KN_OP_THRESHOLDED_RELU: case KN_OP_CELU: case KN_OP_SOFTMAX: case KN_OP_LOG_SOFTMAX: case KN_OP_BATCH_NORM: case KN_OP_LRN: case KN_OP_LAYER_NORM: case KN_OP_INSTANCE_NORM:
         return out_elems;
     default:
         return 0;

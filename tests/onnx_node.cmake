@@ -10,6 +10,9 @@
 # output with output_*.pb (rtol 1e-3, atol 1e-7 unless the runner's table
 # says otherwise).
 #
+# tests/onnx_node_refused.txt (also generated) lists the tests left out, by
+# op family, each family with the reason kiln lacks it.
+#
 # tests/onnx_node_expected_failures.txt lists tests kiln refuses on purpose,
 # one per line as "test_name  reason". Those run with --expect-unsupported:
 # they pass only if kiln stops with a clean KN_ERR_UNSUPPORTED or

@@ -20,8 +20,9 @@
  * compile time and refuses such graphs cleanly (KN_ERR_UNSUPPORTED); in real
  * models they are constants or folded shape computations. When the plain
  * attempt is refused at load or compile time and the test has integer
- * (int64/int32) inputs, the runner tries again with those inputs bound as
- * constants of the test's values (as TVM's ONNX tests do with
+ * (int64/int32) inputs, float scalars (Range), or float32 vectors after the
+ * first input of at most 2 * KN_MAX_RANK values (Resize's scales and roi), the runner tries again
+ * with those inputs bound as constants of the test's values (as TVM's ONNX tests do with
  * freeze_params) through kn_options' frozen inputs, and says so. The op
  * then still runs, now with its parameters known at compile time.
  *
@@ -213,6 +214,16 @@ static int kn_node_is_int(kn_dtype dt)
     return dt == KN_I64 || dt == KN_I32;
 }
 
+/* Whether input k of a test is a parameter to freeze: an integer tensor, a float scalar (Range's start, limit,
+ * delta) or, after the first input, a short float32 vector (Resize's scales and roi: at most 2 values per
+ * dimension). */
+static int kn_node_is_param(int k, const kn_tensor *t)
+{
+    bool flt = t->dtype == KN_F32 || t->dtype == KN_F64;
+    return kn_node_is_int(t->dtype) || (flt && t->shape.rank == 0) ||
+           (k > 0 && t->dtype == KN_F32 && t->shape.rank == 1 && t->shape.dims[0] <= 2 * KN_MAX_RANK);
+}
+
 /* One attempt at one data set, plain or with integer inputs frozen. */
 static void kn_node_attempt_set(const kn_node_opts *o, const char *set_name, kn_node_data *d, int freeze,
                                 kn_node_attempt *a)
@@ -253,7 +264,7 @@ static void kn_node_attempt_set(const kn_node_opts *o, const char *set_name, kn_
             snprintf(a->message, sizeof a->message, "cannot describe model input %d", k);
             goto done;
         }
-        if (freeze && kn_node_is_int(info.dtype) && d->inputs[k].dtype == info.dtype) {
+        if (freeze && kn_node_is_param(k, &d->inputs[k]) && d->inputs[k].dtype == info.dtype) {
             frozen_names[opts.num_frozen] = info.name;
             frozen_values[opts.num_frozen++] = d->inputs[k];
             continue;
@@ -391,9 +402,9 @@ int main(int argc, char **argv)
         if (a.outcome == KN_NODE_REFUSED && a.early && kn_node_data_load(&o, sets[s], d, &readout)) {
             int has_int = 0;
             for (int k = 0; k < d->nin; k++)
-                has_int |= kn_node_is_int(d->inputs[k].dtype);
+                has_int |= kn_node_is_param(k, &d->inputs[k]);
             if (has_int) {
-                printf("%s: %s: plain attempt refused (%s); trying again with the integer inputs "
+                printf("%s: %s: plain attempt refused (%s); trying again with the parameter inputs "
                        "bound as constants\n", o.test, sets[s], a.message);
                 kn_node_attempt_set(&o, sets[s], d, 1, &a);
                 froze = 1;
@@ -426,6 +437,6 @@ int main(int argc, char **argv)
         return 1;
     }
     printf("%s: pass (%d data sets, %d outputs%s)\n", o.test, nsets, compared,
-           froze ? ", integer inputs bound as constants" : "");
+           froze ? ", parameter inputs bound as constants" : "");
     return 0;
 }

@@ -31,6 +31,8 @@ bool kn_dnnl_eltwise_alg(kn_op op, const kn_scalar_attrs *p, dnnl_alg_kind_t *al
         return true;
     case KN_OP_HARD_SWISH: *alg = dnnl_eltwise_hardswish; return true;
     case KN_OP_SWISH: *alg = dnnl_eltwise_swish; *alpha = 1.0f; return true;
+    case KN_OP_GELU: *alg = dnnl_eltwise_gelu_erf; return true;
+    case KN_OP_MISH: *alg = dnnl_eltwise_mish; return true;
     case KN_OP_ELU: *alg = dnnl_eltwise_elu; *alpha = p->alpha; return true;
     case KN_OP_SQRT: *alg = dnnl_eltwise_sqrt; return true;
     case KN_OP_EXP: *alg = dnnl_eltwise_exp; return true;
@@ -96,6 +98,81 @@ static bool kn_dnnl_rank_in(const kn_graph *g, int v, int lo, int hi, char *why,
         return true;
     snprintf(why, len, "rank %d (oneDNN: %d to %d)", r, lo, hi);
     return false;
+}
+
+bool kn_dnnl_reduce_axes(const kn_graph *g, const kn_node *n, bool *red, bool *identity)
+{
+    int64_t axes[KN_MAX_RANK];
+    int count = -1;
+    if (n->num_inputs > 1 && n->inputs[1] >= 0 &&
+        kn_value_read_ints(g, n->inputs[1], axes, KN_MAX_RANK, &count, NULL) != KN_OK)
+        return false;
+    return kn_reduce_resolve(n, g->values[n->inputs[0]].shape.rank, axes, count, red, identity, NULL) == KN_OK;
+}
+
+bool kn_dnnl_resize_maps(const kn_graph *g, const kn_node *n, float *factors, char *why, size_t len)
+{
+    const kn_resize_attrs *a = &n->attrs.resize;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape, *ys = &g->values[n->outputs[0]].shape;
+    float scales[KN_MAX_RANK];
+    int64_t sizes[KN_MAX_RANK];
+    int ns = 0, nz = 0;
+    if ((n->num_inputs > 2 && n->inputs[2] >= 0 &&
+         kn_value_read_floats(g, n->inputs[2], scales, KN_MAX_RANK, &ns, NULL) != KN_OK) ||
+        (n->num_inputs > 3 && n->inputs[3] >= 0 &&
+         kn_value_read_ints(g, n->inputs[3], sizes, KN_MAX_RANK, &nz, NULL) != KN_OK)) {
+        snprintf(why, len, "scales/sizes are not constants");
+        return false;
+    }
+    double scale[KN_MAX_RANK];
+    kn_shape os;
+    if (kn_resize_resolve(n, xs, scales, ns, sizes, nz, scale, &os, NULL) != KN_OK || xs->rank < 3 ||
+        xs->rank > 5) {
+        snprintf(why, len, "rank %d (oneDNN's resampling: 3 to 5)", xs->rank);
+        return false;
+    }
+    if (os.dims[0] != xs->dims[0] || os.dims[1] != xs->dims[1] || scale[0] != 1.0 || scale[1] != 1.0) {
+        snprintf(why, len, "resizes the batch or channel dimension");
+        return false;
+    }
+    for (int d = 2; d < xs->rank; d++) {
+        factors[d - 2] = (float)scale[d];
+        if (xs->dims[d] == 0 || ys->dims[d] == 0) {
+            snprintf(why, len, "empty spatial dimension");
+            return false;
+        }
+        /* measured on the node tests: oneDNN 2.6 derives its own factor where out != in * scale (scales 0.6
+         * on 4 -> 2: 3.5 for 2.67), and its nearest differs from ONNX's at non-integer factors (2 -> 7) */
+        if ((double)xs->dims[d] * scale[d] != (double)ys->dims[d] ||
+            (a->mode == KN_RESIZE_NEAREST && scale[d] != floor(scale[d]))) {
+            snprintf(why, len, "scale %g of %lld -> %lld: oneDNN 2.6 agrees with ONNX only where out = in * scale "
+                     "(nearest: an integer scale)", scale[d], (long long)xs->dims[d], (long long)ys->dims[d]);
+            return false;
+        }
+    }
+    /* oneDNN 2.6 maps dst to src by (o + 0.5) / F - 0.5: ONNX's half_pixel (pytorch_half_pixel when no
+     * output length is 1) for linear. Its nearest rounds that, which at an integer F is floor(o / F): what
+     * asymmetric + floor (PyTorch's export), half_pixel + any rounding and tf_half_pixel_for_nn + floor give */
+    bool ok;
+    if (a->mode == KN_RESIZE_LINEAR) {
+        ok = a->coord == KN_COORD_HALF_PIXEL || a->coord == KN_COORD_PYTORCH_HALF_PIXEL;
+        for (int d = 2; d < xs->rank && a->coord == KN_COORD_PYTORCH_HALF_PIXEL; d++)
+            ok = ok && ys->dims[d] != 1;
+    } else if (a->mode == KN_RESIZE_NEAREST) {
+        bool rounds = a->nearest == KN_NEAREST_ROUND_PREFER_FLOOR || a->nearest == KN_NEAREST_ROUND_PREFER_CEIL;
+        ok = (a->coord == KN_COORD_ASYMMETRIC && a->nearest == KN_NEAREST_FLOOR) ||
+             ((a->coord == KN_COORD_HALF_PIXEL || a->coord == KN_COORD_PYTORCH_HALF_PIXEL) && rounds) ||
+             (a->coord == KN_COORD_TF_HALF_PIXEL_FOR_NN && a->nearest == KN_NEAREST_FLOOR);
+    } else {
+        ok = false;
+    }
+    if (!ok) {
+        snprintf(why, len, "%s with this coordinate/rounding mode: oneDNN 2.6's resampling computes half-pixel "
+                 "linear and floor(o / F) nearest only",
+                 a->mode == KN_RESIZE_CUBIC ? "cubic" : a->mode == KN_RESIZE_LINEAR ? "linear" : "nearest");
+        return false;
+    }
+    return true;
 }
 
 bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t len)
@@ -246,7 +323,7 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     case KN_OP_RELU: case KN_OP_LEAKY_RELU: case KN_OP_SIGMOID: case KN_OP_TANH: case KN_OP_CLIP:
-    case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
+    case KN_OP_HARD_SWISH: case KN_OP_SWISH: case KN_OP_GELU: case KN_OP_MISH: case KN_OP_ELU: case KN_OP_SQRT: case KN_OP_EXP:
     case KN_OP_ABS: case KN_OP_NEG: case KN_OP_ROUND: case KN_OP_SOFTPLUS: case KN_OP_RECIPROCAL: {
         if (!kn_dnnl_f32(g, n->inputs[0])) {
             snprintf(why, len, "input is not float32");
@@ -266,6 +343,52 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     }
+    case KN_OP_REDUCE_MEAN: case KN_OP_REDUCE_SUM: case KN_OP_REDUCE_MAX: case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD: case KN_OP_REDUCE_L1: case KN_OP_REDUCE_L2: case KN_OP_REDUCE_SUM_SQUARE: {
+        if (!kn_dnnl_f32(g, n->inputs[0]) || !kn_dnnl_f32(g, n->outputs[0])) {
+            snprintf(why, len, "input is %s, not float32", kn_dtype_name(g->values[n->inputs[0]].dtype));
+            return false;
+        }
+        if (!kn_dnnl_rank_in(g, n->inputs[0], 1, 6, why, len))
+            return false;
+        bool red[KN_MAX_RANK], identity;
+        if (!kn_dnnl_reduce_axes(g, n, red, &identity)) {
+            snprintf(why, len, "axes are not a constant");
+            return false;
+        }
+        size_t numel = 0;
+        if (identity || kn_shape_numel(&g->values[n->inputs[0]].shape, &numel) != KN_OK || numel == 0) {
+            snprintf(why, len, identity ? "no axes with noop_with_empty_axes: a copy" : "empty input");
+            return false;
+        }
+        return true;
+    }
+    case KN_OP_RESIZE: {
+        float factors[KN_MAX_RANK];
+        return kn_dnnl_f32(g, n->inputs[0]) && kn_dnnl_f32(g, n->outputs[0]) &&
+               kn_dnnl_resize_maps(g, n, factors, why, len);
+    }
+    case KN_OP_LAYER_NORM:
+        for (int k = 1; k < n->num_outputs; k++)
+            if (n->outputs[k] >= 0) {
+                snprintf(why, len, "Mean/InvStdDev outputs (oneDNN's inference layer norm gives Y only)");
+                return false;
+            }
+        for (int k = 0; k < n->num_inputs; k++)
+            if (!kn_dnnl_f32(g, n->inputs[k])) {
+                snprintf(why, len, "input %d is not float32", k);
+                return false;
+            }
+        return true;
+    case KN_OP_INSTANCE_NORM:
+        snprintf(why, len, "oneDNN 2.6 has no instance normalisation (its batch norm pools over the batch)");
+        return false;
+    case KN_OP_REDUCE_LOG_SUM: case KN_OP_REDUCE_LOG_SUM_EXP:
+        snprintf(why, len, "oneDNN 2.6's reduction has no log-sum algorithm (it would take three primitives)");
+        return false;
+    case KN_OP_ARG_MAX: case KN_OP_ARG_MIN:
+        snprintf(why, len, "oneDNN 2.6 has no arg-max/arg-min primitive");
+        return false;
     case KN_OP_SIN: case KN_OP_COS: case KN_OP_FLOOR: case KN_OP_CEIL: case KN_OP_SIGN: case KN_OP_SOFTSIGN:
     case KN_OP_SELU: case KN_OP_CELU: case KN_OP_THRESHOLDED_RELU:
         /* Selu and Celu would be elu with a scale (two steps); the others have no algorithm at all */

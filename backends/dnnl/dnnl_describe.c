@@ -550,6 +550,85 @@ fail:
     return st;
 }
 
+/* Reduce*: one reduction primitive on the plain input, the output seen with the reduced dimensions kept as 1. */
+static kn_status kn_dnnl_describe_reduction(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                            kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    bool red[KN_MAX_RANK], identity;
+    if (!kn_dnnl_reduce_axes(g, n, red, &identity) || identity)
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': axes not mapped", n->name);
+    int64_t kept[KN_MAX_RANK];
+    for (int d = 0; d < xs->rank; d++)
+        kept[d] = red[d] ? 1 : xs->dims[d];
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], xs->rank, xs->dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], xs->rank, kept, err)) != KN_OK)
+        return st;
+    dnnl_alg_kind_t alg;
+    float p = 0.0f;
+    switch (n->op) {
+    case KN_OP_REDUCE_SUM: alg = dnnl_reduction_sum; break;
+    case KN_OP_REDUCE_MAX: alg = dnnl_reduction_max; break;
+    case KN_OP_REDUCE_MIN: alg = dnnl_reduction_min; break;
+    case KN_OP_REDUCE_PROD: alg = dnnl_reduction_mul; break;
+    case KN_OP_REDUCE_L1: alg = dnnl_reduction_norm_lp_sum; p = 1.0f; break;
+    case KN_OP_REDUCE_L2: alg = dnnl_reduction_norm_lp_sum; p = 2.0f; break;
+    case KN_OP_REDUCE_SUM_SQUARE: alg = dnnl_reduction_norm_lp_power_p_sum; p = 2.0f; break;
+    default: alg = dnnl_reduction_mean; break;
+    }
+    KN_DNNL_CHECK(n, dnnl_reduction_desc_init(&desc->op.reduction, alg, &src->md, &dst->md, p, 0.0f));
+fail:
+    return st;
+}
+
+/* Resize: oneDNN's resampling on the plain tensors with kiln's scale factors (kn_dnnl_resize_maps). */
+static kn_status kn_dnnl_describe_resampling(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                             kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    kn_status st = KN_OK;
+    float factors[KN_MAX_RANK];
+    char why[160];
+    if (!kn_dnnl_resize_maps(exe->graph, n, factors, why, sizeof why))
+        return kn_error_set(err, KN_ERR_UNSUPPORTED, "node '%s': %s", n->name, why);
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], 0, NULL, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err)) != KN_OK)
+        return st;
+    dnnl_alg_kind_t alg = n->attrs.resize.mode == KN_RESIZE_LINEAR ? dnnl_resampling_linear : dnnl_resampling_nearest;
+    KN_DNNL_CHECK(n, dnnl_resampling_forward_desc_init(&desc->op.resampling, dnnl_forward_inference, alg, factors,
+                                                       &src->md, &dst->md));
+fail:
+    return st;
+}
+
+/* LayerNormalization: oneDNN's layer normalisation (over the last dimension) on X seen as [outer, inner]. */
+static kn_status kn_dnnl_describe_layer_norm(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                             kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    kn_status st = KN_OK;
+    int axis;
+    int64_t dims[2];
+    if ((st = kn_layer_norm_split(n, &exe->graph->values[n->inputs[0]].shape, &axis, &dims[0], &dims[1], err)) !=
+        KN_OK)
+        return st;
+    bool shift = n->num_inputs > 2 && n->inputs[2] >= 0;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    if ((st = kn_dnnl_bind_plain(exe, n, src, DNNL_ARG_SRC, n->inputs[0], 2, dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 2, dims, err)) != KN_OK ||
+        (st = kn_dnnl_bind_plain(exe, n, &binds[(*nb)++], DNNL_ARG_SCALE, n->inputs[1], 1, &dims[1], err)) != KN_OK ||
+        (shift && (st = kn_dnnl_bind_plain(exe, n, &binds[(*nb)++], DNNL_ARG_SHIFT, n->inputs[2], 1, &dims[1], err)) !=
+                      KN_OK))
+        return st;
+    KN_DNNL_CHECK(n, dnnl_layer_normalization_forward_desc_init(&desc->op.lnorm, dnnl_forward_inference, &src->md,
+                                                                NULL, n->attrs.layer_norm.epsilon,
+                                                                dnnl_use_scale | (shift ? dnnl_use_shift : 0)));
+fail:
+    return st;
+}
+
 kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
                            kn_dnnl_bind *binds, int *nbinds, kn_error *err)
 {
@@ -579,6 +658,16 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_CONV_GRAD_WEIGHT:
     case KN_OP_MAX_POOL_GRAD:
     case KN_OP_ACTIVATION_GRAD: return kn_dnnl_describe_train(exe, n, req, desc, binds, nbinds, err);
+    case KN_OP_REDUCE_MEAN:
+    case KN_OP_REDUCE_SUM:
+    case KN_OP_REDUCE_MAX:
+    case KN_OP_REDUCE_MIN:
+    case KN_OP_REDUCE_PROD:
+    case KN_OP_REDUCE_L1:
+    case KN_OP_REDUCE_L2:
+    case KN_OP_REDUCE_SUM_SQUARE: return kn_dnnl_describe_reduction(exe, n, desc, binds, nbinds, err);
+    case KN_OP_RESIZE: return kn_dnnl_describe_resampling(exe, n, desc, binds, nbinds, err);
+    case KN_OP_LAYER_NORM: return kn_dnnl_describe_layer_norm(exe, n, desc, binds, nbinds, err);
     default: return kn_dnnl_describe_eltwise(exe, n, req, desc, binds, nbinds, err);
     }
 }

@@ -225,6 +225,9 @@ typedef struct kn_dnnl_desc {
         dnnl_batch_normalization_desc_t bnorm;
         dnnl_lrn_desc_t lrn;
         dnnl_softmax_v2_desc_t softmax;
+        dnnl_reduction_desc_t reduction;
+        dnnl_resampling_desc_t resampling;
+        dnnl_layer_normalization_desc_t lnorm;
     } op;
 } kn_dnnl_desc;
 
@@ -343,6 +346,20 @@ kn_status kn_dnnl_post_ops(const kn_node *node, const dnnl_memory_desc_t *res_md
  * md is the dst's). KN_ERR_UNSUPPORTED (message in err): a configuration
  * the backend leaves to the reference kernels.
  */
+/*
+ * The dimensions reduction node n reduces (red[d]) and whether it is an
+ * identity (kn_reduce_resolve); false when its axes input is not a constant.
+ */
+bool kn_dnnl_reduce_axes(const kn_graph *g, const kn_node *n, bool *red, bool *identity);
+
+/*
+ * Whether Resize node n maps to oneDNN's resampling (nearest or linear over
+ * the spatial dimensions, batch and channels kept, the coordinate modes
+ * oneDNN's formulas match); fills the spatial factors when it does, else
+ * says why in why[len].
+ */
+bool kn_dnnl_resize_maps(const kn_graph *g, const kn_node *n, float *factors, char *why, size_t len);
+
 kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req, kn_dnnl_desc *desc,
                            kn_dnnl_bind *binds, int *nbinds, kn_error *err);
 

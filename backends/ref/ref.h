@@ -128,7 +128,16 @@ KN_REF_KERNEL(kn_ref_pool)            /* MaxPool, AveragePool */
 KN_REF_KERNEL(kn_ref_global_pool)     /* GlobalAveragePool, GlobalMaxPool */
 KN_REF_KERNEL(kn_ref_batch_norm)
 KN_REF_KERNEL(kn_ref_lrn)
-KN_REF_KERNEL(kn_ref_reduce_mean)
+KN_REF_KERNEL(kn_ref_layer_norm)     /* ref_norm.c */
+KN_REF_KERNEL(kn_ref_instance_norm)  /* ref_norm.c */
+KN_REF_KERNEL(kn_ref_reduce)          /* ReduceSum ... ReduceMean, by node->op (ref_reduce.c) */
+KN_REF_KERNEL(kn_ref_arg)             /* ArgMax, ArgMin (ref_reduce.c) */
+KN_REF_KERNEL(kn_ref_mod)             /* ref_logic.c */
+KN_REF_KERNEL(kn_ref_expand)          /* ref_logic.c */
+KN_REF_KERNEL(kn_ref_tile)            /* ref_tensor.c */
+KN_REF_KERNEL(kn_ref_range)           /* ref_tensor.c */
+KN_REF_KERNEL(kn_ref_depth_space)     /* DepthToSpace, SpaceToDepth (ref_tensor.c) */
+KN_REF_KERNEL(kn_ref_resize)          /* Resize (ref_resize.c) */
 KN_REF_KERNEL(kn_ref_copy)            /* Flatten Reshape Squeeze Unsqueeze Identity Dropout */
 KN_REF_KERNEL(kn_ref_transpose)
 KN_REF_KERNEL(kn_ref_concat)

@@ -374,6 +374,11 @@ static KN_ELTWISE_FN void kn_activation_chunk(kn_op op, float alpha, float beta,
     case KN_OP_HARD_SIGMOID: KN_MAP(kn_clamp01f(alpha * v + beta)); break;
     case KN_OP_HARD_SWISH: KN_MAP(v * kn_clamp01f(v * (1.0f / 6.0f) + 0.5f)); break;
     case KN_OP_SWISH: KN_MAP(v * kn_sigmoidf(v)); break;
+    case KN_OP_GELU: for (size_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f)); break;
+    case KN_OP_MISH: /* softplus as in Softplus: max(v, 0) + log1p(exp(-|v|)) */
+        for (size_t i = 0; i < n; i++)
+            x[i] = x[i] * tanhf((x[i] > 0.0f ? x[i] : 0.0f) + log1pf(expf(-fabsf(x[i]))));
+        break;
     case KN_OP_ELU: KN_MAP(kn_eluf(v, alpha)); break;
     case KN_OP_SQRT: KN_MAP(sqrtf(v)); break;
     case KN_OP_EXP: KN_MAP(kn_expf(v)); break;
@@ -611,88 +616,3 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
     return KN_OK;
 }
 
-/* ------------------------------------------------------------ ReduceMean */
-
-kn_status kn_ref_reduce_mean(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
-               kn_error *err)
-{
-    if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32)
-        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported (float32 only)",
-                              kn_dtype_name(in[0].dtype));
-    const kn_shape *s = &in[0].shape;
-    const kn_reduce_attrs *a = &node->attrs.reduce;
-    bool red[KN_MAX_RANK] = {false};
-    for (int d = 0; d < s->rank; d++)
-        red[d] = a->naxes == 0;
-    for (int i = 0; i < a->naxes && i < KN_MAX_RANK; i++) {
-        int64_t ax;
-        kn_status st = kn_axis_normalize(node, a->axes[i], s->rank, &ax, err);
-        if (st != KN_OK)
-            return st;
-        red[ax] = true;
-    }
-    /* kept dims (output order) and reduced dims, with input strides; size-1 dims dropped */
-    int64_t kd[KN_MAX_RANK], ks[KN_MAX_RANK], rd[KN_MAX_RANK], rs[KN_MAX_RANK];
-    int nk = 0, nr = 0;
-    int64_t stride = 1, count = 1;
-    int64_t strides[KN_MAX_RANK];
-    for (int d = s->rank - 1; d >= 0; d--) {
-        strides[d] = stride;
-        stride *= s->dims[d];
-    }
-    for (int d = 0; d < s->rank; d++) {
-        if (red[d])
-            count *= s->dims[d];
-        if (s->dims[d] == 1)
-            continue;
-        if (red[d]) {
-            if (nr > 0 && rs[nr - 1] == strides[d] * s->dims[d]) {
-                rd[nr - 1] *= s->dims[d];
-                rs[nr - 1] = strides[d];
-            } else {
-                rd[nr] = s->dims[d];
-                rs[nr++] = strides[d];
-            }
-        } else {
-            kd[nk] = s->dims[d];
-            ks[nk++] = strides[d];
-        }
-    }
-    size_t nout = kn_numel_of(&out[0]);
-    size_t n = kn_numel_of(&in[0]);
-    const float *x = in[0].data;
-    float *y = out[0].data;
-    KN_OMP_FOR(n > KN_PAR_MIN)
-    for (size_t o = 0; o < nout; o++) {
-        if (count == 0) {
-            y[o] = NAN;
-            continue;
-        }
-        int64_t base = 0, rem = (int64_t)o;
-        for (int d = nk - 1; d >= 0; d--) {
-            base += (rem % kd[d]) * ks[d];
-            rem /= kd[d];
-        }
-        double sum = 0.0;
-        if (nr == 0) {
-            sum = x[base];
-        } else {
-            int64_t idx[KN_MAX_RANK] = {0};
-            int64_t inner = rd[nr - 1], istride = rs[nr - 1];
-            for (;;) {
-                int64_t off = base;
-                for (int d = 0; d < nr - 1; d++)
-                    off += idx[d] * rs[d];
-                for (int64_t j = 0; j < inner; j++)
-                    sum += x[off + j * istride];
-                int d = nr - 2;
-                while (d >= 0 && ++idx[d] == rd[d])
-                    idx[d--] = 0;
-                if (d < 0)
-                    break;
-            }
-        }
-        y[o] = (float)(sum / (double)count);
-    }
-    return KN_OK;
-}

@@ -1,6 +1,7 @@
 /*
  * ref_logic.c - reference kernels for comparisons (Equal, Less, LessOrEqual,
- * Greater, GreaterOrEqual), logical ops (Not, And, Or, Xor) and Where.
+ * Greater, GreaterOrEqual), logical ops (Not, And, Or, Xor), Where, Mod and
+ * Expand (the broadcasting walk they share).
  *
  * Bool tensors hold one byte per element, 0 or 1 (any non-zero byte reads as
  * true). Operands broadcast with NumPy's rules to the output's shape; the
@@ -8,6 +9,7 @@
  * (0 along broadcast dimensions). These ops move little data per element
  * and are rare in the hot path of a model, so the loops favour clarity.
  */
+#include <math.h>
 #include <string.h>
 
 #include "ref.h"
@@ -176,5 +178,71 @@ kn_status kn_ref_where(const kn_node *node, const kn_tensor *in, kn_tensor *out,
         const char *src = c[it.off[0]] ? x + (size_t)it.off[1] * es : yv + (size_t)it.off[2] * es;
         memmove(o + i * es, src, es);
     }
+    return KN_OK;
+}
+
+/* ------------------------------------------------------------ Mod, Expand */
+
+/* Integer remainder: fmod takes the dividend's sign, else the divisor's; 0 where the divisor is 0 or -1. */
+static inline int64_t kn_mod_int(int64_t a, int64_t b, bool fmod_)
+{
+    if (b == 0 || b == -1)
+        return 0;
+    int64_t r = a % b;
+    if (!fmod_ && r != 0 && ((r < 0) != (b < 0)))
+        r += b;
+    return r;
+}
+
+kn_status kn_ref_mod(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                     kn_error *err)
+{
+    (void)scratch;
+    kn_dtype d = in[0].dtype;
+    if (in[1].dtype != d || out[0].dtype != d || !kn_logic_dtype_ok(d) || d == KN_BOOL)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(d));
+    bool fm = node->attrs.mod.fmod;
+    size_t n = kn_numel_of(&out[0]);
+    const kn_tensor *ops[2] = {&in[0], &in[1]};
+    kn_logic_iter it;
+    kn_logic_iter_init(&it, ops, 2, &out[0].shape);
+    for (size_t i = 0; i < n; i++, kn_logic_iter_next(&it)) {
+        switch (d) {
+        case KN_F32:
+            ((float *)out[0].data)[i] = fmodf(((const float *)in[0].data)[it.off[0]], ((const float *)in[1].data)[it.off[1]]);
+            break;
+        case KN_F64:
+            ((double *)out[0].data)[i] = fmod(((const double *)in[0].data)[it.off[0]],
+                                              ((const double *)in[1].data)[it.off[1]]);
+            break;
+        default: {
+            int64_t r = kn_mod_int(kn_logic_int(in[0].data, d, it.off[0]), kn_logic_int(in[1].data, d, it.off[1]), fm);
+            switch (d) {
+            case KN_I64: ((int64_t *)out[0].data)[i] = r; break;
+            case KN_I32: ((int32_t *)out[0].data)[i] = (int32_t)r; break;
+            case KN_I8: ((int8_t *)out[0].data)[i] = (int8_t)r; break;
+            default: ((uint8_t *)out[0].data)[i] = (uint8_t)r; break;
+            }
+        }
+        }
+    }
+    return KN_OK;
+}
+
+kn_status kn_ref_expand(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                        kn_error *err)
+{
+    (void)scratch;
+    size_t es = kn_dtype_size(in[0].dtype);
+    if (es == 0 || out[0].dtype != in[0].dtype)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(in[0].dtype));
+    size_t n = kn_numel_of(&out[0]);
+    const kn_tensor *ops[1] = {&in[0]};
+    kn_logic_iter it;
+    kn_logic_iter_init(&it, ops, 1, &out[0].shape);
+    const char *x = in[0].data;
+    char *y = out[0].data;
+    for (size_t i = 0; i < n; i++, kn_logic_iter_next(&it))
+        memcpy(y + i * es, x + (size_t)it.off[0] * es, es);
     return KN_OK;
 }

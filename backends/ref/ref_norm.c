@@ -1,5 +1,6 @@
 /*
- * ref_norm.c - reference BatchNormalization (inference form) and LRN.
+ * ref_norm.c - reference BatchNormalization (inference form), LRN,
+ * LayerNormalization and InstanceNormalization.
  *
  * BatchNormalization folds scale, bias, mean, var and epsilon into one
  * multiply-add per channel: y = x * a + b with a = scale / sqrt(var + eps),
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 
 #include "ref_nn.h"
+#include "shape.h"
 
 #define KN_OPNAME(n) (kn_op_get((n)->op)->name)
 
@@ -102,5 +104,80 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, c
     KN_OMP_FOR(planes * size > KN_PAR_MIN)
     for (int64_t p = 0; p < planes * size; p++)
         yd[p] = xd[p] * powf(bias + coef * yd[p], nbeta);
+    return KN_OK;
+}
+
+/*
+ * Normalise `rows` rows of `len` elements (row r at x + r * len): y = (x - mean) / sqrt(var + eps) * scale + bias
+ * with scale/bias indexed by the element's position in its row (pos_scale) or by the row (row_scale: instance
+ * norm's channel, row % channels); mean and inverse std per row when the pointers are given. Accumulates in double.
+ */
+static void kn_norm_rows(const float *x, float *y, int64_t rows, int64_t len, float eps, const float *scale,
+                         const float *bias, bool row_scale, int64_t channels, float *mean_out, float *rstd_out)
+{
+    KN_OMP_FOR(rows * len > KN_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * len;
+        float *yr = y + r * len;
+        double sum = 0.0, sq = 0.0;
+        for (int64_t i = 0; i < len; i++)
+            sum += xr[i];
+        double mean = len ? sum / (double)len : 0.0;
+        for (int64_t i = 0; i < len; i++) {
+            double d = xr[i] - mean;
+            sq += d * d;
+        }
+        double rstd = 1.0 / sqrt((len ? sq / (double)len : 0.0) + (double)eps);
+        if (mean_out)
+            mean_out[r] = (float)mean;
+        if (rstd_out)
+            rstd_out[r] = (float)rstd;
+        if (row_scale) {
+            int64_t c = r % channels;
+            double a = rstd * scale[c], b = (bias ? bias[c] : 0.0) - mean * a;
+            for (int64_t i = 0; i < len; i++)
+                yr[i] = (float)(xr[i] * a + b);
+        } else {
+            for (int64_t i = 0; i < len; i++)
+                yr[i] = (float)((xr[i] - mean) * rstd * scale[i] + (bias ? bias[i] : 0.0f));
+        }
+    }
+}
+
+kn_status kn_ref_layer_norm(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                            kn_error *err)
+{
+    (void)scratch;
+    int axis;
+    int64_t outer, inner;
+    kn_status st = kn_layer_norm_split(node, &in[0].shape, &axis, &outer, &inner, err);
+    if (st != KN_OK)
+        return st;
+    bool has_b = node->num_inputs > 2 && in[2].data;
+    if (in[0].dtype != KN_F32 || in[1].dtype != KN_F32 || kn_numel_of(&in[1]) != (size_t)inner ||
+        (has_b && (in[2].dtype != KN_F32 || kn_numel_of(&in[2]) != (size_t)inner)))
+        return kn_node_error(err, KN_ERR_SHAPE, node, "Scale and B must be float32 of the normalised dimensions");
+    float *mean = node->num_outputs > 1 && out[1].data ? out[1].data : NULL;
+    float *rstd = node->num_outputs > 2 && out[2].data ? out[2].data : NULL;
+    kn_norm_rows(in[0].data, out[0].data, outer, inner, node->attrs.layer_norm.epsilon, in[1].data,
+                 has_b ? in[2].data : NULL, false, 1, mean, rstd);
+    return KN_OK;
+}
+
+kn_status kn_ref_instance_norm(const kn_node *node, const kn_tensor *in, kn_tensor *out,
+                               const kn_ref_scratch *scratch, kn_error *err)
+{
+    (void)scratch;
+    const kn_shape *s = &in[0].shape;
+    for (int i = 0; i < 3; i++)
+        if (in[i].dtype != KN_F32 || !in[i].data)
+            return kn_node_error(err, KN_ERR_DTYPE, node, "input %d must be float32", i);
+    if (s->rank < 3 || kn_numel_of(&in[1]) != (size_t)s->dims[1] || kn_numel_of(&in[2]) != (size_t)s->dims[1])
+        return kn_node_error(err, KN_ERR_SHAPE, node, "scale and B must have one value per channel");
+    int64_t spatial = 1;
+    for (int d = 2; d < s->rank; d++)
+        spatial *= s->dims[d];
+    kn_norm_rows(in[0].data, out[0].data, s->dims[0] * s->dims[1], spatial, node->attrs.batch_norm.epsilon,
+                 in[1].data, in[2].data, true, s->dims[1] ? s->dims[1] : 1, NULL, NULL);
     return KN_OK;
 }

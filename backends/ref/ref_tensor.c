@@ -594,3 +594,122 @@ kn_status kn_ref_constant_of_shape(const kn_node *node, const kn_tensor *in, kn_
         memcpy(y + i * es, one, es);
     return KN_OK;
 }
+
+/* ------------------------------------------------------------ Tile, Range, DepthToSpace */
+
+kn_status kn_ref_tile(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                      kn_error *err)
+{
+    (void)scratch;
+    size_t es = kn_dtype_size(in[0].dtype);
+    const kn_shape *xs = &in[0].shape, *ys = &out[0].shape;
+    if (es == 0 || out[0].dtype != in[0].dtype || xs->rank != ys->rank)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "unexpected dtypes or ranks");
+    int64_t xstride[KN_MAX_RANK], acc = 1;
+    for (int d = xs->rank - 1; d >= 0; d--) {
+        xstride[d] = acc;
+        acc *= xs->dims[d];
+    }
+    size_t n = kn_numel_of(&out[0]);
+    const char *x = in[0].data;
+    char *y = out[0].data;
+    for (size_t o = 0; o < n; o++) {
+        int64_t rem = (int64_t)o, off = 0;
+        for (int d = ys->rank - 1; d >= 0; d--) {
+            off += (rem % ys->dims[d]) % xs->dims[d] * xstride[d];
+            rem /= ys->dims[d];
+        }
+        memcpy(y + o * es, x + (size_t)off * es, es);
+    }
+    return KN_OK;
+}
+
+kn_status kn_ref_range(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                       kn_error *err)
+{
+    (void)scratch;
+    kn_dtype d = in[0].dtype;
+    size_t n = kn_numel_of(&out[0]);
+    for (int i = 1; i < 3; i++)
+        if (in[i].dtype != d)
+            return kn_node_error(err, KN_ERR_DTYPE, node, "start, limit and delta must have one dtype");
+    switch (d) {
+    case KN_F32: {
+        float s = *(const float *)in[0].data, dl = *(const float *)in[2].data;
+        for (size_t i = 0; i < n; i++) /* as ONNX's reference: start + i * delta */
+            ((float *)out[0].data)[i] = s + (float)i * dl;
+        return KN_OK;
+    }
+    case KN_F64: {
+        double s = *(const double *)in[0].data, dl = *(const double *)in[2].data;
+        for (size_t i = 0; i < n; i++)
+            ((double *)out[0].data)[i] = s + (double)i * dl;
+        return KN_OK;
+    }
+    case KN_I32: {
+        int64_t s = *(const int32_t *)in[0].data, dl = *(const int32_t *)in[2].data;
+        for (size_t i = 0; i < n; i++)
+            ((int32_t *)out[0].data)[i] = (int32_t)(s + (int64_t)i * dl);
+        return KN_OK;
+    }
+    case KN_I64: {
+        int64_t s = *(const int64_t *)in[0].data, dl = *(const int64_t *)in[2].data;
+        for (size_t i = 0; i < n; i++)
+            ((int64_t *)out[0].data)[i] = (int64_t)((uint64_t)s + (uint64_t)i * (uint64_t)dl);
+        return KN_OK;
+    }
+    default:
+        return kn_node_error(err, KN_ERR_DTYPE, node, "dtype %s is not supported", kn_dtype_name(d));
+    }
+}
+
+/*
+ * DepthToSpace and SpaceToDepth as one gather: output element (n, c, h, w) of DepthToSpace reads input channel
+ * (DCR) (h % b * b + w % b) * C' + c or (CRD) c * b^2 + h % b * b + w % b at (h / b, w / b); SpaceToDepth is
+ * DepthToSpace DCR's inverse.
+ */
+kn_status kn_ref_depth_space(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                             kn_error *err)
+{
+    (void)scratch;
+    size_t es = kn_dtype_size(in[0].dtype);
+    if (es == 0 || out[0].dtype != in[0].dtype || in[0].shape.rank != 4)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "unexpected dtype or rank");
+    const int64_t b = node->attrs.block.blocksize;
+    const bool d2s = node->op == KN_OP_DEPTH_TO_SPACE, crd = node->attrs.block.crd;
+    const int64_t *xd = in[0].shape.dims, *yd = out[0].shape.dims;
+    /* the space side (large H, W) and the depth side (C * b^2) */
+    const int64_t *sd = d2s ? yd : xd, *dd = d2s ? xd : yd;
+    const int64_t cs = sd[1], H = sd[2], W = sd[3], Hd = dd[2], Wd = dd[3];
+    const char *x = in[0].data;
+    char *y = out[0].data;
+    size_t n = kn_numel_of(&out[0]);
+    for (size_t i = 0; i < n; i++) {
+        /* i indexes the output; (nn, c, h, w) its coordinates on the space side */
+        int64_t nn, c, h, w, cd, space_off, depth_off;
+        if (d2s) {
+            w = (int64_t)i % W;
+            h = (int64_t)i / W % H;
+            c = (int64_t)i / (W * H) % cs;
+            nn = (int64_t)i / (W * H * cs);
+        } else {
+            int64_t r = (int64_t)i;
+            int64_t wd = r % Wd, hd = r / Wd % Hd;
+            cd = r / (Wd * Hd) % dd[1];
+            nn = r / (Wd * Hd * dd[1]);
+            int64_t blk = cd / cs; /* DCR: depth channel = (bh * b + bw) * C + c */
+            c = cd % cs;
+            h = hd * b + blk / b;
+            w = wd * b + blk % b;
+        }
+        int64_t bh = h % b, bw = w % b;
+        cd = crd ? c * b * b + bh * b + bw : (bh * b + bw) * cs + c;
+        space_off = ((nn * cs + c) * H + h) * W + w;
+        depth_off = ((nn * dd[1] + cd) * Hd + h / b) * Wd + w / b;
+        if (d2s)
+            memcpy(y + i * es, x + (size_t)depth_off * es, es);
+        else
+            memcpy(y + i * es, x + (size_t)space_off * es, es);
+    }
+    return KN_OK;
+}

@@ -266,6 +266,21 @@ kn_status kn_ref_activation_grad(const kn_node *node, const kn_tensor *in, kn_te
             dx[i] = dy[i] * (s + t[i] * s * (1.0f - s));
         }
         return KN_OK;
+    case KN_OP_GELU: /* Phi(x) + x phi(x) */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float v = t[i];
+            dx[i] = dy[i] * (0.5f * (1.0f + erff(v * 0.70710678118654752f)) +
+                             v * 0.39894228040143268f * expf(-0.5f * v * v));
+        }
+        return KN_OK;
+    case KN_OP_MISH: /* tanh(sp) + x sech^2(sp) sigmoid(x), sp = softplus(x) */
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float v = t[i], sp = (v > 0.0f ? v : 0.0f) + log1pf(expf(-fabsf(v))), th = tanhf(sp);
+            dx[i] = dy[i] * (th + v * (1.0f - th * th) / (1.0f + expf(-v)));
+        }
+        return KN_OK;
     case KN_OP_ELU:
         if (a->use_dst) { /* alpha >= 0: y > 0 exactly where x > 0, and y + alpha = alpha e^x */
             KN_OMP_FOR(n > KN_PAR_MIN)

@@ -924,6 +924,87 @@ static kn_model_t *t_reduce_mean(void)
     return kn_pb_model(&b);
 }
 
+/* The other reductions on oneDNN's reduction (innermost axes: its jit kernels; L1, L2 and SumSquare map to
+ * norm_lp, which oneDNN 2.6 runs only in its reference implementation, so they fall back), LogSumExp and ArgMax
+ * on the reference kernels; ReduceSum-13 with its axes as a constant input. */
+static kn_model_t *t_reduce_family(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    kn_attrs a;
+    static const kn_op ops[] = {KN_OP_REDUCE_SUM, KN_OP_REDUCE_MAX, KN_OP_REDUCE_MIN, KN_OP_REDUCE_PROD,
+                                KN_OP_REDUCE_L1, KN_OP_REDUCE_L2, KN_OP_REDUCE_SUM_SQUARE, KN_OP_REDUCE_LOG_SUM_EXP,
+                                KN_OP_ARG_MAX};
+    static const char *const names[] = {"sum", "max", "min", "prod", "l1", "l2", "sumsq", "lse", "argmax"};
+    int v = kn_pb_input(&b, "v", 3, KN_DIMS(2, 5, 16));
+    for (int i = 0; i < 9; i++) {
+        kn_attrs_init(ops[i], &a);
+        a.reduce.naxes = 1;
+        a.reduce.axes[0] = -1;
+        a.reduce.keepdims = i % 2 == 0;
+        kn_pb_output(&b, kn_pb_node(&b, names[i], ops[i], &a, 1, &v));
+    }
+    kn_attrs_init(KN_OP_REDUCE_SUM, &a);
+    int y = kn_pb_node(&b, "sum13", KN_OP_REDUCE_SUM, &a, 2, (int[]){chain_head(&b, 12), kn_pb_ints(&b, "ax", 2, KN_DIMS(2, 3))});
+    kn_pb_output(&b, y);
+    return kn_pb_model(&b);
+}
+
+/* Resize by sizes on a blocked Conv output: nearest (PyTorch's asymmetric + floor, half-pixel), linear
+ * (half-pixel) on oneDNN's resampling; cubic and align_corners on the reference kernel. */
+static kn_model_t *t_resize(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    kn_attrs a;
+    int c = chain_head(&b, 8);
+    int sizes = kn_pb_ints(&b, "sizes", 4, KN_DIMS(2, 8, 12, 18));
+    const struct { const char *name; kn_resize_mode m; kn_resize_coord c; kn_nearest_mode nm; } rs[] = {
+        {"near_asym", KN_RESIZE_NEAREST, KN_COORD_ASYMMETRIC, KN_NEAREST_FLOOR},
+        {"near_half", KN_RESIZE_NEAREST, KN_COORD_HALF_PIXEL, KN_NEAREST_ROUND_PREFER_FLOOR},
+        {"lin_half", KN_RESIZE_LINEAR, KN_COORD_HALF_PIXEL, KN_NEAREST_ROUND_PREFER_FLOOR},
+        {"lin_align", KN_RESIZE_LINEAR, KN_COORD_ALIGN_CORNERS, KN_NEAREST_ROUND_PREFER_FLOOR},
+        {"cubic", KN_RESIZE_CUBIC, KN_COORD_HALF_PIXEL, KN_NEAREST_ROUND_PREFER_FLOOR},
+    };
+    for (int i = 0; i < 5; i++) {
+        kn_attrs_init(KN_OP_RESIZE, &a);
+        a.resize.mode = rs[i].m;
+        a.resize.coord = rs[i].c;
+        a.resize.nearest = rs[i].nm;
+        int y = kn_pb_node(&b, rs[i].name, KN_OP_RESIZE, &a, 4, (int[]){c, -1, -1, sizes});
+        if (i == 0)
+            chain_tail(&b, y, 8);
+        else
+            kn_pb_output(&b, y);
+    }
+    return kn_pb_model(&b);
+}
+
+/* LayerNormalization on oneDNN's layer norm (X seen as [outer, inner]): the last axis (transformers), from axis 1
+ * without B; InstanceNormalization on the reference kernel. */
+static kn_model_t *t_layer_norm(void)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    kn_attrs a;
+    int v = kn_pb_input(&b, "v", 3, KN_DIMS(2, 7, 32));
+    kn_attrs_init(KN_OP_LAYER_NORM, &a);
+    kn_pb_output(&b, kn_pb_node(&b, "ln", KN_OP_LAYER_NORM, &a, 3,
+                                (int[]){v, kn_pb_param(&b, "g", 0.5f, 1.5f, 1, KN_DIMS(32)),
+                                        kn_pb_param(&b, "bt", -0.5f, 0.5f, 1, KN_DIMS(32))}));
+    a.layer_norm.axis = 1;
+    a.layer_norm.epsilon = 1e-3f;
+    kn_pb_output(&b, kn_pb_node(&b, "ln1", KN_OP_LAYER_NORM, &a, 2,
+                                (int[]){v, kn_pb_param(&b, "g1", 0.5f, 1.5f, 2, KN_DIMS(7, 32))}));
+    kn_attrs_init(KN_OP_INSTANCE_NORM, &a);
+    int c = chain_head(&b, 8);
+    int in = kn_pb_node(&b, "inorm", KN_OP_INSTANCE_NORM, &a, 3,
+                        (int[]){c, kn_pb_param(&b, "is", 0.5f, 1.5f, 1, KN_DIMS(8)),
+                                kn_pb_param(&b, "ib", -0.5f, 0.5f, 1, KN_DIMS(8))});
+    chain_tail(&b, in, 8);
+    return kn_pb_model(&b);
+}
+
 /* Conv -> Flatten -> Gemm: a classifier head reading a blocked value. */
 static kn_model_t *t_flatten(void)
 {
@@ -1164,7 +1245,10 @@ static const tensor_case tensor_cases[] = {
     {"sqrt_erf", t_sqrt_erf, "c1,c2,sqrt,sqrt2"},
     {"min_max", t_min_max, "c1,c2,max,min,min_b,max_b,sum,sum_b"},
     {"log_unary", t_log_unary, "c1,c2,abs,softplus,softplus2,neg2,rec,rec2"},
-    {"reduce_mean", t_reduce_mean, "c1,c2"},
+    {"reduce_mean", t_reduce_mean, "c1,c2,op,op2"},
+    {"reduce_family", t_reduce_family, "sum,max,min,prod,sum13"},
+    {"resize", t_resize, "c1,c2,near_asym,near_half,lin_half"},
+    {"layer_norm", t_layer_norm, "ln,ln1,c1,c2"},
     {"flatten_gemm", t_flatten, "c1,fc"},
     {"reshape", t_reshape, "c1,c2"},
     {"transpose", t_transpose, "c1,c2"},

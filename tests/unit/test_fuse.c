@@ -406,6 +406,118 @@ static void test_swish(void **state)
     }
 }
 
+/* Run pass `fn` on a copy of f's graph: it must leave `want` live nodes of which one is `op`, say `said`, and
+ * give the same outputs as the unfused graph on the reference backend. */
+static void check_pattern(fx *f, kn_status (*fn)(kn_graph *, const kn_pass_ctx *, bool *, kn_error *), int want,
+                          kn_op op, const char *said)
+{
+    kn_error err = {0};
+    kn_graph g;
+    assert_int_equal(kn_graph_clone(&f->g, &g, &err), KN_OK);
+    explain_buf b;
+    kn_pass_ctx ctx;
+    explain_open(&b, &ctx);
+    bool changed = false;
+    assert_int_equal(fn(&g, &ctx, &changed, &err), KN_OK);
+    assert_int_equal(kn_pass_dce(&g, &ctx, &changed, &err), KN_OK);
+    if (kn_graph_verify(&g, true, &err) != KN_OK)
+        fail_msg("verify: %s", err.message);
+    const char *text = explain_text(&b);
+    if (!strstr(text, said))
+        fail_msg("explain says:\n%s\nexpected: %s", text, said);
+    assert_int_equal(live_nodes(&g), want);
+    int found = 0;
+    for (int i = 0; i < g.num_nodes; i++)
+        found += !g.nodes[i].dead && g.nodes[i].op == op;
+    assert_int_equal(found, 1);
+    size_t n0, n1;
+    float *y0 = kn_test_run_ref(&f->g, 99ull, &n0), *y1 = kn_test_run_ref(&g, 99ull, &n1);
+    assert_int_equal(n0, n1);
+    float d = kn_test_max_abs_diff(y0, y1, n0);
+    if (!(d <= 2e-6f))
+        fail_msg("%s: output differs by %g", said, (double)d);
+    free(y0);
+    free(y1);
+    explain_close(&b);
+    kn_graph_free(&g);
+}
+
+/* The GELU spellings of PyTorch (x / sqrt2, 0.5 last) and TensorFlow (x * 1/sqrt2, 0.5 * x first) become Gelu;
+ * Mul(x, Tanh(Softplus(x))) becomes Mish. */
+static void test_fuse_gelu_mish(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        fx f;
+        fx_init(&f);
+        int x = fx_input(&f, "x", (kn_shape){.rank = 2, .dims = {3, 8}});
+        if (variant == 2) {
+            int sp = fx_node(&f, "sp", KN_OP_SOFTPLUS, NULL, "sp_y", 1, x);
+            int th = fx_node(&f, "th", KN_OP_TANH, NULL, "th_y", 1, sp);
+            fx_output(&f, fx_node(&f, "mish", KN_OP_MUL, NULL, "y", 2, th, x));
+            fx_finish(&f);
+            check_pattern(&f, kn_pass_fuse_mish, 1, KN_OP_MISH, "became Mish 'mish'");
+            kn_graph_free(&f.g);
+            continue;
+        }
+        int t = variant == 0 ? fx_node(&f, "div", KN_OP_DIV, NULL, "t", 2, x, fx_scalar(&f, "sqrt2", 1.4142135f))
+                             : fx_node(&f, "scale", KN_OP_MUL, NULL, "t", 2, fx_scalar(&f, "isqrt2", 0.70710677f), x);
+        int e = fx_node(&f, "erf", KN_OP_ERF, NULL, "e", 1, t);
+        int a = fx_node(&f, "add", KN_OP_ADD, NULL, "a", 2, fx_scalar(&f, "one", 1.0f), e);
+        int y;
+        if (variant == 0) {
+            int m = fx_node(&f, "mul", KN_OP_MUL, NULL, "m", 2, x, a);
+            y = fx_node(&f, "half", KN_OP_MUL, NULL, "y", 2, m, fx_scalar(&f, "h", 0.5f));
+        } else {
+            int h = fx_node(&f, "half", KN_OP_MUL, NULL, "hx", 2, fx_scalar(&f, "h", 0.5f), x);
+            y = fx_node(&f, "gelu", KN_OP_MUL, NULL, "y", 2, a, h);
+        }
+        fx_output(&f, y);
+        fx_finish(&f);
+        check_pattern(&f, kn_pass_fuse_gelu, 1, KN_OP_GELU, variant == 0 ? "became Gelu 'half'" : "became Gelu 'gelu'");
+        kn_graph_free(&f.g);
+    }
+}
+
+/* ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div over the last two axes, then Mul gamma and Add beta, becomes one
+ * LayerNormalization; without gamma and beta it gets a ones gamma; a ReduceMean over a middle axis stays. */
+static void test_fuse_layer_norm(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        fx f;
+        fx_init(&f);
+        int x = fx_input(&f, "x", (kn_shape){.rank = 3, .dims = {2, 3, 8}});
+        kn_attrs r;
+        kn_attrs_init(KN_OP_REDUCE_MEAN, &r);
+        r.reduce.naxes = variant == 2 ? 1 : 2;
+        r.reduce.axes[0] = variant == 2 ? 1 : -2;
+        r.reduce.axes[1] = -1;
+        int m = fx_node(&f, "mean", KN_OP_REDUCE_MEAN, &r, "m", 1, x);
+        int d = fx_node(&f, "sub", KN_OP_SUB, NULL, "d", 2, x, m);
+        int p = fx_node(&f, "pow", KN_OP_POW, NULL, "p", 2, d, fx_scalar(&f, "two", 2.0f));
+        int v = fx_node(&f, "var", KN_OP_REDUCE_MEAN, &r, "v", 1, p);
+        int e = fx_node(&f, "eps", KN_OP_ADD, NULL, "e", 2, v, fx_scalar(&f, "epsilon", 1e-3f));
+        int s = fx_node(&f, "sqrt", KN_OP_SQRT, NULL, "s", 1, e);
+        int y = fx_node(&f, "div", KN_OP_DIV, NULL, "n", 2, d, s);
+        if (variant == 0) {
+            y = fx_node(&f, "gamma", KN_OP_MUL, NULL, "gy", 2, y, fx_weight(&f, "g", (kn_shape){.rank = 2, .dims = {3, 8}}));
+            y = fx_node(&f, "beta", KN_OP_ADD, NULL, "y", 2, fx_weight(&f, "b", (kn_shape){.rank = 3, .dims = {1, 3, 8}}), y);
+        }
+        fx_output(&f, y);
+        fx_finish(&f);
+        if (variant < 2) {
+            check_pattern(&f, kn_pass_fuse_layer_norm, 1, KN_OP_LAYER_NORM,
+                          variant == 0 ? "became LayerNormalization 'beta' (axis 1, epsilon 0.001)"
+                                       : "became LayerNormalization 'div' (axis 1, epsilon 0.001)");
+        } else {
+            check_pattern(&f, kn_pass_fuse_layer_norm, 7, KN_OP_DIV, "left alone: the ReduceMeans do not both average "
+                                                                    "the same trailing dimensions");
+        }
+        kn_graph_free(&f.g);
+    }
+}
+
 /* The producer's output is itself a graph output: the activation stays. */
 static void test_graph_output_not_fused(void **state)
 {
@@ -668,6 +780,8 @@ int main(void)
         cmocka_unit_test(test_explain_fused_and_unfused),
         cmocka_unit_test(test_silu_not_fused),
         cmocka_unit_test(test_swish),
+        cmocka_unit_test(test_fuse_gelu_mish),
+        cmocka_unit_test(test_fuse_layer_norm),
         cmocka_unit_test(test_graph_output_not_fused),
         cmocka_unit_test(test_backend_declines),
         cmocka_unit_test(test_chain_second_activation),

@@ -41,6 +41,7 @@ typedef struct gin {
     int nints;               /* > 0: an int64 constant of these values (a shape, labels, ...) */
     int64_t ints[8];
     bool fixed;              /* a float constant (not differentiated: a target) */
+    bool mask;               /* a bool constant of this shape (true at every element whose index is 0 or 1 mod 3) */
 } gin;
 
 typedef struct grad_case {
@@ -83,12 +84,16 @@ static void drop(kn_attrs *a) { a->scalar.ratio = 0.4f; }
 static void perm(kn_attrs *a) { a->transpose.nperm = 4; a->transpose.perm[0] = 0; a->transpose.perm[1] = 2; a->transpose.perm[2] = 3; a->transpose.perm[3] = 1; }
 static void split3(kn_attrs *a) { a->axis.axis = 2; }
 static void bce_eps(kn_attrs *a) { a->loss.epsilon = 1e-7f; }
+static void ln_axis1(kn_attrs *a) { a->layer_norm.axis = 1; a->layer_norm.epsilon = 1e-3f; }
+static void red13(kn_attrs *a) { a->reduce.naxes = 2; a->reduce.axes[0] = 1; a->reduce.axes[1] = -1; }
+static void red1_drop(kn_attrs *a) { a->reduce.naxes = 1; a->reduce.axes[0] = 1; a->reduce.keepdims = false; }
 
 #define W(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = -1.0f, .hi = 1.0f}
 #define P(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.05f, .hi = 0.95f}     /* probabilities */
 #define POS(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.5f, .hi = 2.0f}     /* away from 0 */
 #define T(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.0f, .hi = 1.0f, .fixed = true}
 #define INTS(n, ...) {.nints = n, .ints = {__VA_ARGS__}}
+#define MASK(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .mask = true}
 
 static const grad_case cases[] = {
     {"conv3x3_pad1", KN_OP_CONV, 3, {W(4, 2, 3, 5, 5), W(4, 4, 3, 3, 3), W(1, 4)}, 1, conv_pad1},
@@ -119,6 +124,8 @@ static const grad_case cases[] = {
     {"sigmoid", KN_OP_SIGMOID, 1, {W(2, 4, 6)}, 1, NULL},
     {"tanh", KN_OP_TANH, 1, {W(2, 4, 6)}, 1, NULL},
     {"swish", KN_OP_SWISH, 1, {W(2, 4, 6)}, 1, NULL},
+    {"gelu", KN_OP_GELU, 1, {{.rank = 2, .dims = {4, 6}, .lo = -3.0f, .hi = 3.0f}}, 1, NULL},
+    {"mish", KN_OP_MISH, 1, {{.rank = 2, .dims = {4, 6}, .lo = -3.0f, .hi = 3.0f}}, 1, NULL},
     {"hard_swish", KN_OP_HARD_SWISH, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
     {"hard_sigmoid", KN_OP_HARD_SIGMOID, 1, {{.rank = 2, .dims = {4, 6}, .lo = -4.0f, .hi = 4.0f}}, 1, NULL},
     {"clip", KN_OP_CLIP, 1, {W(2, 4, 6)}, 1, clip},
@@ -127,6 +134,24 @@ static const grad_case cases[] = {
     {"erf", KN_OP_ERF, 1, {W(2, 3, 4)}, 1, NULL},
     {"sum3_broadcast", KN_OP_SUM, 3, {W(3, 2, 3, 4), W(2, 3, 1), W(1, 4)}, 1, NULL},
     {"mean2", KN_OP_MEAN, 2, {W(3, 2, 3, 4), W(3, 2, 1, 4)}, 1, NULL},
+    {"min3_broadcast", KN_OP_MIN, 3, {W(3, 2, 3, 4), W(2, 3, 1), W(1, 4)}, 1, NULL},
+    {"max2", KN_OP_MAX, 2, {W(3, 2, 3, 4), W(3, 2, 1, 4)}, 1, NULL},
+    {"where_broadcast", KN_OP_WHERE, 3, {MASK(2, 3, 4), W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
+    {"expand", KN_OP_EXPAND, 2, {W(3, 2, 1, 4), INTS(4, 3, 2, 3, 4)}, 1, NULL},
+    {"layer_norm_last", KN_OP_LAYER_NORM, 3, {W(3, 2, 3, 5), POS(1, 5), W(1, 5)}, 1, NULL},
+    {"layer_norm_axis1", KN_OP_LAYER_NORM, 2, {W(3, 2, 3, 5), POS(3, 1, 3, 5)}, 1, ln_axis1},
+    {"instance_norm", KN_OP_INSTANCE_NORM, 3, {W(4, 2, 3, 4, 3), POS(1, 3), W(1, 3)}, 1, NULL},
+    {"reduce_sum_axes13", KN_OP_REDUCE_SUM, 1, {W(3, 2, 3, 4)}, 1, red13},
+    {"reduce_sum_axes_input", KN_OP_REDUCE_SUM, 2, {W(3, 2, 3, 4), INTS(1, 0)}, 1, NULL},
+    {"reduce_mean_drop", KN_OP_REDUCE_MEAN, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
+    {"reduce_mean_all", KN_OP_REDUCE_MEAN, 1, {W(3, 2, 3, 4)}, 1, NULL},
+    {"reduce_max", KN_OP_REDUCE_MAX, 1, {W(3, 2, 3, 4)}, 1, red13},
+    {"reduce_min_drop", KN_OP_REDUCE_MIN, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
+    {"reduce_l1", KN_OP_REDUCE_L1, 1, {W(3, 2, 3, 4)}, 1, red13},
+    {"reduce_l2", KN_OP_REDUCE_L2, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
+    {"reduce_log_sum", KN_OP_REDUCE_LOG_SUM, 1, {POS(3, 2, 3, 4)}, 1, red13},
+    {"reduce_log_sum_exp", KN_OP_REDUCE_LOG_SUM_EXP, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
+    {"reduce_sum_square", KN_OP_REDUCE_SUM_SQUARE, 1, {W(3, 2, 3, 4)}, 1, red13},
     {"prelu", KN_OP_PRELU, 2, {W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
     {"abs", KN_OP_ABS, 1, {W(2, 3, 4)}, 1, NULL},
     {"neg", KN_OP_NEG, 1, {W(2, 3, 4)}, 1, NULL},
@@ -227,6 +252,13 @@ static void build(const grad_case *c, built *b)
         memcpy(s.dims, x->dims, sizeof(int64_t) * (size_t)x->rank);
         size_t n;
         assert_int_equal(kn_shape_numel(&s, &n), KN_OK);
+        if (x->mask) {
+            unsigned char *m = malloc(n ? n : 1);
+            for (size_t i = 0; i < n; i++)
+                m[i] = i % 3 != 2;
+            in[k] = kn_test_add_value(g, name, KN_BOOL, x->rank, x->dims, KN_VALUE_CONST, m);
+            continue;
+        }
         float *d = malloc(sizeof(float) * (n ? n : 1));
         if (x->fixed)
             kn_test_fill(&seed, d, n, x->lo, x->hi);

@@ -483,6 +483,27 @@ static void set_reduce(kn_attrs *a)
     a->reduce.axes[0] = 1, a->reduce.axes[1] = -1;
     a->reduce.keepdims = false;
 }
+static void set_reduce_noop(kn_attrs *a) { a->reduce.noop_empty = true; }
+static void set_arg(kn_attrs *a)
+{
+    a->reduce.axes[0] = -2;
+    a->reduce.keepdims = false;
+    a->reduce.select_last = true;
+}
+static void set_resize(kn_attrs *a)
+{
+    a->resize.mode = KN_RESIZE_CUBIC;
+    a->resize.coord = KN_COORD_TF_CROP_AND_RESIZE;
+    a->resize.nearest = KN_NEAREST_CEIL;
+    a->resize.cubic_a = -0.5f;
+    a->resize.exclude_outside = true;
+    a->resize.extrapolation = 2.5f;
+}
+static void set_layer_norm(kn_attrs *a) { a->layer_norm.axis = 1, a->layer_norm.epsilon = 1e-3f; }
+static void set_instance_norm(kn_attrs *a) { a->batch_norm.epsilon = 2e-3f; }
+static void set_fmod(kn_attrs *a) { a->mod.fmod = true; }
+static void set_d2s(kn_attrs *a) { a->block.blocksize = 2, a->block.crd = true; }
+static void set_s2d(kn_attrs *a) { a->block.blocksize = 3; }
 static void set_transpose(kn_attrs *a)
 {
     a->transpose.nperm = 4;
@@ -560,6 +581,32 @@ static const op_case op_cases[] = {
     {KN_OP_LRN, 1, "f", 1, KN_F32, set_lrn},
     {KN_OP_REDUCE_MEAN, 1, "f", 1, KN_F32, set_reduce},
     {KN_OP_REDUCE_MEAN, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_SUM, 2, "fi", 1, KN_F32, set_reduce_noop}, /* ReduceSum-13: axes an input */
+    {KN_OP_REDUCE_SUM, 1, "f", 1, KN_F32, set_reduce_noop},
+    {KN_OP_REDUCE_SUM, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_MAX, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_MIN, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_PROD, 1, "f", 1, KN_F32, NULL},
+    {KN_OP_REDUCE_L1, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_L2, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_LOG_SUM, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_LOG_SUM_EXP, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_REDUCE_SUM_SQUARE, 1, "f", 1, KN_F32, set_reduce},
+    {KN_OP_ARG_MAX, 1, "f", 1, KN_I64, set_arg},
+    {KN_OP_ARG_MIN, 1, "f", 1, KN_I64, NULL},
+    {KN_OP_RESIZE, 4, "fffi", 1, KN_F32, set_resize},
+    {KN_OP_RESIZE, 3, "fff", 1, KN_F32, NULL},
+    {KN_OP_LAYER_NORM, 3, "fff", 3, KN_F32, set_layer_norm}, /* opset 17 */
+    {KN_OP_LAYER_NORM, 2, "ff", 1, KN_F32, NULL},
+    {KN_OP_INSTANCE_NORM, 3, "fff", 1, KN_F32, set_instance_norm},
+    {KN_OP_MOD, 2, "ff", 1, KN_F32, set_fmod},
+    {KN_OP_MOD, 2, "ii", 1, KN_I64, NULL},
+    {KN_OP_EXPAND, 2, "fi", 1, KN_F32, NULL},
+    {KN_OP_TILE, 2, "fi", 1, KN_F32, NULL},
+    {KN_OP_RANGE, 3, "iii", 1, KN_I64, NULL},
+    {KN_OP_DEPTH_TO_SPACE, 1, "f", 1, KN_F32, set_d2s},
+    {KN_OP_DEPTH_TO_SPACE, 1, "f", 1, KN_F32, set_s2d},
+    {KN_OP_SPACE_TO_DEPTH, 1, "f", 1, KN_F32, set_s2d},
     {KN_OP_FLATTEN, 1, "f", 1, KN_F32, set_axis_neg},
     {KN_OP_RESHAPE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_TRANSPOSE, 1, "f", 1, KN_F32, set_transpose},
@@ -585,7 +632,7 @@ static const op_case op_cases[] = {
 };
 
 /* Ops whose opset-13 form differs; checked by running them (test_multi_node_forms). */
-static const kn_op spelled_out[] = {KN_OP_HARD_SWISH, KN_OP_SWISH};
+static const kn_op spelled_out[] = {KN_OP_HARD_SWISH, KN_OP_SWISH, KN_OP_GELU, KN_OP_MISH};
 
 static void test_op_attributes(void **state)
 {
@@ -672,8 +719,10 @@ static void test_multi_node_forms(void **state)
                  {"lsm_legacy2", KN_OP_LOG_SOFTMAX, NULL},
                  {"lsm_legacy_last", KN_OP_LOG_SOFTMAX, NULL},
                  {"sm_new", KN_OP_SOFTMAX, NULL},
-                 {"swish", KN_OP_SWISH, NULL}};
-    const int64_t legacy_axis[] = {0, 0, 0, 1, 0, 2, -1, 2, 0};
+                 {"swish", KN_OP_SWISH, NULL},
+                 {"gelu", KN_OP_GELU, NULL},
+                 {"mish", KN_OP_MISH, NULL}};
+    const int64_t legacy_axis[] = {0, 0, 0, 1, 0, 2, -1, 2, 0, 0, 0};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         kn_attrs a;
         kn_attrs_init(cases[i].op, &a);
@@ -717,6 +766,9 @@ static void test_multi_node_forms(void **state)
     assert_int_equal(count_op(&back, KN_OP_SWISH), 0);
     assert_int_equal(find_node(&back, "swish/sigmoid")->op, KN_OP_SIGMOID);
     assert_int_equal(find_node(&back, "swish")->op, KN_OP_MUL);
+    assert_int_equal(count_op(&back, KN_OP_GELU) + count_op(&back, KN_OP_MISH), 0);
+    assert_int_equal(find_node(&back, "gelu/erf")->op, KN_OP_ERF);
+    assert_int_equal(find_node(&back, "mish/tanh")->op, KN_OP_TANH);
     assert_int_equal(find_node(&back, "sm_legacy1/flatten")->op, KN_OP_FLATTEN);
     assert_int_equal(find_node(&back, "sm_legacy1/reshape")->op, KN_OP_RESHAPE);
     assert_false(find_node(&back, "sm_legacy1")->attrs.axis.legacy_2d);

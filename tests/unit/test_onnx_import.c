@@ -829,7 +829,9 @@ static void test_op_coverage(void **state)
     assert_true(kn_onnx_op_supported("Slice", 7));
     assert_false(kn_onnx_op_supported("HardSwish", 13));
     assert_true(kn_onnx_op_supported("HardSwish", 14));
-    assert_false(kn_onnx_op_supported("Upsample", 9));
+    assert_true(kn_onnx_op_supported("Upsample", 9));   /* imported as an asymmetric Resize */
+    assert_false(kn_onnx_op_supported("Upsample", 10)); /* deprecated at 10: Resize-10 replaces it */
+    assert_false(kn_onnx_op_supported("GroupNormalization", 17));
     assert_true(kn_onnx_op_supported("Relu", 6));   /* Relu-6 is the current Relu */
     assert_false(kn_onnx_op_supported("Add", 6));   /* Add-6 had a broadcast attribute */
     assert_false(kn_onnx_op_supported("Relu", 18));

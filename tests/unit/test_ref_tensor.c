@@ -698,7 +698,7 @@ static void test_reduce_mean(void **state)
     n.attrs.reduce.axes[0] = 1;
     int64_t d1[] = {2, 1, 4};
     kn_tensor out = mk_tensor(KN_F32, 3, d1, y);
-    assert_int_equal(kn_ref_invoke(kn_ref_reduce_mean, &n, &in, &out, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
     const float w1[] = {4, 5, 6, 7, 16, 17, 18, 19};
     assert_floats(y, w1, 8, 0);
 
@@ -709,7 +709,7 @@ static void test_reduce_mean(void **state)
     n.attrs.reduce.keepdims = false;
     int64_t d2[] = {3};
     out = mk_tensor(KN_F32, 1, d2, y);
-    assert_int_equal(kn_ref_invoke(kn_ref_reduce_mean, &n, &in, &out, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
     const float w2[] = {7.5f, 11.5f, 15.5f};
     assert_floats(y, w2, 3, 0);
 
@@ -718,15 +718,70 @@ static void test_reduce_mean(void **state)
     n.attrs.reduce.axes[1] = 2;
     int64_t d3[] = {2};
     out = mk_tensor(KN_F32, 1, d3, y);
-    assert_int_equal(kn_ref_invoke(kn_ref_reduce_mean, &n, &in, &out, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
     const float w3[] = {5.5f, 17.5f};
     assert_floats(y, w3, 2, 0);
 
     /* all axes */
     n.attrs.reduce.naxes = 0;
     out = mk_tensor(KN_F32, 0, NULL, y);
-    assert_int_equal(kn_ref_invoke(kn_ref_reduce_mean, &n, &in, &out, &err), KN_OK);
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
     assert_true(fabsf(y[0] - 11.5f) < 1e-6f);
+}
+
+/* Integer reductions wrap like NumPy; empty sets give each reduction's identity; ArgMax picks first/last ties. */
+static void test_reduce_ints_empty_arg(void **state)
+{
+    (void)state;
+    kn_error err;
+    int64_t d[] = {2, 3};
+    int64_t xi[6] = {INT64_MAX, 1, 5, -2, -3, 4}, yi[2];
+    kn_node n = mk_node(KN_OP_REDUCE_SUM, 1, 1);
+    n.attrs.reduce.naxes = 1;
+    n.attrs.reduce.axes[0] = 1;
+    n.attrs.reduce.keepdims = false;
+    kn_tensor in = mk_tensor(KN_I64, 2, d, xi);
+    int64_t d1[] = {2};
+    kn_tensor out = mk_tensor(KN_I64, 1, d1, yi);
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
+    assert_true(yi[0] == INT64_MIN + 5 && yi[1] == -1); /* INT64_MAX + 6 wraps */
+    n.op = KN_OP_REDUCE_MIN;
+    assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &in, &out, &err), KN_OK);
+    assert_true(yi[0] == 1 && yi[1] == -3);
+
+    /* reducing an empty axis: Sum 0, Prod 1, Max -inf, Mean NaN, LogSumExp -inf */
+    int64_t de[] = {2, 0};
+    float ye[2];
+    kn_tensor ein = mk_tensor(KN_F32, 2, de, NULL);
+    out = mk_tensor(KN_F32, 1, d1, ye);
+    const kn_op ops[] = {KN_OP_REDUCE_SUM, KN_OP_REDUCE_PROD, KN_OP_REDUCE_MAX, KN_OP_REDUCE_MEAN,
+                         KN_OP_REDUCE_LOG_SUM_EXP};
+    for (int i = 0; i < 5; i++) {
+        n.op = ops[i];
+        assert_int_equal(kn_ref_invoke(kn_ref_reduce, &n, &ein, &out, &err), KN_OK);
+        if (i == 0) assert_true(ye[0] == 0.0f && ye[1] == 0.0f);
+        if (i == 1) assert_true(ye[0] == 1.0f);
+        if (i == 2 || i == 4) assert_true(isinf(ye[0]) && ye[0] < 0);
+        if (i == 3) assert_true(isnan(ye[0]));
+    }
+
+    /* ArgMax / ArgMin along axis 1 with ties, first and last index */
+    float xa[6] = {1, 3, 3, 2, 2, 0};
+    int64_t ya[2];
+    kn_node a = mk_node(KN_OP_ARG_MAX, 1, 1);
+    kn_attrs_init(KN_OP_ARG_MAX, &a.attrs);
+    a.attrs.reduce.axes[0] = -1;
+    a.attrs.reduce.keepdims = false;
+    in = mk_tensor(KN_F32, 2, d, xa);
+    out = mk_tensor(KN_I64, 1, d1, ya);
+    assert_int_equal(kn_ref_invoke(kn_ref_arg, &a, &in, &out, &err), KN_OK);
+    assert_true(ya[0] == 1 && ya[1] == 0);
+    a.attrs.reduce.select_last = true;
+    assert_int_equal(kn_ref_invoke(kn_ref_arg, &a, &in, &out, &err), KN_OK);
+    assert_true(ya[0] == 2 && ya[1] == 1);
+    a.op = KN_OP_ARG_MIN;
+    assert_int_equal(kn_ref_invoke(kn_ref_arg, &a, &in, &out, &err), KN_OK);
+    assert_true(ya[0] == 0 && ya[1] == 2);
 }
 
 /* ------------------------------------------------------- copy, transpose */
@@ -1320,6 +1375,7 @@ int main(void)
         cmocka_unit_test(test_softmax_axis_vs_legacy),
         cmocka_unit_test(test_softmax_large_numbers),
         cmocka_unit_test(test_reduce_mean),
+        cmocka_unit_test(test_reduce_ints_empty_arg),
         cmocka_unit_test(test_copy_and_dropout),
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_concat_split),
