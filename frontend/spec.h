@@ -214,10 +214,11 @@ typedef enum kn_spec_dataset_kind {
     KN_SPEC_DATA_IDX = 0,        /**< MNIST-style IDX files in a directory */
     KN_SPEC_DATA_CIFAR10,        /**< CIFAR-10 binary batches in a directory */
     KN_SPEC_DATA_SYNTHETIC,      /**< seeded random images and labels */
-    KN_SPEC_DATA_NPY             /**< x_train.npy, y_train.npy, x_test.npy, y_test.npy in a directory */
+    KN_SPEC_DATA_NPY,            /**< x_train.npy, y_train.npy, x_test.npy, y_test.npy in a directory */
+    KN_SPEC_DATA_IMAGES          /**< PNG and JPEG files, one subfolder per class (Keras image_dataset_from_directory) */
 } kn_spec_dataset_kind;
 
-/** The spec name of a dataset kind ("idx", "cifar10", "synthetic", "npy"). */
+/** The spec name of a dataset kind ("idx", "cifar10", "synthetic", "npy", "images"). */
 const char *kn_spec_dataset_name(kn_spec_dataset_kind kind);
 
 typedef struct kn_spec_dataset {
@@ -232,8 +233,29 @@ typedef struct kn_spec_dataset {
     /** range=(lo, hi): 8-bit pixels p become lo + (hi - lo) * p / 255 (default (0, 1); (-1, 1) for a tanh GAN;
      *  lo >= hi, as in a zeroed struct, leaves the images as loaded) */
     double range_lo, range_hi;
+    /** images: the fraction of each class (its last files by name) that forms the test split when `dir` has no
+     *  train/ and test/ subfolders (default 0.2) */
+    double validation_split;
+    bool shape_given;            /**< shape= was written (images: otherwise the trained model's input) */
     kn_spec_loc loc;
 } kn_spec_dataset;
+
+/**
+ * Whether the files dataset `ds` reads are in `dir` (the spec's directory or
+ * `kiln train --data`'s): the IDX, CIFAR-10 or .npy files of both splits, or
+ * for images(dir) at least one class subfolder (in dir, or in dir/train).
+ * False with a message naming the missing file or directory.
+ */
+bool kn_spec_dataset_files_ok(const kn_spec_dataset *ds, const char *dir, char *msg, size_t len);
+
+/**
+ * images(dir): the directory holding the class subfolders of one split: dir/train or dir/test when dir has a
+ * train/ subfolder, else dir itself (both splits, told apart by validation_split), into buf.
+ */
+const char *kn_spec_images_split_dir(const char *dir, bool test, char *buf, size_t len);
+
+/** A file name images(dir) reads: .png, .jpg or .jpeg, any case. */
+bool kn_spec_is_image_name(const char *name);
 
 typedef enum kn_spec_loss_kind {
     KN_SPEC_LOSS_CROSS_ENTROPY = 0,   /**< categorical, integer labels */

@@ -178,6 +178,13 @@ bool kn_spec_layer_arity(const char *type, int *min_inputs, int *max_inputs, con
 
 /** Value conversions shared by the layer and training checkers; each reports its own error. */
 bool kn_spec_get_int(kn_spec *spec, const kn_ast *v, const char *what, int64_t min, int64_t max, int64_t *out);
+
+/**
+ * images(dir) (spec_data.c): list the class subfolders of ds->dir (or of its train/ subfolder) into
+ * ds->num_classes, checking at compile time that the directory exists, has class folders holding pictures and (with
+ * train/ and test/) the same classes in both; `classes`, when given, must agree. Errors at dir_arg.
+ */
+bool kn_spec_images_classes(kn_spec *spec, const kn_ast *dir_arg, const kn_ast *classes_arg, kn_spec_dataset *ds);
 bool kn_spec_get_float(kn_spec *spec, const kn_ast *v, const char *what, double min, double max, double *out);
 /** A number in [0, 1) (dropout rate, momentum, Adam's betas). */
 bool kn_spec_get_fraction(kn_spec *spec, const kn_ast *v, const char *what, double *out);

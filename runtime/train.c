@@ -263,6 +263,16 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         }
     }
     const kn_spec_training *tr = &t->spec.trainings[t->train];
+    {
+        /* the dataset's files before any graph is compiled: a wrong directory is said at once, at its line */
+        char msg[1536];
+        const char *dir = t->opts.data_dir ? t->opts.data_dir : tr->dataset.dir;
+        if (dir && !kn_spec_dataset_files_ok(&tr->dataset, dir, msg, sizeof msg)) {
+            st = kn_error_set(err, KN_ERR_IO, "%s:%d:%d: error: %s%s", path, tr->dataset.loc.line, tr->dataset.loc.col,
+                              msg, t->opts.data_dir ? " (from --data)" : "");
+            goto fail;
+        }
+    }
     if (tr->num_steps < 1 || tr->num_steps > KN_TRAIN_MAX_STEPS) {
         st = kn_error_set(err, KN_ERR_UNSUPPORTED, "train block '%s' has %d steps (1 to %d)", tr->name, tr->num_steps,
                           KN_TRAIN_MAX_STEPS);

@@ -4,6 +4,9 @@
 #                     (grey, RGB) fixtures written by PIL, run through identity ONNX models with every resize,
 #                     preset and normalisation option, against PIL's decoding + PyTorch's bilinear interpolate +
 #                     numpy's crop and normalisation.
+#  image.dataset      tests/image/check_dataset.py: an images(dir) folder (MNIST digits as PNG and JPEG, one
+#                     subfolder per class): the first training batch against PIL + PyTorch, then training to a
+#                     test accuracy >= 0.9, with a held-out fifth and with train/ and test/ subfolders.
 #  cli_image_*        the CLI on real MNIST digits (tests/image/make_images.py writes them from data/mnist) with
 #                     models/mnist_small.onnx, labels, a one-unit sigmoid model, and broken pictures.
 # All need /usr/bin/python3 with numpy, PIL (python3-pil), torch and onnx; without them they are skipped.
@@ -22,16 +25,26 @@ if(kn_image_python)
   add_test(NAME image.preprocess
            COMMAND ${kn_image_python} ${CMAKE_CURRENT_SOURCE_DIR}/image/check_images.py $<TARGET_FILE:kiln_cli>
                    ${CMAKE_CURRENT_BINARY_DIR}/image_check)
+  add_test(NAME image.dataset
+           COMMAND ${kn_image_python} ${CMAKE_CURRENT_SOURCE_DIR}/image/check_dataset.py $<TARGET_FILE:kiln_cli>
+                   ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/image_dataset)
   add_test(NAME image.make_data
            COMMAND ${kn_image_python} ${CMAKE_CURRENT_SOURCE_DIR}/image/make_images.py ${KN_IMAGE_DATA}
                    ${PROJECT_SOURCE_DIR})
 else()
   add_test(NAME image.preprocess COMMAND ${CMAKE_COMMAND} -E echo
            "KILN_SKIP: needs /usr/bin/python3 with numpy, PIL (python3-pil), torch and onnx")
+  add_test(NAME image.dataset
+           COMMAND ${kn_image_python} ${CMAKE_CURRENT_SOURCE_DIR}/image/check_dataset.py $<TARGET_FILE:kiln_cli>
+                   ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_BINARY_DIR}/image_dataset)
+  add_test(NAME image.dataset COMMAND ${CMAKE_COMMAND} -E echo
+           "KILN_SKIP: needs /usr/bin/python3 with numpy, PIL (python3-pil) and torch")
   add_test(NAME image.make_data COMMAND ${CMAKE_COMMAND} -E echo
            "KILN_SKIP: needs /usr/bin/python3 with numpy and PIL (python3-pil)")
 endif()
 set_tests_properties(image.preprocess PROPERTIES LABELS image TIMEOUT 300 SKIP_REGULAR_EXPRESSION "KILN_SKIP"
+                     ENVIRONMENT "OMP_NUM_THREADS=1")
+set_tests_properties(image.dataset PROPERTIES LABELS "image;train" TIMEOUT 600 SKIP_REGULAR_EXPRESSION "KILN_SKIP"
                      ENVIRONMENT "OMP_NUM_THREADS=1")
 set_tests_properties(image.make_data PROPERTIES LABELS image FIXTURES_SETUP kn_image_data
                      SKIP_REGULAR_EXPRESSION "KILN_SKIP")
@@ -100,3 +113,26 @@ kn_image_cli_test(image_and_input 2 -e "^kiln run: --image and --input cannot be
                   -- run ${M} --input x.npy --image x.png)
 kn_image_cli_test(prep_without_image 2 -e "^kiln run: --preset, --resize, --scale, --mean, --std and --invert apply to --image"
                   -- run ${M} --invert --input x.npy)
+
+# images(dir) and the other datasets: what is missing on disk is said before anything compiles, at the dataset's line
+kn_image_cli_test(dataset_missing_dir 1
+                  -e "ds_missing.kiln:8:22: error: dataset images: directory .*no_such_dir does not exist"
+                  -- train ${D}/ds_missing.kiln --epochs 1)
+kn_image_cli_test(dataset_no_classes 1 -e "ds_no_classes.kiln:8:22: error: dataset images: .*ds_no_classes has no class subfolders"
+                  -- train ${D}/ds_no_classes.kiln --epochs 1)
+kn_image_cli_test(dataset_no_pictures 1
+                  -e "ds_no_pictures.kiln:8:22: error: dataset images: class folder .*ds_no_pictures/dog holds no PNG or JPEG"
+                  -- compile ${D}/ds_no_pictures.kiln)
+kn_image_cli_test(dataset_image_folder 1 -e "error: unknown dataset 'image_folder' \\(did you mean 'images'\\?\\)"
+                  -- compile ${D}/ds_image_folder.kiln)
+kn_image_cli_test(dataset_flat_model 1 -e "ds_flat.kiln:8:15: error: images\\(dir\\) gives pictures of shape \\(C, H, W\\)"
+                  -- compile ${D}/ds_flat.kiln)
+kn_image_cli_test(dataset_idx_missing_train 1
+                  -e "ds_idx_missing.kiln:8:15: error: dataset idx: directory .*no_mnist_here does not exist$"
+                  -- train ${D}/ds_idx_missing.kiln --epochs 1)
+kn_image_cli_test(dataset_idx_missing_data_option 1
+                  -e "ds_idx_missing.kiln:8:15: error: dataset idx: .*ds_ok has no train-images-idx3-ubyte \\(or .gz\\) \\(from --data\\)"
+                  -- train ${D}/ds_idx_missing.kiln --epochs 1 --data ${D}/ds_ok)
+kn_image_cli_test(dataset_idx_missing_compile 0
+                  -e "ds_idx_missing.kiln:8:15: warning: dataset idx: directory .*no_mnist_here does not exist \\(kiln train needs it"
+                  -- compile ${D}/ds_idx_missing.kiln)

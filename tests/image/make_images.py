@@ -51,3 +51,23 @@ open(os.path.join(out, "text.png"), "w").write("this is not a picture\n")
 Image.fromarray(images[0]).save(os.path.join(out, "picture.bmp"))
 open(os.path.join(out, "empty.jpg"), "wb").close()
 print("labels of digits 0-3:", list(labels[:4]), "paper:", labels[1])
+
+# images(dir) datasets the spec checker must refuse, each with its spec (relative paths: next to the specs)
+os.makedirs(os.path.join(out, "ds_no_classes"), exist_ok=True)
+open(os.path.join(out, "ds_no_classes", "readme.txt"), "w").write("pictures go in class subfolders\n")
+os.makedirs(os.path.join(out, "ds_no_pictures", "cat"), exist_ok=True)
+os.makedirs(os.path.join(out, "ds_no_pictures", "dog"), exist_ok=True)
+Image.fromarray(images[0]).save(os.path.join(out, "ds_no_pictures", "cat", "a.png"))
+open(os.path.join(out, "ds_no_pictures", "dog", "notes.txt"), "w").write("no pictures here\n")
+for cls, i in (("cat", 0), ("dog", 1)):
+    os.makedirs(os.path.join(out, "ds_ok", cls), exist_ok=True)
+    Image.fromarray(images[i]).save(os.path.join(out, "ds_ok", cls, "a.png"))
+for name, dataset in (("ds_missing", 'images("no_such_dir")'), ("ds_no_classes", 'images("ds_no_classes")'),
+                      ("ds_no_pictures", 'images("ds_no_pictures")'), ("ds_image_folder", 'image_folder("x")'),
+                      ("ds_idx_missing", 'idx("no_mnist_here")'), ("ds_flat", 'images("ds_ok")')):
+    shape = "(784,)" if name == "ds_flat" else "(1, 28, 28)"
+    units = 10 if name == "ds_idx_missing" else 2
+    with open(os.path.join(out, name + ".kiln"), "w") as f:
+        f.write("model m {\n    input(shape=%s)\n    flatten()\n    dense(%d, activation=softmax)\n}\n\n"
+                "train {\n    dataset = %s\n    loss = cross_entropy\n    optimizer = adam()\n}\n"
+                % (shape, units, dataset))
