@@ -104,15 +104,31 @@ static bool kn_images_ok(const char *dir, char ***classes, int *count, char *msg
     return ok;
 }
 
-bool kn_spec_dataset_files_ok(const kn_spec_dataset *ds, const char *dir, char *msg, size_t len)
+/* One file of an IDX, CIFAR-10 or .npy dataset (IDX files may be gzipped). */
+static bool kn_spec_dataset_file_ok(const kn_spec_dataset *ds, const char *dir, const char *file, char *msg,
+                                    size_t len)
 {
-    static const char *const idx[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                                      "t10k-labels-idx1-ubyte", NULL};
+    char path[4096], gz[4104];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    snprintf(gz, sizeof gz, "%s.gz", path);
+    if (!kn_is_file(path) && !(ds->kind == KN_SPEC_DATA_IDX && kn_is_file(gz))) {
+        snprintf(msg, len, "dataset %s: %s has no %s%s", kn_spec_dataset_name(ds->kind), dir, file,
+                 ds->kind == KN_SPEC_DATA_IDX ? " (or .gz)" : "");
+        return false;
+    }
+    return true;
+}
+
+bool kn_spec_dataset_files_ok(const kn_spec_dataset *ds, const char *dir, bool both_splits, char *msg, size_t len)
+{
+    /* each kind's files: the training split's, then the test split's, each list ending in NULL */
+    static const char *const idx[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", NULL,
+                                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", NULL};
     static const char *const cifar[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                                        "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin", NULL};
-    static const char *const npy[] = {"x_train.npy", "y_train.npy", "x_test.npy", "y_test.npy", NULL};
-    const char *const *need = ds->kind == KN_SPEC_DATA_IDX ? idx : ds->kind == KN_SPEC_DATA_CIFAR10 ? cifar
-                              : ds->kind == KN_SPEC_DATA_NPY ? npy : NULL;
+                                        "data_batch_4.bin", "data_batch_5.bin", NULL, "test_batch.bin", NULL};
+    static const char *const npy[] = {"x_train.npy", "y_train.npy", NULL, "x_test.npy", "y_test.npy", NULL};
+    const char *const *files = ds->kind == KN_SPEC_DATA_IDX ? idx : ds->kind == KN_SPEC_DATA_CIFAR10 ? cifar
+                               : ds->kind == KN_SPEC_DATA_NPY ? npy : NULL;
     if (ds->kind == KN_SPEC_DATA_SYNTHETIC)
         return true;
     if (ds->kind == KN_SPEC_DATA_IMAGES) {
@@ -131,18 +147,24 @@ bool kn_spec_dataset_files_ok(const kn_spec_dataset *ds, const char *dir, char *
         snprintf(msg, len, "dataset %s: directory %s does not exist", kn_spec_dataset_name(ds->kind), dir);
         return false;
     }
-    for (int i = 0; need && need[i]; i++) {
-        char path[4096], gz[4104];
-        snprintf(path, sizeof path, "%s/%s", dir, need[i]);
-        snprintf(gz, sizeof gz, "%s.gz", path);
-        if (!kn_is_file(path) && !(ds->kind == KN_SPEC_DATA_IDX && kn_is_file(gz))) {
-            snprintf(msg, len, "dataset %s: %s has no %s%s", kn_spec_dataset_name(ds->kind), dir, need[i],
-                     ds->kind == KN_SPEC_DATA_IDX ? " (or .gz)" : "");
-            return false;
+    const char *const *test = files;
+    while (test && *test)
+        test++;
+    if (test)
+        test++; /* the test split's list */
+    for (int pass = 0; files && pass < 2; pass++) {
+        if (pass == 1 && !both_splits)
+            break;
+        /* split=test trains on the test split */
+        const char *const *need = (pass == 0) == ds->train_split ? files : test;
+        for (int i = 0; need[i]; i++) {
+            if (!kn_spec_dataset_file_ok(ds, dir, need[i], msg, len))
+                return false;
         }
     }
     return true;
 }
+
 
 bool kn_spec_images_classes(kn_spec *spec, const kn_ast *dir_arg, const kn_ast *classes_arg, kn_spec_dataset *ds)
 {
@@ -151,6 +173,7 @@ bool kn_spec_images_classes(kn_spec *spec, const kn_ast *dir_arg, const kn_ast *
     if (!ds->dir)
         return false;
     if (!kn_images_ok(ds->dir, &classes, &n, msg, sizeof msg)) {
+        kn_dir_list_free(classes, n);
         KN_SPEC_ERR(spec, KN_ERR_IO, dir_arg->loc, "dataset images: %s", msg);
         return false;
     }

@@ -73,6 +73,7 @@ typedef struct kn_stmt {
     const char *target;        /**< EXPR: the name before '=', or NULL */
     kn_spec_loc target_loc;
     kn_ast *value;             /**< EXPR */
+    int trainable;             /**< EXPR in a model: trainable=false (0), true (1), not given (-1) */
     const char **names;        /**< OUTPUT */
     kn_spec_loc *name_locs;
     int num_names;
@@ -172,6 +173,8 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
  * known); diagnostics name both layers and shapes on a mismatch.
  */
 bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *layer);
+/** prelu: the shape of its slopes for an input of shape `in` (a sample's, 1 along shared_axes); false if bad. */
+bool kn_spec_prelu_alpha_shape(const kn_spec_layer *l, const kn_shape *in, kn_shape *alpha);
 
 /** Input count limits of layer `type` (max -1: any) and an example call; false if unknown. */
 bool kn_spec_layer_arity(const char *type, int *min_inputs, int *max_inputs, const char **example);

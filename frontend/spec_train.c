@@ -14,7 +14,7 @@ static const char *const kn_train_keys[] = {"model",  "dataset", "loss",  "optim
                                             "metrics", "noise",  "augment", "schedule", NULL};
 static const char *const kn_step_keys[] = {"update", "loss", "optimizer", NULL};
 static const char *const kn_loss_names[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
-static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", NULL};
+static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", "rmsprop", NULL};
 static const char *const kn_metric_names[] = {"accuracy", "binary_accuracy", "mse", "mae", NULL};
 static const char *const kn_dataset_names[] = {"idx", "cifar10", "synthetic", "npy", "images", NULL};
 
@@ -32,7 +32,8 @@ static const char *const kn_loss_hints[] = {
     "sparse_categorical_crossentropy", "cross_entropy", "SparseCategoricalCrossentropy", "cross_entropy",
     "CrossEntropyLoss", "cross_entropy", "nll", "cross_entropy", "mean_squared_error", "mse", "MSELoss", "mse",
     "l2", "mse", NULL};
-static const char *const kn_opt_hints[] = {"SGD", "sgd", "adamw", "adam", "AdamW", "adam", NULL};
+static const char *const kn_opt_hints[] = {"SGD", "sgd", "adamw", "adam", "AdamW", "adam", "RMSprop", "rmsprop",
+                                           "rms_prop", "rmsprop", NULL};
 static const char *const kn_metric_hints[] = {"acc", "accuracy", "sparse_categorical_accuracy", "accuracy",
                                               "categorical_accuracy", "accuracy", "mean_squared_error", "mse",
                                               "mean_absolute_error", "mae", NULL};
@@ -259,7 +260,8 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
     memset(opt, 0, sizeof *opt);
     opt->kind = (kn_spec_opt_kind)kind;
     opt->loc = tmp.loc;
-    opt->learning_rate = kind == KN_SPEC_OPT_ADAM ? 0.001 : 0.01;
+    opt->learning_rate = kind == KN_SPEC_OPT_ADAM || kind == KN_SPEC_OPT_RMSPROP ? 0.001 : 0.01;
+    opt->rho = 0.9;
     opt->momentum = kind == KN_SPEC_OPT_MOMENTUM ? 0.9 : 0.0;
     opt->beta_1 = 0.9;
     opt->beta_2 = 0.999;
@@ -268,12 +270,16 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
     static const char *const sgd_alias[] = {"lr", NULL, NULL, NULL, NULL};
     static const char *const adam_keys[] = {"learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", NULL};
     static const char *const adam_alias[] = {"lr", "beta1", "beta2", "eps", NULL, NULL};
-    bool adam = kind == KN_SPEC_OPT_ADAM;
-    const char *const *keys = adam ? adam_keys : sgd_keys;
+    /* Keras's RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False) */
+    static const char *const rms_keys[] = {"learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay",
+                                           NULL};
+    static const char *const rms_alias[] = {"lr", "alpha", NULL, "eps", NULL, NULL, NULL};
+    bool adam = kind == KN_SPEC_OPT_ADAM, rms = kind == KN_SPEC_OPT_RMSPROP;
+    const char *const *keys = adam ? adam_keys : rms ? rms_keys : sgd_keys;
     kn_call_args args;
     char what[64];
     snprintf(what, sizeof what, "optimizer %s", name);
-    if (!kn_call_args_get(spec, v, what, keys, adam ? adam_alias : sgd_alias, 1, &args))
+    if (!kn_call_args_get(spec, v, what, keys, adam ? adam_alias : rms ? rms_alias : sgd_alias, 1, &args))
         return false;
     bool ok = true;
     for (int k = 0; keys[k]; k++) {
@@ -295,6 +301,22 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
             ok &= kn_spec_get_fraction(spec, a, key, &opt->beta_2);
         else if (strcmp(key, "epsilon") == 0)
             ok &= kn_spec_get_float(spec, a, key, 1e-30, 1, &opt->epsilon);
+        else if (strcmp(key, "rho") == 0)
+            ok &= kn_spec_get_fraction(spec, a, key, &opt->rho);
+        else if (strcmp(key, "centered") == 0) {
+            bool centered = false;
+            if (kn_spec_get_bool(spec, a, key, &centered) && centered) {
+                KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, a->loc,
+                            "rmsprop(centered=true) is not supported; the nearest kiln has is rmsprop() (uncentered)");
+                ok = false;
+            }
+        }
+    }
+    if (ok && rms && opt->momentum > 0) {
+        KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, args.values[2]->loc,
+                    "rmsprop(momentum=%g) is not supported; the nearest kiln has is rmsprop() (momentum 0, Keras's "
+                    "default) or momentum(...)", opt->momentum);
+        ok = false;
     }
     /* Keras spells momentum SGD as SGD(momentum=...) */
     if (ok && opt->kind == KN_SPEC_OPT_SGD && opt->momentum > 0)

@@ -287,6 +287,7 @@ typedef struct kn_optim_attrs {
     float momentum;
     bool nesterov;
     float beta1, beta2, epsilon;
+    float rho;                 /**< RMSprop's decay of the mean square */
 } kn_optim_attrs;
 
 /** Typed attributes; which member is live follows from the node's op. */

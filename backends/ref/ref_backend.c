@@ -110,6 +110,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_SGD_UPDATE] = kn_ref_update,
     [KN_OP_MOMENTUM_UPDATE] = kn_ref_update,
     [KN_OP_ADAM_UPDATE] = kn_ref_update,
+    [KN_OP_RMSPROP_UPDATE] = kn_ref_update,
 };
 
 
