@@ -195,6 +195,24 @@ static kn_status kn_b_dense(kn_builder *b, const kn_spec_layer *l, int x, int *o
     return kn_b_activation(b, l, &d->activation, y, act_node, out);
 }
 
+/* Conv or ConvTranspose attributes from a resolved conv layer (kernel, strides, dilation, pads), `group` groups. */
+static void kn_b_conv_attrs(kn_op op, const kn_spec_conv *c, int64_t group, kn_attrs *a)
+{
+    kn_attrs_init(op, a);
+    a->window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        a->window.kernel[i] = c->kernel[i];
+        a->window.stride[i] = c->strides[i];
+        a->window.dilation[i] = c->dilation[i];
+        a->window.pad_begin[i] = c->pad_begin[i];
+        a->window.pad_end[i] = c->pad_end[i];
+        if (op == KN_OP_CONV_TRANSPOSE)
+            a->window.output_padding[i] = c->output_padding[i];
+    }
+    a->window.group = group;
+    a->window.auto_pad = KN_AUTO_PAD_NOTSET;
+}
+
 static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *out)
 {
     const kn_spec_conv *c = &l->p.conv;
@@ -221,20 +239,7 @@ static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *ou
         return st;
     kn_op op = transpose ? KN_OP_CONV_TRANSPOSE : KN_OP_CONV;
     kn_attrs a;
-    kn_attrs_init(op, &a);
-    kn_window_attrs *wa = &a.window;
-    wa->nspatial = 2;
-    for (int i = 0; i < 2; i++) {
-        wa->kernel[i] = c->kernel[i];
-        wa->stride[i] = c->strides[i];
-        wa->dilation[i] = c->dilation[i];
-        wa->pad_begin[i] = c->pad_begin[i];
-        wa->pad_end[i] = c->pad_end[i];
-        if (transpose)
-            wa->output_padding[i] = c->output_padding[i];
-    }
-    wa->group = c->groups;
-    wa->auto_pad = KN_AUTO_PAD_NOTSET;
+    kn_b_conv_attrs(op, c, c->groups, &a);
     bool has_act = c->activation.kind != KN_SPEC_ACT_LINEAR;
     char vname[300], act_node[300];
     snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(c->activation.kind));
@@ -243,22 +248,6 @@ static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *ou
         (st = kn_b_node(b, l->name, op, ins, c->use_bias ? 3 : 2, y, &a)) != KN_OK)
         return st;
     return kn_b_activation(b, l, &c->activation, y, act_node, out);
-}
-
-/* Conv attributes from a resolved conv layer (its kernel, strides, dilation, pads), `group` groups. */
-static void kn_b_conv_attrs(const kn_spec_conv *c, int64_t group, kn_attrs *a)
-{
-    kn_attrs_init(KN_OP_CONV, a);
-    a->window.nspatial = 2;
-    for (int i = 0; i < 2; i++) {
-        a->window.kernel[i] = c->kernel[i];
-        a->window.stride[i] = c->strides[i];
-        a->window.dilation[i] = c->dilation[i];
-        a->window.pad_begin[i] = c->pad_begin[i];
-        a->window.pad_end[i] = c->pad_end[i];
-    }
-    a->window.group = group;
-    a->window.auto_pad = KN_AUTO_PAD_NOTSET;
 }
 
 /*
@@ -280,7 +269,7 @@ static kn_status kn_b_depthwise(kn_builder *b, const kn_spec_layer *l, int x, in
                           KN_VALUE_PARAM, &w)) != KN_OK)
         return st;
     kn_attrs a;
-    kn_b_conv_attrs(c, cin, &a);
+    kn_b_conv_attrs(KN_OP_CONV, c, cin, &a);
     const bool has_act = c->activation.kind != KN_SPEC_ACT_LINEAR;
     char vname[300], act_node[300], node[300];
     snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(c->activation.kind));
@@ -307,7 +296,7 @@ static kn_status kn_b_depthwise(kn_builder *b, const kn_spec_layer *l, int x, in
          (st = kn_b_weight(b, l, "bias", &bs, &c->bias_init, depth, c->filters, KN_VALUE_PARAM, &bias)) != KN_OK))
         return st;
     const kn_spec_conv one = {.kernel = {1, 1}, .strides = {1, 1}, .dilation = {1, 1}};
-    kn_b_conv_attrs(&one, 1, &a);
+    kn_b_conv_attrs(KN_OP_CONV, &one, 1, &a);
     int pins[3] = {dw, pw, bias};
     snprintf(node, sizeof node, "%s/pointwise", l->name);
     if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
