@@ -45,7 +45,8 @@ kn_cli_test(train_no_block_named 1 -e "^kiln: error: .*no train block named 'nop
 
 # One training step against PyTorch 1.13 (scripts/torch_train_step.py): the loss, every gradient and every weight
 # after one Adam, one SGD-momentum and one RMSprop update (Keras's: eps inside the square root), for the Keras MNIST convnet (Dropout with kiln's masks) and a
-# model with BatchNorm, within 1e-4 of each tensor's scale (tests/train/parity.kiln).
+# model with BatchNorm, and (RMSprop) a model of the Keras layers with a frozen convolution, within 1e-4 of each
+# tensor's scale (tests/train/parity.kiln).
 set(kn_torch_python ${kn_python})
 if(NOT kn_torch_python)
   set(kn_torch_python ${KN_MODELS_PYTHON_FOUND})
@@ -55,7 +56,8 @@ foreach(case "mnist_cnn;cnn_adam;--optimizer adam --lr 0.001"
              "bn_cnn;bn_adam;--optimizer adam --lr 0.002 --beta1 0.8 --weight-decay 0.01"
              "bn_cnn;bn_momentum;--optimizer momentum --lr 0.1 --momentum 0.8 --nesterov --weight-decay 0.001"
              "mnist_cnn;cnn_rmsprop;--optimizer rmsprop --lr 0.001 --rho 0.9 --epsilon 1e-7"
-             "bn_cnn;bn_rmsprop;--optimizer rmsprop --lr 0.002 --rho 0.8 --epsilon 1e-6 --weight-decay 0.01")
+             "bn_cnn;bn_rmsprop;--optimizer rmsprop --lr 0.002 --rho 0.8 --epsilon 1e-6 --weight-decay 0.01"
+             "keras_cnn;keras_rmsprop;--optimizer rmsprop --lr 0.003")
   list(GET case 0 model)
   list(GET case 1 block)
   list(GET case 2 args)
