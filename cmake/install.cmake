@@ -24,7 +24,7 @@ foreach(part ${KN_LIB_PARTS})
 endforeach()
 
 # What the objects need from outside (the same libraries the internal targets link).
-set(KN_LIB_DEPS ${KN_OPENBLAS} PkgConfig::PROTOBUF_C ZLIB::ZLIB PkgConfig::PNG ${MATH_LIB})
+set(KN_LIB_DEPS ${KN_OPENBLAS} PkgConfig::PROTOBUF_C ZLIB::ZLIB PkgConfig::PNG PkgConfig::JPEG ${MATH_LIB})
 if(KILN_WITH_OPENMP)
   list(APPEND KN_LIB_DEPS OpenMP::OpenMP_C)
 endif()

@@ -77,6 +77,12 @@ typedef enum kn_spec_layer_kind {
     KN_SPEC_BATCHNORM,
     KN_SPEC_DROPOUT,
     KN_SPEC_ACTIVATION,     /**< relu, leaky_relu, sigmoid, tanh, softmax, elu, hard_swish, activation(...) */
+    KN_SPEC_GLOBAL_MAXPOOL,
+    KN_SPEC_ZERO_PADDING2D,
+    KN_SPEC_CROPPING2D,
+    KN_SPEC_DEPTHWISE_CONV2D,
+    KN_SPEC_SEPARABLE_CONV2D,
+    KN_SPEC_PRELU,
     KN_SPEC_LAYER_KIND_COUNT
 } kn_spec_layer_kind;
 
@@ -88,7 +94,10 @@ typedef enum kn_spec_act_kind {
     KN_SPEC_ACT_TANH,
     KN_SPEC_ACT_SOFTMAX,      /**< axis: default -1 (last) */
     KN_SPEC_ACT_ELU,          /**< alpha: default 1.0 */
-    KN_SPEC_ACT_HARD_SWISH
+    KN_SPEC_ACT_HARD_SWISH,
+    KN_SPEC_ACT_SWISH,        /**< x * sigmoid(x) (SiLU) */
+    KN_SPEC_ACT_RELU6,        /**< min(max(x, 0), alpha): relu6 (alpha 6) and relu(max_value=alpha) */
+    KN_SPEC_ACT_HARD_SIGMOID  /**< Keras 3: relu6(x + 3) / 6 */
 } kn_spec_act_kind;
 
 typedef struct kn_spec_activation {
@@ -143,6 +152,8 @@ typedef struct kn_spec_conv {
     int64_t kernel[2], strides[2], dilation[2];
     int64_t groups;
     kn_spec_padding padding;
+    int64_t depth_multiplier;       /**< depthwise_conv2d, separable_conv2d: output channels per input channel */
+    kn_spec_init pointwise_init;    /**< separable_conv2d: the 1x1 kernel's */
     bool has_output_padding;        /**< conv2d_transpose: given by the user */
     int64_t output_padding[2];      /**< resolved (conv2d_transpose) */
     int64_t pad_begin[2], pad_end[2];
@@ -159,6 +170,7 @@ typedef struct kn_spec_pool {
 } kn_spec_pool;
 
 typedef struct kn_spec_batchnorm {
+    int64_t axis;              /**< must be the channels, 1 (Keras's -1 is channels-last) */
     float momentum, epsilon;   /**< Keras: 0.99, 0.001 */
     bool center, scale;
     kn_spec_init beta_init, gamma_init, mean_init, variance_init;
@@ -169,6 +181,12 @@ typedef struct kn_spec_reshape {
     int rank;
     int64_t dims[KN_MAX_RANK];
 } kn_spec_reshape;
+
+/** prelu: one slope per element of a sample, shared along shared_axes (1-based, not the batch). */
+typedef struct kn_spec_prelu {
+    kn_spec_init alpha_init;
+    kn_spec_reshape shared_axes;     /**< rank 0: none */
+} kn_spec_prelu;
 
 /** A resolved layer. */
 typedef struct kn_spec_layer {
@@ -182,7 +200,8 @@ typedef struct kn_spec_layer {
     kn_dtype dtype;
     kn_shape shape;              /**< output shape; dims[0] is KN_DIM_BATCH */
     int64_t params;              /**< parameter elements */
-    int64_t trainable_params;
+    int64_t trainable_params;    /**< 0 when frozen */
+    bool frozen;                 /**< trainable=false: the weights are constants, never trained */
     union {
         kn_spec_dense dense;
         kn_spec_conv conv;
@@ -192,7 +211,9 @@ typedef struct kn_spec_layer {
         kn_spec_activation activation;   /**< KN_SPEC_ACTIVATION */
         float dropout_rate;
         int64_t concat_axis;             /**< normalised, >= 1 */
-        bool keepdims;                   /**< global_avgpool */
+        bool keepdims;                   /**< global_avgpool, global_maxpool */
+        int64_t pads[4];                 /**< zero_padding2d, cropping2d: top, bottom, left, right */
+        kn_spec_prelu prelu;
     } p;
 } kn_spec_layer;
 
@@ -214,10 +235,11 @@ typedef enum kn_spec_dataset_kind {
     KN_SPEC_DATA_IDX = 0,        /**< MNIST-style IDX files in a directory */
     KN_SPEC_DATA_CIFAR10,        /**< CIFAR-10 binary batches in a directory */
     KN_SPEC_DATA_SYNTHETIC,      /**< seeded random images and labels */
-    KN_SPEC_DATA_NPY             /**< x_train.npy, y_train.npy, x_test.npy, y_test.npy in a directory */
+    KN_SPEC_DATA_NPY,            /**< x_train.npy, y_train.npy, x_test.npy, y_test.npy in a directory */
+    KN_SPEC_DATA_IMAGES          /**< PNG and JPEG files, one subfolder per class (Keras image_dataset_from_directory) */
 } kn_spec_dataset_kind;
 
-/** The spec name of a dataset kind ("idx", "cifar10", "synthetic", "npy"). */
+/** The spec name of a dataset kind ("idx", "cifar10", "synthetic", "npy", "images"). */
 const char *kn_spec_dataset_name(kn_spec_dataset_kind kind);
 
 typedef struct kn_spec_dataset {
@@ -232,8 +254,30 @@ typedef struct kn_spec_dataset {
     /** range=(lo, hi): 8-bit pixels p become lo + (hi - lo) * p / 255 (default (0, 1); (-1, 1) for a tanh GAN;
      *  lo >= hi, as in a zeroed struct, leaves the images as loaded) */
     double range_lo, range_hi;
+    /** images: the fraction of each class (its last files by name) that forms the test split when `dir` has no
+     *  train/ and test/ subfolders (default 0.2) */
+    double validation_split;
+    bool shape_given;            /**< shape= was written (images: otherwise the trained model's input) */
     kn_spec_loc loc;
 } kn_spec_dataset;
+
+/**
+ * Whether the files dataset `ds` reads are in `dir` (the spec's directory or
+ * `kiln train --data`'s): the IDX, CIFAR-10 or .npy files of the split it
+ * trains on (of both with `both_splits`), or for images(dir) its class
+ * subfolders, each holding a picture (in dir, or in dir/train and dir/test).
+ * False with a message naming the missing file or directory.
+ */
+bool kn_spec_dataset_files_ok(const kn_spec_dataset *ds, const char *dir, bool both_splits, char *msg, size_t len);
+
+/**
+ * images(dir): the directory holding the class subfolders of one split: dir/train or dir/test when dir has a
+ * train/ subfolder, else dir itself (both splits, told apart by validation_split), into buf.
+ */
+const char *kn_spec_images_split_dir(const char *dir, bool test, char *buf, size_t len);
+
+/** A file name images(dir) reads: .png, .jpg or .jpeg, any case. */
+bool kn_spec_is_image_name(const char *name);
 
 typedef enum kn_spec_loss_kind {
     KN_SPEC_LOSS_CROSS_ENTROPY = 0,   /**< categorical, integer labels */
@@ -241,7 +285,9 @@ typedef enum kn_spec_loss_kind {
     KN_SPEC_LOSS_MSE
 } kn_spec_loss_kind;
 
-typedef enum kn_spec_opt_kind { KN_SPEC_OPT_SGD = 0, KN_SPEC_OPT_MOMENTUM, KN_SPEC_OPT_ADAM } kn_spec_opt_kind;
+typedef enum kn_spec_opt_kind {
+    KN_SPEC_OPT_SGD = 0, KN_SPEC_OPT_MOMENTUM, KN_SPEC_OPT_ADAM, KN_SPEC_OPT_RMSPROP
+} kn_spec_opt_kind;
 
 /** Optimizer with Keras defaults (see docs/spec-language.md). */
 typedef struct kn_spec_optimizer {
@@ -250,7 +296,8 @@ typedef struct kn_spec_optimizer {
     double momentum;             /**< momentum: 0.9 */
     bool nesterov;
     double beta_1, beta_2;       /**< adam: 0.9, 0.999 */
-    double epsilon;              /**< adam: 1e-7 (Keras) */
+    double epsilon;              /**< adam, rmsprop: 1e-7 (Keras) */
+    double rho;                  /**< rmsprop: 0.9 */
     double weight_decay;         /**< 0 */
     kn_spec_loc loc;
 } kn_spec_optimizer;

@@ -14,7 +14,16 @@
  *   batchnorm        BatchNormalization (inference form; gamma/beta are
  *                    weights, the moving statistics state)
  *   dropout          Dropout(ratio)
- *   activations      Relu, LeakyRelu, Sigmoid, Tanh, Softmax(axis), Elu, HardSwish
+ *   activations      Relu, LeakyRelu, Sigmoid, Tanh, Softmax(axis), Elu, HardSwish, Clip (relu6,
+ *                    relu(max_value)), HardSigmoid (Keras 3: alpha 1/6, beta 1/2), swish as Sigmoid + Mul
+ *                    (the fusion pass makes it Swish)
+ *   global_maxpool   GlobalMaxPool (+ Flatten unless keepdims)
+ *   zero_padding2d   Pad (constant zeros);  cropping2d: Slice on axes 2, 3
+ *   depthwise_conv2d Conv with group = C, kernel [C * depth_multiplier, 1, kh, kw]
+ *   separable_conv2d that Conv without bias, then a 1x1 Conv ("pointwise_kernel", bias)
+ *   prelu            PRelu with slopes "<layer>/alpha" of a sample's shape (1 along shared_axes)
+ * A layer with trainable=false has constant weights (not parameters): autodiff computes no gradient for them,
+ * the optimizer has no state for them, and a frozen batchnorm keeps its inference form in training (as Keras).
  * The output value of every layer carries the layer's name; weights are
  * named "<layer>/kernel", "<layer>/bias", "<layer>/gamma", ...
  */
@@ -47,6 +56,8 @@ static kn_status kn_b_weight(kn_builder *b, const kn_spec_layer *l, const char *
 {
     char name[300];
     snprintf(name, sizeof name, "%s/%s", l->name, suffix);
+    if (l->frozen)
+        kind = KN_VALUE_CONST;
     size_t count;
     if (kn_shape_numel(shape, &count) != KN_OK || count > (size_t)KN_SPEC_MAX_PARAM_ELEMENTS)
         return kn_error_set(b->err, KN_ERR_OVERFLOW, "weight '%s' is too large", name);
@@ -87,16 +98,39 @@ static kn_status kn_b_activation(kn_builder *b, const kn_spec_layer *l, const kn
     case KN_SPEC_ACT_SOFTMAX: op = KN_OP_SOFTMAX; break;
     case KN_SPEC_ACT_ELU: op = KN_OP_ELU; break;
     case KN_SPEC_ACT_HARD_SWISH: op = KN_OP_HARD_SWISH; break;
+    case KN_SPEC_ACT_RELU6: op = KN_OP_CLIP; break;
+    case KN_SPEC_ACT_HARD_SIGMOID: op = KN_OP_HARD_SIGMOID; break;
+    case KN_SPEC_ACT_SWISH: op = KN_OP_MUL; break;
     default: *out = in; return KN_OK;
+    }
+    kn_status st;
+    if (op == KN_OP_MUL) { /* swish: x * sigmoid(x) */
+        char name[300];
+        snprintf(name, sizeof name, "%s/sigmoid", node_name);
+        int sig;
+        if ((st = kn_b_tmp(b, name, &l->shape, &sig)) != KN_OK ||
+            (st = kn_b_node(b, name, KN_OP_SIGMOID, &in, 1, sig, NULL)) != KN_OK ||
+            (st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+            return st;
+        int ins[2] = {in, sig};
+        return kn_b_node(b, node_name, KN_OP_MUL, ins, 2, *out, NULL);
     }
     kn_attrs_init(op, &a);
     if (op == KN_OP_LEAKY_RELU || op == KN_OP_ELU)
         a.scalar.alpha = act->alpha;
+    if (op == KN_OP_CLIP) {
+        a.scalar.min = 0.0f;
+        a.scalar.max = act->alpha;
+    }
+    if (op == KN_OP_HARD_SIGMOID) { /* Keras 3's hard_sigmoid: relu6(x + 3) / 6 */
+        a.scalar.alpha = 1.0f / 6.0f;
+        a.scalar.beta = 0.5f;
+    }
     if (op == KN_OP_SOFTMAX) {
         a.axis.axis = act->axis;
         a.axis.legacy_2d = false;
     }
-    kn_status st = kn_b_tmp(b, l->name, &l->shape, out);
+    st = kn_b_tmp(b, l->name, &l->shape, out);
     if (st == KN_OK)
         st = kn_b_node(b, node_name, op, &in, 1, *out, &a);
     return st;
@@ -161,6 +195,24 @@ static kn_status kn_b_dense(kn_builder *b, const kn_spec_layer *l, int x, int *o
     return kn_b_activation(b, l, &d->activation, y, act_node, out);
 }
 
+/* Conv or ConvTranspose attributes from a resolved conv layer (kernel, strides, dilation, pads), `group` groups. */
+static void kn_b_conv_attrs(kn_op op, const kn_spec_conv *c, int64_t group, kn_attrs *a)
+{
+    kn_attrs_init(op, a);
+    a->window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        a->window.kernel[i] = c->kernel[i];
+        a->window.stride[i] = c->strides[i];
+        a->window.dilation[i] = c->dilation[i];
+        a->window.pad_begin[i] = c->pad_begin[i];
+        a->window.pad_end[i] = c->pad_end[i];
+        if (op == KN_OP_CONV_TRANSPOSE)
+            a->window.output_padding[i] = c->output_padding[i];
+    }
+    a->window.group = group;
+    a->window.auto_pad = KN_AUTO_PAD_NOTSET;
+}
+
 static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *out)
 {
     const kn_spec_conv *c = &l->p.conv;
@@ -187,20 +239,7 @@ static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *ou
         return st;
     kn_op op = transpose ? KN_OP_CONV_TRANSPOSE : KN_OP_CONV;
     kn_attrs a;
-    kn_attrs_init(op, &a);
-    kn_window_attrs *wa = &a.window;
-    wa->nspatial = 2;
-    for (int i = 0; i < 2; i++) {
-        wa->kernel[i] = c->kernel[i];
-        wa->stride[i] = c->strides[i];
-        wa->dilation[i] = c->dilation[i];
-        wa->pad_begin[i] = c->pad_begin[i];
-        wa->pad_end[i] = c->pad_end[i];
-        if (transpose)
-            wa->output_padding[i] = c->output_padding[i];
-    }
-    wa->group = c->groups;
-    wa->auto_pad = KN_AUTO_PAD_NOTSET;
+    kn_b_conv_attrs(op, c, c->groups, &a);
     bool has_act = c->activation.kind != KN_SPEC_ACT_LINEAR;
     char vname[300], act_node[300];
     snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(c->activation.kind));
@@ -209,6 +248,117 @@ static kn_status kn_b_conv(kn_builder *b, const kn_spec_layer *l, int x, int *ou
         (st = kn_b_node(b, l->name, op, ins, c->use_bias ? 3 : 2, y, &a)) != KN_OK)
         return st;
     return kn_b_activation(b, l, &c->activation, y, act_node, out);
+}
+
+/*
+ * depthwise_conv2d: Conv with a group per input channel, kernel "depthwise_kernel" [C * m, 1, kh, kw] (Keras's
+ * (kh, kw, C, m), whose fans Keras takes as kh·kw·C in and kh·kw·m out). separable_conv2d: that without bias, then a
+ * 1x1 Conv with "pointwise_kernel" [filters, C * m, 1, 1] (fans C·m and filters) and the bias.
+ */
+static kn_status kn_b_depthwise(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_conv *c = &l->p.conv;
+    const kn_spec_layer *in = &b->m->layers[l->inputs[0]];
+    const bool separable = l->kind == KN_SPEC_SEPARABLE_CONV2D;
+    const int64_t cin = in->shape.dims[1], rf = c->kernel[0] * c->kernel[1], depth = cin * c->depth_multiplier;
+    const kn_shape ws = {.rank = 4, .dims = {depth, 1, c->kernel[0], c->kernel[1]}};
+    const kn_shape bs = {.rank = 1, .dims = {separable ? c->filters : depth}};
+    int w, bias = -1, y;
+    kn_status st;
+    if ((st = kn_b_weight(b, l, "depthwise_kernel", &ws, &c->kernel_init, rf * cin, rf * c->depth_multiplier,
+                          KN_VALUE_PARAM, &w)) != KN_OK)
+        return st;
+    kn_attrs a;
+    kn_b_conv_attrs(KN_OP_CONV, c, cin, &a);
+    const bool has_act = c->activation.kind != KN_SPEC_ACT_LINEAR;
+    char vname[300], act_node[300], node[300];
+    snprintf(act_node, sizeof act_node, "%s/%s", l->name, kn_spec_act_name(c->activation.kind));
+    if (!separable) {
+        int ins[3] = {x, w, -1};
+        if (c->use_bias && (st = kn_b_weight(b, l, "bias", &bs, &c->bias_init, rf * cin, rf * c->depth_multiplier,
+                                             KN_VALUE_PARAM, &ins[2])) != KN_OK)
+            return st;
+        if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+            (st = kn_b_node(b, l->name, KN_OP_CONV, ins, c->use_bias ? 3 : 2, y, &a)) != KN_OK)
+            return st;
+        return kn_b_activation(b, l, &c->activation, y, act_node, out);
+    }
+    kn_shape ds = l->shape;
+    ds.dims[1] = depth;
+    int dw, pw, ins[2] = {x, w};
+    snprintf(node, sizeof node, "%s/depthwise", l->name);
+    if ((st = kn_b_tmp(b, node, &ds, &dw)) != KN_OK || (st = kn_b_node(b, node, KN_OP_CONV, ins, 2, dw, &a)) != KN_OK)
+        return st;
+    const kn_shape ps = {.rank = 4, .dims = {c->filters, depth, 1, 1}};
+    if ((st = kn_b_weight(b, l, "pointwise_kernel", &ps, &c->pointwise_init, depth, c->filters, KN_VALUE_PARAM,
+                          &pw)) != KN_OK ||
+        (c->use_bias &&
+         (st = kn_b_weight(b, l, "bias", &bs, &c->bias_init, depth, c->filters, KN_VALUE_PARAM, &bias)) != KN_OK))
+        return st;
+    const kn_spec_conv one = {.kernel = {1, 1}, .strides = {1, 1}, .dilation = {1, 1}};
+    kn_b_conv_attrs(KN_OP_CONV, &one, 1, &a);
+    int pins[3] = {dw, pw, bias};
+    snprintf(node, sizeof node, "%s/pointwise", l->name);
+    if ((st = kn_b_tmp(b, kn_main_name(l, has_act, vname, sizeof vname), &l->shape, &y)) != KN_OK ||
+        (st = kn_b_node(b, node, KN_OP_CONV, pins, c->use_bias ? 3 : 2, y, &a)) != KN_OK)
+        return st;
+    return kn_b_activation(b, l, &c->activation, y, act_node, out);
+}
+
+/* An int64 constant "<layer>/<suffix>" of n values. */
+static kn_status kn_b_ints(kn_builder *b, const kn_spec_layer *l, const char *suffix, const int64_t *v, int n,
+                           int *id)
+{
+    int64_t *data = malloc(sizeof(int64_t) * (size_t)n);
+    if (!data)
+        return kn_error_set(b->err, KN_ERR_NOMEM, "out of memory");
+    memcpy(data, v, sizeof(int64_t) * (size_t)n);
+    char name[300];
+    snprintf(name, sizeof name, "%s/%s", l->name, suffix);
+    kn_shape s = {.rank = 1, .dims = {n}};
+    kn_status st = kn_graph_add_value(b->g, name, KN_I64, &s, KN_VALUE_CONST, data, id, b->err);
+    if (st != KN_OK)
+        free(data);
+    return st;
+}
+
+/* zero_padding2d: Pad with zeros; cropping2d: Slice of rows top..H-bottom and columns left..W-right. */
+static kn_status kn_b_pad_crop(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const int64_t *p = l->p.pads; /* top, bottom, left, right */
+    int ins[4] = {x, -1, -1, -1};
+    kn_status st;
+    if (l->kind == KN_SPEC_ZERO_PADDING2D) {
+        const int64_t pads[8] = {0, 0, p[0], p[2], 0, 0, p[1], p[3]};
+        if ((st = kn_b_ints(b, l, "pads", pads, 8, &ins[1])) != KN_OK || (st = kn_b_tmp(b, l->name, &l->shape, out)))
+            return st;
+        kn_attrs a;
+        kn_attrs_init(KN_OP_PAD, &a);
+        return kn_b_node(b, l->name, KN_OP_PAD, ins, 2, *out, &a);
+    }
+    const kn_spec_layer *in = &b->m->layers[l->inputs[0]];
+    const int64_t starts[2] = {p[0], p[2]}, axes[2] = {2, 3};
+    const int64_t ends[2] = {in->shape.dims[2] - p[1], in->shape.dims[3] - p[3]};
+    if ((st = kn_b_ints(b, l, "starts", starts, 2, &ins[1])) != KN_OK ||
+        (st = kn_b_ints(b, l, "ends", ends, 2, &ins[2])) != KN_OK ||
+        (st = kn_b_ints(b, l, "axes", axes, 2, &ins[3])) != KN_OK || (st = kn_b_tmp(b, l->name, &l->shape, out)))
+        return st;
+    return kn_b_node(b, l->name, KN_OP_SLICE, ins, 4, *out, NULL);
+}
+
+/* prelu: PRelu with the slopes "<layer>/alpha" (a sample's shape, 1 along shared_axes). */
+static kn_status kn_b_prelu(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_layer *in = &b->m->layers[l->inputs[0]];
+    kn_shape as;
+    if (!kn_spec_prelu_alpha_shape(l, &in->shape, &as))
+        return kn_error_set(b->err, KN_ERR_SHAPE, "prelu '%s': bad shared_axes", l->name);
+    int ins[2] = {x, -1};
+    kn_status st;
+    if ((st = kn_b_weight(b, l, "alpha", &as, &l->p.prelu.alpha_init, 1, 1, KN_VALUE_PARAM, &ins[1])) != KN_OK ||
+        (st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+        return st;
+    return kn_b_node(b, l->name, KN_OP_PRELU, ins, 2, *out, NULL);
 }
 
 static kn_status kn_b_pool(kn_builder *b, const kn_spec_layer *l, int x, int *out)
@@ -321,11 +471,18 @@ static kn_status kn_b_layer(kn_builder *b, const kn_spec_layer *l, int *out)
     case KN_SPEC_CONV2D_TRANSPOSE: return kn_b_conv(b, l, x, out);
     case KN_SPEC_MAXPOOL2D:
     case KN_SPEC_AVGPOOL2D: return kn_b_pool(b, l, x, out);
-    case KN_SPEC_GLOBAL_AVGPOOL: {
+    case KN_SPEC_DEPTHWISE_CONV2D:
+    case KN_SPEC_SEPARABLE_CONV2D: return kn_b_depthwise(b, l, x, out);
+    case KN_SPEC_ZERO_PADDING2D:
+    case KN_SPEC_CROPPING2D: return kn_b_pad_crop(b, l, x, out);
+    case KN_SPEC_PRELU: return kn_b_prelu(b, l, x, out);
+    case KN_SPEC_GLOBAL_AVGPOOL:
+    case KN_SPEC_GLOBAL_MAXPOOL: {
+        const kn_op gop = l->kind == KN_SPEC_GLOBAL_MAXPOOL ? KN_OP_GLOBAL_MAX_POOL : KN_OP_GLOBAL_AVERAGE_POOL;
         if (l->p.keepdims) {
             if ((st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
                 return st;
-            return kn_b_node(b, l->name, KN_OP_GLOBAL_AVERAGE_POOL, &x, 1, *out, NULL);
+            return kn_b_node(b, l->name, gop, &x, 1, *out, NULL);
         }
         char name[300];
         snprintf(name, sizeof name, "%s/pool", l->name);
@@ -334,7 +491,7 @@ static kn_status kn_b_layer(kn_builder *b, const kn_spec_layer *l, int *out)
         ps.dims[2] = ps.dims[3] = 1;
         int pooled;
         if ((st = kn_b_tmp(b, name, &ps, &pooled)) != KN_OK ||
-            (st = kn_b_node(b, l->name, KN_OP_GLOBAL_AVERAGE_POOL, &x, 1, pooled, NULL)) != KN_OK)
+            (st = kn_b_node(b, l->name, gop, &x, 1, pooled, NULL)) != KN_OK)
             return st;
         kn_attrs_init(KN_OP_FLATTEN, &a);
         a.axis.axis = 1;

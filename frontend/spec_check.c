@@ -70,16 +70,20 @@ static bool kn_collect_inputs(kn_spec *spec, const kn_ast *outer, const kn_ast *
     bool ok = true;
     const char *type = kn_ast_call_name(call);
     bool merge = kn_spec_layer_is_merge(type);
-    if (merge && call->kind == KN_AST_CALL)
-        for (int i = 0; i < call->nargs; i++)
-            if (!call->args[i].name && call->args[i].value->kind == KN_AST_IDENT) {
-                if (*count >= cap) {
-                    KN_SPEC_ERR(spec, KN_ERR_PARSE, call->args[i].value->loc, "too many inputs (the limit is %d)",
-                                cap);
-                    return false;
-                }
-                names[(*count)++] = &call->args[i];
+    for (int i = 0; merge && call->kind == KN_AST_CALL && i < call->nargs; i++) {
+        const kn_ast *v = call->args[i].value;
+        if (call->args[i].name || (v->kind != KN_AST_IDENT && v->kind != KN_AST_TUPLE))
+            continue;
+        /* add(a, b) or Keras's list form add([a, b]) */
+        int n = v->kind == KN_AST_TUPLE ? v->nargs : 1;
+        for (int k = 0; k < n; k++) {
+            if (*count >= cap) {
+                KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "too many inputs (the limit is %d)", cap);
+                return false;
             }
+            names[(*count)++] = v->kind == KN_AST_TUPLE ? &v->args[k] : &call->args[i];
+        }
+    }
     if (!outer)
         return true;
     if (merge && *count > 0) {
@@ -87,8 +91,10 @@ static bool kn_collect_inputs(kn_spec *spec, const kn_ast *outer, const kn_ast *
                     "%s already names its inputs; write either %s(a, b) or %s()(a, b), not both", type, type, type);
         return false;
     }
-    for (int i = 0; i < outer->nargs; i++) {
-        const kn_ast_arg *a = &outer->args[i];
+    const kn_ast *list = outer->nargs == 1 && !outer->args[0].name && outer->args[0].value->kind == KN_AST_TUPLE
+                             ? outer->args[0].value : NULL; /* layer()([a, b]) */
+    for (int i = 0; i < (list ? list->nargs : outer->nargs); i++) {
+        const kn_ast_arg *a = list ? &list->args[i] : &outer->args[i];
         if (a->name) {
             KN_SPEC_ERR(spec, KN_ERR_PARSE, a->name_loc,
                         "inputs are layer names, not parameters: write %s(..., %s=...)(x) to set '%s'", type, a->name,
@@ -356,6 +362,10 @@ static void kn_check_model(kn_spec *spec, const kn_block *b, kn_spec_model *m, i
             continue;
         }
         l->ok = kn_spec_layer_infer(&ctx, l);
+        if (s->trainable == 0) { /* trainable=false: its weights are constants of the graph, never updated */
+            l->frozen = true;
+            l->trainable_params = 0;
+        }
     }
     if (m->num_layers == 0) {
         if (!b->no_body) /* a missing '{' was reported as such */

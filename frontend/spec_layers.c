@@ -22,7 +22,8 @@ typedef enum kn_ptype {
     KN_P_INIT,       /* kn_spec_init */
     KN_P_SHAPE,      /* kn_spec_reshape (rank, dims) */
     KN_P_DTYPE,      /* kn_dtype */
-    KN_P_AXIS        /* int64_t, may be negative */
+    KN_P_AXIS,       /* int64_t, may be negative */
+    KN_P_PADS4       /* int64_t[4] top, bottom, left, right: 1, (1, 2) (rows, columns) or ((1, 2), (3, 4)) */
 } kn_ptype;
 
 typedef struct kn_param_def {
@@ -90,6 +91,45 @@ static const kn_param_def kn_p_conv2d_transpose[] = {
     {"bias_initializer", NULL, KN_P_INIT, OFF(p.conv.bias_init), "zeros", 0, 0, false, NULL},
 };
 
+#define KN_DEPTHWISE_COMMON                                                                                     \
+    {"strides", "stride", KN_P_PAIR, OFF(p.conv.strides), "1", 1, 1 << 16, false, NULL},                         \
+    {"padding", NULL, KN_P_PADDING, OFF(p.conv.padding), "valid", 0, 0, false, NULL},                            \
+    {"depth_multiplier", NULL, KN_P_INT, OFF(p.conv.depth_multiplier), "1", 1, 1 << 16, false, NULL},           \
+    {"dilation", "dilation_rate", KN_P_PAIR, OFF(p.conv.dilation), "1", 1, 1 << 16, false, NULL},               \
+    {"use_bias", NULL, KN_P_BOOL, OFF(p.conv.use_bias), "true", 0, 0, false, NULL},                              \
+    {"activation", NULL, KN_P_ACT, OFF(p.conv.activation), "linear", 0, 0, false, NULL},                         \
+    {"depthwise_initializer", NULL, KN_P_INIT, OFF(p.conv.kernel_init), "glorot_uniform", 0, 0, false, NULL},    \
+    {"bias_initializer", NULL, KN_P_INIT, OFF(p.conv.bias_init), "zeros", 0, 0, false, NULL}
+
+static const kn_param_def kn_p_depthwise_conv2d[] = {
+    {"kernel", "kernel_size", KN_P_PAIR, OFF(p.conv.kernel), NULL, 1, 1 << 16, false, "the kernel size"},
+    KN_DEPTHWISE_COMMON,
+};
+
+static const kn_param_def kn_p_separable_conv2d[] = {
+    {"filters", NULL, KN_P_INT, OFF(p.conv.filters), NULL, 1, 1 << 20, false, "the number of output channels"},
+    {"kernel", "kernel_size", KN_P_PAIR, OFF(p.conv.kernel), NULL, 1, 1 << 16, false, "the kernel size"},
+    KN_DEPTHWISE_COMMON,
+    {"pointwise_initializer", NULL, KN_P_INIT, OFF(p.conv.pointwise_init), "glorot_uniform", 0, 0, false, NULL},
+};
+
+static const kn_param_def kn_p_zero_padding2d[] = {
+    {"padding", NULL, KN_P_PADS4, OFF(p.pads), "1", 0, 1 << 16, false, NULL},
+};
+
+static const kn_param_def kn_p_cropping2d[] = {
+    {"cropping", NULL, KN_P_PADS4, OFF(p.pads), "0", 0, 1 << 16, false, NULL},
+};
+
+static const kn_param_def kn_p_prelu[] = {
+    {"alpha_initializer", NULL, KN_P_INIT, OFF(p.prelu.alpha_init), "zeros", 0, 0, false, NULL},
+    {"shared_axes", NULL, KN_P_SHAPE, OFF(p.prelu.shared_axes), NULL, 1, KN_MAX_RANK - 1, true, NULL},
+};
+
+static const kn_param_def kn_p_relu[] = {
+    {"max_value", NULL, KN_P_FLOAT, OFF(p.activation.alpha), NULL, 0, BIG, true, NULL},
+};
+
 static const kn_param_def kn_p_pool[] = {
     {"pool", "pool_size", KN_P_PAIR, OFF(p.pool.pool), "2", 1, 1 << 16, false, NULL},
     {"strides", "stride", KN_P_PAIR, OFF(p.pool.strides), NULL, 1, 1 << 16, true, NULL},
@@ -110,6 +150,7 @@ static const kn_param_def kn_p_concat[] = {
 };
 
 static const kn_param_def kn_p_batchnorm[] = {
+    {"axis", NULL, KN_P_AXIS, OFF(p.batchnorm.axis), "1", -KN_MAX_RANK, KN_MAX_RANK - 1, false, NULL},
     {"momentum", NULL, KN_P_FRACTION, OFF(p.batchnorm.momentum), "0.99", 0, 1, false, NULL},
     {"epsilon", NULL, KN_P_FLOAT, OFF(p.batchnorm.epsilon), "0.001", 0, 1, false, NULL},
     {"center", NULL, KN_P_BOOL, OFF(p.batchnorm.center), "true", 0, 0, false, NULL},
@@ -158,7 +199,7 @@ static const kn_layer_def kn_layers[] = {
     {"multiply", KN_SPEC_MULTIPLY, 0, 0, 2, -1, NULL, 0, "multiply(a, b)"},
     {"batchnorm", KN_SPEC_BATCHNORM, 0, 0, 1, 1, kn_p_batchnorm, N(kn_p_batchnorm), "batchnorm()"},
     {"dropout", KN_SPEC_DROPOUT, 0, 1, 1, 1, kn_p_dropout, N(kn_p_dropout), "dropout(0.25)"},
-    {"relu", KN_SPEC_ACTIVATION, KN_SPEC_ACT_RELU, 0, 1, 1, NULL, 0, "relu()"},
+    {"relu", KN_SPEC_ACTIVATION, KN_SPEC_ACT_RELU, 1, 1, 1, kn_p_relu, N(kn_p_relu), "relu(max_value=6)"},
     {"leaky_relu", KN_SPEC_ACTIVATION, KN_SPEC_ACT_LEAKY_RELU, 1, 1, 1, kn_p_leaky_relu, N(kn_p_leaky_relu),
      "leaky_relu(0.2)"},
     {"sigmoid", KN_SPEC_ACTIVATION, KN_SPEC_ACT_SIGMOID, 0, 1, 1, NULL, 0, "sigmoid()"},
@@ -168,13 +209,28 @@ static const kn_layer_def kn_layers[] = {
     {"hard_swish", KN_SPEC_ACTIVATION, KN_SPEC_ACT_HARD_SWISH, 0, 1, 1, NULL, 0, "hard_swish()"},
     {"activation", KN_SPEC_ACTIVATION, KN_SPEC_ACT_LINEAR, 1, 1, 1, kn_p_activation, N(kn_p_activation),
      "activation(relu)"},
+    {"swish", KN_SPEC_ACTIVATION, KN_SPEC_ACT_SWISH, 0, 1, 1, NULL, 0, "swish()"},
+    {"relu6", KN_SPEC_ACTIVATION, KN_SPEC_ACT_RELU6, 0, 1, 1, NULL, 0, "relu6()"},
+    {"hard_sigmoid", KN_SPEC_ACTIVATION, KN_SPEC_ACT_HARD_SIGMOID, 0, 1, 1, NULL, 0, "hard_sigmoid()"},
+    {"global_maxpool", KN_SPEC_GLOBAL_MAXPOOL, 0, 0, 1, 1, kn_p_global_avgpool, N(kn_p_global_avgpool),
+     "global_maxpool()"},
+    {"zero_padding2d", KN_SPEC_ZERO_PADDING2D, 0, 1, 1, 1, kn_p_zero_padding2d, N(kn_p_zero_padding2d),
+     "zero_padding2d((1, 2))"},
+    {"cropping2d", KN_SPEC_CROPPING2D, 0, 1, 1, 1, kn_p_cropping2d, N(kn_p_cropping2d), "cropping2d(((2, 2), (4, 4)))"},
+    {"depthwise_conv2d", KN_SPEC_DEPTHWISE_CONV2D, 0, 1, 1, 1, kn_p_depthwise_conv2d, N(kn_p_depthwise_conv2d),
+     "depthwise_conv2d(3, padding=same)"},
+    {"separable_conv2d", KN_SPEC_SEPARABLE_CONV2D, 0, 2, 1, 1, kn_p_separable_conv2d, N(kn_p_separable_conv2d),
+     "separable_conv2d(64, 3, padding=same)"},
+    {"prelu", KN_SPEC_PRELU, 0, 0, 1, 1, kn_p_prelu, N(kn_p_prelu), "prelu(shared_axes=(2, 3))"},
 };
 #define KN_NUM_LAYERS N(kn_layers)
 
 const char *const kn_spec_layer_names[] = {
     "input",   "dense",  "conv2d",    "conv2d_transpose", "maxpool2d", "avgpool2d", "global_avgpool", "flatten",
     "reshape", "concat", "add",       "multiply",         "batchnorm", "dropout",   "relu",           "leaky_relu",
-    "sigmoid", "tanh",   "softmax",   "elu",              "hard_swish", "activation", NULL};
+    "sigmoid", "tanh",   "softmax",   "elu",              "hard_swish", "activation", "swish", "relu6",
+    "hard_sigmoid", "global_maxpool", "zero_padding2d", "cropping2d", "depthwise_conv2d", "separable_conv2d", "prelu",
+    NULL};
 
 /* Keras and PyTorch spellings, suggested when a spec uses them. */
 static const struct {
@@ -219,7 +275,46 @@ static const struct {
     {"Input", "input"},
     {"InputLayer", "input"},
     {"Activation", "activation"},
+    {"GlobalMaxPooling2D", "global_maxpool"},
+    {"global_max_pooling2d", "global_maxpool"},
+    {"AdaptiveMaxPool2d", "global_maxpool"},
+    {"ZeroPadding2D", "zero_padding2d"},
+    {"ZeroPad2d", "zero_padding2d"},
+    {"Cropping2D", "cropping2d"},
+    {"DepthwiseConv2D", "depthwise_conv2d"},
+    {"SeparableConv2D", "separable_conv2d"},
+    {"PReLU", "prelu"},
+    {"ReLU6", "relu6"},
+    {"silu", "swish"},
+    {"SiLU", "swish"},
+    {"Hardsigmoid", "hard_sigmoid"},
 };
+
+/* Keras layers and activations kiln does not have (yet), with the nearest thing it has. */
+static const struct {
+    const char *name, *instead;
+} kn_unsupported[] = {
+    {"gelu", "the nearest kiln has is swish (x * sigmoid(x)); GELU is being added with issue 17"},
+    {"GELU", "the nearest kiln has is swish (x * sigmoid(x)); GELU is being added with issue 17"},
+    {"layer_norm", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
+    {"LayerNormalization", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
+    {"LayerNorm", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
+    {"upsampling2d", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
+                     "being added with issue 17"},
+    {"UpSampling2D", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
+                     "being added with issue 17"},
+    {"Upsample", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
+                 "being added with issue 17"},
+};
+
+/* What to use instead of a Keras layer or activation kiln does not have; NULL for another name. */
+static const char *kn_unsupported_hint(const char *name)
+{
+    for (size_t i = 0; i < sizeof kn_unsupported / sizeof kn_unsupported[0]; i++)
+        if (strcmp(name, kn_unsupported[i].name) == 0)
+            return kn_unsupported[i].instead;
+    return NULL;
+}
 
 static const kn_layer_def *kn_layer_find(const char *name)
 {
@@ -253,17 +348,19 @@ static const char *kn_layer_hint(const char *name, char *buf, size_t len)
 
 /* ------------------------------------------------------- activations */
 
-static const char *const kn_act_names[] = {"linear", "relu", "leaky_relu", "sigmoid", "tanh",
-                                           "softmax", "elu", "hard_swish", NULL};
+static const char *const kn_act_names[] = {"linear", "relu",       "leaky_relu", "sigmoid",      "tanh", "softmax",
+                                           "elu",    "hard_swish", "swish",      "relu6",        "hard_sigmoid", NULL};
+static const char *const kn_act_hints[] = {"silu", "swish", "SiLU", "swish", "ReLU6", "relu6", "hardsigmoid",
+                                           "hard_sigmoid", "hard_silu", "hard_swish", NULL};
 
 const char *kn_spec_act_name(kn_spec_act_kind kind)
 {
-    return kind <= KN_SPEC_ACT_HARD_SWISH ? kn_act_names[kind] : "?";
+    return kind <= KN_SPEC_ACT_HARD_SIGMOID ? kn_act_names[kind] : "?";
 }
 
 static void kn_act_defaults(kn_spec_activation *a)
 {
-    a->alpha = a->kind == KN_SPEC_ACT_LEAKY_RELU ? 0.3f : 1.0f;
+    a->alpha = a->kind == KN_SPEC_ACT_LEAKY_RELU ? 0.3f : a->kind == KN_SPEC_ACT_RELU6 ? 6.0f : 1.0f;
     a->axis = -1;
 }
 
@@ -285,10 +382,19 @@ static bool kn_get_activation(kn_spec *spec, const kn_ast *v, const char *what, 
             kind = i;
     if (kind < 0) {
         char hint[96];
+        const char *instead = kn_unsupported_hint(name);
+        if (instead) {
+            KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, loc, "activation '%.60s' is not supported; %s", name, instead);
+            return false;
+        }
+        hint[0] = '\0';
+        for (int i = 0; kn_act_hints[i]; i += 2)
+            if (strcmp(name, kn_act_hints[i]) == 0)
+                snprintf(hint, sizeof hint, " (did you mean '%s'?)", kn_act_hints[i + 1]);
         KN_SPEC_ERR(spec, KN_ERR_PARSE, loc,
-                    "unknown activation '%.60s'%s; expected linear, relu, leaky_relu, sigmoid, tanh, softmax, elu "
-                    "or hard_swish",
-                    name, kn_spec_did_you_mean(name, kn_act_names, hint, sizeof hint));
+                    "unknown activation '%.60s'%s; expected linear, relu, leaky_relu, sigmoid, tanh, softmax, elu, "
+                    "hard_swish, swish, relu6 or hard_sigmoid",
+                    name, hint[0] ? hint : kn_spec_did_you_mean(name, kn_act_names, hint, sizeof hint));
         return false;
     }
     kn_spec_activation a = {.kind = (kn_spec_act_kind)kind};
@@ -401,6 +507,36 @@ static bool kn_param_set(kn_spec *spec, const kn_param_def *pd, const kn_ast *v,
     }
     case KN_P_ACT: return kn_get_activation(spec, v, pd->name, (kn_spec_activation *)dst);
     case KN_P_INIT: return kn_spec_get_init(spec, v, pd->name, (kn_spec_init *)dst);
+    case KN_P_PADS4: {
+        /* 1 | (rows, columns) | ((top, bottom), (left, right)), as Keras's ZeroPadding2D and Cropping2D */
+        int64_t *out = dst, dims[2];
+        int rank = 0;
+        if (v->kind == KN_AST_TUPLE && v->nargs == 2 && v->args[0].value->kind == KN_AST_TUPLE) {
+            for (int k = 0; k < 2; k++) {
+                const kn_ast *e = v->args[k].value;
+                if (e->kind != KN_AST_TUPLE || e->nargs != 2 ||
+                    !kn_spec_get_shape(spec, e, pd->name, (int64_t)pd->min, (int64_t)pd->max, 2, dims, &rank)) {
+                    if (e->kind != KN_AST_TUPLE || e->nargs != 2)
+                        KN_SPEC_ERR(spec, KN_ERR_PARSE, e->loc, "'%s' takes ((top, bottom), (left, right))", pd->name);
+                    return false;
+                }
+                out[2 * k] = dims[0];
+                out[2 * k + 1] = dims[1];
+            }
+            return true;
+        }
+        if ((v->kind == KN_AST_TUPLE && v->nargs != 2) || (v->kind != KN_AST_TUPLE && v->kind != KN_AST_NUMBER)) {
+            char b[128];
+            KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "expected an integer, (rows, columns) or ((top, bottom), (left, "
+                        "right)) for '%s', got %s", pd->name, kn_ast_describe(v, b, sizeof b));
+            return false;
+        }
+        if (!kn_spec_get_shape(spec, v, pd->name, (int64_t)pd->min, (int64_t)pd->max, 2, dims, &rank))
+            return false;
+        out[0] = out[1] = dims[0];
+        out[2] = out[3] = rank == 2 ? dims[1] : dims[0];
+        return true;
+    }
     case KN_P_SHAPE: {
         kn_spec_reshape *r = dst;
         int64_t dims[KN_MAX_RANK];
@@ -439,6 +575,10 @@ static void kn_param_default(const kn_param_def *pd, kn_spec_layer *layer)
     case KN_P_FRACTION: *(float *)dst = strtof(d, NULL); break;
     case KN_P_BOOL: *(bool *)dst = strcmp(d, "true") == 0; break;
     case KN_P_PAIR: ((int64_t *)dst)[0] = ((int64_t *)dst)[1] = strtoll(d, NULL, 10); break;
+    case KN_P_PADS4:
+        for (int k = 0; k < 4; k++)
+            ((int64_t *)dst)[k] = strtoll(d, NULL, 10);
+        break;
     case KN_P_PADDING: *(kn_spec_padding *)dst = strcmp(d, "same") == 0 ? KN_SPEC_PAD_SAME : KN_SPEC_PAD_VALID; break;
     case KN_P_DTYPE: *(kn_dtype *)dst = KN_F32; break;
     case KN_P_ACT: {
@@ -478,6 +618,11 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
     const char *name = kn_ast_call_name(call);
     kn_spec_loc loc = call->kind == KN_AST_CALL ? call->callee->loc : call->loc;
     const kn_layer_def *def = name ? kn_layer_find(name) : NULL;
+    const char *instead = name && !def ? kn_unsupported_hint(name) : NULL;
+    if (instead) {
+        KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, loc, "layer '%.60s' is not supported; %s", name, instead);
+        return false;
+    }
     if (!def) {
         char hint[96];
         KN_SPEC_ERR(spec, KN_ERR_PARSE, loc, "unknown layer '%.60s'%s", name ? name : "?",
@@ -501,7 +646,13 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
         int idx = -1;
         if (!a->name) {
             if (def->max_inputs < 0) {
-                if (a->value->kind != KN_AST_IDENT) {
+                bool names_only = a->value->kind == KN_AST_IDENT;
+                if (a->value->kind == KN_AST_TUPLE) { /* the list form, add([a, b]) */
+                    names_only = a->value->nargs > 0;
+                    for (int k = 0; k < a->value->nargs; k++)
+                        names_only &= a->value->args[k].value->kind == KN_AST_IDENT;
+                }
+                if (!names_only) {
                     char b[128];
                     KN_SPEC_ERR(spec, KN_ERR_PARSE, a->value->loc,
                                 "%s takes the names of the layers it combines, e.g. %s; got %s", def->name,
@@ -607,6 +758,10 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
         layer->p.conv.has_output_padding = (given & (1u << 4)) != 0;
     if (def->kind == KN_SPEC_CONV2D_TRANSPOSE)
         layer->p.conv.groups = 1;
+    if (def->kind == KN_SPEC_CONV2D)
+        layer->p.conv.depth_multiplier = 1;
+    if (def->kind == KN_SPEC_ACTIVATION && def->act == KN_SPEC_ACT_RELU && (given & 1u))
+        layer->p.activation.kind = KN_SPEC_ACT_RELU6; /* relu(max_value=m): min(max(x, 0), m) */
     return ok;
 }
 
@@ -730,10 +885,42 @@ static bool kn_check_act(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec
     return true;
 }
 
+/*
+ * A Keras user's channels-last shape, (H, W, C) written in an input or reshape, reaches a layer that reads
+ * (N, C, H, W): (28, 28, 1) is 28 channels of 28x1 pictures here. Said at the line that wrote the shape: an error
+ * when the window of the layer reading it (width `window`, padding `pad`) does not fit, else a warning (the model
+ * builds, but not the one meant). False after an error.
+ */
+static bool kn_channels_last(kn_spec_layer_ctx *ctx, const kn_spec_layer *l, const kn_spec_layer *in, int64_t window,
+                             kn_spec_padding pad)
+{
+    const int64_t *d = in->shape.dims;
+    if ((in->kind != KN_SPEC_INPUT && in->kind != KN_SPEC_RESHAPE) || in->shape.rank != 4)
+        return true;
+    const bool small_last = (d[3] == 1 || d[3] == 3) && d[1] > 4 && d[2] > 4; /* (28, 28, 1), (32, 32, 3) */
+    const bool square_first = d[1] == d[2] && d[3] > 2 * d[1];                /* (7, 7, 256) */
+    if (!small_last && !square_first)
+        return true;
+    const bool fails = pad == KN_SPEC_PAD_VALID && d[3] < window;
+    char b[200];
+    kn_spec_diag_add(ctx->spec, fails ? KN_SPEC_ERROR : KN_SPEC_WARNING, fails ? KN_ERR_SHAPE : KN_OK, in->loc,
+                     "%s '%s' gives %s, which %s '%s' (line %d) reads as %lld channels of %lldx%lld pictures: kiln's "
+                     "tensors are channels first, (N, C, H, W); Keras's channels-last (%lld, %lld, %lld) is written "
+                     "%s%lld, %lld, %lld)) here",
+                     in->type, in->name, kn_spec_shape_str(&in->shape, b, sizeof b), l->type, l->name, l->loc.line,
+                     (long long)d[1], (long long)d[2], (long long)d[3], (long long)d[1], (long long)d[2],
+                     (long long)d[3], in->kind == KN_SPEC_INPUT ? "input(shape=(" : "reshape((", (long long)d[3],
+                     (long long)d[1], (long long)d[2]);
+    return !fails;
+}
+
 static bool kn_infer_conv(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
 {
     kn_spec_conv *c = &l->p.conv;
     if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
+        return false;
+    if (l->kind != KN_SPEC_CONV2D_TRANSPOSE &&
+        !kn_channels_last(ctx, l, in, (c->kernel[1] - 1) * c->dilation[1] + 1, c->padding))
         return false;
     int64_t ch = in->shape.dims[1];
     char b[200];
@@ -799,7 +986,7 @@ static bool kn_infer_conv(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spe
 static bool kn_infer_pool(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
 {
     kn_spec_pool *p = &l->p.pool;
-    if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
+    if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)") || !kn_channels_last(ctx, l, in, p->pool[1], p->padding))
         return false;
     l->shape = in->shape;
     for (int i = 0; i < 2; i++)
@@ -903,6 +1090,74 @@ static bool kn_infer_reshape(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_
     return true;
 }
 
+/*
+ * depthwise_conv2d: a Conv with one group per input channel, depth_multiplier outputs each. separable_conv2d: that
+ * (without bias) and a 1x1 Conv to `filters` (with the bias): the shape of the depthwise part, `filters` channels.
+ */
+static bool kn_infer_depthwise(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
+{
+    kn_spec_conv *c = &l->p.conv;
+    if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
+        return false;
+    const int64_t ch = in->shape.dims[1], filters = c->filters;
+    const bool separable = l->kind == KN_SPEC_SEPARABLE_CONV2D, use_bias = c->use_bias;
+    int64_t depth;
+    if (!kn_weight_count(ctx, l, "depthwise kernel", ch, c->depth_multiplier, 1, &depth))
+        return false;
+    c->groups = ch;
+    c->filters = depth;
+    if (separable)
+        c->use_bias = false;
+    bool ok = kn_infer_conv(ctx, l, in);
+    c->use_bias = use_bias;
+    if (!separable || !ok)
+        return ok;
+    c->filters = filters;
+    int64_t pw;
+    if (!kn_weight_count(ctx, l, "pointwise kernel", filters, depth, 1, &pw))
+        return false;
+    l->shape.dims[1] = filters;
+    l->params += pw + (use_bias ? filters : 0);
+    l->trainable_params = l->params;
+    return kn_shape_check(ctx, l) && kn_check_act(ctx, l, &c->activation);
+}
+
+/* zero_padding2d adds rows and columns of zeros; cropping2d removes them. */
+static bool kn_infer_pad_crop(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
+{
+    if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
+        return false;
+    const int64_t *p = l->p.pads;
+    const int sign = l->kind == KN_SPEC_CROPPING2D ? -1 : 1;
+    l->shape = in->shape;
+    l->shape.dims[2] += sign * (p[0] + p[1]);
+    l->shape.dims[3] += sign * (p[2] + p[3]);
+    if (l->shape.dims[2] < 1 || l->shape.dims[3] < 1) {
+        char b[200];
+        KN_SPEC_ERR(ctx->spec, KN_ERR_SHAPE, l->loc,
+                    "%s '%s': cropping (%lld, %lld) rows and (%lld, %lld) columns of '%s' %s leaves nothing", l->type,
+                    l->name, (long long)p[0], (long long)p[1], (long long)p[2], (long long)p[3], in->name,
+                    kn_spec_shape_str(&in->shape, b, sizeof b));
+        return false;
+    }
+    return kn_shape_check(ctx, l);
+}
+
+/* The shape of prelu's slopes: a sample's, 1 along shared_axes. */
+bool kn_spec_prelu_alpha_shape(const kn_spec_layer *l, const kn_shape *in, kn_shape *alpha)
+{
+    alpha->rank = in->rank - 1;
+    for (int i = 1; i < in->rank; i++)
+        alpha->dims[i - 1] = in->dims[i];
+    const kn_spec_reshape *s = &l->p.prelu.shared_axes;
+    for (int k = 0; k < s->rank; k++) {
+        if (s->dims[k] < 1 || s->dims[k] >= in->rank)
+            return false;
+        alpha->dims[s->dims[k] - 1] = 1;
+    }
+    return true;
+}
+
 bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *l)
 {
     const kn_spec_layer *in = l->num_inputs > 0 ? kn_in(ctx, l, 0) : NULL;
@@ -937,7 +1192,27 @@ bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *l)
     case KN_SPEC_CONV2D_TRANSPOSE: return kn_infer_conv(ctx, l, in);
     case KN_SPEC_MAXPOOL2D:
     case KN_SPEC_AVGPOOL2D: return kn_infer_pool(ctx, l, in);
+    case KN_SPEC_DEPTHWISE_CONV2D:
+    case KN_SPEC_SEPARABLE_CONV2D: return kn_infer_depthwise(ctx, l, in);
+    case KN_SPEC_ZERO_PADDING2D:
+    case KN_SPEC_CROPPING2D: return kn_infer_pad_crop(ctx, l, in);
+    case KN_SPEC_PRELU: {
+        kn_shape alpha;
+        if (in->shape.rank < 2 || !kn_spec_prelu_alpha_shape(l, &in->shape, &alpha)) {
+            KN_SPEC_ERR(ctx->spec, KN_ERR_SHAPE, l->loc,
+                        "prelu '%s': shared_axes must name axes 1 to %d of '%s' %s (the batch is axis 0)", l->name,
+                        in->shape.rank - 1, in->name, kn_spec_shape_str(&in->shape, b, sizeof b));
+            return false;
+        }
+        l->shape = in->shape;
+        int64_t n = 1;
+        for (int i = 0; i < alpha.rank; i++)
+            n *= alpha.dims[i]; /* at most the sample's size, checked already */
+        l->params = l->trainable_params = n;
+        return true;
+    }
     case KN_SPEC_GLOBAL_AVGPOOL:
+    case KN_SPEC_GLOBAL_MAXPOOL:
         if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
             return false;
         l->shape = in->shape;
@@ -963,7 +1238,15 @@ bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *l)
         }
         l->shape = in->shape;
         int64_t c = in->shape.dims[1];
-        const kn_spec_batchnorm *bn = &l->p.batchnorm;
+        kn_spec_batchnorm *bn = &l->p.batchnorm;
+        if (bn->axis != 1 && bn->axis != 1 - in->shape.rank) {
+            KN_SPEC_ERR(ctx->spec, KN_ERR_UNSUPPORTED, l->loc,
+                        "batchnorm '%s': axis=%lld is not supported: kiln normalises the channels, axis 1, because its "
+                        "tensors are channels first (N, C, H, W) (Keras's axis=-1 is the channel axis of its "
+                        "channels-last layout); remove axis=",
+                        l->name, (long long)bn->axis);
+            return false;
+        }
         l->trainable_params = c * ((bn->center ? 1 : 0) + (bn->scale ? 1 : 0));
         l->params = l->trainable_params + 2 * c;
         return true;

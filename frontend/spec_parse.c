@@ -751,6 +751,60 @@ static bool kn_at_block(kn_parser *p, const char *keyword)
 static kn_block *kn_parse_block(kn_parser *p);
 
 /* One statement of a block body; false if the body must end (a new top-level block begins). */
+/* A layer name: letters, digits and '_', not starting with a digit, at most 128 characters. */
+static bool kn_is_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 128 || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+            return false;
+    return true;
+}
+
+/*
+ * The options Keras gives every layer, taken out of a layer call in a model so that the layer's own parameters
+ * do not see them: name="x" (the same as `x = layer(...)`) and trainable=false (frozen: no gradient, no update).
+ */
+static void kn_take_layer_options(kn_parser *p, kn_stmt *s)
+{
+    kn_ast *call = s->value;
+    while (call && call->kind == KN_AST_CALL && call->callee->kind == KN_AST_CALL)
+        call = call->callee; /* layer(...)(inputs): the layer's own call */
+    if (!call || call->kind != KN_AST_CALL)
+        return;
+    int kept = 0;
+    for (int i = 0; i < call->nargs; i++) {
+        kn_ast_arg *a = &call->args[i];
+        if (a->name && strcmp(a->name, "name") == 0) {
+            if (a->value->kind != KN_AST_STRING && a->value->kind != KN_AST_IDENT) {
+                KN_SPEC_ERR(p->spec, KN_ERR_PARSE, a->value->loc, "name= takes a layer name, e.g. name=\"fc1\"");
+            } else if (s->target && strcmp(s->target, a->value->text) != 0) {
+                KN_SPEC_ERR(p->spec, KN_ERR_PARSE, a->name_loc,
+                            "the layer is named twice ('%s' = ... and name=\"%s\"); keep one", s->target,
+                            a->value->text);
+            } else if (!kn_is_name(a->value->text)) {
+                KN_SPEC_ERR(p->spec, KN_ERR_PARSE, a->value->loc,
+                            "'%s' is not a layer name (letters, digits and _, not starting with a digit)",
+                            a->value->text);
+            } else {
+                s->target = a->value->text;
+                s->target_loc = a->value->loc;
+            }
+            continue;
+        }
+        if (a->name && strcmp(a->name, "trainable") == 0) {
+            bool v;
+            if (kn_spec_get_bool(p->spec, a->value, "trainable", &v))
+                s->trainable = v ? 1 : 0;
+            continue;
+        }
+        call->args[kept++] = *a;
+    }
+    call->nargs = kept;
+}
+
 static bool kn_parse_stmt(kn_parser *p, kn_block *b, int *cap)
 {
     kn_stmt s = {0};
@@ -806,6 +860,9 @@ static bool kn_parse_stmt(kn_parser *p, kn_block *b, int *cap)
             return true;
         }
         s.value = kn_parse_expr(p);
+        s.trainable = -1;
+        if (s.value && b && strcmp(b->keyword, "model") == 0)
+            kn_take_layer_options(p, &s);
         if (!s.value) {
             /* keep a placeholder so that the checker knows a layer is missing here */
             kn_sync(p);

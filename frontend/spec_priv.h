@@ -73,6 +73,7 @@ typedef struct kn_stmt {
     const char *target;        /**< EXPR: the name before '=', or NULL */
     kn_spec_loc target_loc;
     kn_ast *value;             /**< EXPR */
+    int trainable;             /**< EXPR in a model: trainable=false (0), true (1), not given (-1) */
     const char **names;        /**< OUTPUT */
     kn_spec_loc *name_locs;
     int num_names;
@@ -172,12 +173,21 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
  * known); diagnostics name both layers and shapes on a mismatch.
  */
 bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *layer);
+/** prelu: the shape of its slopes for an input of shape `in` (a sample's, 1 along shared_axes); false if bad. */
+bool kn_spec_prelu_alpha_shape(const kn_spec_layer *l, const kn_shape *in, kn_shape *alpha);
 
 /** Input count limits of layer `type` (max -1: any) and an example call; false if unknown. */
 bool kn_spec_layer_arity(const char *type, int *min_inputs, int *max_inputs, const char **example);
 
 /** Value conversions shared by the layer and training checkers; each reports its own error. */
 bool kn_spec_get_int(kn_spec *spec, const kn_ast *v, const char *what, int64_t min, int64_t max, int64_t *out);
+
+/**
+ * images(dir) (spec_data.c): list the class subfolders of ds->dir (or of its train/ subfolder) into
+ * ds->num_classes, checking at compile time that the directory exists, has class folders holding pictures and (with
+ * train/ and test/) the same classes in both; `classes`, when given, must agree. Errors at dir_arg.
+ */
+bool kn_spec_images_classes(kn_spec *spec, const kn_ast *dir_arg, const kn_ast *classes_arg, kn_spec_dataset *ds);
 bool kn_spec_get_float(kn_spec *spec, const kn_ast *v, const char *what, double min, double max, double *out);
 /** A number in [0, 1) (dropout rate, momentum, Adam's betas). */
 bool kn_spec_get_fraction(kn_spec *spec, const kn_ast *v, const char *what, double *out);

@@ -14,13 +14,13 @@ static const char *const kn_train_keys[] = {"model",  "dataset", "loss",  "optim
                                             "metrics", "noise",  "augment", "schedule", NULL};
 static const char *const kn_step_keys[] = {"update", "loss", "optimizer", NULL};
 static const char *const kn_loss_names[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
-static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", NULL};
+static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", "rmsprop", NULL};
 static const char *const kn_metric_names[] = {"accuracy", "binary_accuracy", "mse", "mae", NULL};
-static const char *const kn_dataset_names[] = {"idx", "cifar10", "synthetic", "npy", NULL};
+static const char *const kn_dataset_names[] = {"idx", "cifar10", "synthetic", "npy", "images", NULL};
 
 const char *kn_spec_dataset_name(kn_spec_dataset_kind kind)
 {
-    return (unsigned)kind <= KN_SPEC_DATA_NPY ? kn_dataset_names[kind] : "?";
+    return (unsigned)kind <= KN_SPEC_DATA_IMAGES ? kn_dataset_names[kind] : "?";
 }
 static const char *const kn_split_names[] = {"train", "test", NULL};
 static const char *const kn_source_names[] = {"images", "labels", "noise", NULL};
@@ -32,13 +32,15 @@ static const char *const kn_loss_hints[] = {
     "sparse_categorical_crossentropy", "cross_entropy", "SparseCategoricalCrossentropy", "cross_entropy",
     "CrossEntropyLoss", "cross_entropy", "nll", "cross_entropy", "mean_squared_error", "mse", "MSELoss", "mse",
     "l2", "mse", NULL};
-static const char *const kn_opt_hints[] = {"SGD", "sgd", "adamw", "adam", "AdamW", "adam", NULL};
+static const char *const kn_opt_hints[] = {"SGD", "sgd", "adamw", "adam", "AdamW", "adam", "RMSprop", "rmsprop",
+                                           "rms_prop", "rmsprop", NULL};
 static const char *const kn_metric_hints[] = {"acc", "accuracy", "sparse_categorical_accuracy", "accuracy",
                                               "categorical_accuracy", "accuracy", "mean_squared_error", "mse",
                                               "mean_absolute_error", "mae", NULL};
 static const char *const kn_dataset_hints[] = {"mnist", "idx", "fashion_mnist", "idx", "cifar", "cifar10",
                                                "cifar_10", "cifar10", "random", "synthetic", "numpy",
-                                               "npy", NULL};
+                                               "npy", "image_folder", "images", "image_dataset_from_directory",
+                                               "images", "ImageFolder", "images", "folder", "images", NULL};
 
 /* Named arguments of a call, checked against `keys`; positional ones fill the first `npos` keys. */
 typedef struct kn_call_args {
@@ -157,7 +159,11 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
     static const char *const idx_keys[] = {"dir", "split", "shape", "classes", "shuffle", "range", NULL};
     static const char *const cifar_keys[] = {"dir", "split", "shuffle", "range", NULL};
     static const char *const syn_keys[] = {"shape", "classes", "samples", "seed", NULL};
-    const char *const *keys = kind == KN_SPEC_DATA_CIFAR10 ? cifar_keys : kind == KN_SPEC_DATA_SYNTHETIC ? syn_keys : idx_keys;
+    static const char *const img_keys[] = {"dir", "split", "shape", "classes", "shuffle", "range", "validation_split",
+                                           NULL};
+    const char *const *keys = kind == KN_SPEC_DATA_CIFAR10 ? cifar_keys : kind == KN_SPEC_DATA_SYNTHETIC ? syn_keys
+                              : kind == KN_SPEC_DATA_IMAGES ? img_keys : idx_keys;
+    ds->validation_split = 0.2;
     kn_call_args args;
     char what[64];
     snprintf(what, sizeof what, "dataset %s", name);
@@ -187,10 +193,14 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
                 ok = false;
         } else if (strcmp(key, "shape") == 0) {
             int rank;
-            if (kn_spec_get_shape(spec, a, "shape", 1, 1 << 16, KN_MAX_RANK - 1, ds->image_shape.dims, &rank))
+            if (kn_spec_get_shape(spec, a, "shape", 1, 1 << 16, KN_MAX_RANK - 1, ds->image_shape.dims, &rank)) {
                 ds->image_shape.rank = rank;
-            else
+                ds->shape_given = true;
+            } else {
                 ok = false;
+            }
+        } else if (strcmp(key, "validation_split") == 0) {
+            ok &= kn_spec_get_float(spec, a, key, 0.0, 0.9, &ds->validation_split);
         } else if (strcmp(key, "classes") == 0) {
             ok &= kn_spec_get_int(spec, a, "classes", 1, 1 << 24, &ds->num_classes);
         } else if (strcmp(key, "samples") == 0) {
@@ -223,11 +233,14 @@ static bool kn_check_dataset(kn_spec *spec, const kn_ast *v, kn_spec_dataset *ds
     }
     if (kind != KN_SPEC_DATA_SYNTHETIC && !args.values[0]) {
         KN_SPEC_ERR(spec, KN_ERR_PARSE, tmp.loc, "dataset %s needs a directory, e.g. %s(\"data/%s\")", name, name,
-                    kind == KN_SPEC_DATA_IDX   ? "mnist"
-                    : kind == KN_SPEC_DATA_NPY ? "my-images"
-                                               : "cifar-10-batches-bin");
+                    kind == KN_SPEC_DATA_IDX      ? "mnist"
+                    : kind == KN_SPEC_DATA_NPY    ? "my-images"
+                    : kind == KN_SPEC_DATA_IMAGES ? "flowers"
+                                                  : "cifar-10-batches-bin");
         ok = false;
     }
+    if (ok && kind == KN_SPEC_DATA_IMAGES)
+        ok = kn_spec_images_classes(spec, args.values[0], args.values[3], ds);
     return ok;
 }
 
@@ -247,7 +260,8 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
     memset(opt, 0, sizeof *opt);
     opt->kind = (kn_spec_opt_kind)kind;
     opt->loc = tmp.loc;
-    opt->learning_rate = kind == KN_SPEC_OPT_ADAM ? 0.001 : 0.01;
+    opt->learning_rate = kind == KN_SPEC_OPT_ADAM || kind == KN_SPEC_OPT_RMSPROP ? 0.001 : 0.01;
+    opt->rho = 0.9;
     opt->momentum = kind == KN_SPEC_OPT_MOMENTUM ? 0.9 : 0.0;
     opt->beta_1 = 0.9;
     opt->beta_2 = 0.999;
@@ -256,12 +270,16 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
     static const char *const sgd_alias[] = {"lr", NULL, NULL, NULL, NULL};
     static const char *const adam_keys[] = {"learning_rate", "beta_1", "beta_2", "epsilon", "weight_decay", NULL};
     static const char *const adam_alias[] = {"lr", "beta1", "beta2", "eps", NULL, NULL};
-    bool adam = kind == KN_SPEC_OPT_ADAM;
-    const char *const *keys = adam ? adam_keys : sgd_keys;
+    /* Keras's RMSprop(learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False) */
+    static const char *const rms_keys[] = {"learning_rate", "rho", "momentum", "epsilon", "centered", "weight_decay",
+                                           NULL};
+    static const char *const rms_alias[] = {"lr", "alpha", NULL, "eps", NULL, NULL, NULL};
+    bool adam = kind == KN_SPEC_OPT_ADAM, rms = kind == KN_SPEC_OPT_RMSPROP;
+    const char *const *keys = adam ? adam_keys : rms ? rms_keys : sgd_keys;
     kn_call_args args;
     char what[64];
     snprintf(what, sizeof what, "optimizer %s", name);
-    if (!kn_call_args_get(spec, v, what, keys, adam ? adam_alias : sgd_alias, 1, &args))
+    if (!kn_call_args_get(spec, v, what, keys, adam ? adam_alias : rms ? rms_alias : sgd_alias, 1, &args))
         return false;
     bool ok = true;
     for (int k = 0; keys[k]; k++) {
@@ -283,6 +301,22 @@ static bool kn_check_optimizer(kn_spec *spec, const kn_ast *v, kn_spec_optimizer
             ok &= kn_spec_get_fraction(spec, a, key, &opt->beta_2);
         else if (strcmp(key, "epsilon") == 0)
             ok &= kn_spec_get_float(spec, a, key, 1e-30, 1, &opt->epsilon);
+        else if (strcmp(key, "rho") == 0)
+            ok &= kn_spec_get_fraction(spec, a, key, &opt->rho);
+        else if (strcmp(key, "centered") == 0) {
+            bool centered = false;
+            if (kn_spec_get_bool(spec, a, key, &centered) && centered) {
+                KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, a->loc,
+                            "rmsprop(centered=true) is not supported; the nearest kiln has is rmsprop() (uncentered)");
+                ok = false;
+            }
+        }
+    }
+    if (ok && rms && opt->momentum > 0) {
+        KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, args.values[2]->loc,
+                    "rmsprop(momentum=%g) is not supported; the nearest kiln has is rmsprop() (momentum 0, Keras's "
+                    "default) or momentum(...)", opt->momentum);
+        ok = false;
     }
     /* Keras spells momentum SGD as SGD(momentum=...) */
     if (ok && opt->kind == KN_SPEC_OPT_SGD && opt->momentum > 0)
@@ -738,6 +772,40 @@ static bool kn_check_noise(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
     return ok;
 }
 
+/*
+ * images(dir) without shape=: the pictures take the shape of the first model that reads `images` (Keras's
+ * image_size is the model's input). Either way they must be (C, H, W) with C 1 or 3.
+ */
+static bool kn_images_shape(kn_spec *spec, kn_spec_training *t)
+{
+    kn_spec_dataset *ds = &t->dataset;
+    for (int i = 0; i < t->num_steps && !ds->shape_given; i++)
+        for (int k = 0; k < t->steps[i].num_terms && !ds->shape_given; k++) {
+            const kn_spec_loss_term *term = &t->steps[i].terms[k];
+            if (term->source != KN_SPEC_SRC_IMAGES || term->chain_len < 1)
+                continue;
+            const kn_spec_model *m = &spec->models[term->chain[0]];
+            for (int l = 0; l < m->num_layers && m->ok; l++)
+                if (m->layers[l].kind == KN_SPEC_INPUT && m->layers[l].shape.rank >= 2) {
+                    ds->image_shape.rank = m->layers[l].shape.rank - 1;
+                    memcpy(ds->image_shape.dims, m->layers[l].shape.dims + 1,
+                           sizeof(int64_t) * (size_t)ds->image_shape.rank);
+                    ds->shape_given = true;
+                    break;
+                }
+        }
+    const kn_shape *s = &ds->image_shape;
+    if (s->rank != 3 || (s->dims[0] != 1 && s->dims[0] != 3)) {
+        char b[200];
+        KN_SPEC_ERR(spec, KN_ERR_SHAPE, ds->loc,
+                    "images(dir) gives pictures of shape (C, H, W) with C 1 or 3 (channels first), not %s; give "
+                    "shape=(C, H, W) and flatten inside the model if it needs vectors",
+                    kn_spec_shape_str(s, b, sizeof b));
+        return false;
+    }
+    return true;
+}
+
 static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training *t)
 {
     t->name = kn_arena_strdup(spec->arena, b->name ? b->name : "train");
@@ -890,6 +958,8 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
             t->num_steps++;
         }
     }
+    if (dataset_ok && t->dataset.kind == KN_SPEC_DATA_IMAGES)
+        dataset_ok = kn_images_shape(spec, t);
     /* shapes of every term, once the sources are known */
     for (int i = 0; i < t->num_steps && dataset_ok; i++)
         for (int k = 0; k < t->steps[i].num_terms; k++)

@@ -627,6 +627,76 @@ KN_API int64_t kn_dataset_count(const kn_dataset_t *dataset);
 KN_API kn_status kn_dataset_batch(const kn_dataset_t *dataset, const int64_t *index, int64_t n, float *images_buf,
                                   int64_t *labels_buf, kn_tensor *images, kn_tensor *labels, kn_error *err);
 
+/* ---------------------------------------------------------------- images */
+
+/** A decoded picture: 8 bits a channel, rows top to bottom, channels interleaved. */
+typedef struct kn_image {
+    uint8_t *pixels;          /**< width * height * channels bytes, owned (kn_image_free) */
+    int64_t width, height;
+    int channels;             /**< 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA */
+} kn_image;
+
+/**
+ * Decode a PNG (libpng) or JPEG (libjpeg-turbo) file, told apart by its
+ * first bytes, whatever its name. 16-bit PNGs are reduced to 8 bits,
+ * palettes become RGB, CMYK JPEGs are refused. A file the library cannot
+ * decode completely (truncated, corrupt: libjpeg's warnings count as errors)
+ * is KN_ERR_PARSE naming the file; a file of another format
+ * KN_ERR_UNSUPPORTED; one that cannot be opened KN_ERR_IO.
+ */
+KN_API kn_status kn_image_read(const char *path, kn_image *image, kn_error *err);
+/** Free the pixels of a kn_image and zero it. NULL is allowed. */
+KN_API void kn_image_free(kn_image *image);
+
+/** How a picture is brought to the model's height and width. */
+typedef enum kn_image_resize {
+    KN_RESIZE_STRETCH = 0,    /**< bilinear to exactly height x width (the aspect ratio may change) */
+    /**
+     * bilinear so that the picture just covers height x width (its shorter
+     * side fits), then the centre cut out (offsets rounded down): ImageNet style
+     */
+    KN_RESIZE_CROP = 1
+} kn_image_resize;
+
+/**
+ * What kn_image_preprocess makes of a picture: out[c][y][x] =
+ * (v * scale - mean[c]) / std[c], where v is the pixel value (0-255,
+ * 255 - it with `invert`) after the conversion to `channels` (grey to RGB by
+ * copying; RGB to grey by ITU-R 601 luma 0.299 R + 0.587 G + 0.114 B; alpha
+ * dropped) and bilinear resampling with half-pixel centres (PyTorch's
+ * interpolate(mode="bilinear", align_corners=False), no antialiasing).
+ * Fill it with kn_image_prep_init, then change what you need.
+ */
+typedef struct kn_image_prep {
+    int channels;             /**< 1 or 3 */
+    int64_t height, width;
+    kn_image_resize resize;
+    float scale;
+    float mean[3], std[3];    /**< per channel; std must be non-zero */
+    bool invert;              /**< 255 - v: dark digits on white paper for an MNIST model */
+} kn_image_prep;
+
+/**
+ * Fill *prep for a `channels` x `height` x `width` input with a preset:
+ * NULL or "default" (stretch, scale 1/255: values in [0, 1]), "mnist" (the
+ * same: MNIST models are trained on pixel / 255), "imagenet" (crop, scale
+ * 1/255, mean 0.485 0.456 0.406, std 0.229 0.224 0.225, torchvision's),
+ * "raw" (stretch, values 0-255). KN_ERR_INVALID_ARG for another name or a
+ * bad size.
+ */
+KN_API kn_status kn_image_prep_init(kn_image_prep *prep, const char *preset, int channels, int64_t height,
+                                    int64_t width, kn_error *err);
+
+/**
+ * Convert, resize, scale and normalise `image` into `out`: prep->channels *
+ * height * width float32 values, channels first (one sample of an [N, C,
+ * H, W] input). KN_ERR_INVALID_ARG for a bad prep.
+ */
+KN_API kn_status kn_image_preprocess(const kn_image *image, const kn_image_prep *prep, float *out, kn_error *err);
+
+/** kn_image_read, then kn_image_preprocess into `out`. */
+KN_API kn_status kn_image_load(const char *path, const kn_image_prep *prep, float *out, kn_error *err);
+
 /* ------------------------------------------------------------------ .npy */
 
 /**

@@ -153,14 +153,16 @@ kn_status kn_grad_prelu(kn_grad_ctx *c)
     const int dy = c->dy[0], X = kn_grad_x(c, 0), S = kn_grad_x(c, 1);
     if (dy < 0)
         return c->st;
+    /* a copy: every op added below may move the graph's values */
+    const kn_shape slope_shape = *kn_grad_shape(c, S);
     const int zero = kn_grad_scalar(c, 0.0f);
     const int neg = kn_grad_op(c, KN_OP_LESS, NULL, X, zero, -1);
     if (c->need[0])
         c->dx[0] = kn_grad_op(c, KN_OP_WHERE, NULL, neg, kn_grad_op(c, KN_OP_MUL, NULL, dy, S, -1), dy);
-    if (c->need[1])
-        c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, neg, kn_grad_op(c, KN_OP_MUL, NULL, dy, X, -1),
-                                                zero),
-                                  kn_grad_shape(c, S));
+    if (c->need[1]) {
+        const int masked = kn_grad_op(c, KN_OP_WHERE, NULL, neg, kn_grad_op(c, KN_OP_MUL, NULL, dy, X, -1), zero);
+        c->dx[1] = kn_grad_sum_to(c, masked, &slope_shape);
+    }
     return c->st;
 }
 

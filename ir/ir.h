@@ -39,6 +39,14 @@ kn_status kn_node_error(kn_error *err, kn_status status, const struct kn_node *n
 void kn_error_prefix(kn_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /**
+ * The entries of directory `dir`, sorted by strcmp (byte order, as Keras sorts class folders), without those
+ * starting with '.': its subdirectories (`dirs` true) or its regular files. *names gets a new array of *count
+ * strings (kn_dir_list_free). KN_ERR_IO naming the directory when it cannot be read.
+ */
+kn_status kn_dir_list(const char *dir, bool dirs, char ***names, int *count, kn_error *err);
+void kn_dir_list_free(char **names, int count);
+
+/**
  * Write `count` chunks (data[i], size[i]) to `path` atomically: into
  * "path.tmp.<pid>", flushed and fsynced, then renamed over `path`; on any
  * failure the temporary file is removed and `path` is left as it was.
@@ -364,6 +372,7 @@ typedef struct kn_optim_attrs {
     float momentum;
     bool nesterov;
     float beta1, beta2, epsilon;
+    float rho;                 /**< RMSprop's decay of the mean square */
 } kn_optim_attrs;
 
 /** Typed attributes; which member is live follows from the node's op. */

@@ -38,6 +38,7 @@ bool kn_op_writes_input(kn_op op, int slot)
     case KN_OP_SGD_UPDATE: return slot == 0;
     case KN_OP_MOMENTUM_UPDATE: return slot == 0 || slot == 2;
     case KN_OP_ADAM_UPDATE: return slot == 0 || slot == 2 || slot == 3;
+    case KN_OP_RMSPROP_UPDATE: return slot == 0 || slot == 2;
     default: return false;
     }
 }
@@ -165,7 +166,9 @@ void kn_attrs_init(kn_op op, kn_attrs *a)
     case KN_OP_SGD_UPDATE:
     case KN_OP_MOMENTUM_UPDATE:
     case KN_OP_ADAM_UPDATE:
-        a->optim.lr = op == KN_OP_ADAM_UPDATE ? 1e-3f : 1e-2f;
+    case KN_OP_RMSPROP_UPDATE:
+        a->optim.lr = op == KN_OP_ADAM_UPDATE || op == KN_OP_RMSPROP_UPDATE ? 1e-3f : 1e-2f;
+        a->optim.rho = 0.9f;
         a->optim.momentum = 0.9f;
         a->optim.beta1 = 0.9f;
         a->optim.beta2 = 0.999f;

@@ -230,7 +230,9 @@ kn_status kn_shape_update(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *v;
     kn_status st;
-    const int states = n->op == KN_OP_ADAM_UPDATE ? 4 : n->op == KN_OP_MOMENTUM_UPDATE ? 3 : 2;
+    const int states = n->op == KN_OP_ADAM_UPDATE                                           ? 4
+                       : n->op == KN_OP_MOMENTUM_UPDATE || n->op == KN_OP_RMSPROP_UPDATE ? 3
+                                                                                          : 2;
     for (int i = 0; i < states; i++)
         if ((st = kn_train_in(g, n, i, KN_F32, &v, err)) != KN_OK || (st = kn_train_same(g, n, 0, i, err)) != KN_OK)
             return st;

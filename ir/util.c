@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include "ir.h"
 
@@ -291,4 +293,61 @@ kn_status kn_collective_run(const kn_collective *c, kn_collective_kind kind, voi
         return KN_OK;
     kn_status st = c->start(c->ctx, kind, buf, count, dtype, err);
     return st == KN_OK ? c->wait(c->ctx, buf, err) : st;
+static int kn_strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+kn_status kn_dir_list(const char *dir, bool dirs, char ***names, int *count, kn_error *err)
+{
+    *names = NULL;
+    *count = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return kn_error_set(err, KN_ERR_IO, "cannot read directory %s: %s", dir, strerror(errno));
+    char **list = NULL;
+    int n = 0, cap = 0;
+    kn_status st = KN_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4096];
+        struct stat sb;
+        if (snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= (int)sizeof path || stat(path, &sb) != 0)
+            continue;
+        if (dirs ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **grown = cap <= (1 << 24) ? realloc(list, (size_t)cap * sizeof *grown) : NULL;
+            if (!grown) {
+                st = kn_error_set(err, KN_ERR_NOMEM, "%s: too many entries", dir);
+                break;
+            }
+            list = grown;
+        }
+        if (!(list[n] = strdup(e->d_name))) {
+            st = kn_error_set(err, KN_ERR_NOMEM, "out of memory listing %s", dir);
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (st != KN_OK) {
+        kn_dir_list_free(list, n);
+        return st;
+    }
+    if (n > 1)
+        qsort(list, (size_t)n, sizeof *list, kn_strcmp_ptr);
+    *names = list;
+    *count = n;
+    return KN_OK;
+}
+
+void kn_dir_list_free(char **names, int count)
+{
+    for (int i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
 }

@@ -45,6 +45,8 @@ kn_status kn_pass_training_mode(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
         if (n->dead)
             continue;
         if (n->op == KN_OP_BATCH_NORM) {
+            if (g->values[n->inputs[3]].kind == KN_VALUE_CONST && g->values[n->inputs[4]].kind == KN_VALUE_CONST)
+                continue; /* a frozen layer's (trainable=false): Keras keeps it in inference mode */
             for (int k = 3; k < 5; k++)
                 if (!g->values[n->inputs[k]].data || g->values[n->inputs[k]].kind == KN_VALUE_INTERMEDIATE)
                     return kn_node_error(err, KN_ERR_UNSUPPORTED, n,
@@ -435,7 +437,8 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
     const int step = t->step ? kn_graph_find_value(g, t->step) : -1;
     const int scale = t->lr_scale ? kn_graph_find_value(g, t->lr_scale) : -1;
     const kn_op op = t->optimizer;
-    if (op != KN_OP_SGD_UPDATE && op != KN_OP_MOMENTUM_UPDATE && op != KN_OP_ADAM_UPDATE)
+    if (op != KN_OP_SGD_UPDATE && op != KN_OP_MOMENTUM_UPDATE && op != KN_OP_ADAM_UPDATE &&
+        op != KN_OP_RMSPROP_UPDATE)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "optimizer: unknown update op");
     if (op == KN_OP_ADAM_UPDATE && step < 0)
         return kn_error_set(err, KN_ERR_GRAPH, "optimizer: Adam needs the step input '%s'", t->step ? t->step : "");
@@ -462,8 +465,8 @@ kn_status kn_pass_optimizer(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
     for (int k = 0; k < t->num_params; k++) {
         const int w = t->params[k];
         int in[6] = {w, t->grads[k], -1, -1, -1, -1}, nin = 2;
-        if (op == KN_OP_MOMENTUM_UPDATE) {
-            if ((in[2] = kn_state_like(g, w, "/velocity", err)) < 0)
+        if (op == KN_OP_MOMENTUM_UPDATE || op == KN_OP_RMSPROP_UPDATE) {
+            if ((in[2] = kn_state_like(g, w, op == KN_OP_RMSPROP_UPDATE ? "/mean_square" : "/velocity", err)) < 0)
                 return err ? err->status : KN_ERR_NOMEM;
             nin = 3;
         } else if (op == KN_OP_ADAM_UPDATE) {

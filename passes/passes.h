@@ -23,7 +23,7 @@ typedef struct kn_train_pass {
     const char *step;          /**< name of the int64 scalar step input (Dropout masks, Adam's t), or NULL */
     const char *lr_scale;      /**< name of the float32 scalar input scaling the learning rate, or NULL */
     uint64_t update_models;    /**< bit m set: the weights of model m (kn_value.model) are trained */
-    kn_op optimizer;           /**< KN_OP_SGD_UPDATE, KN_OP_MOMENTUM_UPDATE or KN_OP_ADAM_UPDATE */
+    kn_op optimizer;           /**< KN_OP_SGD_UPDATE, KN_OP_MOMENTUM_UPDATE, KN_OP_ADAM_UPDATE or KN_OP_RMSPROP_UPDATE */
     kn_optim_attrs optim;
     uint64_t seed;             /**< Dropout masks: each node's seed mixes this with its name */
     /**

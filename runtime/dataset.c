@@ -1,8 +1,8 @@
 /*
  * dataset.c - the datasets a train block names (docs/spec-language.md):
  * MNIST-style IDX files (plain or gzip: zlib reads both), CIFAR-10's
- * binary batches, NumPy .npy pairs (x_train.npy + y_train.npy) and seeded
- * synthetic data. Images become float32 in
+ * binary batches, NumPy .npy pairs (x_train.npy + y_train.npy), folders of
+ * PNG and JPEG pictures (one per class) and seeded synthetic data. Images become float32 in
  * [0, 1] (pixel / 255, as the Keras examples scale them), so a trained
  * model takes what `kiln run` users give it; labels int64.
  *
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "image.h"
 #include "train_internal.h"
 
 struct kn_dataset {
@@ -347,6 +348,68 @@ static kn_status kn_dataset_cifar(const char *dir, bool test, int64_t limit, kn_
     return KN_OK;
 }
 
+/* ------------------------------------------------------------ images */
+
+/*
+ * images(dir): the PNG and JPEG files of each class folder (classes and files in byte order of their names),
+ * decoded and resized (bilinear, stretched) to the sample shape, pixel / 255 (kn_image_load). With dir/train and
+ * dir/test, those are the splits; otherwise each class's last validation_split of its files is the test split.
+ */
+static kn_status kn_dataset_images(const kn_spec_dataset *sd, const char *dir, bool test, int64_t limit,
+                                   kn_dataset_t *d, kn_error *err)
+{
+    kn_image_prep prep;
+    kn_status st = kn_image_prep_init(&prep, "default", (int)d->sample.dims[0], d->sample.dims[1],
+                                      d->sample.dims[2], err);
+    if (st != KN_OK)
+        return st;
+    char split[2048];
+    kn_spec_images_split_dir(dir, test, split, sizeof split);
+    const bool own_dirs = strcmp(split, dir) != 0;
+    char **classes;
+    int nclasses;
+    if ((st = kn_dir_list(split, true, &classes, &nclasses, err)) != KN_OK)
+        return st;
+    if (nclasses != d->classes) {
+        kn_dir_list_free(classes, nclasses);
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "%s has %d class folders, but the model was checked against %lld",
+                            split, nclasses, (long long)d->classes);
+    }
+    int64_t cap = 0, n = 0;
+    for (int c = 0; c < nclasses && st == KN_OK && (limit <= 0 || n < limit); c++) {
+        char sub[4096], **files;
+        int nfiles, pictures = 0;
+        snprintf(sub, sizeof sub, "%s/%s", split, classes[c]);
+        if ((st = kn_dir_list(sub, false, &files, &nfiles, err)) != KN_OK)
+            break;
+        for (int i = 0; i < nfiles; i++)
+            pictures += kn_spec_is_image_name(files[i]);
+        /* the split of this class: all its pictures, or the first (train) or last (test) ones */
+        int from = 0, to = pictures;
+        if (!own_dirs) {
+            const int held = (int)floor(sd->validation_split * pictures + 0.5);
+            from = test ? pictures - held : 0;
+            to = test ? pictures : pictures - held;
+        }
+        for (int i = 0, k = 0; i < nfiles && st == KN_OK && (limit <= 0 || n < limit); i++) {
+            if (!kn_spec_is_image_name(files[i]))
+                continue;
+            if (k++ < from || k > to)
+                continue;
+            char path[8192];
+            snprintf(path, sizeof path, "%s/%s", sub, files[i]);
+            if ((st = kn_dataset_grow(d, n + 1, KN_DATASET_MAX_SAMPLES, &cap, err)) == KN_OK &&
+                (st = kn_image_load(path, &prep, d->images + (size_t)n * d->sample_floats, err)) == KN_OK)
+                d->labels[n++] = c;
+            d->count = n;
+        }
+        kn_dir_list_free(files, nfiles);
+    }
+    kn_dir_list_free(classes, nclasses);
+    d->count = n;
+    return st;
+}
+
 /* ------------------------------------------------------------ synthetic */
 
 static float kn_unit(uint64_t *s)
@@ -413,6 +476,7 @@ kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool 
     case KN_SPEC_DATA_IDX: st = kn_dataset_idx(dir, test, limit, d, err); break;
     case KN_SPEC_DATA_CIFAR10: st = kn_dataset_cifar(dir, test, limit, d, err); break;
     case KN_SPEC_DATA_NPY: st = kn_dataset_npy(dir, test, limit, d, err); break;
+    case KN_SPEC_DATA_IMAGES: st = kn_dataset_images(sd, dir, test, limit, d, err); break;
     default: st = kn_dataset_synthetic(sd, test, limit, d, err); break;
     }
     if (st != KN_OK) {

@@ -92,7 +92,9 @@ kn_status kn_png_read(const char *path, uint8_t **pixels, int64_t *width, int64_
     if (!png || !info) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory reading %s", path);
     } else if (setjmp(ctx.jump)) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s: not a readable PNG: %s", path, ctx.message);
+        /* libpng's stdio reader says "Read Error" when the file ends early */
+        st = kn_error_set(err, KN_ERR_PARSE, "%s: not a readable PNG: %s", path,
+                          strcmp(ctx.message, "Read Error") == 0 ? "the file ends early (truncated)" : ctx.message);
     } else {
         png_init_io(png, f);
         png_set_user_limits(png, 100000, 100000);

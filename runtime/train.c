@@ -154,8 +154,10 @@ static kn_status kn_trainer_broadcast(kn_trainer_t *t, bool untrained_only, kn_e
 
 static kn_op kn_update_op(kn_spec_opt_kind k)
 {
-    return k == KN_SPEC_OPT_ADAM ? KN_OP_ADAM_UPDATE : k == KN_SPEC_OPT_MOMENTUM ? KN_OP_MOMENTUM_UPDATE
-                                                                                  : KN_OP_SGD_UPDATE;
+    return k == KN_SPEC_OPT_ADAM       ? KN_OP_ADAM_UPDATE
+           : k == KN_SPEC_OPT_MOMENTUM ? KN_OP_MOMENTUM_UPDATE
+           : k == KN_SPEC_OPT_RMSPROP  ? KN_OP_RMSPROP_UPDATE
+                                       : KN_OP_SGD_UPDATE;
 }
 
 static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bool eval, kn_session_t **out,
@@ -189,7 +191,8 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
                                     .nesterov = s->optimizer.nesterov,
                                     .beta1 = (float)s->optimizer.beta_1,
                                     .beta2 = (float)s->optimizer.beta_2,
-                                    .epsilon = (float)s->optimizer.epsilon};
+                                    .epsilon = (float)s->optimizer.epsilon,
+                                    .rho = (float)s->optimizer.rho};
         int n;
         const kn_pass *pipe = kn_pipeline_training(&n);
         st = kn_passes_run_pipeline(&g, pipe, n, &ctx, err);
@@ -287,6 +290,16 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         }
     }
     const kn_spec_training *tr = &t->spec.trainings[t->train];
+    {
+        /* the dataset's files before any graph is compiled: a wrong directory is said at once, at its line */
+        char msg[1536];
+        const char *dir = t->opts.data_dir ? t->opts.data_dir : tr->dataset.dir;
+        if (dir && !kn_spec_dataset_files_ok(&tr->dataset, dir, false, msg, sizeof msg)) {
+            st = kn_error_set(err, KN_ERR_IO, "%s:%d:%d: error: %s%s", path, tr->dataset.loc.line, tr->dataset.loc.col,
+                              msg, t->opts.data_dir ? " (from --data)" : "");
+            goto fail;
+        }
+    }
     if (tr->num_steps < 1 || tr->num_steps > KN_TRAIN_MAX_STEPS) {
         st = kn_error_set(err, KN_ERR_UNSUPPORTED, "train block '%s' has %d steps (1 to %d)", tr->name, tr->num_steps,
                           KN_TRAIN_MAX_STEPS);

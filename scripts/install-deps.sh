@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Install the Debian packages kiln needs, when they are missing.
 #   build:   cmake gcc pkg-config protobuf-c (lib + compiler), OpenBLAS (and its OpenMP build), oneDNN, cmocka,
-#            zlib, libpng (sample grids), Open MPI (libopenmpi-dev: `mpirun -np N kiln train`; openmpi-bin:
-#            mpirun, for it and the train.mpi_* tests),
+#            zlib, libpng (sample grids, PNG images), libjpeg62-turbo-dev (JPEG images), Open MPI (libopenmpi-dev:
+#            `mpirun -np N kiln train`; openmpi-bin: mpirun, for it and the train.mpi_* tests),
 #            libonnx-dev (only for its onnx.proto, from which the parser is generated)
 #   fuzzing: clang and libclang-rt-dev (libFuzzer and the sanitizer runtimes; scripts/fuzz.sh)
 #   tests:   libonnx-testdata (official ONNX node tests); with --with-peers also
-#            python3-torch, python3-torchvision, python3-onnx, python3-numpy, nodejs + npm
+#            python3-torch, python3-torchvision, python3-onnx, python3-numpy, python3-pil (image fixtures), nodejs + npm
 #            (to export the classifier set and run ONNX Runtime as the reference)
 set -euo pipefail
 packages=(cmake gcc make pkg-config libprotobuf-c-dev protobuf-c-compiler libopenblas-dev libopenblas-openmp-dev libdnnl-dev
-          libcmocka-dev zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin libonnx-dev libonnx-testdata clang libclang-rt-dev)
+          libcmocka-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libopenmpi-dev openmpi-bin libonnx-dev libonnx-testdata
+          clang libclang-rt-dev)
 if [[ "${1:-}" == "--with-peers" ]]; then
-  packages+=(python3 python3-torch python3-torchvision python3-onnx python3-numpy nodejs npm)
+  packages+=(python3 python3-torch python3-torchvision python3-onnx python3-numpy python3-pil nodejs npm)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -1,9 +1,9 @@
 """A kiln model's ONNX file (as `kiln compile` writes it) run in PyTorch, for comparisons.
 
 run(model, params, consts, images, dropout, training) evaluates the graph's nodes in order with torch functions:
-Conv, Gemm, MatMul, Max/AveragePool, GlobalAveragePool, the activations, BatchNormalization in training mode,
-Dropout (dropout(tensor, node) gives its output: kiln's mask, or torch's own), Flatten, Reshape, Add, Mul,
-Concat, Softmax. It returns the model's output and, when the model ends in Softmax, its logits.
+Conv, Gemm, MatMul, Max/AveragePool, GlobalAverage/MaxPool, the activations (with Clip, HardSigmoid, PRelu),
+BatchNormalization in training mode, Dropout (dropout(tensor, node) gives its output: kiln's mask, or torch's
+own), Flatten, Reshape, Pad (constant), Slice, Add, Mul, Concat, Softmax. It returns the model's output and, when the model ends in Softmax, its logits.
 """
 import math
 
@@ -103,6 +103,33 @@ def run(model, params, consts, images, dropout, training=True):
             y = pool(i[0], a, "avg")
         elif op == "GlobalAveragePool":
             y = i[0].mean(dim=tuple(range(2, i[0].dim())), keepdim=True)
+        elif op == "GlobalMaxPool":
+            y = i[0].amax(dim=tuple(range(2, i[0].dim())), keepdim=True)
+        elif op == "Clip":
+            lo = float(i[1]) if len(i) > 1 and i[1] is not None else None
+            hi = float(i[2]) if len(i) > 2 and i[2] is not None else None
+            y = torch.clamp(i[0], min=lo, max=hi)
+        elif op == "HardSigmoid":
+            y = torch.clamp(a.get("alpha", 0.2) * i[0] + a.get("beta", 0.5), 0.0, 1.0)
+        elif op == "PRelu":
+            y = torch.where(i[0] < 0, i[1] * i[0], i[0])
+        elif op == "Pad":
+            if a.get("mode", b"constant") not in (b"constant", "constant"):
+                raise SystemExit("onnx_to_torch.py: only constant Pad is supported here")
+            p = [int(v) for v in i[1]]
+            r = i[0].dim()
+            pad = []
+            for k in reversed(range(r)):
+                pad += [p[k], p[r + k]]
+            y = F.pad(i[0], pad, value=float(i[2]) if len(i) > 2 and i[2] is not None else 0.0)
+        elif op == "Slice":
+            starts, ends = [int(v) for v in i[1]], [int(v) for v in i[2]]
+            axes = [int(v) for v in i[3]] if len(i) > 3 and i[3] is not None else list(range(len(starts)))
+            steps = [int(v) for v in i[4]] if len(i) > 4 and i[4] is not None else [1] * len(starts)
+            sl = [slice(None)] * i[0].dim()
+            for s0, e0, ax, st in zip(starts, ends, axes, steps):
+                sl[ax] = slice(s0, e0, st)
+            y = i[0][tuple(sl)]
         elif op == "Flatten":
             ax = a.get("axis", 1)
             y = i[0].reshape(int(np.prod(i[0].shape[:ax])), -1)

@@ -2,8 +2,8 @@
 """One training step of a kiln model recomputed in PyTorch, compared with kiln's.
 
 usage: torch_train_step.py --onnx MODEL.onnx --dump DIR --model NAME
-                           --optimizer adam|momentum|sgd [--lr LR] [--beta1 B1]
-                           [--beta2 B2] [--epsilon EPS] [--momentum M] [--nesterov]
+                           --optimizer adam|momentum|sgd|rmsprop [--lr LR] [--beta1 B1]
+                           [--beta2 B2] [--epsilon EPS] [--momentum M] [--nesterov] [--rho R]
                            [--weight-decay WD] [--tol 1e-4]
 
 MODEL.onnx is the model as `kiln compile SPEC -o MODEL.onnx` writes it (the
@@ -16,7 +16,9 @@ Flatten, Reshape, Add, Concat, Softmax) with kiln's initial weights,
 computes the loss (sparse categorical cross-entropy on the logits when the
 model ends in Softmax, as kiln's fused form), its gradients by autograd, and
 the optimizer's update as docs/spec-language.md defines it (Keras's SGD,
-momentum and Adam, decoupled weight decay) in float64. Then it compares, per
+momentum, Adam and RMSprop, decoupled weight decay) in float64. (PyTorch's
+own Adam and RMSprop add eps outside the square root, Keras's RMSprop inside:
+sqrt(v + eps); kiln follows Keras, so the update is Keras's formula.) Then it compares, per
 tensor, with a bound relative to the tensor's largest reference magnitude:
 the loss, every gradient, every weight after the step (from PyTorch's
 gradient), and every update (after - before) recomputed from kiln's own
@@ -49,7 +51,8 @@ def main():
     ap.add_argument("--onnx", required=True)
     ap.add_argument("--dump", required=True)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--optimizer", required=True, choices=["adam", "momentum", "sgd"])
+    ap.add_argument("--optimizer", required=True, choices=["adam", "momentum", "sgd", "rmsprop"])
+    ap.add_argument("--rho", type=float, default=0.9)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--beta1", type=float, default=0.9)
     ap.add_argument("--beta2", type=float, default=0.999)
@@ -59,7 +62,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--tol", type=float, default=1e-4)
     args = ap.parse_args()
-    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer == "adam" else 1e-2)
+    lr = args.lr if args.lr is not None else (1e-3 if args.optimizer in ("adam", "rmsprop") else 1e-2)
     torch.set_num_threads(1)
     model = onnx.load(args.onnx)
     dump, pre = args.dump, args.model + "/"
@@ -112,6 +115,10 @@ def main():
         if args.optimizer == "momentum":
             v = args.momentum * npy(dump, key + "/velocity.before").astype(np.float64) - lr * g
             return wd + args.momentum * v - lr * g if args.nesterov else wd + v
+        if args.optimizer == "rmsprop":  # Keras: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)
+            v = npy(dump, key + "/mean_square.before").astype(np.float64)
+            v = args.rho * v + (1.0 - args.rho) * g * g
+            return wd - lr * g / np.sqrt(v + args.epsilon)
         m = npy(dump, key + "/m.before").astype(np.float64)
         v = npy(dump, key + "/v.before").astype(np.float64)
         m = m + (g - m) * (1.0 - args.beta1)

@@ -38,6 +38,7 @@ endif()
 # ------------------------------------------------------ every model file
 file(GLOB kn_spec_files CONFIGURE_DEPENDS ${KN_SPEC_MODELS}/*.kiln)
 list(APPEND kn_spec_files ${KN_SPEC_DIR}/layers.kiln)   # every layer kind, three inputs
+list(APPEND kn_spec_files ${KN_SPEC_DIR}/keras_layers.kiln)   # the Keras layers and options (coming from Keras)
 foreach(spec ${kn_spec_files})
   get_filename_component(f ${spec} NAME_WE)
   add_test(NAME spec.e2e.${f}
@@ -161,3 +162,45 @@ kn_spec_test(info_mnist 0 -o "^  image +float32 +\\[N,1,28,28\\]$" -o "^  probs 
              -o "^parameters: 1,199,882 " -- info ${M}/mnist_cnn.kiln)
 kn_spec_test(info_gan 0 -o "^  z +float32 +\\[N,100\\]$" -o "^  image +float32 +\\[N,1,28,28\\]$"
              -- info ${M}/mlp_gan.kiln)
+
+# ------------------------------------------------------ coming from Keras
+# every Keras layer form against its definition written in PyTorch (tests/spec/check_keras_layers.py)
+if(EXISTS /usr/bin/python3)
+  execute_process(COMMAND /usr/bin/python3 -c "import numpy, torch, onnx" RESULT_VARIABLE kn_rc OUTPUT_QUIET ERROR_QUIET)
+endif()
+if(EXISTS /usr/bin/python3 AND kn_rc EQUAL 0)
+  add_test(NAME spec.keras_layers
+           COMMAND /usr/bin/python3 ${KN_SPEC_DIR}/check_keras_layers.py $<TARGET_FILE:kiln_cli> ${KN_SPEC_OUT}/keras)
+else()
+  add_test(NAME spec.keras_layers COMMAND ${CMAKE_COMMAND} -E echo "KILN_SKIP: needs /usr/bin/python3 with numpy, torch, onnx")
+endif()
+set_tests_properties(spec.keras_layers PROPERTIES LABELS spec TIMEOUT 300 ENVIRONMENT "${KN_SPEC_ENV}"
+                     SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+# trainable=false: the frozen layer's weights get no gradient and no update in the training graph; the others do
+kn_spec_test(frozen_no_gradient 0 -o "RmspropUpdate.*keras_layers/sep/pointwise_kernel/update"
+             -o "keras_layers/prelu/alpha:grad" -n "keras_layers/c/kernel:grad" -n "keras_layers/c/bias/update"
+             -- compile ${KN_SPEC_DIR}/keras_layers.kiln --train --emit ir)
+kn_spec_test(frozen_summary 0 -o "^ c \\(conv2d\\) +\\(N, 4, 11, 7\\) +36 " -o "^Non-trainable params: 36$"
+             -o "optimizer: rmsprop\\(learning_rate=0.001, rho=0.9, epsilon=1e-07\\)"
+             -- compile ${KN_SPEC_DIR}/keras_layers.kiln)
+kn_spec_test(frozen_trains 0 -o "^epoch 2/2 " -- train ${KN_SPEC_DIR}/keras_layers.kiln --epochs 2 --threads 2)
+set(K ${KN_SPEC_DIR}/keras_mistakes.kiln)
+kn_spec_test(keras_channels_last_input 1
+             -e "keras_mistakes.kiln:5:9: error: input 'x' gives \\(N, 28, 28, 1\\), which conv2d 'conv2d' \\(line 6\\) reads as 28 channels of 28x1 pictures: kiln's tensors are channels first, \\(N, C, H, W\\). Keras's channels-last \\(28, 28, 1\\) is written input\\(shape=\\(1, 28, 28\\)\\) here$"
+             -e "^ +5 [|] +x = input\\(shape=\\(28, 28, 1\\)\\)$" -- compile ${K})
+kn_spec_test(keras_batchnorm_axis 1
+             -e "keras_mistakes.kiln:13:5: error: batchnorm 'batchnorm': axis=-1 is not supported: kiln normalises the channels, axis 1"
+             -- compile ${K})
+kn_spec_test(keras_gelu 1
+             -e "keras_mistakes.kiln:18:26: error: activation 'gelu' is not supported. the nearest kiln has is swish"
+             -e "keras_mistakes.kiln:19:5: error: layer 'layer_norm' is not supported. the nearest kiln has is batchnorm\\(\\)"
+             -e "keras_mistakes.kiln:24:5: error: layer 'upsampling2d' is not supported. the nearest kiln has is conv2d_transpose"
+             -n "did you mean" -- compile ${K})
+kn_spec_test(keras_rmsprop_momentum 1
+             -e "keras_mistakes.kiln:31:34: error: rmsprop\\(momentum=0.9\\) is not supported. the nearest kiln has is rmsprop\\(\\)"
+             -- compile ${K})
+kn_spec_test(keras_reshape_warning 0
+             -e "channels_last_reshape.kiln:7:5: warning: reshape 'reshape' gives \\(N, 7, 7, 256\\), which conv2d 'conv2d' \\(line 8\\) reads as 7 channels of 7x256 pictures: .* is written reshape\\(\\(256, 7, 7\\)\\) here$"
+             -- compile ${KN_SPEC_DIR}/channels_last_reshape.kiln)
+kn_spec_test(keras_name_twice 1 -e "named.kiln:3:18: error: the layer is named twice \\('a' = ... and name=\"b\"\\). keep one"
+             -- compile ${KN_SPEC_OUT}/bad/named.kiln)

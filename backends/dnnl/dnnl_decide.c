@@ -399,7 +399,7 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
          * log_example); logf on the reference kernel is exact to float32 rounding */
         snprintf(why, len, "oneDNN 2.6's eltwise log is off by ~1e-6 absolute (log(1) = -1.4e-6); logf is exact");
         return false;
-    case KN_OP_SGD_UPDATE: case KN_OP_MOMENTUM_UPDATE: case KN_OP_ADAM_UPDATE:
+    case KN_OP_SGD_UPDATE: case KN_OP_MOMENTUM_UPDATE: case KN_OP_ADAM_UPDATE: case KN_OP_RMSPROP_UPDATE:
         snprintf(why, len, "kiln's fused update loop (oneDNN has no optimizer primitive)");
         return false;
     case KN_OP_SOFTMAX_CROSS_ENTROPY: case KN_OP_CROSS_ENTROPY: case KN_OP_BINARY_CROSS_ENTROPY:

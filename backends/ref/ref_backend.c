@@ -134,6 +134,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_ADAM_UPDATE] = kn_ref_update,
     [KN_OP_GRAD_SYNC_START] = kn_ref_grad_sync_start,
     [KN_OP_GRAD_SYNC_WAIT] = kn_ref_grad_sync_wait,
+    [KN_OP_RMSPROP_UPDATE] = kn_ref_update,
 };
 
 

@@ -783,7 +783,9 @@ kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out
     const size_t n = kn_tn(&in[0]);
     float *w = in[0].data; /* updated in place (a side-effect op), as are the moments */
     const float *g = in[1].data;
-    const int si = node->op == KN_OP_ADAM_UPDATE ? 5 : node->op == KN_OP_MOMENTUM_UPDATE ? 3 : 2;
+    const int si = node->op == KN_OP_ADAM_UPDATE                                              ? 5
+                   : node->op == KN_OP_MOMENTUM_UPDATE || node->op == KN_OP_RMSPROP_UPDATE ? 3
+                                                                                            : 2;
     const float scale = node->num_inputs > si && in[si].data ? *(const float *)in[si].data : 1.0f; /* a schedule */
     const float lr = o->lr * scale, decay = lr * o->weight_decay; /* decoupled: w -= lr wd w first */
     switch (node->op) {
@@ -814,6 +816,17 @@ kn_status kn_ref_update(const kn_node *node, const kn_tensor *in, kn_tensor *out
         for (size_t c = 0; c < chunks; c++)
             kn_adam_range(w, g, m, v, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, decay, alpha,
                           o->beta1, o->beta2, o->epsilon);
+        return KN_OK;
+    }
+    case KN_OP_RMSPROP_UPDATE: { /* Keras: v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps) (eps inside) */
+        float *v = in[2].data;
+        const float rho = o->rho, eps = o->epsilon;
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            const float wi = w[i] - decay * w[i];
+            v[i] = rho * v[i] + (1.0f - rho) * g[i] * g[i];
+            w[i] = wi - lr * g[i] / sqrtf(v[i] + eps);
+        }
         return KN_OK;
     }
     default:

@@ -268,6 +268,9 @@ static void kn_print_optimizer(FILE *f, const kn_spec_optimizer *o)
         fprintf(f, "adam(learning_rate=%g, beta_1=%g, beta_2=%g, epsilon=%g", o->learning_rate, o->beta_1, o->beta_2,
                 o->epsilon);
         break;
+    case KN_SPEC_OPT_RMSPROP:
+        fprintf(f, "rmsprop(learning_rate=%g, rho=%g, epsilon=%g", o->learning_rate, o->rho, o->epsilon);
+        break;
     }
     if (o->weight_decay > 0)
         fprintf(f, ", weight_decay=%g", o->weight_decay);
@@ -290,6 +293,10 @@ static void kn_print_training(FILE *f, const kn_spec *spec, const kn_spec_traini
         fprintf(f, "\"%s\", split=%s", d->dir ? d->dir : "", d->train_split ? "train" : "test");
     fprintf(f, "): images %s, %lld classes%s\n", kn_summary_shape(&img, 0, shape, sizeof shape),
             (long long)d->num_classes, d->shuffle ? ", shuffled" : "");
+    char missing[1536];
+    if (d->dir && !kn_spec_dataset_files_ok(d, d->dir, true, missing, sizeof missing)) /* kiln train stops here */
+        fprintf(stderr, "%s:%d:%d: warning: %s (kiln train needs it, or --data DIR)\n", spec->name, d->loc.line,
+                d->loc.col, missing);
     fprintf(f, "  batch size: %lld\n  epochs:     %lld\n", (long long)t->batch_size, (long long)t->epochs);
     fprintf(f, "  metrics:   ");
     bool any = false;

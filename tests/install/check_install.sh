@@ -1,6 +1,6 @@
 #!/bin/sh
 # check_install.sh BUILD SOURCE [CFLAGS...] - install kiln from BUILD into a temporary prefix, then build
-# examples/classify.c against it three ways and run each on models/data/digit_7.npy (it must say class 7):
+# examples/classify.c against it three ways and run each on models/data/digit_7.npy and digit_7.png (class 7):
 #   1. pkg-config, the shared libkiln;
 #   2. pkg-config --static, libkiln.a and the dependencies kiln.pc lists;
 #   3. CMake, find_package(kiln) and kiln::kiln.
@@ -37,10 +37,12 @@ nm -D --defined-only "$libdir/libkiln.so" | awk '$2 ~ /^[TW]$/ {print $3}' | gre
 diff "$prefix/api.txt" "$prefix/exported.txt" > "$prefix/api.diff" ||
     { cat "$prefix/api.diff" >&2; fail "libkiln.so exports other functions than kiln.h's KN_API ones (< header, > library)"; }
 
-run() { # NAME EXECUTABLE: run on digit 7, which the model must call class 7
-    out=$("$2" "$src/models/mnist_small.onnx" "$src/models/data/digit_7.npy") || fail "$1: the example failed"
-    echo "$1: $out"
-    echo "$out" | grep -q "^image 0: class 7 " || fail "$1: expected class 7"
+run() { # NAME EXECUTABLE: run on digit 7 as .npy and as PNG, which the model must call class 7
+    for digit in digit_7.npy digit_7.png; do
+        out=$("$2" "$src/models/mnist_small.onnx" "$src/models/data/$digit") || fail "$1: the example failed on $digit"
+        echo "$1: $digit: $out"
+        echo "$out" | grep -q "^image 0: class 7 " || fail "$1: expected class 7 for $digit"
+    done
 }
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 # shellcheck disable=SC2046,SC2086

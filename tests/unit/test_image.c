@@ -1,7 +1,9 @@
 /*
  * test_image.c - the pictures kiln writes (runtime/image.c): PNG files
  * through libpng read back with libpng, the layout and scaling of sample
- * grids, and the SVG loss chart.
+ * grids, and the SVG loss chart; and the preprocessing of pictures it reads
+ * (runtime/image_read.c) on cases worked by hand (tests/image/ checks
+ * decoding and preprocessing against PIL and PyTorch).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -143,6 +145,82 @@ static void test_svg_curves(void **state)
     assert_int_equal(lines, 2);
 }
 
+/* Bilinear with half-pixel centres, worked by hand: a 2x2 grey picture stretched to 4x4 samples source rows and
+ * columns at -0.25 (clamped to 0), 0.25, 0.75 and 1.25 (clamped to 1). */
+static void test_preprocess_by_hand(void **state)
+{
+    (void)state;
+    uint8_t px[4] = {0, 100, 200, 255};
+    kn_image img = {.pixels = px, .width = 2, .height = 2, .channels = 1};
+    kn_image_prep prep;
+    kn_error err = {0};
+    assert_int_equal(kn_image_prep_init(&prep, "raw", 1, 4, 4, &err), KN_OK);
+    float out[16];
+    assert_int_equal(kn_image_preprocess(&img, &prep, out, &err), KN_OK);
+    assert_float_equal(out[0], 0.0f, 1e-4);                 /* (0, 0) */
+    assert_float_equal(out[1], 25.0f, 1e-4);                /* (0, 0.25) */
+    assert_float_equal(out[3], 100.0f, 1e-4);               /* (0, 1) */
+    assert_float_equal(out[5], 0.75f * 25.0f + 0.25f * (200.0f + 0.25f * 55.0f), 1e-3); /* (0.25, 0.25) */
+    assert_float_equal(out[15], 255.0f, 1e-4);
+    /* grey to RGB copies, the default preset divides by 255, invert and normalise */
+    assert_int_equal(kn_image_prep_init(&prep, NULL, 3, 2, 2, &err), KN_OK);
+    prep.invert = true;
+    prep.mean[1] = 0.5f;
+    prep.std[2] = 0.5f;
+    float rgb[12];
+    assert_int_equal(kn_image_preprocess(&img, &prep, rgb, &err), KN_OK);
+    assert_float_equal(rgb[0], 1.0f, 1e-6);                 /* R (0, 0): 255 - 0 */
+    assert_float_equal(rgb[4 + 1], 155.0f / 255.0f - 0.5f, 1e-6);
+    assert_float_equal(rgb[8 + 3], 0.0f, 1e-6);
+    assert_float_equal(rgb[8 + 2], 2.0f * 55.0f / 255.0f, 1e-6);
+    /* RGB to grey: ITU-R 601 luma; alpha dropped */
+    uint8_t rgba[4] = {10, 20, 30, 0};
+    kn_image c = {.pixels = rgba, .width = 1, .height = 1, .channels = 4};
+    assert_int_equal(kn_image_prep_init(&prep, "raw", 1, 1, 1, &err), KN_OK);
+    assert_int_equal(kn_image_preprocess(&c, &prep, out, &err), KN_OK);
+    assert_float_equal(out[0], 0.299f * 10 + 0.587f * 20 + 0.114f * 30, 1e-4);
+    /* crop: a 2x4 picture into 2x2 keeps the middle columns */
+    uint8_t wide[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    kn_image w = {.pixels = wide, .width = 4, .height = 2, .channels = 1};
+    assert_int_equal(kn_image_prep_init(&prep, "raw", 1, 2, 2, &err), KN_OK);
+    prep.resize = KN_RESIZE_CROP;
+    assert_int_equal(kn_image_preprocess(&w, &prep, out, &err), KN_OK);
+    assert_float_equal(out[0], 2.0f, 1e-5);
+    assert_float_equal(out[3], 7.0f, 1e-5);
+}
+
+/* Bad arguments are errors, never crashes. */
+static void test_preprocess_errors(void **state)
+{
+    (void)state;
+    kn_image_prep prep;
+    kn_error err = {0};
+    assert_int_equal(kn_image_prep_init(&prep, "cifar", 3, 32, 32, &err), KN_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.message, "unknown image preset 'cifar'"));
+    assert_int_equal(kn_image_prep_init(&prep, NULL, 2, 32, 32, &err), KN_ERR_INVALID_ARG);
+    assert_int_equal(kn_image_prep_init(&prep, NULL, 3, 0, 32, &err), KN_ERR_INVALID_ARG);
+    assert_int_equal(kn_image_prep_init(&prep, NULL, 1, 4, 4, &err), KN_OK);
+    uint8_t px[1] = {7};
+    kn_image img = {.pixels = px, .width = 1, .height = 1, .channels = 1};
+    float out[16];
+    prep.std[0] = 0.0f;
+    assert_int_equal(kn_image_preprocess(&img, &prep, out, &err), KN_ERR_INVALID_ARG);
+    kn_image empty = {0};
+    assert_int_equal(kn_image_preprocess(&empty, &prep, out, &err), KN_ERR_INVALID_ARG);
+    kn_image got;
+    assert_int_equal(kn_image_read("/nonexistent/kiln/x.png", &got, &err), KN_ERR_IO);
+    assert_null(got.pixels);
+    char path[512];
+    tmp_path(path, sizeof path, "not_a_picture.png");
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs("GIF89a not a png", f);
+    fclose(f);
+    assert_int_equal(kn_image_read(path, &got, &err), KN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(err.message, "not a PNG or JPEG file"));
+    remove(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -150,6 +228,8 @@ int main(void)
         cmocka_unit_test(test_grid_layout),
         cmocka_unit_test(test_png_errors),
         cmocka_unit_test(test_svg_curves),
+        cmocka_unit_test(test_preprocess_by_hand),
+        cmocka_unit_test(test_preprocess_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

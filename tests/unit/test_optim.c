@@ -38,6 +38,9 @@ static const optim_case cases[] = {
     {"adam", KN_OP_ADAM_UPDATE, {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .epsilon = 1e-7f}, -1},
     {"adamw_scaled", KN_OP_ADAM_UPDATE, {.lr = 0.01f, .beta1 = 0.8f, .beta2 = 0.99f, .epsilon = 1e-3f,
                                          .weight_decay = 0.1f}, 0.3f},
+    {"rmsprop", KN_OP_RMSPROP_UPDATE, {.lr = 0.01f, .rho = 0.9f, .epsilon = 1e-7f}, -1},
+    {"rmsprop_decay_scaled", KN_OP_RMSPROP_UPDATE, {.lr = 0.01f, .rho = 0.8f, .epsilon = 1e-3f,
+                                                    .weight_decay = 0.05f}, 0.5f},
     {"adam_scale_zero", KN_OP_ADAM_UPDATE, {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .epsilon = 1e-7f}, 0.0f},
 };
 
@@ -83,6 +86,10 @@ static void run_case(const optim_case *c)
             case KN_OP_MOMENTUM_UPDATE:
                 rm[i] = c->o.momentum * rm[i] - lr * g[i];
                 wi += c->o.nesterov ? c->o.momentum * rm[i] - lr * g[i] : rm[i];
+                break;
+            case KN_OP_RMSPROP_UPDATE: /* Keras: eps inside the square root */
+                rm[i] = c->o.rho * rm[i] + (1 - c->o.rho) * (double)g[i] * g[i];
+                wi -= lr * g[i] / sqrt(rm[i] + c->o.epsilon);
                 break;
             default: {
                 const double b1 = c->o.beta1, b2 = c->o.beta2, k = (double)(step + 1);

@@ -832,7 +832,7 @@ static const kn_case kn_cases[] = {
      "    optimiser = adam()\n"
      "    epoch = 3\n"
      "}\n",
-     "t.kiln:7:15: error: unknown dataset 'mnist' (did you mean 'idx'?); expected idx, cifar10, synthetic or npy\n"
+     "t.kiln:7:15: error: unknown dataset 'mnist' (did you mean 'idx'?); expected idx, cifar10, synthetic, npy or images\n"
      "    7 |     dataset = mnist(\"data\")\n"
      "      |               ^~~~~\n"
      "t.kiln:8:12: error: unknown loss 'categorical_crossentropy' (did you mean 'cross_entropy'?); expected cross_entropy, binary_cross_entropy or mse\n"
