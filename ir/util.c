@@ -293,6 +293,8 @@ kn_status kn_collective_run(const kn_collective *c, kn_collective_kind kind, voi
         return KN_OK;
     kn_status st = c->start(c->ctx, kind, buf, count, dtype, err);
     return st == KN_OK ? c->wait(c->ctx, buf, err) : st;
+}
+
 static int kn_strcmp_ptr(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
