@@ -5,9 +5,9 @@
  *   kn_make_dataset idx|cifar10 DIR COUNT [SEED]
  *
  * idx: DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte, 28x28 grayscale;
- * cifar10: DIR/data_batch_1.bin and DIR/test_batch.bin, COUNT records each
- * (load them with a limit of at most COUNT: the loader expects 10,000 per
- * file). Pixels are uniform in 0..255 and labels in 0..9: random pixels make
+ * cifar10: DIR/data_batch_{1..5}.bin and DIR/test_batch.bin, COUNT records
+ * each (load them with a limit of at most COUNT: the loader expects 10,000
+ * per file). Pixels are uniform in 0..255 and labels in 0..9: random pixels make
  * exact ties in max pooling (which real images' saturated strokes produce,
  * and which two backends' roundings may break differently) vanishingly rare.
  * Exit status: 0 written, 2 bad arguments or I/O error.
@@ -90,8 +90,9 @@ int main(int argc, char **argv)
                 rc = kn_write(argv[2], lname, lh, sizeof lh, n, -1, &state);
         }
     } else {
-        const char *files[2] = {"data_batch_1.bin", "test_batch.bin"};
-        for (int f = 0; f < 2 && rc == 0; f++)
+        const char *files[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                                "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+        for (int f = 0; f < 6 && rc == 0; f++)
             rc = kn_write(argv[2], files[f], NULL, 0, n * 3073, 3073, &state);
     }
     return rc;
