@@ -41,7 +41,7 @@ static int kn_write(const char *dir, const char *name, const unsigned char *head
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(header, 1, hlen, f) != hlen) {
+    if (!f || (hlen > 0 && fwrite(header, 1, hlen, f) != hlen)) {
         fprintf(stderr, "kn_make_dataset: cannot write %s\n", path);
         if (f)
             fclose(f);
