@@ -383,6 +383,8 @@ typedef struct kn_train_options {
     int64_t batch_size;       /**< 0: the block's */
     uint64_t seed;            /**< Dropout masks and noise draw from it (with the step number) */
     const char *data_dir;     /**< the dataset's directory instead of the block's (NULL: the block's) */
+    bool no_dataset;          /**< the caller feeds batches of its own (kiln bench --train): the dataset's files
+                                   are not checked when the trainer is created */
     /**
      * Keep every weight's gradient ("<weight>:grad") and every Dropout mask
      * of the training graphs as graph outputs (kn_trainer_dump_step reads

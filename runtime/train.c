@@ -294,7 +294,7 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
         /* the dataset's files before any graph is compiled: a wrong directory is said at once, at its line */
         char msg[1536];
         const char *dir = t->opts.data_dir ? t->opts.data_dir : tr->dataset.dir;
-        if (dir && !kn_spec_dataset_files_ok(&tr->dataset, dir, false, msg, sizeof msg)) {
+        if (dir && !t->opts.no_dataset && !kn_spec_dataset_files_ok(&tr->dataset, dir, false, msg, sizeof msg)) {
             st = kn_error_set(err, KN_ERR_IO, "%s:%d:%d: error: %s%s", path, tr->dataset.loc.line, tr->dataset.loc.col,
                               msg, t->opts.data_dir ? " (from --data)" : "");
             goto fail;

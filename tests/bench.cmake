@@ -331,3 +331,13 @@ kn_bench_test(model_unknown 1 -e "^kiln: error: .*no model named 'd' \\(models: 
 kn_bench_test(model_onnx 1 -e "^kiln: error: .*mnist_small[.]onnx: --model d: an ONNX file holds one model"
               -- bench ${KN_BENCH_MNIST} --model d --backend ref)
 kn_bench_test(model_help 0 -o "--model NAME" -- bench --help)
+
+# --train: training steps timed on random batches (no dataset needed: cifar_cnn's CIFAR-10 is not shipped), the
+# first batch's losses checked against the reference backend, the profile listing backward and update nodes
+kn_bench_test(train 0 -o "^ref +2 " -o "^timed: training steps"
+              -- bench ${PROJECT_SOURCE_DIR}/models/cifar_cnn.kiln --train --backend ref --batch 2 --threads 1 ${KN_BENCH_FAST})
+kn_bench_test(train_profile 0 -o "/grad[0-9]+ \\((ConvGradWeight|ConvTranspose|Gemm)\\)" -o "/update \\(MomentumUpdate\\)"
+              -- bench ${PROJECT_SOURCE_DIR}/models/cifar_cnn.kiln --train --backend ref --batch 2 --threads 1 ${KN_BENCH_FAST}
+                 --profile)
+kn_bench_test(train_gan_json 0 -o "^  .results.: " -o "\"backend\": \"ref\", \"batch\": 4,"
+              -- bench ${KN_BENCH_GAN} --train --backend ref --batch 4 --threads 1 ${KN_BENCH_FAST} --json)

@@ -1013,6 +1013,7 @@ static int kn_bench_train_setup(const kn_bench_args *a, const char *backend, int
     o.threads = (int)a->threads;
     o.batch_size = batch;
     o.seed = (uint64_t)a->seed;
+    o.no_dataset = true; /* random batches: the spec's dataset need not be on this machine */
     kn_error err = {0};
     kn_train_info info;
     double t0 = kn_bench_now_ms();
