@@ -467,6 +467,7 @@ typedef struct deconv_case {
     bool blocked;       /* Conv "c1" (8 -> cin) before, Conv "c2" (cout -> 8) after */
     const char *expect;
     int wino;           /* nodes expected on kiln's Winograd kernel (on an AVX2 + FMA CPU; else none) */
+    int64_t batch;      /* 0: 2 */
 } deconv_case;
 
 /* Strided deconvolutions run on the reference kernels by choice (faster there, see dnnl_decide.c): no
@@ -506,6 +507,7 @@ static const deconv_case deconv_cases[] = {
      * 5x5 'same') and its discriminator's 64 -> 128 5x5 stride 2 'same' layer */
     {"dcgan_image_dx", 2, 1, 64, 12, 5, 1, 2, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
     {"dcgan_disc_dx", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
+    {"dcgan_disc_dx_b32", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, "*", 1, 32},
 };
 
 static kn_model_t *build_deconv(const deconv_case *c)
@@ -519,7 +521,7 @@ static kn_model_t *build_deconv(const deconv_case *c)
         x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->in_size, c->in_size)), 8, c->cin, 3, 1,
                        1, 1);
     } else {
-        int64_t d[4] = {2, c->cin, c->in_size, c->in_size};
+        int64_t d[4] = {c->batch ? c->batch : 2, c->cin, c->in_size, c->in_size};
         x = kn_pb_input(&b, "x", 2 + c->ns, d);
     }
     int64_t wd[4] = {c->cin, c->cout / c->group, c->k, c->k};
