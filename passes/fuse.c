@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pass_util.h"
 #include "passes.h"
 
 typedef struct kn_fuse_state {
@@ -20,18 +21,6 @@ typedef struct kn_fuse_state {
     int *readers;   /* [num_values]: live node input slots reading each value */
 } kn_fuse_state;
 
-static void kn_fuse_say(const kn_pass_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void kn_fuse_say(const kn_pass_ctx *ctx, const char *fmt, ...)
-{
-    if (!ctx || !ctx->explain)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(ctx->explain, fmt, ap);
-    va_end(ap);
-    fputc('\n', ctx->explain);
-}
 
 static const char *kn_fuse_opname(kn_op op)
 {
@@ -204,11 +193,11 @@ kn_status kn_pass_fuse_activation(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
         kn_scalar_attrs params;
         char why[256];
         if (!kn_fuse_activation_ok(&s, p, a, &params, why, sizeof why)) {
-            kn_fuse_say(ctx, "fuse_activation: %s '%s' not fused into %s '%s': %s", kn_fuse_opname(a->op), a->name,
+            kn_pass_say(ctx, "fuse_activation: %s '%s' not fused into %s '%s': %s", kn_fuse_opname(a->op), a->name,
                         kn_fuse_opname(p->op), p->name, why);
             continue;
         }
-        kn_fuse_say(ctx, "fuse_activation: fused %s '%s' into %s '%s'", kn_fuse_opname(a->op), a->name,
+        kn_pass_say(ctx, "fuse_activation: fused %s '%s' into %s '%s'", kn_fuse_opname(a->op), a->name,
                     kn_fuse_opname(p->op), p->name);
         kn_fuse_absorb_activation(&s, p, a, &params);
         fused_any = true;
@@ -332,17 +321,17 @@ static void kn_fuse_residual_apply(kn_fuse_state *s, kn_node *c, kn_node *add, i
     s->readers[r]++;
     kn_fuse_drop_reads(s, add);
     add->dead = true;
-    kn_fuse_say(ctx, "fuse_residual: fused Add '%s' into Conv '%s' (residual '%s')", add->name, c->name,
+    kn_pass_say(ctx, "fuse_residual: fused Add '%s' into Conv '%s' (residual '%s')", add->name, c->name,
                 g->values[r].name);
     if (a < 0)
         return;
     kn_node *an = &g->nodes[a];
     if (!with_act) {
-        kn_fuse_say(ctx, "fuse_residual: %s '%s' not fused into Conv '%s' after the residual: %s",
+        kn_pass_say(ctx, "fuse_residual: %s '%s' not fused into Conv '%s' after the residual: %s",
                     kn_fuse_opname(an->op), an->name, c->name, why);
         return;
     }
-    kn_fuse_say(ctx, "fuse_residual: fused %s '%s' into Conv '%s' after the residual", kn_fuse_opname(an->op),
+    kn_pass_say(ctx, "fuse_residual: fused %s '%s' into Conv '%s' after the residual", kn_fuse_opname(an->op),
                 an->name, c->name);
     kn_fuse_absorb_activation(s, c, an, &params);
 }
@@ -382,7 +371,7 @@ kn_status kn_pass_fuse_residual(kn_graph *g, const kn_pass_ctx *ctx, bool *chang
             continue;
         for (int slot = 0; slot < 2; slot++)
             if (cand[slot] >= 0 && (slot == 0 || cand[1] != cand[0]))   /* x + x: say it once */
-                kn_fuse_say(ctx, "fuse_residual: Add '%s' not fused into Conv '%s': %s", add->name,
+                kn_pass_say(ctx, "fuse_residual: Add '%s' not fused into Conv '%s': %s", add->name,
                             g->nodes[cand[slot]].name, why[slot]);
     }
     free(s.readers);
@@ -425,10 +414,10 @@ kn_status kn_pass_fuse_swish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
             else if (g->values[x].dtype != KN_F32 || g->values[m->outputs[0]].dtype != KN_F32)
                 why = "not float32";
             if (why) {
-                kn_fuse_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' left alone: %s", m->name, sig->name, why);
+                kn_pass_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' left alone: %s", m->name, sig->name, why);
                 continue;
             }
-            kn_fuse_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' became Swish '%s'", m->name, sig->name, m->name);
+            kn_pass_say(ctx, "fuse_swish: Mul '%s' and Sigmoid '%s' became Swish '%s'", m->name, sig->name, m->name);
             kn_fuse_drop_reads(&s, sig);
             kn_fuse_drop_reads(&s, m);
             sig->dead = true;

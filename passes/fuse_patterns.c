@@ -16,17 +16,6 @@
 #include "passes.h"
 #include "shape.h"
 
-static void kn_pat_say(const kn_pass_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void kn_pat_say(const kn_pass_ctx *ctx, const char *fmt, ...)
-{
-    if (!ctx || !ctx->explain)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(ctx->explain, fmt, ap);
-    va_end(ap);
-    fputc('\n', ctx->explain);
-}
 
 /* The live node producing v when its op is `op`, else NULL. */
 static kn_node *kn_pat_producer(kn_graph *g, int v, kn_op op)
@@ -156,10 +145,10 @@ kn_status kn_pass_fuse_gelu(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
         if (x < 0)
             continue;
         if (g->values[x].dtype != KN_F32) {
-            kn_pat_say(ctx, "fuse_gelu: the Erf form ending at Mul '%s' left alone: not float32", m->name);
+            kn_pass_say(ctx, "fuse_gelu: the Erf form ending at Mul '%s' left alone: not float32", m->name);
             continue;
         }
-        kn_pat_say(ctx, "fuse_gelu: Mul '%s' and the Erf, Add, Mul and scaling before it became Gelu '%s'", m->name,
+        kn_pass_say(ctx, "fuse_gelu: Mul '%s' and the Erf, Add, Mul and scaling before it became Gelu '%s'", m->name,
                    m->name);
         kn_pat_rewrite(&e, m, KN_OP_GELU, x, chain, 4);
         formed = true;
@@ -194,11 +183,11 @@ kn_status kn_pass_fuse_mish(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, 
             if (!sp || sp->inputs[0] != x || g->values[x].dtype != KN_F32)
                 continue;
             if (!kn_pat_private(&e, tv, 1) || !kn_pat_private(&e, th->inputs[0], 1)) {
-                kn_pat_say(ctx, "fuse_mish: Mul '%s', Tanh '%s' and Softplus '%s' left alone: an intermediate has "
+                kn_pass_say(ctx, "fuse_mish: Mul '%s', Tanh '%s' and Softplus '%s' left alone: an intermediate has "
                            "other readers or is a graph output", m->name, th->name, sp->name);
                 break;
             }
-            kn_pat_say(ctx, "fuse_mish: Mul '%s', Tanh '%s' and Softplus '%s' became Mish '%s'", m->name, th->name,
+            kn_pass_say(ctx, "fuse_mish: Mul '%s', Tanh '%s' and Softplus '%s' became Mish '%s'", m->name, th->name,
                        sp->name, m->name);
             kn_node *dead[2] = {th, sp};
             kn_pat_rewrite(&e, m, KN_OP_MISH, x, dead, 2);
@@ -337,7 +326,7 @@ kn_status kn_pass_fuse_layer_norm(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
                  !kn_pat_private(&e, sv, 1))
             why = "an intermediate has other readers or is a graph output";
         if (why) {
-            kn_pat_say(ctx, "fuse_layer_norm: the chain ending at Div '%s' left alone: %s", dv->name, why);
+            kn_pass_say(ctx, "fuse_layer_norm: the chain ending at Div '%s' left alone: %s", dv->name, why);
             continue;
         }
         /* then Mul by gamma and Add beta, when they are constants of the normalised dims */
@@ -377,7 +366,7 @@ kn_status kn_pass_fuse_layer_norm(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
                 break;
             dv = &g->nodes[i];
         }
-        kn_pat_say(ctx, "fuse_layer_norm: ReduceMean '%s' ... Div '%s'%s%s became LayerNormalization '%s' (axis %d, "
+        kn_pass_say(ctx, "fuse_layer_norm: ReduceMean '%s' ... Div '%s'%s%s became LayerNormalization '%s' (axis %d, "
                    "epsilon %g)", mean->name, dv->name, gm ? ", Mul (gamma)" : "", bt ? ", Add (beta)" : "",
                    last->name, xs->rank - k, (double)eps);
         kn_node *dead[9] = {mean, sub, pw ? pw : mm, var, ad, sq};

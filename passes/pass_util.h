@@ -3,6 +3,7 @@
 #define KN_PASS_UTIL_H
 
 #include "ir.h"
+#include "passes.h"
 
 /** Whether value `v` is one of the graph's outputs (constant time). */
 bool kn_value_is_graph_output(const kn_graph *g, int v);
@@ -49,5 +50,8 @@ void kn_edit_set_input(kn_edit *e, kn_node *n, int k, int v);
 bool kn_edit_forward(kn_edit *e, int b, int a);
 /** Substitute the replacements in every live node's inputs and free e. */
 void kn_edit_end(kn_edit *e);
+
+/* One line (printf format) to the pass context's --explain stream, if it has one. */
+void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -3,6 +3,8 @@
  * removal, common subexpression elimination, cancelling Transpose and
  * Reshape pairs, MatMul + Add into Gemm.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -706,4 +708,15 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
     }
     kn_edit_end(&e);
     return KN_OK;
+}
+
+void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...)
+{
+    if (!ctx || !ctx->explain)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(ctx->explain, fmt, ap);
+    va_end(ap);
+    fputc('\n', ctx->explain);
 }
