@@ -473,6 +473,13 @@ void kn_dnnl_run_pool(const kn_dnnl_op *op);
  * windows do not tile the input or x is plain (the reference kernel then). */
 kn_status kn_dnnl_try_pool_grad_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
 
+/*
+ * Append node i as kiln's own pooling op `p` (copied): inputs ins[0..nin) (at most 3) bound in their mds, the
+ * output (value `out`, argument out_arg) a new blocked copy in out_md.
+ */
+kn_status kn_dnnl_push_pool_op(kn_dnnl_exe *exe, int i, const kn_dnnl_pool *p, const kn_dnnl_bind *ins, int nin,
+                               int out_arg, int out, const dnnl_memory_desc_t *out_md, kn_error *err);
+
 /* Run a MaxPoolGrad op built by kn_dnnl_try_pool_grad_native. */
 void kn_dnnl_run_pool_grad(const kn_dnnl_op *op);
 

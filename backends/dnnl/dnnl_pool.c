@@ -8,6 +8,40 @@
 #include "dnnl_internal.h"
 #include "ref_nn.h"
 
+kn_status kn_dnnl_push_pool_op(kn_dnnl_exe *exe, int i, const kn_dnnl_pool *p, const kn_dnnl_bind *ins, int nin,
+                               int out_arg, int out, const dnnl_memory_desc_t *out_md, kn_error *err)
+{
+    const kn_node *n = &exe->graph->nodes[i];
+    kn_dnnl_pool *pool = malloc(sizeof *pool);
+    if (!pool)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    *pool = *p;
+    dnnl_memory_t mems[3], m_out = NULL;
+    int reps[3], r_out, idx = 0;
+    kn_status st = nin <= 3 ? KN_OK : kn_error_set(err, KN_ERR_BACKEND, "node '%s': too many pool inputs", n->name);
+    for (int k = 0; k < nin && st == KN_OK; k++)
+        st = kn_dnnl_bind_mem(exe, i, &ins[k], &ins[k].md, &mems[k], &reps[k], err);
+    if (st == KN_OK && (st = kn_dnnl_new_rep(exe, i, out, out_md, exe->num_ops, &r_out, err)) == KN_OK) {
+        exe->plain_ok[out] = false;
+        m_out = exe->reps[r_out].mem;
+        st = kn_dnnl_push_op(exe, i, &idx, err);
+    }
+    if (st != KN_OK) {
+        free(pool);
+        return st;
+    }
+    kn_dnnl_op *op = &exe->ops[idx];
+    op->pool = pool;
+    for (int k = 0; k < nin && st == KN_OK; k++)
+        st = kn_dnnl_add_arg(op, n, ins[k].arg, mems[k], err);
+    if (st == KN_OK)
+        st = kn_dnnl_add_arg(op, n, out_arg, m_out, err);
+    for (int k = 0; k < nin; k++)
+        if (reps[k] >= 0)
+            exe->reps[reps[k]].last_op = idx;
+    return st;
+}
+
 kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
 {
     const kn_graph *g = exe->graph;
@@ -47,31 +81,9 @@ kn_status kn_dnnl_try_pool_native(kn_dnnl_exe *exe, int i, bool *built, kn_error
     if (!kn_dnnl_view_md(exe, x, kn_dnnl_blocked_md(exe, x), &src.md) || !kn_dnnl_view_md(exe, y, &src.md, &ymd) ||
         !kn_dnnl_view_of(&src.md, &p.in) || !kn_dnnl_view_of(&ymd, &p.out) || p.in.groups != p.out.groups)
         return KN_OK;
-    kn_dnnl_pool *pool = malloc(sizeof *pool);
-    if (!pool)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    *pool = p;
-    dnnl_memory_t mems[2];
-    int r_in = -1, r_out, idx;
-    kn_status st = kn_dnnl_bind_mem(exe, i, &src, &src.md, &mems[0], &r_in, err);
-    if (st == KN_OK && (st = kn_dnnl_new_rep(exe, i, y, &ymd, exe->num_ops, &r_out, err)) == KN_OK) {
-        exe->plain_ok[y] = false;
-        mems[1] = exe->reps[r_out].mem;
-        st = kn_dnnl_push_op(exe, i, &idx, err);
-    }
-    if (st != KN_OK) {
-        free(pool);
-        return st;
-    }
-    kn_dnnl_op *op = &exe->ops[idx];
-    op->pool = pool;
-    if ((st = kn_dnnl_add_arg(op, n, DNNL_ARG_SRC, mems[0], err)) != KN_OK ||
-        (st = kn_dnnl_add_arg(op, n, DNNL_ARG_DST, mems[1], err)) != KN_OK)
-        return st;
-    if (r_in >= 0)
-        exe->reps[r_in].last_op = idx;
-    *built = true;
-    return KN_OK;
+    kn_status st = kn_dnnl_push_pool_op(exe, i, &p, &src, 1, DNNL_ARG_DST, y, &ymd, err);
+    *built = st == KN_OK;
+    return st;
 }
 
 typedef float kn_pool_v8 __attribute__((vector_size(32), aligned(4)));

@@ -48,36 +48,10 @@ kn_status kn_dnnl_try_pool_grad_native(kn_dnnl_exe *exe, int i, bool *built, kn_
         p.in.groups != p.out.groups || dyv.groups != p.in.groups || dyv.blk != p.in.blk)
         return KN_OK;
     p.dy = dyv;
-    kn_dnnl_pool *pool = malloc(sizeof *pool);
-    if (!pool)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    *pool = p;
-    dnnl_memory_t mems[3];
-    int r_x = -1, r_dy = -1, r_dx, idx;
-    kn_status st = kn_dnnl_bind_mem(exe, i, &src, &src.md, &mems[0], &r_x, err);
-    if (st == KN_OK)
-        st = kn_dnnl_bind_mem(exe, i, &ddst, &ddst.md, &mems[1], &r_dy, err);
-    if (st == KN_OK && (st = kn_dnnl_new_rep(exe, i, dx, &dxmd, exe->num_ops, &r_dx, err)) == KN_OK) {
-        exe->plain_ok[dx] = false;
-        mems[2] = exe->reps[r_dx].mem;
-        st = kn_dnnl_push_op(exe, i, &idx, err);
-    }
-    if (st != KN_OK) {
-        free(pool);
-        return st;
-    }
-    kn_dnnl_op *op = &exe->ops[idx];
-    op->pool = pool;
-    if ((st = kn_dnnl_add_arg(op, n, DNNL_ARG_SRC, mems[0], err)) != KN_OK ||
-        (st = kn_dnnl_add_arg(op, n, DNNL_ARG_DIFF_DST, mems[1], err)) != KN_OK ||
-        (st = kn_dnnl_add_arg(op, n, DNNL_ARG_DIFF_SRC, mems[2], err)) != KN_OK)
-        return st;
-    if (r_x >= 0)
-        exe->reps[r_x].last_op = idx;
-    if (r_dy >= 0)
-        exe->reps[r_dy].last_op = idx;
-    *built = true;
-    return KN_OK;
+    const kn_dnnl_bind ins[2] = {src, ddst};
+    kn_status st = kn_dnnl_push_pool_op(exe, i, &p, ins, 2, DNNL_ARG_DIFF_SRC, dx, &dxmd, err);
+    *built = st == KN_OK;
+    return st;
 }
 
 /*
