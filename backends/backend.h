@@ -108,6 +108,12 @@ typedef struct kn_backend {
      * backend has no such setting (KN_ERR_UNSUPPORTED).
      */
     kn_status (*set_isa)(const char *level, kn_error *err);
+    /**
+     * Optional: a line on a choice the backend made for the whole graph when
+     * it compiled `exe` (oneDNN: the convolution layout and how it was
+     * chosen), which --explain prints; NULL when there is none.
+     */
+    const char *(*note)(void *exe);
 } kn_backend;
 
 /** Find a backend by name ("ref"); NULL when unknown. */

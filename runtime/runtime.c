@@ -370,7 +370,8 @@ static void kn_explain_join(const kn_graph *g, const char *why, int *leader, int
  * live nodes run natively, then the nodes that fall back to the reference
  * kernels, one line per op and reason; then, when the backend runs some
  * nodes on kiln's own kernels (a placement note), "kiln's own kernels for N
- * of them:" and one line per op and kernel.
+ * of them:" and one line per op and kernel; last, the backend's note on a
+ * choice it made for the whole graph (oneDNN: the convolution layout).
  */
 static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backend, void *exe, FILE *out,
                                       kn_error *err)
@@ -412,6 +413,9 @@ static kn_status kn_explain_placement(const kn_graph *g, const kn_backend *backe
         fprintf(out, "kiln's own kernels for %d of them:\n", noted);
         kn_explain_groups(g, why, own, out);
     }
+    const char *note = backend->note ? backend->note(exe) : NULL;
+    if (note)
+        fprintf(out, "backend %s: %s\n", backend->name, note);
     free(why);
     free(leader);
     free(own);

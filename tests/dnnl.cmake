@@ -53,6 +53,26 @@ if(KILN_WITH_ONEDNN)
     set_tests_properties(test_dnnl@${layout} test_dnnl.models_dir@${layout} PROPERTIES LABELS "unit;dnnl"
                          ENVIRONMENT "${kn_dnnl_env}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
   endforeach()
+  # every convolution layout the compile-time timing may choose (backends/dnnl/dnnl_tune.c), fixed by
+  # KILN_DNNL_CONV_LAYOUT (test_dnnl@conv_LAYOUT), so that each is checked whichever wins on this machine; below
+  # AVX-512 nChw16c has no implementation and the convolutions fall back to oneDNN's choice
+  foreach(conv any nChw16c nChw8c)
+    add_test(NAME test_dnnl@conv_${conv} COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -DCONV=${conv}
+                                                  -P ${kn_run_isa})
+    add_test(NAME test_dnnl.models_dir@conv_${conv}
+             COMMAND ${CMAKE_COMMAND}
+                     "-DCMD=$<TARGET_FILE:test_dnnl>;--models-dir;${PROJECT_SOURCE_DIR}/models;${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln"
+                     -DCONV=${conv} -P ${kn_run_isa})
+    set_tests_properties(test_dnnl@conv_${conv} test_dnnl.models_dir@conv_${conv} PROPERTIES LABELS "unit;dnnl"
+                         ENVIRONMENT "${kn_dnnl_env}" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+    foreach(name resnet18 mobilenet_v2 squeezenet1_1 densenet121 googlenet shufflenet_v2_x1_0 efficientnet_b0 alexnet)
+      add_test(NAME dnnl.${name}@conv_${conv}
+               COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>;--model;${KILN_MODELS_DIR}/${name}.onnx"
+                       -DCONV=${conv} -P ${kn_run_isa})
+      set_tests_properties(dnnl.${name}@conv_${conv} PROPERTIES LABELS "models;dnnl" ENVIRONMENT "${kn_dnnl_env}"
+                           TIMEOUT 900 SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
+    endforeach()
+  endforeach()
   # every weight as a training graph has it (KILN_DNNL_TRAINED_WEIGHTS=1: variables an optimizer writes, reordered
   # at run time, never packed at compile time): the whole op table on that path
   add_test(NAME test_dnnl@trained_weights COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -P ${kn_run_isa})

@@ -8,7 +8,7 @@
 
 /* ------------------------------------------------------------ executable */
 
-static void kn_dnnl_free(void *p)
+void kn_dnnl_free_exe(void *p)
 {
     kn_dnnl_exe *exe = p;
     if (!exe)
@@ -95,7 +95,7 @@ static kn_status kn_dnnl_place(kn_dnnl_exe *exe, const kn_buffer_plan *plan, siz
         free(naive);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory allocating the %zu-byte tensor arena", total);
     }
-    memset(exe->arena, 0, bytes);
+    memset(exe->arena, exe->check_padding ? 0xff : 0, bytes); /* NaNs for the tests: see kn_dnnl_place_blocked */
     for (int v = 0; v < g->num_values; v++) {
         const kn_value *val = &g->values[v];
         if (val->data) {
@@ -260,6 +260,10 @@ static kn_status kn_dnnl_place_blocked(kn_dnnl_exe *exe, kn_error *err)
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory for the %zu-byte blocked-layout arena", peak);
         goto done;
     }
+    /* nothing may rely on this arena starting zeroed (it reuses bytes between copies and between runs): with
+     * KILN_DNNL_CHECK_PADDING (the tests) it starts as NaNs, so that a kernel reading bytes nobody wrote shows */
+    if (exe->check_padding)
+        memset(exe->blocked, 0xff, peak ? peak : 64);
     for (int it = 0; it < nr; it++) {
         int root = it;
         while (exe->reps[root].alias >= 0)
@@ -293,14 +297,16 @@ done:
     return st;
 }
 
-static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
-                                 kn_error *err)
+kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, int threads,
+                                 kn_dnnl_conv_layout layout, void **out, kn_error *err)
 {
     *out = NULL;
     kn_dnnl_exe *exe = calloc(1, sizeof *exe);
     if (!exe)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     exe->graph = g;
+    exe->conv_layout = layout;
+    exe->conv_force = 2;
 #ifdef _OPENMP
     exe->threads = threads > 0 ? threads : omp_get_max_threads();
 #else
@@ -373,6 +379,13 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
             /* oneDNN's layouts first, then plain ones; why[] keeps the last reason */
             if ((st = kn_dnnl_try_node(exe, i, true, &built, why, sizeof why, err)) != KN_OK)
                 goto fail;
+            /* a convolution oneDNN has no implementation for in the chosen layout: dst alone in it, then neither */
+            const bool conv = g->nodes[i].op == KN_OP_CONV || g->nodes[i].op == KN_OP_CONV_TRANSPOSE;
+            for (exe->conv_force = 1; !built && conv && exe->conv_layout != KN_DNNL_CONV_ANY && exe->conv_force >= 0;
+                 exe->conv_force--)
+                if ((st = kn_dnnl_try_node(exe, i, true, &built, why, sizeof why, err)) != KN_OK)
+                    goto fail;
+            exe->conv_force = 2;
             if (!built && (st = kn_dnnl_try_node(exe, i, false, &built, why, sizeof why, err)) != KN_OK)
                 goto fail;
         }
@@ -402,7 +415,7 @@ static kn_status kn_dnnl_compile(const kn_graph *g, const kn_buffer_plan *plan, 
     *out = exe;
     return KN_OK;
 fail:
-    kn_dnnl_free(exe);
+    kn_dnnl_free_exe(exe);
     return st;
 }
 
@@ -480,7 +493,7 @@ static kn_status kn_dnnl_check_padding(const kn_dnnl_exe *exe, const kn_dnnl_op 
     return KN_OK;
 }
 
-static kn_status kn_dnnl_run(void *p, double deadline, kn_error *err)
+kn_status kn_dnnl_run_exe(void *p, double deadline, kn_error *err)
 {
     kn_dnnl_exe *exe = p;
     const kn_graph *g = exe->graph;
@@ -570,14 +583,15 @@ static size_t kn_dnnl_scratch_bytes(const kn_graph *g, const kn_node *node, int 
 const kn_backend kn_dnnl_backend = {
     .name = "dnnl",
     .supports = kn_dnnl_supports,
-    .compile = kn_dnnl_compile,
-    .run = kn_dnnl_run,
+    .compile = kn_dnnl_compile_tuned,
+    .run = kn_dnnl_run_exe,
     .value_data = kn_dnnl_value_data,
-    .free = kn_dnnl_free,
+    .free = kn_dnnl_free_exe,
     .can_fuse = kn_dnnl_can_fuse,
     .scratch_bytes = kn_dnnl_scratch_bytes,
     .run_profiled = kn_dnnl_run_profiled,
     .placement = kn_dnnl_placement,
     .isa = kn_dnnl_isa_name,
     .set_isa = kn_dnnl_isa_set,
+    .note = kn_dnnl_note,
 };

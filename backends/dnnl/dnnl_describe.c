@@ -225,6 +225,12 @@ static kn_status kn_dnnl_describe_window(const kn_dnnl_exe *exe, const kn_node *
         if ((st = kn_dnnl_any(n, &src->md, &smd, err)) != KN_OK || (st = kn_dnnl_any(n, &dst->md, &dmd, err)) != KN_OK ||
             (g->values[w->value].data && (st = kn_dnnl_any(n, &w->md, &wmd, err)) != KN_OK))
             return st;
+        /* the convolution layout of this compile (dnnl_tune.c): src and dst, or dst alone on a retry */
+        const dnnl_format_tag_t tag = kn_dnnl_conv_tag(exe->conv_layout, xs->rank);
+        if (tag != dnnl_format_tag_undef && exe->conv_force >= 2)
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&smd, xs->rank, smd.dims, dnnl_f32, tag));
+        if (tag != dnnl_format_tag_undef && exe->conv_force >= 1)
+            KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&dmd, ys->rank, dmd.dims, dnnl_f32, tag));
         if (req->fix_src)
             smd = *req->fix_src;
         if (req->fix_wei)

@@ -168,8 +168,19 @@ typedef struct kn_dnnl_rep {
     bool extended; /* another copy aliases this one's storage past its end */
 } kn_dnnl_rep;
 
+/* The layout of every convolution primitive's src and dst (dnnl_tune.c): oneDNN's choice, nChw16c or nChw8c. */
+typedef enum kn_dnnl_conv_layout {
+    KN_DNNL_CONV_ANY = 0,
+    KN_DNNL_CONV_16,
+    KN_DNNL_CONV_8,
+    KN_DNNL_CONV_LAYOUTS
+} kn_dnnl_conv_layout;
+
 typedef struct kn_dnnl_exe {
     const kn_graph *graph;
+    kn_dnnl_conv_layout conv_layout; /* what describe asks for a convolution's src and dst */
+    int conv_force;             /* per node attempt: 2 src and dst in conv_layout, 1 dst only, 0 neither */
+    char note[KN_DNNL_WHY_LEN]; /* --explain: how conv_layout was chosen (kn_dnnl_note), or empty */
     int threads, kthreads;
     bool check_padding;         /* KILN_DNNL_CHECK_PADDING: check every output's padding after its op */
     dnnl_format_tag_t force_tag; /* KILN_DNNL_LAYOUT (kn_dnnl_forced_layout), or undef */
@@ -199,6 +210,30 @@ typedef struct kn_dnnl_exe {
     dnnl_memory_t *mems;        /* every memory object created, for free */
     int num_mems, cap_mems;
 } kn_dnnl_exe;
+
+/*
+ * Compile g with every convolution's src and dst in `layout` (a node oneDNN
+ * serves only otherwise gets dst alone in it, then oneDNN's choice); the
+ * backend's compile (kn_dnnl_compile_tuned, dnnl_tune.c) picks the layout.
+ */
+kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, int threads,
+                                 kn_dnnl_conv_layout layout, void **out, kn_error *err);
+
+/* The backend's compile: the convolution layout timed (or set by KILN_DNNL_CONV_LAYOUT), see dnnl_tune.c. */
+kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
+                                kn_error *err);
+
+/* One run of a compiled executable (the backend's run). */
+kn_status kn_dnnl_run_exe(void *exe, double deadline, kn_error *err);
+
+/* Free a compiled executable (NULL: nothing). */
+void kn_dnnl_free_exe(void *exe);
+
+/* The format tag of `layout` at activation rank 3-5 (undef for oneDNN's choice or another rank). */
+dnnl_format_tag_t kn_dnnl_conv_tag(kn_dnnl_conv_layout layout, int rank);
+
+/* The backend's --explain note: the convolution layout and how it was chosen; NULL when none. */
+const char *kn_dnnl_note(void *exe);
 
 /** Plain (C-order) format tag of each rank 0..6. */
 extern const dnnl_format_tag_t kn_dnnl_plain_tags[7];

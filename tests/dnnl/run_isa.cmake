@@ -1,12 +1,14 @@
 # cmake -P script: one oneDNN parity run at one instruction set (see tests/dnnl.cmake).
 #
-#   -DCMD="test_dnnl;--models-dir;DIR" [-DISA=AVX2] [-DLAYOUT=nChw16c]
+#   -DCMD="test_dnnl;--models-dir;DIR" [-DISA=AVX2] [-DLAYOUT=nChw16c] [-DCONV=nChw8c]
 #
 # Runs CMD with DNNL_VERBOSE=1 (oneDNN prints every primitive it executes,
 # with the implementation it chose), DNNL_MAX_CPU_ISA=ISA when given, and
 # KILN_DNNL_CHECK_PADDING=1 (the backend checks the zero padding of every
 # blocked output), and KILN_DNNL_LAYOUT=LAYOUT when given (kiln's own kernels
-# run on that layout whatever this CPU's convolutions pick). Fails when CMD fails, or when any primitive executed was
+# run on that layout whatever this CPU's convolutions pick), and
+# KILN_DNNL_CONV_LAYOUT=CONV when given (every convolution's src and dst in
+# that layout rather than the one timed at compile time). Fails when CMD fails, or when any primitive executed was
 # one of oneDNN's reference implementations ("ref:any", "bnorm_ref:any", ...): the backend
 # must refuse those (orders of magnitude slower) and run the node another
 # way. Prints CMD's own output without the verbose lines, and how many
@@ -23,6 +25,9 @@ if(DEFINED ISA AND NOT ISA STREQUAL "")
 endif()
 if(DEFINED LAYOUT AND NOT LAYOUT STREQUAL "")
   set(ENV{KILN_DNNL_LAYOUT} ${LAYOUT})
+endif()
+if(DEFINED CONV AND NOT CONV STREQUAL "")
+  set(ENV{KILN_DNNL_CONV_LAYOUT} ${CONV})
 endif()
 execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 string(REPLACE ";" "\\;" out "${out}")

@@ -318,6 +318,53 @@ static void test_explain_all_native(void **state)
     kn_model_free(m);
 }
 
+/*
+ * The convolution layout (backends/dnnl/dnnl_tune.c): KILN_DNNL_CONV_LAYOUT fixes it and --explain says so; an
+ * unknown value is an error naming it; unset, an AVX-512 CPU times the three candidates (each named with its time),
+ * a second session of the same graph reuses the choice, and below AVX-512 there is nothing to time.
+ */
+static void test_conv_layout_choice(void **state)
+{
+    (void)state;
+    kn_model_t *m = load_model("models/resnet_small.kiln");
+    setenv("KILN_DNNL_CONV_LAYOUT", "nChw8c", 1);
+    char *text = explain_text(m, "dnnl");
+    if (!strstr(text, "backend dnnl: convolution layout nChw8c (KILN_DNNL_CONV_LAYOUT)\n"))
+        fail_msg("the fixed layout is not in:\n%s", text);
+    free(text);
+
+    setenv("KILN_DNNL_CONV_LAYOUT", "nchw16", 1);
+    kn_options opts = {0};
+    opts.backend = "dnnl";
+    kn_session_t *s = NULL;
+    kn_error err = {0};
+    assert_int_equal(kn_session_create(m, &opts, &s, &err), KN_ERR_INVALID_ARG);
+    assert_null(s);
+    if (!strstr(err.message, "KILN_DNNL_CONV_LAYOUT=nchw16: not auto, any, nChw16c or nChw8c"))
+        fail_msg("unclear error: %s", err.message);
+
+    unsetenv("KILN_DNNL_CONV_LAYOUT");
+    const char *isa = kn_backend_isa("dnnl");
+    assert_non_null(isa);
+    const bool avx512 = strncmp(isa, "AVX512_CORE", 11) == 0;
+    text = explain_text(m, "dnnl");
+    if (avx512) {
+        const char *line = strstr(text, "backend dnnl: convolution layout ");
+        if (!line || (!strstr(line, ", the fastest when compiled (one run: any ") && !strstr(line, ", timed by an ")) ||
+            !strstr(line, " ms, nChw16c ") || !strstr(line, " ms, nChw8c "))
+            fail_msg("no timed choice in:\n%s", text);
+        free(text);
+        text = explain_text(m, "dnnl");
+        if (!strstr(text, ", timed by an earlier session of this process (one run: any "))
+            fail_msg("the second session timed again:\n%s", text);
+    } else if (!strstr(text, "backend dnnl: convolution layout oneDNN's choice (nChw8c below AVX-512: nothing to "
+                              "time)\n")) {
+        fail_msg("no note at %s in:\n%s", isa, text);
+    }
+    free(text);
+    kn_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -325,6 +372,7 @@ int main(void)
         cmocka_unit_test(test_profile_residual),
         cmocka_unit_test(test_explain_fallbacks),
         cmocka_unit_test(test_explain_all_native),
+        cmocka_unit_test(test_conv_layout_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
