@@ -341,3 +341,23 @@ kn_bench_test(train_profile 0 -o "/grad[0-9]+ \\((ConvGradWeight|ConvTranspose|G
                  --profile)
 kn_bench_test(train_gan_json 0 -o "^  .results.: " -o "\"backend\": \"ref\", \"batch\": 4,"
               -- bench ${KN_BENCH_GAN} --train --backend ref --batch 4 --threads 1 ${KN_BENCH_FAST} --json)
+
+# ---------------------------------------------------------- gan_quality.sh
+# scripts/gan_quality.sh (issue 13's sample-quality figure) end to end on an untrained generator (mlp_gan.kiln's)
+# and the shipped MNIST classifier: its one line of figures, never their values; and its usage errors. Needs
+# numpy in /usr/bin/python3 (the peers); skipped without it.
+if(KN_BENCH_BASH AND EXISTS /usr/bin/python3)
+  execute_process(COMMAND /usr/bin/python3 -c "import numpy" RESULT_VARIABLE kn_rc OUTPUT_QUIET ERROR_QUIET)
+  if(kn_rc EQUAL 0)
+    set(kn_gq ${KN_BENCH_BASH} ${PROJECT_SOURCE_DIR}/scripts/gan_quality.sh --kiln $<TARGET_FILE:kiln_cli>)
+    add_test(NAME bench_gan_quality COMMAND sh ${KN_BENCH_CHECK} 0
+      -o "^.*mlp_gan[.]kiln: 40 samples; share with top probability >= 0[.]9: [0-9.]+%; median top probability [01][.][0-9]+; per class \\[([0-9]+, ){9}[0-9]+\\]$"
+      -- ${kn_gq} --count 40 --model generator ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln
+         ${PROJECT_SOURCE_DIR}/models/mnist_small.onnx)
+    add_test(NAME bench_gan_quality_usage COMMAND sh ${KN_BENCH_CHECK} 2
+      -e "^gan_quality[.]sh: GENERATOR and CLASSIFIER are required$" -- ${kn_gq} ${PROJECT_SOURCE_DIR}/models/mnist_small.onnx)
+    add_test(NAME bench_gan_quality_missing COMMAND sh ${KN_BENCH_CHECK} 2
+      -e "^gan_quality[.]sh: nosuch[.]onnx: no such file$" -- ${kn_gq} nosuch.onnx ${PROJECT_SOURCE_DIR}/models/mnist_small.onnx)
+    set_tests_properties(bench_gan_quality bench_gan_quality_usage bench_gan_quality_missing PROPERTIES LABELS bench)
+  endif()
+endif()
