@@ -746,6 +746,11 @@ kn_status kn_session_get_output(const kn_session_t *s, int index, kn_tensor *out
     return KN_OK;
 }
 
+const char *kn_session_backend_note(const kn_session_t *s)
+{
+    return s && s->backend->note ? s->backend->note(s->exe) : NULL;
+}
+
 const kn_graph *kn_session_graph(const kn_session_t *s)
 {
     return &s->graph;

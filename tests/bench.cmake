@@ -96,7 +96,7 @@ kn_bench_test(time 0 -o "^mnist_small[.]onnx,ref,1,0,[0-9.]+,[0-9.]+,[1-9][0-9]*
 kn_bench_test(json_fields 0 -o "^  \"flops_per_image\": 589578,$" -o "^  \"iters\": 3,$"
               -o "\"name\": \"image\", \"dtype\": \"float32\", \"shape\": \\[-1, 1, 28, 28\\]"
               -o "\"backend\": \"ref\", \"batch\": 2, \"compile_ms\": [0-9.]+"
-              -o "\"max_abs_diff\": 0, \"max_rel_diff\": 0}"
+              -o "\"max_abs_diff\": 0, \"max_rel_diff\": 0, \"backend_note\": null}"
               -- bench ${KN_BENCH_MNIST} --batch 2 --json ${KN_BENCH_FAST})
 
 # JSON: parses, and the numbers are consistent (no timing threshold)
@@ -165,6 +165,14 @@ if(KILN_WITH_ONEDNN)
                 -o "^ +[1-7] +[0-9.]+ +[0-9.]+% +/net/flatten/Flatten \\(Flatten\\)$"
                 -n "^profile: ref " -n "not available" -n "^   8 "
                 -- bench ${KN_BENCH_MNIST} --backend dnnl --threads 1 --profile ${KN_BENCH_FAST})
+  # the convolution layout the backend used, under the table and in JSON (set here: timing it would be a choice)
+  kn_bench_test(dnnl_conv_layout 0 -o "^dnnl batch 2: convolution layout nChw8c [(]KILN_DNNL_CONV_LAYOUT[)]$"
+                -n "^ref batch"
+                -- bench ${KN_BENCH_MNIST} --backend ref,dnnl --batch 2 --threads 1 ${KN_BENCH_FAST})
+  kn_bench_test(dnnl_conv_layout_json 0 -o "\"backend_note\": \"convolution layout nChw16c [(]KILN_DNNL_CONV_LAYOUT[)]\""
+                -- bench ${KN_BENCH_MNIST} --backend dnnl --threads 1 --json ${KN_BENCH_FAST})
+  set_property(TEST cli_bench_dnnl_conv_layout APPEND PROPERTY ENVIRONMENT "KILN_DNNL_CONV_LAYOUT=nChw8c")
+  set_property(TEST cli_bench_dnnl_conv_layout_json APPEND PROPERTY ENVIRONMENT "KILN_DNNL_CONV_LAYOUT=nChw16c")
 endif()
 if(KN_BENCH_PYTHON)
   set(kn_bench_profile_check [=[

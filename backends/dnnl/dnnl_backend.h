@@ -65,7 +65,12 @@
  * CPU.
  *
  * Layouts: Conv/ConvTranspose primitives are created with format_tag any for
- * src, weights and dst, so oneDNN picks its blocked layouts (nChw8c...).
+ * weights, and for src and dst either any (oneDNN picks: nChw8c on AVX2,
+ * nhwc or nChw16c on AVX-512) or the layout compile chose for every
+ * convolution: on AVX-512 CPUs the whole inference graph is compiled and
+ * timed with oneDNN's choice, nChw16c and nChw8c, and the fastest kept
+ * (dnnl_tune.c; KILN_DNNL_CONV_LAYOUT fixes it; a convolution oneDNN cannot
+ * serve in it takes dst alone in it, then oneDNN's choice).
  * Constant weights are reordered once, at compile time, into the chosen
  * layout. A value produced in a blocked layout stays blocked for the next
  * oneDNN nodes: pooling, eltwise, batch norm, LRN, binary and sum read and

@@ -21,10 +21,9 @@
  * times timed (the fastest counts: the machine's noise only slows
  * runs down), and freed before the next is compiled (the peak memory is
  * one executable's); the fastest is compiled again (unless it was the
- * last). A candidate whose
- * warm-up run alone takes more than KN_DNNL_TUNE_MAX_RUN_S stops the
- * timing (a big model would pay seconds at every start): oneDNN's choice is
- * kept. The choice is remembered for the process, keyed by the graph's
+ * last). When the first timed run of oneDNN's choice (timed first) takes
+ * more than KN_DNNL_TUNE_MAX_RUN_S, the timing stops there (a big model
+ * would pay seconds at every start) and oneDNN's choice is kept. The choice is remembered for the process, keyed by the graph's
  * structure (ops, attributes, shapes), the thread count and the ISA, so a
  * second session of the same model compiles once.
  *
@@ -194,23 +193,25 @@ static void kn_dnnl_zero_inputs(kn_dnnl_exe *exe)
     }
 }
 
-/* Run exe once to warm up, then three times; *ms the fastest timed run (warm-up alone when it is over the limit). */
+/*
+ * Run exe once to warm up (its first run pays one-time costs), then three times; *ms the fastest timed run, and
+ * *over when the first timed run alone took longer than KN_DNNL_TUNE_MAX_RUN_S (then it is the only one).
+ */
 static kn_status kn_dnnl_time_exe(kn_dnnl_exe *exe, double *ms, bool *over, kn_error *err)
 {
     kn_status st;
-    kn_dnnl_zero_inputs(exe);
-    double t0 = kn_now_s();
-    if ((st = kn_dnnl_run_exe(exe, 0, err)) != KN_OK)
-        return st;
-    double best = kn_now_s() - t0;
-    *over = best > KN_DNNL_TUNE_MAX_RUN_S;
-    for (int r = 0; r < 3 && !*over; r++) {
+    double best = 0;
+    *over = false;
+    for (int r = 0; r < 4 && !*over; r++) {
         kn_dnnl_zero_inputs(exe);
-        t0 = kn_now_s();
+        const double t0 = kn_now_s();
         if ((st = kn_dnnl_run_exe(exe, 0, err)) != KN_OK)
             return st;
-        double t = kn_now_s() - t0;
-        best = r == 0 || t < best ? t : best;
+        const double t = kn_now_s() - t0;
+        if (r == 0)
+            continue;
+        best = r == 1 || t < best ? t : best;
+        *over = r == 1 && t > KN_DNNL_TUNE_MAX_RUN_S;
     }
     *ms = best * 1e3;
     return KN_OK;

@@ -118,6 +118,7 @@ typedef struct kn_bench_result {
     int prof_count;
     int64_t prof_runs;
     char prof_note[sizeof(((kn_error *)0)->message)]; /* why there is no profile, or "" */
+    char backend_note[256];                           /* kn_session_backend_note, or "" */
 } kn_bench_result;
 
 /** Runs from which the 99.9th percentile is reported (with fewer it says little more than the maximum). */
@@ -804,6 +805,11 @@ static void kn_bench_print_json(const kn_bench_args *a, const kn_model_stats *st
         kn_bench_json_number("%.6g", x->max_abs);
         fputs(", \"max_rel_diff\": ", stdout);
         kn_bench_json_number("%.6g", x->max_rel);
+        fputs(", \"backend_note\": ", stdout);
+        if (x->backend_note[0])
+            kn_bench_json_string(x->backend_note);
+        else
+            fputs("null", stdout);
         if (a->profile)
             kn_bench_print_json_profile(x);
         putchar('}');
@@ -921,6 +927,9 @@ static void kn_bench_print_text(const kn_bench_args *a, const kn_model_stats *st
                "reference backend's, from the same weights and batch\n");
     else
         printf("\nmax abs/max rel: difference from the reference backend's outputs on the same inputs\n");
+    for (int i = 0; i < n; i++)
+        if (r[i].backend_note[0])
+            printf("%s batch %lld: %s\n", r[i].backend, (long long)r[i].batch, r[i].backend_note);
     for (int i = 0; a->profile && i < n; i++)
         kn_bench_print_text_profile(&r[i]);
 }
@@ -961,6 +970,8 @@ static int kn_bench_batch(const kn_model_t *model, const kn_model_stats *stats, 
         if ((rc = kn_bench_compile(model, a, res->backend, batch, &s, &res->compile_ms)) != KN_CLI_OK)
             break;
         res->init_ms = load_ms + res->compile_ms;
+        const char *note = kn_session_backend_note(s);
+        snprintf(res->backend_note, sizeof res->backend_note, "%s", note ? note : "");
         if (!in.tensors && (rc = kn_bench_make_inputs(s, a->seed, &in)) != KN_CLI_OK)
             goto next;
         /* the check against the reference backend, before timing */
