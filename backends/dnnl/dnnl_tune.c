@@ -263,27 +263,35 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         return KN_OK;
     }
     /* one executable at a time (the peak memory stays one compile's); the winner is compiled again unless it was
-     * the last one timed */
+     * the last one timed. A candidate that cannot be compiled or run (a run on zeroed inputs that fails) ends the
+     * timing: the fastest of those timed is kept, and the note says why the others were not. */
     kn_dnnl_exe *last = NULL;
-    int best = KN_DNNL_CONV_ANY, timed = 0;
+    int best = KN_DNNL_CONV_ANY, timed = -1;
     bool over = false;
-    for (int k = 0; k < KN_DNNL_CONV_LAYOUTS && !over; k++) {
+    char stopped[KN_DNNL_WHY_LEN] = "";
+    for (int k = 0; k < KN_DNNL_CONV_LAYOUTS && !over && !stopped[0]; k++) {
         kn_dnnl_drop(last);
         last = NULL;
         void *p = NULL;
-        if ((st = kn_dnnl_compile_layout(g, plan, threads, k, &p, err)) != KN_OK)
-            return st;
+        kn_error terr = {0};
+        if ((st = kn_dnnl_compile_layout(g, plan, threads, k, &p, k == 0 ? err : &terr)) != KN_OK) {
+            if (k == 0)
+                return st;
+            snprintf(stopped, sizeof stopped, "%s does not compile: %.200s", kn_dnnl_conv_layout_names[k], terr.message);
+            break;
+        }
         last = p;
-        if ((st = kn_dnnl_time_exe(last, &ms[k], &over, err)) != KN_OK) {
-            kn_dnnl_free_exe(last);
-            return st;
+        if (kn_dnnl_time_exe(last, &ms[k], &over, &terr) != KN_OK) {
+            ms[k] = 0;
+            snprintf(stopped, sizeof stopped, "a run on zeroed inputs failed: %.200s", terr.message);
+            break;
         }
         over = over && k == 0; /* a later candidate over the limit is only slow */
         timed = k;
         if (ms[k] < ms[best])
             best = k;
     }
-    if (best != timed) {
+    if (best != timed || !last) {
         kn_dnnl_drop(last);
         void *p = NULL;
         if ((st = kn_dnnl_compile_layout(g, plan, threads, best, &p, err)) != KN_OK)
@@ -294,6 +302,9 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         snprintf(last->note, sizeof last->note,
                  "convolution layout any (oneDNN's choice): not timed, one run takes %.3g s (KILN_DNNL_CONV_LAYOUT "
                  "sets one)", ms[KN_DNNL_CONV_ANY] / 1e3);
+    else if (stopped[0])
+        snprintf(last->note, sizeof last->note, "convolution layout %s; timing stopped: %.180s",
+                 kn_dnnl_conv_layout_names[best], stopped);
     else {
         kn_dnnl_tune_remember(key, best, ms);
         kn_dnnl_tune_say(last, best, ms, "the fastest when compiled");
