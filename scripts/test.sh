@@ -13,6 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --with-peers
 jobs=${KILN_TEST_JOBS:-$(nproc)}
+# no convolution-layout cache across test runs (backends/dnnl/dnnl_tune.c): every run times afresh, and the
+# tests write nothing under $HOME
+export KILN_CACHE_DIR=
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DKILN_WITH_ONEDNN=ON >/dev/null
 cmake --build build -j"$(nproc)"

@@ -73,6 +73,12 @@ if(KILN_WITH_ONEDNN)
                            TIMEOUT 900 SKIP_REGULAR_EXPRESSION "KILN_SKIP" FIXTURES_REQUIRED kn_classifiers)
     endforeach()
   endforeach()
+  # the layout timing's cache file across processes (tests/dnnl/conv_cache.sh)
+  add_test(NAME dnnl.conv_layout_cache
+           COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/conv_cache.sh $<TARGET_FILE:kiln_cli>
+                   ${PROJECT_SOURCE_DIR}/models/resnet_small.kiln ${CMAKE_CURRENT_BINARY_DIR}/conv_cache)
+  set_tests_properties(dnnl.conv_layout_cache PROPERTIES LABELS "unit;dnnl" ENVIRONMENT "${kn_dnnl_env}"
+                       PASS_REGULAR_EXPRESSION "conv cache ok" SKIP_REGULAR_EXPRESSION "KILN_SKIP")
   # every weight as a training graph has it (KILN_DNNL_TRAINED_WEIGHTS=1: variables an optimizer writes, reordered
   # at run time, never packed at compile time): the whole op table on that path
   add_test(NAME test_dnnl@trained_weights COMMAND ${CMAKE_COMMAND} "-DCMD=$<TARGET_FILE:test_dnnl>" -P ${kn_run_isa})

@@ -27,11 +27,22 @@
  * structure (ops, attributes, shapes), the thread count and the ISA, so a
  * second session of the same model compiles once.
  *
+ * The choice is also kept on disk, so that the next process (a second
+ * `kiln run` of the model) does not time it again: one line per graph in
+ * $KILN_CACHE_DIR/dnnl-conv-layout.txt (default $XDG_CACHE_HOME/kiln, else
+ * ~/.cache/kiln), keyed as above plus the CPU's model name and oneDNN's
+ * version, rewritten atomically (temp file + rename), at most
+ * KN_DNNL_TUNE_FILE_LINES lines (the oldest dropped). A line that does not
+ * parse is ignored; a directory that cannot be made or written only means
+ * no cache. KILN_CACHE_DIR= (empty) turns it off.
+ *
  * KILN_DNNL_CONV_LAYOUT=auto (default) | any | nChw16c | nChw8c fixes it
  * (tests use it to run every candidate on any CPU). --explain prints the
  * timings and the choice (kn_dnnl_backend.note).
  */
+#include <errno.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -108,10 +119,115 @@ static bool kn_dnnl_tune_applies(const kn_graph *g, char *why, size_t len)
     return conv;
 }
 
+/* ------------------------------------------------------------ the cache file */
+
+#define KN_DNNL_TUNE_FILE_LINES 512
+
+/* What else a cached choice depends on: the CPU's model name and oneDNN's version. */
+static uint64_t kn_dnnl_machine_key(void)
+{
+    uint64_t h = KN_FNV1A_BASIS;
+    const dnnl_version_t *v = dnnl_version();
+    if (v)
+        h = kn_fnv1a_bytes(kn_fnv1a(h, v->hash), &v->major, 3 * sizeof v->major);
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            h = kn_fnv1a(h, line);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return h;
+}
+
+/* The cache file's path into path[len]; false when the cache is off or there is no place for it. */
+static bool kn_dnnl_tune_path(char *path, size_t len, bool make)
+{
+    const char *dir = getenv("KILN_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char base[4096];
+    if (dir) {
+        if (!dir[0])
+            return false;
+        snprintf(base, sizeof base, "%s", dir);
+    } else if (xdg && xdg[0]) {
+        snprintf(base, sizeof base, "%s/kiln", xdg);
+    } else if (home && home[0]) {
+        snprintf(base, sizeof base, "%s/.cache", home);
+        if (make && mkdir(base, 0755) != 0 && errno != EEXIST)
+            return false;
+        snprintf(base, sizeof base, "%s/.cache/kiln", home);
+    } else {
+        return false;
+    }
+    if (make && mkdir(base, 0755) != 0 && errno != EEXIST)
+        return false;
+    return snprintf(path, len, "%s/dnnl-conv-layout.txt", base) < (int)len;
+}
+
+/* Look key up in the cache file: its layout and timings. */
+static bool kn_dnnl_tune_file_recall(uint64_t key, int *layout, double *ms)
+{
+    char path[4200], line[256];
+    if (!kn_dnnl_tune_path(path, sizeof path, false))
+        return false;
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) {
+        unsigned long long k;
+        int l;
+        double t[KN_DNNL_CONV_LAYOUTS];
+        if (sscanf(line, "%llx %d %lf %lf %lf", &k, &l, &t[0], &t[1], &t[2]) == 5 && k == key && l >= 0 &&
+            l < KN_DNNL_CONV_LAYOUTS) {
+            *layout = l;
+            memcpy(ms, t, sizeof t);
+            found = true;
+        }
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* Add key's line to the cache file (the newest KN_DNNL_TUNE_FILE_LINES kept); any failure leaves no cache. */
+static void kn_dnnl_tune_file_remember(uint64_t key, int layout, const double *ms)
+{
+    char path[4200], line[256];
+    if (!kn_dnnl_tune_path(path, sizeof path, true))
+        return;
+    kn_buf kept = {0};
+    FILE *f = fopen(path, "r");
+    char (*lines)[256] = calloc(KN_DNNL_TUNE_FILE_LINES, sizeof *lines);
+    int n = 0;
+    while (f && lines && fgets(line, sizeof line, f)) {
+        unsigned long long k;
+        if (sscanf(line, "%llx ", &k) != 1 || k == key || !strchr(line, '\n'))
+            continue; /* unreadable, replaced, or cut short */
+        memcpy(lines[n++ % KN_DNNL_TUNE_FILE_LINES], line, sizeof line);
+    }
+    if (f)
+        fclose(f);
+    if (!lines)
+        return;
+    const int first = n > KN_DNNL_TUNE_FILE_LINES - 1 ? n - (KN_DNNL_TUNE_FILE_LINES - 1) : 0;
+    for (int i = first; i < n; i++)
+        kn_buf_put(&kept, lines[i % KN_DNNL_TUNE_FILE_LINES], strlen(lines[i % KN_DNNL_TUNE_FILE_LINES]));
+    snprintf(line, sizeof line, "%016llx %d %.4f %.4f %.4f\n", (unsigned long long)key, layout, ms[0], ms[1], ms[2]);
+    kn_buf_put(&kept, line, strlen(line));
+    if (!kept.failed) {
+        const void *data = kept.p;
+        kn_error err;
+        (void)kn_file_write_atomic(path, &data, &kept.len, 1, &err);
+    }
+    free(lines);
+    free(kept.p);
+}
+
 /* The graph's structure (not its weights): ops, attributes, fused post-ops, value shapes. */
 static uint64_t kn_dnnl_graph_key(const kn_graph *g, int threads)
 {
-    uint64_t h = KN_FNV1A_BASIS;
+    uint64_t h = kn_dnnl_machine_key();
     const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     h = kn_fnv1a_bytes(h, &isa, sizeof isa);
     h = kn_fnv1a_bytes(h, &threads, sizeof threads);
@@ -142,8 +258,9 @@ static struct {
 static int kn_dnnl_tune_cached;
 static pthread_mutex_t kn_dnnl_tune_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms)
+static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *from_file)
 {
+    *from_file = false;
     bool found = false;
     pthread_mutex_lock(&kn_dnnl_tune_lock);
     for (int k = 0; k < kn_dnnl_tune_cached && k < KN_DNNL_TUNE_CACHE && !found; k++)
@@ -153,16 +270,20 @@ static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms)
             found = true;
         }
     pthread_mutex_unlock(&kn_dnnl_tune_lock);
+    if (!found && kn_dnnl_tune_file_recall(key, layout, ms))
+        found = *from_file = true;
     return found;
 }
 
-static void kn_dnnl_tune_remember(uint64_t key, int layout, const double *ms)
+static void kn_dnnl_tune_remember(uint64_t key, int layout, const double *ms, bool to_file)
 {
     pthread_mutex_lock(&kn_dnnl_tune_lock);
     int slot = kn_dnnl_tune_cached++ % KN_DNNL_TUNE_CACHE;
     kn_dnnl_tune_cache[slot].key = key;
     kn_dnnl_tune_cache[slot].layout = layout;
     memcpy(kn_dnnl_tune_cache[slot].ms, ms, sizeof kn_dnnl_tune_cache[slot].ms);
+    if (to_file)
+        kn_dnnl_tune_file_remember(key, layout, ms); /* under the lock: one writer per process */
     pthread_mutex_unlock(&kn_dnnl_tune_lock);
 }
 
@@ -256,10 +377,14 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
     const uint64_t key = kn_dnnl_graph_key(g, threads);
     double ms[KN_DNNL_CONV_LAYOUTS] = {0};
     int layout;
-    if (kn_dnnl_tune_recall(key, &layout, ms)) {
+    bool from_file;
+    if (kn_dnnl_tune_recall(key, &layout, ms, &from_file)) {
         if ((st = kn_dnnl_compile_layout(g, plan, threads, layout, out, err)) != KN_OK)
             return st;
-        kn_dnnl_tune_say(*out, layout, ms, "timed by an earlier session of this process");
+        if (from_file)
+            kn_dnnl_tune_remember(key, layout, ms, false);
+        kn_dnnl_tune_say(*out, layout, ms, from_file ? "timed by an earlier process (KILN_CACHE_DIR)"
+                                                     : "timed by an earlier session of this process");
         return KN_OK;
     }
     /* one executable at a time (the peak memory stays one compile's); the winner is compiled again unless it was
@@ -306,7 +431,7 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         snprintf(last->note, sizeof last->note, "convolution layout %s; timing stopped: %.180s",
                  kn_dnnl_conv_layout_names[best], stopped);
     else {
-        kn_dnnl_tune_remember(key, best, ms);
+        kn_dnnl_tune_remember(key, best, ms, true);
         kn_dnnl_tune_say(last, best, ms, "the fastest when compiled");
     }
     *out = last;
