@@ -371,7 +371,7 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
             snprintf(exe->note, sizeof exe->note, "convolution layout %s (KILN_DNNL_CONV_LAYOUT)",
                      kn_dnnl_conv_layout_names[fixed]);
         else if (why[0])
-            snprintf(exe->note, sizeof exe->note, "convolution layout %s", why);
+            snprintf(exe->note, sizeof exe->note, "convolution layout %.200s", why);
         return KN_OK;
     }
     const uint64_t key = kn_dnnl_graph_key(g, threads);
