@@ -255,7 +255,7 @@ static struct {
     int layout;
     double ms[KN_DNNL_CONV_LAYOUTS];
 } kn_dnnl_tune_cache[KN_DNNL_TUNE_CACHE];
-static int kn_dnnl_tune_cached;
+static unsigned kn_dnnl_tune_cached; /* sessions remembered so far (the ring wraps) */
 static pthread_mutex_t kn_dnnl_tune_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *from_file)
@@ -263,7 +263,7 @@ static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *fro
     *from_file = false;
     bool found = false;
     pthread_mutex_lock(&kn_dnnl_tune_lock);
-    for (int k = 0; k < kn_dnnl_tune_cached && k < KN_DNNL_TUNE_CACHE && !found; k++)
+    for (unsigned k = 0; k < kn_dnnl_tune_cached && k < KN_DNNL_TUNE_CACHE && !found; k++)
         if (kn_dnnl_tune_cache[k].key == key) {
             *layout = kn_dnnl_tune_cache[k].layout;
             memcpy(ms, kn_dnnl_tune_cache[k].ms, sizeof kn_dnnl_tune_cache[k].ms);
@@ -278,7 +278,7 @@ static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *fro
 static void kn_dnnl_tune_remember(uint64_t key, int layout, const double *ms, bool to_file)
 {
     pthread_mutex_lock(&kn_dnnl_tune_lock);
-    int slot = kn_dnnl_tune_cached++ % KN_DNNL_TUNE_CACHE;
+    unsigned slot = kn_dnnl_tune_cached++ % KN_DNNL_TUNE_CACHE;
     kn_dnnl_tune_cache[slot].key = key;
     kn_dnnl_tune_cache[slot].layout = layout;
     memcpy(kn_dnnl_tune_cache[slot].ms, ms, sizeof kn_dnnl_tune_cache[slot].ms);
