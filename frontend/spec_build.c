@@ -368,6 +368,21 @@ static kn_status kn_b_prelu(kn_builder *b, const kn_spec_layer *l, int x, int *o
     return kn_b_node(b, l->name, KN_OP_PRELU, ins, 2, *out, NULL);
 }
 
+/* The scale and shift of a normalisation, "<layer>/gamma" and "<layer>/beta" of `shape` (n elements): trained
+ * weights, or the constants 1 and 0 without `scale` / `center`. */
+static kn_status kn_b_gamma_beta(kn_builder *b, const kn_spec_layer *l, const kn_shape *shape, int64_t n, bool scale,
+                                 bool center, const kn_spec_init *gamma_init, const kn_spec_init *beta_init,
+                                 int *gamma, int *beta)
+{
+    const kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
+    kn_status st = kn_b_weight(b, l, "gamma", shape, scale ? gamma_init : &ones, n, n,
+                               scale ? KN_VALUE_PARAM : KN_VALUE_CONST, gamma);
+    if (st == KN_OK)
+        st = kn_b_weight(b, l, "beta", shape, center ? beta_init : &zeros, n, n,
+                         center ? KN_VALUE_PARAM : KN_VALUE_CONST, beta);
+    return st;
+}
+
 /* upsampling2d: Resize (X, roi: empty, scales: 1, 1, sh, sw). */
 static kn_status kn_b_upsampling(kn_builder *b, const kn_spec_layer *l, int x, int *out)
 {
@@ -415,13 +430,10 @@ static kn_status kn_b_layer_norm(kn_builder *b, const kn_spec_layer *l, int x, i
     int64_t n = 1;
     for (int d = 0; d < ps.rank; d++)
         n *= ps.dims[d] = l->shape.dims[ln->axis + d];
-    kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
     int ins[3] = {x, -1, -1};
     kn_status st;
-    if ((st = kn_b_weight(b, l, "gamma", &ps, ln->scale ? &ln->gamma_init : &ones, n, n,
-                          ln->scale ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[1])) != KN_OK ||
-        (st = kn_b_weight(b, l, "beta", &ps, ln->center ? &ln->beta_init : &zeros, n, n,
-                          ln->center ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[2])) != KN_OK ||
+    if ((st = kn_b_gamma_beta(b, l, &ps, n, ln->scale, ln->center, &ln->gamma_init, &ln->beta_init, &ins[1],
+                              &ins[2])) != KN_OK ||
         (st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
         return st;
     kn_attrs a;
@@ -484,13 +496,10 @@ static kn_status kn_b_batchnorm(kn_builder *b, const kn_spec_layer *l, int x, in
     const kn_spec_batchnorm *bn = &l->p.batchnorm;
     int64_t c = l->shape.dims[1];
     kn_shape cs = {.rank = 1, .dims = {c}};
-    kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
     int ins[5];
     kn_status st;
-    if ((st = kn_b_weight(b, l, "gamma", &cs, bn->scale ? &bn->gamma_init : &ones, c, c,
-                          bn->scale ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[1])) != KN_OK ||
-        (st = kn_b_weight(b, l, "beta", &cs, bn->center ? &bn->beta_init : &zeros, c, c,
-                          bn->center ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[2])) != KN_OK ||
+    if ((st = kn_b_gamma_beta(b, l, &cs, c, bn->scale, bn->center, &bn->gamma_init, &bn->beta_init, &ins[1],
+                              &ins[2])) != KN_OK ||
         (st = kn_b_weight(b, l, "moving_mean", &cs, &bn->mean_init, c, c, KN_VALUE_STATE, &ins[3])) != KN_OK ||
         (st = kn_b_weight(b, l, "moving_variance", &cs, &bn->variance_init, c, c, KN_VALUE_STATE, &ins[4])) != KN_OK)
         return st;
