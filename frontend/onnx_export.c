@@ -777,8 +777,10 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         return a->mod.fmod ? kn_ex_attr_int(ex, p, "fmod", 1) : KN_OK;
     case KN_OP_DEPTH_TO_SPACE:
         KN_TRY(kn_ex_attr_string(ex, p, "mode", a->block.crd ? "CRD" : "DCR"));
-        /* fall through */
+        return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);
     case KN_OP_SPACE_TO_DEPTH:
+        if (a->block.crd) /* kiln's own: the inverse of CRD DepthToSpace (a gradient) */
+            return kn_ex_fail(ex, KN_ERR_UNSUPPORTED, "SpaceToDepth in CRD order has no ONNX form");
         return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);
     case KN_OP_ARG_MAX:
     case KN_OP_ARG_MIN:

@@ -83,6 +83,8 @@ typedef enum kn_spec_layer_kind {
     KN_SPEC_DEPTHWISE_CONV2D,
     KN_SPEC_SEPARABLE_CONV2D,
     KN_SPEC_PRELU,
+    KN_SPEC_UPSAMPLING2D,
+    KN_SPEC_LAYER_NORM,
     KN_SPEC_LAYER_KIND_COUNT
 } kn_spec_layer_kind;
 
@@ -97,13 +99,15 @@ typedef enum kn_spec_act_kind {
     KN_SPEC_ACT_HARD_SWISH,
     KN_SPEC_ACT_SWISH,        /**< x * sigmoid(x) (SiLU) */
     KN_SPEC_ACT_RELU6,        /**< min(max(x, 0), alpha): relu6 (alpha 6) and relu(max_value=alpha) */
-    KN_SPEC_ACT_HARD_SIGMOID  /**< Keras 3: relu6(x + 3) / 6 */
+    KN_SPEC_ACT_HARD_SIGMOID, /**< Keras 3: relu6(x + 3) / 6 */
+    KN_SPEC_ACT_GELU          /**< x Phi(x), the exact (erf) form: Keras's approximate=False */
 } kn_spec_act_kind;
 
 typedef struct kn_spec_activation {
     kn_spec_act_kind kind;
     float alpha;
     int64_t axis;
+    bool approximate;         /**< gelu: the tanh form was asked for (refused: kiln's Gelu is the erf form) */
 } kn_spec_activation;
 
 /** Name of an activation ("relu", ...); "linear" for none. */
@@ -188,6 +192,24 @@ typedef struct kn_spec_prelu {
     kn_spec_reshape shared_axes;     /**< rank 0: none */
 } kn_spec_prelu;
 
+/** upsampling2d: rows and columns repeated (nearest) or interpolated (bilinear, half-pixel) by an integer factor. */
+typedef struct kn_spec_upsampling {
+    int64_t size[2];
+    int interpolation;           /**< 0 nearest, 1 bilinear */
+} kn_spec_upsampling;
+
+/**
+ * layer_norm: each sample normalised over the axes from `axis` to the last (ONNX LayerNormalization, PyTorch's
+ * LayerNorm(normalized_shape)); gamma and beta have those axes' shape. axis -1 (the default) on (N, F) is Keras's.
+ */
+typedef struct kn_spec_layer_norm {
+    int64_t axis;                /**< as given (or -1); normalised by the checker to 1..rank-1 */
+    bool axis_given;
+    float epsilon;               /**< Keras: 0.001 */
+    bool center, scale;
+    kn_spec_init beta_init, gamma_init;
+} kn_spec_layer_norm;
+
 /** A resolved layer. */
 typedef struct kn_spec_layer {
     char *name;                  /**< given (`name = ...`) or automatic ("dense", "dense_1", ...) */
@@ -214,6 +236,8 @@ typedef struct kn_spec_layer {
         bool keepdims;                   /**< global_avgpool, global_maxpool */
         int64_t pads[4];                 /**< zero_padding2d, cropping2d: top, bottom, left, right */
         kn_spec_prelu prelu;
+        kn_spec_upsampling upsampling;
+        kn_spec_layer_norm layer_norm;
     } p;
 } kn_spec_layer;
 

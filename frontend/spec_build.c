@@ -22,6 +22,12 @@
  *   depthwise_conv2d Conv with group = C, kernel [C * depth_multiplier, 1, kh, kw]
  *   separable_conv2d that Conv without bias, then a 1x1 Conv ("pointwise_kernel", bias)
  *   prelu            PRelu with slopes "<layer>/alpha" of a sample's shape (1 along shared_axes)
+ *   gelu             Gelu (the erf form; exported as x * 0.5 * (1 + Erf(x / sqrt 2)))
+ *   upsampling2d     Resize with scales (1, 1, sh, sw): nearest with asymmetric coordinates and floor rounding
+ *                    (each row and column repeated, Keras's nearest), or linear with half_pixel (Keras's bilinear,
+ *                    TensorFlow's half-pixel centres; PyTorch's align_corners=False)
+ *   layer_norm       LayerNormalization over the axes from `axis` on, gamma and beta of their shape (constants of
+ *                    ones and zeros when scale / center are false)
  * A layer with trainable=false has constant weights (not parameters): autodiff computes no gradient for them,
  * the optimizer has no state for them, and a frozen batchnorm keeps its inference form in training (as Keras).
  * The output value of every layer carries the layer's name; weights are
@@ -100,6 +106,7 @@ static kn_status kn_b_activation(kn_builder *b, const kn_spec_layer *l, const kn
     case KN_SPEC_ACT_HARD_SWISH: op = KN_OP_HARD_SWISH; break;
     case KN_SPEC_ACT_RELU6: op = KN_OP_CLIP; break;
     case KN_SPEC_ACT_HARD_SIGMOID: op = KN_OP_HARD_SIGMOID; break;
+    case KN_SPEC_ACT_GELU: op = KN_OP_GELU; break;
     case KN_SPEC_ACT_SWISH: op = KN_OP_MUL; break;
     default: *out = in; return KN_OK;
     }
@@ -361,6 +368,81 @@ static kn_status kn_b_prelu(kn_builder *b, const kn_spec_layer *l, int x, int *o
     return kn_b_node(b, l->name, KN_OP_PRELU, ins, 2, *out, NULL);
 }
 
+/* The scale and shift of a normalisation, "<layer>/gamma" and "<layer>/beta" of `shape` (n elements): trained
+ * weights, or the constants 1 and 0 without `scale` / `center`. */
+static kn_status kn_b_gamma_beta(kn_builder *b, const kn_spec_layer *l, const kn_shape *shape, int64_t n, bool scale,
+                                 bool center, const kn_spec_init *gamma_init, const kn_spec_init *beta_init,
+                                 int *gamma, int *beta)
+{
+    const kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
+    kn_status st = kn_b_weight(b, l, "gamma", shape, scale ? gamma_init : &ones, n, n,
+                               scale ? KN_VALUE_PARAM : KN_VALUE_CONST, gamma);
+    if (st == KN_OK)
+        st = kn_b_weight(b, l, "beta", shape, center ? beta_init : &zeros, n, n,
+                         center ? KN_VALUE_PARAM : KN_VALUE_CONST, beta);
+    return st;
+}
+
+/* upsampling2d: Resize (X, roi: empty, scales: 1, 1, sh, sw). */
+static kn_status kn_b_upsampling(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_upsampling *u = &l->p.upsampling;
+    char name[300];
+    float *scales = malloc(4 * sizeof *scales), *roi = malloc(sizeof *roi);
+    const kn_shape ss = {.rank = 1, .dims = {4}}, rs = {.rank = 1, .dims = {0}};
+    int ins[3] = {x, -1, -1};
+    kn_status st;
+    if (!scales || !roi) {
+        free(scales);
+        free(roi);
+        return kn_error_set(b->err, KN_ERR_NOMEM, "out of memory");
+    }
+    scales[0] = scales[1] = 1.0f;
+    scales[2] = (float)u->size[0];
+    scales[3] = (float)u->size[1];
+    snprintf(name, sizeof name, "%s/roi", l->name);
+    if ((st = kn_b_value(b, name, &rs, KN_VALUE_CONST, roi, &ins[1])) != KN_OK) {
+        free(scales);
+        return st;
+    }
+    snprintf(name, sizeof name, "%s/scales", l->name);
+    if ((st = kn_b_value(b, name, &ss, KN_VALUE_CONST, scales, &ins[2])) != KN_OK ||
+        (st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+        return st;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_RESIZE, &a);
+    if (u->interpolation == 1) {
+        a.resize.mode = KN_RESIZE_LINEAR;
+        a.resize.coord = KN_COORD_HALF_PIXEL;
+    } else {
+        a.resize.mode = KN_RESIZE_NEAREST;
+        a.resize.coord = KN_COORD_ASYMMETRIC;
+        a.resize.nearest = KN_NEAREST_FLOOR;
+    }
+    return kn_b_node(b, l->name, KN_OP_RESIZE, ins, 3, *out, &a);
+}
+
+/* layer_norm: LayerNormalization (X, "<layer>/gamma", "<layer>/beta") over the axes from `axis` on. */
+static kn_status kn_b_layer_norm(kn_builder *b, const kn_spec_layer *l, int x, int *out)
+{
+    const kn_spec_layer_norm *ln = &l->p.layer_norm;
+    kn_shape ps = {.rank = l->shape.rank - (int)ln->axis};
+    int64_t n = 1;
+    for (int d = 0; d < ps.rank; d++)
+        n *= ps.dims[d] = l->shape.dims[ln->axis + d];
+    int ins[3] = {x, -1, -1};
+    kn_status st;
+    if ((st = kn_b_gamma_beta(b, l, &ps, n, ln->scale, ln->center, &ln->gamma_init, &ln->beta_init, &ins[1],
+                              &ins[2])) != KN_OK ||
+        (st = kn_b_tmp(b, l->name, &l->shape, out)) != KN_OK)
+        return st;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_LAYER_NORM, &a);
+    a.layer_norm.axis = ln->axis;
+    a.layer_norm.epsilon = ln->epsilon;
+    return kn_b_node(b, l->name, KN_OP_LAYER_NORM, ins, 3, *out, &a);
+}
+
 static kn_status kn_b_pool(kn_builder *b, const kn_spec_layer *l, int x, int *out)
 {
     const kn_spec_pool *p = &l->p.pool;
@@ -414,13 +496,10 @@ static kn_status kn_b_batchnorm(kn_builder *b, const kn_spec_layer *l, int x, in
     const kn_spec_batchnorm *bn = &l->p.batchnorm;
     int64_t c = l->shape.dims[1];
     kn_shape cs = {.rank = 1, .dims = {c}};
-    kn_spec_init ones = {.kind = KN_SPEC_INIT_ONES}, zeros = {.kind = KN_SPEC_INIT_ZEROS};
     int ins[5];
     kn_status st;
-    if ((st = kn_b_weight(b, l, "gamma", &cs, bn->scale ? &bn->gamma_init : &ones, c, c,
-                          bn->scale ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[1])) != KN_OK ||
-        (st = kn_b_weight(b, l, "beta", &cs, bn->center ? &bn->beta_init : &zeros, c, c,
-                          bn->center ? KN_VALUE_PARAM : KN_VALUE_CONST, &ins[2])) != KN_OK ||
+    if ((st = kn_b_gamma_beta(b, l, &cs, c, bn->scale, bn->center, &bn->gamma_init, &bn->beta_init, &ins[1],
+                              &ins[2])) != KN_OK ||
         (st = kn_b_weight(b, l, "moving_mean", &cs, &bn->mean_init, c, c, KN_VALUE_STATE, &ins[3])) != KN_OK ||
         (st = kn_b_weight(b, l, "moving_variance", &cs, &bn->variance_init, c, c, KN_VALUE_STATE, &ins[4])) != KN_OK)
         return st;
@@ -476,6 +555,8 @@ static kn_status kn_b_layer(kn_builder *b, const kn_spec_layer *l, int *out)
     case KN_SPEC_ZERO_PADDING2D:
     case KN_SPEC_CROPPING2D: return kn_b_pad_crop(b, l, x, out);
     case KN_SPEC_PRELU: return kn_b_prelu(b, l, x, out);
+    case KN_SPEC_UPSAMPLING2D: return kn_b_upsampling(b, l, x, out);
+    case KN_SPEC_LAYER_NORM: return kn_b_layer_norm(b, l, x, out);
     case KN_SPEC_GLOBAL_AVGPOOL:
     case KN_SPEC_GLOBAL_MAXPOOL: {
         const kn_op gop = l->kind == KN_SPEC_GLOBAL_MAXPOOL ? KN_OP_GLOBAL_MAX_POOL : KN_OP_GLOBAL_AVERAGE_POOL;

@@ -23,7 +23,8 @@ typedef enum kn_ptype {
     KN_P_SHAPE,      /* kn_spec_reshape (rank, dims) */
     KN_P_DTYPE,      /* kn_dtype */
     KN_P_AXIS,       /* int64_t, may be negative */
-    KN_P_PADS4       /* int64_t[4] top, bottom, left, right: 1, (1, 2) (rows, columns) or ((1, 2), (3, 4)) */
+    KN_P_PADS4,      /* int64_t[4] top, bottom, left, right: 1, (1, 2) (rows, columns) or ((1, 2), (3, 4)) */
+    KN_P_INTERP      /* int: 0 nearest, 1 bilinear */
 } kn_ptype;
 
 typedef struct kn_param_def {
@@ -177,6 +178,24 @@ static const kn_param_def kn_p_softmax[] = {
     {"axis", NULL, KN_P_AXIS, OFF(p.activation.axis), "-1", -KN_MAX_RANK, KN_MAX_RANK - 1, false, NULL},
 };
 
+static const kn_param_def kn_p_gelu[] = {
+    {"approximate", NULL, KN_P_BOOL, OFF(p.activation.approximate), "false", 0, 0, false, NULL},
+};
+
+static const kn_param_def kn_p_upsampling2d[] = {
+    {"size", NULL, KN_P_PAIR, OFF(p.upsampling.size), "2", 1, 1 << 16, false, NULL},
+    {"interpolation", NULL, KN_P_INTERP, OFF(p.upsampling.interpolation), "nearest", 0, 0, false, NULL},
+};
+
+static const kn_param_def kn_p_layer_norm[] = {
+    {"axis", NULL, KN_P_AXIS, OFF(p.layer_norm.axis), NULL, -KN_MAX_RANK, KN_MAX_RANK - 1, true, NULL},
+    {"epsilon", NULL, KN_P_FLOAT, OFF(p.layer_norm.epsilon), "0.001", 0, 1, false, NULL},
+    {"center", NULL, KN_P_BOOL, OFF(p.layer_norm.center), "true", 0, 0, false, NULL},
+    {"scale", NULL, KN_P_BOOL, OFF(p.layer_norm.scale), "true", 0, 0, false, NULL},
+    {"beta_initializer", NULL, KN_P_INIT, OFF(p.layer_norm.beta_init), "zeros", 0, 0, false, NULL},
+    {"gamma_initializer", NULL, KN_P_INIT, OFF(p.layer_norm.gamma_init), "ones", 0, 0, false, NULL},
+};
+
 static const kn_param_def kn_p_activation[] = {
     {"activation", NULL, KN_P_ACT, OFF(p.activation), NULL, 0, 0, false, "the activation, e.g. activation(relu)"},
 };
@@ -222,6 +241,10 @@ static const kn_layer_def kn_layers[] = {
     {"separable_conv2d", KN_SPEC_SEPARABLE_CONV2D, 0, 2, 1, 1, kn_p_separable_conv2d, N(kn_p_separable_conv2d),
      "separable_conv2d(64, 3, padding=same)"},
     {"prelu", KN_SPEC_PRELU, 0, 0, 1, 1, kn_p_prelu, N(kn_p_prelu), "prelu(shared_axes=(2, 3))"},
+    {"gelu", KN_SPEC_ACTIVATION, KN_SPEC_ACT_GELU, 0, 1, 1, kn_p_gelu, N(kn_p_gelu), "gelu()"},
+    {"upsampling2d", KN_SPEC_UPSAMPLING2D, 0, 1, 1, 1, kn_p_upsampling2d, N(kn_p_upsampling2d),
+     "upsampling2d((2, 2), interpolation=bilinear)"},
+    {"layer_norm", KN_SPEC_LAYER_NORM, 0, 0, 1, 1, kn_p_layer_norm, N(kn_p_layer_norm), "layer_norm()"},
 };
 #define KN_NUM_LAYERS N(kn_layers)
 
@@ -230,7 +253,7 @@ const char *const kn_spec_layer_names[] = {
     "reshape", "concat", "add",       "multiply",         "batchnorm", "dropout",   "relu",           "leaky_relu",
     "sigmoid", "tanh",   "softmax",   "elu",              "hard_swish", "activation", "swish", "relu6",
     "hard_sigmoid", "global_maxpool", "zero_padding2d", "cropping2d", "depthwise_conv2d", "separable_conv2d", "prelu",
-    NULL};
+    "gelu", "upsampling2d", "layer_norm", NULL};
 
 /* Keras and PyTorch spellings, suggested when a spec uses them. */
 static const struct {
@@ -288,23 +311,22 @@ static const struct {
     {"silu", "swish"},
     {"SiLU", "swish"},
     {"Hardsigmoid", "hard_sigmoid"},
+    {"GELU", "gelu"},
+    {"LayerNormalization", "layer_norm"},
+    {"LayerNorm", "layer_norm"},
+    {"layer_normalization", "layer_norm"},
+    {"UpSampling2D", "upsampling2d"},
+    {"Upsample", "upsampling2d"},
+    {"up_sampling2d", "upsampling2d"},
 };
 
 /* Keras layers and activations kiln does not have (yet), with the nearest thing it has. */
 static const struct {
     const char *name, *instead;
 } kn_unsupported[] = {
-    {"gelu", "the nearest kiln has is swish (x * sigmoid(x)); GELU is being added with issue 17"},
-    {"GELU", "the nearest kiln has is swish (x * sigmoid(x)); GELU is being added with issue 17"},
-    {"layer_norm", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
-    {"LayerNormalization", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
-    {"LayerNorm", "the nearest kiln has is batchnorm(); LayerNormalization is being added with issue 17"},
-    {"upsampling2d", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
-                     "being added with issue 17"},
-    {"UpSampling2D", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
-                     "being added with issue 17"},
-    {"Upsample", "the nearest kiln has is conv2d_transpose(C, 2, strides=2) (a learnt 2x upsampling); Resize is "
-                 "being added with issue 17"},
+    {"LSTM", "kiln has no recurrent layers (no LSTM, GRU or SimpleRNN op)"},
+    {"GRU", "kiln has no recurrent layers (no LSTM, GRU or SimpleRNN op)"},
+    {"SimpleRNN", "kiln has no recurrent layers (no LSTM, GRU or SimpleRNN op)"},
 };
 
 /* What to use instead of a Keras layer or activation kiln does not have; NULL for another name. */
@@ -349,13 +371,14 @@ static const char *kn_layer_hint(const char *name, char *buf, size_t len)
 /* ------------------------------------------------------- activations */
 
 static const char *const kn_act_names[] = {"linear", "relu",       "leaky_relu", "sigmoid",      "tanh", "softmax",
-                                           "elu",    "hard_swish", "swish",      "relu6",        "hard_sigmoid", NULL};
+                                           "elu",    "hard_swish", "swish",      "relu6",        "hard_sigmoid",
+                                           "gelu",   NULL};
 static const char *const kn_act_hints[] = {"silu", "swish", "SiLU", "swish", "ReLU6", "relu6", "hardsigmoid",
-                                           "hard_sigmoid", "hard_silu", "hard_swish", NULL};
+                                           "hard_sigmoid", "hard_silu", "hard_swish", "GELU", "gelu", NULL};
 
 const char *kn_spec_act_name(kn_spec_act_kind kind)
 {
-    return kind <= KN_SPEC_ACT_HARD_SIGMOID ? kn_act_names[kind] : "?";
+    return kind <= KN_SPEC_ACT_GELU ? kn_act_names[kind] : "?";
 }
 
 static void kn_act_defaults(kn_spec_activation *a)
@@ -393,7 +416,7 @@ static bool kn_get_activation(kn_spec *spec, const kn_ast *v, const char *what, 
                 snprintf(hint, sizeof hint, " (did you mean '%s'?)", kn_act_hints[i + 1]);
         KN_SPEC_ERR(spec, KN_ERR_PARSE, loc,
                     "unknown activation '%.60s'%s; expected linear, relu, leaky_relu, sigmoid, tanh, softmax, elu, "
-                    "hard_swish, swish, relu6 or hard_sigmoid",
+                    "hard_swish, swish, relu6, hard_sigmoid or gelu",
                     name, hint[0] ? hint : kn_spec_did_you_mean(name, kn_act_names, hint, sizeof hint));
         return false;
     }
@@ -401,6 +424,7 @@ static bool kn_get_activation(kn_spec *spec, const kn_ast *v, const char *what, 
     kn_act_defaults(&a);
     if (v->kind == KN_AST_CALL) {
         const char *pname = kind == KN_SPEC_ACT_SOFTMAX ? "axis"
+                            : kind == KN_SPEC_ACT_GELU ? "approximate"
                             : (kind == KN_SPEC_ACT_LEAKY_RELU || kind == KN_SPEC_ACT_ELU) ? "alpha"
                                                                                            : NULL;
         for (int i = 0; i < v->nargs; i++) {
@@ -419,6 +443,15 @@ static bool kn_get_activation(kn_spec *spec, const kn_ast *v, const char *what, 
             if (kind == KN_SPEC_ACT_SOFTMAX) {
                 if (!kn_spec_get_int(spec, arg->value, "axis", -KN_MAX_RANK, KN_MAX_RANK - 1, &a.axis))
                     return false;
+            } else if (kind == KN_SPEC_ACT_GELU) {
+                if (!kn_spec_get_bool(spec, arg->value, "approximate", &a.approximate))
+                    return false;
+                if (a.approximate) {
+                    KN_SPEC_ERR(spec, KN_ERR_UNSUPPORTED, arg->value->loc,
+                                "gelu(approximate=true), the tanh form, is not supported: kiln's gelu is the exact "
+                                "erf form, Keras's default (approximate=False); remove approximate=");
+                    return false;
+                }
             } else {
                 double x;
                 if (!kn_spec_get_float(spec, arg->value, pname, 0, BIG, &x))
@@ -490,6 +523,10 @@ static bool kn_param_set(kn_spec *spec, const kn_param_def *pd, const kn_ast *v,
         out[0] = dims[0];
         out[1] = rank == 2 ? dims[1] : dims[0];
         return true;
+    }
+    case KN_P_INTERP: {
+        static const char *const names[] = {"nearest", "bilinear", NULL};
+        return kn_spec_get_enum(spec, v, pd->name, names, (int *)dst);
     }
     case KN_P_PADDING: {
         int idx;
@@ -581,6 +618,7 @@ static void kn_param_default(const kn_param_def *pd, kn_spec_layer *layer)
         break;
     case KN_P_PADDING: *(kn_spec_padding *)dst = strcmp(d, "same") == 0 ? KN_SPEC_PAD_SAME : KN_SPEC_PAD_VALID; break;
     case KN_P_DTYPE: *(kn_dtype *)dst = KN_F32; break;
+    case KN_P_INTERP: *(int *)dst = strcmp(d, "bilinear") == 0; break;
     case KN_P_ACT: {
         kn_spec_activation *a = dst;
         memset(a, 0, sizeof *a);
@@ -760,6 +798,11 @@ bool kn_spec_layer_resolve(kn_spec_layer_ctx *ctx, const kn_ast *call, kn_spec_l
         layer->p.conv.groups = 1;
     if (def->kind == KN_SPEC_CONV2D)
         layer->p.conv.depth_multiplier = 1;
+    if (def->kind == KN_SPEC_LAYER_NORM) {
+        layer->p.layer_norm.axis_given = (given & 1u) != 0;
+        if (!layer->p.layer_norm.axis_given)
+            layer->p.layer_norm.axis = -1;
+    }
     if (def->kind == KN_SPEC_ACTIVATION && def->act == KN_SPEC_ACT_RELU && (given & 1u))
         layer->p.activation.kind = KN_SPEC_ACT_RELU6; /* relu(max_value=m): min(max(x, 0), m) */
     return ok;
@@ -869,6 +912,12 @@ static bool kn_window_axis(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_sp
 static bool kn_check_act(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_activation *act)
 {
     int64_t axis = act->axis;
+    if (act->kind == KN_SPEC_ACT_GELU && act->approximate) {
+        KN_SPEC_ERR(ctx->spec, KN_ERR_UNSUPPORTED, l->loc,
+                    "%s '%s': gelu(approximate=true), the tanh form, is not supported: kiln's gelu is the exact erf "
+                    "form, Keras's default (approximate=False); remove approximate=", l->type, l->name);
+        return false;
+    }
     if (act->kind != KN_SPEC_ACT_SOFTMAX)
         return true;
     char b[200];
@@ -1158,6 +1207,59 @@ bool kn_spec_prelu_alpha_shape(const kn_spec_layer *l, const kn_shape *in, kn_sh
     return true;
 }
 
+/*
+ * layer_norm: the axes from `axis` on, normalised per sample; gamma and beta of their shape. Not given, axis is
+ * -1, which on (N, F) is Keras's features; on a higher rank it must be given, because Keras's default there
+ * normalises each position's channels (channels last), which one LayerNormalization over channels-first trailing
+ * axes cannot express.
+ */
+static bool kn_infer_layer_norm(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
+{
+    kn_spec_layer_norm *ln = &l->p.layer_norm;
+    const int r = in->shape.rank;
+    char b[200];
+    if (r < 2) {
+        KN_SPEC_ERR(ctx->spec, KN_ERR_SHAPE, l->loc, "layer_norm '%s' needs features, but '%s' has shape %s", l->name,
+                    in->name, kn_spec_shape_str(&in->shape, b, sizeof b));
+        return false;
+    }
+    if (!ln->axis_given && r > 2) {
+        KN_SPEC_ERR(ctx->spec, KN_ERR_UNSUPPORTED, l->loc,
+                    "layer_norm '%s': '%s' has shape %s: give axis=, the first of the axes each sample is normalised "
+                    "over (axis=1: all of (C, H, W), like PyTorch's LayerNorm([C, H, W])). Keras's default axis=-1 "
+                    "normalises each pixel's channels in its channels-last layout, which kiln (channels first) "
+                    "does not have",
+                    l->name, in->name, kn_spec_shape_str(&in->shape, b, sizeof b));
+        return false;
+    }
+    if (ln->axis < -r || ln->axis >= r || ln->axis == 0 || ln->axis == -r) {
+        KN_SPEC_ERR(ctx->spec, KN_ERR_SHAPE, l->loc, "layer_norm '%s': axis %lld %s for '%s' %s", l->name,
+                    (long long)ln->axis, ln->axis == 0 || ln->axis == -r ? "is the batch" : "is out of range",
+                    in->name, kn_spec_shape_str(&in->shape, b, sizeof b));
+        return false;
+    }
+    if (ln->axis < 0)
+        ln->axis += r;
+    l->shape = in->shape;
+    int64_t n = 1;
+    for (int d = (int)ln->axis; d < r; d++)
+        n *= in->shape.dims[d]; /* at most the sample's size, checked already */
+    l->trainable_params = n * ((ln->center ? 1 : 0) + (ln->scale ? 1 : 0));
+    l->params = 2 * n;
+    return true;
+}
+
+/* upsampling2d: (N, C, H * size[0], W * size[1]). */
+static bool kn_infer_upsampling(kn_spec_layer_ctx *ctx, kn_spec_layer *l, const kn_spec_layer *in)
+{
+    if (!kn_need_rank(ctx, l, in, 4, "(N, C, H, W)"))
+        return false;
+    l->shape = in->shape;
+    for (int i = 0; i < 2; i++) /* no overflow: dims <= KN_MAX_DIM (2^31, checked), size <= 2^16 */
+        l->shape.dims[2 + i] = in->shape.dims[2 + i] * l->p.upsampling.size[i];
+    return kn_shape_check(ctx, l);
+}
+
 bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *l)
 {
     const kn_spec_layer *in = l->num_inputs > 0 ? kn_in(ctx, l, 0) : NULL;
@@ -1251,6 +1353,8 @@ bool kn_spec_layer_infer(kn_spec_layer_ctx *ctx, kn_spec_layer *l)
         l->params = l->trainable_params + 2 * c;
         return true;
     }
+    case KN_SPEC_UPSAMPLING2D: return kn_infer_upsampling(ctx, l, in);
+    case KN_SPEC_LAYER_NORM: return kn_infer_layer_norm(ctx, l, in);
     case KN_SPEC_DROPOUT: l->shape = in->shape; return true;
     case KN_SPEC_ACTIVATION: l->shape = in->shape; return kn_check_act(ctx, l, &l->p.activation);
     case KN_SPEC_LAYER_KIND_COUNT: break;

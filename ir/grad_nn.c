@@ -70,7 +70,7 @@ kn_status kn_grad_conv(kn_grad_ctx *c)
     int64_t pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL];
     if (!kn_grad_window(c, false, &win, pb, pe))
         return c->st;
-    const kn_shape *xs = kn_grad_shape(c, x), *ys = kn_grad_shape(c, dy);
+    const kn_shape xs_copy = *kn_grad_shape(c, x), ys_copy = *kn_grad_shape(c, dy), *xs = &xs_copy, *ys = &ys_copy;
     if (c->need[0]) {
         /* dx = ConvTranspose(dy, w): the conv's adjoint, output_padding restoring the rows the stride skipped */
         kn_attrs a = {.window = win};
@@ -100,7 +100,8 @@ kn_status kn_grad_conv_transpose(kn_grad_ctx *c)
     int64_t pb[KN_MAX_SPATIAL], pe[KN_MAX_SPATIAL];
     if (!kn_grad_window(c, true, &win, pb, pe))
         return c->st;
-    const kn_shape *xs = kn_grad_shape(c, x), *ys = kn_grad_shape(c, dy);
+    /* copies: every op added below may move the graph's values */
+    const kn_shape xs_copy = *kn_grad_shape(c, x), ys_copy = *kn_grad_shape(c, dy), *xs = &xs_copy, *ys = &ys_copy;
     /* the same window read the other way: a conv over dy gives x's positions; its end pad covers exactly the
      * rows that reach x (output_padding rows are never read) */
     for (int i = 0; i < win.nspatial; i++) {
@@ -177,7 +178,8 @@ kn_status kn_grad_matmul(kn_grad_ctx *c)
     const int dy = c->dy[0], A = kn_grad_x(c, 0), B = kn_grad_x(c, 1);
     if (dy < 0 || !kn_grad_unfused(c))
         return c->st;
-    const kn_shape *as = kn_grad_shape(c, A), *bs = kn_grad_shape(c, B);
+    /* copies: the Transpose and MatMul added below may move the graph's values */
+    const kn_shape as_copy = *kn_grad_shape(c, A), bs_copy = *kn_grad_shape(c, B), *as = &as_copy, *bs = &bs_copy;
     if (as->rank < 2 || bs->rank < 2)
         return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "a 1-D operand has no gradient rule (reshape it to a matrix)"),
                c->st;
@@ -385,8 +387,9 @@ static kn_status kn_grad_norm(kn_grad_ctx *c, int first, float eps, const kn_sha
         int p = kn_grad_x(c, k);
         if (p < 0 || !c->need[k])
             continue;
+        const kn_shape ps = *kn_grad_shape(c, p); /* a copy: the ops added next may move the values */
         const int term = k == 1 ? kn_grad_op(c, KN_OP_MUL, NULL, dy, xhat, -1) : dy;
-        c->dx[k] = kn_grad_reshape_to(c, kn_grad_sum_to(c, term, pshape), kn_grad_shape(c, p));
+        c->dx[k] = kn_grad_reshape_to(c, kn_grad_sum_to(c, term, pshape), &ps);
     }
     return c->st;
 }

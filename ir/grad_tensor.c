@@ -13,7 +13,8 @@ kn_status kn_grad_binary(kn_grad_ctx *c)
     const int dy = c->dy[0], A = kn_grad_x(c, 0), B = kn_grad_x(c, 1), Y = kn_grad_y(c, 0);
     if (dy < 0 || (c->fwd.fused.activation != KN_OP_COUNT || c->fwd.fused.residual >= 0))
         return dy < 0 ? c->st : (kn_grad_fail(c, KN_ERR_INVALID_ARG, "fused post-ops before autodiff"), c->st);
-    const kn_shape *as = kn_grad_shape(c, A), *bs = kn_grad_shape(c, B);
+    /* copies: every op added below may move the graph's values */
+    const kn_shape as_copy = *kn_grad_shape(c, A), bs_copy = *kn_grad_shape(c, B), *as = &as_copy, *bs = &bs_copy;
     switch (c->fwd.op) {
     case KN_OP_ADD:
         c->dx[0] = c->need[0] ? kn_grad_sum_to(c, dy, as) : -1;
@@ -76,11 +77,13 @@ kn_status kn_grad_where(kn_grad_ctx *c)
     const int dy = c->dy[0], C = kn_grad_x(c, 0);
     if (dy < 0)
         return c->st;
+    /* copies (the shape argument would otherwise be read before or after the Where is added: either order) */
+    const kn_shape as = *kn_grad_shape(c, kn_grad_x(c, 1)), bs = *kn_grad_shape(c, kn_grad_x(c, 2));
     const int zero = kn_grad_scalar(c, 0.0f);
     if (c->need[1])
-        c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, dy, zero), kn_grad_shape(c, kn_grad_x(c, 1)));
+        c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, dy, zero), &as);
     if (c->need[2])
-        c->dx[2] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, zero, dy), kn_grad_shape(c, kn_grad_x(c, 2)));
+        c->dx[2] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_WHERE, NULL, C, zero, dy), &bs);
     return c->st;
 }
 
@@ -92,12 +95,40 @@ kn_status kn_grad_expand(kn_grad_ctx *c)
     return c->st;
 }
 
+/*
+ * ReduceProd's derivative: each element's product of the others in its group (the axes red[]), zeros included
+ * exactly. With z the number of zeros in the group and P the product of its non-zero elements: no zero, P / x;
+ * one zero, P at the zero and 0 elsewhere; more, 0 everywhere. The division is by non-zero elements only (a zero
+ * is replaced by 1 first), so no 0/0 or x/0 arises.
+ */
+static int kn_grad_prod_others(kn_grad_ctx *c, int X, const bool *red)
+{
+    const int rank = kn_grad_shape(c, X)->rank;
+    kn_attrs r;
+    kn_attrs_init(KN_OP_REDUCE_PROD, &r);
+    r.reduce.keepdims = true;
+    for (int d = 0; d < rank; d++)
+        if (red[d])
+            r.reduce.axes[r.reduce.naxes++] = d;
+    const int zero = kn_grad_scalar(c, 0.0f), one = kn_grad_scalar(c, 1.0f);
+    const int is0 = kn_grad_op(c, KN_OP_EQUAL, NULL, X, zero, -1);
+    const int nonzero = kn_grad_op(c, KN_OP_WHERE, NULL, is0, one, X);
+    const int p = kn_grad_op(c, KN_OP_REDUCE_PROD, &r, nonzero, -1, -1);
+    const int zeros = kn_grad_op(c, KN_OP_REDUCE_SUM, &r, kn_grad_op(c, KN_OP_WHERE, NULL, is0, one, zero), -1, -1);
+    /* where the product of the others is P / x (or P): at a zero when it is the group's only one, elsewhere when
+     * the group has none */
+    const int valid = kn_grad_op(c, KN_OP_WHERE, NULL, is0, kn_grad_op(c, KN_OP_EQUAL, NULL, zeros, one, -1),
+                                 kn_grad_op(c, KN_OP_EQUAL, NULL, zeros, zero, -1));
+    const int others = kn_grad_op(c, KN_OP_WHERE, NULL, is0, p, kn_grad_op(c, KN_OP_DIV, NULL, p, nonzero, -1));
+    return kn_grad_op(c, KN_OP_WHERE, NULL, valid, others, zero);
+}
+
 kn_status kn_grad_reduce(kn_grad_ctx *c)
 {
     const int dy = c->dy[0], X = kn_grad_x(c, 0), Y = kn_grad_y(c, 0);
     if (dy < 0 || !c->need[0])
         return c->st;
-    const kn_shape *xs = kn_grad_shape(c, X);
+    const kn_shape xs_copy = *kn_grad_shape(c, X), *xs = &xs_copy; /* a copy: the values move as ops are added */
     int64_t axes[KN_MAX_RANK];
     int naxes = -1;
     if (kn_grad_x(c, 1) >= 0 &&
@@ -140,6 +171,9 @@ kn_status kn_grad_reduce(kn_grad_ctx *c)
         c->dx[0] = kn_grad_op(c, KN_OP_WHERE, NULL, eq, dyk, kn_grad_scalar(c, 0.0f));
         return c->st;
     }
+    case KN_OP_REDUCE_PROD:
+        scale = kn_grad_prod_others(c, X, red);
+        break;
     default:
         return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
     }
@@ -281,5 +315,74 @@ kn_status kn_grad_pad(kn_grad_ctx *c)
     /* the padding's gradient goes nowhere: dx is the part of dy over the input */
     c->dx[0] = kn_grad_op(c, KN_OP_SLICE, NULL, c->dy[0], kn_grad_ints(c, xs->rank, starts),
                           kn_grad_ints(c, xs->rank, ends));
+    return c->st;
+}
+
+kn_status kn_grad_resize(kn_grad_ctx *c)
+{
+    /* Resize is linear in X for every mode (nearest, linear, cubic; any coordinate mode): dX is its adjoint,
+     * ResizeGrad, which scatter-adds dy over the very taps the forward reads (backends/ref/ref_resize.c) */
+    const kn_node *n = &c->fwd;
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    for (int k = 1; k < n->num_inputs; k++)
+        if (c->need[k] && n->inputs[k] >= 0)
+            return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "input %d (%s) has no gradient (make it a constant)", k,
+                                k == 1 ? "roi" : k == 2 ? "scales" : "sizes"), c->st;
+    int in[5] = {c->dy[0]}, out;
+    for (int k = 0; k < n->num_inputs; k++)
+        in[1 + k] = n->inputs[k];
+    kn_attrs a = {.resize = n->attrs.resize};
+    c->dx[0] = kn_grad_emit(c, KN_OP_RESIZE_GRAD, &a, in, 1 + n->num_inputs, 1, &out);
+    return c->st;
+}
+
+kn_status kn_grad_tile(kn_grad_ctx *c)
+{
+    /* y[i] = x[i mod d]: dx sums dy over the copies. Axis by axis: dy as (before, r, d, after), summed over r */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    if (c->need[1])
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "the repeats have no gradient"), c->st;
+    const kn_shape xs = *kn_grad_shape(c, kn_grad_x(c, 0));
+    int64_t reps[KN_MAX_RANK];
+    int nreps = 0;
+    if ((c->st = kn_value_read_ints(c->g, kn_grad_x(c, 1), reps, KN_MAX_RANK, &nreps, c->err)) != KN_OK)
+        return c->st;
+    if (nreps != xs.rank)
+        return kn_grad_fail(c, KN_ERR_SHAPE, "%d repeats for an input of rank %d", nreps, xs.rank), c->st;
+    kn_shape cur = *kn_grad_shape(c, c->dy[0]); /* the shape of d, x's along the axes done so far */
+    int d = c->dy[0];
+    for (int ax = 0; ax < xs.rank; ax++) {
+        if (reps[ax] == 1 || xs.dims[ax] == 0)
+            continue;
+        int64_t before = 1, after = 1;
+        for (int i = 0; i < ax; i++)
+            before *= cur.dims[i];
+        for (int i = ax + 1; i < cur.rank; i++)
+            after *= cur.dims[i];
+        const kn_shape split = {.rank = 4, .dims = {before, reps[ax], xs.dims[ax], after}};
+        kn_attrs r;
+        kn_attrs_init(KN_OP_REDUCE_SUM, &r);
+        r.reduce.naxes = 1;
+        r.reduce.axes[0] = 1;
+        r.reduce.keepdims = false;
+        d = kn_grad_op(c, KN_OP_REDUCE_SUM, &r, kn_grad_reshape_to(c, d, &split), -1, -1);
+        cur.dims[ax] = xs.dims[ax];
+        d = kn_grad_reshape_to(c, d, &cur);
+    }
+    c->dx[0] = kn_grad_reshape_to(c, d, &xs);
+    return c->st;
+}
+
+kn_status kn_grad_depth_space(kn_grad_ctx *c)
+{
+    /* a permutation of the elements: dx is dy permuted back, by the other op with the same block and mode
+     * (kiln's SpaceToDepth takes the CRD mode too, as the inverse of CRD DepthToSpace) */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    const kn_op inverse = c->fwd.op == KN_OP_DEPTH_TO_SPACE ? KN_OP_SPACE_TO_DEPTH : KN_OP_DEPTH_TO_SPACE;
+    kn_attrs a = {.block = c->fwd.attrs.block};
+    c->dx[0] = kn_grad_op(c, inverse, &a, c->dy[0], -1, -1);
     return c->st;
 }

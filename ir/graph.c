@@ -117,6 +117,9 @@ kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, cons
     if (shape && (shape->rank < 0 || shape->rank > KN_MAX_RANK))
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "value '%s' has rank %d; kiln supports up to %d",
                             name, shape ? shape->rank : 0, KN_MAX_RANK);
+    /* a copy first: `shape` may point into g->values (a gradient rule passing another value's shape), which
+     * kn_grow may move */
+    const kn_shape shape_copy = shape ? *shape : (kn_shape){0};
     kn_status st = kn_grow((void **)&g->values, &g->cap_values, g->num_values + 1, sizeof(kn_value), err);
     if (st == KN_OK && g->name_cap / 2 <= g->num_values + 1)
         st = kn_name_rebuild(g, 2 * (g->num_values + 1), err);
@@ -129,7 +132,7 @@ kn_status kn_graph_add_value(kn_graph *g, const char *name, kn_dtype dtype, cons
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     v->dtype = dtype;
     if (shape) {
-        v->shape = *shape;
+        v->shape = shape_copy;
         v->shape_known = true;
     }
     v->kind = kind;

@@ -71,6 +71,25 @@ def pool(x, a, kind):
     return F.avg_pool2d(x, k, s, begin, ceil_mode=ceil, count_include_pad=bool(a.get("count_include_pad", 0)))
 
 
+def text(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def resize(i, a):
+    """Resize as kiln's upsampling2d writes it: integer scales on H, W; nearest with asymmetric coordinates and
+    floor rounding (a repeat), or linear with half_pixel (PyTorch's align_corners=False)."""
+    mode, coord = text(a.get("mode", "nearest")), text(a.get("coordinate_transformation_mode", "half_pixel"))
+    scales = [float(v) for v in i[2]] if len(i) > 2 and i[2] is not None and i[2].numel() else []
+    if len(scales) != 4 or scales[:2] != [1.0, 1.0] or any(s != int(s) for s in scales[2:]):
+        raise SystemExit("onnx_to_torch.py: only Resize by integer scales on H, W is supported here")
+    f = (int(scales[2]), int(scales[3]))
+    if mode == "nearest" and coord == "asymmetric" and text(a.get("nearest_mode", "")) == "floor":
+        return i[0].repeat_interleave(f[0], dim=2).repeat_interleave(f[1], dim=3)
+    if mode == "linear" and coord == "half_pixel":
+        return F.interpolate(i[0], scale_factor=f, mode="bilinear", align_corners=False)
+    raise SystemExit(f"onnx_to_torch.py: Resize {mode} {coord} is not supported here")
+
+
 def run(model, params, consts, images, dropout, training=True):
     """The model's output (and its logits when it ends in Softmax); BatchNorm on batch statistics (updating the
     running ones) when training, else on the running ones."""
@@ -157,6 +176,16 @@ def run(model, params, consts, images, dropout, training=True):
         elif op == "BatchNormalization":
             y = F.batch_norm(i[0], i[3], i[4], i[1], i[2], training=training,
                              momentum=1.0 - a.get("momentum", 0.9), eps=a.get("epsilon", 1e-5))
+        elif op == "Div":
+            y = i[0] / i[1]
+        elif op == "Erf":
+            y = torch.erf(i[0])
+        elif op == "LayerNormalization":
+            ax = a.get("axis", -1) % i[0].dim()
+            y = F.layer_norm(i[0], tuple(i[0].shape[ax:]), i[1], i[2] if len(i) > 2 else None,
+                             eps=a.get("epsilon", 1e-5))
+        elif op == "Resize":
+            y = resize(i, a)
         elif op == "Dropout":
             ratio = float(i[1]) if len(i) > 1 and i[1] is not None else 0.5
             y = dropout(i[0], n, ratio)

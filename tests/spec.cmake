@@ -192,9 +192,9 @@ kn_spec_test(keras_batchnorm_axis 1
              -e "keras_mistakes.kiln:13:5: error: batchnorm 'batchnorm': axis=-1 is not supported: kiln normalises the channels, axis 1"
              -- compile ${K})
 kn_spec_test(keras_gelu 1
-             -e "keras_mistakes.kiln:18:26: error: activation 'gelu' is not supported. the nearest kiln has is swish"
-             -e "keras_mistakes.kiln:19:5: error: layer 'layer_norm' is not supported. the nearest kiln has is batchnorm\\(\\)"
-             -e "keras_mistakes.kiln:24:5: error: layer 'upsampling2d' is not supported. the nearest kiln has is conv2d_transpose"
+             -e "keras_mistakes.kiln:18:43: error: gelu\\(approximate=true\\), the tanh form, is not supported: kiln's gelu is the exact erf form"
+             -e "keras_mistakes.kiln:19:5: error: layer 'LSTM' is not supported. kiln has no recurrent layers"
+             -e "keras_mistakes.kiln:24:5: error: layer_norm 'layer_norm': 'x' has shape \\(N, 3, 8, 8\\): give axis=, .*Keras's default axis=-1 normalises each pixel's channels"
              -n "did you mean" -- compile ${K})
 kn_spec_test(keras_rmsprop_momentum 1
              -e "keras_mistakes.kiln:31:34: error: rmsprop\\(momentum=0.9\\) is not supported. the nearest kiln has is rmsprop\\(\\)"

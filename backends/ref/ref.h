@@ -138,6 +138,7 @@ KN_REF_KERNEL(kn_ref_tile)            /* ref_tensor.c */
 KN_REF_KERNEL(kn_ref_range)           /* ref_tensor.c */
 KN_REF_KERNEL(kn_ref_depth_space)     /* DepthToSpace, SpaceToDepth (ref_tensor.c) */
 KN_REF_KERNEL(kn_ref_resize)          /* Resize (ref_resize.c) */
+KN_REF_KERNEL(kn_ref_resize_grad)     /* ResizeGrad: Resize's adjoint (ref_resize.c) */
 KN_REF_KERNEL(kn_ref_copy)            /* Flatten Reshape Squeeze Unsqueeze Identity Dropout */
 KN_REF_KERNEL(kn_ref_transpose)
 KN_REF_KERNEL(kn_ref_concat)

@@ -123,6 +123,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_DROPOUT_GRAD] = kn_ref_dropout_grad,
     [KN_OP_SUM_TO] = kn_ref_sum_to,
     [KN_OP_SLICE_GRAD] = kn_ref_slice_grad,
+    [KN_OP_RESIZE_GRAD] = kn_ref_resize_grad,
     [KN_OP_SOFTMAX_CROSS_ENTROPY] = kn_ref_loss,
     [KN_OP_CROSS_ENTROPY] = kn_ref_loss,
     [KN_OP_BINARY_CROSS_ENTROPY] = kn_ref_loss,

@@ -697,8 +697,10 @@ kn_status kn_ref_depth_space(const kn_node *node, const kn_tensor *in, kn_tensor
             int64_t wd = r % Wd, hd = r / Wd % Hd;
             cd = r / (Wd * Hd) % dd[1];
             nn = r / (Wd * Hd * dd[1]);
-            int64_t blk = cd / cs; /* DCR: depth channel = (bh * b + bw) * C + c */
-            c = cd % cs;
+            /* DCR: depth channel = (bh * b + bw) * C + c; CRD (kiln's SpaceToDepth, inverting CRD
+             * DepthToSpace): c * b^2 + bh * b + bw */
+            int64_t blk = crd ? cd % (b * b) : cd / cs;
+            c = crd ? cd / (b * b) : cd % cs;
             h = hd * b + blk / b;
             w = wd * b + blk % b;
         }

@@ -2,8 +2,8 @@
 """check_keras_layers.py KILN OUTDIR - the Keras layers of the spec language against PyTorch (tests/spec.cmake).
 
 One small model per layer form (zero_padding2d, cropping2d, depthwise_conv2d, separable_conv2d, global_maxpool,
-prelu, swish, relu6, relu(max_value=), hard_sigmoid, add([a, b]), concat([a, b]), name=, trainable=false) is
-written as a .kiln file; `kiln compile -o` exports it (its weights: kiln's seeded initializers, read back from the
+prelu, swish, relu6, relu(max_value=), hard_sigmoid, upsampling2d, layer_norm, gelu, add([a, b]), concat([a, b]),
+name=, trainable=false) is written as a .kiln file; `kiln compile -o` exports it (its weights: kiln's seeded initializers, read back from the
 ONNX initializers by their Keras names), `kiln run --output` runs it on random inputs, and the output must equal
 the layer as Keras defines it, written here in PyTorch (float64) from those weights, within 1e-5 relative.
 Needs /usr/bin/python3 with numpy, torch and onnx.
@@ -73,9 +73,30 @@ CASES = {
     "hard_sigmoid": ((8,), "dense(5, activation=hard_sigmoid)",
                      lambda x, w: hard_sigmoid(x @ w["dense/kernel"].T + w["dense/bias"])),
     "hard_sigmoid_layer": ((8,), "hard_sigmoid()", lambda x, w: hard_sigmoid(x)),
+    # Keras's UpSampling2D: nearest repeats rows and columns; bilinear is tf.image.resize's half-pixel bilinear,
+    # PyTorch's align_corners=False
+    "upsampling_nearest": ((3, 4, 5), "upsampling2d((2, 3))",
+                           lambda x, w: x.repeat_interleave(2, dim=2).repeat_interleave(3, dim=3)),
+    "upsampling_default": ((2, 3, 3), "upsampling2d()",
+                           lambda x, w: x.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)),
+    "upsampling_bilinear": ((2, 4, 3), "upsampling2d((3, 2), interpolation=bilinear)",
+                            lambda x, w: F.interpolate(x, scale_factor=(3, 2), mode="bilinear", align_corners=False)),
+    # Keras's LayerNormalization (epsilon 1e-3 by default) on features; on (C, H, W) with axis=1: all of it
+    "layer_norm": ((6,), "layer_norm(gamma_initializer=uniform(0.5, 1.5), beta_initializer=uniform(-0.5, 0.5))",
+                   lambda x, w: F.layer_norm(x, (6,), w["layer_norm/gamma"], w["layer_norm/beta"], eps=1e-3)),
+    "layer_norm_chw": ((3, 4, 5), "layer_norm(axis=1, epsilon=0.01, gamma_initializer=uniform(0.5, 1.5), "
+                                  "beta_initializer=uniform(-0.5, 0.5))",
+                       lambda x, w: F.layer_norm(x, (3, 4, 5), w["layer_norm/gamma"], w["layer_norm/beta"],
+                                                 eps=0.01)),
+    "layer_norm_hw": ((3, 4, 5), "layer_norm(axis=-2, center=false, scale=false)",
+                      lambda x, w: F.layer_norm(x, (4, 5), eps=1e-3)),
+    # Keras's gelu (approximate=False): x * Phi(x), the erf form
+    "gelu": ((10,), "dense(6, activation=gelu)",
+             lambda x, w: F.gelu(x @ w["dense/kernel"].T + w["dense/bias"])),
+    "gelu_layer": ((3, 4, 4), "gelu(approximate=false)", lambda x, w: F.gelu(x)),
 }
 # inputs scaled by 5, so that both bounds of relu6 and hard_sigmoid are crossed
-SCALED = {"relu6_layer", "hard_sigmoid_layer"}
+SCALED = {"relu6_layer", "hard_sigmoid_layer", "gelu_layer"}
 
 # models that need more than one line: name -> (input shape, spec body, reference)
 MULTI = {

@@ -42,6 +42,8 @@ typedef struct gin {
     int64_t ints[8];
     bool fixed;              /* a float constant (not differentiated: a target) */
     bool mask;               /* a bool constant of this shape (true at every element whose index is 0 or 1 mod 3) */
+    int nzeros;              /* these elements of a weight are exactly 0 (ReduceProd's groups with zeros) */
+    int zeros[4];
 } gin;
 
 typedef struct grad_case {
@@ -87,6 +89,14 @@ static void bce_eps(kn_attrs *a) { a->loss.epsilon = 1e-7f; }
 static void ln_axis1(kn_attrs *a) { a->layer_norm.axis = 1; a->layer_norm.epsilon = 1e-3f; }
 static void red13(kn_attrs *a) { a->reduce.naxes = 2; a->reduce.axes[0] = 1; a->reduce.axes[1] = -1; }
 static void red1_drop(kn_attrs *a) { a->reduce.naxes = 1; a->reduce.axes[0] = 1; a->reduce.keepdims = false; }
+/* Resize as the spec's upsampling2d emits it (nearest: asymmetric + floor, Keras's repeat; bilinear: half_pixel) */
+static void rs_nearest(kn_attrs *a) { a->resize.mode = KN_RESIZE_NEAREST; a->resize.coord = KN_COORD_ASYMMETRIC; a->resize.nearest = KN_NEAREST_FLOOR; }
+static void rs_nearest_round(kn_attrs *a) { a->resize.mode = KN_RESIZE_NEAREST; a->resize.coord = KN_COORD_HALF_PIXEL; }
+static void rs_linear(kn_attrs *a) { a->resize.mode = KN_RESIZE_LINEAR; a->resize.coord = KN_COORD_HALF_PIXEL; }
+static void rs_linear_ac(kn_attrs *a) { a->resize.mode = KN_RESIZE_LINEAR; a->resize.coord = KN_COORD_ALIGN_CORNERS; }
+static void rs_cubic(kn_attrs *a) { a->resize.mode = KN_RESIZE_CUBIC; }
+static void block2(kn_attrs *a) { a->block.blocksize = 2; }
+static void block2_crd(kn_attrs *a) { a->block.blocksize = 2; a->block.crd = true; }
 
 #define W(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = -1.0f, .hi = 1.0f}
 #define P(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.05f, .hi = 0.95f}     /* probabilities */
@@ -94,6 +104,7 @@ static void red1_drop(kn_attrs *a) { a->reduce.naxes = 1; a->reduce.axes[0] = 1;
 #define T(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.0f, .hi = 1.0f, .fixed = true}
 #define INTS(n, ...) {.nints = n, .ints = {__VA_ARGS__}}
 #define MASK(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .mask = true}
+#define NONE {.rank = 1, .dims = {0}, .fixed = true}                                  /* an empty float constant */
 
 static const grad_case cases[] = {
     {"conv3x3_pad1", KN_OP_CONV, 3, {W(4, 2, 3, 5, 5), W(4, 4, 3, 3, 3), W(1, 4)}, 1, conv_pad1},
@@ -153,6 +164,25 @@ static const grad_case cases[] = {
     {"reduce_log_sum_exp", KN_OP_REDUCE_LOG_SUM_EXP, 1, {W(3, 2, 3, 4)}, 1, red1_drop},
     {"reduce_sum_square", KN_OP_REDUCE_SUM_SQUARE, 1, {W(3, 2, 3, 4)}, 1, red13},
     {"prelu", KN_OP_PRELU, 2, {W(3, 2, 3, 4), W(2, 3, 1)}, 1, NULL},
+    /* ReduceProd: in group (0, 0) two zeros (every derivative 0), in (0, 1) one (only the zero's is not) */
+    {"reduce_prod_zeros", KN_OP_REDUCE_PROD, 1,
+     {{.rank = 3, .dims = {2, 3, 4}, .lo = -1.5f, .hi = 1.5f, .nzeros = 3, .zeros = {0, 4, 5}}}, 1, red1_drop},
+    {"reduce_prod_axes13", KN_OP_REDUCE_PROD, 1, {{.rank = 3, .dims = {2, 3, 2}, .lo = 0.5f, .hi = 1.5f}}, 1, red13},
+    {"reduce_prod_all", KN_OP_REDUCE_PROD, 1, {{.rank = 2, .dims = {3, 3}, .lo = 0.6f, .hi = 1.4f}}, 1, NULL},
+    /* Resize (X, roi, scales, sizes): batch 1 and 2, non-square factors and sizes */
+    {"resize_nearest_2x3", KN_OP_RESIZE, 4, {W(4, 1, 2, 3, 4), NONE, NONE, INTS(4, 1, 2, 6, 12)}, 1, rs_nearest},
+    {"resize_nearest_b2", KN_OP_RESIZE, 4, {W(4, 2, 3, 3, 2), NONE, NONE, INTS(4, 2, 3, 6, 4)}, 1, rs_nearest},
+    {"resize_nearest_round", KN_OP_RESIZE, 4, {W(4, 2, 1, 3, 4), NONE, NONE, INTS(4, 2, 1, 7, 5)}, 1,
+     rs_nearest_round},
+    {"resize_bilinear_2x2", KN_OP_RESIZE, 4, {W(4, 1, 2, 3, 5), NONE, NONE, INTS(4, 1, 2, 6, 10)}, 1, rs_linear},
+    {"resize_bilinear_b2_2x3", KN_OP_RESIZE, 4, {W(4, 2, 2, 4, 3), NONE, NONE, INTS(4, 2, 2, 8, 9)}, 1, rs_linear},
+    {"resize_linear_corners", KN_OP_RESIZE, 4, {W(4, 2, 1, 3, 4), NONE, NONE, INTS(4, 2, 1, 5, 7)}, 1, rs_linear_ac},
+    {"resize_cubic", KN_OP_RESIZE, 4, {W(4, 1, 1, 4, 4), NONE, NONE, INTS(4, 1, 1, 7, 6)}, 1, rs_cubic},
+    {"tile", KN_OP_TILE, 2, {W(3, 2, 3, 2), INTS(3, 2, 1, 3)}, 1, NULL},
+    {"tile_ones", KN_OP_TILE, 2, {W(4, 1, 2, 1, 3), INTS(4, 3, 2, 2, 1)}, 1, NULL},
+    {"depth_to_space_dcr", KN_OP_DEPTH_TO_SPACE, 1, {W(4, 2, 8, 2, 3)}, 1, block2},
+    {"depth_to_space_crd", KN_OP_DEPTH_TO_SPACE, 1, {W(4, 1, 8, 3, 2)}, 1, block2_crd},
+    {"space_to_depth", KN_OP_SPACE_TO_DEPTH, 1, {W(4, 2, 2, 4, 6)}, 1, block2},
     {"abs", KN_OP_ABS, 1, {W(2, 3, 4)}, 1, NULL},
     {"neg", KN_OP_NEG, 1, {W(2, 3, 4)}, 1, NULL},
     {"reciprocal", KN_OP_RECIPROCAL, 1, {POS(2, 3, 4)}, 1, NULL},
@@ -264,6 +294,8 @@ static void build(const grad_case *c, built *b)
             kn_test_fill(&seed, d, n, x->lo, x->hi);
         else
             fill_distinct(&seed, d, n, x->lo, x->hi);
+        for (int z = 0; z < x->nzeros; z++)
+            d[x->zeros[z]] = 0.0f;
         /* BatchNormalization's statistics are state; a target is a constant; the rest are trained weights */
         const bool state = c->op == KN_OP_BATCH_NORM && k >= 3;
         in[k] = kn_test_add_value(g, name, KN_F32, x->rank, x->dims,

@@ -1,0 +1,37 @@
+# cmake -P script: `kiln train` for a few epochs on one backend; every epoch's training loss must be a finite number
+# and lower than the epoch's before (tests/train.cmake).
+#
+#   -DKILN=kiln -DSPEC=FILE.kiln -DTRAIN=BLOCK -DBACKEND=ref|dnnl [-DARGS="..."]
+foreach(var KILN SPEC TRAIN BACKEND)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "run_loss_falls.cmake: -D${var}=... is required")
+  endif()
+endforeach()
+set(extra)
+if(DEFINED ARGS)
+  separate_arguments(extra UNIX_COMMAND "${ARGS}")
+endif()
+execute_process(COMMAND ${KILN} train ${SPEC} --train ${TRAIN} --backend ${BACKEND} ${extra}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
+message("$ kiln train ${SPEC} --train ${TRAIN} --backend ${BACKEND} ${extra}\n${o}${e}")
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "kiln train failed (exit ${rc})")
+endif()
+string(REGEX MATCHALL "epoch [0-9]+/[0-9]+ [^\n]*" lines "${o}")
+list(LENGTH lines count)
+if(count LESS 2)
+  message(FATAL_ERROR "expected at least 2 epoch lines, got ${count}")
+endif()
+set(prev "")
+foreach(line IN LISTS lines)
+  # a finite loss prints as digits; nan and inf do not match
+  if(NOT line MATCHES " - loss ([0-9]+[.][0-9]+) ")
+    message(FATAL_ERROR "no finite training loss in: ${line}")
+  endif()
+  set(loss ${CMAKE_MATCH_1})
+  if(NOT prev STREQUAL "" AND NOT loss LESS prev)
+    message(FATAL_ERROR "the training loss did not fall: ${loss} after ${prev}")
+  endif()
+  set(prev ${loss})
+endforeach()
+message("the loss fell over ${count} epochs to ${prev}")
