@@ -134,6 +134,10 @@ kn_status kn_onnx_export_buffer(const kn_graph *g, void **data, size_t *size, kn
  */
 kn_status kn_onnx_export_file(const kn_graph *g, const char *path, kn_error *err);
 
+/** kn_onnx_export_buffer / kn_onnx_export_file that also give the opset written (*opset; NULL: not wanted). */
+kn_status kn_onnx_export_buffer_opset(const kn_graph *g, void **data, size_t *size, int64_t *opset, kn_error *err);
+kn_status kn_onnx_export_file_opset(const kn_graph *g, const char *path, int64_t *opset, kn_error *err);
+
 #ifdef __cplusplus
 }
 #endif

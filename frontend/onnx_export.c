@@ -1215,6 +1215,12 @@ done:
 
 kn_status kn_onnx_export_buffer(const kn_graph *g, void **data, size_t *size, kn_error *err)
 {
+    return kn_onnx_export_buffer_opset(g, data, size, NULL, err);
+}
+
+kn_status kn_onnx_export_buffer_opset(const kn_graph *g, void **data, size_t *size, int64_t *opset_out,
+                                      kn_error *err)
+{
     if (!g || !data || !size)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_onnx_export_buffer: graph, data and size are required");
     *data = NULL;
@@ -1249,6 +1255,8 @@ kn_status kn_onnx_export_buffer(const kn_graph *g, void **data, size_t *size, kn
                 } else {
                     *data = buf;
                     *size = len;
+                    if (opset_out)
+                        *opset_out = ex.opset;
                 }
             }
         }
@@ -1261,11 +1269,16 @@ kn_status kn_onnx_export_buffer(const kn_graph *g, void **data, size_t *size, kn
 
 kn_status kn_onnx_export_file(const kn_graph *g, const char *path, kn_error *err)
 {
+    return kn_onnx_export_file_opset(g, path, NULL, err);
+}
+
+kn_status kn_onnx_export_file_opset(const kn_graph *g, const char *path, int64_t *opset, kn_error *err)
+{
     if (!g || !path || !path[0])
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_onnx_export_file: graph and path are required");
     void *data;
     size_t size;
-    KN_TRY(kn_onnx_export_buffer(g, &data, &size, err));
+    KN_TRY(kn_onnx_export_buffer_opset(g, &data, &size, opset, err));
     const void *chunks[1] = {data};
     kn_status st = kn_file_write_atomic(path, chunks, &size, 1, err);
     free(data);

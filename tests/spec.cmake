@@ -103,6 +103,9 @@ kn_spec_test(emit_dot 0 -o "^digraph" -o "ConvTranspose" -- compile ${M}/dcgan.k
 kn_spec_test(emit_onnx 0 -o "^wrote .*cifar_cnn[.]onnx \\(model 'cifar_cnn', ONNX opset 13\\)$"
              -f ${KN_SPEC_OUT}/bad/cifar_cnn.onnx
              -- compile ${M}/cifar_cnn.kiln -o ${KN_SPEC_OUT}/bad/cifar_cnn.onnx)
+# a model with layer_norm needs LayerNormalization, from opset 17: the message says the opset written
+kn_spec_test(emit_onnx_opset17 0 -o "^wrote .*layers[.]onnx \\(model 'net', ONNX opset 17\\)$"
+             -- compile ${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln -o ${KN_SPEC_OUT}/layers.onnx)
 kn_spec_test(emit_onnx_needs_o 2 -e "^kiln compile: --emit onnx needs -o FILE[.]onnx$"
              -- compile ${M}/mnist_cnn.kiln --emit onnx)
 kn_spec_test(bad_emit 2 -e "^kiln compile: --emit takes summary, ir, dot or onnx, not 'png'$"

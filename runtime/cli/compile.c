@@ -21,7 +21,7 @@ static const char kn_compile_usage[] =
     "options:\n"
     "  -o, --output FILE  write the result to FILE instead of standard output;\n"
     "                     a FILE ending in .onnx implies --emit onnx\n"
-    "  --emit WHAT        summary (default), ir, dot or onnx (opset 13; needs -o)\n"
+    "  --emit WHAT        summary (default), ir, dot or onnx (opset 13, or 14/17 when an op needs it; needs -o)\n"
     "  --batch N          bind the batch dimension to N (default: symbolic)\n"
     "  --model NAME       the model to emit (needed for ir, dot and onnx when the\n"
     "                     file defines several; summary: only this model)\n"
@@ -405,15 +405,16 @@ static int kn_compile_emit(const kn_compile_args *a, const kn_spec *spec, int in
     if (rc != KN_CLI_OK)
         return rc;
     kn_error err = {0};
+    int64_t opset = 0;
     switch (a->emit) {
     case KN_EMIT_IR: kn_graph_dump(&g, out); break;
     case KN_EMIT_DOT: kn_graph_dump_dot(&g, out); break;
     case KN_EMIT_ONNX:
-        if (kn_onnx_export_file(&g, a->output, &err) != KN_OK)
+        if (kn_onnx_export_file_opset(&g, a->output, &opset, &err) != KN_OK)
             rc = kn_cli_fail("%s", err.message);
         else
-            printf("wrote %s (model '%s', ONNX opset %d)\n", a->output, spec->models[index].name,
-                   KN_ONNX_EXPORT_OPSET);
+            printf("wrote %s (model '%s', ONNX opset %lld)\n", a->output, spec->models[index].name,
+                   (long long)opset);
         break;
     case KN_EMIT_SUMMARY: break;
     }
