@@ -330,8 +330,13 @@ described:
         goto fail;
     }
     dnnl_memory_t y_mem = NULL;
-    int y_rep = -1;
+    int y_rep = -1, stats_op = exe->num_ops; /* BatchNormGrad: its stats op, appended first */
+    const bool bn = n->op == KN_OP_BATCH_NORM_TRAIN || n->op == KN_OP_BATCH_NORM_GRAD;
+    if (n->op == KN_OP_BATCH_NORM_GRAD && (st = kn_dnnl_bn_before(exe, i, err)) != KN_OK)
+        goto fail;
     if ((st = kn_dnnl_emit(exe, i, pd, binds, nb, &y_mem, &y_rep, err)) != KN_OK)
+        goto fail;
+    if (bn && (st = kn_dnnl_bn_after(exe, i, stats_op, err)) != KN_OK)
         goto fail;
     if (res_pd && (st = kn_dnnl_emit_residual(exe, i, res_pd, y_mem, y_rep, err)) != KN_OK)
         goto fail;

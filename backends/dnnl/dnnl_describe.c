@@ -656,6 +656,8 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_SOFTMAX:
     case KN_OP_LOG_SOFTMAX: return kn_dnnl_describe_softmax(exe, n, desc, binds, nbinds, err);
     case KN_OP_CONV_GRAD_WEIGHT:
+    case KN_OP_BATCH_NORM_TRAIN:
+    case KN_OP_BATCH_NORM_GRAD:
     case KN_OP_MAX_POOL_GRAD:
     case KN_OP_ACTIVATION_GRAD: return kn_dnnl_describe_train(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_REDUCE_MEAN:

@@ -88,7 +88,7 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
             return true;
         for (int k = 0; k < exe->num_ops; k++) { /* kiln's own kernel rather than a oneDNN primitive: say which */
             const kn_dnnl_op *op = &exe->ops[k];
-            if (op->node != node || op->prim)
+            if (op->node != node || op->prim || op->bn) /* a batch norm's per-channel step beside its primitive */
                 continue;
             const dnnl_memory_desc_t *md = NULL; /* the layout its input is read in */
             dnnl_memory_get_memory_desc(op->args[0].memory, &md);

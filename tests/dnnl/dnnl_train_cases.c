@@ -13,6 +13,8 @@
  * ActivationGrad: the activation's input (or output, for the algorithms
  * oneDNN differentiates on its output) comes from a Conv (blocked) or a
  * graph input, dy from another Conv of the same shape or a graph input.
+ * BatchNormTrain and BatchNormGrad (on its statistics): x and dy from Convs (blocked, on and off the channel
+ * blocks) or graph inputs, 4-D and 2-D (a dense layer's batch norm).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -181,6 +183,58 @@ static void test_pool_grad(const pg_case *c)
     kn_model_free(m);
 }
 
+typedef struct bn_case {
+    const char *name;
+    int64_t n, c, h, w; /* x; h = 0: a 2-D [n, c] input (a dense layer's BatchNorm) */
+    bool blocked;       /* x (and dy) from Convs "c1", "c2" (8 -> c), else graph inputs */
+} bn_case;
+
+static const bn_case bn_cases[] = {
+    {"bn_train_grad_c16", 4, 16, 6, 6, true},
+    {"bn_train_grad_c12", 3, 12, 5, 7, true}, /* a padded channel block */
+    {"bn_train_grad_c64_b8", 8, 64, 4, 4, true},
+    {"bn_train_grad_plain_4d", 2, 5, 4, 3, false},
+    {"bn_train_grad_dense", 64, 128, 0, 0, false},
+    {"bn_train_grad_dense_c10", 7, 10, 0, 0, false},
+};
+
+/* BatchNormTrain on x (y, mean, invstd as outputs), then BatchNormGrad of dy on its statistics. */
+static void test_bn(const bn_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x, dy;
+    if (c->blocked) {
+        int x0 = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, 8, c->h, c->w));
+        x = kn_pb_conv(&b, "c1", x0, 8, c->c, 3, 1, 1, 1);
+        dy = kn_pb_conv(&b, "c2", x0, 8, c->c, 3, 1, 1, 1);
+    } else if (c->h) {
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, c->c, c->h, c->w));
+        dy = kn_pb_input(&b, "dy", 4, KN_DIMS(c->n, c->c, c->h, c->w));
+    } else {
+        x = kn_pb_input(&b, "x", 2, KN_DIMS(c->n, c->c));
+        dy = kn_pb_input(&b, "dy", 2, KN_DIMS(c->n, c->c));
+    }
+    const int64_t C = c->c;
+    int scale = kn_pb_param(&b, "scale", 0.5f, 1.5f, 1, &C), bias = kn_pb_param(&b, "bias", -1.0f, 1.0f, 1, &C);
+    int rmean = kn_pb_param(&b, "rmean", -0.1f, 0.1f, 1, &C), rvar = kn_pb_param(&b, "rvar", 0.9f, 1.1f, 1, &C);
+    kn_attrs a;
+    kn_attrs_init(KN_OP_BATCH_NORM_TRAIN, &a);
+    a.batch_norm.epsilon = 1e-3f;
+    a.batch_norm.momentum = 0.99f;
+    int in[5] = {x, scale, bias, rmean, rvar}, st[3], gr[3];
+    kn_pb_node_n(&b, "bnt", KN_OP_BATCH_NORM_TRAIN, &a, 5, in, 3, st);
+    int gin[5] = {dy, x, scale, st[1], st[2]};
+    kn_pb_node_n(&b, "bng", KN_OP_BATCH_NORM_GRAD, &a, 5, gin, 3, gr);
+    for (int k = 0; k < 3; k++) {
+        kn_pb_output(&b, st[k]);
+        kn_pb_output(&b, gr[k]);
+    }
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, "bnt,bng", true, c->name);
+    kn_model_free(m);
+}
+
 void kn_dnnl_test_train_grads(void **state)
 {
     (void)state;
@@ -190,6 +244,8 @@ void kn_dnnl_test_train_grads(void **state)
         test_conv_grad_weight(&cgw_cases[i]);
     for (size_t i = 0; i < COUNT(act_cases); i++)
         test_act_grad(&act_cases[i]);
+    for (size_t i = 0; i < COUNT(bn_cases); i++)
+        test_bn(&bn_cases[i]);
 }
 
 /*
