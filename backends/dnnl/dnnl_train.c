@@ -223,6 +223,12 @@ static kn_status kn_dnnl_describe_bnorm(const kn_dnnl_exe *exe, const kn_node *n
     kn_status st = kn_dnnl_train_bind(exe, n, req->blocked, src, DNNL_ARG_SRC, x, err);
     if (st != KN_OK)
         return st;
+    if (src->plain && src->md.ndims == 2) {
+        /* a dense layer's [N, C] as [N, C, 1, 1] channels-last, the same bytes: oneDNN's jit kernel (on 2-D "ab"
+         * it takes its plain C loop over channels, ncsp_bnorm) */
+        const int64_t N = src->md.dims[0];
+        KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_tag(&src->md, 4, (dnnl_dims_t){N, C, 1, 1}, dnnl_f32, dnnl_acdb));
+    }
     /* the per-channel arguments bound here: plain [C] buffers */
     const int cargs[2][4] = {{DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE}, {DNNL_ARG_MEAN}};
     const int cvals[2][4] = {{n->inputs[1], n->inputs[2], n->outputs[1], n->outputs[2]}, {n->inputs[3]}};

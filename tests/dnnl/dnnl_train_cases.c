@@ -231,7 +231,13 @@ static void test_bn(const bn_case *c)
         kn_pb_output(&b, gr[k]);
     }
     kn_model_t *m = kn_pb_model(&b);
+    /* by default BatchNormTrain stays on the reference kernel (double statistics); KILN_DNNL_BN_TRAIN=1 maps it */
+    char what[96];
+    snprintf(what, sizeof what, "%s (BatchNormTrain on the reference kernel)", c->name);
+    kn_parity_check(m, 0, 0, "bng", true, what);
+    setenv("KILN_DNNL_BN_TRAIN", "1", 1);
     kn_parity_check(m, 0, 0, "bnt,bng", true, c->name);
+    unsetenv("KILN_DNNL_BN_TRAIN");
     kn_model_free(m);
 }
 
