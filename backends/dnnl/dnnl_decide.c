@@ -410,14 +410,6 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         snprintf(why, len, "kiln's seeded mask loop (oneDNN 2.6 has no dropout)");
         return false;
     case KN_OP_BATCH_NORM_TRAIN:
-        if (!getenv("KILN_DNNL_BN_TRAIN") || strcmp(getenv("KILN_DNNL_BN_TRAIN"), "1") != 0) {
-            /* measured on fashion_cnn's training step: oneDNN's float statistics move y by ~1e-6, enough to flip
-             * a later ReLU or MaxPool decision on a near-tie, which moves a whole channel's gradient by ~1% */
-            snprintf(why, len, "batch statistics in double on the reference kernel (oneDNN's float statistics "
-                               "flip later ReLU/MaxPool decisions against the reference backend)");
-            return false;
-        }
-        /* fall through */
     case KN_OP_BATCH_NORM_GRAD:
         if (n->attrs.batch_norm.sync) {
             snprintf(why, len, "statistics synchronised across ranks (the reference kernel's collective)");

@@ -14,7 +14,8 @@
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
  *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on
  *                    8-channel views
- *   dnnl_train.c     backward ops of training graphs: conv backward-weights, eltwise backward
+ *   dnnl_train.c     backward ops of training graphs: conv backward-weights, eltwise backward, batch norm
+ *   dnnl_bn.c        BatchNormTrain as kiln's own loop on 8-channel views (the reference kernel's arithmetic)
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -151,6 +152,8 @@ typedef struct kn_dnnl_bn_stats {
     bool after; /* runs after the primitive */
     float *buf; /* BatchNormGrad: variance [c], scale-shift [2][c], its gradient [2][c] */
     bool owns;  /* buf is this op's to free */
+    bool native;        /* BatchNormTrain as kiln's own loop (dnnl_bn.c): args src, dst */
+    kn_dnnl_view in, out; /* native: the layouts of x and y */
 } kn_dnnl_bn_stats;
 
 typedef struct kn_dnnl_op {
@@ -501,6 +504,19 @@ kn_status kn_dnnl_bn_before(kn_dnnl_exe *exe, int i, kn_error *err);
  * primitive's variance and scale-shift arguments and the stats op that copies its gradients out.
  */
 kn_status kn_dnnl_bn_after(kn_dnnl_exe *exe, int i, int before_op, kn_error *err);
+
+/* Whether KILN_DNNL_BN_TRAIN=1 asks for oneDNN's forward-training primitive for BatchNormTrain. */
+bool kn_dnnl_bn_train_primitive(void);
+
+/*
+ * BatchNormTrain node i as kiln's own loop (dnnl_bn.c), the reference kernel's arithmetic on an 8-channel view of
+ * x (its producer's blocked layout, or nChw8c; a 2-D x with C % 8 == 0 as [N, C, 1, 1] nhwc), y in the same
+ * format. *built false when x has no such view.
+ */
+kn_status kn_dnnl_try_bn_train_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* Run a native BatchNormTrain op (the stream must have been waited for). */
+void kn_dnnl_run_bn_train(const kn_dnnl_exe *exe, const kn_dnnl_op *op);
 
 /* Run a batch norm's per-channel op (the stream must have been waited for). */
 void kn_dnnl_run_bn_stats(const kn_dnnl_exe *exe, const kn_dnnl_op *op);

@@ -337,7 +337,9 @@ void kn_dnnl_run_bn_stats(const kn_dnnl_exe *exe, const kn_dnnl_op *op)
     const kn_node *n = &exe->graph->nodes[op->node];
     const kn_dnnl_bn_stats *bn = op->bn;
     const int64_t C = bn->c;
-    if (n->op == KN_OP_BATCH_NORM_TRAIN) {
+    if (bn->native) {
+        kn_dnnl_run_bn_train(exe, op);
+    } else if (n->op == KN_OP_BATCH_NORM_TRAIN) {
         /* output 2 holds oneDNN's biased variance: invstd, and the running statistics as the reference kernel
          * updates them (momentum on the old value, Keras's convention) */
         const float *mean = exe->buffers[n->outputs[1]];

@@ -14,7 +14,8 @@
  * oneDNN differentiates on its output) comes from a Conv (blocked) or a
  * graph input, dy from another Conv of the same shape or a graph input.
  * BatchNormTrain and BatchNormGrad (on its statistics): x and dy from Convs (blocked, on and off the channel
- * blocks) or graph inputs, 4-D and 2-D (a dense layer's batch norm).
+ * blocks) or graph inputs, 4-D and 2-D (a dense layer's batch norm); BatchNormTrain as kiln's loop (bitwise the
+ * reference kernel's outputs on the same input) and, with KILN_DNNL_BN_TRAIN=1, as oneDNN's primitive.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -231,10 +232,29 @@ static void test_bn(const bn_case *c)
         kn_pb_output(&b, gr[k]);
     }
     kn_model_t *m = kn_pb_model(&b);
-    /* by default BatchNormTrain stays on the reference kernel (double statistics); KILN_DNNL_BN_TRAIN=1 maps it */
+    /* by default BatchNormTrain runs as kiln's loop (the reference kernel's double statistics; C % 8 == 0 for a
+     * 2-D input, else the reference kernel); KILN_DNNL_BN_TRAIN=1 maps it to oneDNN's forward training */
     char what[96];
-    snprintf(what, sizeof what, "%s (BatchNormTrain on the reference kernel)", c->name);
-    kn_parity_check(m, 0, 0, "bng", true, what);
+    const bool native = c->h || c->c % 8 == 0;
+    snprintf(what, sizeof what, "%s (BatchNormTrain %s)", c->name, native ? "as kiln's loop" : "on the reference");
+    kn_parity_check(m, 0, 0, native ? "bnt,bng" : "bng", true, what);
+    if (native && !c->blocked) {
+        /* the same input: y, mean and invstd bitwise the reference kernel's */
+        kn_pb b2;
+        kn_pb_init(&b2);
+        int x2 = kn_pb_input(&b2, "x", c->h ? 4 : 2, c->h ? KN_DIMS(c->n, c->c, c->h, c->w) : KN_DIMS(c->n, c->c));
+        int in2[5] = {x2, kn_pb_param(&b2, "scale", 0.5f, 1.5f, 1, &C), kn_pb_param(&b2, "bias", -1.0f, 1.0f, 1, &C),
+                      kn_pb_param(&b2, "rmean", -0.1f, 0.1f, 1, &C), kn_pb_param(&b2, "rvar", 0.9f, 1.1f, 1, &C)};
+        int st2[3];
+        kn_pb_node_n(&b2, "bnt", KN_OP_BATCH_NORM_TRAIN, &a, 5, in2, 3, st2);
+        for (int k = 0; k < 3; k++)
+            kn_pb_output(&b2, st2[k]);
+        kn_model_t *m2 = kn_pb_model(&b2);
+        snprintf(what, sizeof what, "%s (BatchNormTrain alone, exact)", c->name);
+        kn_parity check = kn_parity_check(m2, 0, 1e-12f, "bnt", false, what);
+        assert_true(check.worst_abs == 0.0);
+        kn_model_free(m2);
+    }
     setenv("KILN_DNNL_BN_TRAIN", "1", 1);
     kn_parity_check(m, 0, 0, "bnt,bng", true, c->name);
     unsetenv("KILN_DNNL_BN_TRAIN");
