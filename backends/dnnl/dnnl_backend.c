@@ -22,6 +22,11 @@ static void kn_dnnl_free(void *p)
         free(exe->ops[i].pool);
         if (exe->ops[i].bn && exe->ops[i].bn->owns)
             free(exe->ops[i].bn->buf);
+        if (exe->ops[i].bn) {
+            free(exe->ops[i].bn->acc);
+            free(exe->ops[i].bn->kb);
+            free(exe->ops[i].bn->off);
+        }
         free(exe->ops[i].bn);
         kn_dnnl_wino_free(exe->ops[i].wino);
     }

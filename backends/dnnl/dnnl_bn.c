@@ -17,6 +17,14 @@
 
 #include "dnnl_internal.h"
 
+/* AVX2 and baseline versions picked at load time; no FMA contraction (ISO C's default), so that y = x * k + b
+ * rounds as the reference kernel's does */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
+#define KN_BN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define KN_BN_CLONES
+#endif
+
 /* Whether KILN_DNNL_BN_TRAIN=1 asks for oneDNN's forward-training primitive. */
 bool kn_dnnl_bn_train_primitive(void)
 {
@@ -67,10 +75,25 @@ kn_status kn_dnnl_try_bn_train_native(kn_dnnl_exe *exe, int i, bool *built, kn_e
     }
     exe->plain_ok[n->outputs[1]] = exe->plain_ok[n->outputs[2]] = true;
     kn_dnnl_bn_stats *p = malloc(sizeof *p);
-    if (!p)
+    bn.acc = kn_xcalloc((size_t)bn.in.groups, 24 * sizeof(double)); /* per group: sums, means, squares */
+    bn.kb = kn_xcalloc((size_t)bn.in.groups, 16 * sizeof(float));   /* per group: k, b */
+    bn.off = kn_xcalloc((size_t)bn.in.groups, 2 * sizeof(int64_t));  /* per group: offsets in x, then in y */
+    if (!p || !bn.acc || !bn.kb || !bn.off) {
+        free(p);
+        free(bn.acc);
+        free(bn.kb);
+        free(bn.off);
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t g = 0; g < bn.in.groups; g++) {
+        bn.off[g] = kn_dnnl_view_group(&bn.in, g);
+        bn.off[bn.in.groups + g] = kn_dnnl_view_group(&bn.out, g);
+    }
     *p = bn;
     if ((st = kn_dnnl_push_op(exe, i, &idx, err)) != KN_OK) {
+        free(p->acc);
+        free(p->kb);
+        free(p->off);
         free(p);
         return st;
     }
@@ -86,64 +109,96 @@ fail:
     return st;
 }
 
-void kn_dnnl_run_bn_train(const kn_dnnl_exe *exe, const kn_dnnl_op *op)
+/*
+ * Groups [g0, g1) of op's BatchNormTrain: each pass walks the pixels (n, h, w) in index order once, every group of
+ * the range at each pixel (channels-last and 16-channel blocks read whole cache lines that way), the channel's
+ * sums in acc (double [3][8 * (g1 - g0)]: sum, mean, squared deviations), the groups' offsets in bn->off.
+ */
+KN_BN_CLONES static void kn_dnnl_bn_train_groups(const kn_dnnl_exe *exe, const kn_dnnl_op *op, const float *xp, float *yp,
+                                    int64_t g0, int64_t g1, double *acc, float *kb)
 {
     const kn_node *n = &exe->graph->nodes[op->node];
     const kn_dnnl_bn_stats *bn = op->bn;
     const kn_dnnl_view *in = &bn->in, *out = &bn->out;
-    void *xp = NULL, *yp = NULL;
-    dnnl_memory_get_data_handle(op->args[0].memory, &xp);
-    dnnl_memory_get_data_handle(op->args[1].memory, &yp);
     const float *scale = exe->buffers[n->inputs[1]], *bias = exe->buffers[n->inputs[2]];
     float *rmean = exe->buffers[n->inputs[3]], *rvar = exe->buffers[n->inputs[4]];
     float *mean = exe->buffers[n->outputs[1]], *invstd = exe->buffers[n->outputs[2]];
     const double eps = n->attrs.batch_norm.epsilon, mom = n->attrs.batch_norm.momentum;
-    const int64_t N = in->n, H = in->h, W = in->w, groups = in->groups;
+    const int64_t N = in->n, H = in->h, W = in->w, L = 8 * (g1 - g0);
     const double count = (double)(N * H * W);
-#ifdef _OPENMP
-#pragma omp parallel for schedule(static)
-#endif
-    for (int64_t grp = 0; grp < groups; grp++) {
-        const int lanes = kn_dnnl_view_lanes(out, grp);
-        const float *x0 = (const float *)xp + kn_dnnl_view_group(in, grp);
-        float *y0 = (float *)yp + kn_dnnl_view_group(out, grp);
-        double s[8] = {0}, q[8] = {0}, m[8];
-        float k[8] = {0}, b[8] = {0};
-        for (int64_t img = 0; img < N; img++) /* (n, h, w) in index order, as the reference kernel sums */
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    const float *p = x0 + img * in->sn + h * in->sh + w * in->sw;
+    double *s = acc, *m = acc + L, *q = acc + 2 * L;
+    float *k = kb, *b = kb + L;
+    for (int64_t j = 0; j < L; j++)
+        s[j] = q[j] = 0.0;
+    for (int64_t img = 0; img < N; img++) /* (n, h, w) in index order, as the reference kernel sums */
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                for (int64_t g = g0; g < g1; g++) {
+                    const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
+                    double *sg = s + 8 * (g - g0);
                     for (int l = 0; l < 8; l++)
-                        s[l] += p[l];
+                        sg[l] += p[l];
                 }
-        for (int l = 0; l < 8; l++)
-            m[l] = count > 0 ? s[l] / count : 0.0;
-        for (int64_t img = 0; img < N; img++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    const float *p = x0 + img * in->sn + h * in->sh + w * in->sw;
+    for (int64_t j = 0; j < L; j++)
+        m[j] = count > 0 ? s[j] / count : 0.0;
+    for (int64_t img = 0; img < N; img++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                for (int64_t g = g0; g < g1; g++) {
+                    const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
+                    const double *mg = m + 8 * (g - g0);
+                    double *qg = q + 8 * (g - g0);
                     for (int l = 0; l < 8; l++)
-                        q[l] += ((double)p[l] - m[l]) * ((double)p[l] - m[l]);
+                        qg[l] += ((double)p[l] - mg[l]) * ((double)p[l] - mg[l]);
                 }
-        for (int l = 0; l < lanes; l++) {
-            const int64_t c = 8 * grp + l;
-            const double var = count > 0 ? q[l] / count : 0.0; /* biased, as Keras normalises and tracks */
+    for (int64_t g = g0; g < g1; g++) {
+        const int lanes = kn_dnnl_view_lanes(out, g);
+        for (int l = 0; l < 8; l++) {
+            const int64_t j = 8 * (g - g0) + l, c = 8 * g + l;
+            k[j] = b[j] = 0.0f; /* padded lanes (past C) stay zero */
+            if (l >= lanes)
+                continue;
+            const double var = count > 0 ? q[j] / count : 0.0; /* biased, as Keras normalises and tracks */
             const double is = 1.0 / sqrt(var + eps);
-            mean[c] = (float)m[l];
+            mean[c] = (float)m[j];
             invstd[c] = (float)is;
-            k[l] = (float)(is * scale[c]);
-            b[l] = (float)(bias[c] - m[l] * is * scale[c]);
-            rmean[c] = (float)(mom * rmean[c] + (1.0 - mom) * m[l]);
+            k[j] = (float)(is * scale[c]);
+            b[j] = (float)(bias[c] - m[j] * is * scale[c]);
+            rmean[c] = (float)(mom * rmean[c] + (1.0 - mom) * m[j]);
             rvar[c] = (float)(mom * rvar[c] + (1.0 - mom) * var);
         }
-        /* padded lanes (past C): k = b = 0 keeps them zero */
-        for (int64_t img = 0; img < N; img++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    const float *p = x0 + img * in->sn + h * in->sh + w * in->sw;
-                    float *o = y0 + img * out->sn + h * out->sh + w * out->sw;
+    }
+    for (int64_t img = 0; img < N; img++)
+        for (int64_t h = 0; h < H; h++)
+            for (int64_t w = 0; w < W; w++)
+                for (int64_t g = g0; g < g1; g++) {
+                    const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
+                    float *o = yp + img * out->sn + h * out->sh + w * out->sw + bn->off[in->groups + g];
+                    const float *kg = k + 8 * (g - g0), *bg = b + 8 * (g - g0);
                     for (int l = 0; l < 8; l++)
-                        o[l] = p[l] * k[l] + b[l];
+                        o[l] = p[l] * kg[l] + bg[l];
                 }
+}
+
+void kn_dnnl_run_bn_train(const kn_dnnl_exe *exe, const kn_dnnl_op *op)
+{
+    const kn_dnnl_bn_stats *bn = op->bn;
+    void *xp = NULL, *yp = NULL;
+    dnnl_memory_get_data_handle(op->args[0].memory, &xp);
+    dnnl_memory_get_data_handle(op->args[1].memory, &yp);
+    const int64_t groups = bn->in.groups;
+#ifdef _OPENMP
+#pragma omp parallel
+#endif
+    {
+        int64_t t = 0, nt = 1;
+#ifdef _OPENMP
+        t = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        /* thread t: a contiguous range of groups (its channels' statistics do not depend on the split) */
+        const int64_t g0 = groups * t / nt, g1 = groups * (t + 1) / nt;
+        if (g1 > g0)
+            kn_dnnl_bn_train_groups(exe, op, xp, yp, g0, g1, bn->acc + 24 * g0, bn->kb + 16 * g0);
     }
 }

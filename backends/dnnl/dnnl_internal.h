@@ -154,6 +154,9 @@ typedef struct kn_dnnl_bn_stats {
     bool owns;  /* buf is this op's to free */
     bool native;        /* BatchNormTrain as kiln's own loop (dnnl_bn.c): args src, dst */
     kn_dnnl_view in, out; /* native: the layouts of x and y */
+    double *acc;          /* native: 24 doubles a group: sums, means, squared deviations (owned) */
+    float *kb;            /* native: 16 floats a group: the k and b of y = x * k + b (owned) */
+    int64_t *off;         /* native: each group's offset in x, then in y (owned) */
 } kn_dnnl_bn_stats;
 
 typedef struct kn_dnnl_op {
