@@ -422,6 +422,8 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
             }
         return kn_dnnl_all_f32(g, n, why, len) &&
                kn_dnnl_rank_in(g, n->inputs[n->op == KN_OP_BATCH_NORM_GRAD], 2, 5, why, len);
+    case KN_OP_AVERAGE_POOL_GRAD: case KN_OP_GLOBAL_AVERAGE_POOL_GRAD:
+        return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[1], 3, 5, why, len);
     case KN_OP_MAX_POOL_GRAD: /* kiln's own loop where x is blocked and the windows tile it (dnnl_pool_grad.c) */
     case KN_OP_CONV_GRAD_WEIGHT:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))

@@ -4,7 +4,8 @@
  * algorithm, its Winograd on AVX-512),
  * ActivationGrad as eltwise backward (on the forward output where oneDNN
  * has a use_dst_for_bwd algorithm), BatchNormTrain as batch normalization
- * forward training and BatchNormGrad as its backward. Each backward
+ * forward training and BatchNormGrad as its backward, AveragePoolGrad and
+ * GlobalAveragePoolGrad as pooling backward. Each backward
  * primitive is created with its forward primitive descriptor as the hint
  * oneDNN asks for (kn_dnnl_desc.hint). Activations flow in the blocked
  * layouts the forward pass left them in; gradients of weights come out in
@@ -363,6 +364,48 @@ void kn_dnnl_run_bn_stats(const kn_dnnl_exe *exe, const kn_dnnl_op *op)
     }
 }
 
+/*
+ * AveragePoolGrad and GlobalAveragePoolGrad (dy, x -> dx) as pooling backward (average, with or without the
+ * padding): dy in the layout its producer left, dx in the same format at x's dims (x itself only gives the shape).
+ */
+static kn_status kn_dnnl_describe_avg_pool_grad(const kn_dnnl_exe *exe, const kn_node *n,
+                                                const kn_dnnl_request *req, kn_dnnl_desc *desc, kn_dnnl_bind *binds,
+                                                int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    const bool global = n->op == KN_OP_GLOBAL_AVERAGE_POOL_GRAD;
+    const kn_shape *xs = &g->values[n->inputs[1]].shape, *ys = &g->values[n->inputs[0]].shape;
+    dnnl_dims_t kd, strides, dil, pl, pr;
+    kn_status st = kn_dnnl_window_dims(n, xs, ys, NULL, global, kd, strides, dil, pl, pr, err);
+    if (st != KN_OK)
+        return st;
+    kn_dnnl_bind *ddst = &binds[(*nb)++], *dsrc = &binds[(*nb)++];
+    if ((st = kn_dnnl_train_bind(exe, n, req->blocked, ddst, DNNL_ARG_DIFF_DST, n->inputs[0], err)) != KN_OK ||
+        (st = kn_dnnl_md_value(g, n, n->outputs[0], &dsrc->md, err)) != KN_OK)
+        return st;
+    dsrc->arg = DNNL_ARG_DIFF_SRC;
+    dsrc->value = n->outputs[0];
+    dsrc->plain = true;
+    if (!ddst->plain && kn_dnnl_view_md(exe, n->outputs[0], &ddst->md, &dsrc->md))
+        dsrc->plain = false; /* 4-D: dy's format (nChw8c, nChw16c, nhwc) at x's dims */
+    const dnnl_alg_kind_t alg = !global && n->attrs.window.count_include_pad ? dnnl_pooling_avg_include_padding
+                                                                             : dnnl_pooling_avg_exclude_padding;
+    dnnl_pooling_v2_desc_t fwd;
+    KN_DNNL_CHECK(n, dnnl_pooling_v2_forward_desc_init(&fwd, dnnl_forward_training, alg, &dsrc->md, &ddst->md,
+                                                       strides, kd, dil, pl, pr));
+    if ((st = kn_dnnl_train_hint(exe, n, &fwd, desc, err)) != KN_OK)
+        return st;
+    KN_DNNL_CHECK(n, dnnl_pooling_v2_backward_desc_init(&desc->op.pool, alg, &dsrc->md, &ddst->md, strides, kd, dil,
+                                                        pl, pr));
+    return KN_OK;
+fail:
+    if (desc->hint) {
+        dnnl_primitive_desc_destroy(desc->hint);
+        desc->hint = NULL;
+    }
+    return st;
+}
+
 kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
                                  kn_dnnl_desc *desc, kn_dnnl_bind *binds, int *nb, kn_error *err)
 {
@@ -371,6 +414,8 @@ kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const
     case KN_OP_ACTIVATION_GRAD: return kn_dnnl_describe_act_grad(exe, n, req, desc, binds, nb, err);
     case KN_OP_BATCH_NORM_TRAIN:
     case KN_OP_BATCH_NORM_GRAD: return kn_dnnl_describe_bnorm(exe, n, req, desc, binds, nb, err);
+    case KN_OP_AVERAGE_POOL_GRAD:
+    case KN_OP_GLOBAL_AVERAGE_POOL_GRAD: return kn_dnnl_describe_avg_pool_grad(exe, n, req, desc, binds, nb, err);
     case KN_OP_MAX_POOL_GRAD:
         return kn_error_set(err, KN_ERR_UNSUPPORTED, "oneDNN's pooling backward needs the workspace of a forward "
                                                      "primitive; kiln's loop takes tiled 2-D windows of a blocked input");

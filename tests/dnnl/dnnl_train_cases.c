@@ -16,6 +16,8 @@
  * BatchNormTrain and BatchNormGrad (on its statistics): x and dy from Convs (blocked, on and off the channel
  * blocks) or graph inputs, 4-D and 2-D (a dense layer's batch norm); BatchNormTrain as kiln's loop (bitwise the
  * reference kernel's outputs on the same input) and, with KILN_DNNL_BN_TRAIN=1, as oneDNN's primitive.
+ * AveragePoolGrad (with and without padding counted) and GlobalAveragePoolGrad: dy from a Conv (blocked) or a
+ * graph input.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -184,6 +186,56 @@ static void test_pool_grad(const pg_case *c)
     kn_model_free(m);
 }
 
+typedef struct apg_case {
+    const char *name;
+    int64_t c, h, w, k, s, pad; /* x = Conv "c1" (8 -> c) output [2, c, h, w] (or a graph input); k x k, stride s */
+    bool include_pad, blocked, global;
+} apg_case;
+
+static const apg_case apg_cases[] = {
+    {"avgpool_grad_c16_2x2", 16, 8, 8, 2, 2, 0, false, true, false},
+    {"avgpool_grad_c12_3x3_pad", 12, 7, 9, 3, 1, 1, false, true, false},
+    {"avgpool_grad_c16_3x3_pad_incl", 16, 6, 6, 3, 2, 1, true, true, false},
+    {"avgpool_grad_plain", 5, 6, 6, 2, 2, 0, false, false, false},
+    {"global_avgpool_grad_c32", 32, 7, 7, 0, 0, 0, false, true, true},
+    {"global_avgpool_grad_plain", 3, 5, 4, 0, 0, 0, false, false, true},
+};
+
+static void test_avg_pool_grad(const apg_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x;
+    if (c->blocked)
+        x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->h, c->w)), 8, c->c, 3, 1, 1, 1);
+    else
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(2, c->c, c->h, c->w));
+    const kn_op op = c->global ? KN_OP_GLOBAL_AVERAGE_POOL_GRAD : KN_OP_AVERAGE_POOL_GRAD;
+    kn_attrs a;
+    kn_attrs_init(op, &a);
+    int64_t oh = 1, ow = 1;
+    if (!c->global) {
+        a.window.nspatial = 2;
+        a.window.count_include_pad = c->include_pad;
+        for (int i = 0; i < 2; i++) {
+            a.window.kernel[i] = c->k;
+            a.window.stride[i] = c->s;
+            a.window.pad_begin[i] = a.window.pad_end[i] = c->pad;
+        }
+        oh = out_size(c->h, c->k, c->s, c->pad, 1);
+        ow = out_size(c->w, c->k, c->s, c->pad, 1);
+    }
+    /* dy from a Conv "c2" too when x is blocked (a blocked gradient), else a graph input */
+    int dy = c->blocked && !c->global
+                 ? kn_pb_conv(&b, "c2", kn_pb_input(&b, "z", 4, KN_DIMS(2, 8, oh, ow)), 8, c->c, 1, 1, 0, 1)
+                 : kn_pb_input(&b, "dy", 4, KN_DIMS(2, c->c, oh, ow));
+    int in[2] = {dy, x};
+    kn_pb_output(&b, kn_pb_node(&b, "apg", op, &a, 2, in));
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, "apg", true, c->name);
+    kn_model_free(m);
+}
+
 typedef struct bn_case {
     const char *name;
     int64_t n, c, h, w; /* x; h = 0: a 2-D [n, c] input (a dense layer's BatchNorm) */
@@ -272,6 +324,8 @@ void kn_dnnl_test_train_grads(void **state)
         test_act_grad(&act_cases[i]);
     for (size_t i = 0; i < COUNT(bn_cases); i++)
         test_bn(&bn_cases[i]);
+    for (size_t i = 0; i < COUNT(apg_cases); i++)
+        test_avg_pool_grad(&apg_cases[i]);
 }
 
 /*
