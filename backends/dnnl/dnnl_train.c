@@ -49,6 +49,16 @@ fail:
     return st;
 }
 
+/* A failed describe: free desc->hint (NULL after), return st. */
+static kn_status kn_dnnl_drop_hint(kn_dnnl_desc *desc, kn_status st)
+{
+    if (desc->hint) {
+        dnnl_primitive_desc_destroy(desc->hint);
+        desc->hint = NULL;
+    }
+    return st;
+}
+
 bool kn_dnnl_train_wino(const kn_graph *g, const kn_node *n, int64_t c, int64_t k)
 {
     const kn_window_attrs *a = &n->attrs.window;
@@ -139,11 +149,7 @@ static kn_status kn_dnnl_describe_conv_grad_weight(const kn_dnnl_exe *exe, const
     }
     return KN_OK;
 fail:
-    if (desc->hint) {
-        dnnl_primitive_desc_destroy(desc->hint);
-        desc->hint = NULL;
-    }
-    return st;
+    return kn_dnnl_drop_hint(desc, st);
 }
 
 bool kn_dnnl_act_grad_alg(const kn_act_grad_attrs *a, dnnl_alg_kind_t *alg, float *alpha, float *beta)
@@ -198,11 +204,7 @@ static kn_status kn_dnnl_describe_act_grad(const kn_dnnl_exe *exe, const kn_node
     KN_DNNL_CHECK(n, dnnl_eltwise_backward_desc_init(&desc->op.eltwise, alg, &ddst->md, &data->md, alpha, beta));
     return KN_OK;
 fail:
-    if (desc->hint) {
-        dnnl_primitive_desc_destroy(desc->hint);
-        desc->hint = NULL;
-    }
-    return st;
+    return kn_dnnl_drop_hint(desc, st);
 }
 
 /*
@@ -268,11 +270,7 @@ static kn_status kn_dnnl_describe_bnorm(const kn_dnnl_exe *exe, const kn_node *n
                                                                  0.0f, dnnl_use_scaleshift));
     return KN_OK;
 fail:
-    if (desc->hint) {
-        dnnl_primitive_desc_destroy(desc->hint);
-        desc->hint = NULL;
-    }
-    return st;
+    return kn_dnnl_drop_hint(desc, st);
 }
 
 /* Append a stats op for node i running after (or before) its primitive on buffer buf (owned when `owns`). */
@@ -404,11 +402,7 @@ static kn_status kn_dnnl_describe_avg_pool_grad(const kn_dnnl_exe *exe, const kn
                                                         pl, pr));
     return KN_OK;
 fail:
-    if (desc->hint) {
-        dnnl_primitive_desc_destroy(desc->hint);
-        desc->hint = NULL;
-    }
-    return st;
+    return kn_dnnl_drop_hint(desc, st);
 }
 
 kn_status kn_dnnl_describe_train(const kn_dnnl_exe *exe, const kn_node *n, const kn_dnnl_request *req,
