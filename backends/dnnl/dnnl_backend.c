@@ -20,6 +20,14 @@ void kn_dnnl_free_exe(void *p)
             free(exe->ops[i].concat->copies);
         free(exe->ops[i].concat);
         free(exe->ops[i].pool);
+        if (exe->ops[i].bn && exe->ops[i].bn->owns)
+            free(exe->ops[i].bn->buf);
+        if (exe->ops[i].bn) {
+            free(exe->ops[i].bn->acc);
+            free(exe->ops[i].bn->kb);
+            free(exe->ops[i].bn->off);
+        }
+        free(exe->ops[i].bn);
         kn_dnnl_wino_free(exe->ops[i].wino);
     }
     for (int i = 0; i < exe->num_mems; i++)
@@ -445,6 +453,10 @@ kn_status kn_dnnl_run_ref_op(kn_dnnl_exe *exe, const kn_dnnl_op *op, kn_error *e
     }
     if (op->wino) {
         kn_dnnl_run_wino(op);
+        return KN_OK;
+    }
+    if (op->bn) {
+        kn_dnnl_run_bn_stats(exe, op);
         return KN_OK;
     }
 

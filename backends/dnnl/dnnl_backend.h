@@ -26,7 +26,14 @@
  * that one's copy, as in a DenseNet block: 1.6-2.0 -> 0.4 ms of copies for
  * DenseNet-121) and 2-D Max/AveragePool on 8-channel views of nChw8c,
  * nChw16c or nhwc (dnnl_pool.c);
- * oneDNN's primitives cover the other configurations. 3x3 stride-1 Convs
+ * oneDNN's primitives cover the other configurations. In training graphs,
+ * BatchNormGrad runs as oneDNN's batch normalization backward (packed
+ * scale-shift; a 2-D [N, C] as [N, C, 1, 1] nhwc, for its jit kernel) and
+ * BatchNormTrain as kiln's own loop on the 8-channel view of its input
+ * (dnnl_bn.c): the reference kernel's double statistics, bitwise its y,
+ * mean and invstd, because oneDNN's float statistics (~1e-6 away) flipped a
+ * later ReLU/MaxPool near-tie in fashion_cnn's step and moved a channel's
+ * gradient by 1% (KILN_DNNL_BN_TRAIN=1: oneDNN's forward training instead). 3x3 stride-1 Convs
  * (one group, 16+ input and output channels) run as kiln's Winograd
  * F(4x4, 3x3) on the same views (dnnl_wino.c; AVX2 + FMA CPUs only): oneDNN 2.6 has
  * Winograd only for AVX-512, and its direct AVX2 kernels reach ~170 GFLOP/s

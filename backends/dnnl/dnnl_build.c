@@ -254,6 +254,14 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
         if ((st = kn_dnnl_try_wino(exe, i, built, err)) != KN_OK || *built)
             return st;
     }
+    if (n->op == KN_OP_BATCH_NORM_TRAIN && !kn_dnnl_bn_train_primitive()) {
+        if ((st = kn_dnnl_try_bn_train_native(exe, i, built, err)) != KN_OK || *built)
+            return st;
+        snprintf(why, len, "batch statistics in double on the reference kernel (kiln's loop reads 8-channel "
+                           "layouts and [N, C] with C %% 8 == 0; oneDNN's float statistics would flip later "
+                           "ReLU/MaxPool decisions against the reference backend)");
+        return KN_OK;
+    }
     if (blocked && n->op == KN_OP_MAX_POOL_GRAD) {
         if ((st = kn_dnnl_try_pool_grad_native(exe, i, built, err)) != KN_OK || *built)
             return st;
@@ -330,8 +338,13 @@ described:
         goto fail;
     }
     dnnl_memory_t y_mem = NULL;
-    int y_rep = -1;
+    int y_rep = -1, stats_op = exe->num_ops; /* BatchNormGrad: its stats op, appended first */
+    const bool bn = n->op == KN_OP_BATCH_NORM_TRAIN || n->op == KN_OP_BATCH_NORM_GRAD;
+    if (n->op == KN_OP_BATCH_NORM_GRAD && (st = kn_dnnl_bn_before(exe, i, err)) != KN_OK)
+        goto fail;
     if ((st = kn_dnnl_emit(exe, i, pd, binds, nb, &y_mem, &y_rep, err)) != KN_OK)
+        goto fail;
+    if (bn && (st = kn_dnnl_bn_after(exe, i, stats_op, err)) != KN_OK)
         goto fail;
     if (res_pd && (st = kn_dnnl_emit_residual(exe, i, res_pd, y_mem, y_rep, err)) != KN_OK)
         goto fail;

@@ -409,10 +409,21 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
     case KN_OP_DROPOUT_TRAIN: case KN_OP_DROPOUT_GRAD:
         snprintf(why, len, "kiln's seeded mask loop (oneDNN 2.6 has no dropout)");
         return false;
-    case KN_OP_BATCH_NORM_TRAIN: case KN_OP_BATCH_NORM_GRAD:
-        snprintf(why, len, "batch statistics in double on the reference kernels (oneDNN's training-mode batch "
-                           "normalization: not mapped yet)");
-        return false;
+    case KN_OP_BATCH_NORM_TRAIN:
+    case KN_OP_BATCH_NORM_GRAD:
+        if (n->attrs.batch_norm.sync) {
+            snprintf(why, len, "statistics synchronised across ranks (the reference kernel's collective)");
+            return false;
+        }
+        for (int k = 0; k < n->num_outputs; k++)
+            if (n->outputs[k] < 0) {
+                snprintf(why, len, "output %d unused (oneDNN's batch norm computes them all)", k);
+                return false;
+            }
+        return kn_dnnl_all_f32(g, n, why, len) &&
+               kn_dnnl_rank_in(g, n->inputs[n->op == KN_OP_BATCH_NORM_GRAD], 2, 5, why, len);
+    case KN_OP_AVERAGE_POOL_GRAD: case KN_OP_GLOBAL_AVERAGE_POOL_GRAD:
+        return kn_dnnl_all_f32(g, n, why, len) && kn_dnnl_rank_in(g, n->inputs[1], 3, 5, why, len);
     case KN_OP_MAX_POOL_GRAD: /* kiln's own loop where x is blocked and the windows tile it (dnnl_pool_grad.c) */
     case KN_OP_CONV_GRAD_WEIGHT:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))

@@ -116,7 +116,7 @@ kn_status kn_dnnl_window_dims(const kn_node *n, const kn_shape *xs, const kn_sha
         }
         /* ceil_mode: the right padding that makes oneDNN's output size the shape rule's */
         pr[i] = (o[i] - 1) * s + ek - xs->dims[2 + i] - pb[i];
-        if (n->op == KN_OP_AVERAGE_POOL && a->count_include_pad && pr[i] > pe[i])
+        if ((n->op == KN_OP_AVERAGE_POOL || n->op == KN_OP_AVERAGE_POOL_GRAD) && a->count_include_pad && pr[i] > pe[i])
             return kn_error_set(err, KN_ERR_UNSUPPORTED, "ceil_mode window overhang with count_include_pad");
         if (pr[i] < 0)
             pr[i] = 0; /* the last input rows/cols are not read; oneDNN accepts a smaller right pad */
@@ -662,6 +662,10 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_SOFTMAX:
     case KN_OP_LOG_SOFTMAX: return kn_dnnl_describe_softmax(exe, n, desc, binds, nbinds, err);
     case KN_OP_CONV_GRAD_WEIGHT:
+    case KN_OP_BATCH_NORM_TRAIN:
+    case KN_OP_BATCH_NORM_GRAD:
+    case KN_OP_AVERAGE_POOL_GRAD:
+    case KN_OP_GLOBAL_AVERAGE_POOL_GRAD:
     case KN_OP_MAX_POOL_GRAD:
     case KN_OP_ACTIVATION_GRAD: return kn_dnnl_describe_train(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_REDUCE_MEAN:

@@ -14,7 +14,8 @@
  *   dnnl_flatten.c   Flatten -> Gemm as an inner product on the blocked N-D input (no copy)
  *   dnnl_wino.c      3x3 stride-1 (and 5x5 stride-2 ...) Conv and ConvTranspose as kiln's own Winograd on
  *                    8-channel views
- *   dnnl_train.c     backward ops of training graphs: conv backward-weights, eltwise backward
+ *   dnnl_train.c     backward ops of training graphs: conv backward-weights, eltwise backward, batch norm
+ *   dnnl_bn.c        BatchNormTrain as kiln's own loop on 8-channel views (the reference kernel's arithmetic)
  *   dnnl_backend.c   compile (arenas, scratchpads), run, the vtable
  *   dnnl_profile.c   per-node timing (bench --profile) and placement (--explain)
  */
@@ -141,11 +142,29 @@ typedef struct kn_dnnl_wino {
     kn_scalar_attrs act_attrs;
 } kn_dnnl_wino;
 
+/*
+ * The per-channel step of a batch norm in training (dnnl_train.c): after BatchNormTrain's primitive, invstd from
+ * its variance and the running statistics' update; before BatchNormGrad's, its variance and packed scale-shift
+ * (into buf) from invstd and scale, after it dscale and dbias out of the packed gradient.
+ */
+typedef struct kn_dnnl_bn_stats {
+    int64_t c;  /* channels */
+    bool after; /* runs after the primitive */
+    float *buf; /* BatchNormGrad: variance [c], scale-shift [2][c], its gradient [2][c] */
+    bool owns;  /* buf is this op's to free */
+    bool native;        /* BatchNormTrain as kiln's own loop (dnnl_bn.c): args src, dst */
+    kn_dnnl_view in, out; /* native: the layouts of x and y */
+    double *acc;          /* native: 24 doubles a group: sums, means, squared deviations (owned) */
+    float *kb;            /* native: 16 floats a group: the k and b of y = x * k + b (owned) */
+    int64_t *off;         /* native: each group's offset in x, then in y (owned) */
+} kn_dnnl_bn_stats;
+
 typedef struct kn_dnnl_op {
     dnnl_primitive_t prim;
     kn_dnnl_concat *concat; /* prim NULL and concat set: kiln's own concat copy */
     kn_dnnl_pool *pool;     /* prim NULL and pool set: kiln's own pooling loop */
-    kn_dnnl_wino *wino;     /* prim NULL and wino set: kiln's own Winograd conv; none set: a reference kernel */
+    kn_dnnl_wino *wino;     /* prim NULL and wino set: kiln's own Winograd conv */
+    kn_dnnl_bn_stats *bn;   /* prim NULL and bn set: a batch norm's per-channel step; none set: a reference kernel */
     int node;
     int nargs;
     dnnl_exec_arg_t args[KN_DNNL_MAX_ARGS];
@@ -514,6 +533,31 @@ kn_status kn_dnnl_try_pool_grad_native(kn_dnnl_exe *exe, int i, bool *built, kn_
  */
 kn_status kn_dnnl_push_pool_op(kn_dnnl_exe *exe, int i, const kn_dnnl_pool *p, const kn_dnnl_bind *ins, int nin,
                                int out_arg, int out, const dnnl_memory_desc_t *out_md, kn_error *err);
+
+/* BatchNormGrad node i: append its stats op that runs before its input reorders and primitive. */
+kn_status kn_dnnl_bn_before(kn_dnnl_exe *exe, int i, kn_error *err);
+
+/*
+ * After node i's primitive (the last op): BatchNormTrain's stats op; for BatchNormGrad (stats op before_op) the
+ * primitive's variance and scale-shift arguments and the stats op that copies its gradients out.
+ */
+kn_status kn_dnnl_bn_after(kn_dnnl_exe *exe, int i, int before_op, kn_error *err);
+
+/* Whether KILN_DNNL_BN_TRAIN=1 asks for oneDNN's forward-training primitive for BatchNormTrain. */
+bool kn_dnnl_bn_train_primitive(void);
+
+/*
+ * BatchNormTrain node i as kiln's own loop (dnnl_bn.c), the reference kernel's arithmetic on an 8-channel view of
+ * x (its producer's blocked layout, or nChw8c; a 2-D x with C % 8 == 0 as [N, C, 1, 1] nhwc), y in the same
+ * format. *built false when x has no such view.
+ */
+kn_status kn_dnnl_try_bn_train_native(kn_dnnl_exe *exe, int i, bool *built, kn_error *err);
+
+/* Run a native BatchNormTrain op (the stream must have been waited for). */
+void kn_dnnl_run_bn_train(const kn_dnnl_exe *exe, const kn_dnnl_op *op);
+
+/* Run a batch norm's per-channel op (the stream must have been waited for). */
+void kn_dnnl_run_bn_stats(const kn_dnnl_exe *exe, const kn_dnnl_op *op);
 
 /* Run a MaxPoolGrad op built by kn_dnnl_try_pool_grad_native. */
 void kn_dnnl_run_pool_grad(const kn_dnnl_op *op);

@@ -88,7 +88,7 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
             return true;
         for (int k = 0; k < exe->num_ops; k++) { /* kiln's own kernel rather than a oneDNN primitive: say which */
             const kn_dnnl_op *op = &exe->ops[k];
-            if (op->node != node || op->prim)
+            if (op->node != node || op->prim || (op->bn && !op->bn->native)) /* a batch norm's step beside its primitive */
                 continue;
             const dnnl_memory_desc_t *md = NULL; /* the layout its input is read in */
             dnnl_memory_get_memory_desc(op->args[0].memory, &md);
@@ -98,6 +98,8 @@ bool kn_dnnl_placement(void *p, int node, char *why, size_t len)
                          (long long)(op->wino->os * op->wino->os), layout);
             else if (op->wino)
                 snprintf(why, len, "Winograd F(4x4, 3x3) convolution on %s", layout);
+            else if (op->bn)
+                snprintf(why, len, "batch-norm loop (the reference kernel's double statistics) on %s", layout);
             else if (op->pool)
                 snprintf(why, len, "%s loop on %s", op->pool->grad ? "max-pool gradient" : "pooling", layout);
             else if (op->concat && op->concat->in_place)

@@ -609,6 +609,29 @@ kn_status kn_ref_sum_to(const kn_node *node, const kn_tensor *in, kn_tensor *out
         per *= (size_t)sd[k];
     const float *x = in[0].data;
     float *y = out[0].data;
+    /* every summed axis before every kept one of size > 1 (a dense layer's bias gradient, [N, C] -> [C]): x is
+     * [per, on] and output element o sums x[q * on + o] for q in order, as below; 8 columns at a time */
+    bool leading = nsum > 0;
+    for (int d = 0, seen_kept = 0; d < r; d++) {
+        if (td[d] == xs->dims[d])
+            seen_kept |= xs->dims[d] > 1;
+        else if (seen_kept)
+            leading = false;
+    }
+    if (leading) {
+        const size_t blocks = (on + 7) / 8;
+        KN_OMP_FOR(on * per > KN_PAR_MIN && blocks > 1)
+        for (size_t bk = 0; bk < blocks; bk++) {
+            const size_t o0 = bk * 8, w = on - o0 < 8 ? on - o0 : 8;
+            double acc[8] = {0};
+            for (size_t q = 0; q < per; q++)
+                for (size_t l = 0; l < w; l++)
+                    acc[l] += x[q * on + o0 + l];
+            for (size_t l = 0; l < w; l++)
+                y[o0 + l] = (float)acc[l];
+        }
+        return KN_OK;
+    }
     KN_OMP_FOR(on * per > KN_PAR_MIN && on > 1)
     for (size_t o = 0; o < on; o++) {
         /* x's offset of output element o, then every summed index in order */

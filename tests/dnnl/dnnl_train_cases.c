@@ -13,6 +13,11 @@
  * ActivationGrad: the activation's input (or output, for the algorithms
  * oneDNN differentiates on its output) comes from a Conv (blocked) or a
  * graph input, dy from another Conv of the same shape or a graph input.
+ * BatchNormTrain and BatchNormGrad (on its statistics): x and dy from Convs (blocked, on and off the channel
+ * blocks) or graph inputs, 4-D and 2-D (a dense layer's batch norm); BatchNormTrain as kiln's loop (bitwise the
+ * reference kernel's outputs on the same input) and, with KILN_DNNL_BN_TRAIN=1, as oneDNN's primitive.
+ * AveragePoolGrad (with and without padding counted) and GlobalAveragePoolGrad: dy from a Conv (blocked) or a
+ * graph input.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -181,6 +186,133 @@ static void test_pool_grad(const pg_case *c)
     kn_model_free(m);
 }
 
+typedef struct apg_case {
+    const char *name;
+    int64_t c, h, w, k, s, pad; /* x = Conv "c1" (8 -> c) output [2, c, h, w] (or a graph input); k x k, stride s */
+    bool include_pad, blocked, global;
+} apg_case;
+
+static const apg_case apg_cases[] = {
+    {"avgpool_grad_c16_2x2", 16, 8, 8, 2, 2, 0, false, true, false},
+    {"avgpool_grad_c12_3x3_pad", 12, 7, 9, 3, 1, 1, false, true, false},
+    {"avgpool_grad_c16_3x3_pad_incl", 16, 6, 6, 3, 2, 1, true, true, false},
+    {"avgpool_grad_plain", 5, 6, 6, 2, 2, 0, false, false, false},
+    {"global_avgpool_grad_c32", 32, 7, 7, 0, 0, 0, false, true, true},
+    {"global_avgpool_grad_plain", 3, 5, 4, 0, 0, 0, false, false, true},
+};
+
+static void test_avg_pool_grad(const apg_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x;
+    if (c->blocked)
+        x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->h, c->w)), 8, c->c, 3, 1, 1, 1);
+    else
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(2, c->c, c->h, c->w));
+    const kn_op op = c->global ? KN_OP_GLOBAL_AVERAGE_POOL_GRAD : KN_OP_AVERAGE_POOL_GRAD;
+    kn_attrs a;
+    kn_attrs_init(op, &a);
+    int64_t oh = 1, ow = 1;
+    if (!c->global) {
+        a.window.nspatial = 2;
+        a.window.count_include_pad = c->include_pad;
+        for (int i = 0; i < 2; i++) {
+            a.window.kernel[i] = c->k;
+            a.window.stride[i] = c->s;
+            a.window.pad_begin[i] = a.window.pad_end[i] = c->pad;
+        }
+        oh = out_size(c->h, c->k, c->s, c->pad, 1);
+        ow = out_size(c->w, c->k, c->s, c->pad, 1);
+    }
+    /* dy from a Conv "c2" too when x is blocked (a blocked gradient), else a graph input */
+    int dy = c->blocked && !c->global
+                 ? kn_pb_conv(&b, "c2", kn_pb_input(&b, "z", 4, KN_DIMS(2, 8, oh, ow)), 8, c->c, 1, 1, 0, 1)
+                 : kn_pb_input(&b, "dy", 4, KN_DIMS(2, c->c, oh, ow));
+    int in[2] = {dy, x};
+    kn_pb_output(&b, kn_pb_node(&b, "apg", op, &a, 2, in));
+    kn_model_t *m = kn_pb_model(&b);
+    kn_parity_check(m, 0, 0, "apg", true, c->name);
+    kn_model_free(m);
+}
+
+typedef struct bn_case {
+    const char *name;
+    int64_t n, c, h, w; /* x; h = 0: a 2-D [n, c] input (a dense layer's BatchNorm) */
+    bool blocked;       /* x (and dy) from Convs "c1", "c2" (8 -> c), else graph inputs */
+} bn_case;
+
+static const bn_case bn_cases[] = {
+    {"bn_train_grad_c16", 4, 16, 6, 6, true},
+    {"bn_train_grad_c12", 3, 12, 5, 7, true}, /* a padded channel block */
+    {"bn_train_grad_c64_b8", 8, 64, 4, 4, true},
+    {"bn_train_grad_plain_4d", 2, 5, 4, 3, false},
+    {"bn_train_grad_dense", 64, 128, 0, 0, false},
+    {"bn_train_grad_dense_c10", 7, 10, 0, 0, false},
+};
+
+/* BatchNormTrain on x (y, mean, invstd as outputs), then BatchNormGrad of dy on its statistics. */
+static void test_bn(const bn_case *c)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x, dy;
+    if (c->blocked) {
+        int x0 = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, 8, c->h, c->w));
+        x = kn_pb_conv(&b, "c1", x0, 8, c->c, 3, 1, 1, 1);
+        dy = kn_pb_conv(&b, "c2", x0, 8, c->c, 3, 1, 1, 1);
+    } else if (c->h) {
+        x = kn_pb_input(&b, "x", 4, KN_DIMS(c->n, c->c, c->h, c->w));
+        dy = kn_pb_input(&b, "dy", 4, KN_DIMS(c->n, c->c, c->h, c->w));
+    } else {
+        x = kn_pb_input(&b, "x", 2, KN_DIMS(c->n, c->c));
+        dy = kn_pb_input(&b, "dy", 2, KN_DIMS(c->n, c->c));
+    }
+    const int64_t C = c->c;
+    int scale = kn_pb_param(&b, "scale", 0.5f, 1.5f, 1, &C), bias = kn_pb_param(&b, "bias", -1.0f, 1.0f, 1, &C);
+    int rmean = kn_pb_param(&b, "rmean", -0.1f, 0.1f, 1, &C), rvar = kn_pb_param(&b, "rvar", 0.9f, 1.1f, 1, &C);
+    kn_attrs a;
+    kn_attrs_init(KN_OP_BATCH_NORM_TRAIN, &a);
+    a.batch_norm.epsilon = 1e-3f;
+    a.batch_norm.momentum = 0.99f;
+    int in[5] = {x, scale, bias, rmean, rvar}, st[3], gr[3];
+    kn_pb_node_n(&b, "bnt", KN_OP_BATCH_NORM_TRAIN, &a, 5, in, 3, st);
+    int gin[5] = {dy, x, scale, st[1], st[2]};
+    kn_pb_node_n(&b, "bng", KN_OP_BATCH_NORM_GRAD, &a, 5, gin, 3, gr);
+    for (int k = 0; k < 3; k++) {
+        kn_pb_output(&b, st[k]);
+        kn_pb_output(&b, gr[k]);
+    }
+    kn_model_t *m = kn_pb_model(&b);
+    /* by default BatchNormTrain runs as kiln's loop (the reference kernel's double statistics; C % 8 == 0 for a
+     * 2-D input, else the reference kernel); KILN_DNNL_BN_TRAIN=1 maps it to oneDNN's forward training */
+    char what[96];
+    const bool native = c->h || c->c % 8 == 0;
+    snprintf(what, sizeof what, "%s (BatchNormTrain %s)", c->name, native ? "as kiln's loop" : "on the reference");
+    kn_parity_check(m, 0, 0, native ? "bnt,bng" : "bng", true, what);
+    if (native && !c->blocked) {
+        /* the same input: y, mean and invstd bitwise the reference kernel's */
+        kn_pb b2;
+        kn_pb_init(&b2);
+        int x2 = kn_pb_input(&b2, "x", c->h ? 4 : 2, c->h ? KN_DIMS(c->n, c->c, c->h, c->w) : KN_DIMS(c->n, c->c));
+        int in2[5] = {x2, kn_pb_param(&b2, "scale", 0.5f, 1.5f, 1, &C), kn_pb_param(&b2, "bias", -1.0f, 1.0f, 1, &C),
+                      kn_pb_param(&b2, "rmean", -0.1f, 0.1f, 1, &C), kn_pb_param(&b2, "rvar", 0.9f, 1.1f, 1, &C)};
+        int st2[3];
+        kn_pb_node_n(&b2, "bnt", KN_OP_BATCH_NORM_TRAIN, &a, 5, in2, 3, st2);
+        for (int k = 0; k < 3; k++)
+            kn_pb_output(&b2, st2[k]);
+        kn_model_t *m2 = kn_pb_model(&b2);
+        snprintf(what, sizeof what, "%s (BatchNormTrain alone, exact)", c->name);
+        kn_parity check = kn_parity_check(m2, 0, 1e-12f, "bnt", false, what);
+        assert_true(check.worst_abs == 0.0);
+        kn_model_free(m2);
+    }
+    setenv("KILN_DNNL_BN_TRAIN", "1", 1);
+    kn_parity_check(m, 0, 0, "bnt,bng", true, c->name);
+    unsetenv("KILN_DNNL_BN_TRAIN");
+    kn_model_free(m);
+}
+
 void kn_dnnl_test_train_grads(void **state)
 {
     (void)state;
@@ -190,6 +322,10 @@ void kn_dnnl_test_train_grads(void **state)
         test_conv_grad_weight(&cgw_cases[i]);
     for (size_t i = 0; i < COUNT(act_cases); i++)
         test_act_grad(&act_cases[i]);
+    for (size_t i = 0; i < COUNT(bn_cases); i++)
+        test_bn(&bn_cases[i]);
+    for (size_t i = 0; i < COUNT(apg_cases); i++)
+        test_avg_pool_grad(&apg_cases[i]);
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
  * test_ref_nn.c - the reference backend's neural-network kernels (Conv,
  * ConvTranspose, Gemm, MatMul, MaxPool/AveragePool, global pools,
- * BatchNormalization, LRN) against naive direct loops written here, on
+ * BatchNormalization, LRN, SumTo) against naive direct loops written here, on
  * random shapes and attributes, plus kn_window_resolve and the shape rules'
  * error cases.
  *
@@ -926,6 +926,65 @@ static void test_batch_norm(void **state)
     }
 }
 
+/*
+ * SumTo (the gradient of a broadcast): every output element equals the float of its terms summed in double in
+ * index order, exactly (the kernel's documented order), for summed axes leading the kept ones (a bias gradient,
+ * its 8-column path, with a tail) and elsewhere (the general path).
+ */
+static void test_sum_to(void **state)
+{
+    (void)state;
+    static const struct {
+        int rx, ry;
+        int64_t xd[4], yd[4];
+    } cases[] = {
+        {2, 1, {64, 37}, {37}},          {4, 2, {3, 1, 4, 19}, {1, 19}}, {2, 2, {5, 8}, {1, 8}},
+        {2, 2, {6, 10}, {6, 1}},         {3, 2, {2, 3, 4}, {3, 1}},      {3, 1, {4, 5, 3}, {3}},
+    };
+    uint64_t seed = 11;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        kn_shape xs = {.rank = cases[k].rx}, ys = {.rank = cases[k].ry};
+        memcpy(xs.dims, cases[k].xd, sizeof cases[k].xd);
+        memcpy(ys.dims, cases[k].yd, sizeof cases[k].yd);
+        const int64_t nx = kn_dims_prod(&xs, 0, xs.rank), ny = kn_dims_prod(&ys, 0, ys.rank);
+        float *x = malloc((size_t)nx * sizeof *x), *y = malloc((size_t)ny * sizeof *y);
+        double *want = calloc((size_t)ny, sizeof *want);
+        assert_non_null(x);
+        assert_non_null(y);
+        assert_non_null(want);
+        kn_test_fill(&seed, x, (size_t)nx, -1.0f, 1.0f);
+        for (int64_t i = 0; i < nx; i++) { /* x's elements in index order, each into its output element */
+            int64_t rem = i, o = 0, ostride = 1;
+            for (int d = xs.rank - 1; d >= 0; d--) {
+                const int64_t idx = rem % xs.dims[d];
+                rem /= xs.dims[d];
+                const int j = d - (xs.rank - ys.rank);
+                if (j >= 0 && ys.dims[j] == xs.dims[d]) {
+                    o += idx * ostride;
+                    ostride *= ys.dims[j];
+                }
+            }
+            want[o] += x[i];
+        }
+        kn_node node;
+        memset(&node, 0, sizeof node);
+        node.name = "sum_to";
+        node.op = KN_OP_SUM_TO;
+        node.num_inputs = node.num_outputs = 1;
+        node.fused.activation = KN_OP_COUNT;
+        node.fused.residual = -1;
+        kn_tensor in = {.dtype = KN_F32, .shape = xs, .data = x}, out = {.dtype = KN_F32, .shape = ys, .data = y};
+        kn_error err;
+        assert_int_equal(kn_ref_invoke(kn_ref_sum_to, &node, &in, &out, &err), KN_OK);
+        for (int64_t o = 0; o < ny; o++)
+            if (y[o] != (float)want[o])
+                fail_msg("SumTo case %zu: y[%lld] = %.9g, want %.9g", k, (long long)o, y[o], (float)want[o]);
+        free(x);
+        free(y);
+        free(want);
+    }
+}
+
 static void test_lrn(void **state)
 {
     (void)state;
@@ -1269,6 +1328,7 @@ int main(void)
         cmocka_unit_test(test_global_pool),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_lrn),
+        cmocka_unit_test(test_sum_to),
         cmocka_unit_test(test_shape_conv),
         cmocka_unit_test(test_shape_gemm_matmul),
         cmocka_unit_test(test_shape_pool_bn),
