@@ -692,6 +692,8 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
      KN_WINDOW_ATTRS " group output_padding output_shape"},
     {"Gemm",                7, 17, KN_OP_GEMM,                kn_onnx_gemm,              "alpha beta transA transB broadcast"},
     {"MatMul",              1, 17, KN_OP_MATMUL,              NULL,                      ""},
+    /* lowered at import to Transpose/Unsqueeze/MatMul/ReduceSum (onnx_einsum.c); the row's op is a placeholder */
+    {"Einsum",             12, 17, KN_OP_MATMUL,              kn_onnx_einsum,            "equation"},
     {"Add",                 7, 17, KN_OP_ADD,                 NULL,                      ""},
     {"Sub",                 7, 17, KN_OP_SUB,                 NULL,                      ""},
     {"Mul",                 7, 17, KN_OP_MUL,                 NULL,                      ""},

@@ -361,6 +361,15 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
             snprintf(why, len, identity ? "no axes with noop_with_empty_axes: a copy" : "empty input");
             return false;
         }
+        /* oneDNN's reduction refuses src and dst of the same dims (status 2), and kiln binds no rank-0 tensor */
+        const kn_shape *xs = &g->values[n->inputs[0]].shape;
+        bool unit_only = true;
+        for (int d = 0; d < xs->rank; d++)
+            unit_only = unit_only && (!red[d] || xs->dims[d] == 1);
+        if (unit_only || g->values[n->outputs[0]].shape.rank == 0) {
+            snprintf(why, len, unit_only ? "reduces unit dimensions only: a copy" : "a scalar output");
+            return false;
+        }
         return true;
     }
     case KN_OP_RESIZE: {
