@@ -324,6 +324,39 @@ fail:
     return st;
 }
 
+/* Transpose: a reorder from the input's plain buffer read as the output's dims with permuted strides. */
+static kn_status kn_dnnl_describe_transpose(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                            kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    const kn_transpose_attrs *a = &n->attrs.transpose;
+    const int R = xs->rank;
+    if (a->nperm != 0 && a->nperm != R)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': perm has %d entries for rank %d", n->name, a->nperm, R);
+    dnnl_dims_t ist, dims, strides;
+    int64_t s = 1;
+    for (int i = R - 1; i >= 0; i--) {
+        ist[i] = s;
+        s *= xs->dims[i];
+    }
+    for (int i = 0; i < R; i++) {
+        int64_t p = a->nperm ? a->perm[i] : R - 1 - i;
+        if (p < 0 || p >= R)
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': bad perm entry %lld", n->name, (long long)p);
+        dims[i] = xs->dims[p];
+        strides[i] = ist[p];
+    }
+    desc->kind = KN_DNNL_REORDER;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    *src = (kn_dnnl_bind){.arg = DNNL_ARG_SRC, .value = n->inputs[0], .plain = true};
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, R, dims, dnnl_f32, strides));
+    st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err);
+fail:
+    return st;
+}
+
 /* ------------------------------------------------------------ binary, sum, concat */
 
 /* Input slot k's dims with leading 1s up to `rank`. */
@@ -662,6 +695,7 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_GLOBAL_MAX_POOL: return kn_dnnl_describe_window(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_GEMM:
     case KN_OP_MATMUL: return kn_dnnl_describe_matmul(exe, n, desc, binds, nbinds, err);
+    case KN_OP_TRANSPOSE: return kn_dnnl_describe_transpose(exe, n, desc, binds, nbinds, err);
     case KN_OP_ADD:
     case KN_OP_SUB:
     case KN_OP_MUL:
@@ -748,6 +782,17 @@ kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_d
         ds = kn_dnnl_create_pd_no_gemm(exe, desc, attr, pd);
     } else if (desc->kind == KN_DNNL_OPDESC) {
         ds = dnnl_primitive_desc_create(pd, &desc->op, attr, exe->engine, desc->hint);
+    } else if (desc->kind == KN_DNNL_REORDER) {
+        const dnnl_memory_desc_t *src = NULL, *dst = NULL;
+        for (int k = 0; k < nbinds; k++) {
+            if (binds[k].arg == DNNL_ARG_SRC)
+                src = &binds[k].md;
+            else if (binds[k].arg == DNNL_ARG_DST)
+                dst = &binds[k].md;
+        }
+        if (!src || !dst)
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': reorder without source or destination", n->name);
+        ds = dnnl_reorder_primitive_desc_create(pd, src, exe->engine, dst, exe->engine, attr);
     } else {
         dnnl_memory_desc_t srcs[KN_DNNL_MAX_ARGS];
         const dnnl_memory_desc_t *dst = NULL;
