@@ -775,6 +775,13 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
     }
     case KN_OP_MOD:
         return a->mod.fmod ? kn_ex_attr_int(ex, p, "fmod", 1) : KN_OK;
+    case KN_OP_SCATTER_ND: {
+        static const char *const reds[] = {"none", "add", "mul"};
+        if ((unsigned)a->scatter.reduction > KN_SCATTER_MUL)
+            return kn_ex_fail(ex, KN_ERR_INVALID_ARG, "bad ScatterND reduction");
+        return a->scatter.reduction != KN_SCATTER_NONE ? kn_ex_attr_string(ex, p, "reduction", reds[a->scatter.reduction])
+                                                      : KN_OK;
+    }
     case KN_OP_DEPTH_TO_SPACE:
         KN_TRY(kn_ex_attr_string(ex, p, "mode", a->block.crd ? "CRD" : "DCR"));
         return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);
@@ -1140,6 +1147,8 @@ static kn_status kn_ex_model(kn_exporter *ex, Onnx__ModelProto *m, Onnx__GraphPr
             ex->opset = ex->opset > 14 ? ex->opset : 14;
         if (n->op == KN_OP_LAYER_NORM) /* LayerNormalization exists from opset 17 on */
             ex->opset = 17;
+        if (n->op == KN_OP_SCATTER_ND && n->attrs.scatter.reduction != KN_SCATTER_NONE) /* ScatterND-16 */
+            ex->opset = ex->opset > 16 ? ex->opset : 16;
     }
     for (int i = 0; i < count && st == KN_OK; i++) {
         ex->cur = &g->nodes[order[i]];

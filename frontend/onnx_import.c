@@ -568,6 +568,26 @@ kn_status kn_onnx_add_const(kn_onnx_node *n, const char *suffix, kn_dtype dtype,
     return st;
 }
 
+kn_status kn_onnx_add_step(kn_onnx_node *n, const char *suffix, kn_op op, const int *inputs, int num_inputs,
+                           const kn_attrs *attrs, int *out, kn_error *err)
+{
+    size_t blen = strlen(n->name) + strlen(suffix) + 2;
+    char *base = malloc(blen);
+    if (!base)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    snprintf(base, blen, "%s/%s", n->name, suffix);
+    char *name = kn_onnx_unique_name(n->imp, base);
+    free(base);
+    if (!name)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    kn_status st = kn_onnx_add_value(n->imp, name, KN_DTYPE_UNDEFINED, NULL, KN_VALUE_INTERMEDIATE, NULL, out, err);
+    int id;
+    if (st == KN_OK)
+        st = kn_graph_add_node(n->imp->g, name, op, inputs, num_inputs, out, 1, attrs, &id, err);
+    free(name);
+    return st;
+}
+
 /* -------------------------------------------------------------- the model */
 
 static bool kn_onnx_default_domain(const char *domain)

@@ -647,6 +647,22 @@ static kn_status kn_onnx_cast(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* ScatterND-16+: reduction none (default), add or mul. */
+static kn_status kn_onnx_scatter_nd(kn_onnx_node *n, kn_error *err)
+{
+    char red[16];
+    KN_TRY(kn_onnx_attr_string(n, "reduction", "none", red, sizeof red, err));
+    if (strcmp(red, "none") == 0)
+        n->attrs.scatter.reduction = KN_SCATTER_NONE;
+    else if (strcmp(red, "add") == 0)
+        n->attrs.scatter.reduction = KN_SCATTER_ADD;
+    else if (strcmp(red, "mul") == 0)
+        n->attrs.scatter.reduction = KN_SCATTER_MUL;
+    else
+        return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED, "reduction '%s' is not supported (none, add, mul)", red);
+    return KN_OK;
+}
+
 /* Dropout-7/10: ratio attribute. */
 static kn_status kn_onnx_dropout7(kn_onnx_node *n, kn_error *err)
 {
@@ -664,13 +680,17 @@ static kn_status kn_onnx_dropout12(kn_onnx_node *n, kn_error *err)
         else if (ratio->dtype == KN_F64)
             n->attrs.scalar.ratio = (float)*(const double *)ratio->data;
     }
+    bool ratio_zero = ratio && ratio->data && kn_value_kind_stored(ratio->kind) &&
+                      (ratio->dtype == KN_F32 || ratio->dtype == KN_F64) && n->attrs.scalar.ratio == 0.0f;
     kn_value *train = kn_onnx_input(n, 2);
     if (train) {
         bool constant = train->data && kn_value_kind_stored(train->kind);
         size_t count = 0;
         if (constant && train->dtype == KN_BOOL && kn_shape_numel(&train->shape, &count) == KN_OK &&
-            count == 1 && *(const unsigned char *)train->data == 0) {
-            n->inputs[2] = -1; /* inert: inference mode */
+            count == 1 && (*(const unsigned char *)train->data == 0 || ratio_zero)) {
+            /* inert: inference mode, or training mode with a constant ratio of 0 (nothing dropped, the mask
+             * all true: what exporters write for a model's dropout(p=0) traced in training mode, e.g. Swin) */
+            n->inputs[2] = -1;
         } else {
             return kn_onnx_node_error(n, err, KN_ERR_UNSUPPORTED,
                                       "training_mode input '%s' must be absent or a constant false",
@@ -692,6 +712,8 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
      KN_WINDOW_ATTRS " group output_padding output_shape"},
     {"Gemm",                7, 17, KN_OP_GEMM,                kn_onnx_gemm,              "alpha beta transA transB broadcast"},
     {"MatMul",              1, 17, KN_OP_MATMUL,              NULL,                      ""},
+    /* lowered at import to Transpose/Unsqueeze/MatMul/ReduceSum (onnx_einsum.c); the row's op is a placeholder */
+    {"Einsum",             12, 17, KN_OP_MATMUL,              kn_onnx_einsum,            "equation"},
     {"Add",                 7, 17, KN_OP_ADD,                 NULL,                      ""},
     {"Sub",                 7, 17, KN_OP_SUB,                 NULL,                      ""},
     {"Mul",                 7, 17, KN_OP_MUL,                 NULL,                      ""},
@@ -798,6 +820,8 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Unsqueeze",           1, 12, KN_OP_UNSQUEEZE,           kn_onnx_axes_attr,         "axes"},
     {"Unsqueeze",          13, 17, KN_OP_UNSQUEEZE,           NULL,                      ""},
     {"Gather",              1, 17, KN_OP_GATHER,              kn_onnx_axis0,             "axis"},
+    {"ScatterND",          11, 15, KN_OP_SCATTER_ND,          NULL,                      ""},
+    {"ScatterND",          16, 17, KN_OP_SCATTER_ND,          kn_onnx_scatter_nd,        "reduction"},
     {"Shape",               1, 14, KN_OP_SHAPE,               NULL,                      ""},
     {"Shape",              15, 17, KN_OP_SHAPE,               kn_onnx_shape15,           "start end"},
     {"ConstantOfShape",     9, 17, KN_OP_CONSTANT_OF_SHAPE,   kn_onnx_constant_of_shape, "value"},

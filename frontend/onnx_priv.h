@@ -86,6 +86,23 @@ kn_value *kn_onnx_input(const kn_onnx_node *n, int i);
 kn_status kn_onnx_add_const(kn_onnx_node *n, const char *suffix, kn_dtype dtype,
                             const kn_shape *shape, const void *data, int *id, kn_error *err);
 
+/**
+ * Add an intermediate kiln node "<node>/<suffix>" (made unique if taken) of
+ * `op` with `attrs`, reading `inputs` and writing one new value, whose id
+ * *out receives. For import functions that lower one ONNX node into several
+ * kiln nodes (Einsum): the last node stays in `n` for the common code to add.
+ * Value pointers taken before the call may move.
+ */
+kn_status kn_onnx_add_step(kn_onnx_node *n, const char *suffix, kn_op op, const int *inputs, int num_inputs,
+                           const kn_attrs *attrs, int *out, kn_error *err);
+
+/**
+ * Einsum's import function (onnx_einsum.c): lowers the equation to kiln ops
+ * (kn_onnx_add_step), leaving the last one in `n`; refuses what it cannot
+ * lower (a diagonal, three or more operands) with an error naming the node.
+ */
+kn_status kn_onnx_einsum(kn_onnx_node *n, kn_error *err);
+
 /** kiln dtype of an ONNX TensorProto.DataType, or KN_DTYPE_UNDEFINED when kiln lacks it. */
 kn_dtype kn_onnx_dtype(int32_t onnx_type);
 /** Readable name of an ONNX data type ("float16", "string", ...). */

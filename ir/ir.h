@@ -294,6 +294,13 @@ typedef struct kn_mod_attrs {
     bool fmod;
 } kn_mod_attrs;
 
+/** ScatterND: how an update meets the element it lands on (opset 16's reduction; none before). */
+typedef enum kn_scatter_reduction { KN_SCATTER_NONE = 0, KN_SCATTER_ADD, KN_SCATTER_MUL } kn_scatter_reduction;
+
+typedef struct kn_scatter_attrs {
+    kn_scatter_reduction reduction;
+} kn_scatter_attrs;
+
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
 
 typedef struct kn_pad_attrs {
@@ -389,6 +396,7 @@ typedef union kn_attrs {
     kn_resize_attrs resize;
     kn_block_attrs block;
     kn_mod_attrs mod;
+    kn_scatter_attrs scatter;
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;

@@ -389,9 +389,12 @@ kn_status kn_shape_matmul(kn_graph *g, kn_node *n, kn_error *err)
     kn_value *A, *B;
     char sa[160], sb[160];
     kn_status st;
-    if ((st = need_input(g, n, 0, "A", &A, err)) || (st = need_input(g, n, 1, "B", &B, err)) ||
-        (st = need_f32(n, A, "input A", err)) || (st = need_f32(n, B, "input B", err)))
+    if ((st = need_input(g, n, 0, "A", &A, err)) || (st = need_input(g, n, 1, "B", &B, err)))
         return st;
+    /* float32, or float64 on both sides (the reference kernel's dgemm) */
+    if (A->dtype != KN_F64 || B->dtype != KN_F64)
+        if ((st = need_f32(n, A, "input A", err)) || (st = need_f32(n, B, "input B", err)))
+            return st;
     const kn_shape *as = &A->shape, *bs = &B->shape;
     if (as->rank < 1 || bs->rank < 1)
         return kn_error_set(err, KN_ERR_SHAPE, "node '%s' (%s): inputs %s and %s must have rank 1 or more",
@@ -415,7 +418,7 @@ kn_status kn_shape_matmul(kn_graph *g, kn_node *n, kn_error *err)
         out.dims[out.rank++] = as->dims[as->rank - 2];
     if (bs->rank >= 2)
         out.dims[out.rank++] = bs->dims[bs->rank - 1];
-    return kn_node_set_output(g, n, 0, KN_F32, &out, err);
+    return kn_node_set_output(g, n, 0, A->dtype, &out, err);
 }
 
 kn_status kn_shape_pool(kn_graph *g, kn_node *n, kn_error *err)

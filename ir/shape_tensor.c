@@ -638,6 +638,49 @@ kn_status kn_shape_gather(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, x->dtype, &out, err);
 }
 
+/*
+ * ScatterND: data [r dims], indices [q dims] whose last dim k <= r indexes data's first k dims, updates
+ * indices.shape[:-1] + data.shape[k:]; the output is data's shape and dtype. Constant indices are checked here.
+ */
+kn_status kn_shape_scatter_nd(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0), *idx = kn_node_input(g, n, 1), *upd = kn_node_input(g, n, 2);
+    char si[160], su[160], sx[160];
+    if (idx->dtype != KN_I64)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "indices '%s' are %s; int64 expected", idx->name,
+                             kn_dtype_name(idx->dtype));
+    if (upd->dtype != x->dtype)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "updates '%s' are %s, data '%s' is %s", upd->name,
+                             kn_dtype_name(upd->dtype), x->name, kn_dtype_name(x->dtype));
+    if (n->attrs.scatter.reduction != KN_SCATTER_NONE && x->dtype != KN_F32 && x->dtype != KN_F64 &&
+        x->dtype != KN_I64 && x->dtype != KN_I32)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "reduction on %s data (float32/64, int32/64 only)",
+                             kn_dtype_name(x->dtype));
+    const kn_shape *xs = &x->shape, *is = &idx->shape, *us = &upd->shape;
+    const int64_t k = is->rank >= 1 ? is->dims[is->rank - 1] : -1;
+    bool ok = is->rank >= 1 && xs->rank >= 1 && k >= 1 && k <= xs->rank &&
+              us->rank == is->rank - 1 + xs->rank - (int)k;
+    for (int d = 0; ok && d < is->rank - 1; d++)
+        ok = us->dims[d] == is->dims[d];
+    for (int d = (int)k; ok && d < xs->rank; d++)
+        ok = us->dims[is->rank - 1 + d - (int)k] == xs->dims[d];
+    if (!ok)
+        return kn_node_error(err, KN_ERR_SHAPE, n, "indices %s and updates %s do not fit data %s",
+                             kn_shape_str(is, si, sizeof si), kn_shape_str(us, su, sizeof su),
+                             kn_shape_str(xs, sx, sizeof sx));
+    if (kn_value_is_constant(g, n->inputs[1])) {
+        size_t cnt = kn_value_numel(idx);
+        const int64_t *v = idx->data;
+        for (size_t i = 0; i < cnt; i++) {
+            int64_t dim = xs->dims[i % (size_t)k];
+            if (v[i] < -dim || v[i] >= dim)
+                return kn_node_error(err, KN_ERR_SHAPE, n, "index %lld is out of range for dimension %d of size %lld",
+                                     (long long)v[i], (int)(i % (size_t)k), (long long)dim);
+        }
+    }
+    return kn_node_set_output(g, n, 0, x->dtype, xs, err);
+}
+
 kn_status kn_shape_shape(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0);

@@ -2,7 +2,9 @@
 """Export torchvision classifiers to ONNX as fixtures for kiln's model tests.
 
 For each model (resnet18, mobilenet_v2, squeezenet1_1, densenet121,
-googlenet, shufflenet_v2_x1_0, efficientnet_b0, alexnet) this writes, into
+googlenet, shufflenet_v2_x1_0, efficientnet_b0, alexnet; and the vision
+transformers and segmentation model of EXTRA_MODELS: vit_b_16_l2, swin_t,
+lraspp_mobilenet_v3_large, see below) this writes, into
 the cache directory (default build/models):
 
   <name>.onnx           random weights (weights=None, torch.manual_seed per
@@ -16,7 +18,23 @@ the cache directory (default build/models):
   <name>_b4.npy         a fixed input of batch 4
   <name>_b{1,4}_torch.npy  PyTorch's own output for those inputs (a sanity
                         check of the ONNX Runtime reference, not used by ctest)
-  manifest.txt          one line per model: "name input_name output_name H W"
+  manifest.txt          one line per model: "name input_name output_name H W KIND"
+                        (KIND: classifier, or segmentation: "probs" is then
+                        [batch, 21, H, W], per-pixel class probabilities,
+                        compared without the top-1 check)
+
+EXTRA_MODELS, from torchvision 0.14's own classes, at opset 17:
+  vit_b_16_l2   torchvision's VisionTransformer with ViT-B/16's patch size,
+                width, heads and MLP (768, 12, 3072) but 2 of its 12 encoder
+                layers: the same ops and shapes per layer, 63 MB of weights
+                instead of 330 MB, so the test stays quick (the full
+                vit_b_16 imports and matches the same way, tried by hand).
+                torchvision zero-initialises the head, so it gets a seeded
+                normal init first.
+  swin_t        Swin-T as torchvision builds it (shifted windows: the
+                exported mask is ScatterND on constants).
+  lraspp_mobilenet_v3_large  segmentation (21 classes, Resize); a Softmax
+                over the classes is appended to the "out" map.
 
 Random weights need care to make a meaningful test. At torchvision's
 default initialisation (and BatchNorm running statistics of 0/1) the signal
@@ -55,21 +73,38 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
-MODELS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "densenet121", "googlenet",
-          "shufflenet_v2_x1_0", "efficientnet_b0", "alexnet"]
+CLASSIFIERS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "densenet121", "googlenet",
+               "shufflenet_v2_x1_0", "efficientnet_b0", "alexnet"]
+EXTRA_MODELS = ["vit_b_16_l2", "swin_t", "lraspp_mobilenet_v3_large"]
+SEGMENTATION = {"lraspp_mobilenet_v3_large"}
+MODELS = CLASSIFIERS + EXTRA_MODELS
 
 # Input side per model (square). 224 unless the export needs otherwise.
 INPUT_SIZE = {name: 224 for name in MODELS}
 
 # Standard deviation of the logits after the data-dependent init (see the module doc).
 LOGIT_STD = 1.5
+SEGMENTATION_LOGIT_STD = 0.5
 CALIB_BATCH = 8
 
 SEED = 1234
 OPSET = 13
+OPSET_EXTRA = 17  # LayerNormalization for the transformers
+
+
+def opset_of(name):
+    return OPSET_EXTRA if name in EXTRA_MODELS else OPSET
 
 
 def build(name):
+    if name == "vit_b_16_l2":
+        from torchvision.models.vision_transformer import VisionTransformer
+        net = VisionTransformer(image_size=224, patch_size=16, num_layers=2, num_heads=12, hidden_dim=768,
+                                mlp_dim=3072)
+        nn.init.normal_(net.heads.head.weight, std=0.02)  # zero-initialised by torchvision
+        return net
+    if name in SEGMENTATION:
+        return getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
     kwargs = {"weights": None}
     if name == "googlenet":
         kwargs.update(aux_logits=False, init_weights=True)
@@ -77,7 +112,7 @@ def build(name):
 
 
 @torch.no_grad()
-def data_dependent_init(net, calib):
+def data_dependent_init(net, calib, heads=None, logit_std=LOGIT_STD):
     """Re-scale a randomly initialised net so activations stay centred and of unit size (module doc)."""
     done = []
 
@@ -92,8 +127,10 @@ def data_dependent_init(net, calib):
             mod.running_mean.copy_(mean)
             mod.running_var.fill_(float(var))
             return F.batch_norm(x, mod.running_mean, mod.running_var, mod.weight, mod.bias, False, 0.0, mod.eps)
-        dims = (0, 2, 3) if out.dim() == 4 else (0,)
-        shape = (1, -1, 1, 1) if out.dim() == 4 else (1, -1)
+        if isinstance(mod, nn.Conv2d):
+            dims, shape = (0, 2, 3), (1, -1, 1, 1)
+        else:  # Linear: features last ([batch, C], [batch, tokens, C], Swin's [batch, H, W, C])
+            dims, shape = tuple(range(out.dim() - 1)), (1,) * (out.dim() - 1) + (-1,)
         if mod.bias is not None:
             mean = out.mean(dim=dims)
             mod.bias.sub_(mean)
@@ -112,15 +149,27 @@ def data_dependent_init(net, calib):
         h.remove()
     # The last Conv2d/Linear called produces the logits (through ReLU and
     # average pooling in squeezenet, which are positively homogeneous).
-    last = [m for m in done if isinstance(m, (nn.Conv2d, nn.Linear))][-1]
-    k = LOGIT_STD / float(net(calib).std())
-    last.weight.mul_(k)
-    if last.bias is not None:
-        last.bias.mul_(k)
+    # `heads`, when given: the layers whose sum is the output, all scaled alike.
+    k = logit_std / float(net(calib).std())
+    for last in heads or [[m for m in done if isinstance(m, (nn.Conv2d, nn.Linear))][-1]]:
+        last.weight.mul_(k)
+        if last.bias is not None:
+            last.bias.mul_(k)
+
+
+class Logits(nn.Module):
+    """A torchvision segmentation model's "out" map (the classifiers return their logits as they are)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)["out"]
 
 
 class WithSoftmax(nn.Module):
-    """torchvision classifier -> softmax(logits, dim=1)."""
+    """torchvision classifier (or segmentation model) -> softmax(logits, dim=1): over the classes."""
 
     def __init__(self, net):
         super().__init__()
@@ -144,23 +193,42 @@ def export_one(name, out_dir, force):
     t0 = time.time()
     torch.manual_seed(model_seed(name))
     net = build(name).eval()
+    if name in SEGMENTATION:
+        net = Logits(net)
     rng = np.random.default_rng(model_seed(name))
     calib = rng.standard_normal((CALIB_BATCH, 3, side, side), dtype=np.float32)
-    data_dependent_init(net, torch.from_numpy(calib))
+    if name in SEGMENTATION:
+        # LR-ASPP's map is low_classifier(low) + high_classifier(high), both scaled alike; at logit std 0.5, as
+        # at 1.5, float32 rounding of this deep MobileNetV3 (logits 8e-5 from float64's) would otherwise move
+        # 21-class probabilities by up to 3e-4 between any two runtimes (PyTorch and ONNX Runtime included)
+        head = net.net.classifier
+        data_dependent_init(net, torch.from_numpy(calib), [head.low_classifier, head.high_classifier],
+                            SEGMENTATION_LOGIT_STD)
+    else:
+        data_dependent_init(net, torch.from_numpy(calib))
     model = WithSoftmax(net).eval()
     data = {b: rng.standard_normal((b, 3, side, side), dtype=np.float32) for b in (1, 4)}
     tmp = onnx_path + ".tmp"
-    with torch.no_grad():
-        torch.onnx.export(model, torch.from_numpy(data[1]), tmp, opset_version=OPSET,
+    # ViT's nn.MultiheadAttention takes its fused fast path (aten::_native_multi_head_attention, which the
+    # exporter lacks) in eval mode without autograd: trace it with autograd on
+    with torch.enable_grad() if name == "vit_b_16_l2" else torch.no_grad():
+        torch.onnx.export(model, torch.from_numpy(data[1]), tmp, opset_version=opset_of(name),
                           input_names=["input"], output_names=["probs"],
                           dynamic_axes={"input": {0: "batch"}, "probs": {0: "batch"}},
                           do_constant_folding=True)
+    with torch.no_grad():
         probs = {b: model(torch.from_numpy(data[b])).numpy() for b in (1, 4)}
     onnx.checker.check_model(onnx.load(tmp))
     os.replace(tmp, onnx_path)
     for b, path in inputs.items():
         np.save(os.path.join(out_dir, f"{name}_b{b}_torch.npy"), probs[b])
         np.save(path, data[b])  # the input last: its presence marks a complete export
+    if name in SEGMENTATION:
+        pix = probs[4].argmax(1)
+        print(f"{name}: exported in {time.time() - t0:.1f} s, {os.path.getsize(onnx_path) / 1e6:.1f} MB; "
+              f"torch batch-4 classes per image {[len(np.unique(p)) for p in pix]}, "
+              f"max prob {float(probs[4].max()):.4f}")
+        return
     top = np.sort(probs[4], axis=1)[:, ::-1]
     print(f"{name}: exported in {time.time() - t0:.1f} s, {os.path.getsize(onnx_path) / 1e6:.1f} MB; "
           f"torch batch-4 top-1 {probs[4].argmax(1).tolist()}, "
@@ -200,7 +268,8 @@ def main():
     with open(manifest + ".tmp", "w", encoding="utf-8") as f:
         for name in MODELS:
             if os.path.isfile(os.path.join(args.cache_dir, f"{name}.onnx")):
-                f.write(f"{name} input probs {INPUT_SIZE[name]} {INPUT_SIZE[name]}\n")
+                kind = "segmentation" if name in SEGMENTATION else "classifier"
+                f.write(f"{name} input probs {INPUT_SIZE[name]} {INPUT_SIZE[name]} {kind}\n")
     os.replace(manifest + ".tmp", manifest)
     if set(names) == set(MODELS):
         with open(stamp, "w", encoding="utf-8") as f:

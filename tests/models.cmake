@@ -6,7 +6,8 @@
 #    scripts/train_demo_mnist.py) within 1e-4 and give the labels of
 #    models/data/digits_batch4_labels.txt as top-1. Needs nothing but kiln.
 #
-# 2. The classifier set against ONNX Runtime: eight torchvision classifiers
+# 2. The classifier set against ONNX Runtime (and 3., the transformers and segmentation model below, made and
+#    checked the same way): eight torchvision classifiers
 #    with random weights (scripts/export_classifiers.py; the export appends a
 #    Softmax, so the output is probabilities) run by `kiln run` at batch 1 and
 #    4; the probabilities must be within 1e-4 (max abs difference, printed)
@@ -135,6 +136,41 @@ foreach(name ${KN_CLASSIFIERS})
                        -DBACKEND=${backend} -DISA=${isa} -P ${KN_MODEL_CHECK})
       set_tests_properties(${test} PROPERTIES
         LABELS models TIMEOUT 900 ENVIRONMENT "${KN_MODEL_ENV}" FIXTURES_REQUIRED kn_classifiers
+        SKIP_REGULAR_EXPRESSION "KILN_SKIP")
+    endforeach()
+  endforeach()
+endforeach()
+
+# 3. Vision transformers and a segmentation model, exported by the same script at opset 17 (see its doc):
+#    vit_b_16_l2 (torchvision's VisionTransformer, ViT-B/16's width with 2 of its 12 layers), swin_t and
+#    lraspp_mobilenet_v3_large (per-pixel probabilities [batch, 21, 224, 224]: max abs difference only).
+#    On the reference backend and on oneDNN at the ISA it picks (not at every KILN_DNNL_ISAS level: these
+#    take 1-10 s a run), labels models;transformers. models.NAME_bB[.dnnl].
+set(KN_EXTRA_MODELS vit_b_16_l2 swin_t lraspp_mobilenet_v3_large)
+set(kn_extra_runs "ref")
+if(KILN_WITH_ONEDNN)
+  list(APPEND kn_extra_runs "dnnl")
+endif()
+foreach(name ${KN_EXTRA_MODELS})
+  set(top1 ON)
+  if(name STREQUAL "lraspp_mobilenet_v3_large")
+    set(top1 OFF)
+  endif()
+  foreach(batch 1 4)
+    foreach(backend ${kn_extra_runs})
+      set(test models.${name}_b${batch})
+      if(NOT backend STREQUAL "ref")
+        set(test ${test}.${backend})
+      endif()
+      add_test(NAME ${test}
+               COMMAND ${CMAKE_COMMAND} -DKILN=$<TARGET_FILE:kiln_cli> -DCOMPARE=$<TARGET_FILE:kn_npy_compare>
+                       -DMODEL=${KILN_MODELS_DIR}/${name}.onnx -DINPUT_NAME=input
+                       -DINPUT=${KILN_MODELS_DIR}/${name}_b${batch}.npy -DOUTPUT_NAME=probs
+                       -DREFERENCE=${KILN_MODELS_DIR}/${name}_b${batch}_ort.npy -DTOP1=${top1}
+                       -DBATCH=${batch} -DOUT_DIR=${CMAKE_CURRENT_BINARY_DIR}/models_out/${name}_b${batch}.${backend}
+                       -DBACKEND=${backend} -DISA= -P ${KN_MODEL_CHECK})
+      set_tests_properties(${test} PROPERTIES
+        LABELS "models;transformers" TIMEOUT 900 ENVIRONMENT "${KN_MODEL_ENV}" FIXTURES_REQUIRED kn_classifiers
         SKIP_REGULAR_EXPRESSION "KILN_SKIP")
     endforeach()
   endforeach()

@@ -36,6 +36,26 @@ add_executable(kn_onnx_node_runner ${CMAKE_CURRENT_SOURCE_DIR}/onnx_node_runner.
 target_include_directories(kn_onnx_node_runner PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(kn_onnx_node_runner PRIVATE kiln)
 
+# kiln's own op cases (tests/data/onnx/cases, made by make_cases.py in the node-test layout): Einsum's
+# matmul-shaped equations in float32, ScatterND, Dropout with training_mode and ratio 0, on both backends;
+# "refused" ones must fail cleanly.
+file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/data/onnx/cases/cases.txt kn_op_cases REGEX "^[a-z]")
+foreach(line ${kn_op_cases})
+  string(REGEX REPLACE " .*" "" name "${line}")
+  set(extra "")
+  if(line MATCHES " refused$")
+    set(extra --expect-unsupported)
+  endif()
+  set(dir ${CMAKE_CURRENT_SOURCE_DIR}/data/onnx/cases/${name})
+  add_test(NAME onnx_case.${name} COMMAND kn_onnx_node_runner ${extra} ${dir})
+  set_tests_properties(onnx_case.${name} PROPERTIES LABELS onnx_node TIMEOUT 120 ENVIRONMENT "OMP_NUM_THREADS=2")
+  if(KILN_WITH_ONEDNN)
+    add_test(NAME onnx_case_dnnl.${name} COMMAND kn_onnx_node_runner ${extra} --backend dnnl ${dir})
+    set_tests_properties(onnx_case_dnnl.${name} PROPERTIES
+      LABELS "onnx_node;dnnl" TIMEOUT 120 ENVIRONMENT "OMP_NUM_THREADS=2")
+  endif()
+endforeach()
+
 if(NOT EXISTS ${KILN_ONNX_NODE_DATA})
   message(STATUS "ONNX node tests: ${KILN_ONNX_NODE_DATA} not found (install libonnx-testdata); skipped")
   add_test(NAME onnx_node.skipped

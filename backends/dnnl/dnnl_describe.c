@@ -274,24 +274,43 @@ static kn_status kn_dnnl_describe_matmul(const kn_dnnl_exe *exe, const kn_node *
     const kn_shape *bs = &g->values[n->inputs[1]].shape;
     bool ta = n->op == KN_OP_GEMM && n->attrs.gemm.trans_a;
     bool tb = n->op == KN_OP_GEMM && n->attrs.gemm.trans_b;
-    int64_t M = ys->dims[0], N = ys->dims[1];
-    int64_t K = ta ? xs->dims[0] : xs->dims[1];
-    dnnl_dims_t ad = {M, K}, as = {ta ? 1 : K, ta ? M : 1};
-    dnnl_dims_t bd = {K, N}, bstr = {tb ? 1 : N, tb ? K : 1};
-    if ((tb ? bs->dims[1] : bs->dims[0]) != K)
+    /* MatMul with batch dims (kn_dnnl_decide: both operands 2-D to 6-D): A, B and Y padded with leading 1s
+     * to Y's rank, which oneDNN's matmul broadcasts (a 1 in A's or B's batch dims) */
+    const int R = ys->rank;
+    int64_t M = ys->dims[R - 2], N = ys->dims[R - 1];
+    int64_t K = ta ? xs->dims[0] : xs->dims[xs->rank - 1];
+    if ((tb ? bs->dims[1] : bs->dims[bs->rank - 2]) != K)
         return kn_error_set(err, KN_ERR_BACKEND, "node '%s': inner dimensions disagree", n->name);
+    dnnl_dims_t ad, as, bd, bstr;
+    int64_t sa = M * K, sb = K * N;
+    for (int i = R - 3; i >= 0; i--) {
+        int ia = i - (R - xs->rank), ib = i - (R - bs->rank);
+        ad[i] = ia >= 0 ? xs->dims[ia] : 1;
+        bd[i] = ib >= 0 ? bs->dims[ib] : 1;
+        as[i] = sa;
+        bstr[i] = sb;
+        sa *= ad[i];
+        sb *= bd[i];
+    }
+    ad[R - 2] = M;
+    ad[R - 1] = K;
+    as[R - 2] = ta ? 1 : K;
+    as[R - 1] = ta ? M : 1;
+    bd[R - 2] = K;
+    bd[R - 1] = N;
+    bstr[R - 2] = tb ? 1 : N;
+    bstr[R - 1] = tb ? K : 1;
     kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++], *w = &binds[(*nb)++];
     *src = (kn_dnnl_bind){.arg = DNNL_ARG_SRC, .value = n->inputs[0], .plain = true};
     *w = (kn_dnnl_bind){.arg = DNNL_ARG_WEIGHTS, .value = n->inputs[1], .plain = true};
-    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, 2, ad, dnnl_f32, as));
-    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&w->md, 2, bd, dnnl_f32, bstr));
-    int64_t yd[2] = {M, N};
-    if ((st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 2, yd, err)) != KN_OK)
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, R, ad, dnnl_f32, as));
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&w->md, R, bd, dnnl_f32, bstr));
+    if ((st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], R, ys->dims, err)) != KN_OK)
         return st;
     const dnnl_memory_desc_t *bias_md = NULL;
     if (n->num_inputs > 2 && n->inputs[2] >= 0) {
         const kn_shape *cs = &g->values[n->inputs[2]].shape;
-        /* C broadcasts to [M, N]: as a 2-D [1 or M, 1 or N] bias */
+        /* C broadcasts to [M, N]: as a 2-D [1 or M, 1 or N] bias (Gemm only: MatMul has no C) */
         int64_t cd[2] = {1, 1};
         if (cs->rank == 1)
             cd[1] = cs->dims[0];
@@ -307,6 +326,39 @@ static kn_status kn_dnnl_describe_matmul(const kn_dnnl_exe *exe, const kn_node *
         bias_md = &b->md;
     }
     KN_DNNL_CHECK(n, dnnl_matmul_desc_init(&desc->op.matmul, &src->md, &w->md, bias_md, &dst->md));
+fail:
+    return st;
+}
+
+/* Transpose: a reorder from the input's plain buffer read as the output's dims with permuted strides. */
+static kn_status kn_dnnl_describe_transpose(const kn_dnnl_exe *exe, const kn_node *n, kn_dnnl_desc *desc,
+                                            kn_dnnl_bind *binds, int *nb, kn_error *err)
+{
+    const kn_graph *g = exe->graph;
+    kn_status st = KN_OK;
+    const kn_shape *xs = &g->values[n->inputs[0]].shape;
+    const kn_transpose_attrs *a = &n->attrs.transpose;
+    const int R = xs->rank;
+    if (a->nperm != 0 && a->nperm != R)
+        return kn_error_set(err, KN_ERR_BACKEND, "node '%s': perm has %d entries for rank %d", n->name, a->nperm, R);
+    dnnl_dims_t ist, dims, strides;
+    int64_t s = 1;
+    for (int i = R - 1; i >= 0; i--) {
+        ist[i] = s;
+        s *= xs->dims[i];
+    }
+    for (int i = 0; i < R; i++) {
+        int64_t p = a->nperm ? a->perm[i] : R - 1 - i;
+        if (p < 0 || p >= R)
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': bad perm entry %lld", n->name, (long long)p);
+        dims[i] = xs->dims[p];
+        strides[i] = ist[p];
+    }
+    desc->kind = KN_DNNL_REORDER;
+    kn_dnnl_bind *src = &binds[(*nb)++], *dst = &binds[(*nb)++];
+    *src = (kn_dnnl_bind){.arg = DNNL_ARG_SRC, .value = n->inputs[0], .plain = true};
+    KN_DNNL_CHECK(n, dnnl_memory_desc_init_by_strides(&src->md, R, dims, dnnl_f32, strides));
+    st = kn_dnnl_bind_plain(exe, n, dst, DNNL_ARG_DST, n->outputs[0], 0, NULL, err);
 fail:
     return st;
 }
@@ -649,6 +701,7 @@ kn_status kn_dnnl_describe(const kn_dnnl_exe *exe, const kn_node *n, const kn_dn
     case KN_OP_GLOBAL_MAX_POOL: return kn_dnnl_describe_window(exe, n, req, desc, binds, nbinds, err);
     case KN_OP_GEMM:
     case KN_OP_MATMUL: return kn_dnnl_describe_matmul(exe, n, desc, binds, nbinds, err);
+    case KN_OP_TRANSPOSE: return kn_dnnl_describe_transpose(exe, n, desc, binds, nbinds, err);
     case KN_OP_ADD:
     case KN_OP_SUB:
     case KN_OP_MUL:
@@ -739,6 +792,17 @@ kn_status kn_dnnl_create_pd(const kn_dnnl_exe *exe, const kn_node *n, const kn_d
         ds = kn_dnnl_create_pd_no_gemm(exe, desc, attr, pd);
     } else if (desc->kind == KN_DNNL_OPDESC) {
         ds = dnnl_primitive_desc_create(pd, &desc->op, attr, exe->engine, desc->hint);
+    } else if (desc->kind == KN_DNNL_REORDER) {
+        const dnnl_memory_desc_t *src = NULL, *dst = NULL;
+        for (int k = 0; k < nbinds; k++) {
+            if (binds[k].arg == DNNL_ARG_SRC)
+                src = &binds[k].md;
+            else if (binds[k].arg == DNNL_ARG_DST)
+                dst = &binds[k].md;
+        }
+        if (!src || !dst)
+            return kn_error_set(err, KN_ERR_BACKEND, "node '%s': reorder without source or destination", n->name);
+        ds = dnnl_reorder_primitive_desc_create(pd, src, exe->engine, dst, exe->engine, attr);
     } else {
         dnnl_memory_desc_t srcs[KN_DNNL_MAX_ARGS];
         const dnnl_memory_desc_t *dst = NULL;

@@ -259,8 +259,11 @@ extern const dnnl_format_tag_t kn_dnnl_plain_tags[7];
 
 #define KN_DNNL_RES_ARG (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1)
 
-/* How a node's primitive is created: from an operation descriptor, or as concat/sum of its sources. */
-typedef enum kn_dnnl_kind { KN_DNNL_OPDESC = 0, KN_DNNL_CONCAT, KN_DNNL_SUM } kn_dnnl_kind;
+/*
+ * How a node's primitive is created: from an operation descriptor, as concat/sum of its sources, or as a
+ * reorder from its DNNL_ARG_SRC bind to its DNNL_ARG_DST bind (Transpose: a strided view of the input).
+ */
+typedef enum kn_dnnl_kind { KN_DNNL_OPDESC = 0, KN_DNNL_CONCAT, KN_DNNL_SUM, KN_DNNL_REORDER } kn_dnnl_kind;
 
 /* The operation descriptor of a node, whichever its kind. */
 typedef struct kn_dnnl_desc {

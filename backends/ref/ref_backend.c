@@ -105,6 +105,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_SQUEEZE] = kn_ref_copy,
     [KN_OP_UNSQUEEZE] = kn_ref_copy,
     [KN_OP_GATHER] = kn_ref_gather,
+    [KN_OP_SCATTER_ND] = kn_ref_scatter_nd,
     [KN_OP_SHAPE] = kn_ref_shape,
     [KN_OP_CONSTANT_OF_SHAPE] = kn_ref_constant_of_shape,
     [KN_OP_IDENTITY] = kn_ref_copy,

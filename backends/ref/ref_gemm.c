@@ -1,5 +1,5 @@
 /*
- * ref_gemm.c - reference Gemm and MatMul (float32) on cblas_sgemm.
+ * ref_gemm.c - reference Gemm and MatMul (float32; MatMul also float64) on cblas_sgemm/dgemm.
  *
  * Gemm writes beta*C (broadcast per ONNX's unidirectional rule) into Y and
  * lets the sgemm accumulate alpha*A'B' onto it. MatMul follows NumPy: 1-D
@@ -156,8 +156,9 @@ kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out
 {
     const kn_tensor *A = &in[0], *B = &in[1];
     kn_tensor *Y = &out[0];
-    if (A->dtype != KN_F32 || B->dtype != KN_F32 || Y->dtype != KN_F32)
-        return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): only float32 is supported", node->name,
+    const bool f64 = A->dtype == KN_F64;
+    if ((A->dtype != KN_F32 && !f64) || B->dtype != A->dtype || Y->dtype != A->dtype)
+        return kn_error_set(err, KN_ERR_DTYPE, "node '%s' (%s): only float32 and float64 are supported", node->name,
                             KN_OPNAME(node));
     const kn_shape *as = &A->shape, *bs = &B->shape;
     if (as->rank < 1 || bs->rank < 1)
@@ -204,10 +205,30 @@ kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out
     if (batch == 0 || M == 0 || N == 0)
         return KN_OK;
     if (K == 0) {
-        memset(y, 0, sizeof(float) * (size_t)(batch * M * N));
+        memset(Y->data, 0, (f64 ? sizeof(double) : sizeof(float)) * (size_t)(batch * M * N));
         return KN_OK;
     }
     const int ldb = bs->rank >= 2 ? (int)N : 1;
+    if (f64) {
+        /* float64 (ONNX's MatMul takes it; Einsum's node tests use it): one dgemm per product, in order */
+        kn_status st = blas_dims_ok(node, M, N, K, err);
+        if (st)
+            return st;
+        const double *da = A->data, *db = B->data;
+        double *dy = Y->data;
+        for (int64_t t = 0; t < batch; t++) {
+            int64_t rem = t, oa = 0, ob = 0;
+            for (int i = rob - 1; i >= 0; i--) {
+                int64_t ix = rem % od[i];
+                rem /= od[i];
+                oa += ix * sa[i];
+                ob += ix * sb[i];
+            }
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, da + oa, (int)K,
+                        db + ob, ldb, 0.0, dy + t * M * N, (int)N);
+        }
+        return KN_OK;
+    }
     if (batch_b == 1 && batch_a == batch) {
         /* B is shared: fold A's batch into the rows of one product */
         kn_status st = blas_dims_ok(node, batch * M, N, K, err);

@@ -453,6 +453,71 @@ kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out
     return KN_OK;
 }
 
+/* ScatterND: a copy of data, then each update slice written (or added, multiplied) in index order. */
+kn_status kn_ref_scatter_nd(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                            kn_error *err)
+{
+    const kn_shape *s = &in[0].shape, *is = &in[1].shape;
+    if (in[1].dtype != KN_I64 || in[2].dtype != in[0].dtype || out[0].dtype != in[0].dtype || is->rank < 1)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "unexpected dtypes or index rank");
+    const int k = (int)is->dims[is->rank - 1];
+    if (k < 1 || k > s->rank)
+        return kn_node_error(err, KN_ERR_SHAPE, node, "index depth %d for data of rank %d", k, s->rank);
+    const size_t es = kn_dtype_size(in[0].dtype);
+    const size_t total = kn_numel_of(&in[0]);
+    if (out[0].data != in[0].data && total)
+        memcpy(out[0].data, in[0].data, total * es);
+    const size_t slice = (size_t)kn_dims_prod(s, k, s->rank);
+    const size_t n = kn_numel_of(&in[1]) / (size_t)k;
+    const int64_t *idx = in[1].data;
+    const kn_scatter_reduction red = node->attrs.scatter.reduction;
+    for (size_t j = 0; j < n; j++) {
+        size_t off = 0;
+        for (int d = 0; d < k; d++) {
+            int64_t v = idx[j * (size_t)k + (size_t)d], dim = s->dims[d];
+            if (v < -dim || v >= dim)
+                return kn_node_error(err, KN_ERR_INVALID_ARG, node, "index %lld is out of range [%lld, %lld]",
+                                     (long long)v, (long long)-dim, (long long)dim - 1);
+            off = off * (size_t)dim + (size_t)(v < 0 ? v + dim : v);
+        }
+        off *= slice;
+        const char *u = (const char *)in[2].data + j * slice * es;
+        char *y = (char *)out[0].data + off * es;
+        if (red == KN_SCATTER_NONE) {
+            memcpy(y, u, slice * es);
+            continue;
+        }
+        const bool add = red == KN_SCATTER_ADD;
+        for (size_t e = 0; e < slice; e++) {
+            switch (in[0].dtype) {
+            case KN_F32: {
+                float *p = (float *)y + e, q = ((const float *)u)[e];
+                *p = add ? *p + q : *p * q;
+                break;
+            }
+            case KN_F64: {
+                double *p = (double *)y + e, q = ((const double *)u)[e];
+                *p = add ? *p + q : *p * q;
+                break;
+            }
+            case KN_I64: {
+                int64_t *p = (int64_t *)y + e, q = ((const int64_t *)u)[e];
+                *p = (int64_t)(add ? (uint64_t)*p + (uint64_t)q : (uint64_t)*p * (uint64_t)q);
+                break;
+            }
+            case KN_I32: {
+                int32_t *p = (int32_t *)y + e, q = ((const int32_t *)u)[e];
+                *p = (int32_t)(add ? (uint32_t)*p + (uint32_t)q : (uint32_t)*p * (uint32_t)q);
+                break;
+            }
+            default:
+                return kn_node_error(err, KN_ERR_DTYPE, node, "reduction on %s", kn_dtype_name(in[0].dtype));
+            }
+        }
+    }
+    return KN_OK;
+}
+
 /* ----------------------------------------------------------------- shape */
 
 kn_status kn_ref_shape(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,

@@ -12,11 +12,11 @@
  * there. NULL or a partial list (not checked for the rest) marks what
  * still runs on the reference kernels, by design or for now: Sub/Div whose
  * first input is the broadcast one and Add with both inputs broadcast
- * (oneDNN broadcasts src1 only), Gemm with alpha/beta != 1, batched and 1-D
- * MatMul, LRN of even size, ConvTranspose whose output_padding exceeds the
+ * (oneDNN broadcasts src1 only), Gemm with alpha/beta != 1, 1-D MatMul and
+ * batched MatMul of small products, LRN of even size, ConvTranspose whose output_padding exceeds the
  * padding, AveragePool with ceil_mode overhang and count_include_pad,
  * standalone HardSigmoid, Pow, Erf, ReduceMean and the tensor ops (Reshape,
- * Transpose, Split, ...). Make a row "*" when the backend takes its op over.
+ * Transpose that keeps the last dimension, Split, ...). Make a row "*" when the backend takes its op over.
  * Values that an op cannot take (Div by ~0, Sqrt of negatives) are kept away
  * with Exp or with weights drawn in a positive range.
  */
@@ -691,7 +691,20 @@ static const mm_case mm_cases[] = {
     {"gemm_alpha_relu", KN_OP_GEMM, 2, {4, 32}, 2, {32, 10}, false, 0.5f, 1.5f, false, false, 1, {10},
      KN_OP_RELU},
     {"matmul_3d_3d", KN_OP_MATMUL, 3, {2, 4, 6}, 3, {2, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
-    {"matmul_3d_2d", KN_OP_MATMUL, 3, {3, 4, 6}, 2, {6, 5}, false, 0, 0, false, false, -1, {0}, NONE},
+    /* batch dims on oneDNN's matmul: B without batch, or products of at least 2^18 multiply-adds */
+    {"matmul_3d_2d", KN_OP_MATMUL, 3, {3, 4, 6}, 2, {6, 5}, false, 0, 0, false, false, -1, {0}, NONE, false, "op"},
+    {"matmul_4d_attention", KN_OP_MATMUL, 4, {2, 4, 64, 64}, 4, {2, 4, 64, 72}, true, 0, 0, false, false, -1, {0},
+     NONE, false, "op"},
+    {"matmul_4d_bcast_big", KN_OP_MATMUL, 4, {2, 1, 64, 64}, 4, {1, 3, 64, 72}, true, 0, 0, false, false, -1, {0},
+     NONE, false, "op"},
+    {"matmul_3d_bcast_a_big", KN_OP_MATMUL, 3, {1, 72, 64}, 3, {3, 64, 64}, true, 0, 0, false, false, -1, {0},
+     NONE, false, "op"},
+    {"matmul_5d_4d_big", KN_OP_MATMUL, 5, {2, 1, 2, 64, 64}, 4, {3, 2, 64, 72}, true, 0, 0, false, false, -1, {0},
+     NONE, false, "op"},
+    {"matmul_4d_3d_weight", KN_OP_MATMUL, 4, {2, 3, 16, 24}, 2, {24, 40}, false, 0, 0, false, false, -1, {0}, NONE,
+     false, "op"},
+    {"matmul_4d_relu_big", KN_OP_MATMUL, 4, {1, 2, 64, 64}, 4, {1, 2, 64, 80}, true, 0, 0, false, false, -1, {0},
+     KN_OP_RELU, false, "op"},
     {"matmul_3d_2d_input", KN_OP_MATMUL, 3, {3, 4, 6}, 2, {6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_2d_3d", KN_OP_MATMUL, 2, {4, 6}, 3, {2, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_4d_4d", KN_OP_MATMUL, 4, {2, 3, 4, 6}, 4, {2, 3, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
@@ -700,7 +713,8 @@ static const mm_case mm_cases[] = {
     {"matmul_vec_mat", KN_OP_MATMUL, 1, {6}, 2, {6, 5}, false, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_mat_vec", KN_OP_MATMUL, 2, {4, 6}, 1, {6}, true, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_2d_input", KN_OP_MATMUL, 2, {5, 12}, 2, {12, 9}, true, 0, 0, false, false, -1, {0}, NONE, false, "*"},
-    {"matmul_3d_tanh", KN_OP_MATMUL, 3, {2, 4, 6}, 2, {6, 5}, false, 0, 0, false, false, -1, {0}, KN_OP_TANH},
+    {"matmul_3d_tanh", KN_OP_MATMUL, 3, {2, 4, 6}, 2, {6, 5}, false, 0, 0, false, false, -1, {0}, KN_OP_TANH, false,
+     "op"},
     {"matmul_add_bias", KN_OP_MATMUL, 2, {4, 12}, 2, {12, 7}, false, 0, 0, false, false, -1, {0}, KN_OP_RELU, true,
      "*"},
     {"matmul_3d_add_bias", KN_OP_MATMUL, 3, {2, 4, 12}, 2, {12, 7}, false, 0, 0, false, false, -1, {0}, NONE, true},
@@ -1056,6 +1070,17 @@ static kn_model_t *t_transpose(void)
     kn_pb_output(&b, kn_pb_node(&b, "op2", KN_OP_TRANSPOSE, &a, 1, &t));
     kn_attrs_init(KN_OP_TRANSPOSE, &a); /* reverse */
     kn_pb_output(&b, kn_pb_node(&b, "op3", KN_OP_TRANSPOSE, &a, 1, (int[]){kn_pb_input(&b, "v", 3, KN_DIMS(2, 3, 4))}));
+    /* 6-D, the last two swapped (oneDNN's reorder) */
+    a.transpose.nperm = 6;
+    int64_t perm6[6] = {0, 1, 3, 2, 5, 4};
+    memcpy(a.transpose.perm, perm6, sizeof perm6);
+    int w6 = kn_pb_input(&b, "w6", 6, (const int64_t[]){2, 2, 3, 2, 3, 4});
+    kn_pb_output(&b, kn_pb_node(&b, "op4", KN_OP_TRANSPOSE, &a, 1, &w6));
+    /* the last dimension in place: kiln's row copies (by measurement), not in the expected list */
+    a.transpose.nperm = 4;
+    int64_t perm_rows[4] = {0, 2, 1, 3};
+    memcpy(a.transpose.perm, perm_rows, sizeof perm_rows);
+    kn_pb_output(&b, kn_pb_node(&b, "op5", KN_OP_TRANSPOSE, &a, 1, (int[]){kn_pb_input(&b, "u", 4, KN_DIMS(2, 3, 4, 5))}));
     return kn_pb_model(&b);
 }
 
@@ -1253,7 +1278,7 @@ static const tensor_case tensor_cases[] = {
     {"layer_norm", t_layer_norm, "ln,ln1,c1,c2"},
     {"flatten_gemm", t_flatten, "c1,fc"},
     {"reshape", t_reshape, "c1,c2"},
-    {"transpose", t_transpose, "c1,c2"},
+    {"transpose", t_transpose, "c1,c2,op,op2,op3,op4"},
     {"split", t_split, "c1,c2,c3"},
     {"slice", t_slice, "c1,c2"},
     {"pad", t_pad, "c1,c2"},

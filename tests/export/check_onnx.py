@@ -2,8 +2,8 @@
 """check_onnx.py FILE_OR_DIR ... - run onnx.checker.check_model (full_check:
 with ONNX shape inference) on ONNX files that kiln exported, and require
 producer "kiln" and opset 13 of the default domain (14 only for the models
-that do arithmetic on 8-bit integers, which opset 13 lacks, and 17 for models
-with LayerNormalization; listed).
+that do arithmetic on 8-bit integers, which opset 13 lacks, 16 for those with
+a ScatterND reduction and 17 for models with LayerNormalization; listed).
 
 A model whose only problem is a graph output without a shape (kiln could not
 infer it: its shape depends on a run-time input) is counted as unchecked, not
@@ -43,11 +43,16 @@ def main():
             model = onnx.load(path)
             opsets = {o.domain: o.version for o in model.opset_import}
             opset = opsets.get("", None)
-            if opset not in (13, 14, 17) or model.producer_name != "kiln":
-                raise ValueError("opset %s, producer %r; expected opset 13 (14, 17) and producer 'kiln'"
+            if opset not in (13, 14, 16, 17) or model.producer_name != "kiln":
+                raise ValueError("opset %s, producer %r; expected opset 13 (14, 16, 17) and producer 'kiln'"
                                  % (opsets, model.producer_name))
             if opset == 14:
                 print("%s: opset 14 (8-bit integer arithmetic)" % path)
+            if opset == 16:
+                if not any(n.op_type == "ScatterND" and any(a.name == "reduction" for a in n.attribute)
+                           for n in model.graph.node):
+                    raise ValueError("opset 16 without a ScatterND reduction")
+                print("%s: opset 16 (ScatterND reduction)" % path)
             if opset == 17:
                 if not any(n.op_type == "LayerNormalization" for n in model.graph.node):
                     raise ValueError("opset 17 without a LayerNormalization")

@@ -502,6 +502,7 @@ static void set_resize(kn_attrs *a)
 static void set_layer_norm(kn_attrs *a) { a->layer_norm.axis = 1, a->layer_norm.epsilon = 1e-3f; }
 static void set_instance_norm(kn_attrs *a) { a->batch_norm.epsilon = 2e-3f; }
 static void set_fmod(kn_attrs *a) { a->mod.fmod = true; }
+static void set_scatter_mul(kn_attrs *a) { a->scatter.reduction = KN_SCATTER_MUL; }
 static void set_d2s(kn_attrs *a) { a->block.blocksize = 2, a->block.crd = true; }
 static void set_s2d(kn_attrs *a) { a->block.blocksize = 3; }
 static void set_transpose(kn_attrs *a)
@@ -622,6 +623,8 @@ static const op_case op_cases[] = {
     {KN_OP_SQUEEZE, 1, "f", 1, KN_F32, NULL},
     {KN_OP_UNSQUEEZE, 2, "fi", 1, KN_F32, NULL},
     {KN_OP_GATHER, 2, "fi", 1, KN_F32, set_axis1},
+    {KN_OP_SCATTER_ND, 3, "fif", 1, KN_F32, NULL},
+    {KN_OP_SCATTER_ND, 3, "fif", 1, KN_F32, set_scatter_mul}, /* opset 16 */
     {KN_OP_SHAPE, 1, "f", 1, KN_I64, NULL},
     {KN_OP_CONSTANT_OF_SHAPE, 1, "i", 1, KN_I32, set_cos},
     {KN_OP_CONSTANT_OF_SHAPE, 1, "i", 1, KN_F64, set_cos_f64},
