@@ -18,13 +18,6 @@
 
 #include "onnx_priv.h"
 
-#define KN_TRY(expr)                   \
-    do {                               \
-        kn_status kn_try_st_ = (expr); \
-        if (kn_try_st_ != KN_OK)       \
-            return kn_try_st_;         \
-    } while (0)
-
 /* Subscript labels: 'a'-'z' 0..25, 'A'-'Z' 26..51, the dims of "..." 52.. (right-aligned across operands). */
 #define KN_EIN_ELL 52
 #define KN_EIN_NONE (-1)

@@ -20,13 +20,6 @@
 
 #include "onnx_priv.h"
 
-#define KN_TRY(expr)                   \
-    do {                               \
-        kn_status kn_try_st_ = (expr); \
-        if (kn_try_st_ != KN_OK)       \
-            return kn_try_st_;         \
-    } while (0)
-
 /* Attributes one ONNX node can get (Conv/ConvTranspose have the most: 8). */
 #define KN_EX_MAX_ATTRS 12
 /* Nodes, initializers and value infos appended to one export. */

@@ -542,19 +542,26 @@ static kn_status kn_onnx_add_value(kn_onnx_importer *imp, const char *name, kn_d
     return KN_OK;
 }
 
+/* A fresh value name "<node>/<suffix>" (unique in the import; malloc'd), or NULL when out of memory. */
+static char *kn_onnx_step_name(kn_onnx_node *n, const char *suffix)
+{
+    size_t blen = strlen(n->name) + strlen(suffix) + 2;
+    char *base = malloc(blen);
+    if (!base)
+        return NULL;
+    snprintf(base, blen, "%s/%s", n->name, suffix);
+    char *name = kn_onnx_unique_name(n->imp, base);
+    free(base);
+    return name;
+}
+
 kn_status kn_onnx_add_const(kn_onnx_node *n, const char *suffix, kn_dtype dtype,
                             const kn_shape *shape, const void *data, int *id, kn_error *err)
 {
     size_t nbytes;
     if (kn_tensor_nbytes(dtype, shape, &nbytes) != KN_OK)
         return kn_onnx_node_error(n, err, KN_ERR_OVERFLOW, "constant '%s' is too large", suffix);
-    size_t blen = strlen(n->name) + strlen(suffix) + 2;
-    char *base = malloc(blen);
-    if (!base)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    snprintf(base, blen, "%s/%s", n->name, suffix);
-    char *name = kn_onnx_unique_name(n->imp, base);
-    free(base);
+    char *name = kn_onnx_step_name(n, suffix);
     void *copy = malloc(nbytes ? nbytes : 1);
     if (!name || !copy) {
         free(name);
@@ -571,13 +578,7 @@ kn_status kn_onnx_add_const(kn_onnx_node *n, const char *suffix, kn_dtype dtype,
 kn_status kn_onnx_add_step(kn_onnx_node *n, const char *suffix, kn_op op, const int *inputs, int num_inputs,
                            const kn_attrs *attrs, int *out, kn_error *err)
 {
-    size_t blen = strlen(n->name) + strlen(suffix) + 2;
-    char *base = malloc(blen);
-    if (!base)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-    snprintf(base, blen, "%s/%s", n->name, suffix);
-    char *name = kn_onnx_unique_name(n->imp, base);
-    free(base);
+    char *name = kn_onnx_step_name(n, suffix);
     if (!name)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     kn_status st = kn_onnx_add_value(n->imp, name, KN_DTYPE_UNDEFINED, NULL, KN_VALUE_INTERMEDIATE, NULL, out, err);

@@ -11,13 +11,6 @@
 #include "onnx_priv.h"
 
 /* Shorthand: evaluate a kn_status expression and return it when it failed. */
-#define KN_TRY(expr)                   \
-    do {                               \
-        kn_status kn_try_st_ = (expr); \
-        if (kn_try_st_ != KN_OK)       \
-            return kn_try_st_;         \
-    } while (0)
-
 /* Append an int64 vector constant "<node>/<suffix>" as input slot `slot`. */
 static kn_status kn_onnx_ints_input(kn_onnx_node *n, int slot, const char *suffix, const int64_t *v,
                                     int count, kn_error *err)

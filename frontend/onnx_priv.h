@@ -13,6 +13,14 @@
 #include "onnx.h"
 #include "onnx.pb-c.h"
 
+/* Return from the enclosing function with expr's status when it is not KN_OK. */
+#define KN_TRY(expr)                   \
+    do {                               \
+        kn_status kn_try_st_ = (expr); \
+        if (kn_try_st_ != KN_OK)       \
+            return kn_try_st_;         \
+    } while (0)
+
 struct kn_onnx_importer;
 
 /**

@@ -72,8 +72,8 @@ void kn_ref_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
         const int64_t parts = dim / 16 < KN_SGEMM_SLABS ? dim / 16 : KN_SGEMM_SLABS;
         if (parts >= 2) {
             const int64_t chunk = (dim + parts - 1) / parts;
-            const int nth = kn_ref_gemm_threads();
 #ifdef _OPENMP
+            const int nth = kn_ref_gemm_threads();
 #pragma omp parallel for num_threads(nth < parts ? nth : (int)parts) schedule(static) if (nth > 1)
 #endif
             for (int64_t t = 0; t < parts; t++) {
@@ -151,6 +151,21 @@ kn_status kn_ref_gemm(const kn_node *node, const kn_tensor *in, kn_tensor *out, 
     return KN_OK;
 }
 
+/* The offsets into A and B of product t of a batched MatMul: t's index in the broadcast batch dims od[0..rob),
+ * through A's and B's batch strides sa and sb (0 where a side broadcasts). */
+static void batch_offsets(int64_t t, int rob, const int64_t *od, const int64_t *sa, const int64_t *sb, int64_t *oa,
+                          int64_t *ob)
+{
+    int64_t rem = t;
+    *oa = *ob = 0;
+    for (int i = rob - 1; i >= 0; i--) {
+        int64_t ix = rem % od[i];
+        rem /= od[i];
+        *oa += ix * sa[i];
+        *ob += ix * sb[i];
+    }
+}
+
 kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
                kn_error *err)
 {
@@ -217,13 +232,8 @@ kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out
         const double *da = A->data, *db = B->data;
         double *dy = Y->data;
         for (int64_t t = 0; t < batch; t++) {
-            int64_t rem = t, oa = 0, ob = 0;
-            for (int i = rob - 1; i >= 0; i--) {
-                int64_t ix = rem % od[i];
-                rem /= od[i];
-                oa += ix * sa[i];
-                ob += ix * sb[i];
-            }
+            int64_t oa, ob;
+            batch_offsets(t, rob, od, sa, sb, &oa, &ob);
             cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, da + oa, (int)K,
                         db + ob, ldb, 0.0, dy + t * M * N, (int)N);
         }
@@ -247,13 +257,8 @@ kn_status kn_ref_matmul(const kn_node *node, const kn_tensor *in, kn_tensor *out
 #pragma omp parallel for num_threads(nth) schedule(static) if (par)
 #endif
     for (int64_t t = 0; t < batch; t++) {
-        int64_t rem = t, oa = 0, ob = 0;
-        for (int i = rob - 1; i >= 0; i--) {
-            int64_t ix = rem % od[i];
-            rem /= od[i];
-            oa += ix * sa[i];
-            ob += ix * sb[i];
-        }
+        int64_t oa, ob;
+        batch_offsets(t, rob, od, sa, sb, &oa, &ob);
         if (par)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a + oa, (int)K,
                         b + ob, ldb, 0.0f, y + t * M * N, (int)N);
