@@ -164,15 +164,19 @@ static const pg_case pg_cases[] = {
     {"maxpool_grad_plain", 5, 6, 6, 2, false, false},
 };
 
+/* A pooling gradient's x [2, c, h, w]: Conv "c1" (8 -> c, so blocked on oneDNN) when `blocked`, else graph input "x". */
+static int pool_grad_x(kn_pb *b, int64_t c, int64_t h, int64_t w, bool blocked)
+{
+    if (blocked)
+        return kn_pb_conv(b, "c1", kn_pb_input(b, "x", 4, KN_DIMS(2, 8, h, w)), 8, c, 3, 1, 1, 1);
+    return kn_pb_input(b, "x", 4, KN_DIMS(2, c, h, w));
+}
+
 static void test_pool_grad(const pg_case *c)
 {
     kn_pb b;
     kn_pb_init(&b);
-    int x;
-    if (c->blocked)
-        x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->h, c->w)), 8, c->c, 3, 1, 1, 1);
-    else
-        x = kn_pb_input(&b, "x", 4, KN_DIMS(2, c->c, c->h, c->w));
+    int x = pool_grad_x(&b, c->c, c->h, c->w, c->blocked);
     int dy = kn_pb_input(&b, "dy", 4, KN_DIMS(2, c->c, c->h / c->k, c->w / c->k));
     kn_attrs a;
     kn_attrs_init(KN_OP_MAX_POOL_GRAD, &a);
@@ -205,11 +209,7 @@ static void test_avg_pool_grad(const apg_case *c)
 {
     kn_pb b;
     kn_pb_init(&b);
-    int x;
-    if (c->blocked)
-        x = kn_pb_conv(&b, "c1", kn_pb_input(&b, "x", 4, KN_DIMS(2, 8, c->h, c->w)), 8, c->c, 3, 1, 1, 1);
-    else
-        x = kn_pb_input(&b, "x", 4, KN_DIMS(2, c->c, c->h, c->w));
+    int x = pool_grad_x(&b, c->c, c->h, c->w, c->blocked);
     const kn_op op = c->global ? KN_OP_GLOBAL_AVERAGE_POOL_GRAD : KN_OP_AVERAGE_POOL_GRAD;
     kn_attrs a;
     kn_attrs_init(op, &a);
