@@ -119,6 +119,20 @@ kn_status kn_pass_dce(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_err
 kn_status kn_pass_fuse_activation(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
 /**
+ * Concat distribution (inference graphs only): a pooling (MaxPool,
+ * AveragePool) that alone reads a channel Concat of 2-4 float32 4-D sources
+ * pools each source and concatenates the smaller results; a channel Concat
+ * whose every reader is a group-1 Conv with constant float32 weights (and
+ * no post-ops yet) becomes, for each reader, one Conv per source over its
+ * slice of the weights' input channels (the bias on the last) summed by
+ * Adds, so the concat's copy disappears and fuse_residual turns the sums
+ * into post-ops. Skipped, with the reason explained, when a sum would move
+ * more bytes than the copy (a reader with a bigger output than the
+ * concat), or when ctx->can_fuse refuses a residual for the Conv.
+ */
+kn_status kn_pass_distribute_concat(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
  * Residual fusion: a Conv whose output is read only by an Add whose other
  * operand has exactly the Conv output's shape and dtype takes that operand
  * as an extra input (slot 3; an absent bias stays -1 in slot 2) with

@@ -38,6 +38,9 @@ static const kn_pass kn_inference_pipeline[] = {
      * rewrites a node that carries one. Residual first: a Conv that already
      * carries an activation cannot take an Add (it would come after it), and
      * the residual pass fuses the activation after the Add itself. */
+    /* Before residual fusion, which turns its sums into post-ops. */
+    {"distribute_concat", "move poolings before a channel Concat; split a Conv over one into summed Convs",
+     kn_pass_distribute_concat, KN_ONCE},
     {"fuse_swish", "turn Mul(x, Sigmoid(x)) into Swish(x)", kn_pass_fuse_swish, KN_ONCE},
     {"fuse_gelu", "turn x * 0.5 * (1 + Erf(x / sqrt 2)) into Gelu(x)", kn_pass_fuse_gelu, KN_ONCE},
     {"fuse_mish", "turn Mul(x, Tanh(Softplus(x))) into Mish(x)", kn_pass_fuse_mish, KN_ONCE},

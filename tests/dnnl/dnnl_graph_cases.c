@@ -243,6 +243,55 @@ void kn_dnnl_test_concat(void **state)
         check(build_concat(&concat_cases[i]), concat_cases[i].expect, 0, concat_cases[i].name);
 }
 
+/*
+ * SqueezeNet's Fire modules, which distribute_concat takes apart: squeeze (1x1, ReLU), expand 1x1 and 3x3 (ReLU)
+ * concatenated, a 3x3/2 max pool over the concat, a second Fire module and a 1x1 Conv over its concat. Expand
+ * widths in and out of oneDNN's 8- and 16-channel blocks, batch 1 and 2.
+ */
+static int fire(kn_pb *b, const char *tag, int x, int64_t cin, int64_t e)
+{
+    char name[7][24];
+    const char *what[7] = {"sq", "e1", "e3", "cat", "sq_relu", "e1_relu", "e3_relu"};
+    for (int i = 0; i < 7; i++)
+        snprintf(name[i], sizeof name[i], "%s_%s", tag, what[i]);
+    int sq = kn_pb_unary(b, name[4], KN_OP_RELU, kn_pb_conv(b, name[0], x, cin, 6, 1, 1, 0, 1));
+    int e1 = kn_pb_unary(b, name[5], KN_OP_RELU, kn_pb_conv(b, name[1], sq, 6, e, 1, 1, 0, 1));
+    int e3 = kn_pb_unary(b, name[6], KN_OP_RELU, kn_pb_conv(b, name[2], sq, 6, e, 3, 1, 1, 1));
+    kn_attrs ax;
+    kn_attrs_init(KN_OP_CONCAT, &ax);
+    ax.axis.axis = 1;
+    return kn_pb_node(b, name[3], KN_OP_CONCAT, &ax, 2, (const int[]){e1, e3});
+}
+
+static kn_model_t *build_fire(int64_t n, int64_t e)
+{
+    kn_pb b;
+    kn_pb_init(&b);
+    int x = kn_pb_input(&b, "x", 4, KN_DIMS(n, 8, 9, 9));
+    kn_attrs mp;
+    kn_attrs_init(KN_OP_MAX_POOL, &mp);
+    mp.window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        mp.window.kernel[i] = 3;
+        mp.window.stride[i] = 2;
+    }
+    int pooled = kn_pb_node(&b, "pool", KN_OP_MAX_POOL, &mp, 1, (const int[]){fire(&b, "f1", x, 8, e)});
+    kn_pb_output(&b, kn_pb_conv(&b, "out", fire(&b, "f2", pooled, 2 * e, e), 2 * e, 4, 1, 1, 0, 1));
+    return kn_pb_model(&b);
+}
+
+void kn_dnnl_test_fire(void **state)
+{
+    (void)state;
+    const int64_t widths[] = {16, 12, 5, 32};
+    for (int64_t n = 1; n <= 2; n++)
+        for (size_t i = 0; i < COUNT(widths); i++) {
+            char name[32];
+            snprintf(name, sizeof name, "fire_b%d_e%d", (int)n, (int)widths[i]);
+            check(build_fire(n, widths[i]), "*", 0, name);
+        }
+}
+
 /* A dense block: a0 = Conv(x) with `c0` channels; y_k = Conv(cat_k) with `g` channels; cat_1 = [a0, y_1],
  * cat_k = [a0, y_1 .. y_k]; and a branch [a0, y_1, y_3] that extends cat_1 a second time. */
 typedef struct chain_case {
@@ -271,13 +320,17 @@ static kn_model_t *build_chain(const chain_case *c)
     int a0 = kn_pb_conv(&b, "a0", x, 8, c->c0, 3, 1, 1, 1);
     int y1 = kn_pb_conv(&b, "y1", a0, c->c0, c->g, 3, 1, 1, 1);
     int cat1 = kn_pb_node(&b, "cat1", KN_OP_CONCAT, &ax, 2, (const int[]){a0, y1});
-    int y2 = kn_pb_conv(&b, "y2", cat1, c->c0 + c->g, c->g, 3, 1, 1, 1);
+    /* every concat read through a ReLU, as DenseNet's BN-ReLU-Conv does: a Conv reading a concat directly
+     * would take the sources one by one (distribute_concat) and leave no concat to test */
+    int y2 = kn_pb_conv(&b, "y2", kn_pb_unary(&b, "act1", KN_OP_RELU, cat1), c->c0 + c->g, c->g, 3, 1, 1, 1);
     int cat2 = kn_pb_node(&b, "cat2", KN_OP_CONCAT, &ax, 3, (const int[]){a0, y1, y2});
-    int y3 = kn_pb_conv(&b, "y3", cat2, c->c0 + 2 * c->g, c->g, 3, 1, 1, 1);
+    int y3 = kn_pb_conv(&b, "y3", kn_pb_unary(&b, "act2", KN_OP_RELU, cat2), c->c0 + 2 * c->g, c->g, 3, 1, 1, 1);
     int cat3 = kn_pb_node(&b, "cat3", KN_OP_CONCAT, &ax, 4, (const int[]){a0, y1, y2, y3});
     int branch = kn_pb_node(&b, "branch", KN_OP_CONCAT, &ax, 3, (const int[]){a0, y1, y3});
-    kn_pb_output(&b, kn_pb_conv(&b, "out", cat3, c->c0 + 3 * c->g, 8, 1, 1, 0, 1));
-    kn_pb_output(&b, kn_pb_conv(&b, "out_branch", branch, c->c0 + 2 * c->g, 8, 1, 1, 0, 1));
+    kn_pb_output(&b, kn_pb_conv(&b, "out", kn_pb_unary(&b, "act3", KN_OP_RELU, cat3), c->c0 + 3 * c->g, 8, 1, 1, 0,
+                                1));
+    kn_pb_output(&b, kn_pb_conv(&b, "out_branch", kn_pb_unary(&b, "act_b", KN_OP_RELU, branch), c->c0 + 2 * c->g, 8,
+                                1, 1, 0, 1));
     kn_pb_output(&b, cat2); /* read after cat3 was appended to its storage */
     return kn_pb_model(&b);
 }

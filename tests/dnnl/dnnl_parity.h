@@ -114,6 +114,7 @@ kn_model_t *kn_pb_model(kn_pb *b);
 void kn_dnnl_test_binary(void **state);
 void kn_dnnl_test_concat(void **state);
 void kn_dnnl_test_concat_chain(void **state);
+void kn_dnnl_test_fire(void **state);
 void kn_dnnl_test_norm(void **state);
 void kn_dnnl_test_softmax(void **state);
 void kn_dnnl_test_conv_transpose(void **state);

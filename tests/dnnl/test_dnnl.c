@@ -504,6 +504,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(kn_dnnl_test_binary),
         cmocka_unit_test(kn_dnnl_test_concat),
         cmocka_unit_test(kn_dnnl_test_concat_chain),
+        cmocka_unit_test(kn_dnnl_test_fire),
         cmocka_unit_test(kn_dnnl_test_norm),
         cmocka_unit_test(kn_dnnl_test_softmax),
         cmocka_unit_test(kn_dnnl_test_conv_transpose),

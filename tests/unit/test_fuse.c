@@ -156,6 +156,9 @@ static void explain_close(explain_buf *b)
     free(b->text);
 }
 
+/* Whether fuse_and_compare runs distribute_concat first (the Concat tests). */
+static bool g_distribute;
+
 /*
  * Run the given passes on a copy of f's graph and check the result: still
  * valid (verification and shape inference again), `want_nodes` live nodes,
@@ -176,6 +179,8 @@ static char *fuse_and_compare(fx *f, bool residual, bool activation, kn_pass_ctx
         ctx.can_fuse_user = ctx_in->can_fuse_user;
     }
     bool changed = false;
+    if (g_distribute && kn_pass_distribute_concat(&fused, &ctx, &changed, &err) != KN_OK)
+        fail_msg("distribute_concat: %s", err.message);
     if (residual && kn_pass_fuse_residual(&fused, &ctx, &changed, &err) != KN_OK)
         fail_msg("fuse_residual: %s", err.message);
     if (activation && kn_pass_fuse_activation(&fused, &ctx, &changed, &err) != KN_OK)
@@ -749,6 +754,89 @@ static void test_residual_after_activation(void **state)
 }
 
 /* The Conv shape rule takes the fused residual slot and checks it. */
+/*
+ * Fire-module shapes: Relu(Conv 1x1) and Relu(Conv 3x3) concatenated, max-pooled, then a 1x1 Conv (+Relu):
+ * distribute_concat pools each source and splits the Conv into two summed Convs, which residual fusion joins;
+ * a second Concat of the same sources read by a Sigmoid is kept, with the reason. Same outputs.
+ */
+static void test_distribute_concat(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", kn_test_shape(4, 2, 4, 6, 6));
+    kn_attrs a1 = conv_attrs(0), a3 = conv_attrs(1), cat, mp;
+    kn_attrs_init(KN_OP_CONCAT, &cat);
+    cat.axis.axis = 1;
+    kn_attrs_init(KN_OP_MAX_POOL, &mp);
+    mp.window.nspatial = 2;
+    mp.window.kernel[0] = mp.window.kernel[1] = mp.window.stride[0] = mp.window.stride[1] = 2;
+    int e1 = fx_node(&f, "e1", KN_OP_RELU, NULL, "e1_out", 1,
+                     fx_node(&f, "c1", KN_OP_CONV, &a1, "c1_out", 2, x, fx_weight(&f, "w1", kn_test_shape(4, 3, 4, 1, 1))));
+    int e3 = fx_node(&f, "e3", KN_OP_RELU, NULL, "e3_out", 1,
+                     fx_node(&f, "c3", KN_OP_CONV, &a3, "c3_out", 2, x, fx_weight(&f, "w3", kn_test_shape(4, 5, 4, 3, 3))));
+    int c = fx_node(&f, "cat", KN_OP_CONCAT, &cat, "cat_out", 2, e1, e3);
+    int p = fx_node(&f, "pool", KN_OP_MAX_POOL, &mp, "pool_out", 1, c);
+    int y = fx_node(&f, "sq", KN_OP_CONV, &a1, "sq_out", 3, p, fx_weight(&f, "wsq", kn_test_shape(4, 2, 8, 1, 1)),
+                    fx_weight(&f, "bsq", kn_test_shape(1, 2)));
+    fx_output(&f, fx_node(&f, "sq_relu", KN_OP_RELU, NULL, "out", 1, y));
+    int c2 = fx_node(&f, "cat2", KN_OP_CONCAT, &cat, "cat2_out", 2, e1, e3);
+    fx_output(&f, fx_node(&f, "sig", KN_OP_SIGMOID, NULL, "out2", 1, c2));
+    fx_finish(&f);
+    assert_int_equal(live_nodes(&f.g), 10);
+    g_distribute = true;
+    kn_graph fused;
+    char *text = fuse_and_compare(&f, true, true, NULL, 8, &fused);
+    g_distribute = false;
+    assert_non_null(strstr(text, "distribute_concat: MaxPool 'pool' moved before Concat 'cat' (2 poolings"));
+    assert_non_null(strstr(text, "distribute_concat: Conv 'sq' over Concat 'cat/pooled' split into 2 convolutions"));
+    assert_non_null(strstr(text, "distribute_concat: Concat 'cat2' kept: a reader is not a Conv"));
+    assert_non_null(strstr(text, "fuse_residual: fused Add 'sq/sum1' into Conv 'sq/part0'"));
+    for (int i = 0; i < fused.num_nodes; i++)
+        if (!fused.nodes[i].dead && fused.nodes[i].op == KN_OP_CONCAT)
+            assert_string_equal(fused.nodes[i].name, "cat2");
+    const kn_node *sq = find_node(&fused, "sq/part0");
+    assert_non_null(sq);
+    assert_int_equal(sq->fused.residual, 3);
+    assert_int_equal(sq->fused.activation, KN_OP_RELU);
+    assert_string_equal(fused.values[sq->outputs[0]].name, "out");
+    free(text);
+    kn_graph_free(&fused);
+
+    /* a training graph's weights change every step: nothing to slice */
+    kn_graph train;
+    assert_int_equal(kn_graph_clone(&f.g, &train, &f.err), KN_OK);
+    train.variables = true;
+    bool changed = false;
+    kn_pass_ctx ctx = {0};
+    assert_int_equal(kn_pass_distribute_concat(&train, &ctx, &changed, &f.err), KN_OK);
+    assert_false(changed);
+    assert_int_equal(live_nodes(&train), 10);
+    kn_graph_free(&train);
+    kn_graph_free(&f.g);
+}
+
+/* A Concat whose reader's output is bigger than the concat stays (the sums would move more bytes). */
+static void test_distribute_concat_kept(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", kn_test_shape(4, 1, 2, 5, 5));
+    kn_attrs a1 = conv_attrs(0), cat;
+    kn_attrs_init(KN_OP_CONCAT, &cat);
+    cat.axis.axis = -3;
+    int c = fx_node(&f, "cat", KN_OP_CONCAT, &cat, "cat_out", 2, x, fx_node(&f, "neg", KN_OP_NEG, NULL, "nx", 1, x));
+    fx_output(&f, fx_node(&f, "wide", KN_OP_CONV, &a1, "y", 2, c, fx_weight(&f, "w", kn_test_shape(4, 16, 4, 1, 1))));
+    fx_finish(&f);
+    g_distribute = true;
+    char *text = fuse_and_compare(&f, true, true, NULL, 3, NULL);
+    g_distribute = false;
+    assert_string_equal(text, "distribute_concat: Concat 'cat' kept: the sums would move more bytes than the copy\n");
+    free(text);
+    kn_graph_free(&f.g);
+}
+
 static void test_conv_shape_rule_residual(void **state)
 {
     (void)state;
@@ -791,6 +879,8 @@ int main(void)
         cmocka_unit_test(test_residual_backend),
         cmocka_unit_test(test_residual_after_activation),
         cmocka_unit_test(test_conv_shape_rule_residual),
+        cmocka_unit_test(test_distribute_concat),
+        cmocka_unit_test(test_distribute_concat_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
