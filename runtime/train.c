@@ -286,6 +286,9 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
     kn_options o = {.backend = t->backend, .threads = t->opts.threads, .explain = eval ? NULL : t->opts.explain};
     if (share.role == KN_SHARE_MAKE) {
         const int outputs = pre.num_outputs;
+        kn_session_free(bs->share); /* what an earlier, failed compilation of this batch size left */
+        bs->share = NULL;
+        kn_trainer_feed_free(bs);
         if ((st = kn_session_from_graph(&pre, batch, &o, &bs->share, err)) != KN_OK ||
             (st = kn_trainer_feed_alloc(bs, outputs, err)) != KN_OK) {
             kn_graph_free(&g);
