@@ -327,9 +327,6 @@ static kn_status kn_trainer_sessions(kn_trainer_t *t, int64_t b, bool eval, kn_b
         st = kn_trainer_compile(t, b, 0, true, bs, &bs->eval, err);
     if (!eval && !bs->feed_cap && t->share_step < 0)
         st = kn_trainer_feed_alloc(bs, 0, err);
-    /* the step that makes a shared value first: the steps before it read it */
-    if (!eval && st == KN_OK && t->share_step >= 0 && !bs->step[t->share_step])
-        st = kn_trainer_compile(t, b, t->share_step, false, bs, &bs->step[t->share_step], err);
     for (int s = 0; !eval && s < tr->num_steps && st == KN_OK; s++)
         if (!bs->step[s])
             st = kn_trainer_compile(t, b, s, false, bs, &bs->step[s], err);
