@@ -401,6 +401,16 @@ typedef struct kn_train_options {
      * them); costs their memory for the whole step.
      */
     int keep_gradients;
+    /**
+     * Every step computes every chain of its loss itself. By default, when
+     * a step trains a model M whose forward on the noise the steps before
+     * it read with M frozen (a GAN's generator), M(noise) is computed once
+     * per batch, before the first step, and those steps read it (as
+     * PyTorch's `fake = G(z)`, `D(fake.detach())`): BatchNorm in M then
+     * updates its running statistics once per batch instead of once per
+     * step that applies M (kn_train_info.shared says when).
+     */
+    bool no_share;
     FILE *explain;            /**< as kn_options: what the passes did to the training graphs */
     int verify_each;
     const char *dump_after;   /**< a pass of the training pipeline (kiln train --dump-after) */
@@ -450,6 +460,9 @@ typedef struct kn_train_info {
     bool shuffle;
     int64_t augment_shift;        /**< training images moved by up to this many pixels (kn_dataset_shift) */
     bool cosine;                  /**< a cosine learning-rate schedule (kn_trainer_set_total_steps) */
+    /** A sentence when a model's forward on the noise is computed once per batch (kn_train_options.no_share),
+     *  else NULL. Valid while the trainer lives. */
+    const char *shared;
 } kn_train_info;
 
 enum { KN_METRIC_ACCURACY = 1, KN_METRIC_BINARY_ACCURACY = 2, KN_METRIC_MSE = 4, KN_METRIC_MAE = 8 };

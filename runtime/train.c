@@ -35,7 +35,17 @@ typedef struct kn_batch_sessions {
     int64_t batch;
     kn_session_t *step[KN_TRAIN_MAX_STEPS];
     kn_session_t *eval;
+    /* a shared model(noise) (kn_train_share): the prefix of the step that makes it, run first in every batch;
+     * the names and tensors fed to the steps (the batch's 7, the shared value, the prefix's outputs), sized when
+     * compiled so that a step allocates nothing */
+    kn_session_t *share;
+    int feed_cap;
+    const char **feed_names, **fed_names;
+    kn_tensor *feed_in, *fed_in;
 } kn_batch_sessions;
+
+/* The batch's inputs before the shared ones: images, labels, step, lr_scale, noise, first_sample, grad_scale. */
+#define KN_TRAIN_BATCH_INPUTS 7
 
 #define KN_TRAIN_MAX_SIZES 4
 
@@ -63,6 +73,11 @@ struct kn_trainer {
     bool stats_stale;          /* trained since rank 0's running statistics were last broadcast */
     size_t sync_bytes[KN_TRAIN_MAX_STEPS];
     int sync_buckets[KN_TRAIN_MAX_STEPS];
+    /* one model's forward on the noise computed once per batch (kn_train_share_plan): the model and the step
+     * that makes it (-1: none), what the trainer says about it */
+    int share_model, share_step;
+    char share_note[300];
+    char share_name[200];      /* "<model>(noise)": the input the earlier steps read it as */
 };
 
 /* ------------------------------------------------------------ the store */
@@ -160,13 +175,46 @@ static kn_op kn_update_op(kn_spec_opt_kind k)
                                        : KN_OP_SGD_UPDATE;
 }
 
-static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bool eval, kn_session_t **out,
-                                    kn_error *err)
+/* The feed arrays of bs for `outputs` outputs of the shared prefix (kn_batch_sessions). */
+static kn_status kn_trainer_feed_alloc(kn_batch_sessions *bs, int outputs, kn_error *err)
+{
+    const int cap = KN_TRAIN_BATCH_INPUTS + 1 + outputs;
+    bs->feed_names = kn_xcalloc((size_t)cap, sizeof(char *));
+    bs->fed_names = kn_xcalloc((size_t)cap, sizeof(char *));
+    bs->feed_in = kn_xcalloc((size_t)cap, sizeof(kn_tensor));
+    bs->fed_in = kn_xcalloc((size_t)cap, sizeof(kn_tensor));
+    if (!bs->feed_names || !bs->fed_names || !bs->feed_in || !bs->fed_in)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    bs->feed_cap = cap;
+    return KN_OK;
+}
+
+static void kn_trainer_feed_free(kn_batch_sessions *bs)
+{
+    free(bs->feed_names);
+    free(bs->fed_names);
+    free(bs->feed_in);
+    free(bs->fed_in);
+    bs->feed_names = bs->fed_names = NULL;
+    bs->feed_in = bs->fed_in = NULL;
+    bs->feed_cap = 0;
+}
+
+/*
+ * Compile step `step` (or the evaluation graph) at `batch` into *out. With a shared model(noise), the steps
+ * before the one that makes it read it as an input, and that step's graph is split: its prefix into bs->share,
+ * the rest into *out.
+ */
+static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bool eval, kn_batch_sessions *bs,
+                                    kn_session_t **out, kn_error *err)
 {
     const kn_spec_training *tr = &t->spec.trainings[t->train];
     kn_graph g;
     kn_train_io io;
-    kn_status st = kn_train_build_graph(&t->spec, t->models, tr, step, batch, t->comm != NULL, &g, &io, err);
+    kn_train_share share = {.model = t->share_model, .role = KN_SHARE_NONE};
+    if (!eval && t->share_step >= 0)
+        share.role = step < t->share_step ? KN_SHARE_READ : step == t->share_step ? KN_SHARE_MAKE : KN_SHARE_NONE;
+    kn_status st = kn_train_build_graph(&t->spec, t->models, tr, step, batch, t->comm != NULL, &share, &g, &io, err);
     if (st != KN_OK)
         return st;
     t->io[step] = io;
@@ -212,14 +260,42 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
     }
     if (st == KN_OK)
         st = kn_graph_verify(&g, true, err);
+    kn_graph pre;
+    kn_graph_init(&pre);
+    if (st == KN_OK && share.role == KN_SHARE_MAKE) { /* the prefix that makes model(noise), and the rest */
+        kn_graph rest;
+        st = kn_train_split(&g, t->share_model, io.share_output, &pre, &rest, err);
+        if (st == KN_OK) {
+            kn_graph_free(&g);
+            g = rest;
+            st = kn_store_bind(t, &pre, "", err);
+        }
+        if (st == KN_OK && t->opts.explain)
+            fprintf(t->opts.explain, "train: step '%s': %s; its prefix (%d nodes) runs once per batch and hands %d "
+                    "values to the rest (%d nodes)\n", s->name, t->share_note, pre.num_nodes, pre.num_outputs,
+                    g.num_nodes);
+    }
     if (st == KN_OK)
         st = kn_store_bind(t, &g, "", err);
     if (st != KN_OK) {
         kn_graph_free(&g);
+        kn_graph_free(&pre);
         kn_error_prefix(err, "%s step '%s'", eval ? "evaluation graph of" : "training graph of", s->name);
         return st;
     }
     kn_options o = {.backend = t->backend, .threads = t->opts.threads, .explain = eval ? NULL : t->opts.explain};
+    if (share.role == KN_SHARE_MAKE) {
+        const int outputs = pre.num_outputs;
+        kn_session_free(bs->share); /* what an earlier, failed compilation of this batch size left */
+        bs->share = NULL;
+        kn_trainer_feed_free(bs);
+        if ((st = kn_session_from_graph(&pre, batch, &o, &bs->share, err)) != KN_OK ||
+            (st = kn_trainer_feed_alloc(bs, outputs, err)) != KN_OK) {
+            kn_graph_free(&g);
+            kn_error_prefix(err, "the shared prefix of step '%s'", s->name);
+            return st;
+        }
+    }
     return kn_session_from_graph(&g, batch, &o, out, err);
 }
 
@@ -237,6 +313,8 @@ static kn_status kn_trainer_sessions(kn_trainer_t *t, int64_t b, bool eval, kn_b
             for (int s = 0; s < KN_TRAIN_MAX_STEPS; s++)
                 kn_session_free(t->sizes[victim].step[s]);
             kn_session_free(t->sizes[victim].eval);
+            kn_session_free(t->sizes[victim].share);
+            kn_trainer_feed_free(&t->sizes[victim]);
             memmove(&t->sizes[victim], &t->sizes[victim + 1], sizeof t->sizes[0] * (size_t)(t->num_sizes - victim - 1));
             t->num_sizes--;
         }
@@ -246,10 +324,12 @@ static kn_status kn_trainer_sessions(kn_trainer_t *t, int64_t b, bool eval, kn_b
     }
     kn_status st = KN_OK;
     if (eval && !bs->eval)
-        st = kn_trainer_compile(t, b, 0, true, &bs->eval, err);
+        st = kn_trainer_compile(t, b, 0, true, bs, &bs->eval, err);
+    if (!eval && !bs->feed_cap && t->share_step < 0)
+        st = kn_trainer_feed_alloc(bs, 0, err);
     for (int s = 0; !eval && s < tr->num_steps && st == KN_OK; s++)
         if (!bs->step[s])
-            st = kn_trainer_compile(t, b, s, false, &bs->step[s], err);
+            st = kn_trainer_compile(t, b, s, false, bs, &bs->step[s], err);
     *out = bs;
     return st;
 }
@@ -319,6 +399,17 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
                           t->backend);
         goto fail;
     }
+    t->share_model = t->share_step = -1;
+    if (!kn_train_share_plan(&t->spec, tr, &t->share_model, &t->share_step, t->share_note, sizeof t->share_note) ||
+        t->opts.no_share) {
+        if (t->share_step >= 0) /* --no-share */
+            snprintf(t->share_note, sizeof t->share_note, "every step computes its own chains (--no-share)");
+        t->share_model = t->share_step = -1;
+    } else {
+        kn_train_share_name(&t->spec, t->share_model, t->share_name, sizeof t->share_name);
+    }
+    if (t->share_step < 0 && tr->has_noise && t->opts.explain)
+        fprintf(t->opts.explain, "train: no shared forward: %s\n", t->share_note);
     t->models = kn_xcalloc((size_t)t->spec.num_models, sizeof(kn_graph));
     if (!t->models) {
         st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
@@ -362,6 +453,8 @@ void kn_trainer_free(kn_trainer_t *t)
         for (int s = 0; s < KN_TRAIN_MAX_STEPS; s++)
             kn_session_free(t->sizes[i].step[s]);
         kn_session_free(t->sizes[i].eval);
+        kn_session_free(t->sizes[i].share);
+        kn_trainer_feed_free(&t->sizes[i]);
     }
     for (int m = 0; t->models && m < t->spec.num_models; m++)
         kn_graph_free(&t->models[m]);
@@ -389,6 +482,7 @@ kn_status kn_trainer_info(const kn_trainer_t *t, kn_train_info *info)
     for (int s = 0; s < tr->num_steps && s < 8; s++)
         info->step_names[s] = tr->steps[s].name;
     info->metrics = tr->metrics; /* KN_SPEC_METRIC_* and KN_METRIC_* are the same bits */
+    info->shared = t->share_step >= 0 ? t->share_note : NULL;
     info->image_shape = tr->dataset.image_shape;
     info->num_classes = tr->dataset.num_classes;
     info->dataset = kn_spec_dataset_name(tr->dataset.kind);
@@ -509,12 +603,12 @@ static kn_status kn_trainer_shard(const kn_trainer_t *t, const kn_tensor *images
 }
 
 /* Run session s on those of the count named inputs it has (a graph may have dropped the ones it does not read). */
-/* Of the named tensors in[0..count), those session s has as inputs, into fed/fin (at most 8); their count. */
+/* Of the named tensors in[0..count), those session s has as inputs, into fed/fin (room for count); their count. */
 static int kn_trainer_fed(const kn_session_t *s, const char *const *names, const kn_tensor *in, int count,
                           const char **fed, kn_tensor *fin)
 {
     int nf = 0;
-    for (int k = 0; k < count && k < 8; k++)
+    for (int k = 0; k < count; k++)
         for (int i = 0; i < kn_session_num_inputs(s); i++) {
             kn_io_info io;
             if (kn_session_input(s, i, &io) == KN_OK && strcmp(io.name, names[k]) == 0) {
@@ -638,22 +732,46 @@ static kn_status kn_trainer_profile_append(kn_trainer_t *t, const kn_node_time *
     return KN_OK;
 }
 
-/* Run step s's session on the named tensors it has as inputs (timed node by node when profiling). */
-static kn_status kn_trainer_run_step(kn_trainer_t *t, kn_session_t *run, int s, const char *const *names,
-                                     const kn_tensor *in, int count, kn_error *err)
+/*
+ * Run session `run` (of step `label`, NULL: the only one) on the named tensors bs->feed_*[0..count) it has as
+ * inputs (timed node by node when profiling).
+ */
+static kn_status kn_trainer_run_step(kn_trainer_t *t, kn_batch_sessions *bs, kn_session_t *run, const char *label,
+                                     int count, kn_error *err)
 {
+    const int nf = kn_trainer_fed(run, bs->feed_names, bs->feed_in, count, bs->fed_names, bs->fed_in);
     if (!t->profiling)
-        return kn_trainer_run(run, names, in, count, err);
-    const char *fed[8];
-    kn_tensor fin[8];
-    const int nf = kn_trainer_fed(run, names, in, count, fed, fin);
+        return kn_session_run(run, nf, bs->fed_names, bs->fed_in, err);
     kn_node_time *times = NULL;
     int n = 0;
-    const kn_spec_training *tr = &t->spec.trainings[t->train];
-    kn_status st = kn_session_profile(run, nf, fed, fin, &times, &n, err);
+    kn_status st = kn_session_profile(run, nf, bs->fed_names, bs->fed_in, &times, &n, err);
     if (st == KN_OK)
-        st = kn_trainer_profile_append(t, times, n, tr->num_steps > 1 ? tr->steps[s].name : NULL, err);
+        st = kn_trainer_profile_append(t, times, n, label, err);
     kn_node_times_free(times);
+    return st;
+}
+
+/*
+ * Run the shared prefix of batch sessions bs (KN_TRAIN_BATCH_INPUTS inputs in bs->feed_*) and put its outputs
+ * after them: model(noise) under its input name, then every output under its own name. The count fed.
+ */
+static kn_status kn_trainer_run_share(kn_trainer_t *t, kn_batch_sessions *bs, int *count, kn_error *err)
+{
+    const char *label = t->share_name;
+    kn_status st = kn_trainer_run_step(t, bs, bs->share, label, KN_TRAIN_BATCH_INPUTS, err);
+    int n = KN_TRAIN_BATCH_INPUTS;
+    for (int o = 0; st == KN_OK && o < kn_session_num_outputs(bs->share); o++) {
+        kn_io_info io;
+        if ((st = kn_session_output(bs->share, o, &io)) != KN_OK ||
+            (st = kn_session_get_output(bs->share, o, &bs->feed_in[n + 1 + o], err)) != KN_OK)
+            break;
+        bs->feed_names[n + 1 + o] = io.name;
+    }
+    if (st == KN_OK) {
+        bs->feed_names[n] = label; /* the steps before the one that makes it read model(noise) by this name */
+        bs->feed_in[n] = bs->feed_in[n + 1];
+        *count = n + 1 + kn_session_num_outputs(bs->share);
+    }
     return st;
 }
 
@@ -712,20 +830,29 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
         lab = (kn_tensor){.dtype = KN_I64, .shape = {.rank = 1, .dims = {b}}, .data = zeros};
     }
     r->num_steps = tr->num_steps;
+    /* the batch's inputs, the same for every step (the noise drawn once: its stream's counter is the batch) */
+    int64_t stepv = t->steps;
+    float scale = kn_trainer_lr_scale(t), share = (float)((double)b / (double)gb);
+    const kn_tensor in[KN_TRAIN_BATCH_INPUTS] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
+                                                 {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale},
+                                                 {.dtype = KN_F32},
+                                                 {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
+                                                 {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
+    static const char *const names[KN_TRAIN_BATCH_INPUTS] = {"images", "labels", "step", "lr_scale", "",
+                                                              "first_sample", "grad_scale"};
+    memcpy(bs->feed_in, in, sizeof in);
+    memcpy(bs->feed_names, names, sizeof names);
+    if (tr->has_noise) {
+        kn_trainer_draw_noise(t, first, b);
+        kn_trainer_noise_input(t, b, &bs->feed_in[4]);
+        bs->feed_names[4] = "noise";
+    }
+    int count = KN_TRAIN_BATCH_INPUTS;
+    if (bs->share) /* model(noise) once, before the steps that read it */
+        st = kn_trainer_run_share(t, bs, &count, err);
     for (int s = 0; s < tr->num_steps && st == KN_OK; s++) {
-        int64_t stepv = t->steps;
-        float scale = kn_trainer_lr_scale(t), share = (float)((double)b / (double)gb);
-        kn_tensor in[7] = {x, lab, {.dtype = KN_I64, .shape = {.rank = 0}, .data = &stepv},
-                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &scale}, {.dtype = KN_F32},
-                           {.dtype = KN_I64, .shape = {.rank = 0}, .data = &first},
-                           {.dtype = KN_F32, .shape = {.rank = 0}, .data = &share}};
-        const char *names[7] = {"images", "labels", "step", "lr_scale", "", "first_sample", "grad_scale"};
-        if (t->io[s].has_noise) {
-            kn_trainer_draw_noise(t, first, b);
-            kn_trainer_noise_input(t, b, &in[4]);
-            names[4] = "noise";
-        }
-        if ((st = kn_trainer_run_step(t, bs->step[s], s, names, in, 7, err)) != KN_OK)
+        if ((st = kn_trainer_run_step(t, bs, bs->step[s], tr->num_steps > 1 ? tr->steps[s].name : NULL, count,
+                                      err)) != KN_OK)
             break;
         kn_tensor loss;
         if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)
@@ -850,12 +977,15 @@ kn_status kn_trainer_dump_step(kn_trainer_t *t, const kn_tensor *images, const k
         kn_trainer_noise_input(t, b, &z);
         st = kn_dump_npy(dir, "noise", "", &z, err);
     }
-    /* every step's outputs (loss, predictions, gradients, masks); with several steps, "step<k>." first */
-    for (int k = 0; k < tr->num_steps && k < KN_TRAIN_MAX_STEPS; k++) {
+    /* every step's outputs (loss, predictions, gradients, masks; the step that makes a shared model(noise): its
+     * prefix's too); with several steps, "step<k>." first */
+    for (int j = 0; j < 2 * tr->num_steps && j < 2 * KN_TRAIN_MAX_STEPS; j++) {
+        const int k = j / 2;
+        const bool prefix = j % 2 == 1;
         kn_session_t *s = NULL;
-        for (int i = 0; i < t->num_sizes; i++)
+        for (int i = 0; i < t->num_sizes && (!prefix || k == t->share_step); i++)
             if (t->sizes[i].batch == b)
-                s = t->sizes[i].step[k];
+                s = prefix ? t->sizes[i].share : t->sizes[i].step[k];
         for (int o = 0; st == KN_OK && s && o < kn_session_num_outputs(s); o++) {
             kn_io_info io;
             kn_tensor x;

@@ -18,6 +18,7 @@ typedef struct kn_tg {
     int64_t batch;
     int *applied;             /* per model: applications so far (names) */
     int images, labels, noise;
+    int shared;               /* KN_SHARE_READ: the input standing for share_model(noise), -1 until made */
     kn_error *err;
 } kn_tg;
 
@@ -276,18 +277,45 @@ static int kn_tg_loss(kn_tg *t, const kn_spec_loss_term *term, int p, int k)
     return l;
 }
 
+/* The input that stands for model m applied to the noise (KN_SHARE_READ): made at its first use. */
+static int kn_tg_shared_input(kn_tg *t, int m)
+{
+    if (t->shared >= 0)
+        return t->shared;
+    const kn_value *mo = &t->models[m].values[t->models[m].outputs[0]];
+    kn_shape s = mo->shape;
+    for (int d = 0; d < s.rank; d++)
+        if (s.dims[d] == KN_DIM_BATCH)
+            s.dims[d] = t->batch;
+    char name[200];
+    kn_train_share_name(t->spec, m, name, sizeof name);
+    int id = kn_tg_value(t, mo->dtype, &s, KN_VALUE_INPUT, NULL, "%s", name);
+    if (id >= 0 && kn_graph_add_input(t->g, id, t->err) != KN_OK)
+        return -1;
+    return t->shared = id;
+}
+
+void kn_train_share_name(const kn_spec *spec, int model, char *out, size_t size)
+{
+    snprintf(out, size, "%s(noise)", spec->models[model].name);
+}
+
 kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, const kn_spec_training *tr, int step,
-                               int64_t batch, bool sharded, kn_graph *g, kn_train_io *io, kn_error *err)
+                               int64_t batch, bool sharded, const kn_train_share *share, kn_graph *g, kn_train_io *io,
+                               kn_error *err)
 {
     kn_graph_init(g);
     memset(io, 0, sizeof *io);
     io->pred = -1;
+    io->share_output = -1;
+    int made = -1; /* KN_SHARE_MAKE: the value of share->model(noise) */
     int preds[KN_TRAIN_MAX_PREDS];
     for (int k = 0; k < KN_TRAIN_MAX_PREDS; k++)
         io->pred_output[k] = preds[k] = -1;
     const kn_spec_step *s = &tr->steps[step];
     kn_tg t = {.g = g, .spec = spec, .models = models, .batch = batch, .err = err, .images = -1, .labels = -1,
-               .noise = -1};
+               .noise = -1, .shared = -1};
+    const kn_share_role role = share ? share->role : KN_SHARE_NONE;
     kn_status st = KN_OK;
     int **stored = kn_xcalloc((size_t)spec->num_models, sizeof(int *));
     t.applied = kn_xcalloc((size_t)spec->num_models, sizeof(int));
@@ -326,7 +354,17 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
     for (int k = 0; k < s->num_terms; k++) {
         const kn_spec_loss_term *term = &s->terms[k];
         int cur = term->source == KN_SPEC_SRC_NOISE ? t.noise : t.images;
-        for (int c = 0; c < term->chain_len && st == KN_OK; c++) {
+        int c0 = 0;
+        const bool head = term->source == KN_SPEC_SRC_NOISE && term->chain_len > 0 && role != KN_SHARE_NONE &&
+                          term->chain[0] == share->model;
+        if (head && role == KN_SHARE_READ) { /* the model's output on the noise, computed by the step that trains it */
+            if ((cur = kn_tg_shared_input(&t, share->model)) < 0) {
+                st = err ? err->status : KN_ERR_NOMEM;
+                goto done;
+            }
+            c0 = 1;
+        }
+        for (int c = c0; c < term->chain_len && st == KN_OK; c++) {
             const int m = term->chain[c];
             if (!stored[m]) {
                 const int nv = models[m].num_values;
@@ -339,6 +377,8 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
                     stored[m][v] = -1;
             }
             st = kn_tg_apply(&t, m, cur, &cur, stored[m]);
+            if (st == KN_OK && c == 0 && head && role == KN_SHARE_MAKE)
+                made = cur;
         }
         if (st != KN_OK)
             goto done;
@@ -384,6 +424,17 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
                 goto done;
             }
             io->pred_output[k] = g->num_outputs - 1;
+        }
+        /* the shared value last: an output keeps it through the passes, the split makes it the prefix's */
+        if (made >= 0) {
+            if (g->values[made].is_output) {
+                st = kn_error_set(err, KN_ERR_GRAPH, "step '%s': the shared value '%s' is already an output", s->name,
+                                  g->values[made].name);
+                goto done;
+            }
+            if ((st = kn_graph_add_output(g, made, err)) != KN_OK)
+                goto done;
+            io->share_output = g->num_outputs - 1;
         }
     }
     io->has_noise = t.noise >= 0;

@@ -18,7 +18,48 @@ typedef struct kn_train_io {
     int pred_output[KN_TRAIN_MAX_PREDS]; /* graph output index of term k's prediction, -1: none */
     bool has_noise;
     uint64_t update_models;    /* bit m: the step trains model m */
+    int share_output;          /* KN_SHARE_MAKE: graph output index of the shared model(noise), else -1 */
 } kn_train_io;
+
+/*
+ * A model's forward on the noise computed once per batch (train_split.c). A GAN's discriminator step reads
+ * G(noise) with G frozen, and the generator step, which trains G, computes the same G(noise) (same noise, same
+ * weights: no step in between writes G): the generator step's graph is split into a prefix (the nodes that
+ * depend only on the noise and G's variables: G's forward, BatchNorm in training mode included) run once before
+ * the batch's first step, and the rest; the earlier steps take the prefix's output as the input
+ * "<model>(noise)" instead of their own copy of G's forward.
+ */
+typedef enum {
+    KN_SHARE_NONE, /* every chain computed by the step itself */
+    KN_SHARE_READ, /* model(noise) at the head of a chain is the input "<model>(noise)" */
+    KN_SHARE_MAKE  /* the step's one model(noise) is also a graph output (io->share_output) */
+} kn_share_role;
+
+typedef struct kn_train_share {
+    int model;
+    kn_share_role role;
+} kn_train_share;
+
+/* The name of the input standing for model(noise): "<model>(noise)". */
+void kn_train_share_name(const kn_spec *spec, int model, char *out, size_t size);
+
+/*
+ * Whether train block tr can compute one model's forward on the noise once per batch: a step S > 0 applies
+ * model m exactly once, to the noise at the head of a chain; every earlier step applies m only that way, with
+ * m frozen, and at least one does. *model and *step: m and S; false and `why` (a sentence) otherwise.
+ */
+bool kn_train_share_plan(const kn_spec *spec, const kn_spec_training *tr, int *model, int *step, char *why,
+                         size_t why_size);
+
+/*
+ * Split the training graph g of the step that makes the shared value (io->share_output, model m) into `pre`,
+ * the nodes that read only the noise (and the other scalar inputs but images and labels), constants, model m's
+ * variables and each other, no optimizer update; and `rest`, the others. pre's outputs: the shared value first,
+ * then every value of pre that rest reads or that is an output of g; rest reads them as inputs of the same names
+ * and keeps g's other outputs in order. g is left unchanged.
+ */
+kn_status kn_train_split(const kn_graph *g, int model, int share_output, kn_graph *pre, kn_graph *rest,
+                         kn_error *err);
 
 /*
  * Build the forward graph of step `step` of train block `tr` at batch
@@ -31,10 +72,12 @@ typedef struct kn_train_io {
  * by kn_spec_build_graph (its initial weights are copied). g->variables is
  * set: the weights are trained. `sharded` (data-parallel training) adds
  * the int64 scalar input "first_sample" and the float32 scalar input
- * "grad_scale" (kn_train_pass.first_sample, grad_scale).
+ * "grad_scale" (kn_train_pass.first_sample, grad_scale). `share` (NULL:
+ * none) reads or makes a shared model(noise) (kn_train_share).
  */
 kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, const kn_spec_training *tr, int step,
-                               int64_t batch, bool sharded, kn_graph *g, kn_train_io *io, kn_error *err);
+                               int64_t batch, bool sharded, const kn_train_share *share, kn_graph *g, kn_train_io *io,
+                               kn_error *err);
 
 /* Load the dataset `sd` (relative directories from base_dir): its test split or its training split, at most
  * `limit` samples (0: all). */

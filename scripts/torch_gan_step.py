@@ -8,17 +8,22 @@ G.onnx and D.onnx are the two models as `kiln compile SPEC --model NAME --emit o
 structure); DIR is what `kiln train SPEC --dump-step DIR` wrote for a train block of two steps (as
 models/mlp_gan.kiln and models/dcgan.kiln have): the batch, the noise, every weight before and after the
 batch, each step's gradients ("step0." the discriminator's, "step1." the generator's) and Dropout masks.
-In float64, from kiln's initial weights, the script computes
-  step 0: loss = BCE(D(images), 1) + BCE(D(G(noise)), 0), the discriminator's gradients and its Adam update
-          (the generator is frozen: no gradient, weights unchanged);
-  step 1: loss = BCE(D'(G(noise)), 1) with the updated discriminator D' frozen, the generator's gradients
+In float64, from kiln's initial weights, the script computes, as PyTorch's DCGAN loop does,
+  fake = G(noise), once for the batch (BatchNorm in G on the batch's statistics, its moving statistics
+          updated once);
+  step 0: loss = BCE(D(images), 1) + BCE(D(fake.detach()), 0), the discriminator's gradients and its Adam
+          update (the generator is frozen: no gradient, weights unchanged);
+  step 1: loss = BCE(D'(fake), 1) with the updated discriminator D' frozen, the generator's gradients
           and its Adam update (each step has its own optimizer state; Adam's t is 1 in both),
 with BatchNorm on batch statistics and Dropout with kiln's masks, and compares, per tensor, relative to the
 tensor's largest reference magnitude: both losses, every gradient, every weight after the batch (beyond one
 float32 rounding of the weight; a tensor that starts at 0, a bias, has only Adam's first update, about lr
 everywhere and divided by |g| + eps, so float32 gradients near eps move it by a few 1e-4 of lr: those are
 held to 10 x tol of lr), and every update recomputed from kiln's own gradient (the optimizer's arithmetic). The generator's
-weights after the batch come from step 1's gradient alone, so a step-0 change to them would fail. Prints one line per tensor and exits 1 when any exceeds --tol.
+weights after the batch come from step 1's gradient alone, so a step-0 change to them would fail. BatchNorm's
+moving statistics after the batch are compared too: one update per application of the layer in training mode
+(G's once per batch), tracking the biased batch variance with Keras's momentum as kiln does (PyTorch's own
+buffers track the unbiased one). Prints one line per tensor and exits 1 when any exceeds --tol.
 """
 import argparse
 import math
@@ -124,12 +129,31 @@ def main():
         return [n for n in params if os.path.exists(os.path.join(
             dump, f"step{step}/{model}/{n}:grad".replace("/", ".").replace(":", ".") + ".npy"))]
 
+    # BatchNorm's moving statistics as kiln tracks them (Keras): per application in training mode,
+    # moving = momentum * moving + (1 - momentum) * batch statistic, the variance biased; keyed by the buffer
+    moving = {}
+    torch_batch_norm = F.batch_norm
+
+    def batch_norm(x, rmean, rvar, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+        if not training:
+            return torch_batch_norm(x, rmean, rvar, weight, bias, training, momentum, eps)
+        dims = [d for d in range(x.dim()) if d != 1]
+        mean, var = x.detach().mean(dims), x.detach().var(dims, unbiased=False)
+        for buf, stat in ((rmean, mean), (rvar, var)):
+            old = moving.get(buf.data_ptr(), buf.detach().clone())
+            moving[buf.data_ptr()] = (1.0 - momentum) * old + momentum * stat
+        return torch_batch_norm(x, None, None, weight, bias, True, momentum, eps)
+
+    F.batch_norm = batch_norm
+    # the generated batch, once: the discriminator step reads it detached, the generator step trains through it
+    for n in trained(pg, 1, gn):
+        pg[n].requires_grad_(True)
+    fake = run(G, pg, cg, noise, dropout_of(1, gn, 1))[0]
     # step 0: the discriminator learns real -> 1, generated -> 0 (the generator frozen)
     for n in trained(pd, 0, dn):
         pd[n].requires_grad_(True)
-    fake = run(G, {k: v.detach() for k, v in pg.items()}, cg, noise, dropout_of(0, gn, 1))[0]
     real_p = run(D, pd, cd, images, dropout_of(0, dn, 1))[0]
-    fake_p = run(D, pd, cd, fake, dropout_of(0, dn, 2))[0]
+    fake_p = run(D, pd, cd, fake.detach(), dropout_of(0, dn, 2))[0]
     loss_d = bce(real_p, 1.0) + bce(fake_p, 0.0)
     loss_d.backward()
     compare("discriminator step: loss", npy(dump, "step0/loss").reshape(1), np.array([loss_d.item()]))
@@ -141,11 +165,7 @@ def main():
         compare(f"gradient of {key}", npy(dump, f"step0/{key}:grad"), g)
         new_d[name] = torch.from_numpy(adam(t.detach().numpy(), g, key))
         after_check(key, t, g, new_d[name].numpy())
-    # step 1: the generator learns to make the updated, frozen discriminator say 1 (BatchNorm's statistics as
-    # step 0 left them: kiln's, after step 0, are the generator's moving statistics of the batch's noise)
-    for n in trained(pg, 1, gn):
-        pg[n].requires_grad_(True)
-    fake = run(G, pg, cg, noise, dropout_of(1, gn, 1))[0]
+    # step 1: the generator learns to make the updated, frozen discriminator say 1 (on the same fake batch)
     loss_g = bce(run(D, new_d, cd, fake, dropout_of(1, dn, 1))[0], 1.0)
     loss_g.backward()
     compare("generator step: loss", npy(dump, "step1/loss").reshape(1), np.array([loss_g.item()]))
@@ -155,6 +175,14 @@ def main():
         g = t.grad.detach().numpy()
         compare(f"gradient of {key}", npy(dump, f"step1/{key}:grad"), g)
         after_check(key, t, g, adam(t.detach().numpy(), g, key))
+    stats = 0
+    for model, params in ((gn, pg), (dn, pd)):
+        for name, t in params.items():
+            if t.data_ptr() in moving:
+                stats += 1
+                compare(f"moving statistic after the batch: {model}/{name}", npy(dump, f"{model}/{name}.after"),
+                        moving[t.data_ptr()].numpy())
+    print(f"{stats} BatchNorm moving statistics compared")
     print(f"{len(trained(pd, 0, dn))} discriminator and {len(trained(pg, 1, gn))} generator weights; worst relative difference {worst[0]:.3g} "
           f"(bound {args.tol:g})")
     if failed:

@@ -171,6 +171,29 @@ add_test(NAME train.gan_frozen_discriminator
                  $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/generator_step.txt)
 set_tests_properties(train.gan_frozen_discriminator PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "frozen ok"
                      ENVIRONMENT "OMP_NUM_THREADS=2")
+# the generator's forward on the noise, computed once per batch by the generator step's prefix and read by the
+# discriminator step, trains exactly the weights of every step computing its own copy (--no-share): the weights
+# hashes agree on the reference backend (BatchNorm's moving statistics, once per batch, are not in the hash; the
+# PyTorch parity tests above check them)
+add_test(NAME train.gan_shared_forward_same_weights
+         COMMAND sh -c "set -e
+                        a=$(\"$0\" train \"$1\" --limit 256 --epochs 1 --threads 2 --no-eval | tail -n 1)
+                        b=$(\"$0\" train \"$1\" --limit 256 --epochs 1 --threads 2 --no-eval --no-share | tail -n 1)
+                        echo \"$a\"; echo \"$b\"; [ \"$a\" = \"$b\" ] && echo same weights"
+                 $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln)
+set_tests_properties(train.gan_shared_forward_same_weights PROPERTIES LABELS train
+                     PASS_REGULAR_EXPRESSION "same weights" ENVIRONMENT "OMP_NUM_THREADS=2")
+# what kiln train says: the shared forward and the split of the generator step's graph; --no-share; a block
+# whose generator step comes first (the discriminator step reads a generator that has changed) computes its own
+kn_cli_test(train_gan_shared 0 -o "^shared forward: generator computed once per batch, by step 'generator'"
+            -o "^train: step 'generator': .*its prefix \\([0-9]+ nodes\\) runs once per batch and hands [0-9]+ values"
+            -- train ${PROJECT_SOURCE_DIR}/models/dcgan.kiln --limit 16 --batch-size 16 --epochs 1 --no-eval
+               --threads 2 --explain)
+kn_cli_test(train_gan_no_share 0 -n "^shared forward" -o "^epoch 1/1 "
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 --no-eval --threads 2 --no-share)
+kn_cli_test(train_gan_not_shared 0 -o "^train: no shared forward: step 'g' trains model 'gen'$" -n "^shared forward"
+            -o "^epoch 1/1 " -- train ${CMAKE_CURRENT_SOURCE_DIR}/train/dist.kiln --train gan_g_first --epochs 1
+               --no-eval --explain)
 # a GAN resumed from a checkpoint (every model and every step's optimizer state) ends bitwise where the
 # uninterrupted run ends: the weights hashes agree
 add_test(NAME train.gan_resume_exact

@@ -63,6 +63,10 @@ static const char kn_train_usage[] =
     "  --resume [PATH]    continue from a checkpoint (a file, or a directory's\n"
     "                     latest.kcpt; default: --checkpoint's)\n"
     "  --no-eval          skip the evaluation on the test split\n"
+    "  --no-share         every step computes its whole loss itself (default: a\n"
+    "                     GAN's G(noise), read by the discriminator step with G\n"
+    "                     frozen, is computed once per batch by the generator\n"
+    "                     step's forward, as PyTorch's fake.detach())\n"
     "  --dump-step DIR    run one training batch (the first of the first\n"
     "                     epoch) and write the batch, every weight before and\n"
     "                     after it, its gradient, the Dropout masks and the\n"
@@ -169,7 +173,7 @@ static const char *kn_train_eta(double s, char *buf, size_t len)
 
 typedef struct kn_train_args {
     const char *file, *train, *out, *model, *ckpt_dir, *resume, *data, *dump, *samples, *save_weights;
-    bool resume_given, no_eval, deterministic, sync_bn;
+    bool resume_given, no_eval, deterministic, sync_bn, no_share;
     int64_t epochs, batch, seed, threads, limit, stop_after, bucket_kb, comm_timeout;
     const char *backend;
     kn_cli_pass_opts pass;
@@ -189,6 +193,10 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
             return rc;
         if (rc == 1)
             continue;
+        if (strcmp(arg, "--no-share") == 0) {
+            a->no_share = true;
+            continue;
+        }
         if (strcmp(arg, "--no-eval") == 0 || strcmp(arg, "--deterministic") == 0 ||
             strcmp(arg, "--sync-batchnorm") == 0) {
             *(arg[2] == 'n' ? &a->no_eval : arg[2] == 'd' ? &a->deterministic : &a->sync_bn) = true;
@@ -406,7 +414,7 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
     char dump_file[512] = "";
     kn_train_options o = {.backend = a.backend, .threads = (int)a.threads, .train = a.train,
                           .batch_size = a.batch, .seed = (uint64_t)a.seed, .data_dir = a.data,
-                          .keep_gradients = a.dump != NULL,
+                          .keep_gradients = a.dump != NULL, .no_share = a.no_share,
                           .explain = a.pass.explain ? stdout : NULL,
                           .verify_each = a.pass.verify_each,
                           .collective = comm, .deterministic = a.deterministic, .sync_batch_norm = a.sync_bn,
@@ -525,6 +533,8 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
     printf("train '%s': %lld samples, %lld batches of %lld, %lld epochs%s%s (init %.1f s)\n", info.name, (long long)n,
            (long long)nbatches, (long long)batch, (long long)epochs,
            test ? ", evaluated on " : "", test ? "the test split" : "", kn_train_now() - t0);
+    if (info.shared)
+        printf("shared forward: %s\n", info.shared);
     if (comm) {
         size_t bytes;
         int buckets;

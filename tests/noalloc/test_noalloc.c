@@ -351,8 +351,9 @@ static void test_kernel_checks_scratch(void **state)
 }
 
 /*
- * A training step (forward, backward, Adam updates of models/mnist_cnn.kiln at batch 8) on each backend: after
- * two batches (the first compiles the training graph), two more make no heap call of kiln's.
+ * A training step (forward, backward, Adam updates of models/mnist_cnn.kiln at batch 8; the two steps of
+ * models/dcgan.kiln, the generator's forward computed once by the shared prefix and handed to both steps) on
+ * each backend: after two batches (the first compiles the training graphs), two more make no heap call of kiln's.
  */
 static void test_no_allocation_during_training_steps(void **state)
 {
@@ -367,14 +368,22 @@ static void test_no_allocation_during_training_steps(void **state)
         labels[i] = i % 10;
     kn_tensor x = {.dtype = KN_F32, .shape = {.rank = 4, .dims = {B, 1, 28, 28}}, .data = images};
     kn_tensor y = {.dtype = KN_I64, .shape = {.rank = 1, .dims = {B}}, .data = labels};
-    for (size_t k = 0; k < sizeof backends / sizeof backends[0]; k++) {
-        if (!kn_backend_find(backends[k]))
+    static const char *const specs[] = {"mnist_cnn", "dcgan"};
+    for (size_t k = 0; k < 2 * sizeof backends / sizeof backends[0]; k++) {
+        const char *backend = backends[k / 2], *spec = specs[k % 2];
+        if (!kn_backend_find(backend))
             continue; /* a build without oneDNN */
-        kn_train_options o = {.backend = backends[k], .threads = 2, .batch_size = B};
+        kn_train_options o = {.backend = backend, .threads = 2, .batch_size = B, .no_dataset = true};
         kn_trainer_t *t = NULL;
         kn_error err;
-        if (kn_trainer_create(KN_SOURCE_DIR "/models/mnist_cnn.kiln", &o, &t, &err) != KN_OK)
-            fail_msg("%s: %s", backends[k], err.message);
+        char path[512];
+        snprintf(path, sizeof path, "%s/models/%s.kiln", KN_SOURCE_DIR, spec);
+        if (kn_trainer_create(path, &o, &t, &err) != KN_OK)
+            fail_msg("%s on %s: %s", spec, backend, err.message);
+        kn_train_info info;
+        assert_int_equal(kn_trainer_info(t, &info), KN_OK);
+        if (k % 2 == 1 && !info.shared)
+            fail_msg("%s: the generator's forward is not shared between the steps", spec);
         kn_train_report r;
         for (int i = 0; i < 2; i++)
             assert_int_equal(kn_trainer_train_batch(t, &x, &y, &r, &err), KN_OK);
@@ -385,8 +394,8 @@ static void test_no_allocation_during_training_steps(void **state)
             st = kn_trainer_train_batch(t, &x, &y, &r, &err);
         kn_counting = 0;
         assert_int_equal(st, KN_OK);
-        printf("training step on %s: %ld heap calls of kiln's in 2 steps (loss %.4f)\n", backends[k], kn_allocs,
-               r.loss[0]);
+        printf("training step of %s on %s: %ld heap calls of kiln's in 2 batches (loss %.4f)\n", spec, backend,
+               kn_allocs, r.loss[0]);
         assert_int_equal(kn_allocs, 0);
         kn_trainer_free(t);
     }
