@@ -548,34 +548,34 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ---------------------------------------------------------------- softmax */
 
-/* Softmax or LogSoftmax of one lane: len elements at stride inner (sums in double). */
-static KN_ELTWISE_FN void kn_softmax_lane(const float *xs, float *ys, int64_t len, int64_t inner, bool logsm)
+/* Softmax or LogSoftmax of one contiguous row of len elements (sums in double). */
+static KN_ELTWISE_FN void kn_softmax_row(const float *x, float *y, int64_t len, bool logsm)
 {
     float mx = -INFINITY;
     KN_OMP_SIMD_REDUCTION(max, mx)
     for (int64_t j = 0; j < len; j++)
-        mx = xs[j * inner] > mx ? xs[j * inner] : mx;
+        mx = x[j] > mx ? x[j] : mx;
     double sum = 0.0;
     if (logsm) {
         KN_OMP_SIMD_REDUCTION(+, sum)
         for (int64_t j = 0; j < len; j++)
-            sum += kn_expf(xs[j * inner] - mx);
+            sum += kn_expf(x[j] - mx);
         float lse = (float)log(sum);
         KN_OMP_SIMD
         for (int64_t j = 0; j < len; j++)
-            ys[j * inner] = xs[j * inner] - mx - lse;
-    } else {
-        KN_OMP_SIMD_REDUCTION(+, sum)
-        for (int64_t j = 0; j < len; j++) {
-            float e = kn_expf(xs[j * inner] - mx);
-            ys[j * inner] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
-        KN_OMP_SIMD
-        for (int64_t j = 0; j < len; j++)
-            ys[j * inner] *= inv;
+            y[j] = x[j] - mx - lse;
+        return;
     }
+    KN_OMP_SIMD_REDUCTION(+, sum)
+    for (int64_t j = 0; j < len; j++) {
+        float e = kn_expf(x[j] - mx);
+        y[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    KN_OMP_SIMD
+    for (int64_t j = 0; j < len; j++)
+        y[j] *= inv;
 }
 
 /* Lanes per block of kn_softmax_block: its per-lane state stays in L1 (16 bytes a lane). */
@@ -587,7 +587,7 @@ static KN_ELTWISE_FN void kn_softmax_lane(const float *xs, float *ys, int64_t le
  * each pass reads contiguous rows, where one lane at a time would read one
  * float per cache line (a segmentation head's [1, 21, 224, 224] over its
  * 21 classes took 12 ms at 2 threads). Per element, the same operations in
- * the same order as kn_softmax_lane.
+ * the same order as kn_softmax_row.
  */
 static KN_ELTWISE_FN void kn_softmax_block(const float *x, float *y, int64_t len, int64_t inner, int64_t n,
                                            bool logsm)
@@ -678,7 +678,7 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
     }
     KN_OMP_FOR(n > KN_PAR_MIN)
     for (int64_t o = 0; o < outer; o++)
-        kn_softmax_lane(x + o * len, y + o * len, len, 1, logsm);
+        kn_softmax_row(x + o * len, y + o * len, len, logsm);
     return KN_OK;
 }
 
