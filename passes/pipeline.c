@@ -22,7 +22,7 @@ static const kn_pass kn_inference_pipeline[] = {
     /* Simplification, repeated until nothing changes: each rewrite can
      * expose another (an Identity between two Transposes hides the pair; a
      * folded BatchNormalization makes two Convs identical for CSE). */
-    {"remove_identity", "remove Identity, inference Dropout, all-zero Pad and one-input Concat",
+    {"remove_identity", "remove Identity, inference Dropout, all-zero Pad, one-input Concat and whole-tensor Slice",
      kn_pass_remove_identity, KN_GROUP_SIMPLIFY},
     {"cse", "merge identical constants and nodes", kn_pass_cse, KN_GROUP_SIMPLIFY},
     {"cancel_pairs", "cancel or merge Transpose/Transpose and Reshape/Reshape pairs", kn_pass_cancel_pairs,
@@ -72,8 +72,8 @@ static const kn_pass kn_training_pipeline[] = {
     {"autodiff", "the backward graph from the loss to every trained weight", kn_pass_autodiff, KN_ONCE},
     {"optimizer", "one update of each trained weight from its gradient", kn_pass_optimizer, KN_ONCE},
     /* Simplification without BatchNorm folding (statistics change every step). */
-    {"remove_identity", "remove Identity, all-zero Pad and one-input Concat", kn_pass_remove_identity,
-     KN_GROUP_SIMPLIFY},
+    {"remove_identity", "remove Identity, all-zero Pad, one-input Concat and whole-tensor Slice",
+     kn_pass_remove_identity, KN_GROUP_SIMPLIFY},
     {"cse", "merge identical constants and nodes", kn_pass_cse, KN_GROUP_SIMPLIFY},
     {"cancel_pairs", "cancel or merge Transpose/Transpose and Reshape/Reshape pairs", kn_pass_cancel_pairs,
      KN_GROUP_SIMPLIFY},

@@ -181,6 +181,25 @@ static bool kn_is_identity(const kn_graph *g, const kn_node *n)
                 return false;
         return true;
     }
+    case KN_OP_SLICE: {
+        /* every step 1 (or none given) and the output as large as the input: the whole tensor (Swin-T's
+         * window merge ends with two such Slices per shifted block, each a copy) */
+        const int x = n->inputs[0], y = n->outputs[0], steps = n->num_inputs > 4 ? n->inputs[4] : -1;
+        if (x < 0 || y < 0 || !g->values[x].shape_known || !g->values[y].shape_known ||
+            !kn_shape_equal(&g->values[x].shape, &g->values[y].shape))
+            return false;
+        if (steps < 0)
+            return true;
+        int64_t st[KN_MAX_RANK];
+        int count = 0;
+        kn_error ignored;
+        if (kn_value_read_ints(g, steps, st, KN_MAX_RANK, &count, &ignored) != KN_OK)
+            return false;
+        for (int k = 0; k < count; k++)
+            if (st[k] != 1)
+                return false;
+        return true;
+    }
     default: return false;
     }
 }

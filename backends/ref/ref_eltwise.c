@@ -548,33 +548,92 @@ kn_status kn_ref_unary(const kn_node *node, const kn_tensor *in, kn_tensor *out,
 
 /* ---------------------------------------------------------------- softmax */
 
-/* Softmax or LogSoftmax of one lane: len elements at stride inner (sums in double). */
-static KN_ELTWISE_FN void kn_softmax_lane(const float *xs, float *ys, int64_t len, int64_t inner, bool logsm)
+/* Softmax or LogSoftmax of one contiguous row of len elements (sums in double). */
+static KN_ELTWISE_FN void kn_softmax_row(const float *x, float *y, int64_t len, bool logsm)
 {
     float mx = -INFINITY;
     KN_OMP_SIMD_REDUCTION(max, mx)
     for (int64_t j = 0; j < len; j++)
-        mx = xs[j * inner] > mx ? xs[j * inner] : mx;
+        mx = x[j] > mx ? x[j] : mx;
     double sum = 0.0;
     if (logsm) {
         KN_OMP_SIMD_REDUCTION(+, sum)
         for (int64_t j = 0; j < len; j++)
-            sum += kn_expf(xs[j * inner] - mx);
+            sum += kn_expf(x[j] - mx);
         float lse = (float)log(sum);
         KN_OMP_SIMD
         for (int64_t j = 0; j < len; j++)
-            ys[j * inner] = xs[j * inner] - mx - lse;
-    } else {
-        KN_OMP_SIMD_REDUCTION(+, sum)
-        for (int64_t j = 0; j < len; j++) {
-            float e = kn_expf(xs[j * inner] - mx);
-            ys[j * inner] = e;
-            sum += e;
-        }
-        float inv = (float)(1.0 / sum);
+            y[j] = x[j] - mx - lse;
+        return;
+    }
+    KN_OMP_SIMD_REDUCTION(+, sum)
+    for (int64_t j = 0; j < len; j++) {
+        float e = kn_expf(x[j] - mx);
+        y[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    KN_OMP_SIMD
+    for (int64_t j = 0; j < len; j++)
+        y[j] *= inv;
+}
+
+/* Lanes per block of kn_softmax_block: its per-lane state stays in L1 (16 bytes a lane). */
+#define KN_SOFTMAX_BLOCK 256
+
+/*
+ * Softmax or LogSoftmax of n <= KN_SOFTMAX_BLOCK adjacent lanes (an axis
+ * before the last: x[j * inner + i], j < len, i < n) together, row by row:
+ * each pass reads contiguous rows, where one lane at a time would read one
+ * float per cache line (a segmentation head's [1, 21, 224, 224] over its
+ * 21 classes took 12 ms at 2 threads). Per element, the same operations in
+ * the same order as kn_softmax_row.
+ */
+static KN_ELTWISE_FN void kn_softmax_block(const float *x, float *y, int64_t len, int64_t inner, int64_t n,
+                                           bool logsm)
+{
+    float mx[KN_SOFTMAX_BLOCK], scale[KN_SOFTMAX_BLOCK];
+    double sum[KN_SOFTMAX_BLOCK];
+    for (int64_t i = 0; i < n; i++) {
+        mx[i] = -INFINITY;
+        sum[i] = 0.0;
+    }
+    for (int64_t j = 0; j < len; j++) {
+        const float *xr = x + j * inner;
         KN_OMP_SIMD
-        for (int64_t j = 0; j < len; j++)
-            ys[j * inner] *= inv;
+        for (int64_t i = 0; i < n; i++)
+            mx[i] = xr[i] > mx[i] ? xr[i] : mx[i];
+    }
+    for (int64_t j = 0; j < len; j++) {
+        const float *xr = x + j * inner;
+        float *yr = y + j * inner;
+        if (logsm) {
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < n; i++)
+                sum[i] += kn_expf(xr[i] - mx[i]);
+        } else {
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < n; i++) {
+                float e = kn_expf(xr[i] - mx[i]);
+                yr[i] = e;
+                sum[i] += e;
+            }
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        scale[i] = logsm ? (float)log(sum[i]) : (float)(1.0 / sum[i]);
+    for (int64_t j = 0; j < len; j++) {
+        const float *xr = x + j * inner;
+        float *yr = y + j * inner;
+        if (logsm) {
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < n; i++)
+                yr[i] = xr[i] - mx[i] - scale[i];
+        } else {
+            KN_OMP_SIMD
+            for (int64_t i = 0; i < n; i++)
+                yr[i] *= scale[i];
+        }
     }
 }
 
@@ -607,12 +666,19 @@ kn_status kn_ref_softmax(const kn_node *node, const kn_tensor *in, kn_tensor *ou
     const float *x = in[0].data;
     float *y = out[0].data;
     bool logsm = node->op == KN_OP_LOG_SOFTMAX;
-    int64_t lanes = outer * inner;
-    KN_OMP_FOR(n > KN_PAR_MIN)
-    for (int64_t l = 0; l < lanes; l++) {
-        int64_t o = l / inner, i = l % inner;
-        kn_softmax_lane(x + o * len * inner + i, y + o * len * inner + i, len, inner, logsm);
+    if (inner > 1) { /* blocks of adjacent lanes (no overflow: the counts are of an allocated tensor) */
+        int64_t nblk = (inner + KN_SOFTMAX_BLOCK - 1) / KN_SOFTMAX_BLOCK;
+        KN_OMP_FOR(n > KN_PAR_MIN)
+        for (int64_t t = 0; t < outer * nblk; t++) {
+            int64_t o = t / nblk, i = (t % nblk) * KN_SOFTMAX_BLOCK;
+            int64_t cnt = inner - i < KN_SOFTMAX_BLOCK ? inner - i : KN_SOFTMAX_BLOCK;
+            kn_softmax_block(x + o * len * inner + i, y + o * len * inner + i, len, inner, cnt, logsm);
+        }
+        return KN_OK;
     }
+    KN_OMP_FOR(n > KN_PAR_MIN)
+    for (int64_t o = 0; o < outer; o++)
+        kn_softmax_row(x + o * len, y + o * len, len, logsm);
     return KN_OK;
 }
 

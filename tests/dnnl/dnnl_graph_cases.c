@@ -759,6 +759,16 @@ static const mm_case mm_cases[] = {
     {"matmul_4d_relu_big", KN_OP_MATMUL, 4, {1, 2, 64, 64}, 4, {1, 2, 64, 80}, true, 0, 0, false, false, -1, {0},
      KN_OP_RELU, false, "op"},
     {"matmul_3d_2d_input", KN_OP_MATMUL, 3, {3, 4, 6}, 2, {6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
+    /* a 2-D B folds A's batch dims into M (one product): ViT's [tokens, 1, width] rows of one, a 4-D A with B a
+     * graph input (read plain) and a weight (reordered once into oneDNN's layout) */
+    {"matmul_rows_of_one", KN_OP_MATMUL, 3, {7, 1, 48}, 2, {48, 80}, false, 0, 0, false, false, -1, {0}, NONE, false,
+     "op"},
+    {"matmul_4d_2d_input_fold", KN_OP_MATMUL, 4, {2, 3, 5, 24}, 2, {24, 40}, true, 0, 0, false, false, -1, {0},
+     NONE, false, "op"},
+    {"matmul_4d_2d_weight_gelu", KN_OP_MATMUL, 4, {2, 3, 5, 24}, 2, {24, 40}, false, 0, 0, false, false, -1, {0},
+     KN_OP_GELU, false, "op"},
+    {"gemm_tb_weight", KN_OP_GEMM, 2, {9, 32}, 2, {40, 32}, false, 1.0f, 1.0f, false, true, 1, {40}, NONE, false,
+     "op"},
     {"matmul_2d_3d", KN_OP_MATMUL, 2, {4, 6}, 3, {2, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_4d_4d", KN_OP_MATMUL, 4, {2, 3, 4, 6}, 4, {2, 3, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},
     {"matmul_4d_bcast", KN_OP_MATMUL, 4, {2, 1, 4, 6}, 4, {1, 3, 6, 5}, true, 0, 0, false, false, -1, {0}, NONE},

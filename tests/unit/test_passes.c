@@ -246,6 +246,37 @@ static void test_zero_pad_and_single_concat(void **state)
     kn_graph_free(&t.g);
 }
 
+/* A Slice with every step 1 whose output is its whole input copies it (Swin-T's window merge, as PyTorch exports it):
+ * removed, with and without steps given; a reversing Slice (step -1, the same shape) and a partial one stay */
+static void test_whole_tensor_slice(void **state)
+{
+    (void)state;
+    tg t;
+    tg_init(&t);
+    int x = tg_input(&t, "x", S(4, 1, 3, 4, 4));
+    const int64_t zero2[2] = {0, 0}, big2[2] = {INT64_MAX, 1000}, axes2[2] = {2, 3}, one2[2] = {1, 1};
+    const int64_t neg1[1] = {-1}, lowest[1] = {INT64_MIN}, ax3[1] = {3}, mneg[1] = {-1};
+    const int64_t zero1[1] = {0}, three[1] = {3}, ax2[1] = {2};
+    int s0 = tg_node(&t, "whole_steps", KN_OP_SLICE, NULL, "s0", 5, x, tg_ints(&t, "st0", 2, zero2),
+                     tg_ints(&t, "en0", 2, big2), tg_ints(&t, "ax0", 2, axes2), tg_ints(&t, "sp0", 2, one2));
+    int r = tg_node(&t, "relu", KN_OP_RELU, NULL, "r", 1, s0);
+    int s1 = tg_node(&t, "whole", KN_OP_SLICE, NULL, "s1", 4, r, tg_ints(&t, "st1", 2, zero2),
+                     tg_ints(&t, "en1", 2, big2), tg_ints(&t, "ax1", 2, axes2));
+    int s2 = tg_node(&t, "reverse", KN_OP_SLICE, NULL, "s2", 5, s1, tg_ints(&t, "st2", 1, neg1),
+                     tg_ints(&t, "en2", 1, lowest), tg_ints(&t, "ax2", 1, ax3), tg_ints(&t, "sp2", 1, mneg));
+    int y = tg_node(&t, "part", KN_OP_SLICE, NULL, "y", 4, s2, tg_ints(&t, "st3", 1, zero1),
+                    tg_ints(&t, "en3", 1, three), tg_ints(&t, "ax3", 1, ax2));
+    tg_output(&t, y);
+    kn_graph opt;
+    char *text = optimize_and_compare(&t, kn_pass_remove_identity, 5, 3, true, &opt);
+    assert_contains(text, "remove_identity: removed Slice 'whole_steps'");
+    assert_contains(text, "remove_identity: removed Slice 'whole'");
+    assert_int_equal(count_op(&opt, KN_OP_SLICE), 2);
+    free(text);
+    kn_graph_free(&opt);
+    kn_graph_free(&t.g);
+}
+
 /* ---------------------------------------------------------------- CSE */
 
 static kn_attrs conv_attrs(int pad, int group)
@@ -697,6 +728,7 @@ int main(void)
         cmocka_unit_test(test_identity_and_dropout),
         cmocka_unit_test(test_identity_input_to_output_kept),
         cmocka_unit_test(test_zero_pad_and_single_concat),
+        cmocka_unit_test(test_whole_tensor_slice),
         cmocka_unit_test(test_cse_duplicate_convs),
         cmocka_unit_test(test_cse_different_attrs_kept),
         cmocka_unit_test(test_transpose_pair_cancels),

@@ -661,6 +661,31 @@ static void test_softmax_axis_vs_legacy(void **state)
     }
 }
 
+/* An axis before the last with more lanes than one block of the kernel (256): [2, 5, 300] along axis 1, two
+ * blocks per outer index (the second partial); and in place, as the memory plan may run it. */
+static void test_softmax_inner_blocks(void **state)
+{
+    (void)state;
+    enum { N = 2 * 5 * 300 };
+    int64_t d[] = {2, 5, 300};
+    static float x[N], y[N], w[N], z[N];
+    uint64_t rng = 11;
+    kn_test_fill(&rng, x, N, -20.0f, 20.0f);
+    kn_error err;
+    for (int logsm = 0; logsm < 2; logsm++) {
+        kn_node n = mk_node(logsm ? KN_OP_LOG_SOFTMAX : KN_OP_SOFTMAX, 1, 1);
+        n.attrs.axis.axis = 1;
+        kn_tensor in = mk_tensor(KN_F32, 3, d, x), out = mk_tensor(KN_F32, 3, d, y);
+        assert_int_equal(kn_ref_invoke(kn_ref_softmax, &n, &in, &out, &err), KN_OK);
+        naive_softmax(x, w, 2, 5, 300, logsm);
+        assert_floats(y, w, N, 1e-5f);
+        memcpy(z, x, sizeof z);
+        kn_tensor io = mk_tensor(KN_F32, 3, d, z);
+        assert_int_equal(kn_ref_invoke(kn_ref_softmax, &n, &io, &io, &err), KN_OK);
+        assert_floats(z, y, N, 0.0f);
+    }
+}
+
 static void test_softmax_large_numbers(void **state)
 {
     (void)state;
@@ -1373,6 +1398,7 @@ int main(void)
         cmocka_unit_test(test_clip_inputs),
         cmocka_unit_test(test_issue17_int_and_variadic),
         cmocka_unit_test(test_softmax_axis_vs_legacy),
+        cmocka_unit_test(test_softmax_inner_blocks),
         cmocka_unit_test(test_softmax_large_numbers),
         cmocka_unit_test(test_reduce_mean),
         cmocka_unit_test(test_reduce_ints_empty_arg),
