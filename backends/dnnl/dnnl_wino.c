@@ -163,6 +163,18 @@ static void kn_wino_weights_deconv(const float *w, int64_t c_count, int64_t m_co
                 }
 }
 
+/* U and the bias of plan p from weights w and bias b (NULL: none, the bias stays zero). */
+static void kn_wino_transform(kn_dnnl_wino *p, const float *w, const float *b)
+{
+    const int64_t cp = p->cb * 8;
+    if (p->deconv)
+        kn_wino_weights_deconv(w, p->wc, p->wk, (int)p->wks, (int)p->os, cp, p->kq, p->kp, p->u);
+    else
+        kn_wino_weights(w, p->wk, p->wc, (int)p->wks, (int)p->s, cp, p->kp, p->u);
+    for (int64_t ph = 0; b && ph < p->os * p->os; ph++) /* the bias of every phase */
+        memcpy(p->bias + ph * p->kq, b, (size_t)p->wk * sizeof(float));
+}
+
 /* B^T applied to six 8-channel vectors (one row or column of a 6x6 tile). */
 #define KN_WINO_BT(d, r)                                                                                   \
     do {                                                                                                   \
@@ -387,7 +399,7 @@ static void kn_wino_zero_padding(const kn_dnnl_wino *p, float *dst)
 void kn_dnnl_run_wino(const kn_dnnl_op *op)
 {
     const kn_dnnl_wino *p = op->wino;
-    const float *src = NULL, *res = NULL;
+    const float *src = NULL, *res = NULL, *w = NULL, *b = NULL;
     float *dst = NULL, *scratch = NULL;
     for (int a = 0; a < op->nargs; a++) {
         void *h = NULL;
@@ -397,9 +409,13 @@ void kn_dnnl_run_wino(const kn_dnnl_op *op)
         case DNNL_ARG_DST: dst = h; break;
         case KN_DNNL_RES_ARG: res = h; break;
         case DNNL_ARG_SCRATCHPAD: scratch = h; break;
+        case DNNL_ARG_WEIGHTS: w = h; break;
+        case DNNL_ARG_BIAS: b = h; break;
         default: break;
         }
     }
+    if (p->trained)
+        kn_wino_transform(op->wino, w, b);
     const int64_t depth = p->s * p->s * p->cb * 8;
     if (p->out.groups > p->kb)
         kn_wino_zero_padding(p, dst);
@@ -489,6 +505,21 @@ typedef struct kn_wino_geom {
     int64_t pb[2], o[2];    /* leading pads, output spatial dims */
 } kn_wino_geom;
 
+/*
+ * Whether weight or bias v of node n has contents the kernel can transform: a constant, or for a ConvTranspose a
+ * trained weight (a training graph's variable, its buffer rewritten by the optimizer between runs: transformed at
+ * each run). Not a trained Conv's: Winograd's rounding depends on an output's place in its 4x4 tile, so the equal
+ * outputs of a uniform input region (MNIST's background) come out unequal and a later MaxPool picks another of
+ * the tied positions than the reference backend does, another (as valid) gradient that Adam's per-weight
+ * normalisation amplifies: 9e-3 apart from the reference loss after ten mnist_cnn steps. A ConvTranspose of a
+ * classifier's training graph is a backward-data product, which no max decision reads.
+ */
+static bool kn_wino_weight(const kn_graph *g, const kn_node *n, int v)
+{
+    return kn_value_is_constant(g, v) ||
+           (n->op == KN_OP_CONV_TRANSPOSE && g->values[v].data && g->values[v].kind == KN_VALUE_PARAM);
+}
+
 /* Whether node n is a Conv/ConvTranspose the Winograd kernel takes (see kn_dnnl_wino_plan), and its geometry. */
 static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo)
 {
@@ -501,7 +532,7 @@ static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo
         return false;
     const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
     if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
-        ws->dims[2] != ws->dims[3] || !kn_value_is_constant(g, wv) || (b >= 0 && !kn_value_is_constant(g, b)))
+        ws->dims[2] != ws->dims[3] || !kn_wino_weight(g, n, wv) || (b >= 0 && !kn_wino_weight(g, n, b)))
         return false;
     /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
     const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
@@ -569,9 +600,8 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
     kn_wino_geom geo;
     *out = NULL;
     const int wv = n->inputs[1], b = n->num_inputs > 2 ? n->inputs[2] : -1;
-    if (!kn_wino_check(g, n, &geo) || !kn_dnnl_constant(exe, wv) || (b >= 0 && !kn_dnnl_constant(exe, b)))
-        return KN_OK; /* the weights are transformed once, here: a weight training writes is not (a variable of
-                       * a training graph is already refused by kn_wino_check) */
+    if (!kn_wino_check(g, n, &geo) || !g->values[wv].data || (b >= 0 && !g->values[b].data))
+        return KN_OK;
     const kn_shape *xs = &g->values[n->inputs[0]].shape;
     const int64_t c = geo.c, k = geo.k, ksize = geo.ksize;
     kn_dnnl_wino *p = calloc(1, sizeof *p);
@@ -638,12 +668,14 @@ kn_status kn_dnnl_wino_plan(const kn_dnnl_exe *exe, int i, kn_dnnl_wino **out, k
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_NOMEM, "node '%s': out of memory for Winograd weights", n->name);
     }
-    if (geo.deconv)
-        kn_wino_weights_deconv(g->values[wv].data, c, k, (int)ksize, (int)p->os, cp, p->kq, kp, p->u);
-    else
-        kn_wino_weights(g->values[wv].data, k, c, (int)ksize, (int)s, cp, kp, p->u);
-    for (int64_t ph = 0; b >= 0 && ph < p->os * p->os; ph++) /* the bias of every phase */
-        memcpy(p->bias + ph * p->kq, g->values[b].data, (size_t)k * sizeof(float));
+    p->deconv = geo.deconv;
+    p->wc = c;
+    p->wk = k;
+    p->wks = ksize;
+    /* constant weights are transformed once, here; trained ones (written between runs) at each run */
+    p->trained = !kn_dnnl_constant(exe, wv) || (b >= 0 && !kn_dnnl_constant(exe, b));
+    if (!p->trained)
+        kn_wino_transform(p, g->values[wv].data, b >= 0 ? g->values[b].data : NULL);
     *out = p;
     return KN_OK;
 }
@@ -681,8 +713,19 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
         kn_dnnl_wino_free(p);
         return kn_error_set(err, KN_ERR_BACKEND, "node '%s': Winograd scratch descriptor", n->name);
     }
-    dnnl_memory_t m_src, m_res = NULL;
+    dnnl_memory_t m_src, m_res = NULL, m_wb[2] = {NULL, NULL};
     int r_src = -1, r_res = -1, r_out, idx;
+    for (int k = 1; p->trained && k < 3 && k < n->num_inputs; k++) { /* trained weights and bias: plain buffers */
+        if (n->inputs[k] < 0)
+            continue;
+        kn_dnnl_bind wb = {.arg = k == 1 ? DNNL_ARG_WEIGHTS : DNNL_ARG_BIAS, .value = n->inputs[k], .plain = true};
+        int r_wb;
+        if ((st = kn_dnnl_md_value(g, n, wb.value, &wb.md, err)) != KN_OK ||
+            (st = kn_dnnl_bind_mem(exe, i, &wb, &wb.md, &m_wb[k - 1], &r_wb, err)) != KN_OK) {
+            kn_dnnl_wino_free(p);
+            return st;
+        }
+    }
     if ((st = kn_dnnl_bind_mem(exe, i, &src, &src.md, &m_src, &r_src, err)) != KN_OK ||
         (r >= 0 && (st = kn_dnnl_bind_mem(exe, i, &res, &res.md, &m_res, &r_res, err)) != KN_OK) ||
         (st = kn_dnnl_new_rep(exe, i, y, &ymd, exe->num_ops, &r_out, err)) != KN_OK ||
@@ -697,7 +740,9 @@ kn_status kn_dnnl_try_wino(kn_dnnl_exe *exe, int i, bool *built, kn_error *err)
     op->scratch_bytes = scratch;
     if ((st = kn_dnnl_add_arg(op, n, DNNL_ARG_SRC, m_src, err)) != KN_OK ||
         (st = kn_dnnl_add_arg(op, n, DNNL_ARG_DST, exe->reps[r_out].mem, err)) != KN_OK ||
-        (r >= 0 && (st = kn_dnnl_add_arg(op, n, KN_DNNL_RES_ARG, m_res, err)) != KN_OK))
+        (r >= 0 && (st = kn_dnnl_add_arg(op, n, KN_DNNL_RES_ARG, m_res, err)) != KN_OK) ||
+        (m_wb[0] && (st = kn_dnnl_add_arg(op, n, DNNL_ARG_WEIGHTS, m_wb[0], err)) != KN_OK) ||
+        (m_wb[1] && (st = kn_dnnl_add_arg(op, n, DNNL_ARG_BIAS, m_wb[1], err)) != KN_OK))
         return st;
     if (r_src >= 0)
         exe->reps[r_src].last_op = idx;
