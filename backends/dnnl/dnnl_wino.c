@@ -505,19 +505,11 @@ typedef struct kn_wino_geom {
     int64_t pb[2], o[2];    /* leading pads, output spatial dims */
 } kn_wino_geom;
 
-/*
- * Whether weight or bias v of node n has contents the kernel can transform: a constant, or for a ConvTranspose a
- * trained weight (a training graph's variable, its buffer rewritten by the optimizer between runs: transformed at
- * each run). Not a trained Conv's: Winograd's rounding depends on an output's place in its 4x4 tile, so the equal
- * outputs of a uniform input region (MNIST's background) come out unequal and a later MaxPool picks another of
- * the tied positions than the reference backend does, another (as valid) gradient that Adam's per-weight
- * normalisation amplifies: 9e-3 apart from the reference loss after ten mnist_cnn steps. A ConvTranspose of a
- * classifier's training graph is a backward-data product, which no max decision reads.
- */
-static bool kn_wino_weight(const kn_graph *g, const kn_node *n, int v)
+/* Whether weight or bias v has contents the kernel can transform: a constant, or a trained weight (a training
+ * graph's variable, its buffer rewritten by the optimizer between runs: transformed at each run) */
+static bool kn_wino_weight(const kn_graph *g, int v)
 {
-    return kn_value_is_constant(g, v) ||
-           (n->op == KN_OP_CONV_TRANSPOSE && g->values[v].data && g->values[v].kind == KN_VALUE_PARAM);
+    return kn_value_is_constant(g, v) || (g->values[v].data && g->values[v].kind == KN_VALUE_PARAM);
 }
 
 /* Whether node n is a Conv/ConvTranspose the Winograd kernel takes (see kn_dnnl_wino_plan), and its geometry. */
@@ -532,11 +524,19 @@ static bool kn_wino_check(const kn_graph *g, const kn_node *n, kn_wino_geom *geo
         return false;
     const kn_shape *xs = &g->values[x].shape, *ws = &g->values[wv].shape, *ys = &g->values[y].shape;
     if (a->nspatial != 2 || xs->rank != 4 || ws->rank != 4 || ys->rank != 4 || a->group > 1 ||
-        ws->dims[2] != ws->dims[3] || !kn_wino_weight(g, n, wv) || (b >= 0 && !kn_wino_weight(g, n, b)))
+        ws->dims[2] != ws->dims[3] || !kn_wino_weight(g, wv) || (b >= 0 && !kn_wino_weight(g, b)))
         return false;
     /* square kernel and stride: 3x3 stride 1, or 2s < K <= 3s (three taps per phase, see the file comment) */
     const int64_t ksize = ws->dims[2], s = a->stride[0] ? a->stride[0] : 1;
     if ((a->stride[1] ? a->stride[1] : 1) != s || s > 4 || ksize <= 2 * s || ksize > 3 * s)
+        return false;
+    /* trained weights: only a stride-1 ConvTranspose, a classifier's backward-data product, which no max decision
+     * reads. Not a Conv: Winograd's rounding depends on an output's place in its 4x4 tile, so the equal outputs of a
+     * uniform input region (MNIST's background) come out unequal and a later MaxPool picks another of the tied
+     * positions than the reference backend does, another (as valid) gradient that Adam's per-weight normalisation
+     * amplifies (9e-3 from the reference loss after ten mnist_cnn steps). Not a strided one: DCGAN's generator
+     * (forward) and discriminator (backward-data) layers moved its one-step gradients by up to 5% of a channel's */
+    if ((!kn_value_is_constant(g, wv) || (b >= 0 && !kn_value_is_constant(g, b))) && (!deconv || s != 1))
         return false;
     for (int d = 0; d < 2; d++)
         if (a->dilation[d] && a->dilation[d] != 1)
