@@ -49,6 +49,14 @@ if(KILN_WITH_ONEDNN)
   if(KILN_SANITIZE)
     set_tests_properties(train.mpi_deterministic_dnnl PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
   endif()
+  # the training graph's placement: the backward-data ConvTranspose of mnist_cnn's 32 -> 64 layer on kiln's
+  # Winograd kernel (its trained weights transformed at each step; on an AVX2 + FMA CPU), its forward Conv not
+  # (Winograd's tile-dependent rounding would break the ties of MaxPool over MNIST's uniform background)
+  kn_cli_test(train_explain_dnnl_wino 0
+              -o "^  node 'mnist_cnn@1/conv2d_1/grad0' \\(ConvTranspose\\): Winograd F\\(4x4, 3x3\\) convolution on "
+              -n "'mnist_cnn@1/conv2d_1' \\(Conv[+]Relu\\): Winograd"
+              -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --backend dnnl --explain --limit 128 --epochs 1
+                 --no-eval --threads 1)
 endif()
 
 # the command line's usage and refusals

@@ -119,7 +119,8 @@ typedef struct kn_dnnl_pool {
  * A 3x3 stride-1 Conv (or a strided one split into s*s input phases of 3x3
  * taps, or a ConvTranspose split into os*os output phases) run as Winograd
  * F(4x4, 3x3) on 8-channel views (dnnl_wino.c); args: src, dst, the residual
- * (KN_DNNL_RES_ARG) when fused, the scratchpad.
+ * (KN_DNNL_RES_ARG) when fused, the scratchpad, and for trained weights (a
+ * training graph's variables) the weights and bias, transformed at every run.
  */
 typedef struct kn_dnnl_wino {
     int64_t n, cb, kb, h, w, oh, ow;         /* cb, kb: 8-channel groups with real channels, input and output */
@@ -138,6 +139,9 @@ typedef struct kn_dnnl_wino {
     int threads;
     float *u;                                /* transformed weights [36][kp/16][cb*8][16] */
     float *bias;                             /* [kp], zero-padded */
+    bool trained;                            /* weights written between runs: u and bias remade at each run */
+    bool deconv;                             /* ConvTranspose weights [c][k] (else Conv's [k][c]) */
+    int64_t wc, wk, wks;                     /* the weights' input and output channels and kernel size */
     kn_op act;                               /* fused activation, KN_OP_COUNT: none */
     kn_scalar_attrs act_attrs;
 } kn_dnnl_wino;

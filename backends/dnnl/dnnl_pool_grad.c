@@ -55,39 +55,58 @@ kn_status kn_dnnl_try_pool_grad_native(kn_dnnl_exe *exe, int i, bool *built, kn_
 }
 
 /*
- * Rows oy * kh .. oy * kh + kh - 1 of dx for 8-channel group plane (x, dy, dx), `lanes` real channels: each
- * window's gradient goes to its first maximum in x (a NaN wins, as in the reference kernel), every other
- * element of the window gets 0; columns past the last window are 0, and the padded lanes of a partial block.
+ * Rows oy * kh .. oy * kh + kh - 1 of image img's dx: each window's gradient goes to its first maximum in x (a
+ * NaN wins, as in the reference kernel), every other element of the window gets 0; columns past the last window
+ * are 0, and the padded lanes of a partial block. x, dy and dx point at the image. A window takes every 8-channel
+ * group in turn: in nhwc the groups of a pixel share its cache lines, which a pass per group plane would fetch
+ * again for each group, latency-bound (mnist_cnn's 64x64x24x24 at 1 thread: 5.7 ms, 2.6 ms in this order).
  */
-KN_SIMD_CLONES static void kn_dnnl_pool_grad_rows(const kn_dnnl_pool *p, const float *x, const float *dy, float *dx,
-                                                  int64_t oy, int lanes)
+KN_SIMD_CLONES static void kn_dnnl_pool_grad_rows(const kn_dnnl_pool *p, const float *xi, const float *dyi,
+                                                  float *dxi, int64_t oy)
 {
     const int64_t sh = p->in.sh, sw = p->in.sw, osh = p->out.sh, osw = p->out.sw, gsw = p->dy.sw;
-    const int64_t y0 = oy * p->kh;
+    const int64_t y0 = oy * p->kh, groups = p->out.groups;
     for (int64_t ox = 0; ox < p->ow; ox++) {
         const int64_t x0 = ox * p->kw;
-        kn_pg_v8 best = *(const kn_pg_v8 *)(x + y0 * sh + x0 * sw);
-        kn_pg_m8 at = {0};
-        for (int64_t ky = 0; ky < p->kh; ky++)
-            for (int64_t kx = 0; kx < p->kw; kx++) {
-                const kn_pg_v8 v = *(const kn_pg_v8 *)(x + (y0 + ky) * sh + (x0 + kx) * sw);
-                const kn_pg_m8 take = (v > best) | ((v != v) & (best == best));
-                const int32_t tap = (int32_t)(ky * p->kw + kx);
-                best = (kn_pg_v8)(((kn_pg_m8)v & take) | ((kn_pg_m8)best & ~take));
-                at = (tap & take) | (at & ~take);
-            }
-        kn_pg_v8 gv = *(const kn_pg_v8 *)(dy + oy * p->dy.sh + ox * gsw);
-        for (int c = lanes; c < 8; c++)
-            gv[c] = 0.0f;
-        for (int64_t ky = 0; ky < p->kh; ky++)
-            for (int64_t kx = 0; kx < p->kw; kx++) {
-                const kn_pg_m8 hit = at == (int32_t)(ky * p->kw + kx);
-                *(kn_pg_v8 *)(dx + (y0 + ky) * osh + (x0 + kx) * osw) = (kn_pg_v8)((kn_pg_m8)gv & hit);
-            }
+        for (int64_t grp = 0; grp < groups; grp++) {
+            const float *x = xi + kn_dnnl_view_group(&p->in, grp);
+            float *dx = dxi + kn_dnnl_view_group(&p->out, grp);
+            kn_pg_v8 best = *(const kn_pg_v8 *)(x + y0 * sh + x0 * sw);
+            kn_pg_m8 at = {0};
+            for (int64_t ky = 0; ky < p->kh; ky++)
+                for (int64_t kx = 0; kx < p->kw; kx++) {
+                    const kn_pg_v8 v = *(const kn_pg_v8 *)(x + (y0 + ky) * sh + (x0 + kx) * sw);
+                    const kn_pg_m8 take = (v > best) | ((v != v) & (best == best));
+                    const int32_t tap = (int32_t)(ky * p->kw + kx);
+                    best = (kn_pg_v8)(((kn_pg_m8)v & take) | ((kn_pg_m8)best & ~take));
+                    at = (tap & take) | (at & ~take);
+                }
+            kn_pg_v8 gv = *(const kn_pg_v8 *)(dyi + kn_dnnl_view_group(&p->dy, grp) + oy * p->dy.sh + ox * gsw);
+            for (int c = kn_dnnl_view_lanes(&p->out, grp); c < 8; c++)
+                gv[c] = 0.0f;
+            for (int64_t ky = 0; ky < p->kh; ky++)
+                for (int64_t kx = 0; kx < p->kw; kx++) {
+                    const kn_pg_m8 hit = at == (int32_t)(ky * p->kw + kx);
+                    *(kn_pg_v8 *)(dx + (y0 + ky) * osh + (x0 + kx) * osw) = (kn_pg_v8)((kn_pg_m8)gv & hit);
+                }
+        }
     }
-    for (int64_t ky = 0; ky < p->kh; ky++) /* columns past the last window */
-        for (int64_t ix = p->ow * p->kw; ix < p->in.w; ix++)
-            *(kn_pg_v8 *)(dx + (y0 + ky) * osh + ix * osw) = (kn_pg_v8){0};
+    for (int64_t grp = 0; grp < groups; grp++) { /* columns past the last window */
+        float *dx = dxi + kn_dnnl_view_group(&p->out, grp);
+        for (int64_t ky = 0; ky < p->kh; ky++)
+            for (int64_t ix = p->ow * p->kw; ix < p->in.w; ix++)
+                *(kn_pg_v8 *)(dx + (y0 + ky) * osh + ix * osw) = (kn_pg_v8){0};
+    }
+}
+
+/* Plane pointers of 8-channel group grp of image img: x, dy, dx; its real channels in *lanes. */
+static void kn_dnnl_pool_grad_plane(const kn_dnnl_pool *p, const void *xp, const void *gp, void *dp, int64_t img,
+                                    int64_t grp, const float **x, const float **dy, float **dx, int *lanes)
+{
+    *x = (const float *)xp + img * p->in.sn + kn_dnnl_view_group(&p->in, grp);
+    *dy = (const float *)gp + img * p->dy.sn + kn_dnnl_view_group(&p->dy, grp);
+    *dx = (float *)dp + img * p->out.sn + kn_dnnl_view_group(&p->out, grp);
+    *lanes = kn_dnnl_view_lanes(&p->out, grp);
 }
 
 void kn_dnnl_run_pool_grad(const kn_dnnl_op *op)
@@ -97,19 +116,26 @@ void kn_dnnl_run_pool_grad(const kn_dnnl_op *op)
     dnnl_memory_get_data_handle(op->args[0].memory, &xp);
     dnnl_memory_get_data_handle(op->args[1].memory, &gp);
     dnnl_memory_get_data_handle(op->args[2].memory, &dp);
-    const int64_t groups = p->out.groups, planes = p->out.n * groups;
+    const int64_t groups = p->out.groups, rows = p->out.n * p->oh;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static)
 #endif
-    for (int64_t pc = 0; pc < planes; pc++) {
-        const int64_t img = pc / groups, grp = pc % groups;
-        const float *x = (const float *)xp + img * p->in.sn + kn_dnnl_view_group(&p->in, grp);
-        const float *dy = (const float *)gp + img * p->dy.sn + kn_dnnl_view_group(&p->dy, grp);
-        float *dx = (float *)dp + img * p->out.sn + kn_dnnl_view_group(&p->out, grp);
-        const int lanes = kn_dnnl_view_lanes(&p->out, grp);
-        for (int64_t oy = 0; oy < p->oh; oy++)
-            kn_dnnl_pool_grad_rows(p, x, dy, dx, oy, lanes);
-        for (int64_t iy = p->oh * p->kh; iy < p->in.h; iy++) /* rows past the last window */
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t img = r / p->oh;
+        kn_dnnl_pool_grad_rows(p, (const float *)xp + img * p->in.sn, (const float *)gp + img * p->dy.sn,
+                               (float *)dp + img * p->out.sn, r % p->oh);
+    }
+    if (p->oh * p->kh == p->in.h)
+        return;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static)
+#endif
+    for (int64_t pc = 0; pc < p->out.n * groups; pc++) { /* rows past the last window */
+        const float *x, *dy;
+        float *dx;
+        int lanes;
+        kn_dnnl_pool_grad_plane(p, xp, gp, dp, pc / groups, pc % groups, &x, &dy, &dx, &lanes);
+        for (int64_t iy = p->oh * p->kh; iy < p->in.h; iy++)
             for (int64_t ix = 0; ix < p->in.w; ix++)
                 *(kn_pg_v8 *)(dx + iy * p->out.sh + ix * p->out.sw) = (kn_pg_v8){0};
     }

@@ -194,6 +194,22 @@ kn_status kn_ref_dropout_train(const kn_node *node, const kn_tensor *in, kn_tens
     return KN_OK;
 }
 
+/* For i in [lo, hi): dx[i] = dy[i] * k where mask[i], else 0, vectorised (the scalar loop's branch on a random
+ * mask mispredicts: 1.6 ms for mnist_cnn's 64x9216 at batch 64, one thread). */
+static KN_SIMD_CLONES void kn_dropout_grad_range(const float *dy, const unsigned char *mask, float *dx, size_t lo,
+                                                 size_t hi, float k)
+{
+    KN_OMP_SIMD
+    for (size_t i = lo; i < hi; i++) {
+        /* dy * k with its bits cleared where the mask is 0 (0.0f, whatever dy holds): GCC keeps a ?: here scalar */
+        const float v = dy[i] * k;
+        uint32_t b;
+        memcpy(&b, &v, sizeof b);
+        b &= 0u - (uint32_t)(mask[i] != 0);
+        memcpy(&dx[i], &b, sizeof b);
+    }
+}
+
 kn_status kn_ref_dropout_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out,
                               const kn_ref_scratch *scratch, kn_error *err)
 {
@@ -204,9 +220,11 @@ kn_status kn_ref_dropout_grad(const kn_node *node, const kn_tensor *in, kn_tenso
     const unsigned char *mask = in[1].data;
     const float ratio = node->attrs.dropout.ratio, k = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
     float *dx = out[0].data;
+    enum { CHUNK = 16384 };
+    const size_t chunks = (n + CHUNK - 1) / CHUNK;
     KN_OMP_FOR(n > KN_PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dx[i] = mask[i] ? dy[i] * k : 0.0f;
+    for (size_t c = 0; c < chunks; c++)
+        kn_dropout_grad_range(dy, mask, dx, c * CHUNK, c * CHUNK + CHUNK < n ? c * CHUNK + CHUNK : n, k);
     return KN_OK;
 }
 

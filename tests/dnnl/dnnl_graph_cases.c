@@ -621,7 +621,7 @@ void kn_dnnl_test_conv_transpose(void **state)
         const bool by_choice = c->stride > 1 && !kn_dnnl_wino_available();
         kn_parity p = kn_parity_check(m, 0, 0, by_choice ? NULL : c->expect, true, c->name);
         /* (the blocked chain's 8 -> cin and cout -> 8 convs have too few channels for it) */
-        if (!kn_parity_trained_weights() && p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
+        if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
             fail_msg("%s: %d nodes on the Winograd kernel, expected %d", c->name, p.wino_nodes,
                      kn_dnnl_wino_available() ? c->wino : 0);
         kn_model_free(m);

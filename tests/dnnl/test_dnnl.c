@@ -317,7 +317,7 @@ static void test_op_cases(void **state)
         kn_model_t *m = build_case(c);
         const int threads = c->threads ? c->threads : 2;
         kn_parity p = kn_parity_check_threads(m, 0, threads, c->tol, c->expect_dnnl ? "*" : NULL, true, c->name);
-        if (!kn_parity_trained_weights() && p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
+        if (p.wino_nodes != (kn_dnnl_wino_available() ? c->wino : 0))
             fail_msg("%s: %d Convs on the Winograd kernel, expected %d", c->name, p.wino_nodes,
                      kn_dnnl_wino_available() ? c->wino : 0);
         kn_model_free(m);
