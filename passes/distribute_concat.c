@@ -111,17 +111,14 @@ static kn_status kn_dc_pool(kn_graph *g, int pi, int ci, const kn_pass_ctx *ctx,
         if (st != KN_OK)
             return st;
     }
-    kn_pass_say(ctx, "distribute_concat: %s '%s' moved before Concat '%s' (%d poolings, the concat copies %s)",
-                kn_op_get(p.op)->name, p.name, c.name, c.num_inputs, "their outputs");
+    kn_pass_say(ctx, "distribute_concat: %s '%s' moved before Concat '%s' (%d poolings, the concat copies their "
+                "outputs)", kn_op_get(p.op)->name, p.name, c.name, c.num_inputs);
     return kn_dc_node(g, c.name, "/pooled", KN_OP_CONCAT, parts, c.num_inputs, out, &c.attrs, err);
 }
 
 /* Pooling nodes with one output that read a channel Concat nothing else reads. */
-static kn_status kn_dc_pools(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+static kn_status kn_dc_pools(kn_graph *g, const int *readers, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
-    int *readers = kn_dc_readers(g);
-    if (!readers)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory in distribute_concat");
     kn_status st = KN_OK;
     const int count = g->num_nodes;
     for (int i = 0; i < count && st == KN_OK; i++) {
@@ -136,7 +133,6 @@ static kn_status kn_dc_pools(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
         st = kn_dc_pool(g, i, ci, ctx, err);
         *changed = true;
     }
-    free(readers);
     return st;
 }
 
@@ -236,11 +232,8 @@ static kn_status kn_dc_split_conv(kn_graph *g, int ni, const kn_node *c, kn_erro
 }
 
 /* Channel Concats whose every reader is a Conv that can take the sum, when that moves fewer bytes. */
-static kn_status kn_dc_convs(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
+static kn_status kn_dc_convs(kn_graph *g, const int *readers, const kn_pass_ctx *ctx, bool *changed, kn_error *err)
 {
-    int *readers = kn_dc_readers(g);
-    if (!readers)
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory in distribute_concat");
     kn_status st = KN_OK;
     const int count = g->num_nodes;
     for (int i = 0; i < count && st == KN_OK; i++) {
@@ -269,7 +262,7 @@ static kn_status kn_dc_convs(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
         if (!why && added >= saved)
             why = "the sums would move more bytes than the copy";
         if (why) {
-            if (readers[cv] && g->nodes[i].num_inputs >= 2)
+            if (readers[cv])
                 kn_pass_say(ctx, "distribute_concat: Concat '%s' kept: %s", g->nodes[i].name, why);
             continue;
         }
@@ -282,7 +275,6 @@ static kn_status kn_dc_convs(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
         g->nodes[i].dead = true;
         *changed = true;
     }
-    free(readers);
     return st;
 }
 
@@ -291,10 +283,15 @@ kn_status kn_pass_distribute_concat(kn_graph *g, const kn_pass_ctx *ctx, bool *c
     if (g->variables)
         return KN_OK; /* weights change every step: nothing to slice */
     /* pools first: the concatenations they leave (sorted into place) may then feed convolutions */
-    kn_status (*const steps[2])(kn_graph *, const kn_pass_ctx *, bool *, kn_error *) = {kn_dc_pools, kn_dc_convs};
+    kn_status (*const steps[2])(kn_graph *, const int *, const kn_pass_ctx *, bool *, kn_error *) = {kn_dc_pools,
+                                                                                                    kn_dc_convs};
     for (int s = 0; s < 2; s++) {
         bool any = false;
-        kn_status st = steps[s](g, ctx, &any, err);
+        int *readers = kn_dc_readers(g);
+        if (!readers)
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory in distribute_concat");
+        kn_status st = steps[s](g, readers, ctx, &any, err);
+        free(readers);
         if (st != KN_OK)
             return st;
         if (!any)
