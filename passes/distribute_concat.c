@@ -174,19 +174,7 @@ static kn_status kn_dc_weight_slice(kn_graph *g, int w, int64_t c0, int64_t cn, 
         memcpy(d + r * (size_t)cn * taps, src + (r * in + (size_t)c0) * taps, sizeof(float) * (size_t)cn * taps);
     kn_shape s = ws;
     s.dims[1] = cn;
-    char *name = kn_unique_value_name(g, g->values[w].name, suffix);
-    if (!name) {
-        free(d);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory in distribute_concat");
-    }
-    kn_status st = kn_graph_add_value(g, name, KN_F32, &s, KN_VALUE_CONST, d, id, err);
-    free(name);
-    if (st != KN_OK) {
-        free(d);
-        return st;
-    }
-    g->values[*id].shape_known = true;
-    return KN_OK;
+    return kn_pass_add_float_const(g, g->values[w].name, suffix, &s, d, id, err);
 }
 
 /*

@@ -23,25 +23,6 @@ static float *kn_copy_floats(const kn_graph *g, int id, size_t n)
     return p;
 }
 
-/* Add a float32 constant named after `base` + `suffix`; takes over `data`. */
-static kn_status kn_add_float_const(kn_graph *g, const char *base, const char *suffix, const kn_shape *shape,
-                                    float *data, int *id, kn_error *err)
-{
-    char *name = kn_unique_value_name(g, base, suffix);
-    if (!name) {
-        free(data);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory in fold_bn");
-    }
-    kn_status st = kn_graph_add_value(g, name, KN_F32, shape, KN_VALUE_CONST, data, id, err);
-    free(name);
-    if (st != KN_OK) {
-        free(data);
-        return st;
-    }
-    g->values[*id].shape_known = true;
-    return KN_OK;
-}
-
 static size_t kn_numel_of(const kn_value *v)
 {
     size_t n = 0;
@@ -169,12 +150,12 @@ static kn_status kn_fold_conv(kn_edit *e, int pid, const float *s, const float *
     char *pname = p->name;
     int wid, bid;
     kn_shape bshape = {1, {c}};
-    kn_status st = kn_add_float_const(g, pname, "_weight_bnfold", &wshape, nw, &wid, err);
+    kn_status st = kn_pass_add_float_const(g, pname, "_weight_bnfold", &wshape, nw, &wid, err);
     if (st != KN_OK) {
         free(nb);
         return st;
     }
-    if ((st = kn_add_float_const(g, pname, "_bias_bnfold", &bshape, nb, &bid, err)) != KN_OK)
+    if ((st = kn_pass_add_float_const(g, pname, "_bias_bnfold", &bshape, nb, &bid, err)) != KN_OK)
         return st;
     return kn_fold_rewire(e, pid, wid, bid, err);
 }
@@ -227,12 +208,12 @@ static kn_status kn_fold_gemm(kn_edit *e, int pid, const float *s, const float *
         }
     char *pname = p->name;
     int wid, ncid;
-    kn_status st = kn_add_float_const(g, pname, "_B_bnfold", &wshape, nw, &wid, err);
+    kn_status st = kn_pass_add_float_const(g, pname, "_B_bnfold", &wshape, nw, &wid, err);
     if (st != KN_OK) {
         free(nc);
         return st;
     }
-    if ((st = kn_add_float_const(g, pname, "_C_bnfold", &cshape, nc, &ncid, err)) != KN_OK)
+    if ((st = kn_pass_add_float_const(g, pname, "_C_bnfold", &cshape, nc, &ncid, err)) != KN_OK)
         return st;
     g->nodes[pid].attrs.gemm.beta = 1.0f;
     return kn_fold_rewire(e, pid, wid, ncid, err);

@@ -51,6 +51,13 @@ bool kn_edit_forward(kn_edit *e, int b, int a);
 /** Substitute the replacements in every live node's inputs and free e. */
 void kn_edit_end(kn_edit *e);
 
+/**
+ * Add a float32 constant of `shape` named `base` + `suffix` (made unique);
+ * takes over `data` (malloc'd), freeing it on failure. *id receives its id.
+ */
+kn_status kn_pass_add_float_const(kn_graph *g, const char *base, const char *suffix, const kn_shape *shape,
+                                  float *data, int *id, kn_error *err);
+
 /* One line (printf format) to the pass context's --explain stream, if it has one. */
 void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

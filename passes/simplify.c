@@ -729,6 +729,24 @@ kn_status kn_pass_matmul_add_to_gemm(kn_graph *g, const kn_pass_ctx *ctx, bool *
     return KN_OK;
 }
 
+kn_status kn_pass_add_float_const(kn_graph *g, const char *base, const char *suffix, const kn_shape *shape,
+                                  float *data, int *id, kn_error *err)
+{
+    char *name = kn_unique_value_name(g, base, suffix);
+    if (!name) {
+        free(data);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory adding constant '%s%s'", base, suffix);
+    }
+    kn_status st = kn_graph_add_value(g, name, KN_F32, shape, KN_VALUE_CONST, data, id, err);
+    free(name);
+    if (st != KN_OK) {
+        free(data);
+        return st;
+    }
+    g->values[*id].shape_known = true;
+    return KN_OK;
+}
+
 void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx || !ctx->explain)
