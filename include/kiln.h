@@ -599,6 +599,21 @@ KN_API kn_status kn_trainer_dump_step(kn_trainer_t *trainer, const kn_tensor *im
 KN_API kn_status kn_trainer_memory_plan(const kn_trainer_t *trainer, int step, kn_memory_plan *plan, size_t *persistent,
                                         kn_error *err);
 
+/**
+ * The `step` of kn_trainer_memory_plan that names the shared prefix: the
+ * graph computing a model's forward on the noise once per batch
+ * (kn_train_info.shared; an error when the block has none).
+ */
+#define KN_TRAIN_SHARED_PREFIX (-1)
+
+/**
+ * The training memory planned at the full batch size, outside the bytes
+ * kept across steps: the sum of every step's arena and the shared prefix's
+ * (each graph is its own session with its own arena, all alive for the
+ * whole run). 0 before the training graphs are compiled.
+ */
+KN_API size_t kn_trainer_arena_bytes(const kn_trainer_t *trainer);
+
 /** A 64-bit hash (FNV-1a) of every trained weight's bytes, in name order: two runs agree bit for bit when equal. */
 KN_API uint64_t kn_trainer_weights_hash(const kn_trainer_t *trainer);
 

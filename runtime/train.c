@@ -1005,12 +1005,15 @@ kn_status kn_trainer_dump_step(kn_trainer_t *t, const kn_tensor *images, const k
 kn_status kn_trainer_memory_plan(const kn_trainer_t *t, int step, kn_memory_plan *plan, size_t *persistent,
                                  kn_error *err)
 {
-    if (!t || !plan || step < 0 || step >= t->spec.trainings[t->train].num_steps)
+    if (!t || !plan || step < KN_TRAIN_SHARED_PREFIX || step >= t->spec.trainings[t->train].num_steps)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_memory_plan: no step %d", step);
     const kn_session_t *s = NULL;
     for (int i = 0; i < t->num_sizes; i++)
         if (t->sizes[i].batch == t->batch_size)
-            s = t->sizes[i].step[step];
+            s = step == KN_TRAIN_SHARED_PREFIX ? t->sizes[i].share : t->sizes[i].step[step];
+    if (!s && step == KN_TRAIN_SHARED_PREFIX)
+        return kn_error_set(err, KN_ERR_INVALID_ARG, "train block '%s' has no shared prefix (%s)",
+                            t->spec.trainings[t->train].name, t->share_note);
     if (!s)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "the training graph of step %d is not compiled", step);
     size_t total = 0;
@@ -1019,6 +1022,23 @@ kn_status kn_trainer_memory_plan(const kn_trainer_t *t, int step, kn_memory_plan
     if (persistent)
         *persistent = total;
     return kn_session_memory_plan(s, plan, err);
+}
+
+size_t kn_trainer_arena_bytes(const kn_trainer_t *t)
+{
+    size_t total = 0;
+    for (int i = 0; t && i < t->num_sizes; i++) {
+        if (t->sizes[i].batch != t->batch_size)
+            continue;
+        for (int s = KN_TRAIN_SHARED_PREFIX; s < t->spec.trainings[t->train].num_steps; s++) {
+            kn_memory_plan plan = {0};
+            kn_error err;
+            if (kn_trainer_memory_plan(t, s, &plan, NULL, &err) == KN_OK)
+                total += plan.arena_bytes;
+            kn_memory_plan_free(&plan);
+        }
+    }
+    return total;
 }
 
 /* ------------------------------------------------------------ weights: hash, export */

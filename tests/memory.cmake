@@ -30,3 +30,14 @@ kn_cli_test(info_memory_svg_missing 2 -e "^kiln info: option '--memory-svg' need
             -- info ${KN_CLI_MNIST} --memory-svg)
 kn_cli_test(info_memory_svg_unwritable 1 -e "^kiln: error: cannot write '/nonexistent/x[.]svg'"
             -- info ${KN_CLI_MNIST} --memory-svg /nonexistent/x.svg)
+
+# The training memory of a train block: every step's graph and a GAN's shared prefix, each its own arena, summed
+# into the training peak.
+kn_cli_test(info_memory_train_gan 0 -o "^shared prefix of train block 'gan' [(]generator computed once per batch"
+            -o "^training graph [(]train block 'gan', step 'discriminator': "
+            -o "^training graph [(]train block 'gan', step 'generator': "
+            -o "^peak at batch 8: inference [0-9.]+ [KM]iB, training [0-9.]+ [KM]iB [(][0-9.]+x. every step's arena and the shared prefix's[)]"
+            -- info ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --memory --train --batch 8)
+kn_cli_test(info_memory_train_classifier 0 -n "^shared prefix" -o "^training graph [(]train block '[a-z_]+', step '[a-z_]+': "
+            -o "^peak at batch 4: inference [0-9.]+ [KM]iB, training [0-9.]+ [KM]iB [(][0-9.]+x. every step's arena[)]"
+            -- info ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --memory --train --batch 4)

@@ -29,10 +29,13 @@ static const char kn_info_usage[] =
     "  --batch N         batch size of the memory plan (default 1; with --train:\n"
     "                    the train block's)\n"
     "  --train           with --memory, for a .kiln file with a train block:\n"
-    "                    also the training graph's plan (forward activations\n"
-    "                    kept for the backward pass, gradients), its peak next\n"
-    "                    to the inference peak at the same batch, and the bytes\n"
-    "                    kept across steps (weights, optimizer state)\n"
+    "                    also the plan of every step's training graph (forward\n"
+    "                    activations kept for the backward pass, gradients)\n"
+    "                    and of a GAN's shared prefix (the generator's forward\n"
+    "                    on the noise, once per batch); each is its own arena,\n"
+    "                    all alive at once: their sum is the training peak,\n"
+    "                    shown next to the inference peak at the same batch and\n"
+    "                    the bytes kept across steps (weights, optimizer state)\n"
     "  -h, --help        show this help and exit\n";
 
 /* Largest --batch accepted (the plan is only arithmetic, but keep sizes sane). */
@@ -188,16 +191,13 @@ int kn_cli_info(int argc, char **argv)
     printf("\n");
     printf("FLOPs per image: %s\n", kn_cli_human((double)stats.flops, "FLOPs", human, sizeof human));
     size_t train_peak = 0, train_kept = 0;
+    bool train_shared = false;
     if (train) {
         /* the training graph of the file's train block, at its batch size unless --batch says otherwise */
         kn_train_options to = {.batch_size = batch_given ? batch : 0};
         kn_trainer_t *t = NULL;
-        kn_memory_plan tp;
-        size_t persistent = 0;
         kn_train_info ti;
-        if (kn_trainer_create(path, &to, &t, &err) != KN_OK ||
-            kn_trainer_memory_plan(t, 0, &tp, &persistent, &err) != KN_OK) {
-            kn_trainer_free(t);
+        if (kn_trainer_create(path, &to, &t, &err) != KN_OK) {
             fflush(stdout);
             rc = kn_cli_fail("%s", err.message);
             goto done;
@@ -205,14 +205,26 @@ int kn_cli_info(int argc, char **argv)
         kn_trainer_info(t, &ti);
         batch = ti.batch_size;
         batch_given = true;
-        if (memory) {
-            printf("\ntraining graph (train block '%s', step '%s': forward, backward, optimizer updates):\n", ti.name,
-                   ti.step_names[0] ? ti.step_names[0] : "?");
-            kn_cli_print_memory_plan(&tp);
+        train_shared = ti.shared != NULL;
+        /* the shared prefix first (it runs first in every batch), then each step's graph */
+        for (int s = ti.shared ? KN_TRAIN_SHARED_PREFIX : 0; s < ti.num_steps; s++) {
+            kn_memory_plan tp;
+            if (kn_trainer_memory_plan(t, s, &tp, &train_kept, &err) != KN_OK) {
+                kn_trainer_free(t);
+                fflush(stdout);
+                rc = kn_cli_fail("%s", err.message);
+                goto done;
+            }
+            if (memory && s == KN_TRAIN_SHARED_PREFIX)
+                printf("\nshared prefix of train block '%s' (%s):\n", ti.name, ti.shared);
+            else if (memory)
+                printf("\ntraining graph (train block '%s', step '%s': forward, backward, optimizer updates):\n",
+                       ti.name, ti.step_names[s] ? ti.step_names[s] : "?");
+            if (memory)
+                kn_cli_print_memory_plan(&tp);
+            kn_memory_plan_free(&tp);
         }
-        train_peak = tp.arena_bytes;
-        train_kept = persistent;
-        kn_memory_plan_free(&tp);
+        train_peak = kn_trainer_arena_bytes(t);
         kn_trainer_free(t);
     }
     if (memory || svg) {
@@ -230,11 +242,11 @@ int kn_cli_info(int argc, char **argv)
             printf("%swrote the memory chart to %s\n", memory ? "\n" : "", svg);
         if (train) {
             char x[32], y[32], z[32];
-            printf("\npeak at batch %lld: inference %s, training %s (%.1fx); kept across steps: %s of weights, "
-                   "statistics and optimizer state\n",
+            printf("\npeak at batch %lld: inference %s, training %s (%.1fx; every step's arena%s); kept across "
+                   "steps: %s of weights, statistics and optimizer state\n",
                    (long long)batch, kn_cli_bytes(plan.arena_bytes, x, sizeof x), kn_cli_bytes(train_peak, y, sizeof y),
                    plan.arena_bytes ? (double)train_peak / (double)plan.arena_bytes : 0.0,
-                   kn_cli_bytes(train_kept, z, sizeof z));
+                   train_shared ? " and the shared prefix's" : "", kn_cli_bytes(train_kept, z, sizeof z));
         }
         kn_memory_plan_free(&plan);
     }

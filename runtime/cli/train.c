@@ -668,8 +668,8 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
         getrusage(RUSAGE_SELF, &ru);
         printf("peak RSS %.1f MiB", (double)ru.ru_maxrss / 1024.0);
         if (kn_trainer_memory_plan(t, 0, &plan, &kept, &err) == KN_OK) {
-            printf(" (planned: training arena %.1f MiB + weights and optimizer state %.1f MiB)",
-                   (double)plan.arena_bytes / 1048576.0, (double)kept / 1048576.0);
+            printf(" (planned: training arenas %.1f MiB + weights and optimizer state %.1f MiB)",
+                   (double)kn_trainer_arena_bytes(t) / 1048576.0, (double)kept / 1048576.0);
             kn_memory_plan_free(&plan);
         }
         err.message[0] = '\0';

@@ -354,6 +354,8 @@ static void test_kernel_checks_scratch(void **state)
  * A training step (forward, backward, Adam updates of models/mnist_cnn.kiln at batch 8; the two steps of
  * models/dcgan.kiln, the generator's forward computed once by the shared prefix and handed to both steps) on
  * each backend: after two batches (the first compiles the training graphs), two more make no heap call of kiln's.
+ * The training memory is planned before the first step: kn_trainer_arena_bytes is the sum of the plans of every
+ * step and of the shared prefix (which only dcgan has).
  */
 static void test_no_allocation_during_training_steps(void **state)
 {
@@ -384,6 +386,17 @@ static void test_no_allocation_during_training_steps(void **state)
         assert_int_equal(kn_trainer_info(t, &info), KN_OK);
         if (k % 2 == 1 && !info.shared)
             fail_msg("%s: the generator's forward is not shared between the steps", spec);
+        /* planned before the first step: every step's arena and the shared prefix's, summed */
+        size_t planned = 0;
+        for (int s = KN_TRAIN_SHARED_PREFIX; s < info.num_steps; s++) {
+            kn_memory_plan plan = {0};
+            const kn_status ps = kn_trainer_memory_plan(t, s, &plan, NULL, &err);
+            assert_int_equal(ps == KN_OK, s != KN_TRAIN_SHARED_PREFIX || info.shared != NULL);
+            assert_true(ps != KN_OK || plan.arena_bytes > 0);
+            planned += plan.arena_bytes;
+            kn_memory_plan_free(&plan);
+        }
+        assert_int_equal(kn_trainer_arena_bytes(t), planned);
         kn_train_report r;
         for (int i = 0; i < 2; i++)
             assert_int_equal(kn_trainer_train_batch(t, &x, &y, &r, &err), KN_OK);
