@@ -38,12 +38,13 @@
 # --fast-rounds rounds: its rounds cost little, and sub-millisecond medians
 # are the ones a noisy spell of the machine moves most.
 #
-# Environment: left as it is. kiln's backends keep OpenBLAS single-threaded
-# inside their OpenMP regions, so OMP_WAIT_POLICY unset (the libgomp
-# default) is right; passive makes OpenMP threads sleep between primitives
-# (about twice the dnnl latency at batch 1) and only helps when other
-# processes compete for the cores. The value in effect is printed under the
-# table. kiln gets --threads N (its OpenMP and OpenBLAS threads).
+# Environment: left as it is. With OMP_WAIT_POLICY and GOMP_SPINCOUNT
+# unset, kiln sets GOMP_SPINCOUNT=1000 itself (short spinning, then sleep:
+# as fast as libgomp's default on idle cores, and no long spinning where
+# other processes use the cores); passive makes OpenMP threads sleep between
+# primitives (about twice the dnnl latency at batch 1). The values in effect
+# are printed under the table. kiln gets --threads N (its OpenMP and
+# OpenBLAS threads).
 #
 # options:
 #   --build DIR        kiln build directory (default: build; KILN_BUILD)
@@ -370,8 +371,10 @@ TABLE=$TMP/table.md
         wait_note="OMP_WAIT_POLICY=$OMP_WAIT_POLICY (from the environment)"
         [ "${OMP_WAIT_POLICY,,}" != passive ] ||
             wait_note="$wait_note; passive makes OpenMP threads sleep between primitives: unset it unless other processes compete for the cores"
+    elif [ -n "${GOMP_SPINCOUNT+set}" ]; then
+        wait_note="OMP_WAIT_POLICY unset, GOMP_SPINCOUNT=$GOMP_SPINCOUNT (from the environment)"
     else
-        wait_note="OMP_WAIT_POLICY unset (libgomp default)"
+        wait_note="OMP_WAIT_POLICY and GOMP_SPINCOUNT unset (kiln sets GOMP_SPINCOUNT=1000)"
     fi
     echo "$wait_note. kiln: $(show "$KILN"), backends ${BACKENDS// /, };" \
          "ONNX Runtime: onnxruntime-node ${ORT_VERSION:-?}, CPU provider, intraOpNumThreads = threads;" \

@@ -60,6 +60,20 @@ kn_bench_test(unknown_backend 1 -e "^kiln: error: unknown backend 'nosuch' \\(av
 kn_bench_test(missing_model 1 -e "^kiln: error: .*no_such_model[.]onnx" -n "usage:"
               -- bench ${CMAKE_CURRENT_BINARY_DIR}/no_such_model.onnx)
 
+# ---------------------------------------------------------------- OpenMP spinning (runtime/cli/main.c)
+# neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set: kiln sets GOMP_SPINCOUNT=1000 and starts itself again (same
+# arguments, same answers); a value the user set is kept, and OMP_WAIT_POLICY alone leaves GOMP_SPINCOUNT unset
+kn_bench_test(spin_default 0 -o "^OMP_WAIT_POLICY: unset, GOMP_SPINCOUNT: 1000$" -o "^ref +1 +[0-9.]+ +3 "
+              -- bench ${KN_BENCH_MNIST} --backend ref ${KN_BENCH_FAST})
+kn_bench_test(spin_user 0 -o "^OMP_WAIT_POLICY: unset, GOMP_SPINCOUNT: 7$"
+              -- bench ${KN_BENCH_MNIST} --backend ref ${KN_BENCH_FAST})
+kn_bench_test(spin_policy 0 -o "^OMP_WAIT_POLICY: active$" -- bench ${KN_BENCH_MNIST} --backend ref ${KN_BENCH_FAST})
+if(NOT CMAKE_VERSION VERSION_LESS 3.22)
+  set_tests_properties(cli_bench_spin_default PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:;GOMP_SPINCOUNT=unset:")
+  set_tests_properties(cli_bench_spin_user PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:;GOMP_SPINCOUNT=set:7")
+  set_tests_properties(cli_bench_spin_policy PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=set:active;GOMP_SPINCOUNT=unset:")
+endif()
+
 # ---------------------------------------------------------------- output
 # text: header, one row per backend x batch, and no progress line when stderr is not a terminal
 kn_bench_test(text 0 -o "^model: .*mnist_small[.]onnx \\([0-9.]+ KFLOPs per image, 9,098 parameters"
@@ -287,7 +301,7 @@ if(KN_BENCH_BASH AND KILN_NODE)
   endif()
   set(kn_wait "OMP_WAIT_POLICY")
   if(NOT CMAKE_VERSION VERSION_LESS 3.22)
-    set(kn_wait "^OMP_WAIT_POLICY unset \\(libgomp default\\)[.] kiln: ")
+    set(kn_wait "^OMP_WAIT_POLICY and GOMP_SPINCOUNT unset \\(kiln sets GOMP_SPINCOUNT=1000\\)[.] kiln: ")
   endif()
   set(kn_compare_needs_ort ON)
   kn_compare_ort_test(table 0
@@ -320,7 +334,7 @@ if(KN_BENCH_BASH AND KILN_NODE)
     DEPENDS models.setup)
   if(NOT CMAKE_VERSION VERSION_LESS 3.22)
     # the environment as a user would have it: no OMP_WAIT_POLICY
-    set_tests_properties(bench_compare_ort_table PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:")
+    set_tests_properties(bench_compare_ort_table PROPERTIES ENVIRONMENT_MODIFICATION "OMP_WAIT_POLICY=unset:;GOMP_SPINCOUNT=unset:")
   endif()
 endif()
 
