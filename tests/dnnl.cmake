@@ -87,7 +87,8 @@ if(KILN_WITH_ONEDNN)
   # per-node profile and --explain placement (tests/dnnl/test_dnnl_profile.c)
   add_executable(test_dnnl_profile ${CMAKE_CURRENT_SOURCE_DIR}/dnnl/test_dnnl_profile.c
                                    ${CMAKE_CURRENT_SOURCE_DIR}/unit/testutil.c)
-  target_include_directories(test_dnnl_profile PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime)
+  target_include_directories(test_dnnl_profile PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit ${PROJECT_SOURCE_DIR}/runtime
+                                                    ${PROJECT_SOURCE_DIR}/backends/dnnl)
   target_link_libraries(test_dnnl_profile PRIVATE kiln PkgConfig::CMOCKA)
   target_compile_definitions(test_dnnl_profile PRIVATE KN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME test_dnnl_profile COMMAND test_dnnl_profile)

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "dnnl_internal.h"
 #include "ir.h"
 #include "kiln.h"
 #include "runtime_internal.h"
@@ -365,6 +366,19 @@ static void test_conv_layout_choice(void **state)
     kn_model_free(m);
 }
 
+/* How long the layout timing runs: three timed runs of a short graph, one of a longer one (DenseNet-121 at batch 8,
+ * 0.28 s a run), none (oneDNN's choice kept) past half a second. */
+static void test_conv_layout_timed_runs(void **state)
+{
+    (void)state;
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.004), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.25), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.28), 1);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.5), 1);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.51), 0);
+    assert_int_equal(kn_dnnl_tune_timed_runs(37.0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_explain_fallbacks),
         cmocka_unit_test(test_explain_all_native),
         cmocka_unit_test(test_conv_layout_choice),
+        cmocka_unit_test(test_conv_layout_timed_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
