@@ -15,7 +15,9 @@
  * gradient of a weight is zero (a rule that returns nothing must not pass)
  * unless the op is piecewise constant (Floor, Ceil, Round, Sign: zero_grad,
  * where the finite differences must be zero too), and every op with a
- * gradient rule must have a case.
+ * gradient rule must have a case. The gradients must also come out bit for
+ * bit the same in a session's planned arena (in-place outputs, the kernels'
+ * scratch).
  */
 #include <math.h>
 #include <setjmp.h>
