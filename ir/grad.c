@@ -145,9 +145,11 @@ bool kn_grad_refusal(const kn_graph *g, const kn_node *n, char *why, size_t len)
     const kn_dtype y = n->num_outputs > 0 && n->outputs[0] >= 0 ? g->values[n->outputs[0]].dtype : KN_DTYPE_UNDEFINED;
     if (!info->grad)
         snprintf(why, len, "%s", info->name);
-    else if (n->op == KN_OP_MOD && (x != KN_F32 || !n->attrs.mod.fmod))
+    else if (n->op == KN_OP_MOD && !kn_grad_is_float(x))
         snprintf(why, len, "%s on %s%s: an integer remainder is not differentiable", info->name, kn_dtype_name(x),
                  n->attrs.mod.fmod ? "" : ", fmod=0");
+    else if (n->op == KN_OP_MOD && x != KN_F32)
+        snprintf(why, len, "%s on %s: the rule covers float32 only", info->name, kn_dtype_name(x));
     else if (n->op == KN_OP_POW && x != KN_F32)
         snprintf(why, len, "%s of a %s base: not differentiable", info->name, kn_dtype_name(x));
     else if (n->op == KN_OP_CAST && (!kn_grad_is_float(x) || !kn_grad_is_float(y)))

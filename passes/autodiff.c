@@ -182,7 +182,7 @@ kn_status kn_pass_autodiff(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, k
         kn_shape ls = g->values[loss].shape;
         gr.sum[loss] = kn_grad_reshape_to(&c, gr.sum[loss], &ls);
     }
-    /* every node between a trained weight and the loss needs a rule that covers it: name all that have none, at once */
+    /* every node between a trained weight and the loss needs a rule that covers it: name all that lack one, at once */
     size_t missing_len = 0, missing_cap = 0;
     int nmissing = 0, nodes_before = g->num_nodes;
     for (int i = 0; i < nn0; i++) {
