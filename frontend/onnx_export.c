@@ -775,6 +775,8 @@ static kn_status kn_ex_emit(kn_exporter *ex, kn_op op, const kn_attrs *a, const 
         return a->scatter.reduction != KN_SCATTER_NONE ? kn_ex_attr_string(ex, p, "reduction", reds[a->scatter.reduction])
                                                       : KN_OK;
     }
+    case KN_OP_GATHER_ND:
+        return a->gather_nd.batch_dims ? kn_ex_attr_int(ex, p, "batch_dims", a->gather_nd.batch_dims) : KN_OK;
     case KN_OP_DEPTH_TO_SPACE:
         KN_TRY(kn_ex_attr_string(ex, p, "mode", a->block.crd ? "CRD" : "DCR"));
         return kn_ex_attr_int(ex, p, "blocksize", a->block.blocksize);

@@ -656,6 +656,16 @@ static kn_status kn_onnx_scatter_nd(kn_onnx_node *n, kn_error *err)
     return KN_OK;
 }
 
+/* GatherND-12+: batch_dims (0 before). */
+static kn_status kn_onnx_gather_nd(kn_onnx_node *n, kn_error *err)
+{
+    KN_TRY(kn_onnx_attr_int(n, "batch_dims", 0, &n->attrs.gather_nd.batch_dims, err));
+    if (n->attrs.gather_nd.batch_dims < 0)
+        return kn_onnx_node_error(n, err, KN_ERR_PARSE, "batch_dims %lld is negative",
+                                  (long long)n->attrs.gather_nd.batch_dims);
+    return KN_OK;
+}
+
 /* Dropout-7/10: ratio attribute. */
 static kn_status kn_onnx_dropout7(kn_onnx_node *n, kn_error *err)
 {
@@ -815,6 +825,8 @@ static const kn_onnx_op_entry kn_onnx_ops[] = {
     {"Gather",              1, 17, KN_OP_GATHER,              kn_onnx_axis0,             "axis"},
     {"ScatterND",          11, 15, KN_OP_SCATTER_ND,          NULL,                      ""},
     {"ScatterND",          16, 17, KN_OP_SCATTER_ND,          kn_onnx_scatter_nd,        "reduction"},
+    {"GatherND",           11, 11, KN_OP_GATHER_ND,           NULL,                      ""},
+    {"GatherND",           12, 17, KN_OP_GATHER_ND,           kn_onnx_gather_nd,         "batch_dims"},
     {"Shape",               1, 14, KN_OP_SHAPE,               NULL,                      ""},
     {"Shape",              15, 17, KN_OP_SHAPE,               kn_onnx_shape15,           "start end"},
     {"ConstantOfShape",     9, 17, KN_OP_CONSTANT_OF_SHAPE,   kn_onnx_constant_of_shape, "value"},

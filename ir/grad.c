@@ -137,3 +137,24 @@ int kn_grad_reshape_to(kn_grad_ctx *c, int v, const kn_shape *shape)
     int s = kn_grad_ints(c, shape->rank, shape->dims);
     return kn_grad_op(c, KN_OP_RESHAPE, NULL, v, s, -1);
 }
+
+bool kn_grad_refusal(const kn_graph *g, const kn_node *n, char *why, size_t len)
+{
+    const kn_op_info *info = kn_op_get(n->op);
+    const kn_dtype x = n->num_inputs > 0 && n->inputs[0] >= 0 ? g->values[n->inputs[0]].dtype : KN_DTYPE_UNDEFINED;
+    const kn_dtype y = n->num_outputs > 0 && n->outputs[0] >= 0 ? g->values[n->outputs[0]].dtype : KN_DTYPE_UNDEFINED;
+    if (!info->grad)
+        snprintf(why, len, "%s", info->name);
+    else if (n->op == KN_OP_MOD && !kn_grad_is_float(x))
+        snprintf(why, len, "%s on %s%s: an integer remainder is not differentiable", info->name, kn_dtype_name(x),
+                 n->attrs.mod.fmod ? "" : ", fmod=0");
+    else if (n->op == KN_OP_MOD && x != KN_F32)
+        snprintf(why, len, "%s on %s: the rule covers float32 only", info->name, kn_dtype_name(x));
+    else if (n->op == KN_OP_POW && x != KN_F32)
+        snprintf(why, len, "%s of a %s base: not differentiable", info->name, kn_dtype_name(x));
+    else if (n->op == KN_OP_CAST && (!kn_grad_is_float(x) || !kn_grad_is_float(y)))
+        snprintf(why, len, "%s from %s to %s: not differentiable", info->name, kn_dtype_name(x), kn_dtype_name(y));
+    else
+        return false;
+    return true;
+}

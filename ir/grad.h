@@ -44,6 +44,12 @@ static inline int kn_grad_y(const kn_grad_ctx *c, int k)
     return c->fwd.outputs[k];
 }
 
+/** Whether dtype d is a floating-point one (what gradients flow through). */
+static inline bool kn_grad_is_float(kn_dtype d)
+{
+    return d == KN_F32 || d == KN_F64;
+}
+
 /** The shape of value v. */
 static inline const kn_shape *kn_grad_shape(const kn_grad_ctx *c, int v)
 {
@@ -75,6 +81,14 @@ int kn_grad_sum_to(kn_grad_ctx *c, int v, const kn_shape *shape);
 /** v reshaped to `shape` (a Reshape with a constant shape), or v itself when it has that shape. */
 int kn_grad_reshape_to(kn_grad_ctx *c, int v, const kn_shape *shape);
 
+/**
+ * Whether node n cannot be differentiated although it lies between a trained weight and the loss: its op has no
+ * gradient rule, or the rule does not cover this node's dtypes (integer Mod or Mod without fmod, Pow of an
+ * integer base, a Cast to or from a non-float dtype). Then why[len] says so ("Mod on int64"). The autodiff pass
+ * names every such node at once, before running any rule.
+ */
+bool kn_grad_refusal(const kn_graph *g, const kn_node *n, char *why, size_t len);
+
 /** Record a failure (sticky) and return -1. */
 int kn_grad_fail(kn_grad_ctx *c, kn_status st, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -86,6 +100,12 @@ KN_GRAD_RULE(kn_grad_conv_transpose)
 KN_GRAD_RULE(kn_grad_gemm)
 KN_GRAD_RULE(kn_grad_matmul)
 KN_GRAD_RULE(kn_grad_binary)
+KN_GRAD_RULE(kn_grad_zero)
+KN_GRAD_RULE(kn_grad_cast)
+KN_GRAD_RULE(kn_grad_lrn)
+KN_GRAD_RULE(kn_grad_gather)
+KN_GRAD_RULE(kn_grad_gather_nd)
+KN_GRAD_RULE(kn_grad_scatter_nd)
 KN_GRAD_RULE(kn_grad_activation)
 KN_GRAD_RULE(kn_grad_variadic)
 KN_GRAD_RULE(kn_grad_prelu)

@@ -229,6 +229,17 @@ kn_status kn_grad_activation(kn_grad_ctx *c)
     return c->st;
 }
 
+kn_status kn_grad_lrn(kn_grad_ctx *c)
+{
+    /* LRNGrad: y = x s^-beta with s = bias + alpha/size (the window's sum of squares), so that dx = dy s^-beta -
+     * 2 alpha beta / size x (the sum over the windows holding x of dy x s^(-beta-1)) (backends/ref/ref_norm.c) */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    kn_attrs a = {.lrn = c->fwd.attrs.lrn};
+    c->dx[0] = kn_grad_op(c, KN_OP_LRN_GRAD, &a, c->dy[0], kn_grad_x(c, 0), -1);
+    return c->st;
+}
+
 kn_status kn_grad_softmax(kn_grad_ctx *c)
 {
     if (c->dy[0] < 0 || !c->need[0])

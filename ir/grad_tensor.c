@@ -1,7 +1,7 @@
 /*
  * grad_tensor.c - gradient rules of element-wise arithmetic (broadcasting
- * reduced back to each operand's shape) and of the tensor-manipulation ops
- * (see grad.h).
+ * reduced back to each operand's shape), of the piecewise-constant ops and
+ * casts, and of the tensor-manipulation and indexing ops (see grad.h).
  */
 #include <string.h>
 
@@ -40,9 +40,87 @@ kn_status kn_grad_binary(kn_grad_ctx *c)
             c->dx[1] = kn_grad_op(c, KN_OP_MUL, NULL, kn_grad_sum_to(c, t, bs), kn_grad_scalar(c, -1.0f), -1);
         }
         break;
+    case KN_OP_POW: {
+        /* y = a^b: da = b a^(b-1), db = y ln a; as PyTorch's pow_backward, da is 0 where b = 0 and db where a = 0
+         * and b >= 0 (the limits there); an integer exponent is cast to float32 first */
+        const int zero = kn_grad_scalar(c, 0.0f);
+        int bf = B;
+        if (c->g->values[B].dtype != KN_F32) {
+            if (c->need[1])
+                return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "the %s exponent has no gradient",
+                                    kn_dtype_name(c->g->values[B].dtype)), c->st;
+            kn_attrs a;
+            kn_attrs_init(KN_OP_CAST, &a);
+            a.dtype.to = KN_F32;
+            bf = kn_grad_op(c, KN_OP_CAST, &a, B, -1, -1);
+        }
+        if (c->need[0]) {
+            const int bm1 = kn_grad_op(c, KN_OP_SUB, NULL, bf, kn_grad_scalar(c, 1.0f), -1);
+            const int t = kn_grad_op(c, KN_OP_MUL, NULL, bf, kn_grad_op(c, KN_OP_POW, NULL, A, bm1, -1), -1);
+            const int d = kn_grad_op(c, KN_OP_WHERE, NULL, kn_grad_op(c, KN_OP_EQUAL, NULL, bf, zero, -1), zero, t);
+            c->dx[0] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_MUL, NULL, dy, d, -1), as);
+        }
+        if (c->need[1]) {
+            const int t = kn_grad_op(c, KN_OP_MUL, NULL, Y, kn_grad_op(c, KN_OP_LOG, NULL, A, -1, -1), -1);
+            const int limit = kn_grad_op(c, KN_OP_AND, NULL, kn_grad_op(c, KN_OP_EQUAL, NULL, A, zero, -1),
+                                         kn_grad_op(c, KN_OP_GREATER_OR_EQUAL, NULL, bf, zero, -1), -1);
+            const int d = kn_grad_op(c, KN_OP_WHERE, NULL, limit, zero, t);
+            c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_MUL, NULL, dy, d, -1), bs);
+        }
+        break;
+    }
+    case KN_OP_MOD:
+        /* float fmod: y = a - trunc(a/b) b, so da = 1 and db = -trunc(a/b) = (y - a) / b (kn_grad_refusal refuses
+         * integer Mod before any rule runs) */
+        if (!c->fwd.attrs.mod.fmod || c->g->values[A].dtype != KN_F32)
+            return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "%s Mod (fmod=%d) is not differentiable",
+                                kn_dtype_name(c->g->values[A].dtype), (int)c->fwd.attrs.mod.fmod), c->st;
+        c->dx[0] = c->need[0] ? kn_grad_sum_to(c, dy, as) : -1;
+        if (c->need[1]) {
+            const int q = kn_grad_op(c, KN_OP_DIV, NULL, kn_grad_op(c, KN_OP_SUB, NULL, Y, A, -1), B, -1);
+            c->dx[1] = kn_grad_sum_to(c, kn_grad_op(c, KN_OP_MUL, NULL, dy, q, -1), bs);
+        }
+        break;
     default:
         return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "no gradient rule"), c->st;
     }
+    return c->st;
+}
+
+/* Zeros (float32) of `shape`: a scalar 0 expanded, so that the graph keeps no constant of that size. */
+static int kn_grad_zeros(kn_grad_ctx *c, const kn_shape *shape)
+{
+    const kn_shape s = *shape; /* a copy: the constants added next may move the values */
+    return kn_grad_op(c, KN_OP_EXPAND, NULL, kn_grad_scalar(c, 0.0f), kn_grad_ints(c, s.rank, s.dims), -1);
+}
+
+kn_status kn_grad_zero(kn_grad_ctx *c)
+{
+    /* Floor, Ceil, Round, Sign: piecewise constant, so the derivative is 0 wherever it exists; zeros (PyTorch's
+     * gradient too) rather than none, so that a weight read only through them still trains (weight decay) */
+    if (c->dy[0] >= 0 && c->need[0])
+        c->dx[0] = kn_grad_zeros(c, kn_grad_shape(c, kn_grad_x(c, 0)));
+    return c->st;
+}
+
+kn_status kn_grad_cast(kn_grad_ctx *c)
+{
+    /* float -> float: dy cast back to the input's dtype (itself when they agree); kn_grad_refusal names the other
+     * casts (to or from an integer or bool: no gradient) before any rule runs */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    const kn_dtype from = c->g->values[kn_grad_x(c, 0)].dtype, to = c->g->values[kn_grad_y(c, 0)].dtype;
+    if (!kn_grad_is_float(from) || !kn_grad_is_float(to))
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "a cast from %s to %s is not differentiable", kn_dtype_name(from),
+                            kn_dtype_name(to)), c->st;
+    if (c->g->values[c->dy[0]].dtype == from) {
+        c->dx[0] = c->dy[0];
+        return c->st;
+    }
+    kn_attrs a;
+    kn_attrs_init(KN_OP_CAST, &a);
+    a.dtype.to = from;
+    c->dx[0] = kn_grad_op(c, KN_OP_CAST, &a, c->dy[0], -1, -1);
     return c->st;
 }
 
@@ -384,5 +462,59 @@ kn_status kn_grad_depth_space(kn_grad_ctx *c)
     const kn_op inverse = c->fwd.op == KN_OP_DEPTH_TO_SPACE ? KN_OP_SPACE_TO_DEPTH : KN_OP_DEPTH_TO_SPACE;
     kn_attrs a = {.block = c->fwd.attrs.block};
     c->dx[0] = kn_grad_op(c, inverse, &a, c->dy[0], -1, -1);
+    return c->st;
+}
+
+kn_status kn_grad_gather(kn_grad_ctx *c)
+{
+    /* y = x indexed along the axis: dx is dy scatter-added back where Gather read (GatherGrad, which accumulates
+     * repeated indices and counts negative ones from the end, as Gather does) */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    if (c->need[1])
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "the indices have no gradient"), c->st;
+    kn_attrs a = {.axis = c->fwd.attrs.axis};
+    c->dx[0] = kn_grad_op(c, KN_OP_GATHER_GRAD, &a, c->dy[0], kn_grad_x(c, 0), kn_grad_x(c, 1));
+    return c->st;
+}
+
+kn_status kn_grad_gather_nd(kn_grad_ctx *c)
+{
+    /* the adjoint of GatherND: dy scatter-added into zeros of data's shape at the same index tuples (ScatterND with
+     * reduction add: repeated tuples accumulate) */
+    if (c->dy[0] < 0 || !c->need[0])
+        return c->st;
+    if (c->need[1])
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "the indices have no gradient"), c->st;
+    if (c->fwd.attrs.gather_nd.batch_dims != 0)
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "GatherND with batch_dims %lld has no gradient rule (only 0)",
+                            (long long)c->fwd.attrs.gather_nd.batch_dims), c->st;
+    kn_attrs a;
+    kn_attrs_init(KN_OP_SCATTER_ND, &a);
+    a.scatter.reduction = KN_SCATTER_ADD;
+    c->dx[0] = kn_grad_op(c, KN_OP_SCATTER_ND, &a, kn_grad_zeros(c, kn_grad_shape(c, kn_grad_x(c, 0))),
+                          kn_grad_x(c, 1), c->dy[0]);
+    return c->st;
+}
+
+kn_status kn_grad_scatter_nd(kn_grad_ctx *c)
+{
+    /* reduction none: y is data with the indexed slices replaced, so ddata is dy with those slices zeroed (zeros
+     * scattered into dy) and dupdates is dy at them (GatherND; a repeated index tuple gives each of its updates dy
+     * there, as PyTorch's index_put); add: ddata = dy, dupdates the same GatherND; mul is refused */
+    const int dy = c->dy[0], I = kn_grad_x(c, 1), U = kn_grad_x(c, 2);
+    if (dy < 0)
+        return c->st;
+    const kn_scatter_reduction red = c->fwd.attrs.scatter.reduction;
+    if (red != KN_SCATTER_NONE && red != KN_SCATTER_ADD)
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "ScatterND with reduction 'mul' has no gradient rule"), c->st;
+    if (c->need[1])
+        return kn_grad_fail(c, KN_ERR_UNSUPPORTED, "the indices have no gradient"), c->st;
+    if (c->need[0])
+        c->dx[0] = red == KN_SCATTER_ADD ? dy
+                                         : kn_grad_op(c, KN_OP_SCATTER_ND, NULL, dy, I,
+                                                      kn_grad_zeros(c, kn_grad_shape(c, U)));
+    if (c->need[2])
+        c->dx[2] = kn_grad_op(c, KN_OP_GATHER_ND, NULL, dy, I, -1);
     return c->st;
 }

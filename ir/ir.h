@@ -301,6 +301,11 @@ typedef struct kn_scatter_attrs {
     kn_scatter_reduction reduction;
 } kn_scatter_attrs;
 
+/** GatherND: the leading dimensions data and indices share (ONNX's batch_dims, 0 before opset 12). */
+typedef struct kn_gather_nd_attrs {
+    int64_t batch_dims;
+} kn_gather_nd_attrs;
+
 typedef enum kn_pad_mode { KN_PAD_CONSTANT = 0, KN_PAD_REFLECT, KN_PAD_EDGE } kn_pad_mode;
 
 typedef struct kn_pad_attrs {
@@ -397,6 +402,7 @@ typedef union kn_attrs {
     kn_block_attrs block;
     kn_mod_attrs mod;
     kn_scatter_attrs scatter;
+    kn_gather_nd_attrs gather_nd;
     kn_pad_attrs pad;
     kn_dtype_attrs dtype;
     kn_shape_attrs shape;

@@ -681,6 +681,47 @@ kn_status kn_shape_scatter_nd(kn_graph *g, kn_node *n, kn_error *err)
     return kn_node_set_output(g, n, 0, x->dtype, xs, err);
 }
 
+/*
+ * GatherND: data [r dims], indices [q dims] whose last dim k indexes data's dimensions b .. b+k-1 after the b =
+ * batch_dims leading ones both share; the output is indices.shape[:-1] + data.shape[b+k:], data's dtype.
+ */
+kn_status kn_shape_gather_nd(kn_graph *g, kn_node *n, kn_error *err)
+{
+    kn_value *x = kn_node_input(g, n, 0), *idx = kn_node_input(g, n, 1);
+    char si[160], sx[160];
+    if (idx->dtype != KN_I64)
+        return kn_node_error(err, KN_ERR_DTYPE, n, "indices '%s' are %s; int64 expected", idx->name,
+                             kn_dtype_name(idx->dtype));
+    const kn_shape *xs = &x->shape, *is = &idx->shape;
+    const int64_t b = n->attrs.gather_nd.batch_dims, k = is->rank >= 1 ? is->dims[is->rank - 1] : -1;
+    bool ok = is->rank >= 1 && xs->rank >= 1 && b >= 0 && b < is->rank && b < xs->rank && k >= 1 && k <= xs->rank - b;
+    for (int d = 0; ok && d < b; d++)
+        ok = is->dims[d] == xs->dims[d];
+    if (!ok)
+        return kn_node_error(err, KN_ERR_SHAPE, n, "indices %s do not fit data %s with batch_dims %lld",
+                             kn_shape_str(is, si, sizeof si), kn_shape_str(xs, sx, sizeof sx), (long long)b);
+    const int rank = is->rank - 1 + xs->rank - (int)(b + k);
+    if (rank > KN_MAX_RANK)
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, n, "output rank %d exceeds kiln's maximum %d", rank,
+                             KN_MAX_RANK);
+    if (kn_value_is_constant(g, n->inputs[1])) {
+        size_t cnt = kn_value_numel(idx);
+        const int64_t *v = idx->data;
+        for (size_t i = 0; i < cnt; i++) {
+            const int d = (int)b + (int)(i % (size_t)k);
+            if (v[i] < -xs->dims[d] || v[i] >= xs->dims[d])
+                return kn_node_error(err, KN_ERR_SHAPE, n, "index %lld is out of range for dimension %d of size %lld",
+                                     (long long)v[i], d, (long long)xs->dims[d]);
+        }
+    }
+    kn_shape out = {.rank = rank};
+    for (int d = 0; d < is->rank - 1; d++)
+        out.dims[d] = is->dims[d];
+    for (int d = (int)(b + k); d < xs->rank; d++)
+        out.dims[is->rank - 1 + d - (int)(b + k)] = xs->dims[d];
+    return kn_node_set_output(g, n, 0, x->dtype, &out, err);
+}
+
 kn_status kn_shape_shape(kn_graph *g, kn_node *n, kn_error *err)
 {
     kn_value *x = kn_node_input(g, n, 0);

@@ -182,7 +182,7 @@ kn_status kn_pass_autodiff(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, k
         kn_shape ls = g->values[loss].shape;
         gr.sum[loss] = kn_grad_reshape_to(&c, gr.sum[loss], &ls);
     }
-    /* every node between a trained weight and the loss needs a rule: name all that have none, at once */
+    /* every node between a trained weight and the loss needs a rule that covers it: name all that lack one, at once */
     size_t missing_len = 0, missing_cap = 0;
     int nmissing = 0, nodes_before = g->num_nodes;
     for (int i = 0; i < nn0; i++) {
@@ -192,10 +192,12 @@ kn_status kn_pass_autodiff(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, k
             out |= n->outputs[k] >= 0 && reaches[n->outputs[k]];
         for (int k = 0; out && k < n->num_inputs; k++)
             in |= n->inputs[k] >= 0 && on_path[n->inputs[k]] && reaches[n->inputs[k]];
-        if (!in || kn_op_get(n->op)->grad)
+        char why[160];
+        if (!in || !kn_grad_refusal(g, n, why, sizeof why))
             continue;
-        char line[300];
-        int len = snprintf(line, sizeof line, "%snode '%s' (%s)", nmissing ? ", " : "", n->name, kn_op_get(n->op)->name);
+        char line[460];
+        int len = snprintf(line, sizeof line, "%snode '%s' (%s)", nmissing ? ", " : "", n->name, why);
+        len = len < 0 ? 0 : len >= (int)sizeof line ? (int)sizeof line - 1 : len; /* a long name is cut */
         if (missing_len + (size_t)len + 1 > missing_cap) {
             size_t cap = missing_cap ? missing_cap * 2 : 512;
             while (cap < missing_len + (size_t)len + 1)

@@ -57,7 +57,7 @@ FAMILIES = [
     ("data-dependent shapes", "not implemented: the output's shape depends on the data, and kiln plans "
      "memory from static shapes", ["NonZero", "Unique", "Compress", "NonMaxSuppression"]),
     ("gather/scatter and indexing", "not implemented yet",
-     ["GatherElements", "GatherND", "ScatterElements", "ScatterND", "Scatter", "TopK", "OneHot", "Trilu",
+     ["GatherElements", "ScatterElements", "ScatterND", "Scatter", "TopK", "OneHot", "Trilu",
       "CumSum", "ReverseSequence", "EyeLike", "MaxUnpool"]),
     ("shape helpers", "not implemented yet: Size (an element count) and CastLike (Cast to another input's dtype)",
      ["Size", "CastLike"]),

@@ -494,6 +494,14 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         return true;
     }
+    case KN_OP_GATHER_ND: case KN_OP_GATHER_GRAD:
+        /* an index loop of copies (or, for Gather's gradient, of adds that repeated indices accumulate in order) */
+        snprintf(why, len, "oneDNN 2.6 has no gather or scatter-add primitive (the reference kernel's index loop)");
+        return false;
+    case KN_OP_LRN_GRAD:
+        /* kiln's forward LRN may run on either backend and keeps no workspace, which oneDNN's backward reads */
+        snprintf(why, len, "oneDNN's LRN backward needs its own forward's workspace; the reference kernel recomputes");
+        return false;
     default:
         snprintf(why, len, "no oneDNN mapping yet");
         return false;

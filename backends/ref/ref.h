@@ -147,6 +147,7 @@ KN_REF_KERNEL(kn_ref_slice)
 KN_REF_KERNEL(kn_ref_pad)
 KN_REF_KERNEL(kn_ref_gather)
 KN_REF_KERNEL(kn_ref_scatter_nd)
+KN_REF_KERNEL(kn_ref_gather_nd)
 KN_REF_KERNEL(kn_ref_shape)
 KN_REF_KERNEL(kn_ref_constant_of_shape)
 KN_REF_KERNEL(kn_ref_cast)
@@ -158,6 +159,8 @@ KN_REF_KERNEL(kn_ref_dropout_grad)
 KN_REF_KERNEL(kn_ref_conv_grad_weight)
 KN_REF_KERNEL(kn_ref_pool_grad)             /* MaxPoolGrad, AveragePoolGrad */
 KN_REF_KERNEL(kn_ref_global_average_pool_grad)
+KN_REF_KERNEL(kn_ref_gather_grad)           /* GatherGrad: Gather's adjoint (ref_tensor.c) */
+KN_REF_KERNEL(kn_ref_lrn_grad)              /* LRNGrad (ref_norm.c) */
 KN_REF_KERNEL(kn_ref_activation_grad)
 KN_REF_KERNEL(kn_ref_softmax_grad)          /* SoftmaxGrad, LogSoftmaxGrad */
 KN_REF_KERNEL(kn_ref_sum_to)

@@ -106,6 +106,7 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_UNSQUEEZE] = kn_ref_copy,
     [KN_OP_GATHER] = kn_ref_gather,
     [KN_OP_SCATTER_ND] = kn_ref_scatter_nd,
+    [KN_OP_GATHER_ND] = kn_ref_gather_nd,
     [KN_OP_SHAPE] = kn_ref_shape,
     [KN_OP_CONSTANT_OF_SHAPE] = kn_ref_constant_of_shape,
     [KN_OP_IDENTITY] = kn_ref_copy,
@@ -125,6 +126,8 @@ static const kn_ref_kernel kn_ref_kernels[KN_OP_COUNT] = {
     [KN_OP_SUM_TO] = kn_ref_sum_to,
     [KN_OP_SLICE_GRAD] = kn_ref_slice_grad,
     [KN_OP_RESIZE_GRAD] = kn_ref_resize_grad,
+    [KN_OP_GATHER_GRAD] = kn_ref_gather_grad,
+    [KN_OP_LRN_GRAD] = kn_ref_lrn_grad,
     [KN_OP_SOFTMAX_CROSS_ENTROPY] = kn_ref_loss,
     [KN_OP_CROSS_ENTROPY] = kn_ref_loss,
     [KN_OP_BINARY_CROSS_ENTROPY] = kn_ref_loss,
@@ -193,6 +196,8 @@ size_t kn_ref_scratch_bytes_for(const kn_node *node, const kn_tensor *in, const 
         return kn_ref_bn_sync_scratch_bytes(node, in[0].shape.rank > 1 ? in[0].shape.dims[1] : 1);
     case KN_OP_BATCH_NORM_GRAD:
         return kn_ref_bn_sync_scratch_bytes(node, in[1].shape.rank > 1 ? in[1].shape.dims[1] : 1);
+    case KN_OP_LRN_GRAD:
+        return kn_ref_lrn_grad_bytes(node, in, out);
     default:
         return 0;
     }

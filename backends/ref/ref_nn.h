@@ -68,6 +68,8 @@ size_t kn_ref_conv_scratch_bytes(const kn_node *node, const kn_tensor *in, const
 size_t kn_ref_conv_grad_weight_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
 /** Scratch bytes of a MaxPool or AveragePool node: its tap tables. */
 size_t kn_ref_pool_scratch_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
+/** Scratch bytes of an LRNGrad node: one sample of float32 (ref_norm.c). */
+size_t kn_ref_lrn_grad_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out);
 
 /**
  * Indices i in [*lo, *hi) of 0..n-1 with 0 <= o0 + i*s < lim (s > 0); *lo ==

@@ -8,7 +8,8 @@
  * LRN follows ONNX: square_sum over channels
  * [c - floor((size-1)/2), c + ceil((size-1)/2)], y = x / (bias + alpha/size *
  * square_sum)^beta; the sums go into the output first (no scratch), so LRN
- * never runs in place (the memory planner does not offer it).
+ * never runs in place (the memory planner does not offer it). LRNGrad is
+ * its derivative, with one sample's worth of scratch (kn_ref_lrn_grad_bytes).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -104,6 +105,84 @@ kn_status kn_ref_lrn(const kn_node *node, const kn_tensor *in, kn_tensor *out, c
     KN_OMP_FOR(planes * size > KN_PAR_MIN)
     for (int64_t p = 0; p < planes * size; p++)
         yd[p] = xd[p] * powf(bias + coef * yd[p], nbeta);
+    return KN_OK;
+}
+
+size_t kn_ref_lrn_grad_bytes(const kn_node *node, const kn_tensor *in, const kn_tensor *out)
+{
+    (void)out;
+    size_t n = 1;
+    const kn_shape *xs = &in[1].shape;
+    if (node->num_inputs < 2 || xs->rank < 2)
+        return 0; /* the kernel reports the problem */
+    for (int d = 1; d < xs->rank; d++)
+        if (xs->dims[d] < 0 || !kn_size_mul(n, (size_t)xs->dims[d], &n))
+            return SIZE_MAX;
+    return kn_size_mul(n, sizeof(float), &n) ? kn_ref_scratch_align(n) : SIZE_MAX;
+}
+
+/*
+ * LRNGrad (dy, x) -> dx. With s_c = bias + alpha/size * (the sum of x_j^2 over c's window) and y_c = x_c s_c^-beta:
+ * dx_i = dy_i s_i^-beta - 2 beta alpha/size x_i * (the sum, over the channels c whose window holds i, of
+ * dy_c x_c s_c^(-beta-1)). Per sample: dx gets the first term and the scratch t_c = dy_c x_c s_c^(-beta-1), then
+ * the windows of t are summed into dx (i is in c's window when i - after <= c <= i + before).
+ */
+kn_status kn_ref_lrn_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                          kn_error *err)
+{
+    const kn_tensor *dy = &in[0], *x = &in[1];
+    kn_tensor *dx = &out[0];
+    if (dy->dtype != KN_F32 || x->dtype != KN_F32 || dx->dtype != KN_F32)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "only float32 is supported");
+    if (x->shape.rank < 2 || !kn_shape_equal(&x->shape, &dy->shape) || !kn_shape_equal(&x->shape, &dx->shape))
+        return kn_node_error(err, KN_ERR_SHAPE, node, "unexpected input/output shapes");
+    if ((dx->data == x->data || dx->data == dy->data) && dx->data)
+        return kn_node_error(err, KN_ERR_UNSUPPORTED, node, "cannot run in place");
+    const kn_lrn_attrs *la = &node->attrs.lrn;
+    if (la->size < 1)
+        return kn_node_error(err, KN_ERR_SHAPE, node, "size %lld must be positive", (long long)la->size);
+    kn_status st = kn_ref_scratch_check(node, scratch, kn_ref_lrn_grad_bytes(node, in, out), err);
+    if (st != KN_OK)
+        return st;
+    const int64_t N = x->shape.dims[0], C = x->shape.dims[1];
+    int64_t size = 1;
+    for (int i = 2; i < x->shape.rank; i++)
+        size *= x->shape.dims[i];
+    if (N * C == 0 || size == 0)
+        return KN_OK;
+    const int64_t before = (la->size - 1) / 2, after = la->size / 2;
+    const float coef = la->alpha / (float)la->size, bias = la->bias, beta = la->beta, k = 2.0f * beta * coef;
+    float *t = scratch->data;
+    for (int64_t n = 0; n < N; n++) {
+        const float *xs = (const float *)x->data + n * C * size, *ds = (const float *)dy->data + n * C * size;
+        float *dxs = (float *)dx->data + n * C * size;
+        KN_OMP_FOR(C > 1 && C * size * la->size > KN_PAR_MIN)
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t lo = c - before < 0 ? 0 : c - before, hi = c + after > C - 1 ? C - 1 : c + after;
+            float *sc = dxs + c * size, *tc = t + c * size;
+            for (int64_t i = 0; i < size; i++)
+                sc[i] = 0.0f;
+            for (int64_t j = lo; j <= hi; j++)
+                for (int64_t i = 0; i < size; i++)
+                    sc[i] += xs[j * size + i] * xs[j * size + i];
+            for (int64_t i = 0; i < size; i++) {
+                const float sv = bias + coef * sc[i], p = powf(sv, -beta);
+                tc[i] = ds[c * size + i] * xs[c * size + i] * p / sv;
+                sc[i] = ds[c * size + i] * p;
+            }
+        }
+        KN_OMP_FOR(C > 1 && C * size * la->size > KN_PAR_MIN)
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t lo = c - after < 0 ? 0 : c - after, hi = c + before > C - 1 ? C - 1 : c + before;
+            float *dc = dxs + c * size;
+            for (int64_t i = 0; i < size; i++) {
+                float r = 0.0f;
+                for (int64_t j = lo; j <= hi; j++)
+                    r += t[j * size + i];
+                dc[i] -= k * xs[c * size + i] * r;
+            }
+        }
+    }
     return KN_OK;
 }
 

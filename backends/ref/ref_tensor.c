@@ -1,8 +1,9 @@
 /*
  * ref_tensor.c - reference kernels for data-movement ops: copies (Flatten,
  * Reshape, Squeeze, Unsqueeze, Identity, Dropout), Transpose, Concat, Split,
- * Slice, Pad, Gather, Shape, ConstantOfShape and Cast. All but Cast work on
- * any dtype by element size.
+ * Slice, Pad, Gather, GatherND, ScatterND, Shape, ConstantOfShape and Cast,
+ * and GatherGrad, Gather's adjoint. All but Cast and GatherGrad (float32) work
+ * on any dtype by element size.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -449,6 +450,92 @@ kn_status kn_ref_gather(const kn_node *node, const kn_tensor *in, kn_tensor *out
         if (v < 0)
             v += dim;
         memcpy(y + (size_t)t * inner_bytes, x + ((size_t)o * (size_t)dim + (size_t)v) * inner_bytes, inner_bytes);
+    }
+    return KN_OK;
+}
+
+/* GatherGrad (dy, x, indices) -> dx: zeros of x's shape, dy added where Gather read (repeated indices accumulate,
+ * in index order; negative ones count from the end). Parallel over the dimensions before the axis only, whose blocks
+ * of dx are disjoint, so the sums are the same on any thread count. */
+kn_status kn_ref_gather_grad(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                             kn_error *err)
+{
+    (void)scratch;
+    const kn_shape *s = &in[1].shape;
+    int64_t axis;
+    kn_status st = kn_axis_normalize(node, node->attrs.axis.axis, s->rank, &axis, err);
+    if (st != KN_OK)
+        return st;
+    if (in[0].dtype != KN_F32 || out[0].dtype != KN_F32 || !kn_shape_equal(&out[0].shape, s))
+        return kn_node_error(err, KN_ERR_DTYPE, node, "float32 dy and dx of the data's shape expected");
+    if (in[2].dtype != KN_I64 && in[2].dtype != KN_I32)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "indices are %s; int64 or int32 expected",
+                             kn_dtype_name(in[2].dtype));
+    const size_t nidx = kn_numel_of(&in[2]);
+    const int64_t dim = s->dims[axis], outer = kn_dims_prod(s, 0, (int)axis),
+                  inner = kn_dims_prod(s, (int)axis + 1, s->rank);
+    if (kn_numel_of(&in[0]) != (size_t)outer * nidx * (size_t)inner)
+        return kn_node_error(err, KN_ERR_SHAPE, node, "dy has %zu elements; Gather's output has %zu",
+                             kn_numel_of(&in[0]), (size_t)outer * nidx * (size_t)inner);
+    const bool i64 = in[2].dtype == KN_I64;
+    for (size_t j = 0; j < nidx; j++) {
+        const int64_t v = i64 ? ((const int64_t *)in[2].data)[j] : ((const int32_t *)in[2].data)[j];
+        if (v < -dim || v >= dim)
+            return kn_node_error(err, KN_ERR_INVALID_ARG, node, "index %lld is out of range [%lld, %lld]",
+                                 (long long)v, (long long)-dim, (long long)dim - 1);
+    }
+    const float *dy = in[0].data;
+    float *dx = out[0].data;
+    const size_t total = kn_numel_of(&out[0]);
+    if (total)
+        memset(dx, 0, total * sizeof(float));
+    KN_PRAGMA(omp parallel for if((size_t)outer * nidx * (size_t)inner * 4 > KN_PAR_MIN_BYTES) schedule(static))
+    for (int64_t o = 0; o < outer; o++)
+        for (size_t j = 0; j < nidx; j++) {
+            int64_t v = i64 ? ((const int64_t *)in[2].data)[j] : ((const int32_t *)in[2].data)[j];
+            v = v < 0 ? v + dim : v;
+            const float *d = dy + ((size_t)o * nidx + j) * (size_t)inner;
+            float *x = dx + ((size_t)o * (size_t)dim + (size_t)v) * (size_t)inner;
+            for (int64_t i = 0; i < inner; i++)
+                x[i] += d[i];
+        }
+    return KN_OK;
+}
+
+/* GatherND: per batch (the batch_dims leading dimensions), the slice of data each index tuple picks. */
+kn_status kn_ref_gather_nd(const kn_node *node, const kn_tensor *in, kn_tensor *out, const kn_ref_scratch *scratch,
+                           kn_error *err)
+{
+    (void)scratch;
+    const kn_shape *s = &in[0].shape, *is = &in[1].shape;
+    const int64_t b = node->attrs.gather_nd.batch_dims;
+    if (in[1].dtype != KN_I64 || out[0].dtype != in[0].dtype || is->rank < 1 || b < 0 || b >= is->rank ||
+        b >= s->rank)
+        return kn_node_error(err, KN_ERR_DTYPE, node, "unexpected dtypes, index rank or batch_dims");
+    const int64_t k = is->dims[is->rank - 1];
+    if (k < 1 || b + k > s->rank)
+        return kn_node_error(err, KN_ERR_SHAPE, node, "index depth %lld for data of rank %d with batch_dims %lld",
+                             (long long)k, s->rank, (long long)b);
+    const size_t es = kn_dtype_size(in[0].dtype);
+    const size_t slice = (size_t)kn_dims_prod(s, (int)(b + k), s->rank);
+    const size_t batches = (size_t)kn_dims_prod(s, 0, (int)b), per_batch = (size_t)kn_dims_prod(s, (int)b, s->rank);
+    const size_t tuples = (size_t)kn_dims_prod(is, (int)b, is->rank - 1);
+    if (kn_numel_of(&out[0]) != batches * tuples * slice)
+        return kn_node_error(err, KN_ERR_SHAPE, node, "output has %zu elements, %zu expected", kn_numel_of(&out[0]),
+                             batches * tuples * slice);
+    const int64_t *idx = in[1].data;
+    const char *x = in[0].data;
+    char *y = out[0].data;
+    for (size_t t = 0; t < batches * tuples; t++) {
+        size_t off = 0;
+        for (int64_t d = 0; d < k; d++) {
+            const int64_t v = idx[t * (size_t)k + (size_t)d], dim = s->dims[b + d];
+            if (v < -dim || v >= dim)
+                return kn_node_error(err, KN_ERR_INVALID_ARG, node, "index %lld is out of range [%lld, %lld]",
+                                     (long long)v, (long long)-dim, (long long)dim - 1);
+            off = off * (size_t)dim + (size_t)(v < 0 ? v + dim : v);
+        }
+        memcpy(y + t * slice * es, x + ((t / (tuples ? tuples : 1)) * per_batch + off * slice) * es, slice * es);
     }
     return KN_OK;
 }

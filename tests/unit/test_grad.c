@@ -12,8 +12,12 @@
  * the loss recomputed in double precision on the host from y (float32),
  * (L(w + h) - L(w - h)) / 2h, must match the analytic gradient within
  * |fd - an| <= 1e-3 + 2e-2 * max(|fd|, |an|). A case also fails when every
- * gradient of a weight is zero (a rule that returns nothing must not pass),
- * and every op with a gradient rule must have a case.
+ * gradient of a weight is zero (a rule that returns nothing must not pass)
+ * unless the op is piecewise constant (Floor, Ceil, Round, Sign: zero_grad,
+ * where the finite differences must be zero too), and every op with a
+ * gradient rule must have a case. The gradients must also come out bit for
+ * bit the same in a session's planned arena (in-place outputs, the kernels'
+ * scratch).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -27,8 +31,10 @@
 #include <cmocka.h>
 
 #include "backend.h"
+#include "memplan.h"
 #include "passes.h"
 #include "ref.h"
+#include "runtime_internal.h"
 #include "testutil.h"
 
 #define MAXIN 6
@@ -38,7 +44,8 @@ typedef struct gin {
     int rank;
     int64_t dims[5];
     float lo, hi;            /* lo == hi: 0, -1 */
-    int nints;               /* > 0: an int64 constant of these values (a shape, labels, ...) */
+    int nints;               /* > 0: an int64 constant of these values (a shape, labels, ...); of shape dims when
+                              * rank > 0, else 1-D */
     int64_t ints[8];
     bool fixed;              /* a float constant (not differentiated: a target) */
     bool mask;               /* a bool constant of this shape (true at every element whose index is 0 or 1 mod 3) */
@@ -56,6 +63,7 @@ typedef struct grad_case {
     bool is_loss;            /* the op's output 0 is the loss itself */
     bool step;               /* append the int64 step input (DropoutTrain needs it at the end) */
     bool inference_form;     /* no training-mode pass: BatchNormalization with its running statistics */
+    bool zero_grad;          /* piecewise constant: every gradient is 0 (and so is every finite difference) */
 } grad_case;
 
 /* ------------------------------------------------------------ attribute setters */
@@ -97,6 +105,12 @@ static void rs_linear_ac(kn_attrs *a) { a->resize.mode = KN_RESIZE_LINEAR; a->re
 static void rs_cubic(kn_attrs *a) { a->resize.mode = KN_RESIZE_CUBIC; }
 static void block2(kn_attrs *a) { a->block.blocksize = 2; }
 static void block2_crd(kn_attrs *a) { a->block.blocksize = 2; a->block.crd = true; }
+static void fmod1(kn_attrs *a) { a->mod.fmod = true; }
+static void to_f32(kn_attrs *a) { a->dtype.to = KN_F32; }
+static void scatter_add(kn_attrs *a) { a->scatter.reduction = KN_SCATTER_ADD; }
+static void lrn3(kn_attrs *a) { a->lrn.size = 3; a->lrn.alpha = 0.9f; a->lrn.beta = 0.75f; a->lrn.bias = 1.0f; }
+static void lrn4(kn_attrs *a) { a->lrn.size = 4; a->lrn.alpha = 1.2f; a->lrn.beta = 0.6f; a->lrn.bias = 2.0f; }
+static void lrn7(kn_attrs *a) { a->lrn.size = 7; a->lrn.alpha = 2.0f; a->lrn.beta = 1.1f; a->lrn.bias = 1.5f; }
 
 #define W(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = -1.0f, .hi = 1.0f}
 #define P(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = 0.05f, .hi = 0.95f}     /* probabilities */
@@ -105,6 +119,7 @@ static void block2_crd(kn_attrs *a) { a->block.blocksize = 2; a->block.crd = tru
 #define INTS(n, ...) {.nints = n, .ints = {__VA_ARGS__}}
 #define MASK(r, ...) {.rank = r, .dims = {__VA_ARGS__}, .mask = true}
 #define NONE {.rank = 1, .dims = {0}, .fixed = true}                                  /* an empty float constant */
+#define R(r, lo_, hi_, ...) {.rank = r, .dims = {__VA_ARGS__}, .lo = lo_, .hi = hi_}  /* a weight in [lo, hi) */
 
 static const grad_case cases[] = {
     {"conv3x3_pad1", KN_OP_CONV, 3, {W(4, 2, 3, 5, 5), W(4, 4, 3, 3, 3), W(1, 4)}, 1, conv_pad1},
@@ -223,6 +238,39 @@ static const grad_case cases[] = {
     {"squeeze", KN_OP_SQUEEZE, 2, {W(3, 2, 1, 3), INTS(1, 1)}, 1, NULL},
     {"unsqueeze", KN_OP_UNSQUEEZE, 2, {W(2, 2, 3), INTS(1, 1)}, 1, NULL},
     {"identity", KN_OP_IDENTITY, 1, {W(2, 3, 4)}, 1, NULL},
+    /* Pow: both operands broadcast; an int64 exponent (cast to float32 by the rule) */
+    {"pow_broadcast", KN_OP_POW, 2, {POS(3, 2, 3, 4), R(2, -1.5f, 2.0f, 3, 1)}, 1, NULL},
+    {"pow_base_broadcast", KN_OP_POW, 2, {POS(1, 4), R(3, -1.0f, 1.5f, 2, 3, 4)}, 1, NULL},
+    {"pow_int_exponent", KN_OP_POW, 2, {W(2, 3, 4), INTS(1, 3)}, 1, NULL},
+    /* float Mod (fmod): the quotients a / b stay away from integers (the jumps) by far more than a step h */
+    {"mod_fmod_broadcast", KN_OP_MOD, 2, {R(3, -3.0f, 3.0f, 2, 3, 2), R(2, 0.7f, 1.9f, 3, 1)}, 1, fmod1},
+    {"mod_fmod_negative", KN_OP_MOD, 2, {R(1, -2.5f, 2.5f, 5), R(2, -1.6f, -0.6f, 2, 5)}, 1, fmod1},
+    /* piecewise constant: zero gradients (the values sit away from the jumps at integers, .5 and 0) */
+    {"floor", KN_OP_FLOOR, 1, {R(2, 0.1f, 0.9f, 3, 4)}, 1, NULL, .zero_grad = true},
+    {"ceil", KN_OP_CEIL, 1, {R(2, -2.9f, -2.1f, 3, 4)}, 1, NULL, .zero_grad = true},
+    {"round", KN_OP_ROUND, 1, {R(2, 0.55f, 1.45f, 3, 4)}, 1, NULL, .zero_grad = true},
+    {"sign", KN_OP_SIGN, 1, {W(2, 3, 4)}, 1, NULL, .zero_grad = true},
+    {"cast_float_to_float", KN_OP_CAST, 1, {W(2, 3, 4)}, 1, to_f32},
+    /* Gather: repeated and negative indices (their gradients add up) */
+    {"gather_axis0_repeats", KN_OP_GATHER, 2, {W(2, 5, 3), INTS(6, 1, 3, 1, -1, 0, 1)}, 1, NULL},
+    {"gather_axis1_2d_indices", KN_OP_GATHER, 2,
+     {W(3, 2, 4, 3), {.rank = 2, .dims = {2, 3}, .nints = 6, .ints = {2, -1, 2, 0, 3, -4}}}, 1, axis1},
+    /* GatherND: index tuples of depth 2 (one repeated) and 1 */
+    {"gather_nd_depth2_repeats", KN_OP_GATHER_ND, 2,
+     {W(3, 3, 4, 2), {.rank = 2, .dims = {3, 2}, .nints = 6, .ints = {0, 1, 2, -1, 0, 1}}}, 1, NULL},
+    {"gather_nd_depth1", KN_OP_GATHER_ND, 2,
+     {W(2, 4, 3), {.rank = 3, .dims = {2, 1, 1}, .nints = 2, .ints = {3, 1}}}, 1, NULL},
+    /* ScatterND: data and updates both trained; with reduction add, a repeated index */
+    {"scatter_nd", KN_OP_SCATTER_ND, 3,
+     {W(3, 4, 3, 2), {.rank = 2, .dims = {2, 1}, .nints = 2, .ints = {1, -1}}, W(3, 2, 3, 2)}, 1, NULL},
+    {"scatter_nd_depth2", KN_OP_SCATTER_ND, 3,
+     {W(3, 3, 4, 2), {.rank = 2, .dims = {2, 2}, .nints = 4, .ints = {0, 3, 2, 1}}, W(2, 2, 2)}, 1, NULL},
+    {"scatter_nd_add_repeats", KN_OP_SCATTER_ND, 3,
+     {W(2, 4, 3), {.rank = 2, .dims = {3, 1}, .nints = 3, .ints = {1, 1, 0}}, W(2, 3, 3)}, 1, scatter_add},
+    /* LRN: odd and even windows, and one wider than the channels */
+    {"lrn3", KN_OP_LRN, 1, {W(4, 2, 5, 3, 2)}, 1, lrn3},
+    {"lrn4_even", KN_OP_LRN, 1, {W(4, 1, 6, 2, 3)}, 1, lrn4},
+    {"lrn7_wide", KN_OP_LRN, 1, {W(3, 2, 3, 4)}, 1, lrn7},
     /* losses: the op is the loss */
     {"softmax_cross_entropy", KN_OP_SOFTMAX_CROSS_ENTROPY, 2, {W(2, 4, 5), INTS(4, 1, 0, 4, 2)}, 2, NULL, true},
     {"cross_entropy", KN_OP_CROSS_ENTROPY, 2, {P(2, 4, 5), INTS(4, 3, 0, 4, 2)}, 1, NULL, true},
@@ -275,7 +323,8 @@ static void build(const grad_case *c, built *b)
         if (x->nints > 0) {
             int64_t *d = malloc(sizeof(int64_t) * (size_t)x->nints);
             memcpy(d, x->ints, sizeof(int64_t) * (size_t)x->nints);
-            in[k] = kn_test_add_value(g, name, KN_I64, 1, (int64_t[]){x->nints}, KN_VALUE_CONST, d);
+            in[k] = kn_test_add_value(g, name, KN_I64, x->rank ? x->rank : 1, x->rank ? x->dims : (int64_t[]){x->nints},
+                                      KN_VALUE_CONST, d);
             continue;
         }
         kn_shape s = {.rank = x->rank};
@@ -430,10 +479,30 @@ static void check_case(const grad_case *c)
             maxabs = fmax(maxabs, fabs(an[i]));
             checked++;
         }
-        if (n > 0 && maxabs == 0.0)
+        if (c->zero_grad && maxabs != 0.0)
+            fail_msg("%s: a gradient of in%d is %g, not zero", c->name, k, maxabs);
+        if (n > 0 && maxabs == 0.0 && !c->zero_grad)
             fail_msg("%s: every gradient of in%d is zero", c->name, k);
         free(an);
     }
+    /* a session's planned arena (in-place outputs, the kernels' scratch, e.g. LRNGrad's) gives the same bits */
+    kn_graph_mem_plan plan;
+    if (kn_plan_backend_memory(&b.g, &kn_ref_backend, 1, &plan, &err) != KN_OK)
+        fail_msg("%s: memory plan: %s", c->name, err.message);
+    const kn_buffer_plan bp = {plan.summary.peak, plan.value_offset, plan.scratch_offset, plan.scratch_bytes};
+    void *px = NULL;
+    assert_int_equal(kn_ref_backend.run(x, 0, &err), KN_OK); /* the weights as they are again */
+    if (kn_ref_backend.compile(&b.g, &bp, 1, &px, &err) != KN_OK || kn_ref_backend.run(px, 0, &err) != KN_OK)
+        fail_msg("%s: planned run: %s", c->name, err.message);
+    for (int k = 0; k < b.nw; k++) {
+        size_t n;
+        kn_shape_numel(&b.g.values[b.w[k]].shape, &n);
+        if (n && memcmp(kn_ref_backend.value_data(px, b.grad[k]), kn_ref_backend.value_data(x, b.grad[k]),
+                        sizeof(float) * n) != 0)
+            fail_msg("%s: the gradient of in%d differs in the planned arena", c->name, k);
+    }
+    kn_ref_backend.free(px);
+    kn_graph_mem_plan_free(&plan);
     printf("grad %-24s %3d elements, worst relative difference %.2g\n", c->name, checked, worst);
     kn_ref_backend.free(x);
     kn_graph_free(&b.g);
@@ -455,6 +524,19 @@ static void test_gradients(void **state)
             fail_msg("op %s has a gradient rule but no finite-difference case", kn_op_get((kn_op)op)->name);
 }
 
+/* Run infer_and_fold and autodiff on g (loss "l"): the status, the message in err. */
+static kn_status autodiff_status(kn_graph *g, kn_error *err)
+{
+    static const kn_pass passes[] = {{"infer_and_fold", "", kn_pass_infer_and_fold, 0},
+                                     {"autodiff", "", kn_pass_autodiff, 0}};
+    kn_train_pass tp = {.loss = "l", .update_models = 1};
+    kn_pass_ctx ctx = {.train = &tp};
+    kn_status st = kn_passes_run_pipeline(g, passes, 2, &ctx, err);
+    print_message("%s\n", err->message);
+    kn_train_pass_free(&tp);
+    return st;
+}
+
 /* A node on the path without a rule is an error naming every such node at once. */
 static void test_missing_rules(void **state)
 {
@@ -463,32 +545,59 @@ static void test_missing_rules(void **state)
     kn_graph_init(&g);
     g.name = kn_strdup("missing");
     g.variables = true;
-    float *w = malloc(sizeof(float) * 4), *e = malloc(sizeof(float)), *t = calloc(4, sizeof(float));
+    float *w = malloc(sizeof(float) * 4), *t = calloc(1, sizeof(float));
     for (int i = 0; i < 4; i++)
         w[i] = 0.5f + (float)i;
-    *e = 2.0f;
     int wv = kn_test_add_value(&g, "w", KN_F32, 1, (int64_t[]){4}, KN_VALUE_PARAM, w);
-    int ev = kn_test_add_value(&g, "e", KN_F32, 0, NULL, KN_VALUE_CONST, e);
-    int tv = kn_test_add_value(&g, "t", KN_F32, 1, (int64_t[]){4}, KN_VALUE_CONST, t);
-    int p1 = kn_test_add_tmp(&g, "p1"), p2 = kn_test_add_tmp(&g, "p2"), l = kn_test_add_tmp(&g, "l");
-    kn_test_add_node(&g, "pow1", KN_OP_POW, (int[]){wv, ev}, 2, p1);
-    kn_test_add_node(&g, "lrn", KN_OP_LRN, (int[]){p1}, 1, p2);
-    kn_test_add_node(&g, "mse", KN_OP_MSE_LOSS, (int[]){p2, tv}, 2, l);
+    int tv = kn_test_add_value(&g, "t", KN_F32, 1, (int64_t[]){1}, KN_VALUE_CONST, t);
+    int a = kn_test_add_tmp(&g, "a"), f = kn_test_add_tmp(&g, "f"), l = kn_test_add_tmp(&g, "l");
+    kn_test_add_node(&g, "argmax", KN_OP_ARG_MAX, (int[]){wv}, 1, a);
+    kn_test_add_node(&g, "cast", KN_OP_CAST, (int[]){a}, 1, f);
+    kn_test_add_node(&g, "mse", KN_OP_MSE_LOSS, (int[]){f, tv}, 2, l);
     kn_graph_add_output(&g, l, NULL);
-    static const kn_pass passes[] = {{"infer_and_fold", "", kn_pass_infer_and_fold, 0},
-                                     {"autodiff", "", kn_pass_autodiff, 0}};
-    kn_train_pass tp = {.loss = "l", .update_models = 1};
-    kn_pass_ctx ctx = {.train = &tp};
+    g.nodes[1].attrs.dtype.to = KN_F32;
     kn_error err;
-    g.nodes[1].attrs.lrn.size = 3;
-    kn_status st = kn_passes_run_pipeline(&g, passes, 2, &ctx, &err);
-    print_message("%s\n", err.message);
-    assert_int_equal(st, KN_ERR_UNSUPPORTED);
+    assert_int_equal(autodiff_status(&g, &err), KN_ERR_UNSUPPORTED);
     assert_non_null(strstr(err.message, "no gradient rule for 2 nodes"));
-    assert_non_null(strstr(err.message, "node 'lrn' (LRN)"));
-    assert_non_null(strstr(err.message, "node 'pow1' (Pow)"));
-    kn_train_pass_free(&tp);
+    assert_non_null(strstr(err.message, "node 'argmax' (ArgMax)"));
+    assert_non_null(strstr(err.message, "node 'cast' (Cast from int64 to float32: not differentiable)"));
     kn_graph_free(&g);
+}
+
+/* An integer Mod between a weight and the loss is refused, naming the node, with fmod 0 or 1 (float fmod has a
+ * rule). */
+static void test_integer_mod_refused(void **state)
+{
+    (void)state;
+    for (int fmod = 0; fmod < 2; fmod++) {
+        kn_graph g;
+        kn_graph_init(&g);
+        g.name = kn_strdup("int_mod");
+        g.variables = true;
+        int32_t *w = malloc(sizeof(int32_t) * 4), *d = malloc(sizeof(int32_t));
+        float *t = calloc(4, sizeof(float));
+        for (int i = 0; i < 4; i++)
+            w[i] = 3 * i - 4;
+        *d = 3;
+        int wv = kn_test_add_value(&g, "w", KN_I32, 1, (int64_t[]){4}, KN_VALUE_PARAM, w);
+        int dv = kn_test_add_value(&g, "d", KN_I32, 0, NULL, KN_VALUE_CONST, d);
+        int tv = kn_test_add_value(&g, "t", KN_F32, 1, (int64_t[]){4}, KN_VALUE_CONST, t);
+        int m = kn_test_add_tmp(&g, "m"), f = kn_test_add_tmp(&g, "f"), l = kn_test_add_tmp(&g, "l");
+        kn_test_add_node(&g, "remainder", KN_OP_MOD, (int[]){wv, dv}, 2, m);
+        kn_test_add_node(&g, "to_float", KN_OP_CAST, (int[]){m}, 1, f);
+        kn_test_add_node(&g, "mse", KN_OP_MSE_LOSS, (int[]){f, tv}, 2, l);
+        kn_graph_add_output(&g, l, NULL);
+        g.nodes[0].attrs.mod.fmod = fmod;
+        g.nodes[1].attrs.dtype.to = KN_F32;
+        kn_error err;
+        assert_int_equal(autodiff_status(&g, &err), KN_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, fmod ? "node 'remainder' (Mod on int32: an integer remainder is not "
+                                                   "differentiable)"
+                                                 : "node 'remainder' (Mod on int32, fmod=0: an integer remainder is "
+                                                   "not differentiable)"));
+        assert_non_null(strstr(err.message, "node 'to_float' (Cast from int32 to float32: not differentiable)"));
+        kn_graph_free(&g);
+    }
 }
 
 int main(void)
@@ -496,6 +605,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gradients),
         cmocka_unit_test(test_missing_rules),
+        cmocka_unit_test(test_integer_mod_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

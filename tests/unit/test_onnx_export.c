@@ -503,6 +503,7 @@ static void set_layer_norm(kn_attrs *a) { a->layer_norm.axis = 1, a->layer_norm.
 static void set_instance_norm(kn_attrs *a) { a->batch_norm.epsilon = 2e-3f; }
 static void set_fmod(kn_attrs *a) { a->mod.fmod = true; }
 static void set_scatter_mul(kn_attrs *a) { a->scatter.reduction = KN_SCATTER_MUL; }
+static void set_batch_dims(kn_attrs *a) { a->gather_nd.batch_dims = 1; }
 static void set_d2s(kn_attrs *a) { a->block.blocksize = 2, a->block.crd = true; }
 static void set_s2d(kn_attrs *a) { a->block.blocksize = 3; }
 static void set_transpose(kn_attrs *a)
@@ -625,6 +626,8 @@ static const op_case op_cases[] = {
     {KN_OP_GATHER, 2, "fi", 1, KN_F32, set_axis1},
     {KN_OP_SCATTER_ND, 3, "fif", 1, KN_F32, NULL},
     {KN_OP_SCATTER_ND, 3, "fif", 1, KN_F32, set_scatter_mul}, /* opset 16 */
+    {KN_OP_GATHER_ND, 2, "fi", 1, KN_F32, NULL},
+    {KN_OP_GATHER_ND, 2, "fi", 1, KN_F32, set_batch_dims},
     {KN_OP_SHAPE, 1, "f", 1, KN_I64, NULL},
     {KN_OP_CONSTANT_OF_SHAPE, 1, "i", 1, KN_I32, set_cos},
     {KN_OP_CONSTANT_OF_SHAPE, 1, "i", 1, KN_F64, set_cos_f64},
@@ -904,6 +907,24 @@ static void test_errors(void **state)
     assert_null(data);
     assert_int_equal(size, 0);
     kn_graph_free(&g);
+
+    /* kiln's gradient ops (here Gather's and LRN's) are internal: refused, never exported */
+    const kn_op grad_ops[] = {KN_OP_GATHER_GRAD, KN_OP_LRN_GRAD};
+    for (size_t i = 0; i < sizeof grad_ops / sizeof grad_ops[0]; i++) {
+        kn_graph_init(&g);
+        g.name = kn_strdup("g");
+        int in[3] = {add_input(&g, "dy", KN_F32, 1, (const int64_t[]){4}),
+                     add_input(&g, "x", KN_F32, 1, (const int64_t[]){4}),
+                     add_input(&g, "i", KN_I64, 1, (const int64_t[]){4})};
+        int dx = add_value(&g, "dx", KN_F32);
+        kn_attrs_init(grad_ops[i], &a);
+        add_node(&g, "grad", grad_ops[i], in, grad_ops[i] == KN_OP_GATHER_GRAD ? 3 : 2, &dx, 1, &a);
+        add_output(&g, dx);
+        assert_int_equal(kn_onnx_export_buffer(&g, &data, &size, &err), KN_ERR_UNSUPPORTED);
+        assert_non_null(strstr(err.message, "is one of kiln's training ops and has no ONNX form"));
+        assert_null(data);
+        kn_graph_free(&g);
+    }
 
     /* a weight without data */
     kn_graph_init(&g);

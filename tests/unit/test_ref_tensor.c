@@ -1084,6 +1084,65 @@ static void test_gather(void **state)
     assert_non_null(strstr(err.message, "node 'gather_7' (Gather): index 4 is out of range [-4, 3]"));
 }
 
+/* GatherGrad: dy added back where Gather read; repeated and negative indices (int64 and int32) add up. */
+static void test_gather_grad(void **state)
+{
+    (void)state;
+    kn_error err;
+    int64_t xd[] = {3, 2}, id[] = {4}, dyd[] = {4, 2};
+    int64_t idx[] = {1, -2, 0, 1}; /* row 1 three times (once as -2) */
+    float dy[] = {1, 2, 10, 20, 100, 200, 1000, 2000}, dx[6];
+    kn_node n = mk_node(KN_OP_GATHER_GRAD, 3, 1);
+    kn_tensor in[3] = {mk_tensor(KN_F32, 2, dyd, dy), mk_tensor(KN_F32, 2, xd, NULL), mk_tensor(KN_I64, 1, id, idx)};
+    kn_tensor out = mk_tensor(KN_F32, 2, xd, dx);
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_grad, &n, in, &out, &err), KN_OK);
+    assert_floats(dx, (float[]){100, 200, 1011, 2022, 0, 0}, 6, 0);
+    /* axis 1 (as -1), int32 indices: x [3, 2], dy [3, 4] */
+    int32_t idx32[] = {-1, 1, 0, -1};
+    float dy2[12];
+    for (int i = 0; i < 12; i++)
+        dy2[i] = (float)(i + 1);
+    int64_t dyd2[] = {3, 4};
+    n.attrs.axis.axis = -1;
+    in[0] = mk_tensor(KN_F32, 2, dyd2, dy2);
+    in[2] = mk_tensor(KN_I32, 1, id, idx32);
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_grad, &n, in, &out, &err), KN_OK);
+    assert_floats(dx, (float[]){3, 7, 7, 19, 11, 31}, 6, 0);
+    /* an index out of range, and dy of the wrong size, are errors naming the node */
+    idx32[2] = 2;
+    n.name = (char *)"gg";
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_grad, &n, in, &out, &err), KN_ERR_INVALID_ARG);
+    assert_non_null(strstr(err.message, "node 'gg' (GatherGrad): index 2 is out of range [-2, 1]"));
+    in[0] = mk_tensor(KN_F32, 2, dyd, dy);
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_grad, &n, in, &out, &err), KN_ERR_SHAPE);
+}
+
+/* GatherND: index tuples of depth 2 and, with batch_dims 1, per-batch tuples of depth 1. */
+static void test_gather_nd(void **state)
+{
+    (void)state;
+    kn_error err;
+    int64_t xd[] = {2, 3, 2}, id[] = {3, 2}, yd[] = {3, 2};
+    float x[12], y[6];
+    for (int i = 0; i < 12; i++)
+        x[i] = (float)i;
+    int64_t idx[] = {1, 2, 0, -1, 1, 0};
+    kn_node n = mk_node(KN_OP_GATHER_ND, 2, 1);
+    kn_tensor in[2] = {mk_tensor(KN_F32, 3, xd, x), mk_tensor(KN_I64, 2, id, idx)};
+    kn_tensor out = mk_tensor(KN_F32, 2, yd, y);
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_nd, &n, in, &out, &err), KN_OK);
+    assert_floats(y, (float[]){10, 11, 4, 5, 6, 7}, 6, 0);
+    /* batch_dims 1: indices [2, 1, 1] -> y [2, 1, 2] */
+    int64_t id2[] = {2, 1, 1}, idx2[] = {2, 0}, yd2[] = {2, 1, 2};
+    n.attrs.gather_nd.batch_dims = 1;
+    in[1] = mk_tensor(KN_I64, 3, id2, idx2);
+    out = mk_tensor(KN_F32, 3, yd2, y);
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_nd, &n, in, &out, &err), KN_OK);
+    assert_floats(y, (float[]){4, 5, 6, 7}, 4, 0);
+    idx2[1] = 3;
+    assert_int_equal(kn_ref_invoke(kn_ref_gather_nd, &n, in, &out, &err), KN_ERR_INVALID_ARG);
+}
+
 /* ------------------------------------------------- shape, constant, cast */
 
 static void test_shape_constant_cast(void **state)
@@ -1409,6 +1468,8 @@ int main(void)
         cmocka_unit_test(test_slice_shape_rule),
         cmocka_unit_test(test_pad_modes),
         cmocka_unit_test(test_gather),
+        cmocka_unit_test(test_gather_grad),
+        cmocka_unit_test(test_gather_nd),
         cmocka_unit_test(test_shape_constant_cast),
         cmocka_unit_test(test_shape_broadcast_errors),
         cmocka_unit_test(test_shape_reshape),
