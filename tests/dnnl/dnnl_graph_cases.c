@@ -559,6 +559,10 @@ static const deconv_case deconv_cases[] = {
     /* the backward data of DCGAN's convolutions (a training graph's ConvTranspose): its image layer (64 -> 1,
      * 5x5 'same') and its discriminator's 64 -> 128 5x5 stride 2 'same' layer */
     {"dcgan_image_dx", 2, 1, 64, 12, 5, 1, 2, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
+    /* one input channel, stride 1: the reference kernel's gather path by choice (dnnl_decide.c), to 20 channels
+     * (off the 8/16 blocks) and to 16 between blocked Convs (c1, 8 -> 1, is on the reference kernels too) */
+    {"deconv_c1_to_c20_dil2", 2, 1, 20, 7, 3, 1, 1, 2, 0, 2, 1, true, NONE, 0, false, NULL, 0},
+    {"deconv_c1_to_c16_blocked", 2, 1, 16, 6, 5, 1, 2, 2, 0, 1, 1, true, KN_OP_RELU, 0, true, "c2", 0},
     {"dcgan_disc_dx", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
     {"dcgan_disc_dx_b32", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, "*", 1, 32},
 };
