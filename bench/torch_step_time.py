@@ -20,6 +20,17 @@ import os
 import sys
 import time
 
+if __name__ == "__main__":
+    # torch.set_num_threads reaches OpenMP (oneDNN's convolutions) but not Debian's OpenBLAS, a pthreads build
+    # with its own pool as large as the machine, which runs torch.mm and the im2col convolutions
+    # (slow_conv_transpose2d and its backward): a 1-thread row used both cores there. The count goes to the
+    # environment before torch loads OpenBLAS.
+    _pre = argparse.ArgumentParser(add_help=False)
+    _pre.add_argument("--threads", type=int, default=2)
+    _threads = str(_pre.parse_known_args()[0].threads)
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_var] = _threads
+
 import onnx
 import onnx.numpy_helper
 import torch

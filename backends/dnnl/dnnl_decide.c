@@ -91,6 +91,37 @@ static bool kn_dnnl_all_f32(const kn_graph *g, const kn_node *n, char *why, size
 }
 
 /* Whether value v's rank is within [lo, hi]; why[] says otherwise. */
+/*
+ * Whether node n (ConvTranspose: its input channels per group; ConvGradWeight: its output channels) is a stride-1
+ * window with a single channel per group on that narrow side and at least 8 on the other: the reference kernel's
+ * gather path (ref_conv.c) then copies the one plane's im2col and runs one sgemm per image, where oneDNN 2.6's
+ * deconvolution and backward-weights kernels vectorise over the single channel. Measured on DCGAN's 64 -> 1 5x5
+ * output layer at batch 64, 28x28, 1 thread (Zen 4, AVX512_CORE_BF16): backward data 23.5 ms on oneDNN, 3.0 ms
+ * on the gather path; weight gradient 25.8 against 2.8 ms. (2 to 4 channels were not measured.)
+ */
+static bool kn_dnnl_narrow_window(const kn_node *n, int64_t narrow, int64_t wide, char *why, size_t len)
+{
+    const kn_window_attrs *a = &n->attrs.window;
+    for (int i = 0; i < a->nspatial; i++)
+        if (a->stride[i] > 1)
+            return false;
+    if (narrow != 1 || wide < 8)
+        return false;
+    snprintf(why, len, "1 channel against %lld, stride 1: the reference kernel's gather path is faster",
+             (long long)wide);
+    return true;
+}
+
+/* Whether a live Conv reads weight value w (a ConvTranspose on w is then that Conv's backward-data product). */
+static bool kn_dnnl_weight_read_by_conv(const kn_graph *g, int w)
+{
+    for (int i = 0; i < g->num_nodes; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == KN_OP_CONV && g->nodes[i].num_inputs > 1 &&
+            g->nodes[i].inputs[1] == w)
+            return true;
+    return false;
+}
+
 static bool kn_dnnl_rank_in(const kn_graph *g, int v, int lo, int hi, char *why, size_t len)
 {
     int r = g->values[v].shape.rank;
@@ -306,11 +337,31 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
         }
         if (kn_dnnl_wino_takes(g, n))
             return true; /* kiln's Winograd kernel, one output phase per stride step (dnnl_wino.c) */
+        {
+            const kn_shape *ws = &g->values[n->inputs[1]].shape; /* [C, M/G, k...] */
+            const int64_t group = n->attrs.window.group > 1 ? n->attrs.window.group : 1;
+            if (ws->rank >= 3 && kn_dnnl_narrow_window(n, ws->dims[0] / group, ws->dims[1], why, len))
+                return false;
+        }
         for (int i = 0; i < n->attrs.window.nspatial; i++)
-            if (n->attrs.window.stride[i] > 1) {
-                /* measured on DCGAN's 5x5 stride-2 layers at batch 8: 9.3 and 17.6 ms on oneDNN 2.6's jit
-                 * deconvolution (backward-data based), 5.3 and 4.9 ms on the reference col2im + OpenBLAS kernel */
-                snprintf(why, len, "strided deconvolution: the reference kernel is 2-3.5x faster than oneDNN 2.6's");
+            if (n->attrs.window.stride[i] > 1 && g->values[n->inputs[1]].shape.dims[1] < 8) {
+                /* few output channels per group: measured on DCGAN's discriminator input layer's backward data
+                 * (64 -> 1, 5x5 stride 2, 14x14 -> 28x28) at batch 64, 1 thread (Zen 4, AVX512_CORE_BF16): 5.3 ms
+                 * on oneDNN 2.6's jit deconvolution, 2.3 ms on the reference col2im + OpenBLAS kernel. With 8 or
+                 * more, oneDNN is the faster (DCGAN's 256 -> 128 and 128 -> 64 generator layers and its
+                 * discriminator's 128 -> 64 backward data, 5x5 stride 2: 40, 43 and 9.5 ms against 67, 64 and 19 ms
+                 * at batch 64; 5.3, 5.4, 1.2 against 8.6, 7.9, 2.4 ms at batch 8; 1.7-2.2x at 2 threads too) */
+                snprintf(why, len, "strided deconvolution to %lld channels per group: the reference kernel is faster",
+                         (long long)g->values[n->inputs[1]].shape.dims[1]);
+                return false;
+            } else if (n->attrs.window.stride[i] > 1 && !kn_value_is_constant(g, n->inputs[1]) &&
+                       !kn_dnnl_weight_read_by_conv(g, n->inputs[1])) {
+                /* a trained model's own strided deconvolution (a generator's layer), not the backward-data product
+                 * of a Conv (which shares its weights): oneDNN rounds its outputs differently from the reference
+                 * kernel, and in training those values reach later kinks (LeakyReLU, MaxPool), whose flips moved
+                 * DCGAN's one-step discriminator gradients by up to 5% of a channel's (train.dnnl_step_dcgan bounds
+                 * them at 1e-4). A backward-data product's rounding reaches the weight gradients linearly. */
+                snprintf(why, len, "a trained strided deconvolution: kept on the reference kernel for training parity");
                 return false;
             }
         return true;
@@ -481,6 +532,12 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
     case KN_OP_CONV_GRAD_WEIGHT:
         if (!kn_dnnl_all_f32(g, n, why, len) || !kn_dnnl_rank_in(g, n->inputs[0], 3, 5, why, len))
             return false;
+        if (n->op == KN_OP_CONV_GRAD_WEIGHT) {
+            const int64_t group = n->attrs.window.group > 1 ? n->attrs.window.group : 1;
+            const int64_t c = g->values[n->inputs[0]].shape.dims[1], m = g->values[n->inputs[1]].shape.dims[1];
+            if (kn_dnnl_narrow_window(n, m / group, c / group, why, len))
+                return false;
+        }
         return true;
     case KN_OP_ACTIVATION_GRAD: {
         dnnl_alg_kind_t alg;

@@ -523,8 +523,9 @@ typedef struct deconv_case {
     int64_t batch;      /* 0: 2 */
 } deconv_case;
 
-/* Strided deconvolutions run on the reference kernels by choice (faster there, see dnnl_decide.c): no
- * expectation; stride 1 runs on oneDNN; 16+ input channels and 2s < K <= 3s (5x5 stride 2, 3x3 stride 1) run on
+/* Strided deconvolutions to fewer than 8 output channels per group run on the reference kernels by choice
+ * (faster there, see dnnl_decide.c): no expectation; with 8 or more they run on oneDNN; stride 1 runs on oneDNN
+ * (but from 1 input channel, the reference kernel's gather path); 16+ input channels and 2s < K <= 3s (5x5 stride 2, 3x3 stride 1) run on
  * kiln's Winograd kernel, one output phase per stride step (and in the blocked chain, c1 and c2 may too). */
 static const deconv_case deconv_cases[] = {
     {"deconv3_s1_p1", 2, 4, 6, 5, 3, 1, 1, 1, 0, 1, 1, true, NONE, 0, false, "*"},
@@ -543,8 +544,8 @@ static const deconv_case deconv_cases[] = {
     {"deconv_tanh", 2, 8, 3, 4, 4, 2, 1, 1, 0, 1, 1, false, KN_OP_TANH, 0, false, NULL},
     {"deconv1d_s2", 1, 3, 4, 7, 3, 2, 1, 1, 1, 1, 1, true, NONE, 0, false, NULL},
     {"deconv_c16_to_c12", 2, 16, 12, 6, 3, 1, 1, 1, 0, 1, 1, true, NONE, 0, true, "*"},
-    {"deconv_c12_to_c16_s2", 2, 12, 16, 6, 4, 2, 1, 1, 0, 1, 1, true, KN_OP_RELU, 0, true, NULL},
-    {"deconv_c16_groups2_s2", 2, 16, 16, 6, 3, 2, 1, 1, 1, 1, 2, true, NONE, 0, true, NULL},
+    {"deconv_c12_to_c16_s2", 2, 12, 16, 6, 4, 2, 1, 1, 0, 1, 1, true, KN_OP_RELU, 0, true, "op"},
+    {"deconv_c16_groups2_s2", 2, 16, 16, 6, 3, 2, 1, 1, 1, 1, 2, true, NONE, 0, true, "op"},
     /* Winograd: TensorFlow's 'same' 5x5 stride 2 (pads 1, 2), output_padding, 6x6 stride 2, 7x7 stride 3 to 8
      * channels, output_shape, a blocked chain, batch 2 throughout; near-misses: 4x4 stride 2, 8 input channels */
     {"wino_deconv3_s1_c16", 2, 16, 16, 6, 3, 1, 1, 1, 0, 1, 1, true, KN_OP_SIGMOID, 0, false, "*", 1},
@@ -555,11 +556,15 @@ static const deconv_case deconv_cases[] = {
     {"wino_deconv5_s2_out_shape", 2, 17, 16, 6, 5, 2, 0, 0, 0, 1, 1, true, NONE, 12, false, "*", 1},
     {"wino_deconv5_s2_blocked", 2, 32, 16, 6, 5, 2, 1, 2, 0, 1, 1, true, KN_OP_RELU, 0, true, "op", 1},
     {"nowino_deconv4_s2_c16", 2, 16, 16, 5, 4, 2, 1, 1, 0, 1, 1, true, NONE, 0, false, NULL, 0},
-    {"nowino_deconv5_s2_c8", 2, 8, 16, 5, 5, 2, 1, 2, 0, 1, 1, true, NONE, 0, false, NULL, 0},
+    {"nowino_deconv5_s2_c8", 2, 8, 16, 5, 5, 2, 1, 2, 0, 1, 1, true, NONE, 0, false, "op", 0},
     /* the backward data of DCGAN's convolutions (a training graph's ConvTranspose): its image layer (64 -> 1,
      * 5x5 'same') and its discriminator's 64 -> 128 5x5 stride 2 'same' layer */
     {"dcgan_image_dx", 2, 1, 64, 12, 5, 1, 2, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
-    {"dcgan_disc_dx", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, NULL, 0},
+    /* one input channel, stride 1: the reference kernel's gather path by choice (dnnl_decide.c), to 20 channels
+     * (off the 8/16 blocks) and to 16 between blocked Convs (c1, 8 -> 1, is on the reference kernels too) */
+    {"deconv_c1_to_c20_dil2", 2, 1, 20, 7, 3, 1, 1, 2, 0, 2, 1, true, NONE, 0, false, NULL, 0},
+    {"deconv_c1_to_c16_blocked", 2, 1, 16, 6, 5, 1, 2, 2, 0, 1, 1, true, KN_OP_RELU, 0, true, "c2", 0},
+    {"dcgan_disc_dx", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, "op", 0},
     {"dcgan_disc_dx_b32", 2, 128, 64, 7, 5, 2, 1, 2, 0, 1, 1, false, NONE, 0, false, "*", 1, 32},
 };
 

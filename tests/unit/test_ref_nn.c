@@ -1,6 +1,6 @@
 /*
  * test_ref_nn.c - the reference backend's neural-network kernels (Conv,
- * ConvTranspose, Gemm, MatMul, MaxPool/AveragePool, global pools,
+ * ConvTranspose, ConvGradWeight, Gemm, MatMul, MaxPool/AveragePool, global pools,
  * BatchNormalization, LRN, SumTo) against naive direct loops written here, on
  * random shapes and attributes, plus kn_window_resolve and the shape rules'
  * error cases.
@@ -512,6 +512,154 @@ static void test_conv_transpose_random(void **state)
                 oshape[i] = c.in[i];
             }
         run_conv_transpose_case(&c, mode, oshape, iter);
+    }
+}
+
+/* Stride-1 ConvTranspose with fewer input than output channels per group: the gather path (ref_conv.c), in
+ * 1-D to 3-D, with padding, dilation, groups, output padding, and DCGAN's 1 -> 16 5x5 'same' layer. */
+static void test_conv_transpose_gather(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 120; iter++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        static const int ns_pick[] = {1, 2, 2, 3};
+        c.ns = ns_pick[irand(0, 3)];
+        c.n = irand(1, 2);
+        c.group = irand(0, 3) == 0 ? irand(2, 3) : 1;
+        c.cg = irand(1, 3);
+        c.mg = c.cg + irand(1, 5);
+        c.bias = irand(0, 1) != 0;
+        int mode = (int)irand(0, 3);
+        int64_t oshape[3];
+        for (int i = 0; i < c.ns; i++) {
+            c.k[i] = irand(1, 5);
+            c.s[i] = 1;
+            c.d[i] = irand(1, 2);
+            c.in[i] = irand(1, c.ns == 3 ? 4 : 8);
+            c.op[i] = irand(0, c.d[i] - 1); /* ONNX: output_padding < max(stride, dilation) */
+            int64_t full = c.in[i] - 1 + c.op[i] + (c.k[i] - 1) * c.d[i] + 1;
+            c.pb[i] = irand(0, (full - 1) / 2);
+            c.pe[i] = irand(0, (full - 1) / 2);
+            oshape[i] = full + irand(-2, 2);
+            if (oshape[i] < 1)
+                oshape[i] = 1;
+        }
+        if (iter == 0) { /* DCGAN's output layer's backward data: 1 -> 16 (64 there), 5x5, 'same', 28x28 */
+            memset(&c, 0, sizeof c);
+            c.ns = 2, c.n = 2, c.group = 1, c.cg = 1, c.mg = 16;
+            for (int i = 0; i < 2; i++)
+                c.k[i] = 5, c.s[i] = c.d[i] = 1, c.in[i] = 28, c.pb[i] = c.pe[i] = 2;
+            mode = 0;
+        }
+        run_conv_transpose_case(&c, mode, oshape, iter);
+    }
+}
+
+/* ConvGradWeight (inputs x and dy, outputs dW and db) against the double sum over images and positions. */
+static void run_conv_grad_weight_case(const conv_case *c, int iter)
+{
+    int rank = c->ns + 2;
+    int64_t C = c->group * c->cg, M = c->group * c->mg;
+    int64_t xd[5] = {c->n, C}, wd[5] = {M, c->cg}, yd[5] = {c->n, M}, o[3];
+    int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, st3[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0},
+            out[3] = {1, 1, 1};
+    for (int i = 0; i < c->ns; i++) {
+        xd[2 + i] = c->in[i];
+        wd[2 + i] = c->k[i];
+        o[i] = out_size(c->in[i], c->k[i], c->s[i], c->d[i], c->pb[i], c->pe[i], false);
+        assert_true(o[i] >= 1);
+        yd[2 + i] = o[i];
+        int j = 3 - c->ns + i;
+        in[j] = c->in[i], k[j] = c->k[i], st3[j] = c->s[i], d[j] = c->d[i], p[j] = c->pb[i], out[j] = o[i];
+    }
+    kn_tensor ins[2] = {make(KN_F32, rank, xd), make(KN_F32, rank, yd)};
+    kn_tensor outs[2] = {make(KN_F32, rank, wd), make(KN_F32, 1, &M)};
+    kn_node node;
+    init_node(&node, KN_OP_CONV_GRAD_WEIGHT, 2, c->bias ? 2 : 1);
+    kn_window_attrs *a = &node.attrs.window;
+    a->nspatial = c->ns;
+    a->group = c->group;
+    for (int i = 0; i < c->ns; i++) {
+        a->stride[i] = c->s[i];
+        a->dilation[i] = c->d[i];
+        a->pad_begin[i] = c->pb[i];
+        a->pad_end[i] = c->pe[i];
+    }
+    kn_error err;
+    kn_status st = kn_ref_invoke(kn_ref_conv_grad_weight, &node, ins, outs, &err);
+    if (st != KN_OK)
+        fprintf(stderr, "conv grad weight case %d: %s\n", iter, err.message);
+    assert_int_equal(st, KN_OK);
+    const float *x = ins[0].data, *dy = ins[1].data;
+    const int64_t ksz = k[0] * k[1] * k[2], isz = in[0] * in[1] * in[2], osz = out[0] * out[1] * out[2];
+    size_t nw = numel(&outs[0]);
+    double *ref = calloc(nw, sizeof(double)), *rb = calloc((size_t)M, sizeof(double));
+    assert_non_null(ref);
+    assert_non_null(rb);
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t cc = 0; cc < c->cg; cc++)
+            for (int64_t kk = 0; kk < ksz; kk++) {
+                const int64_t kz = kk / (k[1] * k[2]), ky = kk / k[2] % k[1], kx = kk % k[2];
+                const int64_t ci = m / c->mg * c->cg + cc;
+                double acc = 0.0;
+                for (int64_t n = 0; n < c->n; n++)
+                    for (int64_t q = 0; q < osz; q++) {
+                        const int64_t z = q / (out[1] * out[2]), yy = q / out[2] % out[1], xx = q % out[2];
+                        const int64_t iz = z * st3[0] - p[0] + kz * d[0], iy = yy * st3[1] - p[1] + ky * d[1],
+                                      ix = xx * st3[2] - p[2] + kx * d[2];
+                        if (iz < 0 || iz >= in[0] || iy < 0 || iy >= in[1] || ix < 0 || ix >= in[2])
+                            continue;
+                        acc += (double)dy[(n * M + m) * osz + q] *
+                               (double)x[(n * C + ci) * isz + (iz * in[1] + iy) * in[2] + ix];
+                    }
+                ref[(m * c->cg + cc) * ksz + kk] = acc;
+            }
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t n = 0; n < c->n; n++)
+            for (int64_t q = 0; q < osz; q++)
+                rb[m] += dy[(n * M + m) * osz + q];
+    check_close("conv grad weight", iter, outs[0].data, ref, nw);
+    if (c->bias)
+        check_close("conv grad bias", iter, outs[1].data, rb, (size_t)M);
+    free(ref);
+    free(rb);
+    for (int i = 0; i < 2; i++) {
+        free(ins[i].data);
+        free(outs[i].data);
+    }
+}
+
+/* Random windows; every other case stride 1 with fewer output than input channels per group (the gather path),
+ * the rest the im2col path; DCGAN's 64 -> 1 5x5 'same' layer (16 -> 1 here) first. */
+static void test_conv_grad_weight_random(void **state)
+{
+    (void)state;
+    for (int iter = 0; iter < 160; iter++) {
+        conv_case c;
+        memset(&c, 0, sizeof c);
+        static const int ns_pick[] = {1, 2, 2, 3};
+        c.ns = ns_pick[irand(0, 3)];
+        c.n = irand(1, 2);
+        c.group = irand(0, 3) == 0 ? irand(2, 3) : 1;
+        c.cg = irand(1, 6);
+        c.mg = irand(1, 6);
+        c.bias = irand(0, 1) != 0;
+        random_window(&c, 4, irand(0, 3) != 0);
+        if (iter % 2 == 0) {
+            if (c.cg == 1)
+                c.cg = 2;
+            c.mg = irand(1, c.cg - 1);
+            for (int i = 0; i < c.ns; i++)
+                c.s[i] = 1;
+        }
+        if (iter == 0) {
+            memset(&c, 0, sizeof c);
+            c.ns = 2, c.n = 2, c.group = 1, c.cg = 16, c.mg = 1, c.bias = true;
+            for (int i = 0; i < 2; i++)
+                c.k[i] = 5, c.s[i] = c.d[i] = 1, c.in[i] = 28, c.pb[i] = c.pe[i] = 2;
+        }
+        run_conv_grad_weight_case(&c, iter);
     }
 }
 
@@ -1321,6 +1469,8 @@ int main(void)
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_large),
         cmocka_unit_test(test_conv_transpose_random),
+        cmocka_unit_test(test_conv_transpose_gather),
+        cmocka_unit_test(test_conv_grad_weight_random),
         cmocka_unit_test(test_gemm_random),
         cmocka_unit_test(test_matmul_cases),
         cmocka_unit_test(test_pool_random),
@@ -1337,6 +1487,8 @@ int main(void)
         cmocka_unit_test(test_conv_random),
         cmocka_unit_test(test_conv_large),
         cmocka_unit_test(test_conv_transpose_random),
+        cmocka_unit_test(test_conv_transpose_gather),
+        cmocka_unit_test(test_conv_grad_weight_random),
         cmocka_unit_test(test_gemm_random),
         cmocka_unit_test(test_matmul_cases),
     };
