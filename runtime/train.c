@@ -78,6 +78,7 @@ struct kn_trainer {
     int share_model, share_step;
     char share_note[300];
     char share_name[200];      /* "<model>(noise)": the input the earlier steps read it as */
+    kn_train_ema ema;          /* moving averages of the trained models' variables (decay 0: none) */
 };
 
 /* ------------------------------------------------------------ the store */
@@ -91,11 +92,49 @@ static kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
 }
 
 /*
+ * A new variable of the store: `data` itself (own: the store frees it) or a copy of it (!own); *out (may be
+ * NULL) points at it until the next variable is added.
+ */
+static kn_status kn_store_add(kn_trainer_t *t, const char *key, kn_dtype dtype, const kn_shape *shape, size_t bytes,
+                              void *data, bool own, bool trained, kn_var **out, kn_error *err)
+{
+    if (t->num_vars == t->cap_vars) {
+        int cap = t->cap_vars ? t->cap_vars * 2 : 64;
+        kn_var *p = realloc(t->vars, sizeof *p * (size_t)cap);
+        if (!p)
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        t->vars = p;
+        t->cap_vars = cap;
+    }
+    kn_var *var = &t->vars[t->num_vars];
+    memset(var, 0, sizeof *var);
+    var->key = kn_strdup(key);
+    if (!var->key)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    var->dtype = dtype;
+    var->shape = *shape;
+    var->bytes = bytes;
+    var->trained = trained;
+    var->data = own ? data : malloc(bytes ? bytes : 1);
+    if (!var->data) {
+        free(var->key);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    if (!own)
+        memcpy(var->data, data, bytes);
+    t->num_vars++;
+    if (out)
+        *out = var;
+    return KN_OK;
+}
+
+/*
  * Bind the variables of graph g (PARAM and STATE values with data) to the store: a value the store has reads
  * the store's buffer (its own data is freed); a new one moves its buffer into the store. `prefix` makes the
- * key from the value's name ("" for graphs whose names are "<model>/...").
+ * key from the value's name ("" for graphs whose names are "<model>/..."). `ema`: a value whose moving average
+ * the store has ("ema:<key>") reads the average (the evaluation graph).
  */
-static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix, kn_error *err)
+static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix, bool ema, kn_error *err)
 {
     for (int v = 0; v < g->num_values; v++) {
         kn_value *val = &g->values[v];
@@ -106,7 +145,11 @@ static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix,
         size_t bytes;
         if (kn_tensor_nbytes(val->dtype, &val->shape, &bytes) != KN_OK)
             return kn_error_set(err, KN_ERR_OVERFLOW, "'%s' is too large", val->name);
-        kn_var *var = kn_store_find(t, key);
+        char avg_key[610];
+        snprintf(avg_key, sizeof avg_key, "ema:%s", key);
+        kn_var *var = ema ? kn_store_find(t, avg_key) : NULL;
+        if (!var)
+            var = kn_store_find(t, key);
         if (var) {
             if (var->dtype != val->dtype || !kn_shape_equal(&var->shape, &val->shape))
                 return kn_error_set(err, KN_ERR_GRAPH, "'%s' has another shape in another graph of the training", key);
@@ -116,38 +159,72 @@ static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix,
             val->data_borrowed = true;
             continue;
         }
-        if (t->num_vars == t->cap_vars) {
-            int cap = t->cap_vars ? t->cap_vars * 2 : 64;
-            kn_var *p = realloc(t->vars, sizeof *p * (size_t)cap);
-            if (!p)
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-            t->vars = p;
-            t->cap_vars = cap;
-        }
-        var = &t->vars[t->num_vars];
-        memset(var, 0, sizeof *var);
-        var->key = kn_strdup(key);
-        if (!var->key)
-            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        var->dtype = val->dtype;
-        var->shape = val->shape;
-        var->bytes = bytes;
-        var->trained = val->kind == KN_VALUE_PARAM;
-        if (val->data_borrowed) { /* someone else's buffer: the store keeps a copy */
-            var->data = malloc(bytes ? bytes : 1);
-            if (!var->data) {
-                free(var->key);
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-            }
-            memcpy(var->data, val->data, bytes);
-        } else {
-            var->data = val->data;
-        }
+        /* someone else's buffer (borrowed): the store keeps a copy */
+        kn_status st = kn_store_add(t, key, val->dtype, &val->shape, bytes, val->data, !val->data_borrowed,
+                                    val->kind == KN_VALUE_PARAM, &var, err);
+        if (st != KN_OK)
+            return st;
         val->data = var->data;
         val->data_borrowed = true;
-        t->num_vars++;
     }
     return KN_OK;
+}
+
+/*
+ * Moving averages of every trained model's float32 variables (kn_train_ema): "ema:<key>" starts as a copy of
+ * the variable, "ema:updates" counts each model's averaging updates.
+ */
+static kn_status kn_trainer_ema_init(kn_trainer_t *t, double decay, kn_error *err)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_train_ema *e = &t->ema;
+    size_t cap = 0;
+    for (int m = 0; m < t->spec.num_models; m++)
+        cap += (size_t)t->models[m].num_values;
+    e->decay = decay;
+    e->num_models = t->spec.num_models;
+    e->model = kn_xcalloc(cap ? cap : 1, sizeof *e->model);
+    e->live = kn_xcalloc(cap ? cap : 1, sizeof *e->live);
+    e->avg = kn_xcalloc(cap ? cap : 1, sizeof *e->avg);
+    e->count = kn_xcalloc(cap ? cap : 1, sizeof *e->count);
+    int64_t *updates = calloc((size_t)e->num_models, sizeof *updates);
+    const kn_shape us = {.rank = 1, .dims = {e->num_models}};
+    kn_status st = !e->model || !e->live || !e->avg || !e->count || !updates
+                       ? kn_error_set(err, KN_ERR_NOMEM, "out of memory")
+                       : kn_store_add(t, "ema:updates", KN_I64, &us, sizeof *updates * (size_t)e->num_models, updates,
+                                      true, false, NULL, err);
+    if (st != KN_OK) {
+        free(updates);
+        return st;
+    }
+    e->updates = updates;
+    for (int m = 0; m < t->spec.num_models && st == KN_OK; m++) {
+        bool trained = false;
+        for (int s = 0; s < tr->num_steps; s++)
+            for (int k = 0; k < tr->steps[s].num_update; k++)
+                trained |= tr->steps[s].update[k] == m;
+        for (int v = 0; trained && v < t->models[m].num_values && st == KN_OK; v++) {
+            const kn_value *val = &t->models[m].values[v];
+            char key[600], avg_key[610];
+            snprintf(key, sizeof key, "%s/%s", t->spec.models[m].name, val->name);
+            snprintf(avg_key, sizeof avg_key, "ema:%s", key);
+            const kn_var *live = kn_store_find(t, key);
+            if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE) || !live ||
+                live->dtype != KN_F32)
+                continue;
+            float *w = live->data;
+            const size_t bytes = live->bytes;
+            const kn_shape shape = live->shape;
+            kn_var *avg = NULL;
+            if ((st = kn_store_add(t, avg_key, KN_F32, &shape, bytes, w, false, false, &avg, err)) != KN_OK)
+                break;
+            e->model[e->num] = m;
+            e->live[e->num] = w;
+            e->avg[e->num] = avg->data;
+            e->count[e->num++] = bytes / sizeof(float);
+        }
+    }
+    return st;
 }
 
 /*
@@ -268,7 +345,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
         if (st == KN_OK) {
             kn_graph_free(&g);
             g = rest;
-            st = kn_store_bind(t, &pre, "", err);
+            st = kn_store_bind(t, &pre, "", false, err);
         }
         if (st == KN_OK && t->opts.explain)
             fprintf(t->opts.explain, "train: step '%s': %s; its prefix (%d nodes) runs once per batch and hands %d "
@@ -276,7 +353,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
                     g.num_nodes);
     }
     if (st == KN_OK)
-        st = kn_store_bind(t, &g, "", err);
+        st = kn_store_bind(t, &g, "", eval, err);
     if (st != KN_OK) {
         kn_graph_free(&g);
         kn_graph_free(&pre);
@@ -436,6 +513,13 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
     kn_batch_sessions *bs;
     if ((st = kn_trainer_sessions(t, t->batch_size, false, &bs, err)) != KN_OK)
         goto fail;
+    const double decay = t->opts.ema > 0 ? t->opts.ema : t->opts.ema < 0 ? 0.0 : tr->ema;
+    if (decay >= 1.0) {
+        st = kn_error_set(err, KN_ERR_INVALID_ARG, "the moving average's decay %g is not below 1", decay);
+        goto fail;
+    }
+    if (decay > 0 && (st = kn_trainer_ema_init(t, decay, err)) != KN_OK)
+        goto fail;
     if ((st = kn_trainer_broadcast(t, false, err)) != KN_OK) /* every rank starts from rank 0's variables */
         goto fail;
     *out = t;
@@ -464,6 +548,7 @@ void kn_trainer_free(kn_trainer_t *t)
         free(t->vars[i].data);
     }
     free(t->vars);
+    kn_train_ema_free(&t->ema);
     free(t->noise);
     kn_spec_free(&t->spec);
     free(t);
@@ -489,6 +574,7 @@ kn_status kn_trainer_info(const kn_trainer_t *t, kn_train_info *info)
     info->shuffle = tr->dataset.shuffle;
     info->augment_shift = tr->augment_shift;
     info->cosine = tr->cosine;
+    info->ema = t->ema.num ? t->ema.decay : 0.0;
     return KN_OK;
 }
 
@@ -854,6 +940,8 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
         if ((st = kn_trainer_run_step(t, bs, bs->step[s], tr->num_steps > 1 ? tr->steps[s].name : NULL, count,
                                       err)) != KN_OK)
             break;
+        if (t->ema.num) /* the averages follow this step's optimizer update */
+            kn_train_ema_update(&t->ema, t->io[s].update_models);
         kn_tensor loss;
         if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)
             break;
@@ -1044,7 +1132,7 @@ uint64_t kn_trainer_weights_hash(const kn_trainer_t *t)
     uint64_t h = KN_FNV1A_BASIS;
     const kn_var **v = kn_store_sorted(t);
     for (int i = 0; v && i < t->num_vars; i++) {
-        if (!v[i]->trained)
+        if (!v[i]->trained && strncmp(v[i]->key, "ema:", 4) != 0)
             continue;
         h = kn_fnv1a_bytes(kn_fnv1a(h, v[i]->key), v[i]->data, v[i]->bytes);
     }
@@ -1082,8 +1170,10 @@ kn_status kn_trainer_model(const kn_trainer_t *t, const char *model, kn_model_t 
         if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE))
             continue;
         char key[600];
-        snprintf(key, sizeof key, "%s/%s", t->spec.models[m].name, val->name);
-        const kn_var *var = kn_store_find(t, key);
+        snprintf(key, sizeof key, "ema:%s/%s", t->spec.models[m].name, val->name);
+        const kn_var *var = kn_store_find(t, key); /* the moving average, when there is one */
+        if (!var)
+            var = kn_store_find(t, key + 4);
         if (var && var->dtype == val->dtype && kn_shape_equal(&var->shape, &val->shape))
             memcpy(val->data, var->data, var->bytes);
     }
@@ -1304,9 +1394,16 @@ static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t
         st = kn_error_set(err, KN_ERR_PARSE, "%s: unsupported checkpoint (version %u)", path, version);
         goto done;
     }
-    if ((int)count != t->num_vars) {
-        st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors but this training has %d: another model or train block",
-                          path, count, t->num_vars);
+    /* a checkpoint written without moving averages (ema) may start them: from its weights; one with them,
+     * read by a training without them, leaves them out */
+    const int averages = t->ema.num ? t->ema.num + 1 : 0;
+    const bool no_averages = averages && (int)count == t->num_vars - averages;
+    const bool drop_averages = !averages && (int)count > t->num_vars;
+    if ((int)count != t->num_vars && !no_averages && !drop_averages) {
+        st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors but this training has %d: another model or train "
+                          "block%s", path, count, t->num_vars,
+                          averages ? " (or a checkpoint with moving averages of other models)"
+                                   : " (a checkpoint with moving averages needs ema on)");
         goto done;
     }
     /* two passes: check everything (each of this training's tensors exactly once), then copy, so a bad file
@@ -1318,6 +1415,7 @@ static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t
     }
     for (int pass = 0; pass < 2 && st == KN_OK; pass++) {
         r.at = 8 + 4 + 8 + 8 + 4;
+        uint32_t dropped = 0;
         for (uint32_t i = 0; i < count; i++) {
             uint32_t klen = 0, dt = 0, rank = 0;
             uint64_t bytes = 0;
@@ -1330,10 +1428,16 @@ static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t
                 break;
             }
             key[klen] = '\0';
+            if (drop_averages && strncmp(key, "ema:", 4) == 0) {
+                dropped++;
+                r.at += bytes;
+                continue;
+            }
             kn_var *v = kn_store_find(t, key);
             kn_shape s = {.rank = (int)rank};
             memcpy(s.dims, dims, sizeof(int64_t) * rank);
-            if (!v || v->dtype != (kn_dtype)dt || !kn_shape_equal(&v->shape, &s) || v->bytes != bytes) {
+            if (!v || v->dtype != (kn_dtype)dt || !kn_shape_equal(&v->shape, &s) || v->bytes != bytes ||
+                (no_averages && strncmp(key, "ema:", 4) == 0)) {
                 st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s: '%s' %s this training's", path, key,
                                   v ? "does not have the shape of" : "is not one of");
                 break;
@@ -1347,11 +1451,16 @@ static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t
                 memcpy(v->data, r.p + r.at, bytes);
             r.at += bytes;
         }
+        if (st == KN_OK && drop_averages && (int)(count - dropped) != t->num_vars)
+            st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors (%u of them moving averages) but this "
+                              "training has %d: another model or train block", path, count, dropped, t->num_vars);
     }
     if (st == KN_OK) {
         t->steps = steps;
         if (epoch)
             *epoch = ep;
+        if (no_averages)
+            kn_train_ema_reset(&t->ema);
     }
     free(seen);
 done:

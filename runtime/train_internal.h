@@ -84,6 +84,39 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
 kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool test, int64_t limit,
                           kn_dataset_t **out, kn_error *err);
 
+/* ---- moving averages of the trained models' variables (train_ema.c) */
+
+/*
+ * `ema = D` (or kn_train_options.ema): every float32 variable of every trained model (weights and BatchNorm's
+ * moving mean and variance alike) has a copy in the store, "ema:<model>/<name>", updated after each optimizer
+ * update of its model by a <- d a + (1 - d) w (in float32, d and 1 - d rounded from double), where
+ * d = min(D, (1 + n) / (10 + n)) and n counts the model's earlier averaging updates (the store's int64 vector
+ * "ema:updates", one count per model, so that a checkpoint resumes it). Training reads the live variables; the
+ * models exported, sampled and evaluated read the averages.
+ */
+typedef struct kn_train_ema {
+    double decay;      /* D; 0: none */
+    int num;           /* tensors averaged */
+    int *model;        /* [num] the model of tensor i */
+    const float **live;/* [num] the variable the optimizer updates */
+    float **avg;       /* [num] its average (a store buffer) */
+    size_t *count;     /* [num] floats */
+    int64_t *updates;  /* [models] averaging updates done so far (a store buffer) */
+    int num_models;
+} kn_train_ema;
+
+/* The decay of a model's update after n earlier ones: min(decay, (1 + n) / (10 + n)). */
+double kn_train_ema_decay(double decay, int64_t n);
+
+/* After a step that updated the models of bit mask `models`: their averages move towards the live values. */
+void kn_train_ema_update(kn_train_ema *e, uint64_t models);
+
+/* The averages restart from the live values, no updates counted (a checkpoint written without averages). */
+void kn_train_ema_reset(kn_train_ema *e);
+
+/* Free the arrays (not the store's buffers) and zero e. */
+void kn_train_ema_free(kn_train_ema *e);
+
 /* ---- data-parallel training (train_dist.c) */
 
 /* Check a collective (NULL: none) for a run at batch size `batch`: its rank and size, the batch a multiple of it. */
