@@ -13,77 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "backend.h"
 #include "passes.h"
 #include "runtime_internal.h"
 #include "train_internal.h"
 
-/* One variable of the store. */
-typedef struct kn_var {
-    char *key;                 /* "<model>/<value name>" */
-    kn_dtype dtype;
-    kn_shape shape;
-    size_t bytes;
-    void *data;
-    bool trained;              /* a PARAM (counted in the weights hash) */
-} kn_var;
-
-/* Sessions compiled for one batch size: one per step, and the evaluation one. */
-typedef struct kn_batch_sessions {
-    int64_t batch;
-    kn_session_t *step[KN_TRAIN_MAX_STEPS];
-    kn_session_t *eval;
-    /* a shared model(noise) (kn_train_share): the prefix of the step that makes it, run first in every batch;
-     * the names and tensors fed to the steps (the batch's 7, the shared value, the prefix's outputs), sized when
-     * compiled so that a step allocates nothing */
-    kn_session_t *share;
-    int feed_cap;
-    const char **feed_names, **fed_names;
-    kn_tensor *feed_in, *fed_in;
-} kn_batch_sessions;
-
-/* The batch's inputs before the shared ones: images, labels, step, lr_scale, noise, first_sample, grad_scale. */
-#define KN_TRAIN_BATCH_INPUTS 7
-
-#define KN_TRAIN_MAX_SIZES 4
-
-struct kn_trainer {
-    kn_spec spec;
-    int train;                 /* index of the train block */
-    kn_graph *models;          /* [spec.num_models]: each model as built, with its initial weights */
-    kn_train_options opts;
-    const char *backend;
-    int64_t batch_size;
-    kn_var *vars;
-    int num_vars, cap_vars;
-    kn_batch_sessions sizes[KN_TRAIN_MAX_SIZES];
-    int num_sizes;
-    kn_train_io io[KN_TRAIN_MAX_STEPS];
-    int64_t steps;             /* batches trained */
-    int64_t total_steps;       /* the run's batches (the schedule's length; 0: none) */
-    float *noise;              /* a batch of noise, when the block declares it */
-    size_t noise_floats;
-    bool profiling;            /* kn_trainer_profile_batch: every step's run is timed node by node into prof */
-    kn_node_time *prof;
-    int prof_n;
-    /* data-parallel training (opts.collective with more than one rank) */
-    const kn_collective *comm;
-    bool stats_stale;          /* trained since rank 0's running statistics were last broadcast */
-    size_t sync_bytes[KN_TRAIN_MAX_STEPS];
-    int sync_buckets[KN_TRAIN_MAX_STEPS];
-    /* one model's forward on the noise computed once per batch (kn_train_share_plan): the model and the step
-     * that makes it (-1: none), what the trainer says about it */
-    int share_model, share_step;
-    char share_note[300];
-    char share_name[200];      /* "<model>(noise)": the input the earlier steps read it as */
-    kn_train_ema ema;          /* moving averages of the trained models' variables (decay 0: none) */
-};
-
 /* ------------------------------------------------------------ the store */
 
-static kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
+kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
 {
     for (int i = 0; i < t->num_vars; i++)
         if (strcmp(t->vars[i].key, key) == 0)
@@ -1116,8 +1054,7 @@ static int kn_var_cmp(const void *a, const void *b)
     return strcmp((*(const kn_var *const *)a)->key, (*(const kn_var *const *)b)->key);
 }
 
-/* The store's variables sorted by key (an array of pointers the caller frees); NULL when out of memory. */
-static const kn_var **kn_store_sorted(const kn_trainer_t *t)
+const kn_var **kn_store_sorted(const kn_trainer_t *t)
 {
     const kn_var **p = malloc(sizeof *p * (size_t)(t->num_vars ? t->num_vars : 1));
     for (int i = 0; p && i < t->num_vars; i++)
@@ -1275,210 +1212,17 @@ int kn_trainer_num_trained(const kn_trainer_t *t, const char **names, int max)
     return n;
 }
 
-/* ------------------------------------------------------------ checkpoints */
-
-/*
- * Format (little-endian): "KILNCKPT", u32 version 1, i64 steps, i64 epoch, u32 count; per variable u32 key length,
- * key, u32 dtype, u32 rank, i64 dims[rank], u64 bytes, data; then u32 CRC-32 of everything before it.
- */
-#define KN_CKPT_MAGIC "KILNCKPT"
-
-kn_status kn_trainer_save_checkpoint(const kn_trainer_t *t, int64_t epoch, const char *path, kn_error *err)
-{
-    if (!t || !path)
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_save_checkpoint: trainer and path are required");
-    kn_buf b = {0};
-    const uint32_t version = 1, count = (uint32_t)t->num_vars;
-    kn_buf_put(&b, KN_CKPT_MAGIC, 8);
-    kn_buf_put(&b, &version, 4);
-    kn_buf_put(&b, &t->steps, 8);
-    kn_buf_put(&b, &epoch, 8);
-    kn_buf_put(&b, &count, 4);
-    const kn_var **v = kn_store_sorted(t);
-    if (!v)
-        b.failed = true;
-    for (int i = 0; v && i < t->num_vars; i++) {
-        const uint32_t klen = (uint32_t)strlen(v[i]->key), dt = (uint32_t)v[i]->dtype, rank = (uint32_t)v[i]->shape.rank;
-        const uint64_t bytes = v[i]->bytes;
-        kn_buf_put(&b, &klen, 4);
-        kn_buf_put(&b, v[i]->key, klen);
-        kn_buf_put(&b, &dt, 4);
-        kn_buf_put(&b, &rank, 4);
-        kn_buf_put(&b, v[i]->shape.dims, sizeof(int64_t) * rank);
-        kn_buf_put(&b, &bytes, 8);
-        kn_buf_put(&b, v[i]->data, v[i]->bytes);
-    }
-    free(v);
-    const uint32_t crc = b.failed ? 0 : (uint32_t)crc32_z(0L, b.p, b.len);
-    kn_buf_put(&b, &crc, 4);
-    if (b.failed) {
-        free(b.p);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory writing checkpoint %s", path);
-    }
-    const void *chunks[1] = {b.p};
-    const size_t sizes[1] = {b.len};
-    kn_status st = kn_file_write_atomic(path, chunks, sizes, 1, err);
-    free(b.p);
-    return st;
-}
-
-/* A reader over a loaded checkpoint; any read past its end sets `short_`. */
-typedef struct kn_rd {
-    const unsigned char *p;
-    size_t len, at;
-    bool short_;
-} kn_rd;
-
-static bool kn_get(kn_rd *r, void *out, size_t n)
-{
-    if (r->short_ || n > r->len - r->at) {
-        r->short_ = true;
-        return false;
-    }
-    memcpy(out, r->p + r->at, n);
-    r->at += n;
-    return true;
-}
-
-/* Load a checkpoint file into the store (kn_trainer_load_checkpoint on one rank). */
-static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kn_error_set(err, KN_ERR_IO, "cannot open checkpoint %s", path);
-    unsigned char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) { /* the whole file: its size is checked piece by piece below */
-        if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            unsigned char *p = realloc(data, cap);
-            if (!p) {
-                fclose(f);
-                free(data);
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory reading %s", path);
-            }
-            data = p;
-        }
-        size_t n = fread(data + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    const bool rerr = ferror(f) != 0;
-    fclose(f);
-    kn_status st = KN_OK;
-    kn_rd r = {data, len, 0, false};
-    char magic[8];
-    uint32_t version = 0, count = 0, crc = 0;
-    int64_t steps = 0, ep = 0;
-    if (rerr) {
-        st = kn_error_set(err, KN_ERR_IO, "cannot read checkpoint %s", path);
-        goto done;
-    }
-    if (len < 12 || memcmp(data, KN_CKPT_MAGIC, 8) != 0) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s is not a kiln checkpoint", path);
-        goto done;
-    }
-    memcpy(&crc, data + len - 4, 4);
-    if ((uint32_t)crc32_z(0L, data, len - 4) != crc) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s: checksum mismatch (truncated or damaged checkpoint)", path);
-        goto done;
-    }
-    r.len = len - 4;
-    kn_get(&r, magic, 8);
-    kn_get(&r, &version, 4);
-    kn_get(&r, &steps, 8);
-    kn_get(&r, &ep, 8);
-    kn_get(&r, &count, 4);
-    if (r.short_ || version != 1 || steps < 0 || ep < 0) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s: unsupported checkpoint (version %u)", path, version);
-        goto done;
-    }
-    /* a checkpoint written without moving averages (ema) may start them: from its weights; one with them,
-     * read by a training without them, leaves them out */
-    const int averages = t->ema.num ? t->ema.num + 1 : 0;
-    const bool no_averages = averages && (int)count == t->num_vars - averages;
-    const bool drop_averages = !averages && (int)count > t->num_vars;
-    if ((int)count != t->num_vars && !no_averages && !drop_averages) {
-        st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors but this training has %d: another model or train "
-                          "block%s", path, count, t->num_vars,
-                          averages ? " (or a checkpoint with moving averages of other models)"
-                                   : " (a checkpoint with moving averages needs ema on)");
-        goto done;
-    }
-    /* two passes: check everything (each of this training's tensors exactly once), then copy, so a bad file
-     * changes nothing */
-    bool *seen = calloc((size_t)(t->num_vars > 0 ? t->num_vars : 1), sizeof *seen);
-    if (!seen) {
-        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int pass = 0; pass < 2 && st == KN_OK; pass++) {
-        r.at = 8 + 4 + 8 + 8 + 4;
-        uint32_t dropped = 0;
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t klen = 0, dt = 0, rank = 0;
-            uint64_t bytes = 0;
-            char key[600];
-            int64_t dims[KN_MAX_RANK] = {0};
-            if (!kn_get(&r, &klen, 4) || klen >= sizeof key || !kn_get(&r, key, klen) || !kn_get(&r, &dt, 4) ||
-                !kn_get(&r, &rank, 4) || rank > KN_MAX_RANK || !kn_get(&r, dims, sizeof(int64_t) * rank) ||
-                !kn_get(&r, &bytes, 8) || bytes > r.len - r.at) {
-                st = kn_error_set(err, KN_ERR_PARSE, "%s: tensor %u is cut short", path, i);
-                break;
-            }
-            key[klen] = '\0';
-            if (drop_averages && strncmp(key, "ema:", 4) == 0) {
-                dropped++;
-                r.at += bytes;
-                continue;
-            }
-            kn_var *v = kn_store_find(t, key);
-            kn_shape s = {.rank = (int)rank};
-            memcpy(s.dims, dims, sizeof(int64_t) * rank);
-            if (!v || v->dtype != (kn_dtype)dt || !kn_shape_equal(&v->shape, &s) || v->bytes != bytes ||
-                (no_averages && strncmp(key, "ema:", 4) == 0)) {
-                st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s: '%s' %s this training's", path, key,
-                                  v ? "does not have the shape of" : "is not one of");
-                break;
-            }
-            if (pass == 0 && seen[v - t->vars]) {
-                st = kn_error_set(err, KN_ERR_PARSE, "%s: '%s' is in it twice", path, key);
-                break;
-            }
-            seen[v - t->vars] = true;
-            if (pass == 1)
-                memcpy(v->data, r.p + r.at, bytes);
-            r.at += bytes;
-        }
-        if (st == KN_OK && drop_averages && (int)(count - dropped) != t->num_vars)
-            st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors (%u of them moving averages) but this "
-                              "training has %d: another model or train block", path, count, dropped, t->num_vars);
-    }
-    if (st == KN_OK) {
-        t->steps = steps;
-        if (epoch)
-            *epoch = ep;
-        if (no_averages)
-            kn_train_ema_reset(&t->ema);
-    }
-    free(seen);
-done:
-    free(data);
-    return st;
-}
-
 kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
 {
     if (!t || !path)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_checkpoint: trainer and path are required");
     if (!t->comm)
-        return kn_trainer_load_file(t, path, epoch, err);
+        return kn_train_load_file(t, path, epoch, err);
     /* data-parallel: rank 0 reads the file, every rank takes its outcome, step, epoch and variables */
     int64_t head[3] = {KN_OK, 0, 0};
     kn_error local = {0};
     if (t->comm->rank == 0) {
-        head[0] = kn_trainer_load_file(t, path, &head[2], err);
+        head[0] = kn_train_load_file(t, path, &head[2], err);
         head[1] = t->steps;
     }
     kn_status st = kn_collective_run(t->comm, KN_COLL_BROADCAST, head, 3, KN_I64, t->comm->rank == 0 ? &local : err);
