@@ -379,6 +379,7 @@ typedef struct kn_spec_training {
     int64_t augment_shift;       /**< `augment = shift(N)`: training images moved by up to N pixels (0: none) */
     bool cosine;                 /**< `schedule = cosine(final=F)`: the learning rate decays along a half cosine */
     double cosine_final;         /**< ... to this fraction of itself at the last step (default 0) */
+    double ema;                  /**< `ema = D`: decay of the trained models' moving averages (0: none) */
     kn_spec_step *steps;
     int num_steps;
     kn_spec_loc loc;

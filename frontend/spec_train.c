@@ -11,7 +11,7 @@
 #include "spec_priv.h"
 
 static const char *const kn_train_keys[] = {"model",  "dataset", "loss",  "optimizer", "batch_size", "epochs",
-                                            "metrics", "noise",  "augment", "schedule", NULL};
+                                            "metrics", "noise",  "augment", "schedule", "ema", NULL};
 static const char *const kn_step_keys[] = {"update", "loss", "optimizer", NULL};
 static const char *const kn_loss_names[] = {"cross_entropy", "binary_cross_entropy", "mse", NULL};
 static const char *const kn_opt_names[] = {"sgd", "momentum", "adam", "rmsprop", NULL};
@@ -696,7 +696,7 @@ static bool kn_collect_settings(kn_spec *spec, const kn_block *b, const char *co
     return ok;
 }
 
-enum { K_MODEL, K_DATASET, K_LOSS, K_OPTIMIZER, K_BATCH, K_EPOCHS, K_METRICS, K_NOISE, K_AUGMENT, K_SCHEDULE };
+enum { K_MODEL, K_DATASET, K_LOSS, K_OPTIMIZER, K_BATCH, K_EPOCHS, K_METRICS, K_NOISE, K_AUGMENT, K_SCHEDULE, K_EMA };
 
 /* augment = shift(N): random translations of the training images by up to N pixels (Keras's RandomTranslation). */
 static void kn_check_augment(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
@@ -732,6 +732,25 @@ static void kn_check_schedule(kn_spec *spec, const kn_ast *v, kn_spec_training *
     t->cosine = true;
     if (v->kind == KN_AST_CALL && kn_call_args_get(spec, v, name, keys, NULL, 0, &args) && args.values[0])
         kn_spec_get_float(spec, args.values[0], "final", 0.0, 1.0, &t->cosine_final);
+}
+
+/* ema = D: an exponential moving average of every trained model's variables, decay D in (0, 1). */
+static void kn_check_ema(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
+{
+    if (v->kind == KN_AST_IDENT && strcmp(v->text, "off") == 0)
+        return;
+    if (v->kind != KN_AST_NUMBER) {
+        char d[128];
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "expected ema = a decay such as 0.999, or off; got %s",
+                    kn_ast_describe(v, d, sizeof d));
+        return;
+    }
+    const double x = v->is_int ? (double)v->ival : v->num;
+    if (!(x > 0.0 && x < 1.0)) {
+        KN_SPEC_ERR(spec, KN_ERR_PARSE, v->loc, "'ema' is a decay above 0 and below 1 (e.g. 0.999), got %g", x);
+        return;
+    }
+    t->ema = x;
 }
 
 static bool kn_check_noise(kn_spec *spec, const kn_ast *v, kn_spec_training *t)
@@ -861,6 +880,8 @@ static void kn_check_training(kn_spec *spec, const kn_block *b, kn_spec_training
         kn_check_augment(spec, set[K_AUGMENT]->value, t);
     if (set[K_SCHEDULE] && set[K_SCHEDULE]->value)
         kn_check_schedule(spec, set[K_SCHEDULE]->value, t);
+    if (set[K_EMA] && set[K_EMA]->value)
+        kn_check_ema(spec, set[K_EMA]->value, t);
     int nsteps = 0;
     for (int i = 0; i < b->num_stmts; i++)
         nsteps += b->stmts[i].kind == KN_STMT_BLOCK;

@@ -448,6 +448,17 @@ typedef struct kn_train_options {
      * evaluated and saved). The same result as one process.
      */
     int sync_batch_norm;
+    /**
+     * Exponential moving averages of every trained model's variables with
+     * this decay, in (0, 1), instead of the train block's `ema` (0: the
+     * block's; negative: none). After each optimizer update of a model its
+     * averages a move to d a + (1 - d) w, d = min(decay, (1 + n) / (10 + n))
+     * after n earlier updates (a warm-up); BatchNorm's moving statistics
+     * are averaged alike. Training reads the live weights; kn_trainer_model,
+     * kn_trainer_export_onnx, kn_trainer_generate and
+     * kn_trainer_evaluate_batch read the averages; checkpoints hold them.
+     */
+    double ema;
 } kn_train_options;
 
 /** What the train block asks for (kn_trainer_info). */
@@ -466,6 +477,7 @@ typedef struct kn_train_info {
     /** A sentence when a model's forward on the noise is computed once per batch (kn_train_options.no_share),
      *  else NULL. Valid while the trainer lives. */
     const char *shared;
+    double ema;                   /**< the moving averages' decay (kn_train_options.ema); 0: none */
 } kn_train_info;
 
 enum { KN_METRIC_ACCURACY = 1, KN_METRIC_BINARY_ACCURACY = 2, KN_METRIC_MSE = 4, KN_METRIC_MAE = 8 };
@@ -557,14 +569,17 @@ KN_API kn_status kn_trainer_save_checkpoint(const kn_trainer_t *trainer, int64_t
  */
 KN_API kn_status kn_trainer_load_checkpoint(kn_trainer_t *trainer, const char *path, int64_t *epoch, kn_error *err);
 
-/** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13). */
+/** Write model `model` (NULL: the first trained one) with its trained weights as ONNX (opset 13): with
+ *  moving averages (kn_train_options.ema), the averaged weights and statistics. */
 KN_API kn_status kn_trainer_export_onnx(const kn_trainer_t *trainer, const char *model, const char *path,
                                         kn_error *err);
 /**
  * Model `model` of the file (NULL: the first one trained) with its trained
  * weights (and BatchNorm statistics), as an inference model: run it with
  * kn_session_create (BatchNorm and Dropout in evaluation mode), for
- * example a GAN's generator on a fixed noise batch. Free with kn_model_free.
+ * example a GAN's generator on a fixed noise batch. With moving averages
+ * (kn_train_options.ema) the model has the averaged values. Free with
+ * kn_model_free.
  */
 KN_API kn_status kn_trainer_model(const kn_trainer_t *trainer, const char *model, kn_model_t **out, kn_error *err);
 /**

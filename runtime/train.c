@@ -13,76 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "backend.h"
 #include "passes.h"
 #include "runtime_internal.h"
 #include "train_internal.h"
 
-/* One variable of the store. */
-typedef struct kn_var {
-    char *key;                 /* "<model>/<value name>" */
-    kn_dtype dtype;
-    kn_shape shape;
-    size_t bytes;
-    void *data;
-    bool trained;              /* a PARAM (counted in the weights hash) */
-} kn_var;
-
-/* Sessions compiled for one batch size: one per step, and the evaluation one. */
-typedef struct kn_batch_sessions {
-    int64_t batch;
-    kn_session_t *step[KN_TRAIN_MAX_STEPS];
-    kn_session_t *eval;
-    /* a shared model(noise) (kn_train_share): the prefix of the step that makes it, run first in every batch;
-     * the names and tensors fed to the steps (the batch's 7, the shared value, the prefix's outputs), sized when
-     * compiled so that a step allocates nothing */
-    kn_session_t *share;
-    int feed_cap;
-    const char **feed_names, **fed_names;
-    kn_tensor *feed_in, *fed_in;
-} kn_batch_sessions;
-
-/* The batch's inputs before the shared ones: images, labels, step, lr_scale, noise, first_sample, grad_scale. */
-#define KN_TRAIN_BATCH_INPUTS 7
-
-#define KN_TRAIN_MAX_SIZES 4
-
-struct kn_trainer {
-    kn_spec spec;
-    int train;                 /* index of the train block */
-    kn_graph *models;          /* [spec.num_models]: each model as built, with its initial weights */
-    kn_train_options opts;
-    const char *backend;
-    int64_t batch_size;
-    kn_var *vars;
-    int num_vars, cap_vars;
-    kn_batch_sessions sizes[KN_TRAIN_MAX_SIZES];
-    int num_sizes;
-    kn_train_io io[KN_TRAIN_MAX_STEPS];
-    int64_t steps;             /* batches trained */
-    int64_t total_steps;       /* the run's batches (the schedule's length; 0: none) */
-    float *noise;              /* a batch of noise, when the block declares it */
-    size_t noise_floats;
-    bool profiling;            /* kn_trainer_profile_batch: every step's run is timed node by node into prof */
-    kn_node_time *prof;
-    int prof_n;
-    /* data-parallel training (opts.collective with more than one rank) */
-    const kn_collective *comm;
-    bool stats_stale;          /* trained since rank 0's running statistics were last broadcast */
-    size_t sync_bytes[KN_TRAIN_MAX_STEPS];
-    int sync_buckets[KN_TRAIN_MAX_STEPS];
-    /* one model's forward on the noise computed once per batch (kn_train_share_plan): the model and the step
-     * that makes it (-1: none), what the trainer says about it */
-    int share_model, share_step;
-    char share_note[300];
-    char share_name[200];      /* "<model>(noise)": the input the earlier steps read it as */
-};
-
 /* ------------------------------------------------------------ the store */
 
-static kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
+kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
 {
     for (int i = 0; i < t->num_vars; i++)
         if (strcmp(t->vars[i].key, key) == 0)
@@ -91,11 +30,49 @@ static kn_var *kn_store_find(const kn_trainer_t *t, const char *key)
 }
 
 /*
+ * A new variable of the store: `data` itself (own: the store frees it) or a copy of it (!own); *out (may be
+ * NULL) points at it until the next variable is added.
+ */
+static kn_status kn_store_add(kn_trainer_t *t, const char *key, kn_dtype dtype, const kn_shape *shape, size_t bytes,
+                              void *data, bool own, bool trained, kn_var **out, kn_error *err)
+{
+    if (t->num_vars == t->cap_vars) {
+        int cap = t->cap_vars ? t->cap_vars * 2 : 64;
+        kn_var *p = realloc(t->vars, sizeof *p * (size_t)cap);
+        if (!p)
+            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        t->vars = p;
+        t->cap_vars = cap;
+    }
+    kn_var *var = &t->vars[t->num_vars];
+    memset(var, 0, sizeof *var);
+    var->key = kn_strdup(key);
+    if (!var->key)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    var->dtype = dtype;
+    var->shape = *shape;
+    var->bytes = bytes;
+    var->trained = trained;
+    var->data = own ? data : malloc(bytes ? bytes : 1);
+    if (!var->data) {
+        free(var->key);
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+    }
+    if (!own)
+        memcpy(var->data, data, bytes);
+    t->num_vars++;
+    if (out)
+        *out = var;
+    return KN_OK;
+}
+
+/*
  * Bind the variables of graph g (PARAM and STATE values with data) to the store: a value the store has reads
  * the store's buffer (its own data is freed); a new one moves its buffer into the store. `prefix` makes the
- * key from the value's name ("" for graphs whose names are "<model>/...").
+ * key from the value's name ("" for graphs whose names are "<model>/..."). `ema`: a value whose moving average
+ * the store has ("ema:<key>") reads the average (the evaluation graph).
  */
-static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix, kn_error *err)
+static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix, bool ema, kn_error *err)
 {
     for (int v = 0; v < g->num_values; v++) {
         kn_value *val = &g->values[v];
@@ -106,7 +83,11 @@ static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix,
         size_t bytes;
         if (kn_tensor_nbytes(val->dtype, &val->shape, &bytes) != KN_OK)
             return kn_error_set(err, KN_ERR_OVERFLOW, "'%s' is too large", val->name);
-        kn_var *var = kn_store_find(t, key);
+        char avg_key[610];
+        snprintf(avg_key, sizeof avg_key, "ema:%s", key);
+        kn_var *var = ema ? kn_store_find(t, avg_key) : NULL;
+        if (!var)
+            var = kn_store_find(t, key);
         if (var) {
             if (var->dtype != val->dtype || !kn_shape_equal(&var->shape, &val->shape))
                 return kn_error_set(err, KN_ERR_GRAPH, "'%s' has another shape in another graph of the training", key);
@@ -116,38 +97,72 @@ static kn_status kn_store_bind(kn_trainer_t *t, kn_graph *g, const char *prefix,
             val->data_borrowed = true;
             continue;
         }
-        if (t->num_vars == t->cap_vars) {
-            int cap = t->cap_vars ? t->cap_vars * 2 : 64;
-            kn_var *p = realloc(t->vars, sizeof *p * (size_t)cap);
-            if (!p)
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-            t->vars = p;
-            t->cap_vars = cap;
-        }
-        var = &t->vars[t->num_vars];
-        memset(var, 0, sizeof *var);
-        var->key = kn_strdup(key);
-        if (!var->key)
-            return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        var->dtype = val->dtype;
-        var->shape = val->shape;
-        var->bytes = bytes;
-        var->trained = val->kind == KN_VALUE_PARAM;
-        if (val->data_borrowed) { /* someone else's buffer: the store keeps a copy */
-            var->data = malloc(bytes ? bytes : 1);
-            if (!var->data) {
-                free(var->key);
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-            }
-            memcpy(var->data, val->data, bytes);
-        } else {
-            var->data = val->data;
-        }
+        /* someone else's buffer (borrowed): the store keeps a copy */
+        kn_status st = kn_store_add(t, key, val->dtype, &val->shape, bytes, val->data, !val->data_borrowed,
+                                    val->kind == KN_VALUE_PARAM, &var, err);
+        if (st != KN_OK)
+            return st;
         val->data = var->data;
         val->data_borrowed = true;
-        t->num_vars++;
     }
     return KN_OK;
+}
+
+/*
+ * Moving averages of every trained model's float32 variables (kn_train_ema): "ema:<key>" starts as a copy of
+ * the variable, "ema:updates" counts each model's averaging updates.
+ */
+static kn_status kn_trainer_ema_init(kn_trainer_t *t, double decay, kn_error *err)
+{
+    const kn_spec_training *tr = &t->spec.trainings[t->train];
+    kn_train_ema *e = &t->ema;
+    size_t cap = 0;
+    for (int m = 0; m < t->spec.num_models; m++)
+        cap += (size_t)t->models[m].num_values;
+    e->decay = decay;
+    e->num_models = t->spec.num_models;
+    e->model = kn_xcalloc(cap ? cap : 1, sizeof *e->model);
+    e->live = kn_xcalloc(cap ? cap : 1, sizeof *e->live);
+    e->avg = kn_xcalloc(cap ? cap : 1, sizeof *e->avg);
+    e->count = kn_xcalloc(cap ? cap : 1, sizeof *e->count);
+    int64_t *updates = calloc((size_t)e->num_models, sizeof *updates);
+    const kn_shape us = {.rank = 1, .dims = {e->num_models}};
+    kn_status st = !e->model || !e->live || !e->avg || !e->count || !updates
+                       ? kn_error_set(err, KN_ERR_NOMEM, "out of memory")
+                       : kn_store_add(t, "ema:updates", KN_I64, &us, sizeof *updates * (size_t)e->num_models, updates,
+                                      true, false, NULL, err);
+    if (st != KN_OK) {
+        free(updates);
+        return st;
+    }
+    e->updates = updates;
+    for (int m = 0; m < t->spec.num_models && st == KN_OK; m++) {
+        bool trained = false;
+        for (int s = 0; s < tr->num_steps; s++)
+            for (int k = 0; k < tr->steps[s].num_update; k++)
+                trained |= tr->steps[s].update[k] == m;
+        for (int v = 0; trained && v < t->models[m].num_values && st == KN_OK; v++) {
+            const kn_value *val = &t->models[m].values[v];
+            char key[600], avg_key[610];
+            snprintf(key, sizeof key, "%s/%s", t->spec.models[m].name, val->name);
+            snprintf(avg_key, sizeof avg_key, "ema:%s", key);
+            const kn_var *live = kn_store_find(t, key);
+            if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE) || !live ||
+                live->dtype != KN_F32)
+                continue;
+            float *w = live->data;
+            const size_t bytes = live->bytes;
+            const kn_shape shape = live->shape;
+            kn_var *avg = NULL;
+            if ((st = kn_store_add(t, avg_key, KN_F32, &shape, bytes, w, false, false, &avg, err)) != KN_OK)
+                break;
+            e->model[e->num] = m;
+            e->live[e->num] = w;
+            e->avg[e->num] = avg->data;
+            e->count[e->num++] = bytes / sizeof(float);
+        }
+    }
+    return st;
 }
 
 /*
@@ -268,7 +283,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
         if (st == KN_OK) {
             kn_graph_free(&g);
             g = rest;
-            st = kn_store_bind(t, &pre, "", err);
+            st = kn_store_bind(t, &pre, "", false, err);
         }
         if (st == KN_OK && t->opts.explain)
             fprintf(t->opts.explain, "train: step '%s': %s; its prefix (%d nodes) runs once per batch and hands %d "
@@ -276,7 +291,7 @@ static kn_status kn_trainer_compile(kn_trainer_t *t, int64_t batch, int step, bo
                     g.num_nodes);
     }
     if (st == KN_OK)
-        st = kn_store_bind(t, &g, "", err);
+        st = kn_store_bind(t, &g, "", eval, err);
     if (st != KN_OK) {
         kn_graph_free(&g);
         kn_graph_free(&pre);
@@ -436,6 +451,13 @@ kn_status kn_trainer_create(const char *path, const kn_train_options *options, k
     kn_batch_sessions *bs;
     if ((st = kn_trainer_sessions(t, t->batch_size, false, &bs, err)) != KN_OK)
         goto fail;
+    const double decay = t->opts.ema > 0 ? t->opts.ema : t->opts.ema < 0 ? 0.0 : tr->ema;
+    if (decay >= 1.0) {
+        st = kn_error_set(err, KN_ERR_INVALID_ARG, "the moving average's decay %g is not below 1", decay);
+        goto fail;
+    }
+    if (decay > 0 && (st = kn_trainer_ema_init(t, decay, err)) != KN_OK)
+        goto fail;
     if ((st = kn_trainer_broadcast(t, false, err)) != KN_OK) /* every rank starts from rank 0's variables */
         goto fail;
     *out = t;
@@ -464,6 +486,7 @@ void kn_trainer_free(kn_trainer_t *t)
         free(t->vars[i].data);
     }
     free(t->vars);
+    kn_train_ema_free(&t->ema);
     free(t->noise);
     kn_spec_free(&t->spec);
     free(t);
@@ -489,6 +512,7 @@ kn_status kn_trainer_info(const kn_trainer_t *t, kn_train_info *info)
     info->shuffle = tr->dataset.shuffle;
     info->augment_shift = tr->augment_shift;
     info->cosine = tr->cosine;
+    info->ema = t->ema.num ? t->ema.decay : 0.0;
     return KN_OK;
 }
 
@@ -854,6 +878,8 @@ kn_status kn_trainer_train_batch(kn_trainer_t *t, const kn_tensor *images, const
         if ((st = kn_trainer_run_step(t, bs, bs->step[s], tr->num_steps > 1 ? tr->steps[s].name : NULL, count,
                                       err)) != KN_OK)
             break;
+        if (t->ema.num) /* the averages follow this step's optimizer update */
+            kn_train_ema_update(&t->ema, t->io[s].update_models);
         kn_tensor loss;
         if ((st = kn_session_get_output(bs->step[s], 0, &loss, err)) != KN_OK)
             break;
@@ -1048,8 +1074,7 @@ static int kn_var_cmp(const void *a, const void *b)
     return strcmp((*(const kn_var *const *)a)->key, (*(const kn_var *const *)b)->key);
 }
 
-/* The store's variables sorted by key (an array of pointers the caller frees); NULL when out of memory. */
-static const kn_var **kn_store_sorted(const kn_trainer_t *t)
+const kn_var **kn_store_sorted(const kn_trainer_t *t)
 {
     const kn_var **p = malloc(sizeof *p * (size_t)(t->num_vars ? t->num_vars : 1));
     for (int i = 0; p && i < t->num_vars; i++)
@@ -1064,7 +1089,7 @@ uint64_t kn_trainer_weights_hash(const kn_trainer_t *t)
     uint64_t h = KN_FNV1A_BASIS;
     const kn_var **v = kn_store_sorted(t);
     for (int i = 0; v && i < t->num_vars; i++) {
-        if (!v[i]->trained)
+        if (!v[i]->trained && strncmp(v[i]->key, "ema:", 4) != 0)
             continue;
         h = kn_fnv1a_bytes(kn_fnv1a(h, v[i]->key), v[i]->data, v[i]->bytes);
     }
@@ -1102,8 +1127,10 @@ kn_status kn_trainer_model(const kn_trainer_t *t, const char *model, kn_model_t 
         if (!val->data || (val->kind != KN_VALUE_PARAM && val->kind != KN_VALUE_STATE))
             continue;
         char key[600];
-        snprintf(key, sizeof key, "%s/%s", t->spec.models[m].name, val->name);
-        const kn_var *var = kn_store_find(t, key);
+        snprintf(key, sizeof key, "ema:%s/%s", t->spec.models[m].name, val->name);
+        const kn_var *var = kn_store_find(t, key); /* the moving average, when there is one */
+        if (!var)
+            var = kn_store_find(t, key + 4);
         if (var && var->dtype == val->dtype && kn_shape_equal(&var->shape, &val->shape))
             memcpy(val->data, var->data, var->bytes);
     }
@@ -1205,191 +1232,17 @@ int kn_trainer_num_trained(const kn_trainer_t *t, const char **names, int max)
     return n;
 }
 
-/* ------------------------------------------------------------ checkpoints */
-
-/*
- * Format (little-endian): "KILNCKPT", u32 version 1, i64 steps, i64 epoch, u32 count; per variable u32 key length,
- * key, u32 dtype, u32 rank, i64 dims[rank], u64 bytes, data; then u32 CRC-32 of everything before it.
- */
-#define KN_CKPT_MAGIC "KILNCKPT"
-
-kn_status kn_trainer_save_checkpoint(const kn_trainer_t *t, int64_t epoch, const char *path, kn_error *err)
-{
-    if (!t || !path)
-        return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_save_checkpoint: trainer and path are required");
-    kn_buf b = {0};
-    const uint32_t version = 1, count = (uint32_t)t->num_vars;
-    kn_buf_put(&b, KN_CKPT_MAGIC, 8);
-    kn_buf_put(&b, &version, 4);
-    kn_buf_put(&b, &t->steps, 8);
-    kn_buf_put(&b, &epoch, 8);
-    kn_buf_put(&b, &count, 4);
-    const kn_var **v = kn_store_sorted(t);
-    if (!v)
-        b.failed = true;
-    for (int i = 0; v && i < t->num_vars; i++) {
-        const uint32_t klen = (uint32_t)strlen(v[i]->key), dt = (uint32_t)v[i]->dtype, rank = (uint32_t)v[i]->shape.rank;
-        const uint64_t bytes = v[i]->bytes;
-        kn_buf_put(&b, &klen, 4);
-        kn_buf_put(&b, v[i]->key, klen);
-        kn_buf_put(&b, &dt, 4);
-        kn_buf_put(&b, &rank, 4);
-        kn_buf_put(&b, v[i]->shape.dims, sizeof(int64_t) * rank);
-        kn_buf_put(&b, &bytes, 8);
-        kn_buf_put(&b, v[i]->data, v[i]->bytes);
-    }
-    free(v);
-    const uint32_t crc = b.failed ? 0 : (uint32_t)crc32_z(0L, b.p, b.len);
-    kn_buf_put(&b, &crc, 4);
-    if (b.failed) {
-        free(b.p);
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory writing checkpoint %s", path);
-    }
-    const void *chunks[1] = {b.p};
-    const size_t sizes[1] = {b.len};
-    kn_status st = kn_file_write_atomic(path, chunks, sizes, 1, err);
-    free(b.p);
-    return st;
-}
-
-/* A reader over a loaded checkpoint; any read past its end sets `short_`. */
-typedef struct kn_rd {
-    const unsigned char *p;
-    size_t len, at;
-    bool short_;
-} kn_rd;
-
-static bool kn_get(kn_rd *r, void *out, size_t n)
-{
-    if (r->short_ || n > r->len - r->at) {
-        r->short_ = true;
-        return false;
-    }
-    memcpy(out, r->p + r->at, n);
-    r->at += n;
-    return true;
-}
-
-/* Load a checkpoint file into the store (kn_trainer_load_checkpoint on one rank). */
-static kn_status kn_trainer_load_file(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return kn_error_set(err, KN_ERR_IO, "cannot open checkpoint %s", path);
-    unsigned char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) { /* the whole file: its size is checked piece by piece below */
-        if (len == cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            unsigned char *p = realloc(data, cap);
-            if (!p) {
-                fclose(f);
-                free(data);
-                return kn_error_set(err, KN_ERR_NOMEM, "out of memory reading %s", path);
-            }
-            data = p;
-        }
-        size_t n = fread(data + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    const bool rerr = ferror(f) != 0;
-    fclose(f);
-    kn_status st = KN_OK;
-    kn_rd r = {data, len, 0, false};
-    char magic[8];
-    uint32_t version = 0, count = 0, crc = 0;
-    int64_t steps = 0, ep = 0;
-    if (rerr) {
-        st = kn_error_set(err, KN_ERR_IO, "cannot read checkpoint %s", path);
-        goto done;
-    }
-    if (len < 12 || memcmp(data, KN_CKPT_MAGIC, 8) != 0) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s is not a kiln checkpoint", path);
-        goto done;
-    }
-    memcpy(&crc, data + len - 4, 4);
-    if ((uint32_t)crc32_z(0L, data, len - 4) != crc) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s: checksum mismatch (truncated or damaged checkpoint)", path);
-        goto done;
-    }
-    r.len = len - 4;
-    kn_get(&r, magic, 8);
-    kn_get(&r, &version, 4);
-    kn_get(&r, &steps, 8);
-    kn_get(&r, &ep, 8);
-    kn_get(&r, &count, 4);
-    if (r.short_ || version != 1 || steps < 0 || ep < 0) {
-        st = kn_error_set(err, KN_ERR_PARSE, "%s: unsupported checkpoint (version %u)", path, version);
-        goto done;
-    }
-    if ((int)count != t->num_vars) {
-        st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s holds %u tensors but this training has %d: another model or train block",
-                          path, count, t->num_vars);
-        goto done;
-    }
-    /* two passes: check everything (each of this training's tensors exactly once), then copy, so a bad file
-     * changes nothing */
-    bool *seen = calloc((size_t)(t->num_vars > 0 ? t->num_vars : 1), sizeof *seen);
-    if (!seen) {
-        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int pass = 0; pass < 2 && st == KN_OK; pass++) {
-        r.at = 8 + 4 + 8 + 8 + 4;
-        for (uint32_t i = 0; i < count; i++) {
-            uint32_t klen = 0, dt = 0, rank = 0;
-            uint64_t bytes = 0;
-            char key[600];
-            int64_t dims[KN_MAX_RANK] = {0};
-            if (!kn_get(&r, &klen, 4) || klen >= sizeof key || !kn_get(&r, key, klen) || !kn_get(&r, &dt, 4) ||
-                !kn_get(&r, &rank, 4) || rank > KN_MAX_RANK || !kn_get(&r, dims, sizeof(int64_t) * rank) ||
-                !kn_get(&r, &bytes, 8) || bytes > r.len - r.at) {
-                st = kn_error_set(err, KN_ERR_PARSE, "%s: tensor %u is cut short", path, i);
-                break;
-            }
-            key[klen] = '\0';
-            kn_var *v = kn_store_find(t, key);
-            kn_shape s = {.rank = (int)rank};
-            memcpy(s.dims, dims, sizeof(int64_t) * rank);
-            if (!v || v->dtype != (kn_dtype)dt || !kn_shape_equal(&v->shape, &s) || v->bytes != bytes) {
-                st = kn_error_set(err, KN_ERR_INVALID_ARG, "%s: '%s' %s this training's", path, key,
-                                  v ? "does not have the shape of" : "is not one of");
-                break;
-            }
-            if (pass == 0 && seen[v - t->vars]) {
-                st = kn_error_set(err, KN_ERR_PARSE, "%s: '%s' is in it twice", path, key);
-                break;
-            }
-            seen[v - t->vars] = true;
-            if (pass == 1)
-                memcpy(v->data, r.p + r.at, bytes);
-            r.at += bytes;
-        }
-    }
-    if (st == KN_OK) {
-        t->steps = steps;
-        if (epoch)
-            *epoch = ep;
-    }
-    free(seen);
-done:
-    free(data);
-    return st;
-}
-
 kn_status kn_trainer_load_checkpoint(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err)
 {
     if (!t || !path)
         return kn_error_set(err, KN_ERR_INVALID_ARG, "kn_trainer_load_checkpoint: trainer and path are required");
     if (!t->comm)
-        return kn_trainer_load_file(t, path, epoch, err);
+        return kn_train_load_file(t, path, epoch, err);
     /* data-parallel: rank 0 reads the file, every rank takes its outcome, step, epoch and variables */
     int64_t head[3] = {KN_OK, 0, 0};
     kn_error local = {0};
     if (t->comm->rank == 0) {
-        head[0] = kn_trainer_load_file(t, path, &head[2], err);
+        head[0] = kn_train_load_file(t, path, &head[2], err);
         head[1] = t->steps;
     }
     kn_status st = kn_collective_run(t->comm, KN_COLL_BROADCAST, head, 3, KN_I64, t->comm->rank == 0 ? &local : err);

@@ -84,6 +84,111 @@ kn_status kn_train_build_graph(const kn_spec *spec, const kn_graph *models, cons
 kn_status kn_dataset_load(const kn_spec_dataset *sd, const char *base_dir, bool test, int64_t limit,
                           kn_dataset_t **out, kn_error *err);
 
+/* ---- moving averages of the trained models' variables (train_ema.c) */
+
+/*
+ * `ema = D` (or kn_train_options.ema): every float32 variable of every trained model (weights and BatchNorm's
+ * moving mean and variance alike) has a copy in the store, "ema:<model>/<name>", updated after each optimizer
+ * update of its model by a <- d a + (1 - d) w (in float32, d and 1 - d rounded from double), where
+ * d = min(D, (1 + n) / (10 + n)) and n counts the model's earlier averaging updates (the store's int64 vector
+ * "ema:updates", one count per model, so that a checkpoint resumes it). Training reads the live variables; the
+ * models exported, sampled and evaluated read the averages.
+ */
+typedef struct kn_train_ema {
+    double decay;      /* D; 0: none */
+    int num;           /* tensors averaged */
+    int *model;        /* [num] the model of tensor i */
+    const float **live;/* [num] the variable the optimizer updates */
+    float **avg;       /* [num] its average (a store buffer) */
+    size_t *count;     /* [num] floats */
+    int64_t *updates;  /* [models] averaging updates done so far (a store buffer) */
+    int num_models;
+} kn_train_ema;
+
+/* The decay of a model's update after n earlier ones: min(decay, (1 + n) / (10 + n)). */
+double kn_train_ema_decay(double decay, int64_t n);
+
+/* After a step that updated the models of bit mask `models`: their averages move towards the live values. */
+void kn_train_ema_update(kn_train_ema *e, uint64_t models);
+
+/* The averages restart from the live values, no updates counted (a checkpoint written without averages). */
+void kn_train_ema_reset(kn_train_ema *e);
+
+/* Free the arrays (not the store's buffers) and zero e. */
+void kn_train_ema_free(kn_train_ema *e);
+
+/* ---- the trainer (train.c) */
+
+/* One variable of the store. */
+typedef struct kn_var {
+    char *key;                 /* "<model>/<value name>" */
+    kn_dtype dtype;
+    kn_shape shape;
+    size_t bytes;
+    void *data;
+    bool trained;              /* a PARAM (counted in the weights hash) */
+} kn_var;
+
+/* Sessions compiled for one batch size: one per step, and the evaluation one. */
+typedef struct kn_batch_sessions {
+    int64_t batch;
+    kn_session_t *step[KN_TRAIN_MAX_STEPS];
+    kn_session_t *eval;
+    /* a shared model(noise) (kn_train_share): the prefix of the step that makes it, run first in every batch;
+     * the names and tensors fed to the steps (the batch's 7, the shared value, the prefix's outputs), sized when
+     * compiled so that a step allocates nothing */
+    kn_session_t *share;
+    int feed_cap;
+    const char **feed_names, **fed_names;
+    kn_tensor *feed_in, *fed_in;
+} kn_batch_sessions;
+
+/* The batch's inputs before the shared ones: images, labels, step, lr_scale, noise, first_sample, grad_scale. */
+#define KN_TRAIN_BATCH_INPUTS 7
+
+#define KN_TRAIN_MAX_SIZES 4
+
+struct kn_trainer {
+    kn_spec spec;
+    int train;                 /* index of the train block */
+    kn_graph *models;          /* [spec.num_models]: each model as built, with its initial weights */
+    kn_train_options opts;
+    const char *backend;
+    int64_t batch_size;
+    kn_var *vars;
+    int num_vars, cap_vars;
+    kn_batch_sessions sizes[KN_TRAIN_MAX_SIZES];
+    int num_sizes;
+    kn_train_io io[KN_TRAIN_MAX_STEPS];
+    int64_t steps;             /* batches trained */
+    int64_t total_steps;       /* the run's batches (the schedule's length; 0: none) */
+    float *noise;              /* a batch of noise, when the block declares it */
+    size_t noise_floats;
+    bool profiling;            /* kn_trainer_profile_batch: every step's run is timed node by node into prof */
+    kn_node_time *prof;
+    int prof_n;
+    /* data-parallel training (opts.collective with more than one rank) */
+    const kn_collective *comm;
+    bool stats_stale;          /* trained since rank 0's running statistics were last broadcast */
+    size_t sync_bytes[KN_TRAIN_MAX_STEPS];
+    int sync_buckets[KN_TRAIN_MAX_STEPS];
+    /* one model's forward on the noise computed once per batch (kn_train_share_plan): the model and the step
+     * that makes it (-1: none), what the trainer says about it */
+    int share_model, share_step;
+    char share_note[300];
+    char share_name[200];      /* "<model>(noise)": the input the earlier steps read it as */
+    kn_train_ema ema;          /* moving averages of the trained models' variables (decay 0: none) */
+};
+
+/* The store's variable of this key, or NULL. */
+kn_var *kn_store_find(const kn_trainer_t *t, const char *key);
+
+/* The store's variables sorted by key (an array of pointers the caller frees); NULL when out of memory. */
+const kn_var **kn_store_sorted(const kn_trainer_t *t);
+
+/* Load a checkpoint file into the store (kn_trainer_load_checkpoint on one rank; train_ckpt.c). */
+kn_status kn_train_load_file(kn_trainer_t *t, const char *path, int64_t *epoch, kn_error *err);
+
 /* ---- data-parallel training (train_dist.c) */
 
 /* Check a collective (NULL: none) for a run at batch size `batch`: its rank and size, the batch a multiple of it. */

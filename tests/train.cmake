@@ -61,7 +61,7 @@ endif()
 
 # the command line's usage and refusals
 kn_cli_test(train_help 0 -o "^usage: kiln train " -o "--checkpoint DIR" -o "mpirun -np N kiln train"
-            -o "--deterministic" -o "--sync-batchnorm" -- train --help)
+            -o "--deterministic" -o "--sync-batchnorm" -o "--ema DECAY[|]off" -- train --help)
 # the data-parallel options on one process: accepted, nothing to share
 kn_cli_test(train_one_rank_options 0 -o "weights hash [0-9a-f]+ after 1 steps" -n "data parallel"
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --limit 128 --epochs 1 --no-eval --threads 2
@@ -73,6 +73,11 @@ kn_cli_test(train_batch_too_large 2 -e "^kiln train: --batch-size needs an integ
             -- train x.kiln --batch-size 100000000)
 kn_cli_test(train_bad_stop_after 2 -e "^kiln train: --stop-after needs an integer" -- train x.kiln --stop-after 0)
 kn_cli_test(train_resume_nowhere 2 -e "--resume needs a checkpoint" -- train x.kiln --resume)
+kn_cli_test(train_bad_ema 2 -e "^kiln train: --ema needs a decay above 0 and below 1 \\(e.g. 0.999\\) or off, got '1.5'$"
+            -- train x.kiln --ema 1.5)
+kn_cli_test(train_bad_ema_word 2 -e "^kiln train: --ema needs a decay above 0 and below 1 \\(e.g. 0.999\\) or off, got '0.9x'$"
+            -- train x.kiln --ema 0.9x)
+kn_cli_test(train_ema_missing 2 -e "^kiln train: option '--ema' needs a value" -- train x.kiln --ema)
 kn_cli_test(train_no_block 1 -e "^kiln: error: .*has no train block" -- train ${CMAKE_CURRENT_SOURCE_DIR}/spec/layers.kiln)
 kn_cli_test(train_unknown_backend 1 -e "^kiln: error: unknown backend 'nope' \\(available: "
             -- train ${PROJECT_SOURCE_DIR}/models/mnist_cnn.kiln --backend nope)
@@ -213,6 +218,38 @@ add_test(NAME train.gan_resume_exact
                  $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/resume_ckpt)
 set_tests_properties(train.gan_resume_exact PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "resume exact"
                      ENVIRONMENT "OMP_NUM_THREADS=2")
+# ... and with moving averages of the weights (--ema): the checkpoint holds the averages and their update counts,
+# the hash covers them
+add_test(NAME train.gan_resume_exact_ema
+         COMMAND sh -c "set -e; rm -rf \"$2\"
+                        a=$(\"$0\" train \"$1\" --limit 256 --epochs 2 --threads 2 --no-eval --ema 0.99 | tail -n 1)
+                        \"$0\" train \"$1\" --limit 256 --epochs 2 --stop-after 1 --threads 2 --no-eval --ema 0.99 --checkpoint \"$2\" > /dev/null
+                        b=$(\"$0\" train \"$1\" --limit 256 --epochs 2 --threads 2 --no-eval --ema 0.99 --resume \"$2\" | tail -n 1)
+                        c=$(\"$0\" train \"$1\" --limit 256 --epochs 2 --threads 2 --no-eval | tail -n 1)
+                        echo \"$a\"; echo \"$b\"; echo \"$c\"; [ \"$a\" = \"$b\" ] && [ \"$a\" != \"$c\" ] && echo resume exact"
+                 $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/resume_ema_ckpt)
+set_tests_properties(train.gan_resume_exact_ema PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "resume exact"
+                     ENVIRONMENT "OMP_NUM_THREADS=2")
+# --ema: training reads the live weights (--save-weights writes the same files as a run without averages); -o
+# writes the averages (another generator.onnx), and the checkpoint holds both: resumed with --ema off it exports
+# the run without averages' model byte for byte, resumed with --ema the averaged one
+add_test(NAME train.gan_ema_export
+         COMMAND sh -c "set -e; K=\"$0\"; S=\"$1\"; D=\"$2\"; rm -rf \"$D\"; mkdir -p \"$D\"
+                        run() { \"$K\" train \"$S\" --limit 128 --epochs 1 --threads 2 --no-eval \"$@\" > /dev/null; }
+                        run --ema 0.9 --checkpoint \"$D/ckpt\" -o \"$D/avg\" --save-weights \"$D/avg_w\"
+                        run -o \"$D/live\" --save-weights \"$D/live_w\"
+                        run --ema off --resume \"$D/ckpt\" -o \"$D/live_again\"
+                        run --ema 0.9 --resume \"$D/ckpt\" -o \"$D/avg_again\"
+                        diff -r \"$D/avg_w\" \"$D/live_w\"
+                        cmp \"$D/live/generator.onnx\" \"$D/live_again/generator.onnx\"
+                        cmp \"$D/avg/generator.onnx\" \"$D/avg_again/generator.onnx\"
+                        if cmp -s \"$D/avg/generator.onnx\" \"$D/live/generator.onnx\"; then exit 1; fi
+                        echo ema export ok"
+                 $<TARGET_FILE:kiln_cli> ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln ${KN_GAN_OUT}/ema_export)
+set_tests_properties(train.gan_ema_export PROPERTIES LABELS train PASS_REGULAR_EXPRESSION "ema export ok"
+                     ENVIRONMENT "OMP_NUM_THREADS=2")
+kn_cli_test(train_gan_ema_says 0 -o "^moving averages \\(ema 0.999, warm-up min\\(0.999, \\(1 \\+ n\\) / \\(10 \\+ n\\)\\)\\) of the trained models"
+            -- train ${PROJECT_SOURCE_DIR}/models/mlp_gan.kiln --limit 64 --epochs 1 --no-eval --threads 2 --ema 0.999)
 
 # upsampling2d, layer_norm and gelu (tests/train/parity.kiln's keras_upsample_norm) train: 3 epochs on 256 of the
 # shipped digits, the loss finite and falling every epoch, on each backend; on oneDNN one step also matches the

@@ -62,6 +62,12 @@ static const char kn_train_usage[] =
     "                     every epoch (atomically)\n"
     "  --resume [PATH]    continue from a checkpoint (a file, or a directory's\n"
     "                     latest.kcpt; default: --checkpoint's)\n"
+    "  --ema DECAY|off    keep an exponential moving average of every trained\n"
+    "                     model's weights (and BatchNorm statistics) with this\n"
+    "                     decay in (0, 1), e.g. 0.999, instead of the block's\n"
+    "                     `ema`; training uses the live weights, while -o, the\n"
+    "                     --samples grids, the evaluation and checkpoints hold\n"
+    "                     the averages (a checkpoint without them starts them)\n"
     "  --no-eval          skip the evaluation on the test split\n"
     "  --no-share         every step computes its whole loss itself (default: a\n"
     "                     GAN's G(noise), read by the discriminator step with G\n"
@@ -176,6 +182,7 @@ typedef struct kn_train_args {
     bool resume_given, no_eval, deterministic, sync_bn, no_share;
     int64_t epochs, batch, seed, threads, limit, stop_after, bucket_kb, comm_timeout;
     const char *backend;
+    double ema;                /* --ema: 0 the block's, -1 off */
     kn_cli_pass_opts pass;
 } kn_train_args;
 
@@ -200,6 +207,18 @@ static int kn_train_parse(int argc, char **argv, kn_train_args *a)
         if (strcmp(arg, "--no-eval") == 0 || strcmp(arg, "--deterministic") == 0 ||
             strcmp(arg, "--sync-batchnorm") == 0) {
             *(arg[2] == 'n' ? &a->no_eval : arg[2] == 'd' ? &a->deterministic : &a->sync_bn) = true;
+            continue;
+        }
+        if (strcmp(arg, "--ema") == 0) {
+            char *end = NULL;
+            if (i + 1 >= argc)
+                return kn_cli_usage_error("train", kn_train_usage, "option '--ema' needs a value");
+            value = argv[++i];
+            a->ema = strcmp(value, "off") == 0 ? -1.0 : strtod(value, &end);
+            if (a->ema != -1.0 && (!end || *end || !(a->ema > 0.0 && a->ema < 1.0)))
+                return kn_cli_usage_error("train", kn_train_usage,
+                                          "--ema needs a decay above 0 and below 1 (e.g. 0.999) or off, got '%s'",
+                                          value);
             continue;
         }
         if (strcmp(arg, "--resume") == 0) { /* an optional value: the next argument unless it is an option or .kiln */
@@ -418,7 +437,7 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
                           .explain = a.pass.explain ? stdout : NULL,
                           .verify_each = a.pass.verify_each,
                           .collective = comm, .deterministic = a.deterministic, .sync_batch_norm = a.sync_bn,
-                          .bucket_bytes = (size_t)a.bucket_kb * 1024};
+                          .bucket_bytes = (size_t)a.bucket_kb * 1024, .ema = a.ema};
     if (a.pass.dump_pass[0]) {
         o.dump_after = a.pass.dump_pass;
         if (a.pass.dump_file)
@@ -535,6 +554,9 @@ static int kn_train_main(const kn_train_args *args, const kn_collective *comm)
            test ? ", evaluated on " : "", test ? "the test split" : "", kn_train_now() - t0);
     if (info.shared)
         printf("shared forward: %s\n", info.shared);
+    if (info.ema > 0)
+        printf("moving averages (ema %g, warm-up min(%g, (1 + n) / (10 + n))) of the trained models: the samples, "
+               "the evaluation, checkpoints and -o use them\n", info.ema, info.ema);
     if (comm) {
         size_t bytes;
         int buckets;

@@ -406,9 +406,11 @@ static void test_training_simple(void **state)
              "    metrics = accuracy\n"
              "    augment = shift(4)\n"
              "    schedule = cosine(final=0.1)\n"
+             "    ema = 0.999\n"
              "}\n",
              &spec);
     const kn_spec_training *t = &spec.trainings[0];
+    assert_true(t->ema == 0.999);
     assert_int_equal(t->augment_shift, 4);
     assert_true(t->cosine && t->cosine_final == 0.1);
     assert_string_equal(t->name, "train");
@@ -884,6 +886,51 @@ static const kn_case kn_cases[] = {
      "t.kiln:11:16: error: expected schedule = cosine(final=0.0) or constant\n"
      "   11 |     schedule = linear(0.1)\n"
      "      |                ^~~~~~"},
+    {"train_ema_range",
+     "model m {\n"
+     "    x = input(shape=(1, 8, 8))\n"
+     "    flatten()\n"
+     "    dense(10, activation=softmax)\n"
+     "}\n"
+     "train {\n"
+     "    dataset = synthetic(shape=(1, 8, 8))\n"
+     "    loss = cross_entropy\n"
+     "    optimizer = sgd(0.1)\n"
+     "    ema = 1\n"
+     "}\n",
+     "t.kiln:10:11: error: 'ema' is a decay above 0 and below 1 (e.g. 0.999), got 1\n"
+     "   10 |     ema = 1\n"
+     "      |           ^"},
+    {"train_ema_kind",
+     "model m {\n"
+     "    x = input(shape=(1, 8, 8))\n"
+     "    flatten()\n"
+     "    dense(10, activation=softmax)\n"
+     "}\n"
+     "train {\n"
+     "    dataset = synthetic(shape=(1, 8, 8))\n"
+     "    loss = cross_entropy\n"
+     "    optimizer = sgd(0.1)\n"
+     "    ema = fast\n"
+     "}\n",
+     "t.kiln:10:11: error: expected ema = a decay such as 0.999, or off; got 'fast'\n"
+     "   10 |     ema = fast\n"
+     "      |           ^~~~"},
+    {"train_ema_zero",
+     "model m {\n"
+     "    x = input(shape=(1, 8, 8))\n"
+     "    flatten()\n"
+     "    dense(10, activation=softmax)\n"
+     "}\n"
+     "train {\n"
+     "    dataset = synthetic(shape=(1, 8, 8))\n"
+     "    loss = cross_entropy\n"
+     "    optimizer = sgd(0.1)\n"
+     "    ema = 0.0\n"
+     "}\n",
+     "t.kiln:10:11: error: 'ema' is a decay above 0 and below 1 (e.g. 0.999), got 0\n"
+     "   10 |     ema = 0.0\n"
+     "      |           ^~~"},
     {"train_classes",
      "model m {\n"
      "    x = input(shape=(3, 32, 32))\n"
