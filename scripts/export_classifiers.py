@@ -3,8 +3,8 @@
 
 For each model (resnet18, mobilenet_v2, squeezenet1_1, densenet121,
 googlenet, shufflenet_v2_x1_0, efficientnet_b0, alexnet; and the vision
-transformers and segmentation model of EXTRA_MODELS: vit_b_16_l2, swin_t,
-lraspp_mobilenet_v3_large, see below) this writes, into
+transformers, ConvNeXt and segmentation model of EXTRA_MODELS: vit_b_16_l2,
+swin_t, convnext_tiny, lraspp_mobilenet_v3_large, see below) this writes, into
 the cache directory (default build/models):
 
   <name>.onnx           random weights (weights=None, torch.manual_seed per
@@ -33,6 +33,9 @@ EXTRA_MODELS, from torchvision 0.14's own classes, at opset 17:
                 normal init first.
   swin_t        Swin-T as torchvision builds it (shifted windows: the
                 exported mask is ScatterND on constants).
+  convnext_tiny ConvNeXt-Tiny (7x7 depthwise convolutions, LayerNorm over
+                channels-last tensors, Erf GELU), with a layer scale of 0.5
+                instead of 1e-6 so its blocks' branches count in the output.
   lraspp_mobilenet_v3_large  segmentation (21 classes, Resize); a Softmax
                 over the classes is appended to the "out" map.
 
@@ -75,7 +78,7 @@ import torchvision
 
 CLASSIFIERS = ["resnet18", "mobilenet_v2", "squeezenet1_1", "densenet121", "googlenet",
                "shufflenet_v2_x1_0", "efficientnet_b0", "alexnet"]
-EXTRA_MODELS = ["vit_b_16_l2", "swin_t", "lraspp_mobilenet_v3_large"]
+EXTRA_MODELS = ["vit_b_16_l2", "swin_t", "convnext_tiny", "lraspp_mobilenet_v3_large"]
 SEGMENTATION = {"lraspp_mobilenet_v3_large"}
 MODELS = CLASSIFIERS + EXTRA_MODELS
 
@@ -103,6 +106,10 @@ def build(name):
                                 mlp_dim=3072)
         nn.init.normal_(net.heads.head.weight, std=0.02)  # zero-initialised by torchvision
         return net
+    if name == "convnext_tiny":
+        # torchvision's layer scale of 1e-6 makes every block's branch vanish next to its skip connection, so the
+        # output would not depend on the blocks' ops at all: 0.5 keeps them in the test
+        return torchvision.models.convnext_tiny(weights=None, layer_scale=0.5)
     if name in SEGMENTATION:
         return getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
     kwargs = {"weights": None}

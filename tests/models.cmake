@@ -142,11 +142,11 @@ foreach(name ${KN_CLASSIFIERS})
 endforeach()
 
 # 3. Vision transformers and a segmentation model, exported by the same script at opset 17 (see its doc):
-#    vit_b_16_l2 (torchvision's VisionTransformer, ViT-B/16's width with 2 of its 12 layers), swin_t and
-#    lraspp_mobilenet_v3_large (per-pixel probabilities [batch, 21, 224, 224]: max abs difference only).
+#    vit_b_16_l2 (torchvision's VisionTransformer, ViT-B/16's width with 2 of its 12 layers), swin_t,
+#    convnext_tiny (layer scale 0.5, so the blocks count) and lraspp_mobilenet_v3_large (per-pixel probabilities [batch, 21, 224, 224]: max abs difference only).
 #    On the reference backend and on oneDNN at the ISA it picks (not at every KILN_DNNL_ISAS level: these
 #    take 1-10 s a run), labels models;transformers. models.NAME_bB[.dnnl].
-set(KN_EXTRA_MODELS vit_b_16_l2 swin_t lraspp_mobilenet_v3_large)
+set(KN_EXTRA_MODELS vit_b_16_l2 swin_t convnext_tiny lraspp_mobilenet_v3_large)
 set(kn_extra_runs "ref")
 if(KILN_WITH_ONEDNN)
   list(APPEND kn_extra_runs "dnnl")
