@@ -39,7 +39,7 @@
 # are the ones a noisy spell of the machine moves most.
 #
 # Environment: left as it is. With OMP_WAIT_POLICY and GOMP_SPINCOUNT
-# unset, kiln sets GOMP_SPINCOUNT=1000 itself (short spinning, then sleep:
+# unset, kiln sets GOMP_SPINCOUNT=30000 itself (short spinning, then sleep:
 # as fast as libgomp's default on idle cores, and no long spinning where
 # other processes use the cores); passive makes OpenMP threads sleep between
 # primitives (about twice the dnnl latency at batch 1). The values in effect
@@ -374,7 +374,7 @@ TABLE=$TMP/table.md
     elif [ -n "${GOMP_SPINCOUNT+set}" ]; then
         wait_note="OMP_WAIT_POLICY unset, GOMP_SPINCOUNT=$GOMP_SPINCOUNT (from the environment)"
     else
-        wait_note="OMP_WAIT_POLICY and GOMP_SPINCOUNT unset (kiln sets GOMP_SPINCOUNT=1000)"
+        wait_note="OMP_WAIT_POLICY and GOMP_SPINCOUNT unset (kiln sets GOMP_SPINCOUNT=30000)"
     fi
     echo "$wait_note. kiln: $(show "$KILN"), backends ${BACKENDS// /, };" \
          "ONNX Runtime: onnxruntime-node ${ORT_VERSION:-?}, CPU provider, intraOpNumThreads = threads;" \

@@ -177,7 +177,7 @@ typedef struct kn_session kn_session_t;
 typedef struct kn_options {
     const char *backend;   /**< "ref" (default when NULL) */
     int64_t batch;         /**< binds the symbolic batch dimension; 0 means 1 */
-    /** 0 means the number of cores. The backends run OpenMP threads: set GOMP_SPINCOUNT=1000 (or
+    /** 0 means the number of cores. The backends run OpenMP threads: set GOMP_SPINCOUNT=30000 (or
      *  OMP_WAIT_POLICY) in the environment before the program starts, as the kiln command does, or libgomp's
      *  long default spinning makes runs many times slower on cores other processes use (README, bench/README.md). */
     int threads;

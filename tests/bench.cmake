@@ -61,9 +61,9 @@ kn_bench_test(missing_model 1 -e "^kiln: error: .*no_such_model[.]onnx" -n "usag
               -- bench ${CMAKE_CURRENT_BINARY_DIR}/no_such_model.onnx)
 
 # ---------------------------------------------------------------- OpenMP spinning (runtime/cli/main.c)
-# neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set: kiln sets GOMP_SPINCOUNT=1000 and starts itself again (same
+# neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set: kiln sets GOMP_SPINCOUNT=30000 and starts itself again (same
 # arguments, same answers); a value the user set is kept, and OMP_WAIT_POLICY alone leaves GOMP_SPINCOUNT unset
-kn_bench_test(spin_default 0 -o "^OMP_WAIT_POLICY: unset, GOMP_SPINCOUNT: 1000$" -o "^ref +1 +[0-9.]+ +3 "
+kn_bench_test(spin_default 0 -o "^OMP_WAIT_POLICY: unset, GOMP_SPINCOUNT: 30000$" -o "^ref +1 +[0-9.]+ +3 "
               -- bench ${KN_BENCH_MNIST} --backend ref ${KN_BENCH_FAST})
 kn_bench_test(spin_user 0 -o "^OMP_WAIT_POLICY: unset, GOMP_SPINCOUNT: 7$"
               -- bench ${KN_BENCH_MNIST} --backend ref ${KN_BENCH_FAST})
@@ -301,7 +301,7 @@ if(KN_BENCH_BASH AND KILN_NODE)
   endif()
   set(kn_wait "OMP_WAIT_POLICY")
   if(NOT CMAKE_VERSION VERSION_LESS 3.22)
-    set(kn_wait "^OMP_WAIT_POLICY and GOMP_SPINCOUNT unset \\(kiln sets GOMP_SPINCOUNT=1000\\)[.] kiln: ")
+    set(kn_wait "^OMP_WAIT_POLICY and GOMP_SPINCOUNT unset \\(kiln sets GOMP_SPINCOUNT=30000\\)[.] kiln: ")
   endif()
   set(kn_compare_needs_ort ON)
   kn_compare_ort_test(table 0

@@ -72,7 +72,7 @@ static const char kn_bench_usage[] =
     "relative difference is |x - ref| / max(|ref|, 1e-6 * max|ref|, 1e-30).\n"
     "\n"
     "OpenMP reads OMP_WAIT_POLICY and GOMP_SPINCOUNT at start-up. When neither\n"
-    "is set, kiln sets GOMP_SPINCOUNT=1000: idle OpenMP threads spin briefly,\n"
+    "is set, kiln sets GOMP_SPINCOUNT=30000: idle OpenMP threads spin briefly,\n"
     "then sleep. That is as fast as libgomp's default on idle cores, and on\n"
     "cores other processes use it avoids the default's long spinning, which\n"
     "made runs up to 30 times slower there. passive (no spinning) slows small\n"

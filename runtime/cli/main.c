@@ -118,11 +118,17 @@ static int kn_cli_main(int argc, char **argv)
  * On cores that other processes also use, a spinning thread holds its core while the thread it waits for is not
  * scheduled, at every barrier: measured on 2 cores under load 15 (DenseNet-121, batch 1, dnnl, 2 threads), 4.5 s a
  * run with libgomp's default, 0.14 s with 1,000 spins, 0.10 s with none (ONNX Runtime: 0.22 s); on idle cores
- * 1,000 spins run as fast as the default (SqueezeNet 2.73 / 2.73 ms, MobileNet-V2 3.53 / 3.43 ms) while none
- * (OMP_WAIT_POLICY=passive) is 40% slower. So unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, kiln sets
- * GOMP_SPINCOUNT and starts itself again, the one way to change it once libgomp is loaded.
+ * of an AMD Zen 4, 1,000 spins ran as fast as the default (SqueezeNet 2.73 / 2.73 ms, MobileNet-V2 3.53 / 3.43 ms)
+ * while none (OMP_WAIT_POLICY=passive) is 40% slower. But on an Intel Xeon (Sapphire Rapids, 2 cores) 1,000 spins
+ * are too few: batch 1 on idle cores, ShuffleNet-V2 5.8-8.7 ms with 1,000 spins and 3.0 ms with 20,000-100,000
+ * (SqueezeNet 3.65 / 3.18 ms, MobileNet-V2 3.75 / 3.45 ms); with 3 busy processes on its 2 cores ShuffleNet
+ * took 15.4 ms with 1,000, 11.3 ms with 30,000, 24 ms with the default; under load 15, DenseNet-121 0.49 s with
+ * 1,000, 2.1 s with 30,000 and over 9 s with the default. 30,000 (a tenth of the default) is the best of these
+ * on idle and moderately loaded cores of both machines. So unless the user set OMP_WAIT_POLICY or
+ * GOMP_SPINCOUNT, kiln sets GOMP_SPINCOUNT and starts itself again, the one way to change it once libgomp is
+ * loaded.
  */
-#define KN_CLI_GOMP_SPINCOUNT "1000"
+#define KN_CLI_GOMP_SPINCOUNT "30000"
 
 static void kn_cli_set_openmp_spin(char **argv)
 {
