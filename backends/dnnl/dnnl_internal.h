@@ -253,10 +253,11 @@ kn_status kn_dnnl_run_exe(void *exe, double deadline, kn_error *err);
 void kn_dnnl_free_exe(void *exe);
 
 /*
- * How many timed runs a layout candidate gets, from its first timed run's seconds (dnnl_tune.c): 3 for a short
- * run, 1 for a longer one, 0 when it is too long to time the candidates at all.
+ * How many timed runs a layout candidate gets, from the seconds of its warm-up run and of its first timed run,
+ * the faster of the two (a stall of the machine in one run does not count) (dnnl_tune.c): 3 for a short run, 1
+ * for a longer one, 0 when it is too long to time the candidates at all.
  */
-int kn_dnnl_tune_timed_runs(double first_run_s);
+int kn_dnnl_tune_timed_runs(double warmup_s, double first_run_s);
 
 /* The format tag of `layout` at activation rank 3-5 (undef for oneDNN's choice or another rank). */
 dnnl_format_tag_t kn_dnnl_conv_tag(kn_dnnl_conv_layout layout, int rank);

@@ -61,9 +61,12 @@
 /** oneDNN's choice taking longer than this many seconds a run ends the timing. */
 #define KN_DNNL_TUNE_MAX_RUN_S 0.5
 
-int kn_dnnl_tune_timed_runs(double first_run_s)
+int kn_dnnl_tune_timed_runs(double warmup_s, double first_run_s)
 {
-    return first_run_s > KN_DNNL_TUNE_MAX_RUN_S ? 0 : first_run_s > KN_DNNL_TUNE_SHORT_RUN_S ? 1 : 3;
+    /* the faster of the two: a stall of the machine in one of them (seen on a VM: 335 ms for a 3 ms run) must not
+     * make a fast candidate look slow and then time it by that one run */
+    const double t = warmup_s < first_run_s ? warmup_s : first_run_s;
+    return t > KN_DNNL_TUNE_MAX_RUN_S ? 0 : t > KN_DNNL_TUNE_SHORT_RUN_S ? 1 : 3;
 }
 
 static const char *const kn_dnnl_conv_layout_names[KN_DNNL_CONV_LAYOUTS] = {"any", "nChw16c", "nChw8c"};
@@ -327,13 +330,13 @@ static void kn_dnnl_zero_inputs(kn_dnnl_exe *exe)
 
 /*
  * Run exe once to warm up (its first run pays one-time costs), then as many times as kn_dnnl_tune_timed_runs says
- * for the first timed run; *ms the fastest timed run, and *over when the first timed run took longer than
+ * for the warm-up and first timed runs; *ms the fastest timed run, and *over when the first timed run took longer than
  * KN_DNNL_TUNE_MAX_RUN_S (then it is the only one).
  */
 static kn_status kn_dnnl_time_exe(kn_dnnl_exe *exe, double *ms, bool *over, kn_error *err)
 {
     kn_status st;
-    double best = 0;
+    double best = 0, warmup = 0;
     int runs = 3;
     *over = false;
     for (int r = 0; r <= runs; r++) {
@@ -342,10 +345,12 @@ static kn_status kn_dnnl_time_exe(kn_dnnl_exe *exe, double *ms, bool *over, kn_e
         if ((st = kn_dnnl_run_exe(exe, 0, err)) != KN_OK)
             return st;
         const double t = kn_now_s() - t0;
-        if (r == 0)
+        if (r == 0) {
+            warmup = t;
             continue;
+        }
         best = r == 1 || t < best ? t : best;
-        if (r == 1 && (runs = kn_dnnl_tune_timed_runs(t)) == 0) {
+        if (r == 1 && (runs = kn_dnnl_tune_timed_runs(warmup, t)) == 0) {
             *over = true;
             break;
         }

@@ -371,12 +371,16 @@ static void test_conv_layout_choice(void **state)
 static void test_conv_layout_timed_runs(void **state)
 {
     (void)state;
-    assert_int_equal(kn_dnnl_tune_timed_runs(0.004), 3);
-    assert_int_equal(kn_dnnl_tune_timed_runs(0.25), 3);
-    assert_int_equal(kn_dnnl_tune_timed_runs(0.28), 1);
-    assert_int_equal(kn_dnnl_tune_timed_runs(0.5), 1);
-    assert_int_equal(kn_dnnl_tune_timed_runs(0.51), 0);
-    assert_int_equal(kn_dnnl_tune_timed_runs(37.0), 0);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.005, 0.004), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.3, 0.25), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.3, 0.28), 1);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.6, 0.5), 1);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.9, 0.51), 0);
+    assert_int_equal(kn_dnnl_tune_timed_runs(40.0, 37.0), 0);
+    /* a stall in one run (the other is fast) times the candidate three times */
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.003, 0.335), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.335, 0.003), 3);
+    assert_int_equal(kn_dnnl_tune_timed_runs(0.004, 0.9), 3);
 }
 
 int main(void)
