@@ -64,17 +64,12 @@ static bool kn_flatten_gemm_ok(const kn_dnnl_exe *exe, const kn_node *c, int y)
     return true;
 }
 
-bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i)
+/* Whether 2-D Flatten node i's output is read only by Gemms that can read it as an inner product (and is no
+ * graph output): the Flatten can then be no op at batch 1. */
+static bool kn_flatten_read_by_gemms_only(const kn_dnnl_exe *exe, int i)
 {
     const kn_graph *g = exe->graph;
-    const kn_node *n = &g->nodes[i];
-    if (!kn_flatten_is_2d(g, n))
-        return false;
-    const int x = n->inputs[0], y = n->outputs[0];
-    if (g->values[x].shape.dims[0] != 1)
-        return false; /* a copy and a matmul are faster (see the top of the file) */
-    if (exe->plain_ok[x] || !kn_dnnl_blocked_md(exe, x))
-        return false; /* already plain: the reference Flatten is a free view */
+    const int y = g->nodes[i].outputs[0];
     for (int k = 0; k < g->num_outputs; k++)
         if (g->outputs[k] == y)
             return false;
@@ -92,7 +87,21 @@ bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i)
             return false;
         consumers++;
     }
-    if (consumers == 0)
+    return consumers > 0;
+}
+
+bool kn_dnnl_fold_flatten(kn_dnnl_exe *exe, int i)
+{
+    const kn_graph *g = exe->graph;
+    const kn_node *n = &g->nodes[i];
+    if (!kn_flatten_is_2d(g, n))
+        return false;
+    const int x = n->inputs[0];
+    if (g->values[x].shape.dims[0] != 1)
+        return false; /* a copy and a matmul are faster (see the top of the file) */
+    if (exe->plain_ok[x] || !kn_dnnl_blocked_md(exe, x))
+        return false; /* already plain: the reference Flatten is a free view */
+    if (!kn_flatten_read_by_gemms_only(exe, i))
         return false;
     exe->folded[i] = true;
     return true;
@@ -109,7 +118,7 @@ bool kn_dnnl_flatten_plain_note(const kn_dnnl_exe *exe, int i, char *why, size_t
         return false;
     if (exe->plain_ok[n->inputs[0]])
         snprintf(why, len, "a free view: on this CPU oneDNN wrote its input in plain layout");
-    else if (g->values[n->inputs[0]].shape.dims[0] != 1)
+    else if (g->values[n->inputs[0]].shape.dims[0] != 1 && kn_flatten_read_by_gemms_only(exe, i))
         snprintf(why, len, "a copy to plain layout: at batch > 1 a Gemm reading it runs faster as a matmul than as an "
                            "inner product on the blocked input");
     else
