@@ -133,6 +133,18 @@ kn_status kn_pass_fuse_activation(kn_graph *g, const kn_pass_ctx *ctx, bool *cha
 kn_status kn_pass_distribute_concat(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
 
 /**
+ * Pooling before a pointwise convolution (inference graphs; passes/
+ * pool_first.c): an AveragePool whose windows all lie inside the input
+ * (no padding, no partial ceil_mode window) or a GlobalAveragePool that
+ * alone reads the float32 4-D output of a Conv with a 1x1 kernel, stride 1,
+ * no padding and no post-ops now reads the Conv's input, and the Conv reads
+ * the pooled tensor and writes the pooling's output: the same values
+ * (averaging commutes with a per-pixel affine map) at a fraction of the
+ * multiply-adds. Explains every candidate it leaves alone.
+ */
+kn_status kn_pass_pool_first(kn_graph *g, const kn_pass_ctx *ctx, bool *changed, kn_error *err);
+
+/**
  * Residual fusion: a Conv whose output is read only by an Add whose other
  * operand has exactly the Conv output's shape and dtype takes that operand
  * as an extra input (slot 3; an absent bias stays -1 in slot 2) with

@@ -38,6 +38,8 @@ static const kn_pass kn_inference_pipeline[] = {
      * rewrites a node that carries one. Residual first: a Conv that already
      * carries an activation cannot take an Add (it would come after it), and
      * the residual pass fuses the activation after the Add itself. */
+    /* After fold_bn (a Conv + BatchNormalization is one Conv by then). */
+    {"pool_first", "average before a 1x1 Conv instead of after it", kn_pass_pool_first, KN_ONCE},
     /* Before residual fusion, which turns its sums into post-ops. */
     {"distribute_concat", "move poolings before a channel Concat; split a Conv over one into summed Convs",
      kn_pass_distribute_concat, KN_ONCE},

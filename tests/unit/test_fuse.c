@@ -837,6 +837,115 @@ static void test_distribute_concat_kept(void **state)
     kn_graph_free(&f.g);
 }
 
+/* A pass run on a clone of f's graph: valid after it, `changed` as wanted, the same outputs (1e-5); explanations. */
+static char *pass_and_compare(fx *f, kn_status (*pass)(kn_graph *, const kn_pass_ctx *, bool *, kn_error *),
+                              bool want_changed, kn_graph *out)
+{
+    kn_error err = {0};
+    kn_graph g;
+    assert_int_equal(kn_graph_clone(&f->g, &g, &err), KN_OK);
+    explain_buf b;
+    kn_pass_ctx ctx;
+    explain_open(&b, &ctx);
+    bool changed = false, again = false;
+    if (pass(&g, &ctx, &changed, &err) != KN_OK)
+        fail_msg("pass: %s", err.message);
+    assert_int_equal(changed, want_changed);
+    if (kn_graph_verify(&g, true, &err) != KN_OK || kn_pass_infer_and_fold(&g, NULL, &again, &err) != KN_OK)
+        fail_msg("after the pass: %s", err.message);
+    for (int i = 0; i < g.num_outputs; i++)
+        assert_string_equal(g.values[g.outputs[i]].name, f->g.values[f->g.outputs[i]].name);
+    size_t n0, n1;
+    float *y0 = kn_test_run_ref(&f->g, 777ull, &n0), *y1 = kn_test_run_ref(&g, 777ull, &n1);
+    assert_int_equal(n0, n1);
+    float d = kn_test_max_abs_diff(y0, y1, n0);
+    if (!(d <= 1e-5f))
+        fail_msg("outputs differ by %g after the pass", (double)d);
+    free(y0);
+    free(y1);
+    char *text = strdup(explain_text(&b));
+    explain_close(&b);
+    if (out)
+        *out = g;
+    else
+        kn_graph_free(&g);
+    return text;
+}
+
+static kn_attrs avg_pool_attrs(int k, int s, int pad)
+{
+    kn_attrs a;
+    kn_attrs_init(KN_OP_AVERAGE_POOL, &a);
+    a.window.nspatial = 2;
+    for (int i = 0; i < 2; i++) {
+        a.window.kernel[i] = k;
+        a.window.stride[i] = s;
+        a.window.pad_begin[i] = a.window.pad_end[i] = pad;
+    }
+    return a;
+}
+
+/*
+ * DenseNet's transition (Conv 1x1 + bias, AveragePool 2x2 stride 2) and a Conv 1x1 + GlobalAveragePool: both
+ * poolings move before their Conv (which then reads the pooled input and writes the pooling's output), the
+ * outputs are unchanged. Kept, with reasons: a padded window, a 3x3 Conv, a Conv read twice, a ceil_mode
+ * partial window.
+ */
+static void test_pool_first(void **state)
+{
+    (void)state;
+    fx f;
+    fx_init(&f);
+    int x = fx_input(&f, "x", kn_test_shape(4, 2, 6, 8, 8));
+    kn_attrs a1 = conv_attrs(0), a3 = conv_attrs(1), p2 = avg_pool_attrs(2, 2, 0), gap;
+    kn_attrs_init(KN_OP_GLOBAL_AVERAGE_POOL, &gap);
+    int c = fx_node(&f, "conv", KN_OP_CONV, &a1, "conv_out", 3, x, fx_weight(&f, "w", kn_test_shape(4, 4, 6, 1, 1)),
+                    fx_weight(&f, "b", kn_test_shape(1, 4)));
+    fx_output(&f, fx_node(&f, "pool", KN_OP_AVERAGE_POOL, &p2, "y", 1, c));
+    int cg = fx_node(&f, "conv_g", KN_OP_CONV, &a1, "cg_out", 2, x, fx_weight(&f, "wg", kn_test_shape(4, 3, 6, 1, 1)));
+    fx_output(&f, fx_node(&f, "gap", KN_OP_GLOBAL_AVERAGE_POOL, &gap, "yg", 1, cg));
+    fx_finish(&f);
+    kn_graph g;
+    char *text = pass_and_compare(&f, kn_pass_pool_first, true, &g);
+    assert_non_null(strstr(text, "pool_first: AveragePool 'pool' moved before the 1x1 Conv 'conv' (the Conv then "
+                                 "sees 16 of 64 pixels)"));
+    assert_non_null(strstr(text, "pool_first: GlobalAveragePool 'gap' moved before the 1x1 Conv 'conv_g'"));
+    assert_int_equal(live_nodes(&g), 4);
+    const kn_node *pool = find_node(&g, "pool"), *conv = find_node(&g, "conv");
+    assert_non_null(pool);
+    assert_non_null(conv);
+    assert_string_equal(g.values[pool->inputs[0]].name, "x");
+    assert_int_equal(conv->inputs[0], pool->outputs[0]);
+    assert_string_equal(g.values[conv->outputs[0]].name, "y");
+    assert_int_equal(g.values[pool->outputs[0]].shape.dims[1], 6);
+    free(text);
+    kn_graph_free(&g);
+    kn_graph_free(&f.g);
+
+    fx_init(&f);
+    x = fx_input(&f, "x", kn_test_shape(4, 1, 3, 7, 7));
+    kn_attrs padded = avg_pool_attrs(3, 2, 1), ceil = avg_pool_attrs(2, 2, 0);
+    ceil.window.ceil_mode = true;
+    c = fx_node(&f, "c1", KN_OP_CONV, &a1, "c1_out", 2, x, fx_weight(&f, "w1", kn_test_shape(4, 2, 3, 1, 1)));
+    fx_output(&f, fx_node(&f, "padded", KN_OP_AVERAGE_POOL, &padded, "y1", 1, c));
+    c = fx_node(&f, "c3", KN_OP_CONV, &a3, "c3_out", 2, x, fx_weight(&f, "w3", kn_test_shape(4, 2, 3, 3, 3)));
+    fx_output(&f, fx_node(&f, "after3x3", KN_OP_AVERAGE_POOL, &p2, "y2", 1, c));
+    c = fx_node(&f, "c_twice", KN_OP_CONV, &a1, "ct_out", 2, x, fx_weight(&f, "wt", kn_test_shape(4, 2, 3, 1, 1)));
+    fx_output(&f, fx_node(&f, "read_twice", KN_OP_AVERAGE_POOL, &p2, "y3", 1, c));
+    fx_output(&f, fx_node(&f, "neg", KN_OP_NEG, NULL, "y4", 1, c));
+    c = fx_node(&f, "c_ceil", KN_OP_CONV, &a1, "cc_out", 2, x, fx_weight(&f, "wc", kn_test_shape(4, 2, 3, 1, 1)));
+    fx_output(&f, fx_node(&f, "ceil", KN_OP_AVERAGE_POOL, &ceil, "y5", 1, c));
+    fx_finish(&f);
+    text = pass_and_compare(&f, kn_pass_pool_first, false, NULL);
+    assert_non_null(strstr(text, "AveragePool 'padded' stays after Conv 'c1': a window reaches past the input"));
+    assert_non_null(strstr(text, "AveragePool 'after3x3' stays after Conv 'c3': the Conv is not 1x1 with stride 1"));
+    assert_non_null(strstr(text, "AveragePool 'read_twice' stays after Conv 'c_twice': the Conv's output has other "
+                                 "readers"));
+    assert_non_null(strstr(text, "AveragePool 'ceil' stays after Conv 'c_ceil': a window reaches past the input"));
+    free(text);
+    kn_graph_free(&f.g);
+}
+
 static void test_conv_shape_rule_residual(void **state)
 {
     (void)state;
@@ -881,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_conv_shape_rule_residual),
         cmocka_unit_test(test_distribute_concat),
         cmocka_unit_test(test_distribute_concat_kept),
+        cmocka_unit_test(test_pool_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
