@@ -93,5 +93,5 @@ if(KILN_WITH_ONEDNN)
   target_compile_definitions(test_dnnl_profile PRIVATE KN_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   add_test(NAME test_dnnl_profile COMMAND test_dnnl_profile)
   set_tests_properties(test_dnnl_profile PROPERTIES LABELS "unit;dnnl"
-                       ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive")
+                       ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=passive;KILN_CACHE_DIR=")
 endif()

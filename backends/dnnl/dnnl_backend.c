@@ -306,7 +306,7 @@ done:
 }
 
 kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, int threads,
-                                 kn_dnnl_conv_layout layout, void **out, kn_error *err)
+                                 kn_dnnl_conv_layout layout, const bool *direct, void **out, kn_error *err)
 {
     *out = NULL;
     kn_dnnl_exe *exe = calloc(1, sizeof *exe);
@@ -314,6 +314,7 @@ kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, 
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     exe->graph = g;
     exe->conv_layout = layout;
+    exe->direct_conv = direct;
     exe->conv_force = 2;
 #ifdef _OPENMP
     exe->threads = threads > 0 ? threads : omp_get_max_threads();
@@ -420,6 +421,7 @@ kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, 
         goto fail;
     if ((st = kn_dnnl_ref_scratch(exe, plan, tensor_bytes, err)) != KN_OK)
         goto fail;
+    exe->direct_conv = NULL; /* the caller's, read during compile only */
     *out = exe;
     return KN_OK;
 fail:

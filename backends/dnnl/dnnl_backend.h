@@ -42,8 +42,12 @@
  * ConvTranspose of the same shapes (s*s output phases; DCGAN's generator at
  * batch 8: 11.4 -> 6.8 ms). A cost rule keeps oneDNN's
  * direct conv where streaming the transformed weights (4x the weights) would
- * cost more than it saves (512 channels at 7x7, batch 1); KILN_DNNL_WINOGRAD=0
- * turns the kernel off. By measurement, too,
+ * cost more than it saves (512 channels at 7x7, batch 1). Where the layout
+ * is timed (AVX-512), each Conv the kernel could take is also timed against
+ * oneDNN's convolution and runs on the faster (dnnl_tune.c: on an Intel Xeon
+ * SPR oneDNN's AVX-512 kernels win at 28x28 and below, DenseNet-121 at batch
+ * 1: 26.5 -> 21.6 ms); KILN_DNNL_WINOGRAD=1 takes the kernel wherever it can,
+ * =0 turns it off. By measurement, too,
  * first-layer convolutions oneDNN would run as im2col + gemm, convolutions
  * with 1-3 output channels (a generator's image layer: the reference
  * kernel's direct rows) and other strided ConvTranspose stay on the reference

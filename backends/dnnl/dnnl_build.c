@@ -250,7 +250,7 @@ kn_status kn_dnnl_try_node(kn_dnnl_exe *exe, int i, bool blocked, bool *built, c
         if ((st = kn_dnnl_try_inner_product(exe, i, built, err)) != KN_OK || *built)
             return st;
     }
-    if (req.blocked && conv) {
+    if (req.blocked && conv && !(exe->direct_conv && exe->direct_conv[i])) {
         if ((st = kn_dnnl_try_wino(exe, i, built, err)) != KN_OK || *built)
             return st;
     }

@@ -202,8 +202,10 @@ typedef enum kn_dnnl_conv_layout {
 typedef struct kn_dnnl_exe {
     const kn_graph *graph;
     kn_dnnl_conv_layout conv_layout; /* what describe asks for a convolution's src and dst */
+    const bool *direct_conv;    /* during compile, per node or NULL: a Conv kiln's Winograd kernel could take that
+                                   runs as oneDNN's convolution instead (the per-node timing, dnnl_tune.c) */
     int conv_force;             /* per node attempt: 2 src and dst in conv_layout, 1 dst only, 0 neither */
-    char note[KN_DNNL_WHY_LEN]; /* --explain: how conv_layout was chosen (kn_dnnl_note), or empty */
+    char note[2 * KN_DNNL_WHY_LEN]; /* --explain: how conv_layout (and Winograd or not) was chosen, or empty */
     int threads, kthreads;
     bool check_padding;         /* KILN_DNNL_CHECK_PADDING: check every output's padding after its op */
     dnnl_format_tag_t force_tag; /* KILN_DNNL_LAYOUT (kn_dnnl_forced_layout), or undef */
@@ -236,11 +238,13 @@ typedef struct kn_dnnl_exe {
 
 /*
  * Compile g with every convolution's src and dst in `layout` (a node oneDNN
- * serves only otherwise gets dst alone in it, then oneDNN's choice); the
- * backend's compile (kn_dnnl_compile_tuned, dnnl_tune.c) picks the layout.
+ * serves only otherwise gets dst alone in it, then oneDNN's choice), and
+ * the Conv nodes `direct` marks (per node; NULL: none) on oneDNN's
+ * convolution even where kiln's Winograd kernel could take them; the
+ * backend's compile (kn_dnnl_compile_tuned, dnnl_tune.c) picks both.
  */
 kn_status kn_dnnl_compile_layout(const kn_graph *g, const kn_buffer_plan *plan, int threads,
-                                 kn_dnnl_conv_layout layout, void **out, kn_error *err);
+                                 kn_dnnl_conv_layout layout, const bool *direct, void **out, kn_error *err);
 
 /* The backend's compile: the convolution layout timed (or set by KILN_DNNL_CONV_LAYOUT), see dnnl_tune.c. */
 kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,

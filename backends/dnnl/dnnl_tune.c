@@ -136,6 +136,10 @@ static bool kn_dnnl_tune_applies(const kn_graph *g, char *why, size_t len)
 /* ------------------------------------------------------------ the cache file */
 
 #define KN_DNNL_TUNE_FILE_LINES 512
+/* The per-node choice kept with a layout: a hex digit per 4 Winograd candidates (at most 4 x this many), "-" none. */
+#define KN_DNNL_TUNE_MASK_LEN 1024
+#define KN_DNNL_TUNE_MASK_SCAN "1024"
+#define KN_DNNL_TUNE_LINE (KN_DNNL_TUNE_MASK_LEN + 128)
 
 /* What else a cached choice depends on: the CPU's model name and oneDNN's version. */
 static uint64_t kn_dnnl_machine_key(void)
@@ -181,9 +185,9 @@ static bool kn_dnnl_tune_path(char *path, size_t len, bool make)
 }
 
 /* Look key up in the cache file: its layout and timings. */
-static bool kn_dnnl_tune_file_recall(uint64_t key, int *layout, double *ms)
+static bool kn_dnnl_tune_file_recall(uint64_t key, int *layout, double *ms, char *mask)
 {
-    char path[4200], line[256];
+    char path[4200], line[KN_DNNL_TUNE_LINE], m[KN_DNNL_TUNE_MASK_LEN + 1];
     if (!kn_dnnl_tune_path(path, sizeof path, false))
         return false;
     FILE *f = fopen(path, "r");
@@ -192,10 +196,11 @@ static bool kn_dnnl_tune_file_recall(uint64_t key, int *layout, double *ms)
         unsigned long long k;
         int l;
         double t[KN_DNNL_CONV_LAYOUTS];
-        if (sscanf(line, "%llx %d %lf %lf %lf", &k, &l, &t[0], &t[1], &t[2]) == 5 && k == key && l >= 0 &&
-            l < KN_DNNL_CONV_LAYOUTS) {
+        if (sscanf(line, "%llx %d %lf %lf %lf %" KN_DNNL_TUNE_MASK_SCAN "s", &k, &l, &t[0], &t[1], &t[2], m) == 6 &&
+            k == key && l >= 0 && l < KN_DNNL_CONV_LAYOUTS) {
             *layout = l;
             memcpy(ms, t, sizeof t);
+            memcpy(mask, m, sizeof m);
             found = true;
         }
     }
@@ -205,14 +210,14 @@ static bool kn_dnnl_tune_file_recall(uint64_t key, int *layout, double *ms)
 }
 
 /* Add key's line to the cache file (the newest KN_DNNL_TUNE_FILE_LINES kept); any failure leaves no cache. */
-static void kn_dnnl_tune_file_remember(uint64_t key, int layout, const double *ms)
+static void kn_dnnl_tune_file_remember(uint64_t key, int layout, const double *ms, const char *mask)
 {
-    char path[4200], line[256];
+    char path[4200], line[KN_DNNL_TUNE_LINE];
     if (!kn_dnnl_tune_path(path, sizeof path, true))
         return;
     kn_buf kept = {0};
     FILE *f = fopen(path, "r");
-    char (*lines)[256] = calloc(KN_DNNL_TUNE_FILE_LINES, sizeof *lines);
+    char (*lines)[KN_DNNL_TUNE_LINE] = calloc(KN_DNNL_TUNE_FILE_LINES, sizeof *lines);
     int n = 0;
     while (f && lines && fgets(line, sizeof line, f)) {
         unsigned long long k;
@@ -227,7 +232,8 @@ static void kn_dnnl_tune_file_remember(uint64_t key, int layout, const double *m
     const int first = n > KN_DNNL_TUNE_FILE_LINES - 1 ? n - (KN_DNNL_TUNE_FILE_LINES - 1) : 0;
     for (int i = first; i < n; i++)
         kn_buf_put(&kept, lines[i % KN_DNNL_TUNE_FILE_LINES], strlen(lines[i % KN_DNNL_TUNE_FILE_LINES]));
-    snprintf(line, sizeof line, "%016llx %d %.4f %.4f %.4f\n", (unsigned long long)key, layout, ms[0], ms[1], ms[2]);
+    snprintf(line, sizeof line, "%016llx %d %.4f %.4f %.4f %s\n", (unsigned long long)key, layout, ms[0], ms[1], ms[2],
+             mask);
     kn_buf_put(&kept, line, strlen(line));
     if (!kept.failed) {
         const void *data = kept.p;
@@ -268,11 +274,13 @@ static struct {
     uint64_t key;
     int layout;
     double ms[KN_DNNL_CONV_LAYOUTS];
+    char mask[KN_DNNL_TUNE_MASK_LEN + 1];
 } kn_dnnl_tune_cache[KN_DNNL_TUNE_CACHE];
 static unsigned kn_dnnl_tune_cached; /* sessions remembered so far (the ring wraps) */
 static pthread_mutex_t kn_dnnl_tune_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *from_file)
+/* mask[KN_DNNL_TUNE_MASK_LEN + 1] receives the per-node choice's text (kn_dnnl_mask_text). */
+static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, char *mask, bool *from_file)
 {
     *from_file = false;
     bool found = false;
@@ -281,23 +289,25 @@ static bool kn_dnnl_tune_recall(uint64_t key, int *layout, double *ms, bool *fro
         if (kn_dnnl_tune_cache[k].key == key) {
             *layout = kn_dnnl_tune_cache[k].layout;
             memcpy(ms, kn_dnnl_tune_cache[k].ms, sizeof kn_dnnl_tune_cache[k].ms);
+            memcpy(mask, kn_dnnl_tune_cache[k].mask, sizeof kn_dnnl_tune_cache[k].mask);
             found = true;
         }
     pthread_mutex_unlock(&kn_dnnl_tune_lock);
-    if (!found && kn_dnnl_tune_file_recall(key, layout, ms))
+    if (!found && kn_dnnl_tune_file_recall(key, layout, ms, mask))
         found = *from_file = true;
     return found;
 }
 
-static void kn_dnnl_tune_remember(uint64_t key, int layout, const double *ms, bool to_file)
+static void kn_dnnl_tune_remember(uint64_t key, int layout, const double *ms, const char *mask, bool to_file)
 {
     pthread_mutex_lock(&kn_dnnl_tune_lock);
     unsigned slot = kn_dnnl_tune_cached++ % KN_DNNL_TUNE_CACHE;
     kn_dnnl_tune_cache[slot].key = key;
     kn_dnnl_tune_cache[slot].layout = layout;
     memcpy(kn_dnnl_tune_cache[slot].ms, ms, sizeof kn_dnnl_tune_cache[slot].ms);
+    snprintf(kn_dnnl_tune_cache[slot].mask, sizeof kn_dnnl_tune_cache[slot].mask, "%s", mask);
     if (to_file)
-        kn_dnnl_tune_file_remember(key, layout, ms); /* under the lock: one writer per process */
+        kn_dnnl_tune_file_remember(key, layout, ms, mask); /* under the lock: one writer per process */
     pthread_mutex_unlock(&kn_dnnl_tune_lock);
 }
 
@@ -359,8 +369,206 @@ static kn_status kn_dnnl_time_exe(kn_dnnl_exe *exe, double *ms, bool *over, kn_e
     return KN_OK;
 }
 
+/* ------------------------------------------------------------ Winograd or oneDNN, per convolution */
+
+/*
+ * Which of the Conv nodes kiln's Winograd kernel could take (dnnl_wino.c) run on oneDNN's convolution instead.
+ * The Winograd kernel (AVX2 code) was faster than oneDNN's direct convolution on every 3x3 layer measured on an
+ * AMD Zen 4, but not on an Intel Xeon (Sapphire Rapids, oneDNN's AVX-512 kernels): DenseNet-121 at batch 1, 2
+ * threads, its 3x3 layers took 3.52 / 2.53 / 2.56 / 0.95 ms per dense block (56, 28, 14, 7 pixels a side) with
+ * Winograd against 4.60 / 2.27 / 1.25 / 0.31 ms on oneDNN, and the whole run 25.5 against 22.6 ms. So with the
+ * layout chosen, the tuner profiles the graph with Winograd wherever it takes and with none, takes per node the
+ * faster of the two, and keeps the fastest whole run of the three (all, none, the mix). The choice is cached with
+ * the layout. KILN_DNNL_WINOGRAD=1 takes Winograd wherever it can without timing (tests of the kernel), =0 never.
+ */
+typedef struct kn_dnnl_wino_choice {
+    bool *cand;   /* per node: a Winograd candidate */
+    bool *direct; /* per node: runs on oneDNN's convolution (NULL: Winograd wherever it takes) */
+    int count;    /* candidates */
+    int ndirect;  /* of them on oneDNN */
+    double ms[3]; /* whole-run ms with Winograd everywhere, nowhere, per node (0: not timed) */
+} kn_dnnl_wino_choice;
+
+static void kn_dnnl_wino_choice_free(kn_dnnl_wino_choice *c)
+{
+    free(c->cand);
+    free(c->direct);
+    memset(c, 0, sizeof *c);
+}
+
+/* The candidates of g into c (false: out of memory); none with KILN_DNNL_WINOGRAD=1 (Winograd wherever it takes). */
+static bool kn_dnnl_wino_choice_init(const kn_graph *g, kn_dnnl_wino_choice *c)
+{
+    memset(c, 0, sizeof *c);
+    const size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    c->cand = calloc(nn, sizeof(bool));
+    if (!c->cand)
+        return false;
+    const char *env = getenv("KILN_DNNL_WINOGRAD");
+    for (int i = 0; i < g->num_nodes && !(env && strcmp(env, "1") == 0); i++) {
+        const kn_node *n = &g->nodes[i];
+        c->cand[i] = !n->dead && n->op == KN_OP_CONV && kn_dnnl_wino_takes(g, n);
+        c->count += c->cand[i];
+    }
+    return true;
+}
+
+/* The per-node choice as text: a hex digit per 4 candidates in node order (bit k: candidate 4j + k on oneDNN), or
+ * "-" for none to choose (or too many to keep). */
+static void kn_dnnl_mask_text(const kn_graph *g, const kn_dnnl_wino_choice *c, char *out)
+{
+    if (c->count == 0 || c->count > 4 * KN_DNNL_TUNE_MASK_LEN) {
+        strcpy(out, "-");
+        return;
+    }
+    int j = 0;
+    memset(out, '0', (size_t)(c->count + 3) / 4);
+    out[(c->count + 3) / 4] = '\0';
+    for (int i = 0; i < g->num_nodes; i++)
+        if (c->cand[i]) {
+            if (c->direct && c->direct[i])
+                out[j / 4] = "0123456789abcdef"[(strchr("0123456789abcdef", out[j / 4]) - "0123456789abcdef") |
+                                                (1 << (j % 4))];
+            j++;
+        }
+}
+
+/* c->direct from kn_dnnl_mask_text's text; false when it does not fit the candidates (or out of memory). */
+static bool kn_dnnl_mask_read(const kn_graph *g, const char *text, kn_dnnl_wino_choice *c)
+{
+    if (strcmp(text, "-") == 0)
+        return c->count == 0 || c->count > 4 * KN_DNNL_TUNE_MASK_LEN;
+    if (strlen(text) != (size_t)(c->count + 3) / 4 || strspn(text, "0123456789abcdef") != strlen(text))
+        return false;
+    c->direct = calloc((size_t)(g->num_nodes > 0 ? g->num_nodes : 1), sizeof(bool));
+    if (!c->direct)
+        return false;
+    int j = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (c->cand[i]) {
+            const int digit = (int)(strchr("0123456789abcdef", text[j / 4]) - "0123456789abcdef");
+            c->direct[i] = (digit >> (j % 4)) & 1;
+            c->ndirect += c->direct[i];
+            j++;
+        }
+    return true;
+}
+
+/* Per-node seconds of exe, the fastest of three profiled runs. */
+static kn_status kn_dnnl_profile_best(kn_dnnl_exe *exe, double *best, double *scratch, kn_error *err)
+{
+    const int nn = exe->graph->num_nodes;
+    for (int r = 0; r < 3; r++) {
+        kn_dnnl_zero_inputs(exe);
+        kn_status st = kn_dnnl_run_profiled(exe, scratch, err);
+        if (st != KN_OK)
+            return st;
+        for (int i = 0; i < nn; i++)
+            best[i] = r == 0 || scratch[i] < best[i] ? scratch[i] : best[i];
+    }
+    return KN_OK;
+}
+
+/* Compile `layout` with c->direct (or every candidate on oneDNN when all_direct) and time it; NULL on failure. */
+static kn_dnnl_exe *kn_dnnl_compile_timed(const kn_graph *g, const kn_buffer_plan *plan, int threads, int layout,
+                                          const bool *direct, double *ms)
+{
+    void *p = NULL;
+    kn_error terr = {0};
+    bool over;
+    if (kn_dnnl_compile_layout(g, plan, threads, layout, direct, &p, &terr) != KN_OK)
+        return NULL;
+    if (kn_dnnl_time_exe(p, ms, &over, &terr) != KN_OK) {
+        kn_dnnl_drop(p);
+        return NULL;
+    }
+    return p;
+}
+
+/*
+ * *exe: g compiled in `layout` with Winograd wherever it takes, whose fastest run took wino_ms. Profile it and the
+ * same layout with every candidate on oneDNN; c->direct: the nodes where oneDNN was faster. *exe becomes the fastest
+ * whole run of the three (c->direct NULL when that is Winograd everywhere). A variant that does not compile or run
+ * is left out (the error is not the user's: Winograd everywhere still works).
+ */
+static kn_status kn_dnnl_tune_wino(const kn_graph *g, const kn_buffer_plan *plan, int threads, int layout,
+                                   kn_dnnl_exe **exe, double wino_ms, kn_dnnl_wino_choice *c, kn_error *err)
+{
+    const size_t nn = (size_t)(g->num_nodes > 0 ? g->num_nodes : 1);
+    double *t_wino = calloc(nn, sizeof(double)), *t_direct = calloc(nn, sizeof(double));
+    double *scratch = calloc(nn, sizeof(double));
+    bool *all = malloc(nn * sizeof(bool)), *mix = calloc(nn, sizeof(bool));
+    kn_status st = KN_OK;
+    if (!t_wino || !t_direct || !scratch || !all || !mix) {
+        st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    c->ms[0] = wino_ms;
+    kn_error terr = {0};
+    if (kn_dnnl_profile_best(*exe, t_wino, scratch, &terr) != KN_OK)
+        goto done;
+    /* one executable at a time: the peak memory stays one compile's */
+    memcpy(all, c->cand, nn * sizeof(bool));
+    kn_dnnl_drop(*exe);
+    *exe = NULL;
+    kn_dnnl_exe *d = kn_dnnl_compile_timed(g, plan, threads, layout, all, &c->ms[1]);
+    if (d && kn_dnnl_profile_best(d, t_direct, scratch, &terr) == KN_OK) {
+        for (int i = 0; i < g->num_nodes; i++) {
+            mix[i] = c->cand[i] && t_direct[i] < t_wino[i];
+            c->ndirect += mix[i];
+        }
+    } else {
+        kn_dnnl_drop(d);
+        d = NULL;
+        c->ms[1] = 0;
+    }
+    const bool *best = NULL; /* Winograd everywhere */
+    double best_ms = c->ms[0];
+    if (d && c->ms[1] < best_ms) {
+        best = all;
+        best_ms = c->ms[1];
+    }
+    if (c->ndirect > 0 && c->ndirect < c->count) {
+        kn_dnnl_drop(d);
+        d = kn_dnnl_compile_timed(g, plan, threads, layout, mix, &c->ms[2]);
+        if (d && c->ms[2] < best_ms) {
+            best = mix;
+            best_ms = c->ms[2];
+        }
+    }
+    if (best && d && ((best == all && c->ms[2] == 0) || best == mix)) {
+        *exe = d; /* the last one compiled is the winner */
+        d = NULL;
+    }
+    kn_dnnl_drop(d);
+    c->ndirect = 0;
+    if (best) {
+        c->direct = calloc(nn, sizeof(bool));
+        if (!c->direct) {
+            st = kn_error_set(err, KN_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+        memcpy(c->direct, best, nn * sizeof(bool));
+        for (int i = 0; i < g->num_nodes; i++)
+            c->ndirect += c->direct[i];
+    }
+done:
+    if (st == KN_OK && !*exe) {
+        void *p = NULL;
+        st = kn_dnnl_compile_layout(g, plan, threads, layout, c->direct, &p, err);
+        *exe = p;
+    }
+    free(t_wino);
+    free(t_direct);
+    free(scratch);
+    free(all);
+    free(mix);
+    return st;
+}
+
 /* The --explain line of a timed choice. */
-static void kn_dnnl_tune_say(kn_dnnl_exe *exe, int layout, const double *ms, const char *how)
+static void kn_dnnl_tune_say(kn_dnnl_exe *exe, int layout, const double *ms, const kn_dnnl_wino_choice *c,
+                             const char *how)
 {
     size_t len = sizeof exe->note, at;
     snprintf(exe->note, len, "convolution layout %s, %s (one run:", kn_dnnl_conv_layout_names[layout], how);
@@ -373,6 +581,18 @@ static void kn_dnnl_tune_say(kn_dnnl_exe *exe, int layout, const double *ms, con
             snprintf(exe->note + at, len - at, " %s not timed%s", kn_dnnl_conv_layout_names[k],
                      k + 1 < KN_DNNL_CONV_LAYOUTS ? "," : ")");
     }
+    if (c->count == 0)
+        return;
+    at = strlen(exe->note);
+    snprintf(exe->note + at, len - at, "; %d of %d Winograd-able convolutions on oneDNN's kernel", c->ndirect,
+             c->count);
+    at = strlen(exe->note);
+    if (c->ms[0] > 0 && c->ms[1] > 0)
+        snprintf(exe->note + at, len - at, " (timed per node; one run: Winograd on all %.3g ms, on none %.3g ms%s",
+                 c->ms[0], c->ms[1], c->ms[2] > 0 ? "" : ")");
+    at = strlen(exe->note);
+    if (c->ms[0] > 0 && c->ms[1] > 0 && c->ms[2] > 0)
+        snprintf(exe->note + at, len - at, ", per node %.3g ms)", c->ms[2]);
 }
 
 kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, int threads, void **out,
@@ -385,7 +605,8 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
     if ((st = kn_dnnl_conv_layout_env(&fixed, err)) != KN_OK)
         return st;
     if (fixed >= 0 || !kn_dnnl_tune_applies(g, why, sizeof why)) {
-        if ((st = kn_dnnl_compile_layout(g, plan, threads, fixed >= 0 ? fixed : KN_DNNL_CONV_ANY, out, err)) != KN_OK)
+        if ((st = kn_dnnl_compile_layout(g, plan, threads, fixed >= 0 ? fixed : KN_DNNL_CONV_ANY, NULL, out, err)) !=
+            KN_OK)
             return st;
         kn_dnnl_exe *exe = *out;
         if (fixed >= 0)
@@ -395,19 +616,28 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
             snprintf(exe->note, sizeof exe->note, "convolution layout %.200s", why);
         return KN_OK;
     }
+    kn_dnnl_wino_choice choice;
+    if (!kn_dnnl_wino_choice_init(g, &choice))
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     const uint64_t key = kn_dnnl_graph_key(g, threads);
     double ms[KN_DNNL_CONV_LAYOUTS] = {0};
     int layout;
     bool from_file;
-    if (kn_dnnl_tune_recall(key, &layout, ms, &from_file)) {
-        if ((st = kn_dnnl_compile_layout(g, plan, threads, layout, out, err)) != KN_OK)
-            return st;
-        if (from_file)
-            kn_dnnl_tune_remember(key, layout, ms, false);
-        kn_dnnl_tune_say(*out, layout, ms, from_file ? "timed by an earlier process (KILN_CACHE_DIR)"
-                                                     : "timed by an earlier session of this process");
-        return KN_OK;
+    char mask[KN_DNNL_TUNE_MASK_LEN + 1];
+    if (kn_dnnl_tune_recall(key, &layout, ms, mask, &from_file) && kn_dnnl_mask_read(g, mask, &choice)) {
+        st = kn_dnnl_compile_layout(g, plan, threads, layout, choice.direct, out, err);
+        if (st == KN_OK) {
+            if (from_file)
+                kn_dnnl_tune_remember(key, layout, ms, mask, false);
+            kn_dnnl_tune_say(*out, layout, ms, &choice, from_file ? "timed by an earlier process (KILN_CACHE_DIR)"
+                                                                  : "timed by an earlier session of this process");
+        }
+        kn_dnnl_wino_choice_free(&choice);
+        return st;
     }
+    kn_dnnl_wino_choice_free(&choice);
+    if (!kn_dnnl_wino_choice_init(g, &choice))
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     /* one executable at a time (the peak memory stays one compile's); the winner is compiled again unless it was
      * the last one timed. A candidate that cannot be compiled or run (a run on zeroed inputs that fails) ends the
      * timing: the fastest of those timed is kept, and the note says why the others were not. */
@@ -420,9 +650,9 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         last = NULL;
         void *p = NULL;
         kn_error terr = {0};
-        if ((st = kn_dnnl_compile_layout(g, plan, threads, k, &p, k == 0 ? err : &terr)) != KN_OK) {
+        if ((st = kn_dnnl_compile_layout(g, plan, threads, k, NULL, &p, k == 0 ? err : &terr)) != KN_OK) {
             if (k == 0)
-                return st;
+                goto done;
             snprintf(stopped, sizeof stopped, "%s does not compile: %.200s", kn_dnnl_conv_layout_names[k], terr.message);
             break;
         }
@@ -440,8 +670,8 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
     if (best != timed || !last) {
         kn_dnnl_drop(last);
         void *p = NULL;
-        if ((st = kn_dnnl_compile_layout(g, plan, threads, best, &p, err)) != KN_OK)
-            return st;
+        if ((st = kn_dnnl_compile_layout(g, plan, threads, best, NULL, &p, err)) != KN_OK)
+            goto done;
         last = p;
     }
     if (over)
@@ -452,11 +682,18 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         snprintf(last->note, sizeof last->note, "convolution layout %s; timing stopped: %.180s",
                  kn_dnnl_conv_layout_names[best], stopped);
     else {
-        kn_dnnl_tune_remember(key, best, ms, true);
-        kn_dnnl_tune_say(last, best, ms, "the fastest when compiled");
+        if (choice.count > 0 && (st = kn_dnnl_tune_wino(g, plan, threads, best, &last, ms[best], &choice, err)) != KN_OK)
+            goto done;
+        kn_dnnl_mask_text(g, &choice, mask);
+        kn_dnnl_tune_remember(key, best, ms, mask, true);
+        kn_dnnl_tune_say(last, best, ms, &choice, "the fastest when compiled");
     }
     *out = last;
-    return KN_OK;
+    last = NULL;
+done:
+    kn_dnnl_drop(last);
+    kn_dnnl_wino_choice_free(&choice);
+    return st;
 }
 
 const char *kn_dnnl_note(void *p)

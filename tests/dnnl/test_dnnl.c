@@ -499,6 +499,9 @@ int main(int argc, char **argv)
     }
     if (argc != 1)
         return usage(argv[0]);
+    /* the table cases test kiln's Winograd kernel where it can run: not timed against oneDNN's (which could take the
+     * small cases); the model files above keep the per-node timing (backends/dnnl/dnnl_tune.c) */
+    setenv("KILN_DNNL_WINOGRAD", "1", 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_cases),
         cmocka_unit_test(kn_dnnl_test_binary),

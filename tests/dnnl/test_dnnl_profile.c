@@ -321,8 +321,9 @@ static void test_explain_all_native(void **state)
 
 /*
  * The convolution layout (backends/dnnl/dnnl_tune.c): KILN_DNNL_CONV_LAYOUT fixes it and --explain says so; an
- * unknown value is an error naming it; unset, an AVX-512 CPU times the three candidates (each named with its time),
- * a second session of the same graph reuses the choice, and below AVX-512 there is nothing to time.
+ * unknown value is an error naming it; unset, an AVX-512 CPU times the three candidates (each named with its time)
+ * and then each Winograd-able Conv against oneDNN's kernel, a second session of the same graph reuses both choices,
+ * and below AVX-512 there is nothing to time.
  */
 static void test_conv_layout_choice(void **state)
 {
@@ -354,9 +355,15 @@ static void test_conv_layout_choice(void **state)
         if (!line || (!strstr(line, ", the fastest when compiled (one run: any ") && !strstr(line, ", timed by an ")) ||
             !strstr(line, " ms, nChw16c ") || !strstr(line, " ms, nChw8c "))
             fail_msg("no timed choice in:\n%s", text);
+        /* its four 3x3 convolutions are Winograd candidates: each timed against oneDNN's kernel */
+        if (kn_dnnl_wino_available() && !strstr(line, " of 4 Winograd-able convolutions on oneDNN's kernel (timed per "
+                                                      "node; one run: Winograd on all ") &&
+            !(strstr(line, ", timed by an ") && strstr(line, " of 4 Winograd-able convolutions on oneDNN's kernel\n")))
+            fail_msg("no per-node Winograd choice in: %s", line);
         free(text);
         text = explain_text(m, "dnnl");
-        if (!strstr(text, ", timed by an earlier session of this process (one run: any "))
+        if (!strstr(text, ", timed by an earlier session of this process (one run: any ") ||
+            (kn_dnnl_wino_available() && !strstr(text, " of 4 Winograd-able convolutions on oneDNN's kernel\n")))
             fail_msg("the second session timed again:\n%s", text);
     } else if (!strstr(text, "backend dnnl: convolution layout oneDNN's choice (nChw8c below AVX-512: nothing to "
                               "time)\n")) {
