@@ -269,10 +269,15 @@ endforeach()
 
 # Training on oneDNN (issue 14): one step of every models/*.kiln with a train block on --backend dnnl against the
 # reference backend, every tensor of --dump-step within 1e-4 of its scale (tests/train/run_dnnl_step.cmake).
+# dcgan runs with --seed 1: with seed 0 one of the discriminator's 401,408 first-layer pre-activations lies within
+# rounding of LeakyReLU's kink, so the two backends take different sides of it at that one position: channel 20's
+# bias gradient differs by 0.8 * dy (-0.00772 against -0.00813) and its 25 kernel gradients by that times the
+# position's 5x5 input patch, every other channel within 3e-8. A tie is a discrete event no tolerance on rounding
+# bounds; seeds 1 and 2 at batch 32, and 0-2 at batch 8 and 16, have none.
 if(KILN_WITH_ONEDNN)
   add_executable(kn_make_dataset ${CMAKE_CURRENT_SOURCE_DIR}/make_dataset.c)
   foreach(case "mnist_cnn;idx;" "fashion_cnn;idx;" "cifar_cnn;cifar10;" "resnet_small;cifar10;--batch-size 16"
-               "image_classifier;;--batch-size 4" "mlp_gan;idx;" "dcgan;idx;--batch-size 32")
+               "image_classifier;;--batch-size 4" "mlp_gan;idx;" "dcgan;idx;--batch-size 32 --seed 1")
     list(GET case 0 model)
     list(GET case 1 data)
     list(GET case 2 args)

@@ -112,16 +112,6 @@ static bool kn_dnnl_narrow_window(const kn_node *n, int64_t narrow, int64_t wide
     return true;
 }
 
-/* Whether a live Conv reads weight value w (a ConvTranspose on w is then that Conv's backward-data product). */
-static bool kn_dnnl_weight_read_by_conv(const kn_graph *g, int w)
-{
-    for (int i = 0; i < g->num_nodes; i++)
-        if (!g->nodes[i].dead && g->nodes[i].op == KN_OP_CONV && g->nodes[i].num_inputs > 1 &&
-            g->nodes[i].inputs[1] == w)
-            return true;
-    return false;
-}
-
 static bool kn_dnnl_rank_in(const kn_graph *g, int v, int lo, int hi, char *why, size_t len)
 {
     int r = g->values[v].shape.rank;
@@ -353,15 +343,6 @@ bool kn_dnnl_node_runs(const kn_graph *g, const kn_node *n, char *why, size_t le
                  * at batch 64; 5.3, 5.4, 1.2 against 8.6, 7.9, 2.4 ms at batch 8; 1.7-2.2x at 2 threads too) */
                 snprintf(why, len, "strided deconvolution to %lld channels per group: the reference kernel is faster",
                          (long long)g->values[n->inputs[1]].shape.dims[1]);
-                return false;
-            } else if (n->attrs.window.stride[i] > 1 && !kn_value_is_constant(g, n->inputs[1]) &&
-                       !kn_dnnl_weight_read_by_conv(g, n->inputs[1])) {
-                /* a trained model's own strided deconvolution (a generator's layer), not the backward-data product
-                 * of a Conv (which shares its weights): oneDNN rounds its outputs differently from the reference
-                 * kernel, and in training those values reach later kinks (LeakyReLU, MaxPool), whose flips moved
-                 * DCGAN's one-step discriminator gradients by up to 5% of a channel's (train.dnnl_step_dcgan bounds
-                 * them at 1e-4). A backward-data product's rounding reaches the weight gradients linearly. */
-                snprintf(why, len, "a trained strided deconvolution: kept on the reference kernel for training parity");
                 return false;
             }
         return true;
