@@ -413,27 +413,30 @@ static bool kn_dnnl_wino_choice_init(const kn_graph *g, kn_dnnl_wino_choice *c)
     return true;
 }
 
-/* The per-node choice as text: a hex digit per 4 candidates in node order (bit k: candidate 4j + k on oneDNN), or
- * "-" for none to choose (or too many to keep). */
+/* The per-node choice as text: a hex digit per 4 candidates in node order (bit k of digit j: candidate 4j + k on
+ * oneDNN), or "-" for none to choose (or too many to keep). */
 static void kn_dnnl_mask_text(const kn_graph *g, const kn_dnnl_wino_choice *c, char *out)
 {
+    static const char hex[] = "0123456789abcdef";
     if (c->count == 0 || c->count > 4 * KN_DNNL_TUNE_MASK_LEN) {
         strcpy(out, "-");
         return;
     }
-    int j = 0;
-    memset(out, '0', (size_t)(c->count + 3) / 4);
-    out[(c->count + 3) / 4] = '\0';
+    int j = 0, digit = 0;
     for (int i = 0; i < g->num_nodes; i++)
         if (c->cand[i]) {
-            if (c->direct && c->direct[i])
-                out[j / 4] = "0123456789abcdef"[(strchr("0123456789abcdef", out[j / 4]) - "0123456789abcdef") |
-                                                (1 << (j % 4))];
-            j++;
+            digit |= (c->direct && c->direct[i]) << (j % 4);
+            if (++j % 4 == 0) {
+                out[j / 4 - 1] = hex[digit];
+                digit = 0;
+            }
         }
+    if (j % 4)
+        out[j / 4] = hex[digit];
+    out[(j + 3) / 4] = '\0';
 }
 
-/* c->direct from kn_dnnl_mask_text's text; false when it does not fit the candidates (or out of memory). */
+/* c->direct from kn_dnnl_mask_text's text; false (c->direct NULL) when it does not fit the candidates. */
 static bool kn_dnnl_mask_read(const kn_graph *g, const char *text, kn_dnnl_wino_choice *c)
 {
     if (strcmp(text, "-") == 0)
@@ -446,7 +449,8 @@ static bool kn_dnnl_mask_read(const kn_graph *g, const char *text, kn_dnnl_wino_
     int j = 0;
     for (int i = 0; i < g->num_nodes; i++)
         if (c->cand[i]) {
-            const int digit = (int)(strchr("0123456789abcdef", text[j / 4]) - "0123456789abcdef");
+            const char h = text[j / 4];
+            const int digit = h <= '9' ? h - '0' : h - 'a' + 10;
             c->direct[i] = (digit >> (j % 4)) & 1;
             c->ndirect += c->direct[i];
             j++;
@@ -454,11 +458,11 @@ static bool kn_dnnl_mask_read(const kn_graph *g, const char *text, kn_dnnl_wino_
     return true;
 }
 
-/* Per-node seconds of exe, the fastest of three profiled runs. */
-static kn_status kn_dnnl_profile_best(kn_dnnl_exe *exe, double *best, double *scratch, kn_error *err)
+/* Per-node seconds of exe, the fastest of `runs` profiled runs. */
+static kn_status kn_dnnl_profile_best(kn_dnnl_exe *exe, int runs, double *best, double *scratch, kn_error *err)
 {
     const int nn = exe->graph->num_nodes;
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < runs; r++) {
         kn_dnnl_zero_inputs(exe);
         kn_status st = kn_dnnl_run_profiled(exe, scratch, err);
         if (st != KN_OK)
@@ -469,7 +473,7 @@ static kn_status kn_dnnl_profile_best(kn_dnnl_exe *exe, double *best, double *sc
     return KN_OK;
 }
 
-/* Compile `layout` with c->direct (or every candidate on oneDNN when all_direct) and time it; NULL on failure. */
+/* g compiled in `layout` with the Convs `direct` marks on oneDNN, timed (*ms); NULL when it does not compile or run. */
 static kn_dnnl_exe *kn_dnnl_compile_timed(const kn_graph *g, const kn_buffer_plan *plan, int threads, int layout,
                                           const bool *direct, double *ms)
 {
@@ -505,14 +509,16 @@ static kn_status kn_dnnl_tune_wino(const kn_graph *g, const kn_buffer_plan *plan
     }
     c->ms[0] = wino_ms;
     kn_error terr = {0};
-    if (kn_dnnl_profile_best(*exe, t_wino, scratch, &terr) != KN_OK)
+    const int runs = kn_dnnl_tune_timed_runs(wino_ms / 1e3, wino_ms / 1e3); /* 1 for a long run */
+    if (kn_dnnl_profile_best(*exe, runs, t_wino, scratch, &terr) != KN_OK)
         goto done;
     /* one executable at a time: the peak memory stays one compile's */
     memcpy(all, c->cand, nn * sizeof(bool));
     kn_dnnl_drop(*exe);
     *exe = NULL;
     kn_dnnl_exe *d = kn_dnnl_compile_timed(g, plan, threads, layout, all, &c->ms[1]);
-    if (d && kn_dnnl_profile_best(d, t_direct, scratch, &terr) == KN_OK) {
+    const bool *d_has = all; /* what d was compiled with */
+    if (d && kn_dnnl_profile_best(d, runs, t_direct, scratch, &terr) == KN_OK) {
         for (int i = 0; i < g->num_nodes; i++) {
             mix[i] = c->cand[i] && t_direct[i] < t_wino[i];
             c->ndirect += mix[i];
@@ -531,13 +537,14 @@ static kn_status kn_dnnl_tune_wino(const kn_graph *g, const kn_buffer_plan *plan
     if (c->ndirect > 0 && c->ndirect < c->count) {
         kn_dnnl_drop(d);
         d = kn_dnnl_compile_timed(g, plan, threads, layout, mix, &c->ms[2]);
+        d_has = mix;
         if (d && c->ms[2] < best_ms) {
             best = mix;
             best_ms = c->ms[2];
         }
     }
-    if (best && d && ((best == all && c->ms[2] == 0) || best == mix)) {
-        *exe = d; /* the last one compiled is the winner */
+    if (d && best == d_has) { /* the winner is compiled already */
+        *exe = d;
         d = NULL;
     }
     kn_dnnl_drop(d);
@@ -635,9 +642,6 @@ kn_status kn_dnnl_compile_tuned(const kn_graph *g, const kn_buffer_plan *plan, i
         kn_dnnl_wino_choice_free(&choice);
         return st;
     }
-    kn_dnnl_wino_choice_free(&choice);
-    if (!kn_dnnl_wino_choice_init(g, &choice))
-        return kn_error_set(err, KN_ERR_NOMEM, "out of memory");
     /* one executable at a time (the peak memory stays one compile's); the winner is compiled again unless it was
      * the last one timed. A candidate that cannot be compiled or run (a run on zeroed inputs that fails) ends the
      * timing: the fastest of those timed is kept, and the note says why the others were not. */
