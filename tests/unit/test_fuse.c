@@ -156,6 +156,29 @@ static void explain_close(explain_buf *b)
     free(b->text);
 }
 
+/*
+ * Graph g, rewritten from f's: still valid (verification and shape inference again), the same outputs under the
+ * same names, their values within tol of the original graph's on the reference backend.
+ */
+static void check_rewritten(fx *f, kn_graph *g, float tol)
+{
+    kn_error err = {0};
+    bool again = false;
+    if (kn_graph_verify(g, true, &err) != KN_OK || kn_pass_infer_and_fold(g, NULL, &again, &err) != KN_OK)
+        fail_msg("after the rewrite: %s", err.message);
+    assert_int_equal(g->num_outputs, f->g.num_outputs);
+    for (int i = 0; i < g->num_outputs; i++)
+        assert_string_equal(g->values[g->outputs[i]].name, f->g.values[f->g.outputs[i]].name);
+    size_t n0, n1;
+    float *y0 = kn_test_run_ref(&f->g, 12345ull, &n0), *y1 = kn_test_run_ref(g, 12345ull, &n1);
+    assert_int_equal(n0, n1);
+    float d = kn_test_max_abs_diff(y0, y1, n0);
+    if (!(d <= tol))
+        fail_msg("the rewritten graph's outputs differ by %g", (double)d);
+    free(y0);
+    free(y1);
+}
+
 /* Whether fuse_and_compare runs distribute_concat first (the Concat tests). */
 static bool g_distribute;
 
@@ -186,23 +209,8 @@ static char *fuse_and_compare(fx *f, bool residual, bool activation, kn_pass_ctx
     if (activation && kn_pass_fuse_activation(&fused, &ctx, &changed, &err) != KN_OK)
         fail_msg("fuse_activation: %s", err.message);
     assert_int_equal(changed, live_nodes(&f->g) != want_nodes);
-    if (kn_graph_verify(&fused, true, &err) != KN_OK)
-        fail_msg("verify after fusion: %s", err.message);
-    bool again = false;
-    if (kn_pass_infer_and_fold(&fused, NULL, &again, &err) != KN_OK)
-        fail_msg("shape inference after fusion: %s", err.message);
+    check_rewritten(f, &fused, 1e-6f);
     assert_int_equal(live_nodes(&fused), want_nodes);
-    assert_int_equal(fused.num_outputs, f->g.num_outputs);
-    for (int i = 0; i < fused.num_outputs; i++)
-        assert_string_equal(fused.values[fused.outputs[i]].name, f->g.values[f->g.outputs[i]].name);
-    size_t n0, n1;
-    float *y0 = kn_test_run_ref(&f->g, 12345ull, &n0), *y1 = kn_test_run_ref(&fused, 12345ull, &n1);
-    assert_int_equal(n0, n1);
-    float d = kn_test_max_abs_diff(y0, y1, n0);
-    if (!(d <= 1e-6f))
-        fail_msg("fused output differs by %g", (double)d);
-    free(y0);
-    free(y1);
     char *text = strdup(explain_text(&b));
     explain_close(&b);
     if (out)
@@ -847,22 +855,11 @@ static char *pass_and_compare(fx *f, kn_status (*pass)(kn_graph *, const kn_pass
     explain_buf b;
     kn_pass_ctx ctx;
     explain_open(&b, &ctx);
-    bool changed = false, again = false;
+    bool changed = false;
     if (pass(&g, &ctx, &changed, &err) != KN_OK)
         fail_msg("pass: %s", err.message);
     assert_int_equal(changed, want_changed);
-    if (kn_graph_verify(&g, true, &err) != KN_OK || kn_pass_infer_and_fold(&g, NULL, &again, &err) != KN_OK)
-        fail_msg("after the pass: %s", err.message);
-    for (int i = 0; i < g.num_outputs; i++)
-        assert_string_equal(g.values[g.outputs[i]].name, f->g.values[f->g.outputs[i]].name);
-    size_t n0, n1;
-    float *y0 = kn_test_run_ref(&f->g, 777ull, &n0), *y1 = kn_test_run_ref(&g, 777ull, &n1);
-    assert_int_equal(n0, n1);
-    float d = kn_test_max_abs_diff(y0, y1, n0);
-    if (!(d <= 1e-5f))
-        fail_msg("outputs differ by %g after the pass", (double)d);
-    free(y0);
-    free(y1);
+    check_rewritten(f, &g, 1e-5f);
     char *text = strdup(explain_text(&b));
     explain_close(&b);
     if (out)
