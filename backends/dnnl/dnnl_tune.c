@@ -21,7 +21,9 @@
  * times timed (the fastest counts: the machine's noise only slows
  * runs down), and freed before the next is compiled (the peak memory is
  * one executable's); the fastest is compiled again (unless it was the
- * last). A candidate whose first timed run takes more than
+ * last). Then, when kiln's Winograd kernel could take some of the Convs,
+ * each of those is timed against oneDNN's convolution in that layout and
+ * runs on the faster (below: "Winograd or oneDNN, per convolution"). A candidate whose first timed run takes more than
  * KN_DNNL_TUNE_SHORT_RUN_S is timed by that one run (a run that long
  * averages the noise of its parts; DenseNet-121 at batch 8, 0.28 s a run,
  * is 267 ms on nChw16c against 284 on oneDNN's choice, so it is worth 1.7 s
@@ -31,7 +33,7 @@
  * structure (ops, attributes, shapes), the thread count and the ISA, so a
  * second session of the same model compiles once.
  *
- * The choice is also kept on disk, so that the next process (a second
+ * The choice (the layout and the per-node Winograd choice) is also kept on disk, so that the next process (a second
  * `kiln run` of the model) does not time it again: one line per graph in
  * $KILN_CACHE_DIR/dnnl-conv-layout.txt (default $XDG_CACHE_HOME/kiln, else
  * ~/.cache/kiln), keyed as above plus the CPU's model name and oneDNN's
