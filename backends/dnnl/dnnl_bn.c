@@ -25,6 +25,10 @@
 #define KN_BN_CLONES
 #endif
 
+/* 8 lanes (an 8-channel group of the view) of floats and of doubles; unaligned */
+typedef float kn_bn_f8 __attribute__((vector_size(32), aligned(4)));
+typedef double kn_bn_d8 __attribute__((vector_size(64), aligned(8)));
+
 /* Whether KILN_DNNL_BN_TRAIN=1 asks for oneDNN's forward-training primitive. */
 bool kn_dnnl_bn_train_primitive(void)
 {
@@ -130,14 +134,16 @@ KN_BN_CLONES static void kn_dnnl_bn_train_groups(const kn_dnnl_exe *exe, const k
     float *k = kb, *b = kb + L;
     for (int64_t j = 0; j < L; j++)
         s[j] = q[j] = 0.0;
+    /* 8 lanes at a time as vectors (the lanes are independent channels, so each channel's sum still runs over the
+     * pixels in index order, as the reference kernel's does: bitwise the same; scalar code took 3 ms for
+     * fashion_cnn's 64 x 32 x 28 x 28 batch) */
     for (int64_t img = 0; img < N; img++) /* (n, h, w) in index order, as the reference kernel sums */
         for (int64_t h = 0; h < H; h++)
             for (int64_t w = 0; w < W; w++)
                 for (int64_t g = g0; g < g1; g++) {
                     const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
-                    double *sg = s + 8 * (g - g0);
-                    for (int l = 0; l < 8; l++)
-                        sg[l] += p[l];
+                    kn_bn_d8 *sg = (kn_bn_d8 *)(s + 8 * (g - g0));
+                    *sg += __builtin_convertvector(*(const kn_bn_f8 *)p, kn_bn_d8);
                 }
     for (int64_t j = 0; j < L; j++)
         m[j] = count > 0 ? s[j] / count : 0.0;
@@ -146,10 +152,9 @@ KN_BN_CLONES static void kn_dnnl_bn_train_groups(const kn_dnnl_exe *exe, const k
             for (int64_t w = 0; w < W; w++)
                 for (int64_t g = g0; g < g1; g++) {
                     const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
-                    const double *mg = m + 8 * (g - g0);
-                    double *qg = q + 8 * (g - g0);
-                    for (int l = 0; l < 8; l++)
-                        qg[l] += ((double)p[l] - mg[l]) * ((double)p[l] - mg[l]);
+                    const kn_bn_d8 d = __builtin_convertvector(*(const kn_bn_f8 *)p, kn_bn_d8) -
+                                       *(const kn_bn_d8 *)(m + 8 * (g - g0));
+                    *(kn_bn_d8 *)(q + 8 * (g - g0)) += d * d;
                 }
     for (int64_t g = g0; g < g1; g++) {
         const int lanes = kn_dnnl_view_lanes(out, g);
@@ -174,9 +179,8 @@ KN_BN_CLONES static void kn_dnnl_bn_train_groups(const kn_dnnl_exe *exe, const k
                 for (int64_t g = g0; g < g1; g++) {
                     const float *p = xp + img * in->sn + h * in->sh + w * in->sw + bn->off[g];
                     float *o = yp + img * out->sn + h * out->sh + w * out->sw + bn->off[in->groups + g];
-                    const float *kg = k + 8 * (g - g0), *bg = b + 8 * (g - g0);
-                    for (int l = 0; l < 8; l++)
-                        o[l] = p[l] * kg[l] + bg[l];
+                    *(kn_bn_f8 *)o = *(const kn_bn_f8 *)p * *(const kn_bn_f8 *)(k + 8 * (g - g0)) +
+                                     *(const kn_bn_f8 *)(b + 8 * (g - g0));
                 }
 }
 
