@@ -18,13 +18,15 @@
 #include "shape.h"
 #include "passes.h"
 
-/* Readers of value v among the live nodes (input slots). */
-static int kn_pf_readers(const kn_graph *g, int v)
+/* Readers of every value (live node input slots), or NULL when out of memory. A swap keeps every count but those
+ * of the values it kills or adds, so one count serves the whole sweep. */
+static int *kn_pf_readers(const kn_graph *g)
 {
-    int r = 0;
-    for (int i = 0; i < g->num_nodes; i++)
+    int *r = calloc((size_t)(g->num_values ? g->num_values : 1), sizeof *r);
+    for (int i = 0; r && i < g->num_nodes; i++)
         for (int k = 0; k < g->nodes[i].num_inputs && !g->nodes[i].dead; k++)
-            r += g->nodes[i].inputs[k] == v;
+            if (g->nodes[i].inputs[k] >= 0)
+                r[g->nodes[i].inputs[k]]++;
     return r;
 }
 
@@ -54,13 +56,13 @@ static const char *kn_pf_pool_blocker(const kn_graph *g, const kn_node *p)
 }
 
 /* Why Conv node c cannot be applied after the pooling (NULL: it can). */
-static const char *kn_pf_conv_blocker(const kn_graph *g, const kn_node *c, int cv)
+static const char *kn_pf_conv_blocker(const kn_graph *g, const kn_node *c, int cv, const int *readers)
 {
     if (c->op != KN_OP_CONV || c->num_outputs != 1 || c->num_inputs < 2 || c->num_inputs > 3)
         return "its input is not a Conv's";
     if (c->fused.activation != KN_OP_COUNT || c->fused.residual >= 0)
         return "the Conv has post-ops";
-    if (g->values[cv].is_output || kn_pf_readers(g, cv) != 1)
+    if (g->values[cv].is_output || readers[cv] != 1)
         return "the Conv's output has other readers";
     const kn_value *w = &g->values[c->inputs[1]], *x = c->inputs[0] >= 0 ? &g->values[c->inputs[0]] : NULL;
     if (!x || !x->shape_known || x->shape.rank != 4 || !w->shape_known || w->shape.rank != 4)
@@ -108,6 +110,9 @@ kn_status kn_pass_pool_first(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
 {
     bool any = false;
     const int count = g->num_nodes;
+    int *readers = kn_pf_readers(g);
+    if (!readers)
+        return kn_error_set(err, KN_ERR_NOMEM, "out of memory in pool_first");
     for (int i = 0; i < count; i++) {
         const kn_node *p = &g->nodes[i];
         if (p->dead || (p->op != KN_OP_AVERAGE_POOL && p->op != KN_OP_GLOBAL_AVERAGE_POOL) || p->num_inputs < 1 ||
@@ -118,7 +123,7 @@ kn_status kn_pass_pool_first(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
             continue;
         const char *why = kn_pf_pool_blocker(g, p);
         if (!why)
-            why = kn_pf_conv_blocker(g, &g->nodes[ci], p->inputs[0]);
+            why = kn_pf_conv_blocker(g, &g->nodes[ci], p->inputs[0], readers);
         if (why) {
             kn_pass_say(ctx, "pool_first: %s '%s' stays after Conv '%s': %s", kn_op_get(p->op)->name, p->name,
                         g->nodes[ci].name, why);
@@ -129,10 +134,13 @@ kn_status kn_pass_pool_first(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
                     (long long)(g->values[p->outputs[0]].shape.dims[2] * g->values[p->outputs[0]].shape.dims[3]),
                     (long long)(g->values[p->inputs[0]].shape.dims[2] * g->values[p->inputs[0]].shape.dims[3]));
         kn_status st = kn_pf_swap(g, i, ci, err);
-        if (st != KN_OK)
+        if (st != KN_OK) {
+            free(readers);
             return st;
+        }
         any = true;
     }
+    free(readers);
     if (!any)
         return KN_OK;
     *changed = true;
