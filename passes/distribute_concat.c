@@ -25,17 +25,6 @@ static size_t kn_dc_numel(const kn_graph *g, int v)
     return g->values[v].shape_known && kn_shape_numel(&g->values[v].shape, &n) == KN_OK ? n : 0;
 }
 
-/* Readers of every value (live node input slots), or NULL when out of memory. */
-static int *kn_dc_readers(const kn_graph *g)
-{
-    int *r = calloc((size_t)(g->num_values ? g->num_values : 1), sizeof *r);
-    for (int i = 0; r && i < g->num_nodes; i++)
-        for (int k = 0; k < g->nodes[i].num_inputs && !g->nodes[i].dead; k++)
-            if (g->nodes[i].inputs[k] >= 0)
-                r[g->nodes[i].inputs[k]]++;
-    return r;
-}
-
 /*
  * Whether node c is a Concat of 2..KN_DISTRIBUTE_MAX_SOURCES float32 4-D
  * sources along the channels, whose output is no graph output: what this
@@ -275,7 +264,7 @@ kn_status kn_pass_distribute_concat(kn_graph *g, const kn_pass_ctx *ctx, bool *c
                                                                                                     kn_dc_convs};
     for (int s = 0; s < 2; s++) {
         bool any = false;
-        int *readers = kn_dc_readers(g);
+        int *readers = kn_pass_count_readers(g);
         if (!readers)
             return kn_error_set(err, KN_ERR_NOMEM, "out of memory in distribute_concat");
         kn_status st = steps[s](g, readers, ctx, &any, err);

@@ -58,6 +58,9 @@ void kn_edit_end(kn_edit *e);
 kn_status kn_pass_add_float_const(kn_graph *g, const char *base, const char *suffix, const kn_shape *shape,
                                   float *data, int *id, kn_error *err);
 
+/** Live node input slots reading each value ([g->num_values], malloc'd), or NULL when out of memory. */
+int *kn_pass_count_readers(const kn_graph *g);
+
 /* One line (printf format) to the pass context's --explain stream, if it has one. */
 void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -18,18 +18,6 @@
 #include "shape.h"
 #include "passes.h"
 
-/* Readers of every value (live node input slots), or NULL when out of memory. A swap keeps every count but those
- * of the values it kills or adds, so one count serves the whole sweep. */
-static int *kn_pf_readers(const kn_graph *g)
-{
-    int *r = calloc((size_t)(g->num_values ? g->num_values : 1), sizeof *r);
-    for (int i = 0; r && i < g->num_nodes; i++)
-        for (int k = 0; k < g->nodes[i].num_inputs && !g->nodes[i].dead; k++)
-            if (g->nodes[i].inputs[k] >= 0)
-                r[g->nodes[i].inputs[k]]++;
-    return r;
-}
-
 /* Why pooling node p cannot be moved in front of the convolution that feeds it (NULL: it can). */
 static const char *kn_pf_pool_blocker(const kn_graph *g, const kn_node *p)
 {
@@ -110,7 +98,7 @@ kn_status kn_pass_pool_first(kn_graph *g, const kn_pass_ctx *ctx, bool *changed,
 {
     bool any = false;
     const int count = g->num_nodes;
-    int *readers = kn_pf_readers(g);
+    int *readers = kn_pass_count_readers(g); /* a swap keeps every count it reads: one count serves the sweep */
     if (!readers)
         return kn_error_set(err, KN_ERR_NOMEM, "out of memory in pool_first");
     for (int i = 0; i < count; i++) {

@@ -747,6 +747,16 @@ kn_status kn_pass_add_float_const(kn_graph *g, const char *base, const char *suf
     return KN_OK;
 }
 
+int *kn_pass_count_readers(const kn_graph *g)
+{
+    int *r = calloc((size_t)(g->num_values ? g->num_values : 1), sizeof *r);
+    for (int i = 0; r && i < g->num_nodes; i++)
+        for (int k = 0; k < g->nodes[i].num_inputs && !g->nodes[i].dead; k++)
+            if (g->nodes[i].inputs[k] >= 0)
+                r[g->nodes[i].inputs[k]]++;
+    return r;
+}
+
 void kn_pass_say(const kn_pass_ctx *ctx, const char *fmt, ...)
 {
     if (!ctx || !ctx->explain)
