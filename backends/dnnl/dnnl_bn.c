@@ -20,7 +20,7 @@
 /* AVX2 and baseline versions picked at load time; no FMA contraction (ISO C's default), so that y = x * k + b
  * rounds as the reference kernel's does */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__ELF__)
-#define KN_BN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#define KN_BN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define KN_BN_CLONES
 #endif
